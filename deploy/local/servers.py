@@ -1,0 +1,233 @@
+"""Native Kafka (KRaft) and FerretDB processes on loopback, for the local run and the tests.
+
+Each server is started from the installs that `make install` caches under `.local/`, is waited
+on until it really answers (a produce/consume round trip, a MongoDB ping), and is stopped by
+the pid this module started, never by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCAL = REPO_ROOT / ".local"
+KAFKA_LIBS = LOCAL / "kafka" / "libs"
+FERRETDB_BIN = LOCAL / "bin" / "ferretdb"
+KAFKA_CONFIG_TEMPLATE = Path(__file__).parent / "kafka" / "server.properties"
+
+
+class ServerError(RuntimeError):
+    """A local server could not be installed, started or reached."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_until(
+    check: Callable[[], bool],
+    what: str,
+    timeout: float,
+    process: subprocess.Popen[bytes],
+    log: Path,
+) -> None:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"{what} exited with code {process.returncode}; see {log}")
+        try:
+            if check():
+                return
+        except Exception as error:  # the server is still starting: keep polling
+            last_error = error
+        time.sleep(0.2)
+    raise ServerError(f"{what} did not answer within {timeout:.0f}s ({last_error!r}); see {log}")
+
+
+@dataclass
+class LocalServer:
+    """A server process started here, with its data and log under `home`."""
+
+    home: Path
+    port: int = 0
+    log_file: Path | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_file or self.home / "server.log"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        # A new session, so that Ctrl-C on `make run` reaches the supervisor, which stops us in order.
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True
+        )
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Starts the process and returns once the server answers."""
+        raise NotImplementedError
+
+    def answers(self) -> bool:
+        """True when the server serves requests."""
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ends the process this object started: SIGTERM, then SIGKILL after `timeout`."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def kill(self) -> None:
+        """Ends the process at once (SIGKILL), as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@dataclass
+class KafkaServer(LocalServer):
+    """A single combined broker+controller in KRaft mode."""
+
+    port: int = 9092
+    controller_port: int = 9093
+    heap: str = "768m"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> None:
+        java = shutil.which("java")
+        if java is None:
+            raise ServerError("java is not on PATH (Java 17 or newer is needed for Kafka)")
+        if not any(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+            raise ServerError(f"Kafka jars missing in {KAFKA_LIBS}: run `make install`")
+        data_dir = self.home / "data"
+        config = self.home / "server.properties"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            Template(KAFKA_CONFIG_TEMPLATE.read_text()).substitute(
+                port=self.port, controller_port=self.controller_port, data_dir=data_dir
+            )
+        )
+        classpath = f"{KAFKA_LIBS}/*"
+        jvm = [java, "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-cp", classpath]
+        if not (data_dir / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            formatted = subprocess.run(
+                [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if formatted.returncode != 0:
+                raise ServerError(f"formatting Kafka storage failed: {formatted.stderr[-2000:]}")
+        self.process = self._spawn(
+            [*jvm, "-Dorg.slf4j.simpleLogger.defaultLogLevel=info", "kafka.Kafka", str(config)]
+        )
+        _wait_until(self.answers, f"Kafka on {self.bootstrap_servers}", timeout, self.process, self.log_path)
+
+    def answers(self) -> bool:
+        """True when a message produced to a probe topic comes back to a consumer."""
+        return port_is_open(self.port) and asyncio.run(kafka_round_trip(self.bootstrap_servers))
+
+
+@dataclass
+class FerretDBServer(LocalServer):
+    """FerretDB speaking the MongoDB wire protocol, stored in SQLite files."""
+
+    port: int = 27017
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        if not FERRETDB_BIN.exists():
+            raise ServerError(f"FerretDB binary missing at {FERRETDB_BIN}: run `make install`")
+        data_dir = self.home / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = self._spawn(
+            [
+                str(FERRETDB_BIN),
+                "--handler=sqlite",
+                f"--sqlite-url=file:{data_dir}/",
+                f"--listen-addr=127.0.0.1:{self.port}",
+                f"--state-dir={self.home}",
+                "--debug-addr=-",
+                "--telemetry=disable",
+                "--log-level=warn",
+            ]
+        )
+        _wait_until(self.answers, f"FerretDB on {self.uri}", timeout, self.process, self.log_path)
+
+    def answers(self) -> bool:
+        return mongo_ping(self.uri)
+
+
+async def kafka_round_trip(bootstrap_servers: str, timeout: float = 10.0) -> bool:
+    """Produces one message to a probe topic and reads it back."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    topic = "_local.readiness"
+    marker = uuid.uuid4().hex.encode()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+    try:
+        await producer.start()
+        sent = await asyncio.wait_for(producer.send_and_wait(topic, marker), timeout)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    try:
+        await consumer.start()
+        partition = TopicPartition(topic, sent.partition)
+        consumer.assign([partition])
+        consumer.seek(partition, sent.offset)
+        record = await asyncio.wait_for(consumer.getone(), timeout)
+        return record.value == marker
+    finally:
+        await consumer.stop()
+
+
+def mongo_ping(uri: str) -> bool:
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=2000)
+    try:
+        return bool(client.admin.command("ping").get("ok"))
+    finally:
+        client.close()

@@ -1,0 +1,82 @@
+"""The FastStream Kafka broker of every service, the topics it needs, and its record sink."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+from faststream.kafka import KafkaBroker
+
+from shared.records import OutgoingRecord
+from shared.settings import KafkaSettings
+from shared.topics import COMPACTED_TOPICS, DLQ_SUFFIX
+
+DLQ_RETENTION_MS = 14 * 24 * 3600 * 1000
+
+
+def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
+    """A broker whose producer is idempotent and waits for all in-sync replicas (`acks=all`)."""
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        metadata_max_age_ms=settings.metadata_max_age_ms,
+        request_timeout_ms=15_000,
+        retry_backoff_ms=200,
+    )
+
+
+@dataclass(frozen=True)
+class BrokerSink:
+    """Produces outgoing records through a FastStream broker and waits for the acknowledgement."""
+
+    broker: KafkaBroker
+
+    async def send(self, record: OutgoingRecord) -> None:
+        await self.broker.publish(
+            record.value, record.topic, key=record.key, headers=record.headers
+        )
+
+
+def topic_config(topic: str) -> dict[str, str]:
+    """Per-topic settings: compaction for `stores.config`, two weeks of retention for DLQs."""
+    if topic in COMPACTED_TOPICS:
+        return {"cleanup.policy": "compact"}
+    if topic.endswith(DLQ_SUFFIX):
+        return {"retention.ms": str(DLQ_RETENTION_MS)}
+    return {}
+
+
+async def ensure_topics(
+    bootstrap_servers: str, topics: Iterable[str], *, partitions: int, replication_factor: int = 1
+) -> list[str]:
+    """Creates the topics that do not exist yet; returns the names it created."""
+    wanted = sorted(set(topics))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if not missing:
+            return []
+        new_topics = [
+            NewTopic(
+                name=name,
+                num_partitions=partitions,
+                replication_factor=replication_factor,
+                topic_configs=topic_config(name),
+            )
+            for name in missing
+        ]
+        response = await admin.create_topics(new_topics, timeout_ms=15_000)
+        for name, code, *rest in response.topic_errors:
+            # Another replica may have created it between our listing and our request.
+            if code not in (0, TopicAlreadyExistsError.errno):
+                detail = rest[0] if rest else ""
+                raise for_code(code)(f"creating topic {name} failed: {detail}")
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,308 @@
+"""Order commands (`orders.commands`), order events (`orders.events`) and the order snapshot."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, StrictInt, model_validator
+
+from shared.contracts.base import (
+    TYPE_NAME_DESCRIPTION,
+    CamelModel,
+    Cents,
+    Envelope,
+    PhoneNumber,
+    Reais,
+    UtcDatetime,
+    reais_to_cents,
+)
+from shared.contracts.payments import PaymentInstructions
+from shared.contracts.values import (
+    Actor,
+    DeliveryType,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    ReasonCode,
+)
+
+Quantity = Annotated[StrictInt, Field(ge=1)]
+"""A number of units of an item: an integer, at least 1."""
+
+
+# Data parts
+
+
+class Customer(CamelModel):
+    """The customer placing the order, as the chatbot knows them."""
+
+    customer_id: str = Field(min_length=1, description="The chatbot's id for the customer.")
+    phone_number: PhoneNumber = Field(
+        description="Customer's WhatsApp number in E.164 form, e.g. `+5511987654321`."
+    )
+    name: str = Field(min_length=1, description="Customer's name.")
+    email: str | None = Field(default=None, description="Customer's e-mail, if known.")
+    cpf: str | None = Field(
+        default=None,
+        description="Customer's CPF (11 digits, punctuation allowed); required to pay online.",
+    )
+
+
+class Customizations(CamelModel):
+    """What the customer asked to add to or remove from an item."""
+
+    adicionar: list[str] = Field(default_factory=list, description="Things to add.")
+    remover: list[str] = Field(default_factory=list, description="Things to leave out.")
+
+
+class PlaceOrderItem(CamelModel):
+    """An item as the chatbot states it, with its unit price in reais."""
+
+    item_id: str = Field(min_length=1, description="Menu item id.")
+    name: str = Field(min_length=1, description="Menu item name.")
+    quantity: Quantity = Field(description="How many units (integer, at least 1).")
+    unit_price: Reais = Field(
+        description="Price of one unit in reais, customizations included (at most 2 decimals)."
+    )
+    customizations: Customizations = Field(
+        default_factory=Customizations, description="Additions and removals."
+    )
+    notes: str | None = Field(default=None, description="Customer's notes on this item.")
+
+    @property
+    def unit_price_cents(self) -> int:
+        """The unit price in centavos."""
+        return reais_to_cents(self.unit_price)
+
+
+class Address(CamelModel):
+    """A Brazilian delivery address; every part is optional, unknown parts are ignored."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    street: str | None = Field(default=None, description="Street (logradouro).")
+    number: str | None = Field(default=None, description="Building number.")
+    complement: str | None = Field(default=None, description="Apartment, block, etc.")
+    neighborhood: str | None = Field(default=None, description="Neighbourhood (bairro).")
+    city: str | None = Field(default=None, description="City.")
+    state: str | None = Field(default=None, description="State (UF), e.g. `SP`.")
+    zip_code: str | None = Field(default=None, description="Postal code (CEP).")
+    reference: str | None = Field(default=None, description="Landmark (ponto de referência).")
+
+
+class Delivery(CamelModel):
+    """How the order reaches the customer, and the fee the chatbot stated."""
+
+    type: DeliveryType = Field(description="DELIVERY or PICKUP.")
+    address: Address | None = Field(
+        default=None, description="Delivery address; an empty object is read as none."
+    )
+    notes: str | None = Field(default=None, description="Customer's notes on the order.")
+    fee: Reais = Field(
+        default=Decimal("0"), description="Delivery fee in reais (at most 2 decimals)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_address_is_none(cls, data: Any) -> Any:
+        # The source chatbot sends `address: {}` for pickups.
+        if isinstance(data, dict) and data.get("address") == {}:
+            return {**data, "address": None}
+        return data
+
+    @property
+    def fee_cents(self) -> int:
+        """The delivery fee in centavos."""
+        return reais_to_cents(self.fee)
+
+
+class StatusHistoryEntry(CamelModel):
+    """One change of an order's status."""
+
+    status: OrderStatus = Field(description="The status entered.")
+    timestamp: UtcDatetime = Field(description="When it was entered (UTC).")
+    by: Actor = Field(description="Who made the change.")
+    notes: str | None = Field(default=None, description="Why, in words.")
+
+
+class OrderItem(CamelModel):
+    """An order line with amounts in centavos, as recorded by the order service."""
+
+    item_id: str = Field(description="Menu item id.")
+    name: str = Field(description="Menu item name.")
+    quantity: Quantity = Field(description="How many units.")
+    unit_price_cents: Cents = Field(description="Price of one unit, in centavos.")
+    total_price_cents: Cents = Field(description="`quantity x unitPriceCents`, in centavos.")
+    customizations: Customizations = Field(
+        default_factory=Customizations, description="Additions and removals."
+    )
+    notes: str | None = Field(default=None, description="Customer's notes on this item.")
+
+
+class OrderSnapshot(CamelModel):
+    """The order document as published to other services and to the POS."""
+
+    order_id: str = Field(description="Order id.")
+    client_id: str = Field(description="The restaurant (tenant) id.")
+    store_id: str = Field(description="The restaurant's store id.")
+    customer_id: str = Field(description="The chatbot's id for the customer.")
+    phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
+    customer_name: str = Field(description="Customer's name.")
+    status: OrderStatus = Field(description="Current order status.")
+    items: list[OrderItem] = Field(min_length=1, description="Order lines.")
+    subtotal_cents: Cents = Field(description="Sum of the lines' totals, in centavos.")
+    delivery_fee_cents: Cents = Field(description="Delivery fee, in centavos.")
+    discount_cents: Cents = Field(default=0, description="Discount, in centavos.")
+    total_cents: Cents = Field(description="`subtotal + deliveryFee - discount`, in centavos.")
+    payment_method: PaymentMethod = Field(description="PIX, CREDIT, DEBIT or CASH.")
+    payment_status: PaymentStatus = Field(description="Payment status (NOT_APPLICABLE for cash).")
+    payment_id: str | None = Field(default=None, description="Asaas payment id, once charged.")
+    payment_details: PaymentInstructions | None = Field(
+        default=None, description="How to pay (PIX code, card page), once charged."
+    )
+    delivery_type: DeliveryType = Field(description="DELIVERY or PICKUP.")
+    delivery_address: Address | None = Field(default=None, description="Delivery address.")
+    delivery_time: str | None = Field(
+        default=None, description="Estimated delivery or pick-up time, as the restaurant put it."
+    )
+    customer_notes: str | None = Field(default=None, description="Customer's notes on the order.")
+    requires_confirmation: bool = Field(
+        description="Whether the restaurant must confirm the order manually."
+    )
+    confirmation_timeout: UtcDatetime | None = Field(
+        default=None, description="Confirmation deadline (UTC), if one is scheduled."
+    )
+    refund_timeout: UtcDatetime | None = Field(
+        default=None, description="Deadline after which an unconfirmed paid order is refunded."
+    )
+    status_history: list[StatusHistoryEntry] = Field(
+        description="Every status change, oldest first."
+    )
+    cancellation_reason: str | None = Field(
+        default=None, description="Why the order was cancelled (reason code or the words given)."
+    )
+    created_at: UtcDatetime = Field(description="When the order was created (UTC).")
+    updated_at: UtcDatetime = Field(description="When the order last changed (UTC).")
+    source: Literal["WHATSAPP_BOT"] = Field(
+        default="WHATSAPP_BOT", description="Where the order came from."
+    )
+
+
+# Commands
+
+
+class PlaceOrder(Envelope):
+    """Place an order (the chatbot's `create_order`); repeated `commandId`s yield the same order."""
+
+    event_type: Literal["PlaceOrder"] = Field(
+        default="PlaceOrder", description=TYPE_NAME_DESCRIPTION
+    )
+    command_id: str = Field(min_length=1, description="Idempotency key chosen by the chatbot.")
+    customer: Customer = Field(description="Who orders.")
+    items: list[PlaceOrderItem] = Field(min_length=1, description="What is ordered (at least one).")
+    delivery: Delivery = Field(description="Delivery or pick-up, and the delivery fee.")
+    payment_method: PaymentMethod = Field(description="PIX, CREDIT, DEBIT or CASH.")
+
+
+class CancelOrder(Envelope):
+    """The customer cancels an order (allowed while it is PENDING)."""
+
+    event_type: Literal["CancelOrder"] = Field(
+        default="CancelOrder", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(min_length=1, description="The order to cancel.")
+    reason: str | None = Field(default=None, description="The customer's reason, if given.")
+
+
+# Events
+
+
+class OrderPlaced(Envelope):
+    """An order was accepted and persisted."""
+
+    event_type: Literal["OrderPlaced"] = Field(
+        default="OrderPlaced", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The new order's id.")
+    command_id: str = Field(description="The `commandId` of the PlaceOrder that created it.")
+    order: OrderSnapshot = Field(description="The order as created.")
+
+
+class OrderRejected(Envelope):
+    """A command was refused; nothing was persisted."""
+
+    event_type: Literal["OrderRejected"] = Field(
+        default="OrderRejected", description=TYPE_NAME_DESCRIPTION
+    )
+    command_id: str | None = Field(
+        default=None, description="`commandId` of the refused PlaceOrder, if it could be read."
+    )
+    order_id: str | None = Field(
+        default=None, description="The order concerned, for a refused CancelOrder."
+    )
+    reason_code: ReasonCode = Field(description="Why the command was refused.")
+    message: str = Field(description="Human-readable explanation (pt-BR, fit for the customer).")
+    phone_number: PhoneNumber | None = Field(
+        default=None, description="Customer's WhatsApp number, if known, so they can be told."
+    )
+    customer_name: str | None = Field(default=None, description="Customer's name, if known.")
+
+
+class OrderStatusChanged(Envelope):
+    """An order changed status; carries what the notifier needs to tell the customer."""
+
+    event_type: Literal["OrderStatusChanged"] = Field(
+        default="OrderStatusChanged", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order.")
+    from_status: OrderStatus = Field(description="Status before the change.")
+    to_status: OrderStatus = Field(description="Status after the change.")
+    by: Actor = Field(description="Who made the change.")
+    reason: str | None = Field(
+        default=None,
+        description="Why: a reason code (e.g. `CONFIRMATION_TIMEOUT`) or the restaurant's or "
+        "customer's own words.",
+    )
+    reason_code: ReasonCode | None = Field(
+        default=None, description="Machine-readable reason, when the change has one."
+    )
+    at: UtcDatetime = Field(description="When the change happened (UTC).")
+    phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
+    customer_name: str = Field(description="Customer's name.")
+    total_cents: Cents = Field(description="Order total, in centavos.")
+    delivery_time: str | None = Field(
+        default=None, description="Estimated delivery or pick-up time, if the restaurant gave one."
+    )
+    store_name: str | None = Field(default=None, description="Store's display name, if known.")
+
+
+class OrderPaymentStatusChanged(Envelope):
+    """An order's payment status changed."""
+
+    event_type: Literal["OrderPaymentStatusChanged"] = Field(
+        default="OrderPaymentStatusChanged", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order.")
+    from_status: PaymentStatus = Field(description="Payment status before the change.")
+    to_status: PaymentStatus = Field(description="Payment status after the change.")
+    reason: str | None = Field(
+        default=None, description="Why, e.g. the Asaas event `PAYMENT_OVERDUE`."
+    )
+    at: UtcDatetime = Field(description="When the change happened (UTC).")
+    phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
+    customer_name: str | None = Field(default=None, description="Customer's name.")
+    total_cents: Cents = Field(description="Order total, in centavos.")
+
+
+class PaymentInstructionsIssued(Envelope, PaymentInstructions):
+    """The customer can pay: PIX copy-and-paste code and QR image, or the card page URL."""
+
+    event_type: Literal["PaymentInstructionsIssued"] = Field(
+        default="PaymentInstructionsIssued", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order to pay.")
+    payment_method: PaymentMethod = Field(description="PIX, CREDIT or DEBIT.")
+    phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
+    customer_name: str | None = Field(default=None, description="Customer's name.")
+    total_cents: Cents = Field(description="Amount to pay, in centavos.")

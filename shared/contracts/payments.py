@@ -1,0 +1,221 @@
+"""Payment commands (`payments.commands`) and events (`payments.events`), amounts in centavos."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from shared.contracts.base import (
+    TYPE_NAME_DESCRIPTION,
+    CamelModel,
+    Cents,
+    Envelope,
+    PhoneNumber,
+    TimeZoneName,
+    UtcDatetime,
+)
+from shared.contracts.values import PaymentMethod
+
+
+class PaymentInstructions(CamelModel):
+    """How the customer pays an online charge: PIX code and QR image, or the hosted card page."""
+
+    pix_payload: str | None = Field(
+        default=None, description="PIX copy-and-paste code (Asaas `payload`); PIX only."
+    )
+    pix_qr_code_image: str | None = Field(
+        default=None,
+        description="PIX QR code as a base64-encoded PNG without a `data:` prefix (Asaas "
+        "`encodedImage`); PIX only.",
+    )
+    invoice_url: str | None = Field(
+        default=None, description="Asaas hosted payment page (`invoiceUrl`); CREDIT and DEBIT."
+    )
+    expires_at: UtcDatetime | None = Field(
+        default=None, description="When the PIX code or the charge stops accepting payment (UTC)."
+    )
+
+
+class PaymentCustomer(CamelModel):
+    """The payer as Asaas needs it (`cpfCnpj` is mandatory there)."""
+
+    name: str = Field(min_length=1, description="Customer's name.")
+    cpf: str = Field(min_length=1, description="Customer's CPF (digits; check digits validated).")
+    email: str | None = Field(default=None, description="Customer's e-mail, if known.")
+    phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
+
+
+# Commands
+
+
+class RequestPayment(Envelope):
+    """Create an Asaas charge for an online order (one order, at most one charge)."""
+
+    event_type: Literal["RequestPayment"] = Field(
+        default="RequestPayment", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(
+        min_length=1, description="The order to charge (Asaas `externalReference`)."
+    )
+    payment_method: PaymentMethod = Field(description="PIX, CREDIT or DEBIT; never CASH.")
+    amount_cents: Cents = Field(gt=0, description="Amount to charge, in centavos.")
+    customer: PaymentCustomer = Field(description="The payer.")
+    description: str = Field(
+        description="Charge description shown to the payer, e.g. `Pedido #...`."
+    )
+    time_zone: TimeZoneName = Field(
+        description="The store's IANA time zone; Asaas due dates are store-local dates."
+    )
+    due_date: date | None = Field(
+        default=None,
+        description="Store-local due date of the charge; null means today in `timeZone`.",
+    )
+
+    @field_validator("payment_method")
+    @classmethod
+    def _online_only(cls, method: PaymentMethod) -> PaymentMethod:
+        if not method.is_online:
+            raise ValueError(f"{method} is not charged online")
+        return method
+
+
+class CancelPayment(Envelope):
+    """Delete the pending (unpaid) charge of an order on Asaas."""
+
+    event_type: Literal["CancelPayment"] = Field(
+        default="CancelPayment", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(min_length=1, description="The order whose pending charge is deleted.")
+    payment_id: str | None = Field(
+        default=None, description="Asaas payment id, if the order service knows it."
+    )
+
+
+class RequestRefund(Envelope):
+    """Refund the full paid amount of an order."""
+
+    event_type: Literal["RequestRefund"] = Field(
+        default="RequestRefund", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(min_length=1, description="The order to refund.")
+    payment_id: str | None = Field(
+        default=None, description="Asaas payment id, if the order service knows it."
+    )
+    reason: str = Field(description="Why the money goes back, e.g. `CONFIRMATION_TIMEOUT`.")
+
+
+# Events
+
+
+class PaymentCreated(Envelope):
+    """An Asaas charge exists for the order; the customer can now pay."""
+
+    event_type: Literal["PaymentCreated"] = Field(
+        default="PaymentCreated", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order charged.")
+    payment_id: str = Field(description="Asaas payment id.")
+    method: PaymentMethod = Field(description="The payment method charged.")
+    amount_cents: Cents = Field(description="Amount charged, in centavos.")
+    instructions: PaymentInstructions = Field(description="How the customer pays.")
+
+
+class PaymentCreationFailed(Envelope):
+    """No charge could be created for the order."""
+
+    event_type: Literal["PaymentCreationFailed"] = Field(
+        default="PaymentCreationFailed", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order that could not be charged.")
+    reason_code: str = Field(
+        description="Machine-readable cause: the Asaas error code (e.g. `invalid_cpfCnpj`) or "
+        "`CREDENTIALS_MISSING`, `PROVIDER_UNAVAILABLE`."
+    )
+    message: str = Field(description="Human-readable explanation.")
+    retryable: bool = Field(
+        description="True if the failure was transient (retries exhausted); false if final."
+    )
+
+
+class PaymentSucceeded(Envelope):
+    """The customer paid (Asaas `PAYMENT_CONFIRMED`)."""
+
+    event_type: Literal["PaymentSucceeded"] = Field(
+        default="PaymentSucceeded", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order paid.")
+    payment_id: str = Field(description="Asaas payment id.")
+    amount_cents: Cents = Field(description="Amount paid, in centavos.")
+    paid_at: UtcDatetime = Field(description="When the payment was confirmed (UTC).")
+
+
+class PaymentFailed(Envelope):
+    """The charge will not be paid (overdue, card refused, refused by risk analysis)."""
+
+    event_type: Literal["PaymentFailed"] = Field(
+        default="PaymentFailed", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order whose payment failed.")
+    payment_id: str = Field(description="Asaas payment id.")
+    reason: str = Field(description="The Asaas webhook event, e.g. `PAYMENT_OVERDUE`.")
+    message: str = Field(description="Human-readable explanation.")
+
+
+class PaymentCancelled(Envelope):
+    """The pending charge was deleted (Asaas `PAYMENT_DELETED`)."""
+
+    event_type: Literal["PaymentCancelled"] = Field(
+        default="PaymentCancelled", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order whose charge was deleted.")
+    payment_id: str = Field(description="Asaas payment id.")
+
+
+class RefundRequested(Envelope):
+    """Asaas accepted a refund request; the money is on its way back (REFUND_PENDING)."""
+
+    event_type: Literal["RefundRequested"] = Field(
+        default="RefundRequested", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order being refunded.")
+    payment_id: str = Field(description="Asaas payment id.")
+    amount_cents: Cents = Field(description="Amount being refunded, in centavos.")
+
+
+class PaymentRefunded(Envelope):
+    """The refund is complete (Asaas `PAYMENT_REFUNDED`)."""
+
+    event_type: Literal["PaymentRefunded"] = Field(
+        default="PaymentRefunded", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order refunded.")
+    payment_id: str = Field(description="Asaas payment id.")
+    amount_cents: Cents = Field(description="Amount refunded, in centavos.")
+    refunded_at: UtcDatetime = Field(description="When Asaas confirmed the refund (UTC).")
+
+
+class RefundFailed(Envelope):
+    """Refund retries are exhausted; the order stays REFUND_PENDING and someone must act."""
+
+    event_type: Literal["RefundFailed"] = Field(
+        default="RefundFailed", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order that could not be refunded.")
+    payment_id: str = Field(description="Asaas payment id.")
+    reason: str = Field(description="The last error, e.g. Asaas's error code and description.")
+    attempts: int = Field(ge=1, description="How many refund attempts were made.")
+
+
+class PaymentChargebackReported(Envelope):
+    """Asaas reported a chargeback or dispute on a payment: an alert for a human."""
+
+    event_type: Literal["PaymentChargebackReported"] = Field(
+        default="PaymentChargebackReported", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order whose payment is disputed.")
+    payment_id: str = Field(description="Asaas payment id.")
+    asaas_event: str = Field(
+        description="The Asaas webhook event, e.g. `PAYMENT_CHARGEBACK_REQUESTED`."
+    )

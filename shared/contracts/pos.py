@@ -1,0 +1,97 @@
+"""Messages on the per-store POS topics: orders to the POS and updates from it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from shared.contracts.base import TYPE_NAME_DESCRIPTION, Envelope, Message, UtcDatetime
+from shared.contracts.orders import OrderSnapshot
+from shared.contracts.values import PosStatus, ReasonCode
+
+# To the POS, on `pos.<clientId>.<storeId>.orders`
+
+
+class PosOrderReceived(Envelope):
+    """An order for the kitchen: paid online, or cash."""
+
+    event_type: Literal["PosOrderReceived"] = Field(
+        default="PosOrderReceived", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order.")
+    order: OrderSnapshot = Field(description="The full order, amounts in centavos.")
+    awaiting_confirmation: bool = Field(
+        description="True if the restaurant must confirm (PosOrderConfirmed) or reject it."
+    )
+    confirm_by: UtcDatetime | None = Field(
+        default=None,
+        description="Deadline for the confirmation (UTC); null when there is none or none is "
+        "awaited.",
+    )
+
+
+class PosOrderCancelled(Envelope):
+    """The order is cancelled: stop preparing it."""
+
+    event_type: Literal["PosOrderCancelled"] = Field(
+        default="PosOrderCancelled", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(description="The order.")
+    reason: ReasonCode = Field(
+        description="Why, e.g. `CONFIRMATION_TIMEOUT`, `CUSTOMER_CANCELLED`, `ALREADY_CANCELLED`."
+    )
+
+
+# From the POS, on `pos.<clientId>.<storeId>.updates`
+
+
+class PosUpdate(Message):
+    """Base of the POS's messages: only `eventType`, `eventId` and `occurredAt` are required."""
+
+    correlation_id: str | None = Field(
+        default=None, description="Optional; the order's correlation id is used when absent."
+    )
+    causation_id: str | None = Field(
+        default=None, description="Optional: `eventId` of the message this answers."
+    )
+    client_id: str | None = Field(
+        default=None,
+        description="Optional and informative only: the store is the topic the update came on.",
+    )
+    store_id: str | None = Field(
+        default=None,
+        description="Optional and informative only: the store is the topic the update came on.",
+    )
+
+
+class PosOrderConfirmed(PosUpdate):
+    """The restaurant confirms the order."""
+
+    event_type: Literal["PosOrderConfirmed"] = Field(
+        default="PosOrderConfirmed", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(min_length=1, description="The order.")
+
+
+class PosOrderRejected(PosUpdate):
+    """The restaurant refuses the order, or cancels it later where the transitions allow."""
+
+    event_type: Literal["PosOrderRejected"] = Field(
+        default="PosOrderRejected", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(min_length=1, description="The order.")
+    reason: str = Field(description="The restaurant's reason, told to the customer.")
+
+
+class PosOrderStatusUpdated(PosUpdate):
+    """The kitchen moved the order along."""
+
+    event_type: Literal["PosOrderStatusUpdated"] = Field(
+        default="PosOrderStatusUpdated", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: str = Field(min_length=1, description="The order.")
+    status: PosStatus = Field(description="PREPARING, READY, DELIVERING, DELIVERED or COMPLETED.")
+    delivery_time: str | None = Field(
+        default=None, description="Estimated delivery or pick-up time, e.g. `30 minutos`."
+    )

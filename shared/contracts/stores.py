@@ -1,0 +1,229 @@
+"""A store's order configuration (the source design's `WhatsAppBotOrderConfig`) and its event."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, time
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo
+
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
+
+from shared.contracts.base import (
+    TYPE_NAME_DESCRIPTION,
+    CamelModel,
+    Envelope,
+    Reais,
+    TimeZoneName,
+    UtcDatetime,
+    reais_to_cents,
+)
+from shared.contracts.values import OrderStatus, PaymentMethod
+
+Minutes = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+"""A duration in minutes: non-negative, fractions allowed (0.1 is 6 seconds)."""
+
+HourMinute = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+"""A local wall-clock time `HH:MM`, 00:00 to 23:59."""
+
+TEMPLATE_PLACEHOLDERS = frozenset(
+    {"order_id", "total", "delivery_time", "store_name", "customer_name"}
+)
+"""The only placeholders a notification template may use."""
+
+DEFAULT_NOTIFICATION_TEMPLATES: Mapping[OrderStatus, str] = {
+    OrderStatus.PENDING: (
+        "Seu pedido #{order_id} foi recebido e está aguardando confirmação do restaurante."
+    ),
+    OrderStatus.CONFIRMED: (
+        "Seu pedido #{order_id} foi confirmado! Estamos preparando tudo com muito carinho."
+    ),
+    OrderStatus.PREPARING: "Seu pedido #{order_id} está sendo preparado. Logo estará pronto!",
+    OrderStatus.READY: "Seu pedido #{order_id} está pronto! Em breve sairá para entrega.",
+    OrderStatus.DELIVERING: (
+        "Seu pedido #{order_id} saiu para entrega e chegará em aproximadamente {delivery_time}."
+    ),
+    OrderStatus.DELIVERED: "Seu pedido #{order_id} foi entregue. Bom apetite!",
+    OrderStatus.COMPLETED: "Seu pedido #{order_id} foi concluído. Obrigado pela preferência!",
+    OrderStatus.CANCELLED: "Seu pedido #{order_id} foi cancelado.",
+    OrderStatus.REFUNDED: (
+        "Seu pedido #{order_id} foi cancelado e o valor de {total} foi reembolsado."
+    ),
+}
+"""The source design's pt-BR status templates (section 5.2): every store's defaults."""
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+_DAY_NUMBERS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("mon", "monday"),
+            ("tue", "tuesday"),
+            ("wed", "wednesday"),
+            ("thu", "thursday"),
+            ("fri", "friday"),
+            ("sat", "saturday"),
+            ("sun", "sunday"),
+        )
+    )
+    for name in names
+}
+
+
+def render_template(template: str, values: Mapping[str, str]) -> str:
+    """Fill a template's `{placeholder}`s from `values`; anything else is left as written."""
+    return _PLACEHOLDER.sub(lambda match: values.get(match[1], match[0]), template)
+
+
+def _check_placeholders(template: str) -> None:
+    for name in _PLACEHOLDER.findall(template):
+        if name not in TEMPLATE_PLACEHOLDERS:
+            allowed = ", ".join("{" + known + "}" for known in sorted(TEMPLATE_PLACEHOLDERS))
+            raise ValueError(f"unknown placeholder {{{name}}}; allowed: {allowed}")
+
+
+def _parse_day(value: Any) -> Any:
+    if not isinstance(value, str) or value.strip().isdigit():
+        return value
+    try:
+        return _DAY_NUMBERS[value.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown day {value!r}; use 0-6 (0 = Monday) or mon ... sun") from None
+
+
+Weekday = Annotated[int, BeforeValidator(_parse_day), Field(ge=0, le=6)]
+"""A day of the week: 0 = Monday ... 6 = Sunday, or its English name (`mon`, `monday`)."""
+
+
+class OperatingHours(CamelModel):
+    """A weekly opening range in store-local time; `closes` before `opens` runs past midnight."""
+
+    day: Weekday = Field(
+        description="Day the range opens: 0 = Monday ... 6 = Sunday (or `mon` ... `sun`)."
+    )
+    opens: HourMinute = Field(description="Opening time, local `HH:MM`.")
+    closes: HourMinute = Field(
+        description="Closing time, local `HH:MM`; earlier than `opens` means the next day, equal "
+        "to `opens` means open all day."
+    )
+
+    def covers(self, local: datetime) -> bool:
+        """Whether the store-local wall-clock moment `local` falls in this range."""
+        opens, closes = time.fromisoformat(self.opens), time.fromisoformat(self.closes)
+        day, now = local.weekday(), local.time()
+        if opens == closes:
+            return day == self.day
+        if opens < closes:
+            return day == self.day and opens <= now < closes
+        next_day = (self.day + 1) % 7
+        return (day == self.day and now >= opens) or (day == next_day and now < closes)
+
+
+class StoreOrderConfig(CamelModel):
+    """How a store takes orders; a store without one gets `default_for(...)`."""
+
+    client_id: str = Field(min_length=1, description="The restaurant (tenant) id.")
+    store_id: str = Field(min_length=1, description="The restaurant's store id.")
+    store_name: str | None = Field(
+        default=None, description="Display name, used for `{store_name}` in templates."
+    )
+    requires_confirmation: bool = Field(
+        default=False, description="Whether the restaurant must confirm each order."
+    )
+    auto_confirmation_timeout: Minutes = Field(
+        default=0,
+        description="Minutes the restaurant has to confirm before the order is cancelled "
+        "(0 = no deadline).",
+    )
+    refund_unconfirmed_orders: bool = Field(
+        default=True,
+        description="Whether a paid order not confirmed in time is cancelled and refunded.",
+    )
+    refund_timeout: Minutes = Field(
+        default=60,
+        description="Minutes after release before an unconfirmed paid order is refunded.",
+    )
+    notify_customer_on_status_change: bool = Field(
+        default=True, description="Whether the customer is told of each status change."
+    )
+    notification_templates: dict[OrderStatus, str] = Field(
+        default_factory=lambda: dict(DEFAULT_NOTIFICATION_TEMPLATES),
+        description="Message per order status; statuses left out keep the default pt-BR "
+        "template, an empty string sends nothing. Placeholders: {order_id}, {total}, "
+        "{delivery_time}, {store_name}, {customer_name}.",
+    )
+    accepted_payment_methods: list[PaymentMethod] = Field(
+        default_factory=lambda: list(PaymentMethod),
+        min_length=1,
+        description="Payment methods the store accepts: PIX, CREDIT, DEBIT, CASH.",
+    )
+    minimum_order_value: Reais = Field(
+        default=Decimal("0"), description="Minimum subtotal in reais (at most 2 decimals)."
+    )
+    operating_hours_check: bool = Field(
+        default=False, description="Whether orders are refused outside `operatingHours`."
+    )
+    time_zone: TimeZoneName = Field(
+        default="America/Sao_Paulo",
+        description="IANA time zone of the store, for opening hours and Asaas due dates.",
+    )
+    operating_hours: list[OperatingHours] = Field(
+        default_factory=list, description="Weekly opening ranges; empty means always open."
+    )
+    payment_timeout: Minutes = Field(
+        default=15, description="Minutes an online order waits for payment before it is cancelled."
+    )
+    updated_at: UtcDatetime | None = Field(
+        default=None, description="When the configuration last changed (UTC)."
+    )
+
+    @field_validator("notification_templates")
+    @classmethod
+    def _known_placeholders(cls, templates: dict[OrderStatus, str]) -> dict[OrderStatus, str]:
+        for status, template in templates.items():
+            try:
+                _check_placeholders(template)
+            except ValueError as error:
+                raise ValueError(f"template for {status}: {error}") from None
+        return {**DEFAULT_NOTIFICATION_TEMPLATES, **templates}
+
+    @classmethod
+    def default_for(cls, client_id: str, store_id: str) -> Self:
+        """The source design's defaults, for a store that has no configuration."""
+        return cls(client_id=client_id, store_id=store_id)
+
+    @property
+    def minimum_order_value_cents(self) -> int:
+        """`minimumOrderValue` in centavos."""
+        return reais_to_cents(self.minimum_order_value)
+
+    def is_open_at(self, moment: datetime) -> bool:
+        """Whether `operatingHours` cover `moment` (an aware datetime); ignores the check flag."""
+        if not self.operating_hours:
+            return True
+        local = moment.astimezone(ZoneInfo(self.time_zone))
+        return any(hours.covers(local) for hours in self.operating_hours)
+
+    def template_for(self, status: OrderStatus) -> str | None:
+        """The template to send for `status`, or None when no status message is due."""
+        if not self.notify_customer_on_status_change:
+            return None
+        return self.notification_templates.get(status) or None
+
+
+class StoreConfigChanged(Envelope):
+    """A store's order configuration was created or replaced (compacted on `stores.config`)."""
+
+    event_type: Literal["StoreConfigChanged"] = Field(
+        default="StoreConfigChanged", description=TYPE_NAME_DESCRIPTION
+    )
+    config: StoreOrderConfig = Field(description="The whole new configuration.")
+
+    @model_validator(mode="after")
+    def _same_store(self) -> Self:
+        if (self.config.client_id, self.config.store_id) != (self.client_id, self.store_id):
+            raise ValueError("config.clientId/storeId differ from the envelope's clientId/storeId")
+        return self

@@ -1,0 +1,123 @@
+"""The embedded outbox (DESIGN.md section 9): events saved in the same update as the state change.
+
+A repository adds records to the changed document with `outbox_update` (or `with_outbox` on
+insert), in the one atomic write of that document. The relay then produces them in order with
+the idempotent producer and removes each document's records once the broker acknowledged them.
+`flush` is the fast path after a save; `sweep` finds what a crash left behind. A crash between
+producing and removing produces the records again: consumers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+
+from shared.mongo import Document
+from shared.records import OutgoingRecord, RecordSink
+from shared.settings import OutboxSettings
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "outbox"
+PENDING_SINCE = "outboxPendingSince"
+OUTBOX_INDEX = IndexModel([(PENDING_SINCE, ASCENDING)], name="outbox_pending")
+"""Lets the sweep find documents with pending records without scanning the collection."""
+
+
+def with_outbox(document: Document, records: Sequence[OutgoingRecord], now: datetime) -> Document:
+    """A new document carrying `records` in its outbox, for an insert."""
+    if not records:
+        return document
+    return document | {OUTBOX: [record.to_document() for record in records], PENDING_SINCE: now}
+
+
+def outbox_update(records: Sequence[OutgoingRecord], now: datetime) -> Document:
+    """Update operators appending `records` to a document's outbox; merge into the state update."""
+    if not records:
+        return {}
+    return {
+        "$push": {OUTBOX: {"$each": [record.to_document() for record in records]}},
+        "$min": {PENDING_SINCE: now},
+    }
+
+
+def merge_updates(*updates: Document) -> Document:
+    """Combines update documents operator by operator (`$set` with `$set`, and so on)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for update in updates:
+        for operator, fields in update.items():
+            target = merged.setdefault(operator, {})
+            overlap = target.keys() & fields.keys()
+            if overlap:
+                raise ValueError(f"fields {sorted(overlap)} are updated twice by {operator}")
+            target.update(fields)
+    return merged
+
+
+class OutboxRelay:
+    """Publishes and clears the outboxes of the collections it is given."""
+
+    def __init__(
+        self,
+        sink: RecordSink,
+        collections: Sequence[Any],
+        settings: OutboxSettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sink = sink
+        self._collections = list(collections)
+        self._settings = settings
+        self._clock = clock
+        self._in_flight: set[tuple[str, Any]] = set()
+
+    async def flush(self, collection: Any, document_id: Any) -> int:
+        """Publishes one document's pending records now; returns how many were published."""
+        guard = (collection.name, document_id)
+        if guard in self._in_flight:
+            return 0
+        self._in_flight.add(guard)
+        try:
+            found = await collection.find_one({"_id": document_id}, {OUTBOX: 1})
+            entries = (found or {}).get(OUTBOX) or []
+            if not entries:
+                return 0
+            for entry in entries:
+                await self._sink.send(OutgoingRecord.from_document(entry))
+            # Exact-value removal: FerretDB 1.x ignores $pull with a condition, $pullAll works on both.
+            await collection.update_one({"_id": document_id}, {"$pullAll": {OUTBOX: entries}})
+            await collection.update_one(
+                {"_id": document_id, OUTBOX: {"$size": 0}}, {"$unset": {PENDING_SINCE: ""}}
+            )
+            return len(entries)
+        finally:
+            self._in_flight.discard(guard)
+
+    async def sweep(self) -> int:
+        """Publishes the records older than the grace period, oldest document first."""
+        cutoff = self._clock() - timedelta(seconds=self._settings.sweep_grace_s)
+        published = 0
+        for collection in self._collections:
+            cursor = (
+                collection.find({PENDING_SINCE: {"$lte": cutoff}}, {"_id": 1})
+                .sort(PENDING_SINCE, ASCENDING)
+                .limit(self._settings.batch_size)
+            )
+            async for document in cursor:
+                published += await self.flush(collection, document["_id"])
+        return published
+
+    async def run(self) -> None:
+        """Sweeps forever; a failed sweep is logged and tried again at the next interval."""
+        while True:
+            try:
+                count = await self.sweep()
+                if count:
+                    log.info("outbox sweep republished %d record(s)", count)
+            except Exception:
+                log.exception("outbox sweep failed; retrying in %.1fs", self._settings.sweep_interval_s)
+            await asyncio.sleep(self._settings.sweep_interval_s)

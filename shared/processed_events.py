@@ -1,0 +1,55 @@
+"""Which events a consumer already handled, so a redelivered event takes effect once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from shared.mongo import Database
+
+COLLECTION = "processed_events"
+INDEXES = {COLLECTION: [IndexModel([("processedAt", ASCENDING)])]}
+
+
+class ProcessedEvents(Protocol):
+    async def contains(self, consumer: str, event_id: str) -> bool: ...
+
+    async def add(self, consumer: str, event_id: str, at: datetime) -> None: ...
+
+
+class MongoProcessedEvents:
+    """One small document per (consumer, eventId); `_id` makes a second insert a no-op."""
+
+    def __init__(self, database: Database) -> None:
+        self._collection = database[COLLECTION]
+
+    async def contains(self, consumer: str, event_id: str) -> bool:
+        found = await self._collection.find_one({"_id": f"{consumer}|{event_id}"}, {"_id": 1})
+        return found is not None
+
+    async def add(self, consumer: str, event_id: str, at: datetime) -> None:
+        try:
+            await self._collection.insert_one({"_id": f"{consumer}|{event_id}", "processedAt": at})
+        except DuplicateKeyError:
+            pass
+
+    async def prune(self, older_than: datetime) -> int:
+        """Forgets ids older than Kafka's retention, after which no redelivery can come."""
+        result = await self._collection.delete_many({"processedAt": {"$lt": older_than}})
+        return int(result.deleted_count)
+
+
+class InMemoryProcessedEvents:
+    """The in-memory twin, for unit and component tests."""
+
+    def __init__(self) -> None:
+        self.ids: set[tuple[str, str]] = set()
+
+    async def contains(self, consumer: str, event_id: str) -> bool:
+        return (consumer, event_id) in self.ids
+
+    async def add(self, consumer: str, event_id: str, at: datetime) -> None:
+        self.ids.add((consumer, event_id))

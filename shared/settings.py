@@ -1,0 +1,82 @@
+"""Settings building blocks that every service's `Settings` composes (environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """Where the broker is and how this service joins it."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Comma-separated host:port list (KAFKA_BOOTSTRAP_SERVERS)."
+    )
+    topic_partitions: int = Field(
+        default=6, ge=1, description="Partitions of the fixed topics this service creates if missing."
+    )
+    metadata_max_age_ms: int = Field(
+        default=5000, ge=500, description="How often topic metadata (and pattern matches) refresh."
+    )
+
+
+class MongoSettings(BaseSettings):
+    """The MongoDB-protocol server and this service's database."""
+
+    model_config = SettingsConfigDict(env_prefix="MONGODB_", extra="ignore")
+
+    uri: SecretStr = Field(
+        default=SecretStr("mongodb://127.0.0.1:27017"),
+        description="Connection string (MONGODB_URI); secret because it may carry credentials.",
+    )
+    database: str = Field(default="restaurant_orders", description="Database name (MONGODB_DATABASE).")
+
+
+class HttpSettings(BaseSettings):
+    """The service's HTTP listener (health, readiness, metrics and its own routes)."""
+
+    model_config = SettingsConfigDict(env_prefix="HTTP_", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="Listen address (HTTP_HOST).")
+    port: int = Field(default=8080, ge=1, le=65535, description="Listen port (HTTP_PORT).")
+
+
+class AdminSettings(BaseSettings):
+    """The bearer token of admin and query routes."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    admin_token: SecretStr = Field(
+        default=SecretStr("local-admin-token"), description="Bearer token (ADMIN_TOKEN)."
+    )
+
+
+class ConsumerSettings(BaseSettings):
+    """The idempotent consumer's retry and dead-letter policy."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSUMER_", extra="ignore")
+
+    attempts: int = Field(
+        default=3, ge=1, description="Tries of a failing handler before its message is dead-lettered."
+    )
+    transient_max_elapsed_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long an unavailable dependency is retried before the message is redelivered.",
+    )
+
+
+class OutboxSettings(BaseSettings):
+    """The embedded-outbox relay."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTBOX_", extra="ignore")
+
+    sweep_interval_s: float = Field(
+        default=2.0, gt=0, description="How often the relay looks for events a crash left behind."
+    )
+    sweep_grace_s: float = Field(
+        default=2.0, ge=0, description="Age an outbox entry must reach before the sweep takes it."
+    )
+    batch_size: int = Field(default=100, ge=1, description="Documents taken by one sweep.")

@@ -1,0 +1,61 @@
+"""Session servers (real Kafka and MongoDB-protocol server) and per-test clean state."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import pytest
+from motor.motor_asyncio import AsyncIOMotorClient
+
+from shared.broker import ensure_topics
+from shared.mongo import Database, Document
+from tests.infrastructure import Servers, session_servers
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    with session_servers() as found:
+        print(f"\ntest servers: {found.origin}")
+        yield found
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(servers: Servers) -> str:
+    return servers.kafka_bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri(servers: Servers) -> str:
+    return servers.mongodb_uri
+
+
+@pytest.fixture(scope="session")
+async def mongo_client(mongodb_uri: str) -> AsyncIterator[AsyncIOMotorClient[Document]]:
+    client: AsyncIOMotorClient[Document] = AsyncIOMotorClient(mongodb_uri, tz_aware=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def database(mongo_client: AsyncIOMotorClient[Document]) -> AsyncIterator[Database]:
+    """A database of its own for each test, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield mongo_client[name]
+    await mongo_client.drop_database(name)
+
+
+NewTopics = Callable[..., Awaitable[list[str]]]
+
+
+@pytest.fixture
+def new_topics(kafka_bootstrap: str) -> NewTopics:
+    """Creates topics with names no other test uses: `await new_topics("orders.events", partitions=6)`."""
+
+    async def create(*bases: str, partitions: int = 3) -> list[str]:
+        suffix = uuid.uuid4().hex[:8]
+        names = [f"{base}.{suffix}" for base in bases]
+        await ensure_topics(kafka_bootstrap, names, partitions=partitions)
+        return names
+
+    return create

@@ -1,0 +1,72 @@
+"""Reading topics back in tests: consume until a condition holds or a deadline passes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from faststream.kafka import KafkaBroker
+
+from shared.broker import build_broker
+from shared.processed_events import MongoProcessedEvents
+from shared.settings import KafkaSettings
+
+Record = ConsumerRecord[bytes, bytes]
+
+
+async def read_until(
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[Record]], bool],
+    *,
+    timeout: float = 20.0,
+) -> list[Record]:
+    """Reads `topic` from the beginning until `done(records)`; fails loudly at the deadline."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[Record] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while not done(records):
+                batches = await consumer.getmany(timeout_ms=200)
+                for batch in batches.values():
+                    records.extend(batch)
+    except TimeoutError:
+        raise AssertionError(
+            f"condition on {topic} not met within {timeout}s; read {len(records)} record(s)"
+        ) from None
+    finally:
+        await consumer.stop()
+    return records
+
+
+def at_least(count: int) -> Callable[[list[Record]], bool]:
+    return lambda records: len(records) >= count
+
+
+@asynccontextmanager
+async def running_broker(
+    bootstrap: str, setup: Callable[[KafkaBroker], None] = lambda broker: None
+) -> AsyncIterator[KafkaBroker]:
+    """A FastStream broker built by the services' own factory, `setup` run on it, then started."""
+    broker = build_broker(KafkaSettings(bootstrap_servers=bootstrap), client_id="tests")
+    setup(broker)
+    await broker.start()
+    try:
+        yield broker
+    finally:
+        await broker.stop()
+
+
+class CountingProcessedEvents(MongoProcessedEvents):
+    """The real store, counting the deliveries that reached the duplicate check."""
+
+    deliveries = 0
+
+    async def contains(self, consumer: str, event_id: str) -> bool:
+        self.deliveries += 1
+        return await super().contains(consumer, event_id)
