@@ -161,7 +161,7 @@ def subscribe(
     """Registers `consumer` on the broker: offsets are committed only after it returns."""
 
     async def on_message(message: KafkaMessage) -> None:
-        await consumer.handle(Delivery.of(message.raw_message))  # type: ignore[arg-type]
+        await consumer.handle(Delivery.of(message.raw_message))
 
     broker.subscriber(
         *topics,

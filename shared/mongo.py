@@ -31,7 +31,7 @@ def connect(settings: MongoSettings, *, app_name: str) -> AsyncIOMotorClient[Doc
 
 
 async def ensure_indexes(database: Database, indexes: Mapping[str, Sequence[IndexModel]]) -> None:
-    """Creates the indexes each collection needs (idempotent: existing ones are left as they are)."""
+    """Creates the indexes each collection needs; existing ones are left as they are."""
     for collection, models in indexes.items():
         if models:
             await database[collection].create_indexes(list(models))

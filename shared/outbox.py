@@ -88,7 +88,7 @@ class OutboxRelay:
                 return 0
             for entry in entries:
                 await self._sink.send(OutgoingRecord.from_document(entry))
-            # Exact-value removal: FerretDB 1.x ignores $pull with a condition, $pullAll works on both.
+            # Exact-value removal: FerretDB 1.x ignores $pull with a condition; $pullAll works.
             await collection.update_one({"_id": document_id}, {"$pullAll": {OUTBOX: entries}})
             await collection.update_one(
                 {"_id": document_id, OUTBOX: {"$size": 0}}, {"$unset": {PENDING_SINCE: ""}}
@@ -119,5 +119,7 @@ class OutboxRelay:
                 if count:
                     log.info("outbox sweep republished %d record(s)", count)
             except Exception:
-                log.exception("outbox sweep failed; retrying in %.1fs", self._settings.sweep_interval_s)
+                log.exception(
+                    "outbox sweep failed; retrying in %.1fs", self._settings.sweep_interval_s
+                )
             await asyncio.sleep(self._settings.sweep_interval_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Protocol
 
@@ -31,10 +32,8 @@ class MongoProcessedEvents:
         return found is not None
 
     async def add(self, consumer: str, event_id: str, at: datetime) -> None:
-        try:
+        with contextlib.suppress(DuplicateKeyError):
             await self._collection.insert_one({"_id": f"{consumer}|{event_id}", "processedAt": at})
-        except DuplicateKeyError:
-            pass
 
     async def prune(self, older_than: datetime) -> int:
         """Forgets ids older than Kafka's retention, after which no redelivery can come."""

@@ -1,4 +1,4 @@
-"""A message ready for Kafka: topic, key, headers and JSON value, made one way for all publishers."""
+"""A message ready for Kafka (topic, key, headers, JSON value), made one way for every publisher."""
 
 from __future__ import annotations
 

@@ -12,10 +12,13 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
 
     bootstrap_servers: str = Field(
-        default="127.0.0.1:9092", description="Comma-separated host:port list (KAFKA_BOOTSTRAP_SERVERS)."
+        default="127.0.0.1:9092",
+        description="Comma-separated host:port list (KAFKA_BOOTSTRAP_SERVERS).",
     )
     topic_partitions: int = Field(
-        default=6, ge=1, description="Partitions of the fixed topics this service creates if missing."
+        default=6,
+        ge=1,
+        description="Partitions of the fixed topics this service creates if missing.",
     )
     metadata_max_age_ms: int = Field(
         default=5000, ge=500, description="How often topic metadata (and pattern matches) refresh."
@@ -31,7 +34,9 @@ class MongoSettings(BaseSettings):
         default=SecretStr("mongodb://127.0.0.1:27017"),
         description="Connection string (MONGODB_URI); secret because it may carry credentials.",
     )
-    database: str = Field(default="restaurant_orders", description="Database name (MONGODB_DATABASE).")
+    database: str = Field(
+        default="restaurant_orders", description="Database name (MONGODB_DATABASE)."
+    )
 
 
 class HttpSettings(BaseSettings):
@@ -59,12 +64,14 @@ class ConsumerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONSUMER_", extra="ignore")
 
     attempts: int = Field(
-        default=3, ge=1, description="Tries of a failing handler before its message is dead-lettered."
+        default=3,
+        ge=1,
+        description="Tries of a failing handler before its message is dead-lettered.",
     )
     transient_max_elapsed_s: float = Field(
         default=30.0,
         gt=0,
-        description="How long an unavailable dependency is retried before the message is redelivered.",
+        description="How long an unreachable dependency is retried before redelivery.",
     )
 
 

@@ -30,7 +30,9 @@ DLQ_SUFFIX = ".dlq"
 # Kafka topic names allow [a-zA-Z0-9._-]; POS topics embed ids, so ids are held to that alphabet.
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 POS_UPDATES_PATTERN = r"pos\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.updates"
-_POS_TOPIC = re.compile(r"^pos\.(?P<client>[A-Za-z0-9_-]+)\.(?P<store>[A-Za-z0-9_-]+)\.(?P<kind>orders|updates)$")
+_POS_TOPIC = re.compile(
+    r"^pos\.(?P<client>[A-Za-z0-9_-]+)\.(?P<store>[A-Za-z0-9_-]+)\.(?P<kind>orders|updates)$"
+)
 
 
 class TopicNameError(ValueError):

@@ -50,7 +50,7 @@ NewTopics = Callable[..., Awaitable[list[str]]]
 
 @pytest.fixture
 def new_topics(kafka_bootstrap: str) -> NewTopics:
-    """Creates topics with names no other test uses: `await new_topics("orders.events", partitions=6)`."""
+    """Creates topics no other test uses: `await new_topics("orders.events", partitions=6)`."""
 
     async def create(*bases: str, partitions: int = 3) -> list[str]:
         suffix = uuid.uuid4().hex[:8]

@@ -81,4 +81,6 @@ def session_servers(docker_check: Callable[[], bool] = docker_answers) -> Iterat
         stack.callback(shutil.rmtree, scratch, True)
         kafka_bootstrap, kafka_origin = stack.enter_context(_kafka(stack, use_docker, scratch))
         mongodb_uri, mongo_origin = stack.enter_context(_mongo(stack, use_docker, scratch))
-        yield Servers(kafka_bootstrap, mongodb_uri, f"kafka: {kafka_origin}, mongodb: {mongo_origin}")
+        yield Servers(
+            kafka_bootstrap, mongodb_uri, f"kafka: {kafka_origin}, mongodb: {mongo_origin}"
+        )

@@ -72,11 +72,14 @@ def up() -> None:
             print(f"{name}: already running on 127.0.0.1:{server.port}")
             continue
         if port_is_open(server.port):
-            raise ServerError(f"{name}: port {server.port} is taken by a process this repository did not start")
+            raise ServerError(
+                f"{name}: port {server.port} is taken by a process this repository did not start"
+            )
         started = time.monotonic()
         server.start()
         _pid_file(name).write_text(f"{server.pid}\n")
-        print(f"{name}: up on 127.0.0.1:{server.port} in {time.monotonic() - started:.1f}s (log {server.log_path})")
+        elapsed = time.monotonic() - started
+        print(f"{name}: up on 127.0.0.1:{server.port} in {elapsed:.1f}s (log {server.log_path})")
 
 
 def down() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import shutil
 import signal
 import socket
@@ -87,7 +86,7 @@ class LocalServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        # A new session, so that Ctrl-C on `make run` reaches the supervisor, which stops us in order.
+        # A session of its own: Ctrl-C on `make run` reaches make, which stops us in order.
         return subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True
         )
@@ -159,7 +158,9 @@ class KafkaServer(LocalServer):
         self.process = self._spawn(
             [*jvm, "-Dorg.slf4j.simpleLogger.defaultLogLevel=info", "kafka.Kafka", str(config)]
         )
-        _wait_until(self.answers, f"Kafka on {self.bootstrap_servers}", timeout, self.process, self.log_path)
+        _wait_until(
+            self.answers, f"Kafka on {self.bootstrap_servers}", timeout, self.process, self.log_path
+        )
 
     def answers(self) -> bool:
         """True when a message produced to a probe topic comes back to a consumer."""
@@ -218,7 +219,7 @@ async def kafka_round_trip(bootstrap_servers: str, timeout: float = 10.0) -> boo
         consumer.assign([partition])
         consumer.seek(partition, sent.offset)
         record = await asyncio.wait_for(consumer.getone(), timeout)
-        return record.value == marker
+        return bool(record.value == marker)
     finally:
         await consumer.stop()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -122,7 +122,7 @@ class Registry:
         """Like `decode`, but refuse a message that is none of `types` (or their subclasses)."""
         if not types:
             raise TypeError("decode_as needs at least one message type")
-        return self._decode(data, types)  # type: ignore[return-value]  # checked by _decode
+        return cast(M, self._decode(data, types))  # _decode checked the type
 
     def _decode(
         self, data: bytes | str | Mapping[str, Any], types: tuple[type[Message], ...]

@@ -78,11 +78,13 @@ def render_template(template: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda match: values.get(match[1], match[0]), template)
 
 
-def _check_placeholders(template: str) -> None:
+def _check_placeholders(status: OrderStatus, template: str) -> None:
     for name in _PLACEHOLDER.findall(template):
         if name not in TEMPLATE_PLACEHOLDERS:
             allowed = ", ".join("{" + known + "}" for known in sorted(TEMPLATE_PLACEHOLDERS))
-            raise ValueError(f"unknown placeholder {{{name}}}; allowed: {allowed}")
+            raise ValueError(
+                f"template for {status}: unknown placeholder {{{name}}}; allowed: {allowed}"
+            )
 
 
 def _parse_day(value: Any) -> Any:
@@ -184,10 +186,7 @@ class StoreOrderConfig(CamelModel):
     @classmethod
     def _known_placeholders(cls, templates: dict[OrderStatus, str]) -> dict[OrderStatus, str]:
         for status, template in templates.items():
-            try:
-                _check_placeholders(template)
-            except ValueError as error:
-                raise ValueError(f"template for {status}: {error}") from None
+            _check_placeholders(status, template)
         return {**DEFAULT_NOTIFICATION_TEMPLATES, **templates}
 
     @classmethod

@@ -88,7 +88,11 @@ async def test_poison_messages_go_to_the_dlq_and_consumption_goes_on(
     kafka_bootstrap: str, new_topics: NewTopics, database: Database
 ) -> None:
     [topic] = await new_topics("scheduler.commands")
-    good_before, failing, good_after = cancel_timer("r2", 1), cancel_timer("r2", 2), cancel_timer("r2", 3)
+    good_before, failing, good_after = (
+        cancel_timer("r2", 1),
+        cancel_timer("r2", 2),
+        cancel_timer("r2", 3),
+    )
     unknown_type = OutgoingRecord.of(topic, good_before)
     unknown_type = OutgoingRecord(
         topic=topic,
@@ -116,10 +120,16 @@ async def test_poison_messages_go_to_the_dlq_and_consumption_goes_on(
 
     assert handled == Counter({"r2:1": 1, "r2:3": 1})
     dead = await read_until(kafka_bootstrap, dlq_topic(topic), at_least(3))
-    assert [record.value for record in dead] == [not_json.value, unknown_type.value, OutgoingRecord.of(topic, failing).value]
+    assert [record.value for record in dead] == [
+        not_json.value,
+        unknown_type.value,
+        OutgoingRecord.of(topic, failing).value,
+    ]
     errors = [{k: v.decode() for k, v in record.headers} for record in dead]
-    assert "ContractError" == errors[0][HEADER_ERROR_TYPE]
+    assert errors[0][HEADER_ERROR_TYPE] == "ContractError"
     assert "TeleportOrder" in errors[1][HEADER_ERROR]
     assert errors[2][HEADER_ERROR] == "Bug: handler bug on attempt 3"
-    assert all(e[HEADER_ORIGINAL_TOPIC] == topic and e[HEADER_CONSUMER] == "test-consumer" for e in errors)
+    assert all(
+        e[HEADER_ORIGINAL_TOPIC] == topic and e[HEADER_CONSUMER] == "test-consumer" for e in errors
+    )
     assert all(record.key == b"r2" for record in dead)

@@ -53,7 +53,9 @@ async def test_events_of_one_restaurant_share_a_partition_and_keep_their_order(
         received_in_order[message.client_id].append(message.timer_id)
 
     assert all(len(partitions) == 1 for partitions in partitions_of.values()), partitions_of
-    assert len({p for ps in partitions_of.values() for p in ps}) > 1, "keys should spread restaurants"
+    assert len({p for ps in partitions_of.values() for p in ps}) > 1, (
+        "keys should spread restaurants"
+    )
     for client in RESTAURANTS:
         assert received_in_order[client] == [f"{client}:{n}" for n in range(EVENTS_PER_RESTAURANT)]
 

@@ -12,7 +12,15 @@ from shared.consumer import Delivery, IdempotentConsumer, subscribe
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
 from shared.mongo import Database
-from shared.outbox import OUTBOX, OUTBOX_INDEX, PENDING_SINCE, OutboxRelay, merge_updates, outbox_update, with_outbox
+from shared.outbox import (
+    OUTBOX,
+    OUTBOX_INDEX,
+    PENDING_SINCE,
+    OutboxRelay,
+    merge_updates,
+    outbox_update,
+    with_outbox,
+)
 from shared.records import OutgoingRecord
 from shared.settings import ConsumerSettings, OutboxSettings
 from tests.conftest import NewTopics
@@ -54,7 +62,11 @@ async def test_a_state_change_and_its_events_are_one_update_and_the_relay_clears
     now = datetime.now(UTC)
     placed, confirmed = cancel_timer("r-out", 1), cancel_timer("r-out", 2)
     await orders.insert_one(
-        with_outbox({"_id": "o-1", "status": "PENDING", "version": 1}, [OutgoingRecord.of(topic, placed)], now)
+        with_outbox(
+            {"_id": "o-1", "status": "PENDING", "version": 1},
+            [OutgoingRecord.of(topic, placed)],
+            now,
+        )
     )
     result = await orders.update_one(
         {"_id": "o-1", "version": 1},
@@ -66,8 +78,12 @@ async def test_a_state_change_and_its_events_are_one_update_and_the_relay_clears
     assert result.modified_count == 1
     stored = await orders.find_one({"_id": "o-1"})
     assert stored is not None
-    assert stored["status"] == "CONFIRMED" and stored["version"] == 2
-    assert [entry["eventId"] for entry in stored[OUTBOX]] == [str(placed.event_id), str(confirmed.event_id)]
+    assert stored["status"] == "CONFIRMED"
+    assert stored["version"] == 2
+    assert [entry["eventId"] for entry in stored[OUTBOX]] == [
+        str(placed.event_id),
+        str(confirmed.event_id),
+    ]
 
     async with running_broker(kafka_bootstrap) as broker:
         relay = OutboxRelay(BrokerSink(broker), [orders], NO_GRACE)
@@ -75,7 +91,9 @@ async def test_a_state_change_and_its_events_are_one_update_and_the_relay_clears
         assert await relay.sweep() == 0
 
     stored = await orders.find_one({"_id": "o-1"})
-    assert stored is not None and stored[OUTBOX] == [] and PENDING_SINCE not in stored
+    assert stored is not None
+    assert stored[OUTBOX] == []
+    assert PENDING_SINCE not in stored
     records = await read_until(kafka_bootstrap, topic, at_least(2))
     assert [decode_as(r.value, CancelTimer) for r in records] == [placed, confirmed]
 
@@ -87,7 +105,11 @@ async def test_a_relay_killed_between_publish_and_removal_republishes_and_the_co
     orders = database["orders"]
     event = cancel_timer("r-crash", 1)
     await orders.insert_one(
-        with_outbox({"_id": "o-2", "status": "PENDING"}, [OutgoingRecord.of(topic, event)], datetime.now(UTC))
+        with_outbox(
+            {"_id": "o-2", "status": "PENDING"},
+            [OutgoingRecord.of(topic, event)],
+            datetime.now(UTC),
+        )
     )
     handled: Counter[str] = Counter()
     processed = CountingProcessedEvents(database)
@@ -111,7 +133,8 @@ async def test_a_relay_killed_between_publish_and_removal_republishes_and_the_co
         with pytest.raises(RelayKilled):
             await doomed.flush(orders, "o-2")
         left_behind = await orders.find_one({"_id": "o-2"})
-        assert left_behind is not None and len(left_behind[OUTBOX]) == 1
+        assert left_behind is not None
+        assert len(left_behind[OUTBOX]) == 1
 
         restarted = OutboxRelay(BrokerSink(broker), [orders], NO_GRACE)
         assert await restarted.sweep() == 1
@@ -121,4 +144,5 @@ async def test_a_relay_killed_between_publish_and_removal_republishes_and_the_co
 
     assert handled == Counter({event.timer_id: 1})
     cleared = await orders.find_one({"_id": "o-2"})
-    assert cleared is not None and cleared[OUTBOX] == []
+    assert cleared is not None
+    assert cleared[OUTBOX] == []

@@ -642,6 +642,9 @@ def test_unknown_fields_are_ignored_at_every_level() -> None:
     assert decode(data) == SAMPLES[OrderPlaced]
 
 
+_ENVELOPE_REST = {"eventVersion", "correlationId", "causationId", "clientId", "storeId"}
+
+
 @pytest.mark.parametrize("pos_type", POS_UPDATE_MESSAGES)
 def test_a_pos_update_needs_only_event_type_id_and_time(pos_type: type[Message]) -> None:
     body = {key: value for key, value in wire(pos_type).items() if key not in _ENVELOPE_REST}
@@ -651,9 +654,6 @@ def test_a_pos_update_needs_only_event_type_id_and_time(pos_type: type[Message])
     assert type(update) is pos_type
     assert (update.client_id, update.store_id, update.correlation_id) == (None, None, None)
     assert update.event_version == 1
-
-
-_ENVELOPE_REST = {"eventVersion", "correlationId", "causationId", "clientId", "storeId"}
 
 
 @pytest.mark.parametrize("missing", ["eventId", "occurredAt"])

@@ -1,0 +1,1 @@
+"""The native Kafka and FerretDB of the local run and the tests."""

@@ -1,0 +1,1 @@
+"""The four services: order, payment, notifier, scheduler."""

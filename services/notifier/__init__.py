@@ -1,0 +1,1 @@
+"""Notifier service: tells the customer on WhatsApp (Twilio) at every step."""

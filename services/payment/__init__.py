@@ -1,0 +1,1 @@
+"""Payment service: charges on Asaas, takes its webhooks, refunds."""

@@ -1,0 +1,1 @@
+"""Scheduler service: durable timers that fire deadlines within a second."""
