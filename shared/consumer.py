@@ -23,11 +23,13 @@ from faststream.middlewares import AckPolicy
 from shared.contracts.base import Message
 from shared.contracts.registry import ContractError
 from shared.errors import PermanentError, is_unavailable
+from shared.metrics import DEAD_LETTERS, HANDLER_SECONDS, MESSAGES_HANDLED
 from shared.processed_events import ProcessedEvents
 from shared.records import (
     HEADER_CONSUMER,
     HEADER_ERROR,
     HEADER_ERROR_TYPE,
+    HEADER_EVENT_TYPE,
     HEADER_ORIGINAL_OFFSET,
     HEADER_ORIGINAL_PARTITION,
     HEADER_ORIGINAL_TOPIC,
@@ -98,15 +100,23 @@ class IdempotentConsumer(Generic[M]):
 
     async def handle(self, delivery: Delivery) -> None:
         """Handles one delivery; raises only when the message must come again later."""
+        with HANDLER_SECONDS.labels(self.name).time():
+            outcome = await self._outcome_of(delivery)
+        MESSAGES_HANDLED.labels(
+            self.name, delivery.headers.get(HEADER_EVENT_TYPE, "unknown"), outcome
+        ).inc()
+
+    async def _outcome_of(self, delivery: Delivery) -> str:
         try:
             message = self._decode(delivery.value)
         except (ContractError, PermanentError) as error:
             await self._dead_letter(delivery, error)
-            return
+            return "dead_lettered"
         event_id = str(message.event_id)
         if await self._processed.contains(self.name, event_id):
             log.info("%s: event %s already handled, skipped", self.name, event_id)
-            return
+            return "duplicate"
+        outcome = "handled"
         try:
             await retry_transient(
                 lambda: self._handler(message, delivery),
@@ -115,11 +125,15 @@ class IdempotentConsumer(Generic[M]):
             )
         except PermanentError as error:
             await self._dead_letter(delivery, error)
+            outcome = "dead_lettered"
         except Exception as error:
             if is_unavailable(error):
+                MESSAGES_HANDLED.labels(self.name, message.event_type, "redelivered").inc()
                 raise
             await self._dead_letter(delivery, error)
+            outcome = "dead_lettered"
         await self._processed.add(self.name, event_id, self._clock())
+        return outcome
 
     async def _dead_letter(self, delivery: Delivery, error: BaseException) -> None:
         description = f"{type(error).__name__}: {error}"[:MAX_ERROR_HEADER]
@@ -139,6 +153,7 @@ class IdempotentConsumer(Generic[M]):
             HEADER_ORIGINAL_OFFSET: str(delivery.offset),
             HEADER_CONSUMER: self.name,
         }
+        DEAD_LETTERS.labels(self.name, delivery.topic, type(error).__name__).inc()
         await self._dead_letters.send(
             OutgoingRecord(
                 topic=dlq_topic(delivery.topic),

@@ -17,6 +17,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 
+from shared.metrics import OUTBOX_PENDING_DOCUMENTS, OUTBOX_PUBLISHED
 from shared.mongo import Document
 from shared.records import OutgoingRecord, RecordSink
 from shared.settings import OutboxSettings
@@ -75,7 +76,7 @@ class OutboxRelay:
         self._clock = clock
         self._in_flight: set[tuple[str, Any]] = set()
 
-    async def flush(self, collection: Any, document_id: Any) -> int:
+    async def flush(self, collection: Any, document_id: Any, *, path: str = "flush") -> int:
         """Publishes one document's pending records now; returns how many were published."""
         guard = (collection.name, document_id)
         if guard in self._in_flight:
@@ -93,6 +94,7 @@ class OutboxRelay:
             await collection.update_one(
                 {"_id": document_id, OUTBOX: {"$size": 0}}, {"$unset": {PENDING_SINCE: ""}}
             )
+            OUTBOX_PUBLISHED.labels(path).inc(len(entries))
             return len(entries)
         finally:
             self._in_flight.discard(guard)
@@ -107,8 +109,10 @@ class OutboxRelay:
                 .sort(PENDING_SINCE, ASCENDING)
                 .limit(self._settings.batch_size)
             )
-            async for document in cursor:
-                published += await self.flush(collection, document["_id"])
+            found = [document["_id"] async for document in cursor]
+            OUTBOX_PENDING_DOCUMENTS.observe(len(found))
+            for document_id in found:
+                published += await self.flush(collection, document_id, path="sweep")
         return published
 
     async def run(self) -> None:

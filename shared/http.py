@@ -1,0 +1,66 @@
+"""The HTTP side every service shares: health, readiness, metrics, and serving with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.settings import HttpSettings
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def service_http_app(
+    name: str,
+    *,
+    lifespan: Lifespan,
+    readiness: dict[str, ReadinessCheck],
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """A FastAPI app with `/healthz`, `/readyz` (each named check must pass) and `/metrics`."""
+    app = FastAPI(title=name, lifespan=lifespan)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": name}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        results = {check: await _passes(run) for check, run in readiness.items()}
+        ready = all(results.values())
+        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _passes(check: ReadinessCheck) -> bool:
+    try:
+        async with asyncio.timeout(2):
+            return await check()
+    except Exception:
+        log.warning("readiness check failed", exc_info=True)
+        return False
+
+
+async def serve(app: FastAPI, settings: HttpSettings) -> None:
+    """Serves `app` until SIGINT/SIGTERM; the app's lifespan then stops consumers cleanly."""
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
+    await uvicorn.Server(config).serve()

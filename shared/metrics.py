@@ -1,0 +1,31 @@
+"""Prometheus metrics that every service exposes on `/metrics`."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+MESSAGES_HANDLED = Counter(
+    "messages_handled_total",
+    "Messages taken by an idempotent consumer, by outcome "
+    "(handled, duplicate, dead_lettered, redelivered).",
+    ["consumer", "event_type", "outcome"],
+)
+HANDLER_SECONDS = Histogram(
+    "message_handler_seconds",
+    "Time spent handling one message, retries included.",
+    ["consumer"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DEAD_LETTERS = Counter(
+    "dead_letters_total",
+    "Messages sent to a dead-letter topic.",
+    ["consumer", "topic", "error_type"],
+)
+OUTBOX_PUBLISHED = Counter(
+    "outbox_records_published_total", "Outbox records produced by the relay.", ["path"]
+)
+OUTBOX_PENDING_DOCUMENTS = Histogram(
+    "outbox_sweep_documents",
+    "Documents with pending outbox records found by one sweep (the relay's backlog).",
+    buckets=(0, 1, 5, 10, 50, 100, 500, 1000),
+)
