@@ -12,6 +12,8 @@ from typing import Any
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
 from pymongo import IndexModel
 
+from shared.errors import is_unavailable
+from shared.retry import retry_transient
 from shared.settings import MongoSettings
 
 Document = dict[str, Any]
@@ -31,7 +33,20 @@ def connect(settings: MongoSettings, *, app_name: str) -> AsyncIOMotorClient[Doc
 
 
 async def ensure_indexes(database: Database, indexes: Mapping[str, Sequence[IndexModel]]) -> None:
-    """Creates the indexes each collection needs; existing ones are left as they are."""
+    """Creates the indexes each collection lacks; existing ones are left as they are.
+
+    Only missing indexes are asked for, and a dropped connection is retried: FerretDB 1.x
+    panics on a connection that creates an index another process creates at the same moment
+    (two replicas starting together), and on any later request to create that index again.
+    """
     for collection, models in indexes.items():
-        if models:
-            await database[collection].create_indexes(list(models))
+
+        async def create_missing(
+            name: str = collection, wanted: Sequence[IndexModel] = models
+        ) -> None:
+            existing = await database[name].index_information()
+            missing = [model for model in wanted if model.document["name"] not in existing]
+            if missing:
+                await database[name].create_indexes(missing)
+
+        await retry_transient(create_missing, is_transient=is_unavailable)

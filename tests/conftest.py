@@ -11,6 +11,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from shared.broker import ensure_topics
 from shared.mongo import Database, Document
 from tests.infrastructure import Servers, session_servers
+from tests.processes import services  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(scope="session")
@@ -38,11 +39,18 @@ async def mongo_client(mongodb_uri: str) -> AsyncIterator[AsyncIOMotorClient[Doc
 
 
 @pytest.fixture
-async def database(mongo_client: AsyncIOMotorClient[Document]) -> AsyncIterator[Database]:
+def database_name() -> str:
+    """The name of this test's own database (service processes started by the test use it)."""
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def database(
+    mongo_client: AsyncIOMotorClient[Document], database_name: str
+) -> AsyncIterator[Database]:
     """A database of its own for each test, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    yield mongo_client[name]
-    await mongo_client.drop_database(name)
+    yield mongo_client[database_name]
+    await mongo_client.drop_database(database_name)
 
 
 NewTopics = Callable[..., Awaitable[list[str]]]

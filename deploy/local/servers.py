@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -149,12 +150,13 @@ class KafkaServer(LocalServer):
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
             formatted = subprocess.run(
                 [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 text=True,
                 check=False,
             )
             if formatted.returncode != 0:
-                raise ServerError(f"formatting Kafka storage failed: {formatted.stderr[-2000:]}")
+                raise ServerError(f"formatting Kafka storage failed: {formatted.stdout[-3000:]}")
         self.process = self._spawn(
             [*jvm, "-Dorg.slf4j.simpleLogger.defaultLogLevel=info", "kafka.Kafka", str(config)]
         )
@@ -164,7 +166,11 @@ class KafkaServer(LocalServer):
 
     def answers(self) -> bool:
         """True when a message produced to a probe topic comes back to a consumer."""
-        return port_is_open(self.port) and asyncio.run(kafka_round_trip(self.bootstrap_servers))
+        if not port_is_open(self.port):
+            return False
+        # A thread of its own, so that this works from inside a running event loop as well.
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            return thread.submit(asyncio.run, kafka_round_trip(self.bootstrap_servers)).result()
 
 
 @dataclass

@@ -71,3 +71,25 @@ class CountingProcessedEvents(MongoProcessedEvents):
     async def contains(self, consumer: str, event_id: str) -> bool:
         self.deliveries += 1
         return await super().contains(consumer, event_id)
+
+
+async def read_all(bootstrap: str, topic: str, timeout: float = 20.0) -> list[Record]:
+    """Every record `topic` holds now: reads until each partition's end offset."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[Record] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while not consumer.assignment():
+                for batch in (await consumer.getmany(timeout_ms=100)).values():
+                    records.extend(batch)
+            ends = await consumer.end_offsets(list(consumer.assignment()))
+            for partition, end in ends.items():
+                while await consumer.position(partition) < end:
+                    batch = await consumer.getmany(partition, timeout_ms=200)
+                    records.extend(batch.get(partition, []))
+    finally:
+        await consumer.stop()
+    return records

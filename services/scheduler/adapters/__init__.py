@@ -1,0 +1,1 @@
+"""Where timers are kept: MongoDB, and an in-memory twin for tests."""

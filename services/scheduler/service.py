@@ -1,0 +1,99 @@
+"""Use cases of the scheduler: set, move and cancel timers, and fire the due ones."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.scheduler.domain import Timer
+from services.scheduler.metrics import (
+    TIMER_LATENESS,
+    TIMERS_CANCELLED,
+    TIMERS_FIRED,
+    TIMERS_SCHEDULED,
+)
+from services.scheduler.ports import TimerStore
+from shared.contracts.scheduler import CancelTimer, ScheduleTimer
+from shared.records import OutgoingRecord, RecordSink
+from shared.topics import SCHEDULER_EVENTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FiringPolicy:
+    lease: timedelta = timedelta(seconds=10)
+    """How long a claim holds before another replica may fire the timer again."""
+    batch_size: int = 500
+    max_sleep: timedelta = timedelta(seconds=1)
+    """Longest nap of the firing loop: bounds how late a timer set by another replica fires."""
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: TimerStore,
+        sink: RecordSink,
+        clock: Callable[[], datetime],
+        policy: FiringPolicy = FiringPolicy(),
+        events_topic: str = SCHEDULER_EVENTS,
+    ) -> None:
+        self._store = store
+        self._sink = sink
+        self._clock = clock
+        self._policy = policy
+        self._events_topic = events_topic
+        self._wake = asyncio.Event()
+
+    async def schedule(self, command: ScheduleTimer) -> None:
+        if await self._store.upsert(Timer.from_command(command)):
+            TIMERS_SCHEDULED.inc()
+            self._wake.set()
+
+    async def cancel(self, command: CancelTimer) -> None:
+        if await self._store.cancel(command.timer_id):
+            TIMERS_CANCELLED.inc()
+
+    async def fire_due(self) -> int:
+        """Fires one batch of due timers; returns how many were claimed."""
+        now = self._clock()
+        timers = await self._store.claim_due(now, self._policy.lease, self._policy.batch_size)
+        if not timers:
+            return 0
+        fired = [timer.fired(event_id=uuid.uuid4(), now=self._clock()) for timer in timers]
+        await asyncio.gather(
+            *(self._sink.send(OutgoingRecord.of(self._events_topic, event)) for event in fired)
+        )
+        for event in fired:
+            TIMER_LATENESS.observe(max(0.0, (event.fired_at - event.due_at).total_seconds()))
+        TIMERS_FIRED.inc(len(fired))
+        await self._store.complete(timers, self._clock())
+        return len(timers)
+
+    async def run(self) -> None:
+        """Fires timers as they come due, napping until the next one or until a new one arrives."""
+        while True:
+            self._wake.clear()
+            try:
+                if await self.fire_due() >= self._policy.batch_size:
+                    continue
+                await self._nap()
+            except Exception:
+                # Storage or broker unreachable: leases keep claimed timers safe; try again.
+                log.exception("firing timers failed; retrying in %s", self._policy.max_sleep)
+                await asyncio.sleep(self._policy.max_sleep.total_seconds())
+
+    async def _nap(self) -> None:
+        next_due = await self._store.next_due_at()
+        nap = self._policy.max_sleep
+        if next_due is not None:
+            nap = min(nap, max(timedelta(0), next_due - self._clock()))
+        try:
+            async with asyncio.timeout(nap.total_seconds()):
+                await self._wake.wait()
+        except TimeoutError:
+            pass

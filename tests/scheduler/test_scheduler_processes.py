@@ -1,0 +1,217 @@
+"""The scheduler as real processes on the real broker and server: firing, sharing, crashing."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from faststream.kafka import KafkaBroker
+
+from services.scheduler.adapters.mongo_timer_store import TIMERS, MongoTimerStore
+from services.scheduler.domain import Timer
+from shared.broker import BrokerSink
+from shared.contracts.registry import decode_as
+from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
+from shared.mongo import Database
+from shared.records import OutgoingRecord
+from shared.topics import SCHEDULER_COMMANDS, SCHEDULER_EVENTS
+from tests.integration.kafka_helpers import Record, read_all, read_until, running_broker
+from tests.processes import Services
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+SCHEDULER = "services.scheduler"
+SHORT_LEASE = {"SCHEDULER_LEASE_S": "2"}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Commands:
+    """Sends scheduler commands for restaurants of this test only (ids unique to the test)."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.sink = BrokerSink(broker)
+        self.tag = uuid.uuid4().hex[:8]
+
+    def client(self, n: int = 0) -> str:
+        return f"r{n}-{self.tag}"
+
+    async def schedule(self, timer_id: str, due_at: datetime, client: int = 0) -> ScheduleTimer:
+        command = ScheduleTimer(
+            event_id=uuid.uuid4(),
+            occurred_at=now(),
+            correlation_id=f"turn-{timer_id}",
+            client_id=self.client(client),
+            store_id="store-1",
+            timer_id=f"{self.tag}:{timer_id}",
+            due_at=due_at,
+            purpose=TimerPurpose.CONFIRMATION_DEADLINE,
+            order_id=timer_id,
+        )
+        await self.sink.send(OutgoingRecord.of(SCHEDULER_COMMANDS, command))
+        return command
+
+    async def cancel(self, timer_id: str, client: int = 0) -> None:
+        command = CancelTimer(
+            event_id=uuid.uuid4(),
+            occurred_at=now(),
+            correlation_id=f"turn-{timer_id}",
+            client_id=self.client(client),
+            store_id="store-1",
+            timer_id=f"{self.tag}:{timer_id}",
+        )
+        await self.sink.send(OutgoingRecord.of(SCHEDULER_COMMANDS, command))
+
+    def mine(self, records: list[Record]) -> list[TimerFired]:
+        fired = [decode_as(record.value, TimerFired) for record in records]
+        return [event for event in fired if event.timer_id.startswith(f"{self.tag}:")]
+
+    async def fired(self, kafka_bootstrap: str, *, distinct: int) -> list[TimerFired]:
+        """Reads `scheduler.events` until `distinct` of this test's timers fired."""
+        records = await read_until(
+            kafka_bootstrap,
+            SCHEDULER_EVENTS,
+            lambda rs: len({e.timer_id for e in self.mine(rs)}) >= distinct,
+            timeout=60,
+        )
+        return self.mine(records)
+
+
+@pytest.fixture
+async def commands(kafka_bootstrap: str) -> AsyncIterator[Commands]:
+    async with running_broker(kafka_bootstrap) as broker:
+        yield Commands(broker)
+
+
+async def pending_timers(database: Database) -> int:
+    return int(await database[TIMERS].count_documents({}))
+
+
+async def test_a_timer_fires_once_never_early_and_cancel_and_reschedule_are_obeyed(
+    services: Services, commands: Commands, kafka_bootstrap: str, database: Database
+) -> None:
+    services.start(SCHEDULER).wait_ready()
+    soon = now() + timedelta(seconds=1.5)
+    plain = await commands.schedule("plain", soon)
+    await commands.schedule("cancelled", soon)
+    await commands.cancel("cancelled")
+    await commands.schedule("moved", soon)
+    moved = await commands.schedule("moved", soon + timedelta(seconds=1.5))
+
+    await commands.fired(kafka_bootstrap, distinct=2)
+    await eventually(lambda: _none_pending(database), what="both timers retired")
+    fired = commands.mine(await read_all(kafka_bootstrap, SCHEDULER_EVENTS))
+
+    assert Counter(event.order_id for event in fired) == Counter({"plain": 1, "moved": 1})
+    by_order = {event.order_id: event for event in fired}
+    assert by_order["plain"].fired_at >= plain.due_at
+    assert by_order["moved"].due_at == moved.due_at
+    assert by_order["moved"].fired_at >= moved.due_at
+
+
+async def _none_pending(database: Database) -> bool:
+    return await pending_timers(database) == 0
+
+
+async def test_two_scheduler_processes_sharing_1000_timers_fire_each_exactly_once(
+    services: Services, commands: Commands, kafka_bootstrap: str, database: Database
+) -> None:
+    replicas = [services.start(SCHEDULER), services.start(SCHEDULER)]
+    for replica in replicas:
+        replica.wait_ready()
+    start = now() + timedelta(seconds=2)
+    for n in range(1000):
+        await commands.schedule(f"t{n}", start + timedelta(milliseconds=2 * n), client=n % 20)
+
+    await commands.fired(kafka_bootstrap, distinct=1000)
+    await eventually(lambda: _none_pending(database), timeout=30, what="every timer retired")
+    fired = commands.mine(await read_all(kafka_bootstrap, SCHEDULER_EVENTS))
+
+    counts = Counter(event.timer_id for event in fired)
+    assert len(counts) == 1000
+    assert set(counts.values()) == {1}, [t for t, c in counts.items() if c > 1][:10]
+    assert sum(replica.metric("timers_fired_total") for replica in replicas) >= 1000
+
+
+async def test_timers_a_dead_replica_held_under_lease_are_fired_by_a_live_one(
+    services: Services, commands: Commands, kafka_bootstrap: str, database: Database
+) -> None:
+    dead_replica = MongoTimerStore(database)
+    due = now() - timedelta(seconds=1)
+    for n in range(20):
+        await dead_replica.upsert(
+            Timer(
+                timer_id=f"{commands.tag}:held{n}",
+                client_id=commands.client(),
+                store_id="store-1",
+                purpose=TimerPurpose.PAYMENT_DEADLINE,
+                due_at=due,
+                correlation_id="turn",
+                scheduled_by=uuid.uuid4().hex,
+                scheduled_at=due,
+                order_id=f"held{n}",
+            )
+        )
+    claimed = await dead_replica.claim_due(now(), timedelta(seconds=3), limit=100)
+    assert len(claimed) == 20  # claimed, then the replica "dies": never fires nor completes
+    claimed_at = now()
+
+    services.start(SCHEDULER).wait_ready()
+    fired = await commands.fired(kafka_bootstrap, distinct=20)
+
+    assert Counter(event.order_id for event in fired) == Counter({f"held{n}": 1 for n in range(20)})
+    assert all(event.fired_at >= claimed_at + timedelta(seconds=3) for event in fired)
+
+
+async def test_a_replica_killed_while_firing_loses_no_timer(
+    services: Services, commands: Commands, kafka_bootstrap: str, database: Database
+) -> None:
+    doomed = services.start(SCHEDULER, **SHORT_LEASE)
+    survivor = services.start(SCHEDULER, **SHORT_LEASE)
+    doomed.wait_ready()
+    survivor.wait_ready()
+    start = now() + timedelta(seconds=2)
+    for n in range(600):
+        await commands.schedule(f"k{n}", start + timedelta(milliseconds=5 * n), client=n % 12)
+
+    await read_until(
+        kafka_bootstrap,
+        SCHEDULER_EVENTS,
+        lambda rs: len(commands.mine(rs)) >= 100,
+        timeout=60,
+    )
+    doomed.kill()
+
+    fired = await commands.fired(kafka_bootstrap, distinct=600)
+    await eventually(lambda: _none_pending(database), timeout=30, what="every timer retired")
+    counts = Counter(event.timer_id for event in fired)
+    duplicates = sum(count - 1 for count in counts.values())
+    print(f"\nkill -9 while firing: 600 timers, {duplicates} fired twice (re-fired after lease)")
+    assert len(counts) == 600
+
+
+async def test_timers_survive_a_restart_of_the_scheduler(
+    services: Services, commands: Commands, kafka_bootstrap: str, database: Database
+) -> None:
+    first = services.start(SCHEDULER).wait_ready()
+    due = now() + timedelta(seconds=6)
+    for n in range(50):
+        await commands.schedule(f"s{n}", due, client=n % 5)
+    await eventually(lambda: _pending_is(database, 50), timeout=30, what="all 50 timers stored")
+    first.terminate()
+
+    services.start(SCHEDULER).wait_ready()
+    fired = await commands.fired(kafka_bootstrap, distinct=50)
+
+    assert len(fired) == 50
+    assert all(event.fired_at >= due for event in fired)
+
+
+async def _pending_is(database: Database, count: int) -> bool:
+    return await pending_timers(database) == count

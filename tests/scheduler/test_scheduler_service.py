@@ -1,0 +1,122 @@
+"""The scheduler's use cases with the in-memory store and a recording sink."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.scheduler.adapters.in_memory_timer_store import InMemoryTimerStore
+from services.scheduler.service import FiringPolicy, Scheduler
+from shared.contracts.registry import decode_as
+from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
+from shared.records import OutgoingRecord
+from tests.waiting import eventually
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.records: list[OutgoingRecord] = []
+
+    async def send(self, record: OutgoingRecord) -> None:
+        self.records.append(record)
+
+    def fired(self) -> list[TimerFired]:
+        return [decode_as(record.value, TimerFired) for record in self.records]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def schedule(timer_id: str, due_at: datetime) -> ScheduleTimer:
+    return ScheduleTimer(
+        event_id=uuid.uuid4(),
+        occurred_at=now(),
+        correlation_id="turn-7",
+        client_id="client-1",
+        store_id="store-1",
+        timer_id=timer_id,
+        due_at=due_at,
+        purpose=TimerPurpose.PAYMENT_DEADLINE,
+        order_id="order-7",
+        payload={"attempt": "1"},
+    )
+
+
+def cancel(timer_id: str) -> CancelTimer:
+    return CancelTimer(
+        event_id=uuid.uuid4(),
+        occurred_at=now(),
+        correlation_id="turn-7",
+        client_id="client-1",
+        store_id="store-1",
+        timer_id=timer_id,
+    )
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture
+async def running(sink: RecordingSink) -> AsyncIterator[Scheduler]:
+    """A scheduler whose loop naps up to 30 s unless something wakes it."""
+    scheduler = Scheduler(
+        InMemoryTimerStore(), sink, now, FiringPolicy(max_sleep=timedelta(seconds=30))
+    )
+    loop = asyncio.create_task(scheduler.run())
+    yield scheduler
+    loop.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await loop
+
+
+async def test_a_due_timer_becomes_one_timer_fired_keyed_by_restaurant(
+    sink: RecordingSink,
+) -> None:
+    scheduler = Scheduler(InMemoryTimerStore(), sink, now)
+    command = schedule("order-7:payment", now() - timedelta(seconds=1))
+    await scheduler.schedule(command)
+
+    assert await scheduler.fire_due() == 1
+    assert await scheduler.fire_due() == 0
+    [record] = sink.records
+    assert record.topic == "scheduler.events"
+    assert record.key == b"client-1"
+    [fired] = sink.fired()
+    assert (fired.timer_id, fired.order_id, fired.purpose) == (
+        "order-7:payment",
+        "order-7",
+        TimerPurpose.PAYMENT_DEADLINE,
+    )
+    assert fired.due_at == command.due_at
+    assert fired.causation_id == str(command.event_id)
+    assert fired.correlation_id == "turn-7"
+    assert fired.payload == {"attempt": "1"}
+
+
+async def test_a_new_timer_wakes_the_napping_loop_and_fires_not_before_its_due_time(
+    running: Scheduler, sink: RecordingSink
+) -> None:
+    due_at = now() + timedelta(milliseconds=300)
+    await running.schedule(schedule("soon", due_at))
+
+    await eventually(
+        lambda: len(sink.records) == 1, timeout=10, what="fired long before the nap ends"
+    )
+    [fired] = sink.fired()
+    assert fired.fired_at >= due_at
+
+
+async def test_a_cancelled_timer_does_not_fire(running: Scheduler, sink: RecordingSink) -> None:
+    await running.schedule(schedule("cancelled", now() + timedelta(milliseconds=200)))
+    await running.cancel(cancel("cancelled"))
+    await running.schedule(schedule("witness", now() + timedelta(milliseconds=400)))
+
+    await eventually(lambda: len(sink.records) >= 1, timeout=10, what="the witness fired")
+    assert [fired.timer_id for fired in sink.fired()] == ["witness"]

@@ -1,0 +1,149 @@
+"""One contract for both timer stores: MongoDB (on the real server) and the in-memory twin."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.scheduler.adapters.in_memory_timer_store import InMemoryTimerStore
+from services.scheduler.adapters.mongo_timer_store import INDEXES, MongoTimerStore
+from services.scheduler.domain import Timer
+from services.scheduler.ports import TimerStore
+from shared.contracts.scheduler import TimerPurpose
+from shared.mongo import Database, ensure_indexes
+
+T0 = datetime(2026, 5, 24, 15, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=10)
+
+
+def timer(timer_id: str, due_in: float, *, scheduled_at: datetime = T0, by: str = "") -> Timer:
+    return Timer(
+        timer_id=timer_id,
+        client_id="client-1",
+        store_id="store-1",
+        purpose=TimerPurpose.CONFIRMATION_DEADLINE,
+        due_at=T0 + timedelta(seconds=due_in),
+        correlation_id="turn-1",
+        scheduled_by=by or uuid.uuid4().hex,
+        scheduled_at=scheduled_at,
+        order_id="order-1",
+        payload={"k": "v"},
+    )
+
+
+@pytest.fixture
+def in_memory_store() -> TimerStore:
+    return InMemoryTimerStore()
+
+
+@pytest.fixture
+async def mongo_store(database: Database) -> TimerStore:
+    await ensure_indexes(database, INDEXES)
+    return MongoTimerStore(database)
+
+
+@pytest.fixture(params=["in_memory_store", "mongo_store"])
+def store(request: pytest.FixtureRequest) -> TimerStore:
+    """Each test runs against both stores (sync, so the async fixtures set up outside the loop)."""
+    found: TimerStore = request.getfixturevalue(request.param)
+    return found
+
+
+def ids(timers: list[Timer]) -> list[str]:
+    return [t.timer_id for t in timers]
+
+
+async def test_a_timer_is_claimed_at_its_due_time_and_not_before(store: TimerStore) -> None:
+    assert await store.upsert(timer("a", 5))
+    assert await store.claim_due(T0 + timedelta(seconds=4.999), LEASE, 10) == []
+    claim = await store.claim_due(T0 + timedelta(seconds=5), LEASE, 10)
+    assert claim == [timer("a", 5, by=claim[0].scheduled_by)]
+
+
+async def test_due_timers_come_oldest_first_and_at_most_the_limit(store: TimerStore) -> None:
+    for name, due in [("c", 3), ("a", 1), ("b", 2), ("later", 60)]:
+        await store.upsert(timer(name, due))
+    assert ids(await store.claim_due(T0 + timedelta(seconds=10), LEASE, 2)) == ["a", "b"]
+    assert ids(await store.claim_due(T0 + timedelta(seconds=10), LEASE, 2)) == ["c"]
+    assert await store.next_due_at() == T0 + timedelta(seconds=10) + LEASE, "claimed: lease expiry"
+
+
+async def test_a_later_command_moves_the_due_time_and_an_older_one_does_not(
+    store: TimerStore,
+) -> None:
+    await store.upsert(timer("a", 5, scheduled_at=T0))
+    assert await store.upsert(timer("a", 30, scheduled_at=T0 + timedelta(seconds=1)))
+    assert not await store.upsert(timer("a", 1, scheduled_at=T0 - timedelta(seconds=1)))
+    assert await store.claim_due(T0 + timedelta(seconds=29), LEASE, 10) == []
+    assert ids(await store.claim_due(T0 + timedelta(seconds=30), LEASE, 10)) == ["a"]
+
+
+async def test_a_cancelled_timer_is_never_claimed(store: TimerStore) -> None:
+    await store.upsert(timer("a", 1))
+    assert await store.cancel("a")
+    assert not await store.cancel("a")
+    assert await store.claim_due(T0 + timedelta(hours=1), LEASE, 10) == []
+    assert await store.next_due_at() is None
+
+
+async def test_a_claim_holds_until_its_lease_runs_out_then_the_timer_is_due_again(
+    store: TimerStore,
+) -> None:
+    await store.upsert(timer("a", 1))
+    first = await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10)
+    assert ids(first) == ["a"]
+    assert await store.claim_due(T0 + timedelta(seconds=10), LEASE, 10) == []
+    second = await store.claim_due(T0 + timedelta(seconds=11), LEASE, 10)
+    assert ids(second) == ["a"]
+    assert await store.complete(second, T0) == 1
+    assert await store.complete(first, T0) == 0, "retired once, whoever completes first"
+    assert await store.next_due_at() is None
+
+
+async def test_a_fired_timer_is_not_set_again_by_its_own_command_but_a_new_command_sets_it(
+    store: TimerStore,
+) -> None:
+    original = timer("a", 1, by="command-1")
+    await store.upsert(original)
+    await store.complete(await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10), T0)
+    assert not await store.upsert(original), "a redelivered command must not re-arm its timer"
+    assert await store.upsert(timer("a", 9, by="command-2", scheduled_at=T0 + timedelta(seconds=2)))
+    assert ids(await store.claim_due(T0 + timedelta(seconds=9), LEASE, 10)) == ["a"]
+
+
+async def test_a_timer_moved_while_claimed_is_not_retired_by_the_old_claim(
+    store: TimerStore,
+) -> None:
+    await store.upsert(timer("a", 1, scheduled_at=T0))
+    claim = await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10)
+    await store.upsert(timer("a", 60, scheduled_at=T0 + timedelta(seconds=1)))
+    assert await store.complete(claim, T0 + timedelta(seconds=1)) == 0
+    assert await store.next_due_at() == T0 + timedelta(seconds=60)
+
+
+async def test_a_sub_millisecond_due_time_is_kept_exactly_and_never_fires_early(
+    store: TimerStore,
+) -> None:
+    due = T0 + timedelta(seconds=5, microseconds=400)
+    await store.upsert(timer("a", (due - T0).total_seconds()))
+    assert await store.claim_due(due - timedelta(microseconds=1), LEASE, 10) == []
+    [claimed] = await store.claim_due(T0 + timedelta(seconds=5.001), LEASE, 10)
+    assert claimed.due_at == due
+
+
+async def test_replicas_claiming_at_the_same_moment_never_share_a_timer(database: Database) -> None:
+    await ensure_indexes(database, INDEXES)
+    first, second = MongoTimerStore(database), MongoTimerStore(database)
+    for n in range(300):
+        await first.upsert(timer(f"t{n}", 1))
+    claimed: list[str] = []
+    for _ in range(3):
+        a, b = await asyncio.gather(
+            first.claim_due(T0 + timedelta(seconds=2), LEASE, 120),
+            second.claim_due(T0 + timedelta(seconds=2), LEASE, 120),
+        )
+        claimed += ids(a) + ids(b)
+    assert sorted(claimed) == sorted(f"t{n}" for n in range(300))
