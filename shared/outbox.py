@@ -4,7 +4,8 @@ A repository adds records to the changed document with `outbox_update` (or `with
 insert), in the one atomic write of that document. The relay then produces them in order with
 the idempotent producer and removes each document's records once the broker acknowledged them.
 `flush` is the fast path after a save; `sweep` finds what a crash left behind. A crash between
-producing and removing produces the records again: consumers are idempotent.
+producing and removing produces the records again: consumers are idempotent. The relay takes
+the document's lock (see shared/locks.py) that the repositories take around their writes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 
+from shared.locks import KeyedLocks
 from shared.metrics import OUTBOX_PENDING_DOCUMENTS, OUTBOX_PUBLISHED
 from shared.mongo import Document
 from shared.records import OutgoingRecord, RecordSink
@@ -68,21 +70,18 @@ class OutboxRelay:
         sink: RecordSink,
         collections: Sequence[Any],
         settings: OutboxSettings,
+        locks: KeyedLocks,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sink = sink
         self._collections = list(collections)
         self._settings = settings
+        self._locks = locks
         self._clock = clock
-        self._in_flight: set[tuple[str, Any]] = set()
 
     async def flush(self, collection: Any, document_id: Any, *, path: str = "flush") -> int:
         """Publishes one document's pending records now; returns how many were published."""
-        guard = (collection.name, document_id)
-        if guard in self._in_flight:
-            return 0
-        self._in_flight.add(guard)
-        try:
+        async with self._locks.hold((collection.name, document_id)):
             found = await collection.find_one({"_id": document_id}, {OUTBOX: 1})
             entries = (found or {}).get(OUTBOX) or []
             if not entries:
@@ -96,8 +95,6 @@ class OutboxRelay:
             )
             OUTBOX_PUBLISHED.labels(path).inc(len(entries))
             return len(entries)
-        finally:
-            self._in_flight.discard(guard)
 
     async def sweep(self) -> int:
         """Publishes the records older than the grace period, oldest document first."""

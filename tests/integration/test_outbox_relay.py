@@ -11,6 +11,7 @@ from shared.broker import BrokerSink
 from shared.consumer import Delivery, IdempotentConsumer, subscribe
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
+from shared.locks import KeyedLocks
 from shared.mongo import Database
 from shared.outbox import (
     OUTBOX,
@@ -86,7 +87,7 @@ async def test_a_state_change_and_its_events_are_one_update_and_the_relay_clears
     ]
 
     async with running_broker(kafka_bootstrap) as broker:
-        relay = OutboxRelay(BrokerSink(broker), [orders], NO_GRACE)
+        relay = OutboxRelay(BrokerSink(broker), [orders], NO_GRACE, KeyedLocks())
         assert await relay.flush(orders, "o-1") == 2
         assert await relay.sweep() == 0
 
@@ -129,14 +130,16 @@ async def test_a_relay_killed_between_publish_and_removal_republishes_and_the_co
         subscribe(broker, consumer, topics=[topic], group_id=f"g-{topic}")
 
     async with running_broker(kafka_bootstrap, setup) as broker:
-        doomed = OutboxRelay(DiesAfterPublishing(BrokerSink(broker)), [orders], NO_GRACE)
+        doomed = OutboxRelay(
+            DiesAfterPublishing(BrokerSink(broker)), [orders], NO_GRACE, KeyedLocks()
+        )
         with pytest.raises(RelayKilled):
             await doomed.flush(orders, "o-2")
         left_behind = await orders.find_one({"_id": "o-2"})
         assert left_behind is not None
         assert len(left_behind[OUTBOX]) == 1
 
-        restarted = OutboxRelay(BrokerSink(broker), [orders], NO_GRACE)
+        restarted = OutboxRelay(BrokerSink(broker), [orders], NO_GRACE, KeyedLocks())
         assert await restarted.sweep() == 1
 
         await read_until(kafka_bootstrap, topic, at_least(2))  # published twice

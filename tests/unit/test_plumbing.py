@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
 from shared.errors import PermanentError
 from shared.keys import key_for
+from shared.locks import KeyedLocks
 from shared.outbox import OUTBOX, PENDING_SINCE, merge_updates, outbox_update, with_outbox
 from shared.processed_events import InMemoryProcessedEvents
 from shared.records import HEADER_ERROR, OutgoingRecord
@@ -160,3 +162,33 @@ async def test_a_handler_that_fails_once_is_retried_and_succeeds() -> None:
     await consumer_with(handler, sink, processed).handle(delivery_of(cancel_timer()))
     assert len(calls) == 2
     assert sink.records == []
+
+
+async def test_writes_under_one_key_take_turns_and_other_keys_do_not_wait() -> None:
+    locks = KeyedLocks()
+    order: list[str] = []
+    release_first = asyncio.Event()
+
+    async def first() -> None:
+        async with locks.hold(("orders", "o-1")):
+            order.append("first in")
+            await release_first.wait()
+            order.append("first out")
+
+    async def second() -> None:
+        async with locks.hold(("orders", "o-1")):
+            order.append("second in")
+
+    async def other() -> None:
+        async with locks.hold(("orders", "o-2")):
+            order.append("other in")
+
+    tasks = [asyncio.create_task(first())]
+    await asyncio.sleep(0)
+    tasks += [asyncio.create_task(second()), asyncio.create_task(other())]
+    await asyncio.sleep(0)
+    assert order == ["first in", "other in"]
+    release_first.set()
+    await asyncio.gather(*tasks)
+    assert order == ["first in", "other in", "first out", "second in"]
+    assert locks._locks == {}
