@@ -11,7 +11,7 @@ PY := .venv/bin/python
 KAFKA_LIBS := .local/kafka/libs
 FERRETDB := .local/bin/ferretdb
 
-.PHONY: help install run up down infra-up infra-down infra-status test lint format clean
+.PHONY: help install run up down infra-up infra-down infra-status test lint format clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,18 +35,19 @@ $(FERRETDB): deploy/local/ferretdb/build.sh
 
 install: .venv/.synced $(KAFKA_LIBS)/.installed $(FERRETDB) ## Install Python packages, Kafka jars and FerretDB
 
-infra-up: install ## Start Kafka (127.0.0.1:9092) and FerretDB (127.0.0.1:27017)
-	$(PY) -m deploy.local.infra up
+infra-up: install ## Start only Kafka (127.0.0.1:9092) and FerretDB (127.0.0.1:27017)
+	$(PY) -m deploy.local.infra up --infra-only
 
-infra-down: ## Stop the Kafka and FerretDB that infra-up started
-	@if [ -x $(PY) ]; then $(PY) -m deploy.local.infra down; fi
+infra-down: down ## Stop what infra-up (or up) started
 
-infra-status: ## Tell whether the local servers answer
+infra-status: ## Tell whether the local servers and services answer
 	$(PY) -m deploy.local.infra status
 
-up: infra-up ## Start the whole system in the background; returns once it answers
+up: install ## Start the whole system in the background; returns once every part answers
+	$(PY) -m deploy.local.infra up
 
-down: infra-down ## Stop what `make up` started
+down: ## Stop what `make up` started, services first
+	@if [ -x $(PY) ]; then $(PY) -m deploy.local.infra down; fi
 
 run: up ## Start the system and keep it up until Ctrl-C
 	@echo "System up. Logs in .local/logs/. Ctrl-C stops it."
@@ -66,3 +67,6 @@ format: .venv/.synced ## Apply ruff's fixes and formatting
 
 clean: down ## Remove server state and logs (installs are kept)
 	rm -rf .local/state .local/logs .local/run
+
+bench: install ## Benchmarks on the real broker and server; JSON results in bench-results/
+	$(PY) -m bench.scheduler

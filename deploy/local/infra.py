@@ -1,7 +1,8 @@
-"""`python -m deploy.local.infra up|down|status`: the local Kafka and FerretDB of `make up`.
+"""`python -m deploy.local.infra up|down|status [--infra-only]`: the system of `make up`.
 
-Data lives in `.local/state/`, logs in `.local/logs/`, pids in `.local/run/`. `down` ends only
-the processes whose pid files `up` wrote, after checking that each pid still runs our command.
+Kafka and FerretDB first, then each service as its own process. Data lives in `.local/state/`,
+logs in `.local/logs/`, pids in `.local/run/`. `down` ends only the processes whose pid files
+`up` wrote, after checking that each pid still runs the command we started.
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
+from urllib.request import urlopen
 
 from deploy.local.servers import (
     LOCAL,
+    REPO_ROOT,
     FerretDBServer,
     KafkaServer,
     LocalServer,
@@ -26,6 +31,22 @@ from deploy.local.servers import (
 RUN_DIR = LOCAL / "run"
 STATE_DIR = LOCAL / "state"
 LOG_DIR = LOCAL / "logs"
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service of this repository, run as `python -m <module>` on its HTTP port."""
+
+    name: str
+    module: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+SERVICES = (Service("scheduler", "services.scheduler", 8084),)
 
 
 def _port_from(address: str, default: int) -> int:
@@ -54,72 +75,129 @@ def _pid_file(name: str) -> Path:
     return RUN_DIR / f"{name}.pid"
 
 
-def _running_pid(name: str) -> int | None:
-    """The pid recorded for `name`, if that process still runs the command we started."""
+def _running_pid(name: str, marker: str) -> int | None:
+    """The pid recorded for `name`, if that process still runs our command from this checkout."""
     try:
         pid = int(_pid_file(name).read_text().strip())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except (FileNotFoundError, ValueError):
+        cwd = Path(f"/proc/{pid}/cwd").resolve()
+    except (FileNotFoundError, ValueError, PermissionError):
         return None
-    marker = "kafka.Kafka" if name == "kafka" else "ferretdb"
-    return pid if marker in cmdline and str(STATE_DIR) in cmdline else None
+    ours = str(STATE_DIR) in cmdline or cwd == REPO_ROOT
+    return pid if marker in cmdline and ours else None
 
 
-def up() -> None:
+def _server_marker(name: str) -> str:
+    return "kafka.Kafka" if name == "kafka" else "ferretdb"
+
+
+def _answers(service: Service) -> bool:
+    try:
+        with urlopen(f"{service.url}/readyz", timeout=2) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _start_service(service: Service, timeout: float = 60.0) -> int:
+    log = (LOG_DIR / f"{service.name}.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", service.module],
+        env=os.environ | {"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(service.port)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"{service.name} exited; see {LOG_DIR / service.name}.log")
+        if _answers(service):
+            return process.pid
+        time.sleep(0.2)
+    raise ServerError(f"{service.name} not ready within {timeout:.0f}s; see its log")
+
+
+def up(infra_only: bool) -> None:
     RUN_DIR.mkdir(parents=True, exist_ok=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
     for name, server in configured_servers().items():
-        if _running_pid(name) is not None:
+        if _running_pid(name, _server_marker(name)) is not None:
             print(f"{name}: already running on 127.0.0.1:{server.port}")
             continue
         if port_is_open(server.port):
-            raise ServerError(
-                f"{name}: port {server.port} is taken by a process this repository did not start"
-            )
+            raise ServerError(f"{name}: port {server.port} is taken by a process we did not start")
         started = time.monotonic()
         server.start()
         _pid_file(name).write_text(f"{server.pid}\n")
         elapsed = time.monotonic() - started
         print(f"{name}: up on 127.0.0.1:{server.port} in {elapsed:.1f}s (log {server.log_path})")
+    if infra_only:
+        return
+    for service in SERVICES:
+        if _running_pid(service.name, service.module) is not None:
+            print(f"{service.name}: already running on {service.url}")
+            continue
+        if port_is_open(service.port):
+            raise ServerError(f"{service.name}: port {service.port} is taken")
+        _pid_file(service.name).write_text(f"{_start_service(service)}\n")
+        print(f"{service.name}: up on {service.url} (log {LOG_DIR / service.name}.log)")
+
+
+def _stop(name: str, pid: int | None) -> None:
+    if pid is None:
+        print(f"{name}: not running")
+    else:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+        print(f"{name}: stopped (pid {pid})")
+    _pid_file(name).unlink(missing_ok=True)
 
 
 def down() -> None:
+    for service in reversed(SERVICES):
+        _stop(service.name, _running_pid(service.name, service.module))
     for name in ("kafka", "ferretdb"):
-        pid = _running_pid(name)
-        if pid is None:
-            print(f"{name}: not running")
-        else:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 30
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if Path(f"/proc/{pid}").exists():
-                os.kill(pid, signal.SIGKILL)
-            print(f"{name}: stopped (pid {pid})")
-        _pid_file(name).unlink(missing_ok=True)
+        _stop(name, _running_pid(name, _server_marker(name)))
 
 
 def status() -> int:
     healthy = True
     for name, server in configured_servers().items():
-        pid = _running_pid(name)
+        pid = _running_pid(name, _server_marker(name))
         try:
             answers = pid is not None and server.answers()
         except Exception:
             answers = False
         healthy &= answers
-        state = "answering" if answers else ("not answering" if pid else "not running")
-        print(f"{name}: {state}" + (f" (pid {pid})" if pid else ""))
+        _print_state(name, pid, answers)
+    for service in SERVICES:
+        pid = _running_pid(service.name, service.module)
+        answers = pid is not None and _answers(service)
+        healthy &= answers
+        _print_state(service.name, pid, answers)
     return 0 if healthy else 1
+
+
+def _print_state(name: str, pid: int | None, answers: bool) -> None:
+    state = "answering" if answers else ("not answering" if pid else "not running")
+    print(f"{name}: {state}" + (f" (pid {pid})" if pid else ""))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status"])
-    command = parser.parse_args().command
+    parser.add_argument("--infra-only", action="store_true", help="only Kafka and FerretDB")
+    arguments = parser.parse_args()
     try:
-        if command == "up":
-            up()
-        elif command == "down":
+        if arguments.command == "up":
+            up(arguments.infra_only)
+        elif arguments.command == "down":
             down()
         else:
             return status()

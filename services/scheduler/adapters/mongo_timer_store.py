@@ -56,7 +56,7 @@ def document_id(timer: Timer) -> str:
     return f"{timer.timer_id}@{timer.scheduled_by}"
 
 
-def _document(timer: Timer) -> Document:
+def timer_document(timer: Timer) -> Document:
     return {
         "_id": document_id(timer),
         "timerId": timer.timer_id,
@@ -104,7 +104,7 @@ class MongoTimerStore:
         if any(datetime.fromisoformat(d["scheduledAt"]) > timer.scheduled_at for d in current):
             return False
         try:
-            await self._timers.insert_one(_document(timer))
+            await self._timers.insert_one(timer_document(timer))
         except DuplicateKeyError:
             return False  # this very command, delivered again
         replaced = [d["_id"] for d in current]

@@ -1,0 +1,222 @@
+"""Scheduler benchmark: firing lateness with many pending timers, and tick cost beside fired ones.
+
+Runs on the real broker and MongoDB-protocol server (the same selection as the tests). Every
+figure is reported with a baseline measured in the same run: one produce acknowledged by Kafka
+plus one MongoDB round trip for lateness, and a tick on an empty store for the tick cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from motor.motor_asyncio import AsyncIOMotorClient
+
+from services.scheduler.adapters.mongo_timer_store import (
+    FIRED,
+    INDEXES,
+    TIMERS,
+    MongoTimerStore,
+    timer_document,
+)
+from services.scheduler.domain import Timer
+from services.scheduler.service import FiringPolicy, Scheduler
+from shared.broker import BrokerSink, build_broker, ensure_topics
+from shared.contracts.registry import decode_as
+from shared.contracts.scheduler import ScheduleTimer, TimerFired, TimerPurpose
+from shared.mongo import Database, ensure_indexes
+from shared.records import OutgoingRecord
+from shared.settings import KafkaSettings
+from tests.infrastructure import session_servers
+
+RESULTS = Path(__file__).resolve().parents[1] / "bench-results"
+PROBES = 200
+PROBE_WINDOW = timedelta(seconds=4)
+TICKS = 50
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def command(name: str, due_at: datetime) -> ScheduleTimer:
+    return ScheduleTimer(
+        event_id=uuid.uuid4(),
+        occurred_at=now(),
+        correlation_id="bench",
+        client_id=f"bench-{len(name) % 16}",
+        store_id="store",
+        timer_id=name,
+        due_at=due_at,
+        purpose=TimerPurpose.CONFIRMATION_DEADLINE,
+    )
+
+
+class FiredLog:
+    """Produces TimerFired for real and notes when each one was acknowledged."""
+
+    def __init__(self, sink: BrokerSink, expected: int) -> None:
+        self.sink = sink
+        self.lateness: dict[str, float] = {}
+        self.expected = expected
+        self.all_fired = asyncio.Event()
+
+    async def send(self, record: OutgoingRecord) -> None:
+        await self.sink.send(record)
+        fired = decode_as(record.value, TimerFired)
+        self.lateness[fired.timer_id] = (now() - fired.due_at).total_seconds()
+        if len(self.lateness) >= self.expected:
+            self.all_fired.set()
+
+
+async def baseline_round_trip(database: Database, sink: BrokerSink, topic: str) -> float:
+    """Median of one acknowledged produce plus one MongoDB round trip, in seconds."""
+    samples = []
+    for n in range(100):
+        started = time.perf_counter()
+        await database.command("ping")
+        await sink.send(OutgoingRecord(topic, b"bench", b"{}", {}, str(n)))
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+async def lateness_with_pending(
+    database: Database, sink: BrokerSink, topic: str, pending: int
+) -> dict[str, float]:
+    store = MongoTimerStore(database)
+    far = now() + timedelta(hours=1)
+    say(f"  scheduling {pending} pending timers (due in an hour)...")
+    documents = [
+        timer_document(Timer.from_command(command(f"pending-{pending}-{n}", far)))
+        for n in range(pending)
+    ]
+    for first in range(0, pending, 1000):
+        await database[TIMERS].insert_many(documents[first : first + 1000])
+    log = FiredLog(sink, PROBES)
+    scheduler = Scheduler(store, log, now, FiringPolicy(), events_topic=topic)
+    loop = asyncio.create_task(scheduler.run())
+    start = now() + timedelta(seconds=1)
+    step = PROBE_WINDOW / PROBES
+    say(f"  {PROBES} probe timers due over {PROBE_WINDOW.total_seconds():.0f}s...")
+    for n in range(PROBES):
+        await scheduler.schedule(command(f"probe-{pending}-{n}", start + n * step))
+    try:
+        async with asyncio.timeout(120):
+            await log.all_fired.wait()
+    finally:
+        loop.cancel()
+    values = list(log.lateness.values())
+    return {
+        "pending": pending,
+        "fired": len(values),
+        "p50_s": percentile(values, 0.5),
+        "p99_s": percentile(values, 0.99),
+        "max_s": max(values),
+    }
+
+
+async def tick_cost(database: Database, fired: int) -> float:
+    """Median seconds of one idle tick (claim nothing due, find the next due time)."""
+    store = MongoTimerStore(database)
+    existing = await database[FIRED].count_documents({})
+    if fired > existing:
+        say(f"  adding {fired - existing} fired timers...")
+        batch: list[dict[str, Any]] = []
+        for n in range(existing, fired):
+            batch.append({"_id": f"fired-{n}", "scheduledBy": "x", "dueAt": "x", "firedAt": now()})
+            if len(batch) == 1000:
+                await database[FIRED].insert_many(batch)
+                batch = []
+        if batch:
+            await database[FIRED].insert_many(batch)
+    samples = []
+    for _ in range(TICKS):
+        started = time.perf_counter()
+        await store.claim_due(now(), timedelta(seconds=10), 500)
+        await store.next_due_at()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+async def run(kafka: str, mongodb: str) -> dict[str, Any]:
+    client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(mongodb, tz_aware=True)
+    broker = build_broker(KafkaSettings(bootstrap_servers=kafka), client_id="bench")
+    topic = f"bench.scheduler.events.{uuid.uuid4().hex[:6]}"
+    await ensure_topics(kafka, [topic], partitions=6)
+    await broker.start()
+    sink = BrokerSink(broker)
+    results: dict[str, Any] = {}
+    try:
+        base_db = client[f"bench_{uuid.uuid4().hex[:6]}"]
+        results["baseline_round_trip_s"] = await baseline_round_trip(base_db, sink, topic)
+        say(f"baseline produce+ping: {results['baseline_round_trip_s'] * 1000:.2f} ms")
+        for pending in (1_000, 10_000):
+            database = client[f"bench_{uuid.uuid4().hex[:6]}"]
+            await ensure_indexes(database, INDEXES)
+            say(f"lateness with {pending} pending timers")
+            results[f"lateness_{pending}"] = await lateness_with_pending(
+                database, sink, topic, pending
+            )
+            await client.drop_database(database.name)
+        database = client[f"bench_{uuid.uuid4().hex[:6]}"]
+        await ensure_indexes(database, INDEXES)
+        say("tick cost beside fired timers")
+        for fired in (0, 10_000, 100_000):
+            results[f"tick_s_{fired}_fired"] = await tick_cost(database, fired)
+        await client.drop_database(database.name)
+        await client.drop_database(base_db.name)
+    finally:
+        await broker.stop()
+        client.close()
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    base = results["baseline_round_trip_s"]
+    say("\nscheduler                         value        ratio")
+    for pending in (1_000, 10_000):
+        row = results[f"lateness_{pending}"]
+        for key in ("p50_s", "p99_s"):
+            say(
+                f"lateness {key[:3]} ({pending:>6} pending) {row[key] * 1000:9.1f} ms"
+                f"  {row[key] / base:7.1f} x produce+ping"
+            )
+    idle = results["tick_s_0_fired"]
+    for fired in (10_000, 100_000):
+        tick = results[f"tick_s_{fired}_fired"]
+        say(
+            f"tick ({fired:>7} fired beside)     {tick * 1000:9.2f} ms"
+            f"  {tick / idle:7.2f} x empty store"
+        )
+
+
+def main() -> int:
+    with session_servers() as servers:
+        say(f"servers: {servers.origin}")
+        results = asyncio.run(run(servers.kafka_bootstrap_servers, servers.mongodb_uri))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"scheduler-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(results, indent=2))
+    report(results)
+    say(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
