@@ -20,7 +20,7 @@ from typing import Any
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from services.scheduler.adapters.mongo_timer_store import (
-    FIRED,
+    HEADS,
     INDEXES,
     TIMERS,
     MongoTimerStore,
@@ -111,11 +111,18 @@ async def lateness_with_pending(
     log = FiredLog(sink, PROBES)
     scheduler = Scheduler(store, log, now, FiringPolicy(), events_topic=topic)
     loop = asyncio.create_task(scheduler.run())
-    start = now() + timedelta(seconds=1)
+    # Probes are scheduled well before they are due, as deadlines are in the system (minutes
+    # ahead): what is measured is firing, not how fast the bench can send commands.
+    started = time.perf_counter()
+    await scheduler.schedule(command(f"warm-up-{pending}", now() + timedelta(hours=2)))
+    per_command = time.perf_counter() - started
+    start = now() + timedelta(seconds=1 + 3 * PROBES * per_command)
     step = PROBE_WINDOW / PROBES
     say(f"  {PROBES} probe timers due over {PROBE_WINDOW.total_seconds():.0f}s...")
     for n in range(PROBES):
         await scheduler.schedule(command(f"probe-{pending}-{n}", start + n * step))
+    if now() > start:
+        say("  warning: probes were scheduled after their due time; lateness includes that")
     try:
         async with asyncio.timeout(120):
             await log.all_fired.wait()
@@ -132,24 +139,30 @@ async def lateness_with_pending(
 
 
 async def tick_cost(database: Database, fired: int) -> float:
-    """Median seconds of one idle tick (claim nothing due, find the next due time)."""
+    """Median seconds of one idle tick (nothing due) beside `fired` timers fired before.
+
+    A fired timer leaves only its head (`timerId` -> last command) behind, so that is what is
+    inserted here, in bulk, instead of firing 100,000 timers one by one.
+    """
     store = MongoTimerStore(database)
-    existing = await database[FIRED].count_documents({})
+    existing = await database[HEADS].count_documents({})
     if fired > existing:
         say(f"  adding {fired - existing} fired timers...")
-        batch: list[dict[str, Any]] = []
-        for n in range(existing, fired):
-            batch.append({"_id": f"fired-{n}", "scheduledBy": "x", "dueAt": "x", "firedAt": now()})
-            if len(batch) == 1000:
-                await database[FIRED].insert_many(batch)
-                batch = []
-        if batch:
-            await database[FIRED].insert_many(batch)
+        heads = [
+            {
+                "_id": f"fired-{n}",
+                "document": f"fired-{n}@x",
+                "scheduledBy": "x",
+                "scheduledAt": now().isoformat(),
+            }
+            for n in range(existing, fired)
+        ]
+        for first in range(0, len(heads), 1000):
+            await database[HEADS].insert_many(heads[first : first + 1000])
     samples = []
     for _ in range(TICKS):
         started = time.perf_counter()
         await store.claim_due(now(), timedelta(seconds=10), 500)
-        await store.next_due_at()
         samples.append(time.perf_counter() - started)
     return statistics.median(samples)
 

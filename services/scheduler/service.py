@@ -48,52 +48,52 @@ class Scheduler:
         self._policy = policy
         self._events_topic = events_topic
         self._wake = asyncio.Event()
+        self._next_tick: datetime | None = None
 
     async def schedule(self, command: ScheduleTimer) -> None:
         if await self._store.upsert(Timer.from_command(command)):
             TIMERS_SCHEDULED.inc()
-            self._wake.set()
+            if self._next_tick is None or command.due_at < self._next_tick:
+                self._wake.set()
 
     async def cancel(self, command: CancelTimer) -> None:
         if await self._store.cancel(command.timer_id):
             TIMERS_CANCELLED.inc()
 
-    async def fire_due(self) -> int:
-        """Fires one batch of due timers; returns how many were claimed."""
+    async def fire_due(self) -> datetime | None:
+        """Fires one batch of due timers; returns when the next tick is needed."""
         now = self._clock()
-        timers = await self._store.claim_due(now, self._policy.lease, self._policy.batch_size)
-        if not timers:
-            return 0
-        fired = [timer.fired(event_id=uuid.uuid4(), now=self._clock()) for timer in timers]
-        await asyncio.gather(
-            *(self._sink.send(OutgoingRecord.of(self._events_topic, event)) for event in fired)
-        )
-        for event in fired:
-            TIMER_LATENESS.observe(max(0.0, (event.fired_at - event.due_at).total_seconds()))
-        TIMERS_FIRED.inc(len(fired))
-        await self._store.complete(timers, self._clock())
-        return len(timers)
+        due = await self._store.claim_due(now, self._policy.lease, self._policy.batch_size)
+        if due.claimed:
+            fired = [timer.fired(event_id=uuid.uuid4(), now=self._clock()) for timer in due.claimed]
+            await asyncio.gather(
+                *(self._sink.send(OutgoingRecord.of(self._events_topic, event)) for event in fired)
+            )
+            for event in fired:
+                TIMER_LATENESS.observe(max(0.0, (event.fired_at - event.due_at).total_seconds()))
+            TIMERS_FIRED.inc(len(fired))
+            await self._store.complete(due.claimed)
+        return due.next_due_at
 
     async def run(self) -> None:
         """Fires timers as they come due, napping until the next one or until a new one arrives."""
         while True:
             self._wake.clear()
             try:
-                if await self.fire_due() >= self._policy.batch_size:
-                    continue
-                await self._nap()
+                await self._nap_until(await self.fire_due())
             except Exception:
                 # Storage or broker unreachable: leases keep claimed timers safe; try again.
                 log.exception("firing timers failed; retrying in %s", self._policy.max_sleep)
                 await asyncio.sleep(self._policy.max_sleep.total_seconds())
 
-    async def _nap(self) -> None:
-        next_due = await self._store.next_due_at()
-        nap = self._policy.max_sleep
-        if next_due is not None:
-            nap = min(nap, max(timedelta(0), next_due - self._clock()))
+    async def _nap_until(self, next_due: datetime | None) -> None:
+        latest = self._clock() + self._policy.max_sleep
+        self._next_tick = latest if next_due is None else min(next_due, latest)
+        nap = (self._next_tick - self._clock()).total_seconds()
+        if nap <= 0:
+            return
         try:
-            async with asyncio.timeout(nap.total_seconds()):
+            async with asyncio.timeout(nap):
                 await self._wake.wait()
         except TimeoutError:
             pass

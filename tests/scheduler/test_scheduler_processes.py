@@ -159,7 +159,7 @@ async def test_timers_a_dead_replica_held_under_lease_are_fired_by_a_live_one(
             )
         )
     claimed = await dead_replica.claim_due(now(), timedelta(seconds=3), limit=100)
-    assert len(claimed) == 20  # claimed, then the replica "dies": never fires nor completes
+    assert len(claimed.claimed) == 20  # claimed, then the replica "dies": never fires nor completes
     claimed_at = now()
 
     services.start(SCHEDULER).wait_ready()

@@ -56,19 +56,30 @@ def ids(timers: list[Timer]) -> list[str]:
     return [t.timer_id for t in timers]
 
 
+async def claimed_at(store: TimerStore, seconds: float, limit: int = 10) -> list[str]:
+    return ids((await store.claim_due(T0 + timedelta(seconds=seconds), LEASE, limit)).claimed)
+
+
 async def test_a_timer_is_claimed_at_its_due_time_and_not_before(store: TimerStore) -> None:
-    assert await store.upsert(timer("a", 5))
-    assert await store.claim_due(T0 + timedelta(seconds=4.999), LEASE, 10) == []
-    claim = await store.claim_due(T0 + timedelta(seconds=5), LEASE, 10)
-    assert claim == [timer("a", 5, by=claim[0].scheduled_by)]
+    scheduled = timer("a", 5)
+    assert await store.upsert(scheduled)
+    early = await store.claim_due(T0 + timedelta(seconds=4.999), LEASE, 10)
+    assert early.claimed == []
+    assert early.next_due_at == T0 + timedelta(seconds=5)
+    on_time = await store.claim_due(T0 + timedelta(seconds=5), LEASE, 10)
+    assert on_time.claimed == [scheduled]
+    assert on_time.next_due_at is None
 
 
 async def test_due_timers_come_oldest_first_and_at_most_the_limit(store: TimerStore) -> None:
     for name, due in [("c", 3), ("a", 1), ("b", 2), ("later", 60)]:
         await store.upsert(timer(name, due))
-    assert ids(await store.claim_due(T0 + timedelta(seconds=10), LEASE, 2)) == ["a", "b"]
-    assert ids(await store.claim_due(T0 + timedelta(seconds=10), LEASE, 2)) == ["c"]
-    assert await store.next_due_at() == T0 + timedelta(seconds=10) + LEASE, "claimed: lease expiry"
+    first = await store.claim_due(T0 + timedelta(seconds=10), LEASE, 2)
+    assert ids(first.claimed) == ["a", "b"]
+    assert first.next_due_at == T0 + timedelta(seconds=10), "more are due: tick again at once"
+    second = await store.claim_due(T0 + timedelta(seconds=10), LEASE, 2)
+    assert ids(second.claimed) == ["c"]
+    assert second.next_due_at == T0 + timedelta(seconds=10) + LEASE, "a lease runs out first"
 
 
 async def test_a_later_command_moves_the_due_time_and_an_older_one_does_not(
@@ -77,30 +88,40 @@ async def test_a_later_command_moves_the_due_time_and_an_older_one_does_not(
     await store.upsert(timer("a", 5, scheduled_at=T0))
     assert await store.upsert(timer("a", 30, scheduled_at=T0 + timedelta(seconds=1)))
     assert not await store.upsert(timer("a", 1, scheduled_at=T0 - timedelta(seconds=1)))
-    assert await store.claim_due(T0 + timedelta(seconds=29), LEASE, 10) == []
-    assert ids(await store.claim_due(T0 + timedelta(seconds=30), LEASE, 10)) == ["a"]
+    assert await claimed_at(store, 29) == []
+    assert await claimed_at(store, 30) == ["a"]
 
 
 async def test_a_cancelled_timer_is_never_claimed(store: TimerStore) -> None:
     await store.upsert(timer("a", 1))
     assert await store.cancel("a")
     assert not await store.cancel("a")
-    assert await store.claim_due(T0 + timedelta(hours=1), LEASE, 10) == []
-    assert await store.next_due_at() is None
+    nothing = await store.claim_due(T0 + timedelta(hours=1), LEASE, 10)
+    assert nothing.claimed == []
+    assert nothing.next_due_at is None
+
+
+async def test_a_redelivered_command_changes_nothing_even_after_a_cancel(store: TimerStore) -> None:
+    command = timer("a", 1, by="command-1")
+    assert await store.upsert(command)
+    assert not await store.upsert(command)
+    await store.cancel("a")
+    assert not await store.upsert(command), "a redelivered command must not undo the cancel"
+    assert await claimed_at(store, 2) == []
 
 
 async def test_a_claim_holds_until_its_lease_runs_out_then_the_timer_is_due_again(
     store: TimerStore,
 ) -> None:
     await store.upsert(timer("a", 1))
-    first = await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10)
+    first = (await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10)).claimed
     assert ids(first) == ["a"]
-    assert await store.claim_due(T0 + timedelta(seconds=10), LEASE, 10) == []
-    second = await store.claim_due(T0 + timedelta(seconds=11), LEASE, 10)
+    assert await claimed_at(store, 10) == []
+    second = (await store.claim_due(T0 + timedelta(seconds=11), LEASE, 10)).claimed
     assert ids(second) == ["a"]
-    assert await store.complete(second, T0) == 1
-    assert await store.complete(first, T0) == 0, "retired once, whoever completes first"
-    assert await store.next_due_at() is None
+    assert await store.complete(second) == 1
+    assert await store.complete(first) == 0, "retired once, whoever completes first"
+    assert (await store.claim_due(T0 + timedelta(hours=1), LEASE, 10)).next_due_at is None
 
 
 async def test_a_fired_timer_is_not_set_again_by_its_own_command_but_a_new_command_sets_it(
@@ -108,20 +129,21 @@ async def test_a_fired_timer_is_not_set_again_by_its_own_command_but_a_new_comma
 ) -> None:
     original = timer("a", 1, by="command-1")
     await store.upsert(original)
-    await store.complete(await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10), T0)
+    await store.complete((await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10)).claimed)
     assert not await store.upsert(original), "a redelivered command must not re-arm its timer"
     assert await store.upsert(timer("a", 9, by="command-2", scheduled_at=T0 + timedelta(seconds=2)))
-    assert ids(await store.claim_due(T0 + timedelta(seconds=9), LEASE, 10)) == ["a"]
+    assert await claimed_at(store, 9) == ["a"]
 
 
 async def test_a_timer_moved_while_claimed_is_not_retired_by_the_old_claim(
     store: TimerStore,
 ) -> None:
     await store.upsert(timer("a", 1, scheduled_at=T0))
-    claim = await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10)
+    claimed = (await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10)).claimed
     await store.upsert(timer("a", 60, scheduled_at=T0 + timedelta(seconds=1)))
-    assert await store.complete(claim, T0 + timedelta(seconds=1)) == 0
-    assert await store.next_due_at() == T0 + timedelta(seconds=60)
+    assert await store.complete(claimed) == 0
+    later = await store.claim_due(T0 + timedelta(seconds=2), LEASE, 10)
+    assert later.next_due_at == T0 + timedelta(seconds=60)
 
 
 async def test_a_sub_millisecond_due_time_is_kept_exactly_and_never_fires_early(
@@ -129,8 +151,8 @@ async def test_a_sub_millisecond_due_time_is_kept_exactly_and_never_fires_early(
 ) -> None:
     due = T0 + timedelta(seconds=5, microseconds=400)
     await store.upsert(timer("a", (due - T0).total_seconds()))
-    assert await store.claim_due(due - timedelta(microseconds=1), LEASE, 10) == []
-    [claimed] = await store.claim_due(T0 + timedelta(seconds=5.001), LEASE, 10)
+    assert (await store.claim_due(due - timedelta(microseconds=1), LEASE, 10)).claimed == []
+    [claimed] = (await store.claim_due(T0 + timedelta(seconds=5.001), LEASE, 10)).claimed
     assert claimed.due_at == due
 
 
@@ -145,5 +167,5 @@ async def test_replicas_claiming_at_the_same_moment_never_share_a_timer(database
             first.claim_due(T0 + timedelta(seconds=2), LEASE, 120),
             second.claim_due(T0 + timedelta(seconds=2), LEASE, 120),
         )
-        claimed += ids(a) + ids(b)
+        claimed += ids(a.claimed) + ids(b.claimed)
     assert sorted(claimed) == sorted(f"t{n}" for n in range(300))

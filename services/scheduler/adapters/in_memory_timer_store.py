@@ -6,54 +6,48 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.scheduler.domain import Timer
+from services.scheduler.ports import DueTimers
 
 
 @dataclass
 class _Entry:
     timer: Timer
     available_at: datetime
-    lease_until: datetime | None = None
 
 
 class InMemoryTimerStore:
     def __init__(self) -> None:
         self._pending: dict[str, _Entry] = {}
-        self.fired: dict[str, str] = {}
-        """timerId -> eventId of the command whose timer fired."""
+        self._heads: dict[str, Timer] = {}
+        """timerId -> the latest command's timer, pending or not."""
 
     async def upsert(self, timer: Timer) -> bool:
-        if self.fired.get(timer.timer_id) == timer.scheduled_by:
-            return False
-        current = self._pending.get(timer.timer_id)
-        if current is not None and (
-            current.timer.scheduled_at > timer.scheduled_at
-            or current.timer.scheduled_by == timer.scheduled_by
+        head = self._heads.get(timer.timer_id)
+        if head is not None and (
+            head.scheduled_by == timer.scheduled_by or head.scheduled_at > timer.scheduled_at
         ):
             return False
+        self._heads[timer.timer_id] = timer
         self._pending[timer.timer_id] = _Entry(timer, timer.due_at)
         return True
 
     async def cancel(self, timer_id: str) -> bool:
         return self._pending.pop(timer_id, None) is not None
 
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Timer]:
-        due = sorted(
-            (entry for entry in self._pending.values() if entry.available_at <= now),
-            key=lambda entry: entry.available_at,
-        )[:limit]
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> DueTimers:
+        ordered = sorted(self._pending.values(), key=lambda entry: entry.available_at)
+        due = [entry for entry in ordered if entry.available_at <= now][:limit]
+        later = [entry.available_at for entry in ordered if entry.available_at > now]
+        next_due = now if len(due) == limit else (later[0] if later else None)
         for entry in due:
-            entry.available_at = entry.lease_until = now + lease
-        return sorted((entry.timer for entry in due), key=lambda timer: timer.due_at)
+            entry.available_at = now + lease
+        return DueTimers([entry.timer for entry in due], next_due)
 
-    async def complete(self, timers: list[Timer], fired_at: datetime) -> int:
+    async def complete(self, timers: list[Timer]) -> int:
         retired = 0
         for timer in timers:
-            self.fired[timer.timer_id] = timer.scheduled_by
             entry = self._pending.get(timer.timer_id)
             if entry is not None and entry.timer.scheduled_by == timer.scheduled_by:
                 del self._pending[timer.timer_id]
                 retired += 1
         return retired
-
-    async def next_due_at(self) -> datetime | None:
-        return min((entry.available_at for entry in self._pending.values()), default=None)

@@ -1,45 +1,42 @@
-"""Timers in MongoDB, built from inserts and deletes only, so they are safe on FerretDB too.
+"""Timers in MongoDB, written with inserts, deletes and `_id` look-ups, so FerretDB serves them too.
 
-FerretDB 1.x applies a conditional update by reading, changing the document in Go and writing it
-back whole: two replicas can both "win" the same compare-and-set. Unique `_id` inserts and
-deletes stay atomic there, so:
+FerretDB 1.x applies a conditional update by reading the document, changing it in Go and writing
+it back whole (two replicas can both "win" one compare-and-set), and it pushes only `_id`
+equality down to storage (any other filter reads the whole collection). So:
 
-- a timer document is immutable, `_id` `<timerId>@<command eventId>`; moving a timer inserts
-  the new document and deletes the old one (commands of one timer arrive in order, on one
-  restaurant's partition);
-- claiming is inserting `<document id>#<attempt>` into `timer_claims` with a lease: one replica
-  wins each attempt; when a lease runs out the next attempt may be won, so a replica that died
+- a pending timer is an immutable document `<timerId>@<command eventId>`; `timer_heads` points
+  from each `timerId` to its current document. Commands of one timer arrive in order on one
+  restaurant's partition, so the head has one writer. Moving a timer inserts the new document,
+  repoints the head and deletes the old document; a command whose head already names it (a
+  redelivery, even after the timer fired or was cancelled) changes nothing;
+- claiming inserts `<document id>#<attempt>` into `timer_claims` with a lease: one replica wins
+  each attempt, and when a lease runs out the next attempt can be won, so a replica that died
   mid-fire has its timers fired again;
-- only pending timers stay in `timers`, and `availableAt` (the due time, or the lease expiry of a
-  claimed timer) is one indexed range: a tick reads what is due, not what ever was.
+- fired timers leave `timers`, and the tick reads the earliest pending timers by `availableAt`
+  (the due time, or the lease expiry of a claimed one) in one indexed query that also tells
+  the next due time: on MongoDB it costs what is due; on FerretDB, what is pending.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from services.scheduler.domain import Timer
+from services.scheduler.ports import DueTimers
 from shared.contracts.scheduler import TimerPurpose
 from shared.mongo import Database, Document
 
 TIMERS = "timers"
+HEADS = "timer_heads"
 CLAIMS = "timer_claims"
-FIRED = "fired_timers"
-INDEXES = {
-    TIMERS: [
-        IndexModel([("availableAt", ASCENDING)], name="due"),
-        IndexModel([("timerId", ASCENDING)], name="timer_id"),
-    ],
-    CLAIMS: [IndexModel([("timerDoc", ASCENDING), ("attempt", DESCENDING)], name="latest")],
-    FIRED: [IndexModel([("firedAt", ASCENDING)], name="fired_at")],
-}
+INDEXES = {TIMERS: [IndexModel([("availableAt", ASCENDING)], name="due")]}
 
 
 def _ceil_to_millisecond(moment: datetime) -> datetime:
@@ -88,103 +85,96 @@ def _timer(document: dict[str, Any]) -> Timer:
     )
 
 
+def _claim_id(document: str, attempt: int) -> str:
+    return f"{document}#{attempt}"
+
+
 class MongoTimerStore:
     def __init__(self, database: Database) -> None:
         self._timers = database[TIMERS]
+        self._heads = database[HEADS]
         self._claims = database[CLAIMS]
-        self._fired = database[FIRED]
 
     async def upsert(self, timer: Timer) -> bool:
-        if await self._fired.find_one({"_id": timer.timer_id, "scheduledBy": timer.scheduled_by}):
-            return False
-        current = [
-            document
-            async for document in self._timers.find({"timerId": timer.timer_id}, {"scheduledAt": 1})
-        ]
-        if any(datetime.fromisoformat(d["scheduledAt"]) > timer.scheduled_at for d in current):
+        head = await self._heads.find_one({"_id": timer.timer_id})
+        if head is not None and (
+            head["scheduledBy"] == timer.scheduled_by
+            or datetime.fromisoformat(head["scheduledAt"]) > timer.scheduled_at
+        ):
             return False
         try:
             await self._timers.insert_one(timer_document(timer))
         except DuplicateKeyError:
-            return False  # this very command, delivered again
-        replaced = [d["_id"] for d in current]
-        if replaced:
-            await self._timers.delete_many({"_id": {"$in": replaced}})
-            await self._claims.delete_many({"timerDoc": {"$in": replaced}})
+            return False
+        await self._heads.replace_one(
+            {"_id": timer.timer_id},
+            {
+                "document": document_id(timer),
+                "scheduledBy": timer.scheduled_by,
+                "scheduledAt": _exact(timer.scheduled_at),
+            },
+            upsert=True,
+        )
+        if head is not None:
+            await self._retire([head["document"]])
         return True
 
     async def cancel(self, timer_id: str) -> bool:
-        ids = [d["_id"] async for d in self._timers.find({"timerId": timer_id}, {"_id": 1})]
-        if not ids:
-            return False
-        result = await self._timers.delete_many({"_id": {"$in": ids}})
-        await self._claims.delete_many({"timerDoc": {"$in": ids}})
-        return bool(result.deleted_count)
+        head = await self._heads.find_one({"_id": timer_id})
+        return head is not None and await self._retire([head["document"]]) > 0
 
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Timer]:
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> DueTimers:
+        earliest = self._timers.find({}).sort("availableAt", ASCENDING).limit(limit + 1)
+        documents = [document async for document in earliest]
+        due = [d for d in documents if d["availableAt"] <= now][:limit]
+        later = [d["availableAt"] for d in documents if d["availableAt"] > now]
+        next_due = now if len(due) == limit else (later[0] if later else None)
         token = uuid.uuid4().hex  # names this claimant in its claim records
-        due = self._timers.find({"availableAt": {"$lte": now}})
-        candidates = [d async for d in due.sort("availableAt", ASCENDING).limit(limit)]
-        won = await asyncio.gather(*(self._claim(d, now, lease, token) for d in candidates))
-        timers = [_timer(d) for d, claimed in zip(candidates, won, strict=True) if claimed]
-        return sorted(timers, key=lambda timer: timer.due_at)
+        won = [await self._claim(d, now, lease, token) for d in due]
+        claimed = [_timer(d) for d, claimed in zip(due, won, strict=True) if claimed]
+        return DueTimers(sorted(claimed, key=lambda timer: timer.due_at), next_due)
 
     async def _claim(self, document: Document, now: datetime, lease: timedelta, token: str) -> bool:
-        latest = await self._claims.find_one(
-            {"timerDoc": document["_id"]}, sort=[("attempt", DESCENDING)]
-        )
-        if latest is not None and latest["leaseUntil"] > now:
-            return False
-        attempt = 0 if latest is None else latest["attempt"] + 1
-        try:
-            await self._claims.insert_one(
-                {
-                    "_id": f"{document['_id']}#{attempt}",
-                    "timerDoc": document["_id"],
-                    "attempt": attempt,
-                    "leaseUntil": now + lease,
-                    "token": token,
-                }
-            )
-        except DuplicateKeyError:
-            return False  # another replica won this attempt
-        # Hides the timer from the other replicas' due queries until the lease runs out. Only
-        # deletes race with this write, and an update of a deleted document changes nothing.
+        attempt = 0
+        while True:
+            try:
+                await self._claims.insert_one(
+                    {
+                        "_id": _claim_id(document["_id"], attempt),
+                        "leaseUntil": now + lease,
+                        "token": token,
+                    }
+                )
+                break
+            except DuplicateKeyError:
+                held = await self._claims.find_one({"_id": _claim_id(document["_id"], attempt)})
+                if held is None or held["leaseUntil"] > now:
+                    return False  # another replica holds it (or just finished with it)
+                attempt += 1  # that claimant's lease ran out: it died mid-fire
+        # Hides the timer from the other replicas until the lease runs out. Only deletes race
+        # with this write, and an update of a deleted document changes nothing.
         hidden = await self._timers.update_one(
             {"_id": document["_id"]}, {"$set": {"availableAt": now + lease}}
         )
         if hidden.matched_count == 0:
-            # Fired and retired by another replica since we read it (its claims went with it).
-            await self._claims.delete_one({"_id": f"{document['_id']}#{attempt}"})
+            # Fired and retired by another replica since we read it.
+            await self._claims.delete_one({"_id": _claim_id(document["_id"], attempt)})
             return False
         return True
 
-    async def complete(self, timers: list[Timer], fired_at: datetime) -> int:
-        ids = [document_id(timer) for timer in timers]
-        if not ids:
-            return 0
-        await asyncio.gather(*(self._remember_fired(timer, fired_at) for timer in timers))
-        deleted = await asyncio.gather(*(self._timers.delete_one({"_id": i}) for i in ids))
-        # Claims go after their timers: a replica that wins a claim on a timer read just before
-        # finds the timer gone (see _claim) instead of firing it again.
-        await self._claims.delete_many({"timerDoc": {"$in": ids}})
-        return sum(result.deleted_count for result in deleted)
+    async def complete(self, timers: list[Timer]) -> int:
+        return await self._retire(document_id(timer) for timer in timers)
 
-    async def _remember_fired(self, timer: Timer, fired_at: datetime) -> None:
-        # DuplicateKeyError: a replica whose lease ran out completed it at the same moment.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._fired.replace_one(
-                {"_id": timer.timer_id},
-                {
-                    "scheduledBy": timer.scheduled_by,
-                    "dueAt": _exact(timer.due_at),
-                    "firedAt": fired_at,
-                },
-                upsert=True,
-            )
+    async def _retire(self, documents: Iterable[str]) -> int:
+        """Deletes timer documents, then their claims: a claimant that wins a claim on a
+        document read just before finds the document gone instead of firing it again."""
+        retired = await asyncio.gather(*(self._retire_one(document) for document in documents))
+        return sum(retired)
 
-    async def next_due_at(self) -> datetime | None:
-        earliest = await self._timers.find_one(
-            {}, {"availableAt": 1}, sort=[("availableAt", ASCENDING)]
-        )
-        return None if earliest is None else earliest["availableAt"]
+    async def _retire_one(self, document: str) -> int:
+        # One `_id` at a time: FerretDB reads the whole collection for `$in`.
+        deleted = await self._timers.delete_one({"_id": document})
+        attempt = 0
+        while (await self._claims.delete_one({"_id": _claim_id(document, attempt)})).deleted_count:
+            attempt += 1
+        return int(deleted.deleted_count)
