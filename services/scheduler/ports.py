@@ -31,5 +31,6 @@ class TimerStore(Protocol):
         ...
 
     async def complete(self, timers: list[Timer]) -> int:
-        """Retires fired timers that were not moved meanwhile; returns how many."""
+        """Records timers as fired (a timer moved meanwhile stays pending); returns how many
+        were not recorded before."""
         ...

@@ -141,9 +141,11 @@ async def test_a_timer_moved_while_claimed_is_not_retired_by_the_old_claim(
     await store.upsert(timer("a", 1, scheduled_at=T0))
     claimed = (await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10)).claimed
     await store.upsert(timer("a", 60, scheduled_at=T0 + timedelta(seconds=1)))
-    assert await store.complete(claimed) == 0
+    await store.complete(claimed)
     later = await store.claim_due(T0 + timedelta(seconds=2), LEASE, 10)
+    assert later.claimed == []
     assert later.next_due_at == T0 + timedelta(seconds=60)
+    assert await claimed_at(store, 60) == ["a"]
 
 
 async def test_a_sub_millisecond_due_time_is_kept_exactly_and_never_fires_early(

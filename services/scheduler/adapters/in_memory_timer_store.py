@@ -18,21 +18,27 @@ class _Entry:
 class InMemoryTimerStore:
     def __init__(self) -> None:
         self._pending: dict[str, _Entry] = {}
-        self._heads: dict[str, Timer] = {}
-        """timerId -> the latest command's timer, pending or not."""
+        self._done: set[tuple[str, str]] = set()
+        """(timerId, command eventId) of the timers fired or cancelled."""
 
     async def upsert(self, timer: Timer) -> bool:
-        head = self._heads.get(timer.timer_id)
-        if head is not None and (
-            head.scheduled_by == timer.scheduled_by or head.scheduled_at > timer.scheduled_at
+        current = self._pending.get(timer.timer_id)
+        if current is not None and (
+            current.timer.scheduled_by == timer.scheduled_by
+            or current.timer.scheduled_at > timer.scheduled_at
         ):
             return False
-        self._heads[timer.timer_id] = timer
+        if (timer.timer_id, timer.scheduled_by) in self._done:
+            return False
         self._pending[timer.timer_id] = _Entry(timer, timer.due_at)
         return True
 
     async def cancel(self, timer_id: str) -> bool:
-        return self._pending.pop(timer_id, None) is not None
+        entry = self._pending.pop(timer_id, None)
+        if entry is None:
+            return False
+        self._done.add((timer_id, entry.timer.scheduled_by))
+        return True
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> DueTimers:
         ordered = sorted(self._pending.values(), key=lambda entry: entry.available_at)
@@ -44,10 +50,14 @@ class InMemoryTimerStore:
         return DueTimers([entry.timer for entry in due], next_due)
 
     async def complete(self, timers: list[Timer]) -> int:
-        retired = 0
+        buried = 0
         for timer in timers:
+            version = (timer.timer_id, timer.scheduled_by)
+            if version in self._done:
+                continue
+            self._done.add(version)
+            buried += 1
             entry = self._pending.get(timer.timer_id)
             if entry is not None and entry.timer.scheduled_by == timer.scheduled_by:
                 del self._pending[timer.timer_id]
-                retired += 1
-        return retired
+        return buried

@@ -1,27 +1,25 @@
-"""Timers in MongoDB, written with inserts, deletes and `_id` look-ups, so FerretDB serves them too.
+"""Timers in MongoDB, shaped for what FerretDB 1.x does cheaply: inserts and `_id` look-ups.
 
 FerretDB 1.x applies a conditional update by reading the document, changing it in Go and writing
-it back whole (two replicas can both "win" one compare-and-set), and it pushes only `_id`
-equality down to storage (any other filter reads the whole collection). So:
+it back whole (two replicas can both "win" one compare-and-set), and its updates and deletes,
+even by `_id`, read the whole collection. Inserts and `_id` finds stay cheap and atomic. So:
 
-- a pending timer is an immutable document `<timerId>@<command eventId>`; `timer_heads` points
-  from each `timerId` to its current document. Commands of one timer arrive in order on one
-  restaurant's partition, so the head has one writer. Moving a timer inserts the new document,
-  repoints the head and deletes the old document; a command whose head already names it (a
-  redelivery, even after the timer fired or was cancelled) changes nothing;
-- claiming inserts `<document id>#<attempt>` into `timer_claims` with a lease: one replica wins
-  each attempt, and when a lease runs out the next attempt can be won, so a replica that died
-  mid-fire has its timers fired again;
-- fired timers leave `timers`, and the tick reads the earliest pending timers by `availableAt`
-  (the due time, or the lease expiry of a claimed one) in one indexed query that also tells
-  the next due time: on MongoDB it costs what is due; on FerretDB, what is pending.
+- a pending timer is one document, `_id` = `timerId`, written only by the command consumer
+  (commands of one timer arrive in order on one restaurant's partition);
+- claiming inserts `<timerId>@<command eventId>#<attempt>` into `timer_claims` with a lease:
+  one replica wins each attempt, and when a lease runs out the next attempt can be won, so a
+  replica that died mid-fire has its timers fired again;
+- firing or cancelling inserts a tombstone `<timerId>@<command eventId>` into `timers_done`;
+  the next tick deletes the tombstoned timers, claims and tombstones in a few batched deletes
+  (one pass each on FerretDB), so the per-timer cost is inserts only;
+- the tick reads the earliest pending timers by `availableAt` in one indexed query that also
+  tells the next due time: on MongoDB it costs what is due; on FerretDB, what is pending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,9 +32,13 @@ from shared.contracts.scheduler import TimerPurpose
 from shared.mongo import Database, Document
 
 TIMERS = "timers"
-HEADS = "timer_heads"
 CLAIMS = "timer_claims"
-INDEXES = {TIMERS: [IndexModel([("availableAt", ASCENDING)], name="due")]}
+DONE = "timers_done"
+COMPACTION_BATCH = 1000
+INDEXES = {
+    TIMERS: [IndexModel([("availableAt", ASCENDING)], name="due")],
+    CLAIMS: [IndexModel([("version", ASCENDING)], name="version")],
+}
 
 
 def _ceil_to_millisecond(moment: datetime) -> datetime:
@@ -49,14 +51,14 @@ def _exact(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-def document_id(timer: Timer) -> str:
+def version_id(timer: Timer) -> str:
+    """One setting of a timer: which command set it."""
     return f"{timer.timer_id}@{timer.scheduled_by}"
 
 
 def timer_document(timer: Timer) -> Document:
     return {
-        "_id": document_id(timer),
-        "timerId": timer.timer_id,
+        "_id": timer.timer_id,
         "clientId": timer.client_id,
         "storeId": timer.store_id,
         "purpose": timer.purpose.value,
@@ -72,7 +74,7 @@ def timer_document(timer: Timer) -> Document:
 
 def _timer(document: dict[str, Any]) -> Timer:
     return Timer(
-        timer_id=document["timerId"],
+        timer_id=document["_id"],
         client_id=document["clientId"],
         store_id=document["storeId"],
         purpose=TimerPurpose(document["purpose"]),
@@ -85,96 +87,112 @@ def _timer(document: dict[str, Any]) -> Timer:
     )
 
 
-def _claim_id(document: str, attempt: int) -> str:
-    return f"{document}#{attempt}"
-
-
 class MongoTimerStore:
     def __init__(self, database: Database) -> None:
         self._timers = database[TIMERS]
-        self._heads = database[HEADS]
         self._claims = database[CLAIMS]
+        self._done = database[DONE]
 
     async def upsert(self, timer: Timer) -> bool:
-        head = await self._heads.find_one({"_id": timer.timer_id})
-        if head is not None and (
-            head["scheduledBy"] == timer.scheduled_by
-            or datetime.fromisoformat(head["scheduledAt"]) > timer.scheduled_at
+        current = await self._timers.find_one({"_id": timer.timer_id})
+        if current is not None and (
+            current["scheduledBy"] == timer.scheduled_by
+            or datetime.fromisoformat(current["scheduledAt"]) > timer.scheduled_at
         ):
             return False
-        try:
-            await self._timers.insert_one(timer_document(timer))
-        except DuplicateKeyError:
-            return False
-        await self._heads.replace_one(
-            {"_id": timer.timer_id},
-            {
-                "document": document_id(timer),
-                "scheduledBy": timer.scheduled_by,
-                "scheduledAt": _exact(timer.scheduled_at),
-            },
-            upsert=True,
-        )
-        if head is not None:
-            await self._retire([head["document"]])
+        if await self._done.find_one({"_id": version_id(timer)}, {"_id": 1}):
+            return False  # this command's timer fired or was cancelled: a redelivery
+        if current is None:
+            try:
+                await self._timers.insert_one(timer_document(timer))
+            except DuplicateKeyError:
+                return False
+        else:
+            await self._timers.replace_one({"_id": timer.timer_id}, timer_document(timer))
         return True
 
     async def cancel(self, timer_id: str) -> bool:
-        head = await self._heads.find_one({"_id": timer_id})
-        return head is not None and await self._retire([head["document"]]) > 0
+        current = await self._timers.find_one({"_id": timer_id}, {"scheduledBy": 1})
+        if current is None:
+            return False
+        return await self._bury(f"{timer_id}@{current['scheduledBy']}")
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> DueTimers:
-        earliest = self._timers.find({}).sort("availableAt", ASCENDING).limit(limit + 1)
+        await self.compact()
+        # Timers claimed by others stay due until compacted, so the window leaves room for them.
+        window = limit + await self._claims.count_documents({}) + 1
+        earliest = self._timers.find({}).sort("availableAt", ASCENDING).limit(window)
         documents = [document async for document in earliest]
-        due = [d for d in documents if d["availableAt"] <= now][:limit]
+        due = [_timer(d) for d in documents if d["availableAt"] <= now]
         later = [d["availableAt"] for d in documents if d["availableAt"] > now]
-        next_due = now if len(due) == limit else (later[0] if later else None)
         token = uuid.uuid4().hex  # names this claimant in its claim records
-        won = [await self._claim(d, now, lease, token) for d in due]
-        claimed = [_timer(d) for d, claimed in zip(due, won, strict=True) if claimed]
-        return DueTimers(sorted(claimed, key=lambda timer: timer.due_at), next_due)
+        claimed: list[Timer] = []
+        held_until: list[datetime] = []
+        while due and len(claimed) < limit:
+            # Never more attempts than claims still wanted: a won claim is a promise to fire.
+            tries, due = due[: limit - len(claimed)], due[limit - len(claimed) :]
+            outcomes = await asyncio.gather(*(self._claim(t, now, lease, token) for t in tries))
+            claimed += [timer for timer, (won, _) in zip(tries, outcomes, strict=True) if won]
+            held_until += [until for _, until in outcomes if until is not None]
+        if due or (len(documents) == window and not later):
+            next_due: datetime | None = now  # the window was all due: look again at once
+        else:
+            next_due = min([*later[:1], *held_until], default=None)
+        return DueTimers(claimed, next_due)
 
-    async def _claim(self, document: Document, now: datetime, lease: timedelta, token: str) -> bool:
+    async def _claim(
+        self, timer: Timer, now: datetime, lease: timedelta, token: str
+    ) -> tuple[bool, datetime | None]:
+        """Whether this replica won the timer, else until when another one holds it."""
+        version = version_id(timer)
+        if await self._done.find_one({"_id": version}, {"_id": 1}):
+            return False, None  # fired or cancelled, awaiting compaction
         attempt = 0
         while True:
             try:
                 await self._claims.insert_one(
                     {
-                        "_id": _claim_id(document["_id"], attempt),
+                        "_id": f"{version}#{attempt}",
+                        "version": version,
                         "leaseUntil": now + lease,
                         "token": token,
                     }
                 )
                 break
             except DuplicateKeyError:
-                held = await self._claims.find_one({"_id": _claim_id(document["_id"], attempt)})
-                if held is None or held["leaseUntil"] > now:
-                    return False  # another replica holds it (or just finished with it)
+                held = await self._claims.find_one({"_id": f"{version}#{attempt}"})
+                if held is None:
+                    return False, None  # compacted away meanwhile
+                if held["leaseUntil"] > now:
+                    return False, held["leaseUntil"]
                 attempt += 1  # that claimant's lease ran out: it died mid-fire
-        # Hides the timer from the other replicas until the lease runs out. Only deletes race
-        # with this write, and an update of a deleted document changes nothing.
-        hidden = await self._timers.update_one(
-            {"_id": document["_id"]}, {"$set": {"availableAt": now + lease}}
-        )
-        if hidden.matched_count == 0:
-            # Fired and retired by another replica since we read it.
-            await self._claims.delete_one({"_id": _claim_id(document["_id"], attempt)})
-            return False
-        return True
+        # Another replica may have fired it and compacted it away (tombstone and claims gone)
+        # since our tick read it: then its document is gone too, or holds a newer command.
+        still = await self._timers.find_one({"_id": timer.timer_id}, {"scheduledBy": 1})
+        return still is not None and still["scheduledBy"] == timer.scheduled_by, None
 
     async def complete(self, timers: list[Timer]) -> int:
-        return await self._retire(document_id(timer) for timer in timers)
+        buried = await asyncio.gather(*(self._bury(version_id(timer)) for timer in timers))
+        return sum(buried)
 
-    async def _retire(self, documents: Iterable[str]) -> int:
-        """Deletes timer documents, then their claims: a claimant that wins a claim on a
-        document read just before finds the document gone instead of firing it again."""
-        retired = await asyncio.gather(*(self._retire_one(document) for document in documents))
-        return sum(retired)
+    async def _bury(self, version: str) -> bool:
+        try:
+            await self._done.insert_one({"_id": version})
+        except DuplicateKeyError:
+            return False  # buried already (a lease ran out and another replica fired it too)
+        return True
 
-    async def _retire_one(self, document: str) -> int:
-        # One `_id` at a time: FerretDB reads the whole collection for `$in`.
-        deleted = await self._timers.delete_one({"_id": document})
-        attempt = 0
-        while (await self._claims.delete_one({"_id": _claim_id(document, attempt)})).deleted_count:
-            attempt += 1
-        return int(deleted.deleted_count)
+    async def compact(self) -> None:
+        """Deletes what the tombstones name: one batched delete per collection."""
+        buried = self._done.find({}, {"_id": 1}).limit(COMPACTION_BATCH)
+        versions = [document["_id"] async for document in buried]
+        if not versions:
+            return
+        timer_ids, commands = zip(*(version.rsplit("@", 1) for version in versions), strict=True)
+        # A command id belongs to one timer, so this deletes exactly the buried versions: a
+        # timer moved since holds a newer command, and stays.
+        await self._timers.delete_many(
+            {"_id": {"$in": list(timer_ids)}, "scheduledBy": {"$in": list(commands)}}
+        )
+        await self._claims.delete_many({"version": {"$in": versions}})
+        await self._done.delete_many({"_id": {"$in": versions}})
