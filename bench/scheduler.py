@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import statistics
 import sys
 import time
@@ -224,6 +225,8 @@ def report(results: dict[str, Any]) -> None:
 
 
 def main() -> int:
+    # A plain SIGTERM would skip the clean-up below and leave the servers running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with session_servers() as servers:
         say(f"servers: {servers.origin}")
         results = asyncio.run(run(servers.kafka_bootstrap_servers, servers.mongodb_uri))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -12,6 +14,11 @@ from shared.broker import ensure_topics
 from shared.mongo import Database, Document
 from tests.infrastructure import Servers, session_servers
 from tests.processes import services  # noqa: F401  (a fixture)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A plain SIGTERM would skip the session's clean-up and leave its servers running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 @pytest.fixture(scope="session")
