@@ -17,6 +17,19 @@ from shared.settings import KafkaSettings
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
 
+@asynccontextmanager
+async def reader(bootstrap: str, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A group-less consumer of `topic` from its beginning, stopped afterwards."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
 async def read_until(
     bootstrap: str,
     topic: str,
@@ -25,23 +38,16 @@ async def read_until(
     timeout: float = 20.0,
 ) -> list[Record]:
     """Reads `topic` from the beginning until `done(records)`; fails loudly at the deadline."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
     records: list[Record] = []
     try:
-        async with asyncio.timeout(timeout):
+        async with reader(bootstrap, topic) as consumer, asyncio.timeout(timeout):
             while not done(records):
-                batches = await consumer.getmany(timeout_ms=200)
-                for batch in batches.values():
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
                     records.extend(batch)
     except TimeoutError:
         raise AssertionError(
             f"condition on {topic} not met within {timeout}s; read {len(records)} record(s)"
         ) from None
-    finally:
-        await consumer.stop()
     return records
 
 
@@ -75,21 +81,14 @@ class CountingProcessedEvents(MongoProcessedEvents):
 
 async def read_all(bootstrap: str, topic: str, timeout: float = 20.0) -> list[Record]:
     """Every record `topic` holds now: reads until each partition's end offset."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
     records: list[Record] = []
-    try:
-        async with asyncio.timeout(timeout):
-            while not consumer.assignment():
-                for batch in (await consumer.getmany(timeout_ms=100)).values():
-                    records.extend(batch)
-            ends = await consumer.end_offsets(list(consumer.assignment()))
-            for partition, end in ends.items():
-                while await consumer.position(partition) < end:
-                    batch = await consumer.getmany(partition, timeout_ms=200)
-                    records.extend(batch.get(partition, []))
-    finally:
-        await consumer.stop()
+    async with reader(bootstrap, topic) as consumer, asyncio.timeout(timeout):
+        while not consumer.assignment():
+            for batch in (await consumer.getmany(timeout_ms=100)).values():
+                records.extend(batch)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        for partition, end in ends.items():
+            while await consumer.position(partition) < end:
+                batch = await consumer.getmany(partition, timeout_ms=200)
+                records.extend(batch.get(partition, []))
     return records
