@@ -59,7 +59,7 @@ test: install ## Run the whole test suite against real Kafka and FerretDB
 lint: .venv/.synced ## ruff (lint + format check) and mypy
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy shared services deploy tests
+	.venv/bin/mypy shared services deploy bench tests
 
 format: .venv/.synced ## Apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
