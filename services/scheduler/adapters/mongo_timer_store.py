@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -88,10 +88,14 @@ def _timer(document: dict[str, Any]) -> Timer:
 
 
 class MongoTimerStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, compact_every: timedelta = timedelta(seconds=2)) -> None:
         self._timers = database[TIMERS]
         self._claims = database[CLAIMS]
         self._done = database[DONE]
+        self._compact_every = compact_every
+        self._compacted_at = datetime.min.replace(tzinfo=UTC)
+        self._buried_here: set[str] = set()
+        """Versions this replica buried since its last compaction: skipped without a look-up."""
 
     async def upsert(self, timer: Timer) -> bool:
         current = await self._timers.find_one({"_id": timer.timer_id})
@@ -118,7 +122,10 @@ class MongoTimerStore:
         return await self._bury(f"{timer_id}@{current['scheduledBy']}")
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> DueTimers:
-        await self.compact()
+        # Compaction is one pass over the collection on FerretDB: batched every few seconds.
+        if now - self._compacted_at >= self._compact_every:
+            await self.compact()
+            self._compacted_at = now
         # Timers claimed by others stay due until compacted, so the window leaves room for them.
         window = limit + await self._claims.count_documents({}) + 1
         earliest = self._timers.find({}).sort("availableAt", ASCENDING).limit(window)
@@ -145,7 +152,7 @@ class MongoTimerStore:
     ) -> tuple[bool, datetime | None]:
         """Whether this replica won the timer, else until when another one holds it."""
         version = version_id(timer)
-        if await self._done.find_one({"_id": version}, {"_id": 1}):
+        if version in self._buried_here or await self._done.find_one({"_id": version}, {"_id": 1}):
             return False, None  # fired or cancelled, awaiting compaction
         attempt = 0
         while True:
@@ -180,6 +187,7 @@ class MongoTimerStore:
             await self._done.insert_one({"_id": version})
         except DuplicateKeyError:
             return False  # buried already (a lease ran out and another replica fired it too)
+        self._buried_here.add(version)
         return True
 
     async def compact(self) -> None:
@@ -196,3 +204,4 @@ class MongoTimerStore:
         )
         await self._claims.delete_many({"version": {"$in": versions}})
         await self._done.delete_many({"_id": {"$in": versions}})
+        self._buried_here.clear()  # a cache only: what is still buried is found in `timers_done`
