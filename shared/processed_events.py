@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from datetime import datetime
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import Database
+
+log = logging.getLogger(__name__)
 
 COLLECTION = "processed_events"
 INDEXES = {COLLECTION: [IndexModel([("processedAt", ASCENDING)])]}
@@ -39,6 +44,22 @@ class MongoProcessedEvents:
         """Forgets ids older than Kafka's retention, after which no redelivery can come."""
         result = await self._collection.delete_many({"processedAt": {"$lt": older_than}})
         return int(result.deleted_count)
+
+    async def keep_pruned(
+        self,
+        clock: Callable[[], datetime],
+        retention: timedelta = timedelta(days=8),
+        every: timedelta = timedelta(hours=1),
+    ) -> None:
+        """Prunes forever (a background loop): a failed pass is logged and tried next time."""
+        while True:
+            try:
+                forgotten = await self.prune(clock() - retention)
+                if forgotten:
+                    log.info("forgot %d processed event id(s)", forgotten)
+            except Exception:
+                log.exception("pruning processed event ids failed")
+            await asyncio.sleep(every.total_seconds())
 
 
 class InMemoryProcessedEvents:

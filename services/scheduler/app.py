@@ -38,11 +38,12 @@ def build_app(
         max_sleep=timedelta(seconds=settings.firing.max_sleep_s),
     )
     scheduler = Scheduler(MongoTimerStore(database), sink, clock, policy)
+    processed = MongoProcessedEvents(database)
     consumer = IdempotentConsumer(
         SERVICE,
         decode=decode_command,
         handler=command_handler(scheduler),
-        processed=MongoProcessedEvents(database),
+        processed=processed,
         dead_letters=sink,
         settings=settings.consumer,
         clock=clock,
@@ -60,6 +61,7 @@ def build_app(
         )
         await broker.start()
         loops.start("fire-timers", scheduler.run())
+        loops.start("prune-processed-events", processed.keep_pruned(clock))
         try:
             yield
         finally:

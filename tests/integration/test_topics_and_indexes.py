@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -12,6 +13,7 @@ from shared.broker import ensure_topics
 from shared.mongo import Database, ensure_indexes
 from shared.outbox import OUTBOX_INDEX
 from shared.processed_events import INDEXES as PROCESSED_EVENT_INDEXES
+from shared.processed_events import MongoProcessedEvents
 from shared.topics import STORES_CONFIG
 
 pytestmark = pytest.mark.integration
@@ -54,3 +56,16 @@ async def test_index_bootstrap_is_idempotent(database: Database) -> None:
         spec["key"] == [("processedAt", 1)]
         for spec in (await database["processed_events"].index_information()).values()
     )
+
+
+async def test_processed_event_ids_older_than_the_retention_are_forgotten(
+    database: Database,
+) -> None:
+    processed = MongoProcessedEvents(database)
+    now = datetime.now(UTC)
+    await processed.add("consumer", "old", now - timedelta(days=9))
+    await processed.add("consumer", "recent", now - timedelta(days=1))
+
+    assert await processed.prune(now - timedelta(days=8)) == 1
+    assert not await processed.contains("consumer", "old")
+    assert await processed.contains("consumer", "recent")
