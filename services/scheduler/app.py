@@ -61,6 +61,7 @@ def build_app(
         )
         await broker.start()
         loops.start("fire-timers", scheduler.run())
+        loops.start("maintain-timers", scheduler.maintain())
         loops.start("prune-processed-events", processed.keep_pruned(clock))
         try:
             yield

@@ -30,6 +30,10 @@ class TimerStore(Protocol):
         """Takes up to `limit` timers due at `now` that no live lease holds, earliest first."""
         ...
 
+    async def maintain(self) -> None:
+        """Housekeeping off the firing path: forget what was fired, learn what others set."""
+        ...
+
     async def complete(self, timers: list[Timer]) -> int:
         """Records timers as fired (a timer moved meanwhile stays pending); returns how many
         were not recorded before."""

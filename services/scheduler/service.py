@@ -30,7 +30,10 @@ class FiringPolicy:
     """How long a claim holds before another replica may fire the timer again."""
     batch_size: int = 500
     max_sleep: timedelta = timedelta(seconds=1)
-    """Longest nap of the firing loop: bounds how late a timer set by another replica fires."""
+    """Longest nap of the firing loop."""
+    maintain_every: timedelta = timedelta(seconds=2)
+    """How often the store compacts and reloads: bounds how late a timer set by another
+    replica, or left by a dead one, is seen."""
 
 
 class Scheduler:
@@ -85,6 +88,16 @@ class Scheduler:
                 # Storage or broker unreachable: leases keep claimed timers safe; try again.
                 log.exception("firing timers failed; retrying in %s", self._policy.max_sleep)
                 await asyncio.sleep(self._policy.max_sleep.total_seconds())
+
+    async def maintain(self) -> None:
+        """Runs the store's housekeeping forever, off the firing path."""
+        while True:
+            try:
+                await self._store.maintain()
+                self._wake.set()  # it may have learned of timers due sooner
+            except Exception:
+                log.exception("timer store housekeeping failed; retrying")
+            await asyncio.sleep(self._policy.maintain_every.total_seconds())
 
     async def _nap_until(self, next_due: datetime | None) -> None:
         latest = self._clock() + self._policy.max_sleep

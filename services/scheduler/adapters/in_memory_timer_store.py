@@ -49,6 +49,9 @@ class InMemoryTimerStore:
             entry.available_at = now + lease
         return DueTimers([entry.timer for entry in due], next_due)
 
+    async def maintain(self) -> None:
+        return None
+
     async def complete(self, timers: list[Timer]) -> int:
         buried = 0
         for timer in timers:

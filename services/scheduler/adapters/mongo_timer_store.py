@@ -10,17 +10,18 @@ even by `_id`, read the whole collection. Inserts and `_id` finds stay cheap and
   one replica wins each attempt, and when a lease runs out the next attempt can be won, so a
   replica that died mid-fire has its timers fired again;
 - firing or cancelling inserts a tombstone `<timerId>@<command eventId>` into `timers_done`;
-  the next tick deletes the tombstoned timers, claims and tombstones in a few batched deletes
-  (one pass each on FerretDB), so the per-timer cost is inserts only;
-- the tick reads the earliest pending timers by `availableAt` in one indexed query that also
-  tells the next due time: on MongoDB it costs what is due; on FerretDB, what is pending.
+  `maintain` deletes the tombstoned timers, claims and tombstones in a few batched deletes
+  (one pass each on FerretDB), so the per-timer cost is inserts and `_id` look-ups;
+- a tick reads no collection: the store keeps the pending timers in memory, updated by this
+  replica's own writes and reloaded by `maintain` every few seconds (timers other replicas set,
+  timers a dead replica was firing), so a tick costs what is due, on MongoDB and FerretDB.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -88,12 +89,14 @@ def _timer(document: dict[str, Any]) -> Timer:
 
 
 class MongoTimerStore:
-    def __init__(self, database: Database, compact_every: timedelta = timedelta(seconds=2)) -> None:
+    def __init__(self, database: Database) -> None:
         self._timers = database[TIMERS]
         self._claims = database[CLAIMS]
         self._done = database[DONE]
-        self._compact_every = compact_every
-        self._compacted_at = datetime.min.replace(tzinfo=UTC)
+        self._view: dict[str, tuple[Timer, datetime]] | None = None
+        """Pending timers and when each is next available, kept here so that a tick reads no
+        collection: refreshed by `maintain`, updated by this replica's own writes."""
+        self._set_since_refresh: set[str] = set()
         self._buried_here: set[str] = set()
         """Versions this replica buried since its last compaction: skipped without a look-up."""
 
@@ -113,39 +116,71 @@ class MongoTimerStore:
                 return False
         else:
             await self._timers.replace_one({"_id": timer.timer_id}, timer_document(timer))
+        if self._view is not None:
+            self._view[timer.timer_id] = (timer, _ceil_to_millisecond(timer.due_at))
+            self._set_since_refresh.add(timer.timer_id)
         return True
 
     async def cancel(self, timer_id: str) -> bool:
         current = await self._timers.find_one({"_id": timer_id}, {"scheduledBy": 1})
         if current is None:
             return False
+        if self._view is not None:
+            self._view.pop(timer_id, None)
         return await self._bury(f"{timer_id}@{current['scheduledBy']}")
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> DueTimers:
-        # Compaction is one pass over the collection on FerretDB: batched every few seconds.
-        if now - self._compacted_at >= self._compact_every:
-            await self.compact()
-            self._compacted_at = now
-        # Timers claimed by others stay due until compacted, so the window leaves room for them.
-        window = limit + await self._claims.count_documents({}) + 1
-        earliest = self._timers.find({}).sort("availableAt", ASCENDING).limit(window)
-        documents = [document async for document in earliest]
-        due = [_timer(d) for d in documents if d["availableAt"] <= now]
-        later = [d["availableAt"] for d in documents if d["availableAt"] > now]
+        if self._view is None:
+            await self.refresh()
+        assert self._view is not None
+        ordered = sorted(self._view.values(), key=lambda entry: entry[1])
+        due = [timer for timer, available_at in ordered if available_at <= now]
+        later = [available_at for _, available_at in ordered if available_at > now]
         token = uuid.uuid4().hex  # names this claimant in its claim records
         claimed: list[Timer] = []
-        held_until: list[datetime] = []
         while due and len(claimed) < limit:
             # Never more attempts than claims still wanted: a won claim is a promise to fire.
             tries, due = due[: limit - len(claimed)], due[limit - len(claimed) :]
             outcomes = await asyncio.gather(*(self._claim(t, now, lease, token) for t in tries))
-            claimed += [timer for timer, (won, _) in zip(tries, outcomes, strict=True) if won]
-            held_until += [until for _, until in outcomes if until is not None]
-        if due or (len(documents) == window and not later):
-            next_due: datetime | None = now  # the window was all due: look again at once
-        else:
-            next_due = min([*later[:1], *held_until], default=None)
+            for timer, (won, held_until) in zip(tries, outcomes, strict=True):
+                if won:
+                    claimed.append(timer)
+                    self._note(timer, now + lease)
+                elif held_until is not None:
+                    self._note(timer, held_until)
+                    later.append(held_until)
+                else:
+                    self._note(timer, None)  # fired, cancelled or moved elsewhere
+        next_due = now if due else min(later, default=None)
         return DueTimers(claimed, next_due)
+
+    def _note(self, timer: Timer, available_at: datetime | None) -> None:
+        """Updates (or, with None, forgets) this version of a timer in the view; a newer
+        version set meanwhile is left as it is."""
+        entry = (self._view or {}).get(timer.timer_id)
+        if self._view is None or entry is None or entry[0].scheduled_by != timer.scheduled_by:
+            return
+        if available_at is None:
+            del self._view[timer.timer_id]
+        else:
+            self._view[timer.timer_id] = (timer, available_at)
+
+    async def refresh(self) -> None:
+        """Reloads the pending timers (one pass over the collection): timers other replicas
+        set, and timers a replica that died was firing."""
+        self._set_since_refresh = set()
+        documents = [document async for document in self._timers.find({})]
+        view = {d["_id"]: (_timer(d), d["availableAt"]) for d in documents}
+        if self._view is not None:
+            for timer_id in self._set_since_refresh:  # set while the pass was reading
+                if timer_id in self._view:
+                    view[timer_id] = self._view[timer_id]
+        self._view = view
+
+    async def maintain(self) -> None:
+        """Compacts what was fired or cancelled, then reloads the pending timers."""
+        await self.compact()
+        await self.refresh()
 
     async def _claim(
         self, timer: Timer, now: datetime, lease: timedelta, token: str
@@ -180,6 +215,8 @@ class MongoTimerStore:
 
     async def complete(self, timers: list[Timer]) -> int:
         buried = await asyncio.gather(*(self._bury(version_id(timer)) for timer in timers))
+        for timer in timers:
+            self._note(timer, None)
         return sum(buried)
 
     async def _bury(self, version: str) -> bool:
