@@ -169,8 +169,13 @@ class MongoTimerStore:
         """Reloads the pending timers (one pass over the collection): timers other replicas
         set, and timers a replica that died was firing."""
         self._set_since_refresh = set()
+        buried = {document["_id"] async for document in self._done.find({}, {"_id": 1})}
         documents = [document async for document in self._timers.find({})]
-        view = {d["_id"]: (_timer(d), d["availableAt"]) for d in documents}
+        view = {
+            d["_id"]: (_timer(d), d["availableAt"])
+            for d in documents
+            if f"{d['_id']}@{d['scheduledBy']}" not in buried
+        }
         if self._view is not None:
             for timer_id in self._set_since_refresh:  # set while the pass was reading
                 if timer_id in self._view:
