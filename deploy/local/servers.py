@@ -147,9 +147,17 @@ class KafkaServer(LocalServer):
         classpath = f"{KAFKA_LIBS}/*"
         jvm = [java, "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-cp", classpath]
         if not (data_dir / "meta.properties").exists():
+            # A base64url id may start with "-": passed as `--cluster-id=...`, it is not an option.
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
             formatted = subprocess.run(
-                [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+                [
+                    *jvm,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    f"--cluster-id={cluster_id}",
+                    "-c",
+                    str(config),
+                ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,

@@ -36,6 +36,7 @@ def build_app(
         lease=timedelta(seconds=settings.firing.lease_s),
         batch_size=settings.firing.batch_size,
         max_sleep=timedelta(seconds=settings.firing.max_sleep_s),
+        maintain_every=timedelta(seconds=settings.firing.maintain_every_s),
     )
     scheduler = Scheduler(MongoTimerStore(database), sink, clock, policy)
     processed = MongoProcessedEvents(database)

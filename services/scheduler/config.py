@@ -23,8 +23,11 @@ class FiringSettings(BaseSettings):
         default=10.0, gt=0, description="Seconds a claim holds before another replica re-fires."
     )
     batch_size: int = Field(default=500, ge=1, description="Timers claimed per tick at most.")
-    max_sleep_s: float = Field(
-        default=0.5, gt=0, description="Longest nap between ticks (bounds cross-replica lateness)."
+    max_sleep_s: float = Field(default=0.5, gt=0, description="Longest nap between ticks.")
+    maintain_every_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds between compactions and reloads (bounds cross-replica lateness).",
     )
 
 
