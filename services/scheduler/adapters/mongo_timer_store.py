@@ -36,8 +36,6 @@ TIMERS = "timers"
 CLAIMS = "timer_claims"
 DONE = "timers_done"
 COMPACTION_BATCH = 1000
-FULL_READ_ABOVE = 100
-"""Unknown timers past which a reload reads whole documents in one pass, not by id."""
 INDEXES = {
     TIMERS: [IndexModel([("availableAt", ASCENDING)], name="due")],
     CLAIMS: [IndexModel([("version", ASCENDING)], name="version")],
@@ -169,35 +167,15 @@ class MongoTimerStore:
 
     async def refresh(self) -> None:
         """Reloads the pending timers (one pass over the collection): timers other replicas
-        set, and timers a replica that died was firing. Only versions not yet known are read
-        whole; for the others the pass reads three fields."""
+        set, and timers a replica that died was firing."""
         self._set_since_refresh = set()
         buried = {document["_id"] async for document in self._done.find({}, {"_id": 1})}
-        known = self._view or {}
-        view: dict[str, tuple[Timer, datetime]] = {}
-        unknown: list[str] = []
-        listing = self._timers.find({}, {"scheduledBy": 1, "availableAt": 1})
-        async for entry in listing:
-            timer_id = entry["_id"]
-            if f"{timer_id}@{entry['scheduledBy']}" in buried:
-                continue
-            current = known.get(timer_id)
-            if current is not None and current[0].scheduled_by == entry["scheduledBy"]:
-                # Our own claims move the time in the view only: keep the later of the two.
-                view[timer_id] = (current[0], max(current[1], entry["availableAt"]))
-            else:
-                unknown.append(timer_id)
-        if unknown:
-            # Few are unknown between two passes; at start-up all are: one full pass then.
-            wanted = set(unknown)
-            documents = (
-                self._timers.find({"_id": {"$in": unknown}})
-                if len(unknown) < FULL_READ_ABOVE
-                else self._timers.find({})
-            )
-            async for document in documents:
-                if document["_id"] in wanted:
-                    view[document["_id"]] = (_timer(document), document["availableAt"])
+        documents = [document async for document in self._timers.find({})]
+        view = {
+            d["_id"]: (_timer(d), d["availableAt"])
+            for d in documents
+            if f"{d['_id']}@{d['scheduledBy']}" not in buried
+        }
         if self._view is not None:
             for timer_id in self._set_since_refresh:  # set while the pass was reading
                 if timer_id in self._view:
