@@ -100,11 +100,14 @@ class IdempotentConsumer(Generic[M]):
 
     async def handle(self, delivery: Delivery) -> None:
         """Handles one delivery; raises only when the message must come again later."""
-        with HANDLER_SECONDS.labels(self.name).time():
-            outcome = await self._outcome_of(delivery)
-        MESSAGES_HANDLED.labels(
-            self.name, delivery.headers.get(HEADER_EVENT_TYPE, "unknown"), outcome
-        ).inc()
+        event_type = delivery.headers.get(HEADER_EVENT_TYPE, "unknown")
+        try:
+            with HANDLER_SECONDS.labels(self.name).time():
+                outcome = await self._outcome_of(delivery)
+        except Exception:
+            MESSAGES_HANDLED.labels(self.name, event_type, "redelivered").inc()
+            raise
+        MESSAGES_HANDLED.labels(self.name, event_type, outcome).inc()
 
     async def _outcome_of(self, delivery: Delivery) -> str:
         try:
@@ -128,7 +131,6 @@ class IdempotentConsumer(Generic[M]):
             outcome = "dead_lettered"
         except Exception as error:
             if is_unavailable(error):
-                MESSAGES_HANDLED.labels(self.name, message.event_type, "redelivered").inc()
                 raise
             await self._dead_letter(delivery, error)
             outcome = "dead_lettered"
