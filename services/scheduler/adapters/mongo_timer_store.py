@@ -52,9 +52,13 @@ def _exact(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-def version_id(timer: Timer) -> str:
+def _version(timer_id: str, scheduled_by: str) -> str:
     """One setting of a timer: which command set it."""
-    return f"{timer.timer_id}@{timer.scheduled_by}"
+    return f"{timer_id}@{scheduled_by}"
+
+
+def version_id(timer: Timer) -> str:
+    return _version(timer.timer_id, timer.scheduled_by)
 
 
 def timer_document(timer: Timer) -> Document:
@@ -127,7 +131,7 @@ class MongoTimerStore:
             return False
         if self._view is not None:
             self._view.pop(timer_id, None)
-        return await self._bury(f"{timer_id}@{current['scheduledBy']}")
+        return await self._bury(_version(timer_id, current["scheduledBy"]))
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> DueTimers:
         if self._view is None:
@@ -174,7 +178,7 @@ class MongoTimerStore:
         view = {
             d["_id"]: (_timer(d), d["availableAt"])
             for d in documents
-            if f"{d['_id']}@{d['scheduledBy']}" not in buried
+            if _version(d["_id"], d["scheduledBy"]) not in buried
         }
         if self._view is not None:
             for timer_id in self._set_since_refresh:  # set while the pass was reading
