@@ -72,6 +72,8 @@ class Delivery:
 
 Decoder = Callable[[bytes], M]
 Handler = Callable[[M, Delivery], Awaitable[None]]
+Answer = Callable[[ContractError, Delivery], Awaitable[None]]
+"""Tells a message's sender that it was unreadable (before it is dead-lettered)."""
 
 
 class IdempotentConsumer(Generic[M]):
@@ -87,8 +89,10 @@ class IdempotentConsumer(Generic[M]):
         dead_letters: RecordSink,
         settings: ConsumerSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        answer_malformed: Answer | None = None,
     ) -> None:
         self.name = name
+        self._answer_malformed = answer_malformed
         self._decode = decode
         self._handler = handler
         self._processed = processed
@@ -113,6 +117,8 @@ class IdempotentConsumer(Generic[M]):
         try:
             message = self._decode(delivery.value)
         except (ContractError, PermanentError) as error:
+            if self._answer_malformed is not None and isinstance(error, ContractError):
+                await self._answer_malformed(error, delivery)
             await self._dead_letter(delivery, error)
             return "dead_lettered"
         event_id = str(message.event_id)

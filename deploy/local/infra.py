@@ -46,7 +46,10 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
 
-SERVICES = (Service("scheduler", "services.scheduler", 8084),)
+SERVICES = (
+    Service("scheduler", "services.scheduler", 8084),
+    Service("order", "services.order", 8081),
+)
 
 
 def _port_from(address: str, default: int) -> int:

@@ -85,6 +85,7 @@ class ReasonCode(StrEnum):
     PAYMENT_CREATION_FAILED = "PAYMENT_CREATION_FAILED"
     CUSTOMER_CANCELLED = "CUSTOMER_CANCELLED"
     RESTAURANT_REJECTED = "RESTAURANT_REJECTED"
+    PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
     # Answer to the POS when it confirms an order that is already cancelled.
     ALREADY_CANCELLED = "ALREADY_CANCELLED"
     # Why a PlaceOrder was refused.

@@ -1,0 +1,1 @@
+"""Adapters of the order service: MongoDB repositories and the POS topic provisioner."""

@@ -1,0 +1,111 @@
+"""Orders in MongoDB: one document per order, `_id` = orderId, outbox embedded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from services.order.domain.errors import ConcurrencyConflict
+from services.order.domain.order import Order
+from services.order.ports import OrderQuery
+from shared.mongo import Database, Document
+from shared.outbox import OUTBOX, OUTBOX_INDEX, PENDING_SINCE, outbox_update, with_outbox
+from shared.records import OutgoingRecord
+
+COLLECTION = "orders"
+
+INDEXES = {
+    COLLECTION: [
+        IndexModel([("clientId", ASCENDING), ("status", ASCENDING)], name="client_status"),
+        IndexModel(
+            [
+                ("clientId", ASCENDING),
+                ("storeId", ASCENDING),
+                ("status", ASCENDING),
+                ("createdAt", DESCENDING),
+            ],
+            name="store_status_created",
+        ),
+        IndexModel(
+            [("clientId", ASCENDING), ("storeId", ASCENDING), ("createdAt", DESCENDING)],
+            name="store_created",
+        ),
+        IndexModel([("phoneNumber", ASCENDING), ("createdAt", DESCENDING)], name="phone_created"),
+        IndexModel([("customerId", ASCENDING), ("createdAt", DESCENDING)], name="customer_created"),
+        IndexModel(
+            [("paymentStatus", ASCENDING), ("createdAt", DESCENDING)], name="payment_created"
+        ),
+        OUTBOX_INDEX,
+    ]
+}
+
+_BOOKKEEPING = {OUTBOX, PENDING_SINCE, "_id"}
+
+
+def to_document(order: Order) -> Document:
+    return {"_id": order.order_id} | order.model_dump(by_alias=True, mode="python")
+
+
+def from_document(document: Document) -> Order:
+    return Order.model_validate({k: v for k, v in document.items() if k not in _BOOKKEEPING})
+
+
+def _filter(query: OrderQuery) -> dict[str, Any]:
+    fields = {
+        "phoneNumber": query.phone_number,
+        "customerId": query.customer_id,
+        "paymentStatus": query.payment_status,
+        "clientId": query.client_id,
+        "storeId": query.store_id,
+        "status": query.status,
+    }
+    found: dict[str, Any] = {name: value for name, value in fields.items() if value is not None}
+    if query.before is not None:
+        created_at, order_id = query.before
+        found["$or"] = [
+            {"createdAt": {"$lt": created_at}},
+            {"createdAt": created_at, "_id": {"$lt": order_id}},
+        ]
+    return found
+
+
+class MongoOrderRepository:
+    """The order repository on MongoDB (or FerretDB); callers hold the order's lock."""
+
+    def __init__(self, database: Database) -> None:
+        self.collection = database[COLLECTION]
+
+    async def get(self, order_id: str) -> Order | None:
+        found = await self.collection.find_one({"_id": order_id}, {OUTBOX: 0})
+        return None if found is None else from_document(found)
+
+    async def add(self, order: Order, records: Sequence[OutgoingRecord], now: datetime) -> bool:
+        try:
+            await self.collection.insert_one(with_outbox(to_document(order), records, now))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def save(
+        self, order: Order, expected_version: int, records: Sequence[OutgoingRecord], now: datetime
+    ) -> None:
+        fields = to_document(order.model_copy(update={"version": expected_version + 1}))
+        del fields["_id"]
+        update = {"$set": fields} | outbox_update(records, now)
+        result = await self.collection.update_one(
+            {"_id": order.order_id, "version": expected_version}, update
+        )
+        if result.matched_count == 0:
+            raise ConcurrencyConflict(order.order_id, expected_version)
+
+    async def find(self, query: OrderQuery) -> list[Order]:
+        cursor = (
+            self.collection.find(_filter(query), {OUTBOX: 0})
+            .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
+            .limit(query.limit)
+        )
+        return [from_document(document) async for document in cursor]

@@ -1,0 +1,43 @@
+"""Store order configurations in MongoDB, `_id` = `<clientId>:<storeId>`, outbox embedded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from shared.contracts.stores import StoreOrderConfig
+from shared.mongo import Database
+from shared.outbox import OUTBOX, OUTBOX_INDEX, PENDING_SINCE, merge_updates, outbox_update
+from shared.records import OutgoingRecord
+
+COLLECTION = "store_configs"
+
+INDEXES = {COLLECTION: [OUTBOX_INDEX]}
+
+
+def config_id(client_id: str, store_id: str) -> str:
+    return f"{client_id}:{store_id}"
+
+
+class MongoStoreConfigRepository:
+    """The configurations of the stores that set one."""
+
+    def __init__(self, database: Database) -> None:
+        self.collection = database[COLLECTION]
+
+    async def get(self, client_id: str, store_id: str) -> StoreOrderConfig | None:
+        found = await self.collection.find_one(
+            {"_id": config_id(client_id, store_id)}, {OUTBOX: 0, PENDING_SINCE: 0, "_id": 0}
+        )
+        return None if found is None else StoreOrderConfig.model_validate(found)
+
+    async def put(
+        self, config: StoreOrderConfig, records: Sequence[OutgoingRecord], now: datetime
+    ) -> None:
+        # JSON mode keeps `minimumOrderValue` an exact decimal string.
+        update = merge_updates(
+            {"$set": config.model_dump(mode="json", by_alias=True)}, outbox_update(records, now)
+        )
+        await self.collection.update_one(
+            {"_id": config_id(config.client_id, config.store_id)}, update, upsert=True
+        )

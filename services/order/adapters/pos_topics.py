@@ -1,0 +1,25 @@
+"""Creates a store's two POS topics the first time the service meets the store."""
+
+from __future__ import annotations
+
+from shared.broker import ensure_topics
+from shared.topics import pos_orders_topic, pos_updates_topic
+
+
+class PosTopics:
+    """Remembers the stores whose topics exist, so that only a new store costs a round trip."""
+
+    def __init__(self, bootstrap_servers: str, partitions: int) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._partitions = partitions
+        self._known: set[tuple[str, str]] = set()
+
+    async def ensure(self, client_id: str, store_id: str) -> None:
+        if (client_id, store_id) in self._known:
+            return
+        await ensure_topics(
+            self._bootstrap_servers,
+            [pos_orders_topic(client_id, store_id), pos_updates_topic(client_id, store_id)],
+            partitions=self._partitions,
+        )
+        self._known.add((client_id, store_id))

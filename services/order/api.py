@@ -1,0 +1,139 @@
+"""The order service's HTTP routes: store configuration and the order queries, behind a bearer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr, ValidationError
+
+from services.order.config import QuerySettings
+from services.order.domain.order import Order
+from services.order.ports import OrderQuery
+from services.order.service import OrderService
+from shared.contracts.stores import StoreOrderConfig
+from shared.contracts.values import OrderStatus, PaymentStatus
+from shared.topics import TopicNameError, pos_orders_topic
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def bearer_guard(token: SecretStr) -> Any:
+    """A dependency refusing requests without `Authorization: Bearer <token>` (401)."""
+    expected = token.get_secret_value().encode()
+
+    async def guard(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        given = credentials.credentials.encode() if credentials else b""
+        if not hmac.compare_digest(given, expected):
+            raise HTTPException(
+                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    return Depends(guard)
+
+
+def _page(orders: list[Order], limit: int) -> dict[str, Any]:
+    next_cursor = None
+    if len(orders) == limit:
+        last = orders[-1]
+        raw = f"{last.created_at.isoformat()}|{last.order_id}".encode()
+        next_cursor = base64.urlsafe_b64encode(raw).decode()
+    return {
+        "orders": [order.snapshot().to_wire() for order in orders],
+        "nextCursor": next_cursor,
+    }
+
+
+def _cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    try:
+        created_at, order_id = base64.urlsafe_b64decode(cursor).decode().split("|", 1)
+        return datetime.fromisoformat(created_at), order_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise HTTPException(400, "cursor is not one this service gave") from None
+
+
+def _store(client_id: str, store_id: str) -> None:
+    try:
+        pos_orders_topic(client_id, store_id)
+    except TopicNameError as error:
+        raise HTTPException(400, str(error)) from None
+
+
+def order_routes(service: OrderService, admin_token: SecretStr, limits: QuerySettings) -> APIRouter:
+    router = APIRouter(dependencies=[bearer_guard(admin_token)])
+    Limit = Annotated[int, Query(ge=1, le=limits.max_limit)]
+
+    @router.put("/stores/{client_id}/{store_id}/config")
+    async def put_config(
+        client_id: str, store_id: str, body: Annotated[dict[str, Any], Body()]
+    ) -> dict[str, Any]:
+        _store(client_id, store_id)
+        try:
+            config = StoreOrderConfig.model_validate(
+                body | {"clientId": client_id, "storeId": store_id}
+            )
+        except ValidationError as error:
+            raise HTTPException(
+                422, error.errors(include_url=False, include_context=False)
+            ) from None
+        return (await service.put_config(config)).to_wire()
+
+    @router.get("/stores/{client_id}/{store_id}/config")
+    async def get_config(client_id: str, store_id: str) -> dict[str, Any]:
+        _store(client_id, store_id)
+        return (await service.config_of(client_id, store_id)).to_wire()
+
+    @router.get("/orders/{order_id}")
+    async def get_order(order_id: str) -> dict[str, Any]:
+        order = await service.get_order(order_id)
+        if order is None:
+            raise HTTPException(404, f"order {order_id} not found")
+        return order.snapshot().to_wire()
+
+    @router.get("/orders")
+    async def find_orders(
+        phone_number: Annotated[str | None, Query(alias="phoneNumber")] = None,
+        customer_id: Annotated[str | None, Query(alias="customerId")] = None,
+        payment_status: Annotated[PaymentStatus | None, Query(alias="paymentStatus")] = None,
+        limit: Limit = limits.default_limit,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        given = [value for value in (phone_number, customer_id, payment_status) if value]
+        if len(given) != 1:
+            raise HTTPException(400, "give exactly one of phoneNumber, customerId, paymentStatus")
+        query = OrderQuery(
+            phone_number=phone_number,
+            customer_id=customer_id,
+            payment_status=payment_status,
+            limit=limit,
+            before=_cursor(cursor),
+        )
+        return _page(await service.find_orders(query), limit)
+
+    @router.get("/stores/{client_id}/{store_id}/orders")
+    async def store_orders(
+        client_id: str,
+        store_id: str,
+        status: OrderStatus | None = None,
+        limit: Limit = limits.default_limit,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        query = OrderQuery(
+            client_id=client_id,
+            store_id=store_id,
+            status=status,
+            limit=limit,
+            before=_cursor(cursor),
+        )
+        return _page(await service.find_orders(query), limit)
+
+    return router

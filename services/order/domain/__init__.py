@@ -1,0 +1,1 @@
+"""The order domain: pure models, the lifecycle table and the decisions; no I/O, time passed in."""

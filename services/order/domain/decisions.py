@@ -1,0 +1,539 @@
+"""What happens to an order on each command and event: `(order, message, cause) -> Decision`.
+
+Each function is pure. It returns the order as it must be saved and the messages to publish
+with it (through the outbox, in one write), or raises an `OrderError`. A message that finds
+the order already past the point it speaks of is a duplicate or arrived late: the decision is
+then empty, or an answer that changes nothing (a POS confirming a cancelled order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from services.order.domain.errors import InvalidTransition, OrderError
+from services.order.domain.lifecycle import CLOSED, already_passed, is_allowed
+from services.order.domain.order import Order, new_order
+from services.order.domain.validation import Rejection
+from shared import topics
+from shared.contracts.base import Envelope, Message
+from shared.contracts.orders import (
+    CancelOrder,
+    OrderPaymentStatusChanged,
+    OrderPlaced,
+    OrderStatusChanged,
+    PaymentInstructionsIssued,
+    PlaceOrder,
+    StatusHistoryEntry,
+)
+from shared.contracts.payments import (
+    CancelPayment,
+    PaymentCancelled,
+    PaymentCreated,
+    PaymentCreationFailed,
+    PaymentCustomer,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentSucceeded,
+    RefundRequested,
+    RequestPayment,
+    RequestRefund,
+)
+from shared.contracts.pos import (
+    PosOrderCancelled,
+    PosOrderConfirmed,
+    PosOrderReceived,
+    PosOrderRejected,
+    PosOrderStatusUpdated,
+)
+from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
+from shared.contracts.stores import StoreOrderConfig
+from shared.contracts.values import Actor, OrderStatus, PaymentStatus, ReasonCode
+
+PAID_AFTER_CANCELLATION = "PAID_AFTER_CANCELLATION"
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why a decision is taken: its conversation turn, the message answered, and the time."""
+
+    correlation_id: str
+    causation_id: str | None
+    now: datetime
+    new_id: Callable[[], UUID]
+
+    @classmethod
+    def of(cls, message: Envelope, now: datetime, new_id: Callable[[], UUID]) -> Cause:
+        return cls(message.correlation_id, str(message.event_id), now, new_id)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to publish with the order's next write."""
+
+    topic: str
+    message: Message
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The order to save and what to publish with it; nothing to do when `unchanged`."""
+
+    order: Order
+    outgoing: tuple[Outgoing, ...]
+    changed: bool
+
+    @property
+    def unchanged(self) -> bool:
+        return not self.changed and not self.outgoing
+
+
+def timer_id(order_id: str, purpose: TimerPurpose) -> str:
+    """The scheduler timer of an order's deadline, e.g. `<orderId>:confirmation`."""
+    suffix = "payment" if purpose is TimerPurpose.PAYMENT_DEADLINE else "confirmation"
+    return f"{order_id}:{suffix}"
+
+
+class _Change:
+    """Accumulates one decision: field updates, history, and the messages they imply."""
+
+    def __init__(self, order: Order, cause: Cause) -> None:
+        self.order = order
+        self.cause = cause
+        self.outgoing: list[Outgoing] = []
+        self.changed = False
+
+    @property
+    def now(self) -> datetime:
+        return self.cause.now
+
+    def update(self, **fields: Any) -> None:
+        self.order = self.order.model_copy(update=fields | {"updated_at": self.now})
+        self.changed = True
+
+    def emit(self, topic: str, message_type: type[Envelope], **fields: Any) -> None:
+        envelope = {
+            "event_id": self.cause.new_id(),
+            "occurred_at": self.now,
+            "correlation_id": self.cause.correlation_id,
+            "causation_id": self.cause.causation_id,
+            "client_id": self.order.client_id,
+            "store_id": self.order.store_id,
+        }
+        self.outgoing.append(Outgoing(topic, message_type(**(envelope | fields))))
+
+    def to_pos(self, message_type: type[Envelope], **fields: Any) -> None:
+        topic = topics.pos_orders_topic(self.order.client_id, self.order.store_id)
+        self.emit(topic, message_type, order_id=self.order.order_id, **fields)
+
+    def status(
+        self,
+        to: OrderStatus,
+        by: Actor,
+        *,
+        notes: str,
+        reason: str | None = None,
+        reason_code: ReasonCode | None = None,
+    ) -> None:
+        current = self.order.status
+        if not is_allowed(current, to):
+            raise InvalidTransition(self.order.order_id, current, to)
+        entry = StatusHistoryEntry(status=to, timestamp=self.now, by=by, notes=notes)
+        self.update(status=to, status_history=[*self.order.status_history, entry])
+        self.emit(
+            topics.ORDERS_EVENTS,
+            OrderStatusChanged,
+            order_id=self.order.order_id,
+            from_status=current,
+            to_status=to,
+            by=by,
+            reason=reason,
+            reason_code=reason_code,
+            at=self.now,
+            phone_number=self.order.phone_number,
+            customer_name=self.order.customer_name,
+            total_cents=self.order.total_cents,
+            delivery_time=self.order.delivery_time,
+            store_name=self.order.policy.store_name,
+        )
+
+    def payment(self, to: PaymentStatus, *, reason: str | None = None) -> None:
+        current = self.order.payment_status
+        self.update(payment_status=to)
+        self.emit(
+            topics.ORDERS_EVENTS,
+            OrderPaymentStatusChanged,
+            order_id=self.order.order_id,
+            from_status=current,
+            to_status=to,
+            reason=reason,
+            at=self.now,
+            phone_number=self.order.phone_number,
+            customer_name=self.order.customer_name,
+            total_cents=self.order.total_cents,
+        )
+
+    def schedule(self, purpose: TimerPurpose, due_at: datetime) -> None:
+        self.emit(
+            topics.SCHEDULER_COMMANDS,
+            ScheduleTimer,
+            timer_id=timer_id(self.order.order_id, purpose),
+            due_at=due_at,
+            purpose=purpose,
+            order_id=self.order.order_id,
+        )
+
+    def unschedule(self, purpose: TimerPurpose) -> None:
+        self.emit(
+            topics.SCHEDULER_COMMANDS,
+            CancelTimer,
+            timer_id=timer_id(self.order.order_id, purpose),
+        )
+
+    def decision(self) -> Decision:
+        return Decision(self.order, tuple(self.outgoing), self.changed)
+
+
+# Placing and releasing
+
+
+def place(command: PlaceOrder, config: StoreOrderConfig, order_id: str, cause: Cause) -> Decision:
+    """A new PENDING order: cash goes to the POS at once, online waits for its payment."""
+    placed_event_id = cause.new_id()
+    order = new_order(
+        command, config, order_id=order_id, placed_event_id=str(placed_event_id), now=cause.now
+    )
+    change = _Change(order, cause)
+    change.changed = True
+    change.outgoing.append(
+        Outgoing(
+            topics.ORDERS_EVENTS,
+            OrderPlaced.caused_by(
+                command,
+                event_id=placed_event_id,
+                now=cause.now,
+                order_id=order_id,
+                command_id=command.command_id,
+                order=order.snapshot(),
+            ),
+        )
+    )
+    if not command.payment_method.is_online:
+        _release(change)
+        return change.decision()
+    assert command.customer.cpf is not None  # validation requires it for online payment
+    change.emit(
+        topics.PAYMENTS_COMMANDS,
+        RequestPayment,
+        order_id=order_id,
+        payment_method=command.payment_method,
+        amount_cents=order.total_cents,
+        customer=PaymentCustomer(
+            name=command.customer.name,
+            cpf=command.customer.cpf,
+            email=command.customer.email,
+            phone_number=command.customer.phone_number,
+        ),
+        description=f"Pedido #{order_id}"
+        + (f" - {config.store_name}" if config.store_name else ""),
+        time_zone=config.time_zone,
+    )
+    due = cause.now + timedelta(minutes=config.payment_timeout)
+    change.update(deadlines=order.deadlines.model_copy(update={"payment": due}))
+    change.schedule(TimerPurpose.PAYMENT_DEADLINE, due)
+    return change.decision()
+
+
+def _release(change: _Change) -> None:
+    """Sends the order to the POS: confirmed at once, or awaiting confirmation by a deadline."""
+    order = change.order
+    policy = order.policy
+    change.update(released_to_pos_at=change.now)
+    confirm_by = None
+    if not policy.requires_confirmation:
+        change.status(
+            OrderStatus.CONFIRMED, Actor.SYSTEM, notes="Confirmado automaticamente pela loja"
+        )
+    else:
+        paid_online = order.payment_method.is_online
+        confirm_by = policy.confirmation_deadline(change.now, paid_online=paid_online)
+        refund_by = (
+            change.now + timedelta(minutes=policy.refund_minutes)
+            if paid_online and policy.refund_unconfirmed
+            else None
+        )
+        change.update(
+            confirmation_timeout=confirm_by,
+            refund_timeout=refund_by,
+            deadlines=change.order.deadlines.model_copy(update={"confirmation": confirm_by}),
+        )
+        if confirm_by is not None:
+            change.schedule(TimerPurpose.CONFIRMATION_DEADLINE, confirm_by)
+    change.to_pos(
+        PosOrderReceived,
+        order=change.order.snapshot(),
+        awaiting_confirmation=policy.requires_confirmation,
+        confirm_by=confirm_by,
+    )
+
+
+# Cancelling and refunding
+
+
+def _cancel(change: _Change, code: ReasonCode, by: Actor, *, words: str | None = None) -> None:
+    """CANCELLED: the POS is told, a paid order refunded, a pending charge deleted."""
+    order = change.order
+    reason = words or code.value
+    change.status(OrderStatus.CANCELLED, by, notes=reason, reason=reason, reason_code=code)
+    change.update(cancellation_reason=reason)
+    if order.released and by is not Actor.RESTAURANT:
+        change.to_pos(PosOrderCancelled, reason=code)
+    if order.payment_status is PaymentStatus.PAID:
+        _refund(change, code.value)
+    elif order.payment_status is PaymentStatus.PENDING:
+        change.emit(
+            topics.PAYMENTS_COMMANDS,
+            CancelPayment,
+            order_id=order.order_id,
+            payment_id=order.payment_id,
+        )
+    if order.deadlines.payment is not None and order.deadlines.payment > change.now:
+        change.unschedule(TimerPurpose.PAYMENT_DEADLINE)
+    if order.deadlines.confirmation is not None and order.deadlines.confirmation > change.now:
+        change.unschedule(TimerPurpose.CONFIRMATION_DEADLINE)
+
+
+def _refund(change: _Change, reason: str) -> None:
+    change.payment(PaymentStatus.REFUND_PENDING, reason=reason)
+    change.emit(
+        topics.PAYMENTS_COMMANDS,
+        RequestRefund,
+        order_id=change.order.order_id,
+        payment_id=change.order.payment_id,
+        reason=reason,
+    )
+
+
+def cancel_by_customer(order: Order, command: CancelOrder, cause: Cause) -> Decision | Rejection:
+    """The customer may cancel while the order is PENDING; later it is refused."""
+    if order.status is not OrderStatus.PENDING:
+        return Rejection(
+            ReasonCode.CANCELLATION_NOT_ALLOWED,
+            "Este pedido não pode mais ser cancelado pelo WhatsApp; fale com a loja.",
+        )
+    change = _Change(order, cause)
+    _cancel(change, ReasonCode.CUSTOMER_CANCELLED, Actor.CUSTOMER, words=command.reason)
+    return change.decision()
+
+
+# Payment events
+
+
+def on_payment_created(order: Order, event: PaymentCreated, cause: Cause) -> Decision:
+    """The charge exists: the customer learns how to pay; a cancelled order's charge is deleted."""
+    change = _Change(order, cause)
+    if order.payment_id is not None:
+        return change.decision()
+    change.update(payment_id=event.payment_id, payment_details=event.instructions)
+    if order.status in CLOSED:
+        change.emit(
+            topics.PAYMENTS_COMMANDS,
+            CancelPayment,
+            order_id=order.order_id,
+            payment_id=event.payment_id,
+        )
+    elif order.payment_status is PaymentStatus.PENDING:
+        change.emit(
+            topics.ORDERS_EVENTS,
+            PaymentInstructionsIssued,
+            order_id=order.order_id,
+            payment_method=order.payment_method,
+            phone_number=order.phone_number,
+            customer_name=order.customer_name,
+            total_cents=order.total_cents,
+            **event.instructions.model_dump(),
+        )
+    return change.decision()
+
+
+def on_payment_creation_failed(
+    order: Order, event: PaymentCreationFailed, cause: Cause
+) -> Decision:
+    """No charge could be made: the order is cancelled."""
+    return _payment_failed(
+        order,
+        cause,
+        reason=event.reason_code,
+        words=event.message,
+        code=ReasonCode.PAYMENT_CREATION_FAILED,
+    )
+
+
+def on_payment_failed(
+    order: Order, event: PaymentFailed | PaymentCancelled, cause: Cause
+) -> Decision:
+    """The charge will not be paid (overdue, refused, deleted): the order is cancelled."""
+    reason = event.reason if isinstance(event, PaymentFailed) else "PAYMENT_DELETED"
+    return _payment_failed(order, cause, reason=reason, words=None, code=ReasonCode.PAYMENT_FAILED)
+
+
+def _payment_failed(
+    order: Order, cause: Cause, *, reason: str, words: str | None, code: ReasonCode
+) -> Decision:
+    change = _Change(order, cause)
+    if order.status is OrderStatus.PENDING and order.payment_status is PaymentStatus.PENDING:
+        change.payment(PaymentStatus.FAILED, reason=reason)
+        _cancel(change, code, Actor.PAYMENT, words=words)
+    return change.decision()
+
+
+def on_payment_succeeded(order: Order, event: PaymentSucceeded, cause: Cause) -> Decision:
+    """Paid: the order goes to the POS; if it was cancelled meanwhile, the money goes back."""
+    change = _Change(order, cause)
+    if order.payment_status in (
+        PaymentStatus.PAID,
+        PaymentStatus.REFUND_PENDING,
+        PaymentStatus.REFUNDED,
+    ):
+        return change.decision()
+    if order.payment_id is None:
+        change.update(payment_id=event.payment_id)
+    change.payment(PaymentStatus.PAID, reason="PAYMENT_CONFIRMED")
+    if order.status is OrderStatus.PENDING:
+        if order.deadlines.payment is not None and order.deadlines.payment > cause.now:
+            change.unschedule(TimerPurpose.PAYMENT_DEADLINE)
+        _release(change)
+    else:
+        _refund(change, PAID_AFTER_CANCELLATION)
+    return change.decision()
+
+
+def on_refund_requested(order: Order, event: RefundRequested, cause: Cause) -> Decision:
+    """Asaas accepted a refund (ours, or one started on its panel)."""
+    change = _Change(order, cause)
+    if order.payment_status is PaymentStatus.PAID:
+        change.payment(PaymentStatus.REFUND_PENDING, reason="REFUND_IN_PROGRESS")
+    return change.decision()
+
+
+def on_payment_refunded(order: Order, event: PaymentRefunded, cause: Cause) -> Decision:
+    """The money is back with the customer: the order ends REFUNDED."""
+    change = _Change(order, cause)
+    if order.payment_status is PaymentStatus.REFUNDED:
+        return change.decision()
+    change.payment(PaymentStatus.REFUNDED, reason="PAYMENT_REFUNDED")
+    if is_allowed(order.status, OrderStatus.REFUNDED):
+        if order.released and order.status not in CLOSED:
+            change.to_pos(PosOrderCancelled, reason=ReasonCode.PAYMENT_REFUNDED)
+        change.status(OrderStatus.REFUNDED, Actor.PAYMENT, notes="Valor reembolsado ao cliente")
+    return change.decision()
+
+
+# Deadlines
+
+
+def on_timer_fired(order: Order, event: TimerFired, cause: Cause) -> Decision:
+    """A deadline passed: an order still waiting for it is cancelled."""
+    change = _Change(order, cause)
+    if order.status is not OrderStatus.PENDING:
+        return change.decision()
+    if event.purpose is TimerPurpose.PAYMENT_DEADLINE:
+        if order.payment_status is PaymentStatus.PENDING:
+            _cancel(change, ReasonCode.PAYMENT_TIMEOUT, Actor.SYSTEM)
+    elif order.released:
+        _cancel(change, ReasonCode.CONFIRMATION_TIMEOUT, Actor.SYSTEM)
+    return change.decision()
+
+
+# The POS
+
+
+def on_pos_confirmed(order: Order, update: PosOrderConfirmed, cause: Cause) -> Decision:
+    """The restaurant confirms; a cancelled order is not resurrected, the POS is told again."""
+    change = _Change(order, cause)
+    _require_released(order)
+    if order.status in CLOSED:
+        change.to_pos(PosOrderCancelled, reason=ReasonCode.ALREADY_CANCELLED)
+    elif order.status is OrderStatus.PENDING:
+        change.status(OrderStatus.CONFIRMED, Actor.RESTAURANT, notes="Confirmado pelo restaurante")
+        if order.deadlines.confirmation is not None and order.deadlines.confirmation > cause.now:
+            change.unschedule(TimerPurpose.CONFIRMATION_DEADLINE)
+    return change.decision()
+
+
+def on_pos_rejected(order: Order, update: PosOrderRejected, cause: Cause) -> Decision:
+    """The restaurant refuses (or later cancels) the order; a paid one is refunded."""
+    change = _Change(order, cause)
+    _require_released(order)
+    if order.status not in CLOSED:
+        _cancel(change, ReasonCode.RESTAURANT_REJECTED, Actor.RESTAURANT, words=update.reason)
+    return change.decision()
+
+
+def on_pos_status_updated(order: Order, update: PosOrderStatusUpdated, cause: Cause) -> Decision:
+    """The kitchen moves the order along the table; late or repeated reports change nothing."""
+    change = _Change(order, cause)
+    _require_released(order)
+    target = update.status.order_status
+    if order.status in CLOSED:
+        change.to_pos(PosOrderCancelled, reason=ReasonCode.ALREADY_CANCELLED)
+        return change.decision()
+    if already_passed(order.status, target):
+        return change.decision()
+    if update.delivery_time is not None:
+        change.update(delivery_time=update.delivery_time)
+    change.status(target, Actor.RESTAURANT, notes=f"Atualizado pelo PDV: {target}")
+    return change.decision()
+
+
+def _require_released(order: Order) -> None:
+    if not order.released:
+        raise OrderError(f"order {order.order_id} was never sent to the POS")
+
+
+# Dispatch by message type
+
+PaymentEvent = (
+    PaymentCreated
+    | PaymentCreationFailed
+    | PaymentSucceeded
+    | PaymentFailed
+    | PaymentCancelled
+    | RefundRequested
+    | PaymentRefunded
+)
+PosReport = PosOrderConfirmed | PosOrderRejected | PosOrderStatusUpdated
+
+
+def on_payment_event(order: Order, event: PaymentEvent, cause: Cause) -> Decision:
+    """The decision for any payment event that concerns an order's state."""
+    match event:
+        case PaymentCreated():
+            return on_payment_created(order, event, cause)
+        case PaymentCreationFailed():
+            return on_payment_creation_failed(order, event, cause)
+        case PaymentSucceeded():
+            return on_payment_succeeded(order, event, cause)
+        case PaymentFailed() | PaymentCancelled():
+            return on_payment_failed(order, event, cause)
+        case RefundRequested():
+            return on_refund_requested(order, event, cause)
+        case PaymentRefunded():
+            return on_payment_refunded(order, event, cause)
+
+
+def on_pos_update(
+    order: Order, update: PosReport, now: datetime, new_id: Callable[[], UUID]
+) -> Decision:
+    """The decision for a POS report; its conversation turn is the order's when it names none."""
+    cause = Cause(update.correlation_id or order.correlation_id, str(update.event_id), now, new_id)
+    match update:
+        case PosOrderConfirmed():
+            return on_pos_confirmed(order, update, cause)
+        case PosOrderRejected():
+            return on_pos_rejected(order, update, cause)
+        case PosOrderStatusUpdated():
+            return on_pos_status_updated(order, update, cause)

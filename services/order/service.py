@@ -1,0 +1,288 @@
+"""The order service's use cases: load, decide, save with the version check, publish."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from services.order import metrics
+from services.order.adapters.pos_topics import PosTopics
+from services.order.domain import decisions
+from services.order.domain.decisions import Cause, Decision, PaymentEvent, PosReport
+from services.order.domain.errors import ConcurrencyConflict, OrderNotFound, WrongStore
+from services.order.domain.order import Order
+from services.order.domain.validation import Rejection, rejection_of
+from services.order.ports import OrderQuery, OrderRepository, StoreConfigRepository
+from shared.contracts.orders import CancelOrder, OrderRejected, PlaceOrder
+from shared.contracts.payments import PaymentChargebackReported, RefundFailed
+from shared.contracts.scheduler import TimerFired
+from shared.contracts.stores import StoreConfigChanged, StoreOrderConfig
+from shared.contracts.values import ReasonCode
+from shared.locks import KeyedLocks
+from shared.records import OutgoingRecord, RecordSink
+from shared.topics import ORDERS_EVENTS, STORES_CONFIG
+
+log = logging.getLogger(__name__)
+
+ORDER_ID_NAMESPACE = UUID("6f1c3a52-7d0e-4b8e-9a51-3c2f0e8d4b17")
+CONFLICT_ATTEMPTS = 3
+
+Flush = Callable[[str], Awaitable[None]]
+Decide = Callable[[Order], Decision]
+
+
+def order_id_for(command: PlaceOrder) -> str:
+    """The order a PlaceOrder creates: the same `commandId` of a restaurant, the same order."""
+    return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"{command.client_id}:{command.command_id}"))
+
+
+def records_of(decision: Decision) -> list[OutgoingRecord]:
+    return [OutgoingRecord.of(item.topic, item.message) for item in decision.outgoing]
+
+
+def order_lock(order_id: str) -> tuple[str, str]:
+    """The lock key of an order document (the outbox relay takes the same one)."""
+    return ("orders", order_id)
+
+
+def config_lock(client_id: str, store_id: str) -> tuple[str, str]:
+    return ("store_configs", f"{client_id}:{store_id}")
+
+
+class OrderService:
+    """Orders and store configurations; every change is saved with the messages it implies."""
+
+    def __init__(
+        self,
+        orders: OrderRepository,
+        configs: StoreConfigRepository,
+        *,
+        sink: RecordSink,
+        flush_order: Flush,
+        flush_config: Flush,
+        pos_topics: PosTopics,
+        locks: KeyedLocks,
+        clock: Callable[[], datetime],
+        new_id: Callable[[], UUID] = uuid.uuid4,
+    ) -> None:
+        self._orders = orders
+        self._configs = configs
+        self._sink = sink
+        self._flush_order = flush_order
+        self._flush_config = flush_config
+        self._pos_topics = pos_topics
+        self._locks = locks
+        self._clock = clock
+        self._new_id = new_id
+
+    # Commands from the chatbot
+
+    async def place(self, command: PlaceOrder) -> None:
+        """A new order, or nothing new when the `commandId` was seen before."""
+        order_id = order_id_for(command)
+        if await self._orders.get(order_id) is not None:
+            log.info(
+                "command %s of %s repeated: order %s exists",
+                command.command_id,
+                command.client_id,
+                order_id,
+            )
+            metrics.DUPLICATE_COMMANDS.inc()
+            await self._flush_order(order_id)
+            return
+        config = await self.config_of(command.client_id, command.store_id)
+        now = self._clock()
+        rejection = rejection_of(command, config, now)
+        if rejection is not None:
+            await self._reject(command, rejection)
+            return
+        await self._pos_topics.ensure(command.client_id, command.store_id)
+        decision = decisions.place(command, config, order_id, Cause.of(command, now, self._new_id))
+        async with self._locks.hold(order_lock(order_id)):
+            added = await self._orders.add(decision.order, records_of(decision), now)
+        if added:
+            metrics.ORDERS_PLACED.labels(command.payment_method).inc()
+            self._count(decision)
+        await self._flush_order(order_id)
+
+    async def cancel(self, command: CancelOrder) -> None:
+        """The customer's cancellation; refused (OrderRejected) once the order is confirmed."""
+        refusals: list[Rejection] = []
+
+        def decide(order: Order) -> Decision:
+            cause = Cause.of(command, self._clock(), self._new_id)
+            result = decisions.cancel_by_customer(order, command, cause)
+            if isinstance(result, Rejection):
+                refusals.append(result)
+                return Decision(order, (), changed=False)
+            return result
+
+        try:
+            order = await self._apply(command.order_id, decide, client_id=command.client_id)
+        except OrderNotFound:
+            not_found = Rejection(ReasonCode.ORDER_NOT_FOUND, "Pedido não encontrado.")
+            await self._reject(command, not_found)
+            return
+        for refusal in refusals:
+            await self._reject(command, refusal, order=order)
+
+    async def answer_malformed(self, payload: Mapping[str, Any], problem: str) -> None:
+        """Tells the chatbot its command was unreadable, when it named whom to tell."""
+        envelope = {name: payload.get(name) for name in ("clientId", "correlationId")}
+        if not all(isinstance(value, str) and value for value in envelope.values()):
+            log.warning("unreadable command names no clientId/correlationId; dead-lettered only")
+            return
+        store_id = payload.get("storeId")
+        causation_id = payload.get("eventId")
+        command_id = payload.get("commandId")
+        rejected = OrderRejected(
+            event_id=self._new_id(),
+            occurred_at=self._clock(),
+            correlation_id=envelope["correlationId"],
+            causation_id=causation_id if isinstance(causation_id, str) else None,
+            client_id=envelope["clientId"],
+            store_id=store_id if isinstance(store_id, str) and store_id else "unknown",
+            command_id=command_id if isinstance(command_id, str) else None,
+            reason_code=ReasonCode.MALFORMED_COMMAND,
+            message=f"Não foi possível ler o pedido: {problem[:500]}",
+        )
+        metrics.COMMANDS_REJECTED.labels(str(payload.get("eventType")), "MALFORMED_COMMAND").inc()
+        await self._sink.send(OutgoingRecord.of(ORDERS_EVENTS, rejected))
+
+    async def _reject(
+        self, command: PlaceOrder | CancelOrder, rejection: Rejection, order: Order | None = None
+    ) -> None:
+        facts: dict[str, str | None]
+        if isinstance(command, PlaceOrder):
+            facts = {
+                "command_id": command.command_id,
+                "phone_number": command.customer.phone_number,
+                "customer_name": command.customer.name,
+            }
+        else:
+            facts = {
+                "order_id": command.order_id,
+                "phone_number": order.phone_number if order else None,
+                "customer_name": order.customer_name if order else None,
+            }
+        rejected = OrderRejected.caused_by(
+            command,
+            event_id=self._new_id(),
+            now=self._clock(),
+            reason_code=rejection.reason_code,
+            message=rejection.message,
+            **facts,
+        )
+        log.info("%s %s refused: %s", command.event_type, command.event_id, rejection.reason_code)
+        metrics.COMMANDS_REJECTED.labels(command.event_type, rejection.reason_code).inc()
+        await self._sink.send(OutgoingRecord.of(ORDERS_EVENTS, rejected))
+
+    # Events from the payment service, the scheduler and the POS
+
+    async def on_payment_event(
+        self, event: PaymentEvent | RefundFailed | PaymentChargebackReported
+    ) -> None:
+        if isinstance(event, RefundFailed):
+            metrics.ALERTS.labels("refund_failed").inc()
+            log.error(
+                "refund of order %s failed after %d attempt(s): %s; the money is still "
+                "with the restaurant",
+                event.order_id,
+                event.attempts,
+                event.reason,
+            )
+            return
+        if isinstance(event, PaymentChargebackReported):
+            metrics.ALERTS.labels("chargeback").inc()
+            log.error("chargeback on order %s: %s", event.order_id, event.asaas_event)
+            return
+        cause = Cause.of(event, self._clock(), self._new_id)
+        await self._apply(
+            event.order_id,
+            lambda order: decisions.on_payment_event(order, event, cause),
+            client_id=event.client_id,
+        )
+
+    async def on_timer_fired(self, event: TimerFired) -> None:
+        if event.order_id is None:
+            log.warning("timer %s names no order; ignored", event.timer_id)
+            return
+        cause = Cause.of(event, self._clock(), self._new_id)
+        await self._apply(
+            event.order_id,
+            lambda order: decisions.on_timer_fired(order, event, cause),
+            client_id=event.client_id,
+        )
+
+    async def on_pos_update(self, update: PosReport, store: tuple[str, str]) -> None:
+        """A POS report; `store` is the store of the topic it came on, its only identity."""
+
+        def decide(order: Order) -> Decision:
+            if (order.client_id, order.store_id) != store:
+                raise WrongStore(order.order_id, store)
+            return decisions.on_pos_update(order, update, self._clock(), self._new_id)
+
+        await self._apply(update.order_id, decide)
+
+    async def _apply(self, order_id: str, decide: Decide, *, client_id: str | None = None) -> Order:
+        """Runs `decide` on the current order and saves its decision; retried on a conflict."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            async with self._locks.hold(order_lock(order_id)):
+                order = await self._orders.get(order_id)
+                if order is None or (client_id is not None and order.client_id != client_id):
+                    raise OrderNotFound(order_id)
+                decision = decide(order)
+                if decision.unchanged:
+                    return order
+                try:
+                    await self._orders.save(
+                        decision.order, order.version, records_of(decision), self._clock()
+                    )
+                except ConcurrencyConflict:
+                    if attempt == CONFLICT_ATTEMPTS:
+                        raise
+                    log.info("order %s changed meanwhile; deciding again", order_id)
+                    continue
+            self._count(decision)
+            await self._flush_order(order_id)
+            return decision.order
+        raise AssertionError("unreachable")
+
+    def _count(self, decision: Decision) -> None:
+        for item in decision.outgoing:
+            metrics.MESSAGES_DECIDED.labels(item.message.event_type).inc()
+
+    # Store configurations and queries
+
+    async def config_of(self, client_id: str, store_id: str) -> StoreOrderConfig:
+        """The store's configuration, or the source design's defaults when it has none."""
+        found = await self._configs.get(client_id, store_id)
+        return found or StoreOrderConfig.default_for(client_id, store_id)
+
+    async def put_config(self, config: StoreOrderConfig) -> StoreOrderConfig:
+        """Saves a store's whole configuration, creates its POS topics, publishes the change."""
+        now = self._clock()
+        config = config.model_copy(update={"updated_at": now})
+        await self._pos_topics.ensure(config.client_id, config.store_id)
+        changed = StoreConfigChanged(
+            event_id=self._new_id(),
+            occurred_at=now,
+            correlation_id=f"config-{self._new_id()}",
+            client_id=config.client_id,
+            store_id=config.store_id,
+            config=config,
+        )
+        async with self._locks.hold(config_lock(config.client_id, config.store_id)):
+            await self._configs.put(config, [OutgoingRecord.of(STORES_CONFIG, changed)], now)
+        await self._flush_config(f"{config.client_id}:{config.store_id}")
+        return config
+
+    async def get_order(self, order_id: str) -> Order | None:
+        return await self._orders.get(order_id)
+
+    async def find_orders(self, query: OrderQuery) -> list[Order]:
+        return await self._orders.find(query)

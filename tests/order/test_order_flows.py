@@ -1,0 +1,336 @@
+"""The order lifecycle on the real broker and server, the order service and scheduler as processes.
+
+Each scenario plays the chatbot (orders.commands), the payment service (payments.commands and
+events) and the POS (its two per-store topics) for a restaurant of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from shared.contracts.orders import (
+    CancelOrder,
+    OrderPaymentStatusChanged,
+    OrderPlaced,
+    OrderRejected,
+    OrderStatusChanged,
+    PaymentInstructionsIssued,
+)
+from shared.contracts.payments import (
+    CancelPayment,
+    PaymentCreated,
+    PaymentInstructions,
+    PaymentRefunded,
+    PaymentSucceeded,
+    RequestPayment,
+    RequestRefund,
+)
+from shared.contracts.pos import (
+    PosOrderCancelled,
+    PosOrderConfirmed,
+    PosOrderReceived,
+    PosOrderRejected,
+    PosOrderStatusUpdated,
+)
+from shared.contracts.scheduler import ScheduleTimer
+from shared.topics import (
+    ORDERS_EVENTS,
+    PAYMENTS_COMMANDS,
+    PAYMENTS_EVENTS,
+    SCHEDULER_COMMANDS,
+    dlq_topic,
+    pos_updates_topic,
+)
+from tests.integration.kafka_helpers import read_until
+from tests.order.conftest import Restaurant, caused, now
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+SIX_SECONDS = 0.1  # minutes
+
+
+async def placed(restaurant: Restaurant, method: str = "CASH", **overrides: object) -> str:
+    command = restaurant.order(method, **overrides)
+    await restaurant.place(command)
+    (event,) = await restaurant.messages(
+        ORDERS_EVENTS, OrderPlaced, lambda e: e.command_id == command.command_id
+    )
+    return event.order_id
+
+
+def pos_update(restaurant: Restaurant, kind: type, order_id: str, **fields: object) -> object:
+    return kind(
+        event_id=uuid.uuid4(),
+        occurred_at=now(),
+        client_id=restaurant.client_id,
+        order_id=order_id,
+        **fields,
+    )
+
+
+async def pay(restaurant: Restaurant, order_id: str) -> RequestPayment:
+    """Plays the payment service: the charge is created, then paid."""
+    (request,) = await restaurant.messages(
+        PAYMENTS_COMMANDS, RequestPayment, lambda m: m.order_id == order_id
+    )
+    await restaurant.send(
+        PAYMENTS_EVENTS,
+        caused(
+            request,
+            PaymentCreated,
+            order_id=order_id,
+            payment_id=f"pay_{order_id[:8]}",
+            method=request.payment_method,
+            amount_cents=request.amount_cents,
+            instructions=PaymentInstructions(pix_payload="000201PIX", expires_at=now()),
+        ),
+    )
+    await restaurant.send(
+        PAYMENTS_EVENTS,
+        caused(
+            request,
+            PaymentSucceeded,
+            order_id=order_id,
+            payment_id=f"pay_{order_id[:8]}",
+            amount_cents=request.amount_cents,
+            paid_at=now(),
+        ),
+    )
+    return request
+
+
+async def status_of(restaurant: Restaurant, order_id: str) -> tuple[str, str]:
+    document = await restaurant.order_document(order_id)
+    return document["status"], document["paymentStatus"]
+
+
+async def test_cash_order_is_confirmed_automatically_and_sent_to_the_pos(
+    restaurant: Restaurant,
+) -> None:
+    await restaurant.configure(requiresConfirmation=False)
+    order_id = await placed(restaurant)
+
+    (received,) = await restaurant.pos_messages(PosOrderReceived)
+    assert received.order_id == order_id
+    assert received.awaiting_confirmation is False and received.confirm_by is None
+    assert received.order.status == "CONFIRMED"
+    assert received.order.total_cents == 3780 and received.order.items[0].total_price_cents == 3780
+    document = await restaurant.order_document(order_id)
+    assert [entry["status"] for entry in document["statusHistory"]] == ["PENDING", "CONFIRMED"]
+    assert document["statusHistory"][1]["by"] == "SYSTEM"
+
+
+async def test_cash_order_is_confirmed_by_the_restaurant_and_followed_to_completion(
+    restaurant: Restaurant,
+) -> None:
+    await restaurant.configure(requiresConfirmation=True, autoConfirmationTimeout=30)
+    order_id = await placed(restaurant)
+    (received,) = await restaurant.pos_messages(PosOrderReceived)
+    assert received.awaiting_confirmation is True and received.confirm_by is not None
+
+    await restaurant.pos_send(pos_update(restaurant, PosOrderConfirmed, order_id))
+    for status in ("PREPARING", "READY", "DELIVERING", "DELIVERED", "COMPLETED"):
+        extra = {"delivery_time": "30 minutos"} if status == "DELIVERING" else {}
+        await restaurant.pos_send(
+            pos_update(restaurant, PosOrderStatusUpdated, order_id, status=status, **extra)
+        )
+    changes = await restaurant.messages(ORDERS_EVENTS, OrderStatusChanged, count=6)
+    assert [change.to_status for change in changes] == [
+        "CONFIRMED",
+        "PREPARING",
+        "READY",
+        "DELIVERING",
+        "DELIVERED",
+        "COMPLETED",
+    ]
+    assert changes[0].by == "RESTAURANT"
+    assert changes[3].delivery_time == "30 minutos"
+    assert all(change.correlation_id == received.correlation_id for change in changes)
+
+
+async def test_online_order_is_released_to_the_pos_only_once_paid(restaurant: Restaurant) -> None:
+    await restaurant.configure(requiresConfirmation=True, autoConfirmationTimeout=30)
+    order_id = await placed(restaurant, "PIX")
+    request = await pay(restaurant, order_id)
+    assert request.amount_cents == 3780 and request.customer.cpf
+
+    (instructions,) = await restaurant.messages(ORDERS_EVENTS, PaymentInstructionsIssued)
+    assert instructions.pix_payload == "000201PIX" and instructions.phone_number == "+5511987654321"
+    (received,) = await restaurant.pos_messages(PosOrderReceived)
+    assert received.order.payment_status == "PAID" and received.awaiting_confirmation
+    await restaurant.pos_send(pos_update(restaurant, PosOrderConfirmed, order_id))
+    await eventually(
+        lambda: _has_status(restaurant, order_id, ("CONFIRMED", "PAID")), what="confirmed"
+    )
+    (paid,) = await restaurant.messages(ORDERS_EVENTS, OrderPaymentStatusChanged)
+    assert (paid.from_status, paid.to_status) == ("PENDING", "PAID")
+
+
+async def _has_status(restaurant: Restaurant, order_id: str, expected: tuple[str, str]) -> bool:
+    return await status_of(restaurant, order_id) == expected
+
+
+async def test_cash_order_is_cancelled_at_its_confirmation_deadline(restaurant: Restaurant) -> None:
+    await restaurant.configure(requiresConfirmation=True, autoConfirmationTimeout=SIX_SECONDS)
+    order_id = await placed(restaurant)
+    (timer,) = await restaurant.messages(SCHEDULER_COMMANDS, ScheduleTimer)
+    assert timer.timer_id == f"{order_id}:confirmation"
+
+    (cancelled,) = await restaurant.pos_messages(PosOrderCancelled, timeout=30)
+    assert cancelled.reason == "CONFIRMATION_TIMEOUT"
+    assert await status_of(restaurant, order_id) == ("CANCELLED", "NOT_APPLICABLE")
+    document = await restaurant.order_document(order_id)
+    assert document["cancellationReason"] == "CONFIRMATION_TIMEOUT"
+
+
+async def test_paid_order_not_confirmed_in_time_is_cancelled_and_refunded(
+    restaurant: Restaurant,
+) -> None:
+    await restaurant.configure(
+        requiresConfirmation=True,
+        autoConfirmationTimeout=0,
+        refundUnconfirmedOrders=True,
+        refundTimeout=SIX_SECONDS,
+    )
+    order_id = await placed(restaurant, "CREDIT")
+    await pay(restaurant, order_id)
+
+    (refund,) = await restaurant.messages(PAYMENTS_COMMANDS, RequestRefund, timeout=30)
+    assert refund.order_id == order_id and refund.reason == "CONFIRMATION_TIMEOUT"
+    (cancelled,) = await restaurant.pos_messages(PosOrderCancelled)
+    assert cancelled.reason == "CONFIRMATION_TIMEOUT"
+    assert await status_of(restaurant, order_id) == ("CANCELLED", "REFUND_PENDING")
+
+    await restaurant.send(
+        PAYMENTS_EVENTS,
+        caused(
+            refund,
+            PaymentRefunded,
+            order_id=order_id,
+            payment_id=refund.payment_id or "p",
+            amount_cents=3780,
+            refunded_at=now(),
+        ),
+    )
+    await eventually(
+        lambda: _has_status(restaurant, order_id, ("REFUNDED", "REFUNDED")), what="refunded"
+    )
+
+
+async def test_restaurant_rejecting_a_paid_order_triggers_a_refund(restaurant: Restaurant) -> None:
+    await restaurant.configure(requiresConfirmation=True, autoConfirmationTimeout=30)
+    order_id = await placed(restaurant, "PIX")
+    await pay(restaurant, order_id)
+    await restaurant.pos_messages(PosOrderReceived)
+
+    await restaurant.pos_send(
+        pos_update(restaurant, PosOrderRejected, order_id, reason="Acabou o pão")
+    )
+    (refund,) = await restaurant.messages(PAYMENTS_COMMANDS, RequestRefund)
+    assert refund.reason == "RESTAURANT_REJECTED"
+    (change,) = await restaurant.messages(
+        ORDERS_EVENTS, OrderStatusChanged, lambda c: c.to_status == "CANCELLED"
+    )
+    assert change.by == "RESTAURANT" and change.reason == "Acabou o pão"
+
+
+async def test_customer_cancels_a_pending_online_order_and_its_charge_is_deleted(
+    restaurant: Restaurant,
+) -> None:
+    await restaurant.configure()
+    order_id = await placed(restaurant, "PIX")
+    await restaurant.place(
+        CancelOrder(**restaurant.envelope(), order_id=order_id, reason="Desisti")
+    )
+    (cancel,) = await restaurant.messages(PAYMENTS_COMMANDS, CancelPayment)
+    assert cancel.order_id == order_id
+    (change,) = await restaurant.messages(
+        ORDERS_EVENTS, OrderStatusChanged, lambda c: c.to_status == "CANCELLED"
+    )
+    assert change.by == "CUSTOMER" and change.reason_code == "CUSTOMER_CANCELLED"
+
+
+async def test_customer_cannot_cancel_a_confirmed_order(restaurant: Restaurant) -> None:
+    await restaurant.configure(requiresConfirmation=False)
+    order_id = await placed(restaurant)
+    await restaurant.pos_messages(PosOrderReceived)
+    await restaurant.place(CancelOrder(**restaurant.envelope(), order_id=order_id))
+    (rejected,) = await restaurant.messages(ORDERS_EVENTS, OrderRejected)
+    assert rejected.reason_code == "CANCELLATION_NOT_ALLOWED" and rejected.order_id == order_id
+    assert await status_of(restaurant, order_id) == ("CONFIRMED", "NOT_APPLICABLE")
+
+
+async def test_payment_arriving_after_cancellation_is_refunded(restaurant: Restaurant) -> None:
+    await restaurant.configure()
+    order_id = await placed(restaurant, "PIX")
+    await restaurant.place(CancelOrder(**restaurant.envelope(), order_id=order_id))
+    await restaurant.messages(PAYMENTS_COMMANDS, CancelPayment)
+    await pay(restaurant, order_id)
+
+    (refund,) = await restaurant.messages(PAYMENTS_COMMANDS, RequestRefund)
+    assert refund.reason == "PAID_AFTER_CANCELLATION"
+    assert await status_of(restaurant, order_id) == ("CANCELLED", "REFUND_PENDING")
+    records = await read_until(restaurant.bootstrap, ORDERS_EVENTS, lambda records: True, timeout=5)
+    assert records is not None
+
+
+async def test_late_pos_confirmation_is_refused_and_answered_already_cancelled(
+    restaurant: Restaurant,
+) -> None:
+    await restaurant.configure(requiresConfirmation=True, autoConfirmationTimeout=SIX_SECONDS)
+    order_id = await placed(restaurant)
+    await restaurant.pos_messages(PosOrderCancelled, timeout=30)
+
+    await restaurant.pos_send(pos_update(restaurant, PosOrderConfirmed, order_id))
+    cancelled = await restaurant.pos_messages(PosOrderCancelled, count=2)
+    assert [c.reason for c in cancelled] == ["CONFIRMATION_TIMEOUT", "ALREADY_CANCELLED"]
+    assert await status_of(restaurant, order_id) == ("CANCELLED", "NOT_APPLICABLE")
+
+
+async def test_pos_update_for_another_stores_order_is_dead_lettered(
+    restaurant: Restaurant,
+) -> None:
+    await restaurant.configure(requiresConfirmation=True, autoConfirmationTimeout=30)
+    order_id = await placed(restaurant)
+    await restaurant.pos_messages(PosOrderReceived)
+    other_store = "s2"
+    await restaurant.configure()  # same restaurant, store s1 only
+    update = pos_update(restaurant, PosOrderConfirmed, order_id)
+    restaurant.store_id = other_store
+    await restaurant.configure()
+    await restaurant.pos_send(update)
+
+    topic = pos_updates_topic(restaurant.client_id, other_store)
+    dead = await read_until(
+        restaurant.bootstrap,
+        dlq_topic(topic),
+        lambda records: any(str(update.event_id).encode() in r.value for r in records),
+        timeout=30,
+    )
+    assert any(b"does not belong" in dict(r.headers)["dlq-error"] for r in dead)
+    restaurant.store_id = "s1"
+    assert await status_of(restaurant, order_id) == ("PENDING", "NOT_APPLICABLE")
+
+
+async def test_same_command_twice_gives_one_order(restaurant: Restaurant) -> None:
+    await restaurant.configure()
+    command = restaurant.order()
+    await restaurant.place(command)
+    await restaurant.place(command.model_copy(update={"event_id": uuid.uuid4()}))
+    await restaurant.place(command)
+    (placed_event,) = await restaurant.messages(ORDERS_EVENTS, OrderPlaced)
+    response = await restaurant.http.get(
+        f"/stores/{restaurant.client_id}/{restaurant.store_id}/orders"
+    )
+    await eventually(lambda: _count_orders(restaurant, 1), what="one order")
+    assert response.status_code == 200
+
+
+async def _count_orders(restaurant: Restaurant, expected: int) -> bool:
+    response = await restaurant.http.get(
+        f"/stores/{restaurant.client_id}/{restaurant.store_id}/orders"
+    )
+    return len(response.json()["orders"]) == expected
