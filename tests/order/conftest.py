@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
@@ -19,7 +19,7 @@ from pymongo import MongoClient
 
 from shared.broker import BrokerSink
 from shared.contracts.base import Envelope, Message
-from shared.contracts.orders import PlaceOrder
+from shared.contracts.orders import CancelOrder, PlaceOrder
 from shared.contracts.registry import decode
 from shared.records import OutgoingRecord
 from shared.topics import ORDERS_COMMANDS, pos_orders_topic, pos_updates_topic
@@ -35,7 +35,7 @@ VALID_CPF = "529.982.247-25"
 def order_database(mongodb_uri: str) -> Iterator[str]:
     name = f"test_order_{uuid.uuid4().hex[:10]}"
     yield name
-    with MongoClient(mongodb_uri) as client:
+    with MongoClient[dict[str, Any]](mongodb_uri) as client:
         client.drop_database(name)
 
 
@@ -98,7 +98,7 @@ class Restaurant:
             f"/stores/{self.client_id}/{self.store_id}/config", json=config
         )
         assert response.status_code == 200, response.text
-        return response.json()
+        return cast(dict[str, Any], response.json())
 
     def order(self, method: str = "CASH", **overrides: Any) -> PlaceOrder:
         fields: dict[str, Any] = {
@@ -125,7 +125,7 @@ class Restaurant:
     async def send(self, topic: str, message: Message) -> None:
         await self.sink.send(OutgoingRecord.of(topic, message))
 
-    async def place(self, command: PlaceOrder) -> None:
+    async def place(self, command: PlaceOrder | CancelOrder) -> None:
         await self.send(ORDERS_COMMANDS, command)
 
     async def pos_send(self, message: Message) -> None:
@@ -168,7 +168,7 @@ class Restaurant:
     async def order_document(self, order_id: str) -> dict[str, Any]:
         response = await self.http.get(f"/orders/{order_id}")
         assert response.status_code == 200, response.text
-        return response.json()
+        return cast(dict[str, Any], response.json())
 
 
 @pytest.fixture
@@ -181,6 +181,9 @@ async def restaurant(
         await place.http.aclose()
 
 
-def caused(message: Envelope, kind: type[M], **fields: Any) -> M:
+E = TypeVar("E", bound=Envelope)
+
+
+def caused(message: Envelope, kind: type[E], **fields: Any) -> E:
     """A message answering `message` (as the payment service or scheduler would send it)."""
     return kind.caused_by(message, event_id=uuid.uuid4(), now=now(), **fields)
