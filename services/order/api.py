@@ -1,6 +1,8 @@
-"""The order service's HTTP routes: store configuration and the order queries, behind a bearer."""
+"""The order service's HTTP routes: store configuration and order queries, behind a bearer.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI reads the route signatures at definition,
+and the page-size limit is built from settings in the enclosing function.
+"""
 
 import base64
 import binascii
