@@ -22,7 +22,7 @@ from shared.topics import (
     pos_orders_topic,
     pos_updates_topic,
 )
-from tests.integration.kafka_helpers import read_until
+from tests.integration.kafka_helpers import Record, read_until
 from tests.order.conftest import Restaurant, now
 from tests.processes import ServiceProcess
 
@@ -135,7 +135,7 @@ async def test_store_configuration_is_validated_published_and_creates_the_pos_to
     assert stored["autoConfirmationTimeout"] == 0.1
     assert (await restaurant.http.get(path)).json()["storeName"] == "Burger da Ana"
 
-    def published(records: list) -> bool:
+    def published(records: list[Record]) -> bool:
         return any(
             isinstance(m := decode(r.value), StoreConfigChanged)
             and m.client_id == restaurant.client_id
