@@ -1,0 +1,105 @@
+"""Twilio's Messages API (WhatsApp) through the shared gateway: form-encoded, HTTP Basic auth.
+
+429, code 20429 and 5xx are retried with the gateway's backoff; any other answer is final and
+raised as GatewayRefused with Twilio's code. The auth token never leaves the Authorization
+header: errors carry Twilio's code and message only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from services.notifier.config import TwilioSettings
+from services.notifier.metrics import TWILIO_RETRIES
+from shared.gateway import (
+    GatewayRefused,
+    GatewayUnavailable,
+    http_client,
+    is_transient_status,
+    with_retries,
+)
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "twilio"
+THROTTLED = "20429"
+
+
+def whatsapp_address(number: str) -> str:
+    """`+5511...` -> `whatsapp:+5511...` (unchanged if already prefixed)."""
+    return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
+
+
+class TwilioClient:
+    def __init__(self, settings: TwilioSettings, client: httpx.AsyncClient | None = None) -> None:
+        self._settings = settings
+        self._client = client or http_client(
+            settings.base_url,
+            settings,
+            auth=httpx.BasicAuth(settings.account_sid, settings.auth_token.get_secret_value()),
+        )
+        self._path = f"/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def send(
+        self,
+        to: str,
+        *,
+        body: str | None = None,
+        content_sid: str | None = None,
+        content_variables: Mapping[str, str] | None = None,
+    ) -> str:
+        """Sends one message (free-form `body`, or the approved template `content_sid`)."""
+        form: dict[str, str] = {"To": whatsapp_address(to), "From": self._settings.sender}
+        if content_sid is not None:
+            form["ContentSid"] = content_sid
+            if content_variables:
+                form["ContentVariables"] = json.dumps(dict(content_variables), ensure_ascii=False)
+        elif body is not None:
+            form["Body"] = body
+        else:
+            raise ValueError("a message needs a body or a content_sid")
+        last_failure: list[str] = []
+
+        async def attempt() -> str:
+            if last_failure:
+                TWILIO_RETRIES.labels(last_failure[-1]).inc()
+            try:
+                return await self._post(form)
+            except GatewayUnavailable as error:
+                last_failure.append(error.code)
+                raise
+            except httpx.TransportError as error:
+                last_failure.append(type(error).__name__)
+                raise
+
+        return await with_retries(attempt, self._settings)
+
+    async def _post(self, form: Mapping[str, str]) -> str:
+        response = await self._client.post(self._path, data=dict(form))
+        if response.status_code in (200, 201):
+            sid = _json(response).get("sid")
+            if not isinstance(sid, str):
+                raise GatewayUnavailable(PROVIDER, response.status_code, "", "answer without sid")
+            return sid
+        payload = _json(response)
+        code = str(payload.get("code") or response.status_code)
+        message = str(payload.get("message") or response.reason_phrase)
+        if is_transient_status(response.status_code) or code == THROTTLED:
+            raise GatewayUnavailable(PROVIDER, response.status_code, code, message)
+        raise GatewayRefused(PROVIDER, response.status_code, code, message)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
