@@ -13,7 +13,6 @@ from services.notifier.config import TwilioSettings
 from shared.gateway import GatewayRefused
 from tests.notifier.emulator import ACCOUNT_SID, AUTH_TOKEN, SENDER, TwilioEmulator
 
-
 pytestmark = pytest.mark.integration
 
 TO = "+5511987650001"

@@ -13,6 +13,7 @@ import logging
 import time
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.notifier.metrics import STORE_CONFIGS
 from shared.contracts.registry import ContractError, decode_as
@@ -22,6 +23,7 @@ from shared.topics import STORES_CONFIG
 log = logging.getLogger(__name__)
 
 StoreKey = tuple[str, str]
+METADATA_WAIT_S = 30.0
 
 
 class KafkaStoreConfigs:
@@ -47,15 +49,34 @@ class KafkaStoreConfigs:
             client_id="notifier-store-configs",
         )
         await consumer.start()
-        await consumer.topics()  # loads the topic metadata
-        numbers = consumer.partitions_for_topic(self._topic) or set()
-        if not numbers:
-            await consumer.stop()
-            raise RuntimeError(f"topic {self._topic} has no partitions (does it exist?)")
+        numbers = await self._partition_numbers(consumer)
         self._partitions = [TopicPartition(self._topic, number) for number in sorted(numbers)]
         consumer.assign(self._partitions)
         await consumer.seek_to_beginning(*self._partitions)
         self._consumer = consumer
+
+    async def _partition_numbers(self, consumer: AIOKafkaConsumer) -> set[int]:
+        # A topic created a moment ago may not be in the metadata yet.
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        await admin.start()
+        try:
+            deadline = time.monotonic() + METADATA_WAIT_S
+            while True:
+                described = await admin.describe_topics([self._topic])
+                numbers = {
+                    partition["partition"]
+                    for topic in described
+                    if topic.get("topic") == self._topic and not topic.get("error_code")
+                    for partition in topic.get("partitions", [])
+                }
+                if numbers:
+                    return numbers
+                if time.monotonic() > deadline:
+                    await consumer.stop()
+                    raise RuntimeError(f"topic {self._topic} has no partitions (does it exist?)")
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
 
     async def stop(self) -> None:
         if self._consumer is not None:
