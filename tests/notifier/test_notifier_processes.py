@@ -6,6 +6,7 @@ import json
 import random
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TypedDict, cast
 
 import pytest
 from faststream.kafka import KafkaBroker
@@ -47,6 +48,11 @@ NOTIFIER = "services.notifier"
 TEMPLATES = {"ORDER_STATUS": "HXstatus0000000000000000000000000", "PAYMENT_CONFIRMED": "HXpaid"}
 
 
+class StoreIds(TypedDict):
+    client_id: str
+    store_id: str
+
+
 class Restaurant:
     """Events of one restaurant of this test (ids unique to the test), on the real broker."""
 
@@ -67,12 +73,16 @@ class Restaurant:
         await self.publish(config_changed(config), STORES_CONFIG)
         return config
 
-    def ids(self) -> dict[str, str]:
+    def ids(self) -> StoreIds:
         return {"client_id": self.client_id, "store_id": self.store_id}
 
     def mine(self, records: list[Record]) -> list[NotificationSent | NotificationFailed]:
         events = [
-            decode_as(record.value, NotificationSent, NotificationFailed) for record in records
+            cast(
+                NotificationSent | NotificationFailed,
+                decode_as(record.value, NotificationSent, NotificationFailed),
+            )
+            for record in records
         ]
         return [event for event in events if event.client_id == self.client_id]
 
@@ -158,12 +168,16 @@ async def test_each_event_sends_its_message_once_even_when_delivered_again(
     ]
     sids = [message["sid"] for message in twilio.messages(phone)]
     assert [event.twilio_sid for event in audit if isinstance(event, NotificationSent)] == sids
-    for event, cause in zip(audit, (placed, confirmed, pix, paid, ready), strict=True):
-        assert event.correlation_id == cause.correlation_id
-        assert event.causation_id == str(cause.event_id)
-        assert (event.client_id, event.store_id) == (restaurant.client_id, restaurant.store_id)
+    for sent, cause in zip(audit, (placed, confirmed, pix, paid, ready), strict=True):
+        assert sent.correlation_id == cause.correlation_id
+        assert sent.causation_id == str(cause.event_id)
+        assert (sent.client_id, sent.store_id) == (restaurant.client_id, restaurant.store_id)
     assert await database[NOTIFICATIONS].count_documents({"state": "SENT"}) == 5
     assert notifier.metric("notifier_possible_duplicates_total") == 0
+
+
+def three_messages_to(twilio: TwilioEmulator, phone: str) -> Callable[[], bool]:
+    return lambda: len(twilio.messages(phone)) >= 3
 
 
 async def test_a_429_burst_is_retried_and_every_message_arrives_once_in_order_per_order(
@@ -180,9 +194,7 @@ async def test_a_429_burst_is_retried_and_every_message_arrives_once_in_order_pe
             )
 
     for phone in orders.values():
-        await eventually(
-            lambda phone=phone: len(twilio.messages(phone)) >= 3, timeout=60, what="3 messages"
-        )
+        await eventually(three_messages_to(twilio, phone), timeout=60, what="3 messages")
     for order_id, phone in orders.items():
         bodies = twilio.bodies(phone)
         assert [body.split(" ")[2] for body in bodies] == [f"#{order_id}"] * 3

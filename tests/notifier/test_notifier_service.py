@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from services.notifier.adapters.in_memory_ledger import InMemoryNotificationLedger
 from services.notifier.adapters.store_configs import InMemoryStoreConfigs
@@ -65,7 +66,11 @@ def build(
 def audit(ledger: InMemoryNotificationLedger) -> list[NotificationSent | NotificationFailed]:
     assert {record.topic for record in ledger.published} <= {NOTIFICATIONS_EVENTS}
     return [
-        decode_as(record.value, NotificationSent, NotificationFailed) for record in ledger.published
+        cast(
+            NotificationSent | NotificationFailed,
+            decode_as(record.value, NotificationSent, NotificationFailed),
+        )
+        for record in ledger.published
     ]
 
 

@@ -18,10 +18,8 @@ pytestmark = pytest.mark.integration
 TO = "+5511987650001"
 
 
-def client_for(emulator: TwilioEmulator, **overrides: object) -> TwilioClient:
-    settings = TwilioSettings(
-        base_url=emulator.url, backoff_initial_s=0.05, backoff_max_s=0.2, **overrides
-    )
+def client_for(emulator: TwilioEmulator) -> TwilioClient:
+    settings = TwilioSettings(base_url=emulator.url, backoff_initial_s=0.05, backoff_max_s=0.2)
     return TwilioClient(settings)
 
 
