@@ -35,6 +35,7 @@ class KafkaStoreConfigs:
         self._sync_timeout_s = sync_timeout_s
         self._configs: dict[StoreKey, StoreOrderConfig] = {}
         self._consumer: AIOKafkaConsumer | None = None
+        self._offsets: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._advanced = asyncio.Condition()
         self.caught_up = False
@@ -54,6 +55,15 @@ class KafkaStoreConfigs:
         consumer.assign(self._partitions)
         await consumer.seek_to_beginning(*self._partitions)
         self._consumer = consumer
+        # End offsets are asked on a connection of their own: on the follower's, they would
+        # queue behind its long-polling fetch (up to fetch_max_wait_ms per message handled).
+        self._offsets = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id="notifier-store-config-offsets",
+        )
+        await self._offsets.start()
 
     async def _partition_numbers(self, consumer: AIOKafkaConsumer) -> set[int]:
         # A topic created a moment ago may not be in the metadata yet.
@@ -79,6 +89,9 @@ class KafkaStoreConfigs:
             await admin.close()
 
     async def stop(self) -> None:
+        if self._offsets is not None:
+            await self._offsets.stop()
+            self._offsets = None
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
@@ -98,7 +111,8 @@ class KafkaStoreConfigs:
     async def catch_up(self, timeout_s: float | None = None) -> bool:
         """Waits until the copy holds what the topic holds now; False if `timeout_s` passed."""
         consumer = self._require()
-        ends = await consumer.end_offsets(self._partitions)
+        assert self._offsets is not None
+        ends = await self._offsets.end_offsets(self._partitions)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             behind = [tp for tp, end in ends.items() if await consumer.position(tp) < end]
