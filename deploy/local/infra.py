@@ -46,7 +46,11 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
 
-SERVICES = (Service("scheduler", "services.scheduler", 8084),)
+SERVICES = (
+    Service("twilio-emulator", "deploy.emulators.twilio", 8702),
+    Service("scheduler", "services.scheduler", 8084),
+    Service("notifier", "services.notifier", 8083),
+)
 
 
 def _port_from(address: str, default: int) -> int:
