@@ -88,6 +88,7 @@ def build_app(
             raise RuntimeError(f"{STORES_CONFIG} not read within {STORE_CONFIG_CATCH_UP_S}s")
         await broker.start()
         loops.start("outbox-sweep", ledger.relay.run())
+        loops.start("compact-ledger", ledger.keep_compacted(clock))
         loops.start("prune-processed-events", processed.keep_pruned(clock))
         try:
             yield

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from services.notifier.adapters.in_memory_ledger import InMemoryNotificationLedger
-from services.notifier.adapters.mongo_ledger import INDEXES, MongoNotificationLedger
+from services.notifier.adapters.mongo_ledger import INDEXES, NOTIFICATIONS, MongoNotificationLedger
 from services.notifier.ports import Claim, ClaimOutcome, LedgerState, NotificationLedger, Outcome
 from shared.contracts.values import NotificationKind
 from shared.mongo import Database, ensure_indexes
@@ -127,3 +127,25 @@ async def test_the_placement_of_an_order_is_remembered_once(subject: Subject) ->
 
     assert await subject.ledger.placed_at("ord-9") == placed
     assert await subject.ledger.placed_at("unknown") is None
+
+
+async def test_a_compacted_message_is_kept_in_the_history_and_never_claimed_again(
+    database: Database,
+) -> None:
+    await ensure_indexes(database, INDEXES)
+    ledger = MongoNotificationLedger(database, ListSink(), OutboxSettings())
+    claim, in_flight = a_claim(), a_claim()
+    await ledger.claim(claim)
+    await ledger.claim(in_flight)
+    await ledger.record(
+        claim.notification_id, SENT, audit_record(claim.notification_id), datetime.now(UTC)
+    )
+
+    assert await ledger.compact(datetime.now(UTC)) == 1
+
+    assert await database[NOTIFICATIONS].distinct("_id") == [in_flight.notification_id]
+    assert await ledger.claim(claim) is ClaimOutcome.DONE
+    assert await database[NOTIFICATIONS].count_documents({}) == 1
+    entry = await ledger.entry(claim.notification_id)
+    assert entry is not None
+    assert entry["twilioSid"] == SENT.twilio_sid

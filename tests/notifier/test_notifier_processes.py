@@ -379,3 +379,38 @@ async def test_payment_alerts_are_counted_and_send_nothing(
         lambda: notifier.metric("notifier_payment_alerts_total") >= 1, timeout=60, what="alert"
     )
     assert twilio.state()["messages"] == 0
+
+
+async def test_a_claim_left_by_a_crash_is_sent_again_counted_and_marked(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    database: Database,
+) -> None:
+    notifier = start_notifier()
+    phone = restaurant.phone()
+    event = status_changed("ord-d", OrderStatus.CONFIRMED, phone=phone, **restaurant.ids())
+    notification_id = f"{event.event_id}:ORDER_STATUS"
+    # What a process killed between Twilio's answer and the record leaves behind.
+    await database[NOTIFICATIONS].insert_one(
+        {"_id": notification_id, "state": "SENDING", "attempts": 1, "claimedAt": now()}
+    )
+
+    await restaurant.publish(event)
+
+    await eventually(lambda: len(twilio.messages(phone)) == 1, timeout=60, what="sent again")
+    await eventually(
+        lambda: notifier.metric("notifier_possible_duplicates_total") == 1,
+        timeout=10,
+        what="counted",
+    )
+
+    async def recorded() -> bool:
+        entry = await database[NOTIFICATIONS].find_one({"_id": notification_id})
+        return entry is not None and entry["state"] == "SENT"
+
+    await eventually(recorded, timeout=10, what="recorded")
+    entry = await database[NOTIFICATIONS].find_one({"_id": notification_id})
+    assert entry is not None
+    assert (entry["possibleDuplicate"], entry["attempts"]) == (True, 2)
+    assert "may receive it twice" in notifier.log_tail()
