@@ -64,11 +64,11 @@ class NotificationLedger(Protocol):
     async def record(
         self, notification_id: str, outcome: Outcome, event: OutgoingRecord, now: datetime
     ) -> None:
-        """Records the outcome and its audit event (outbox) in one write, then publishes it."""
+        """Records the outcome and its audit event (outbox) in one write; once only."""
         ...
 
     async def publish_pending(self, notification_id: str) -> None:
-        """Publishes what a crash left in the entry's outbox (a no-op when there is nothing)."""
+        """Publishes the entry's outbox now (a no-op when there is nothing)."""
         ...
 
     async def remember_placement(self, order_id: str, placed_at: datetime) -> None:

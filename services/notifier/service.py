@@ -40,13 +40,16 @@ from shared.contracts.base import Message
 from shared.contracts.notifications import NotificationFailed, NotificationSent
 from shared.contracts.orders import OrderPlaced
 from shared.contracts.payments import PaymentChargebackReported, RefundFailed
+from shared.errors import is_unavailable
 from shared.gateway import GatewayError, GatewayRefused
 from shared.records import OutgoingRecord
+from shared.retry import Backoff, retry_transient
 from shared.topics import NOTIFICATIONS_EVENTS
 
 log = logging.getLogger(__name__)
 
 OUTSIDE_WINDOW = "63016"
+RECORD_BACKOFF = Backoff(attempts=30, initial=0.1, maximum=2.0, max_elapsed=60.0)
 
 
 class Notifier:
@@ -122,13 +125,16 @@ class Notifier:
                 notification_id,
             )
         outcome = await self._send(message)
-        await self._ledger.record(
-            notification_id,
-            outcome,
-            OutgoingRecord.of(self._events_topic, self._audit_event(event, message, outcome)),
-            self._clock(),
+        audit = OutgoingRecord.of(self._events_topic, self._audit_event(event, message, outcome))
+        # Twilio has answered: a failed write here must not make the redelivery send again, so
+        # an unreachable database is waited for in place.
+        await retry_transient(
+            lambda: self._ledger.record(notification_id, outcome, audit, self._clock()),
+            is_transient=is_unavailable,
+            backoff=RECORD_BACKOFF,
         )
         NOTIFICATIONS.labels(message.kind.value, outcome.state.value.lower()).inc()
+        await self._ledger.publish_pending(notification_id)
 
     async def _send(self, message: CustomerMessage) -> Outcome:
         template_sid = message.template_sid(self._templates)

@@ -91,6 +91,7 @@ async def test_the_first_claim_wins_and_a_finished_message_is_not_claimed_again(
     await subject.ledger.record(
         claim.notification_id, SENT, audit_record(claim.notification_id), datetime.now(UTC)
     )
+    await subject.ledger.publish_pending(claim.notification_id)
 
     assert await subject.ledger.claim(claim) is ClaimOutcome.DONE
     entry = await subject.entry(claim.notification_id)
@@ -105,6 +106,19 @@ async def test_concurrent_claims_of_one_message_let_exactly_one_send(subject: Su
     outcomes = await asyncio.gather(*(subject.ledger.claim(claim) for _ in range(5)))
 
     assert outcomes.count(ClaimOutcome.CLAIMED) == 1
+
+
+async def test_an_outcome_is_recorded_once_with_its_audit_event(subject: Subject) -> None:
+    claim = a_claim()
+    await subject.ledger.claim(claim)
+    now = datetime.now(UTC)
+
+    await subject.ledger.record(claim.notification_id, SENT, audit_record("first"), now)
+    await subject.ledger.record(claim.notification_id, SENT, audit_record("second"), now)
+    await subject.ledger.publish_pending(claim.notification_id)
+    await subject.ledger.publish_pending(claim.notification_id)
+
+    assert [record.value for record in subject.published] == [b"first"]
 
 
 async def test_a_claim_never_recorded_is_reported_unfinished_and_marked(subject: Subject) -> None:
@@ -140,6 +154,7 @@ async def test_a_compacted_message_is_kept_in_the_history_and_never_claimed_agai
     await ledger.record(
         claim.notification_id, SENT, audit_record(claim.notification_id), datetime.now(UTC)
     )
+    await ledger.publish_pending(claim.notification_id)
 
     assert await ledger.compact(datetime.now(UTC)) == 1
 

@@ -34,9 +34,11 @@ class InMemoryNotificationLedger:
     async def record(
         self, notification_id: str, outcome: Outcome, event: OutgoingRecord, now: datetime
     ) -> None:
-        self.entries[notification_id] |= asdict(outcome) | {"finishedAt": now}
+        entry = self.entries[notification_id]
+        if entry["state"] is not LedgerState.SENDING:
+            return
+        entry |= asdict(outcome) | {"finishedAt": now}
         self.outbox.setdefault(notification_id, []).append(event)
-        await self.publish_pending(notification_id)
 
     async def publish_pending(self, notification_id: str) -> None:
         self.published.extend(self.outbox.pop(notification_id, []))

@@ -119,10 +119,9 @@ class MongoNotificationLedger:
         }
         async with self._locks.hold((NOTIFICATIONS, notification_id)):
             await self.collection.update_one(
-                {"_id": notification_id},
+                {"_id": notification_id, "state": LedgerState.SENDING.value},
                 merge_updates({"$set": fields}, outbox_update([event], now)),
             )
-        await self.relay.flush(self.collection, notification_id)
 
     async def publish_pending(self, notification_id: str) -> None:
         await self.relay.flush(self.collection, notification_id)
