@@ -36,3 +36,8 @@ PAYMENT_ALERTS = Counter(
     "payments.events that need a human (RefundFailed, PaymentChargebackReported).",
     ["event_type"],
 )
+DUPLICATES_AVOIDED = Counter(
+    "notifier_duplicates_avoided_total",
+    "Unfinished claims found on redelivery whose message Twilio already lists: recorded as "
+    "sent, not sent again.",
+)

@@ -61,6 +61,10 @@ class NotificationLedger(Protocol):
         """Takes the message (unique by id); says whether it was taken before and finished."""
         ...
 
+    async def first_claimed_at(self, notification_id: str) -> datetime | None:
+        """When the message was first claimed (before it was first sent)."""
+        ...
+
     async def record(
         self, notification_id: str, outcome: Outcome, event: OutgoingRecord, now: datetime
     ) -> None:
@@ -88,6 +92,10 @@ class Messenger(Protocol):
         content_variables: Mapping[str, str] | None = None,
     ) -> str:
         """Sends one WhatsApp message; returns its SID. Raises GatewayRefused/Unavailable."""
+        ...
+
+    async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+        """The SID of a message with this body sent to `to` since `since`, if Twilio lists one."""
         ...
 
 

@@ -21,6 +21,7 @@ import httpx
 from services.notifier.domain import CustomerEvent, CustomerMessage, messages_for
 from services.notifier.domain import outside_free_form_window as is_outside_window
 from services.notifier.metrics import (
+    DUPLICATES_AVOIDED,
     NOTIFICATIONS,
     PAYMENT_ALERTS,
     POSSIBLE_DUPLICATES,
@@ -117,14 +118,11 @@ class Notifier:
         if claimed is ClaimOutcome.DONE:
             await self._ledger.publish_pending(notification_id)
             return
+        outcome = None
         if claimed is ClaimOutcome.UNFINISHED:
-            POSSIBLE_DUPLICATES.inc()
-            log.warning(
-                "notification %s was claimed before and never recorded; sending again, the "
-                "customer may receive it twice",
-                notification_id,
-            )
-        outcome = await self._send(message)
+            outcome = await self._sent_before(notification_id, message)
+        if outcome is None:
+            outcome = await self._send(message)
         audit = OutgoingRecord.of(self._events_topic, self._audit_event(event, message, outcome))
         # Twilio has answered: a failed write here must not make the redelivery send again, so
         # an unreachable database is waited for in place.
@@ -135,6 +133,31 @@ class Notifier:
         )
         NOTIFICATIONS.labels(message.kind.value, outcome.state.value.lower()).inc()
         await self._ledger.publish_pending(notification_id)
+
+    async def _sent_before(self, notification_id: str, message: CustomerMessage) -> Outcome | None:
+        """For a claim a crash left unfinished: Twilio's record of the message, if it has one."""
+        claimed_at = await self._ledger.first_claimed_at(notification_id)
+        sid = None
+        if claimed_at is not None:
+            try:
+                sid = await self._messenger.find_sent(message.to, message.body, claimed_at)
+            except (GatewayError, httpx.TransportError) as error:
+                log.warning(
+                    "could not list Twilio messages to check %s: %s", notification_id, error
+                )
+        if sid is not None:
+            DUPLICATES_AVOIDED.inc()
+            log.info(
+                "notification %s was sent before a crash (%s); not sent again", notification_id, sid
+            )
+            return Outcome(LedgerState.SENT, twilio_sid=sid, body=message.body)
+        POSSIBLE_DUPLICATES.inc()
+        log.warning(
+            "notification %s was claimed before and never recorded; sending again, the "
+            "customer may receive it twice",
+            notification_id,
+        )
+        return None
 
     async def _send(self, message: CustomerMessage) -> Outcome:
         template_sid = message.template_sid(self._templates)

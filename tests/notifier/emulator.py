@@ -40,6 +40,16 @@ class TwilioEmulator:
                 return list(reversed(found))  # Twilio lists newest first
             response = self._http.get(page["next_page_uri"], auth=self._auth)
 
+    def send(self, to: str, body: str) -> str:
+        """Sends a message through the Twilio API itself; returns its SID."""
+        response = self._http.post(
+            self.messages_path,
+            data={"To": f"whatsapp:{to}", "From": SENDER, "Body": body},
+            auth=self._auth,
+        )
+        response.raise_for_status()
+        return str(response.json()["sid"])
+
     def bodies(self, to: str) -> list[str]:
         return [message["body"] for message in self.messages(to)]
 

@@ -414,3 +414,30 @@ async def test_a_claim_left_by_a_crash_is_sent_again_counted_and_marked(
     assert entry is not None
     assert (entry["possibleDuplicate"], entry["attempts"]) == (True, 2)
     assert "may receive it twice" in notifier.log_tail()
+
+
+async def test_a_claim_left_by_a_crash_after_twilio_accepted_is_not_sent_again(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    database: Database,
+    kafka_bootstrap: str,
+) -> None:
+    notifier = start_notifier()
+    phone = restaurant.phone()
+    event = status_changed("ord-e", OrderStatus.READY, phone=phone, **restaurant.ids())
+    notification_id = f"{event.event_id}:ORDER_STATUS"
+    await database[NOTIFICATIONS].insert_one(
+        {"_id": notification_id, "state": "SENDING", "attempts": 1, "claimedAt": now()}
+    )
+    body = "Seu pedido #ord-e está pronto! Em breve sairá para entrega."
+    sid = twilio.send(phone, body)  # Twilio accepted it, then the process died
+
+    await restaurant.publish(event)
+
+    [sent] = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 1)
+    assert isinstance(sent, NotificationSent)
+    assert sent.twilio_sid == sid
+    assert len(twilio.messages(phone)) == 1
+    assert notifier.metric("notifier_duplicates_avoided_total") == 1
+    assert notifier.metric("notifier_possible_duplicates_total") == 0

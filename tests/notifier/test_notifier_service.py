@@ -45,6 +45,12 @@ class FakeMessenger:
         self.sent.append({"to": to, "body": body, "content_sid": content_sid})
         return f"SM{len(self.sent):032x}"
 
+    async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+        for number, sent in enumerate(self.sent, start=1):
+            if (sent["to"], sent["body"]) == (to, body):
+                return f"SM{number:032x}"
+        return None
+
 
 class Clock:
     def __init__(self) -> None:
@@ -116,6 +122,34 @@ async def test_a_claim_left_unfinished_by_a_crash_is_sent_again_and_marked() -> 
     assert entry is not None
     assert entry["possibleDuplicate"] is True
     assert entry["state"] is LedgerState.SENT
+
+
+async def test_an_unfinished_claim_whose_message_twilio_lists_is_not_sent_again() -> None:
+    messenger = FakeMessenger()
+    notifier, ledger, clock = build(messenger)
+    event = status_changed("o1", OrderStatus.READY)
+    notification_id = f"{event.event_id}:ORDER_STATUS"
+    await ledger.claim(
+        Claim(
+            notification_id,
+            str(event.event_id),
+            NotificationKind.ORDER_STATUS,
+            "o1",
+            event.client_id,
+            event.store_id,
+            event.phone_number,
+            clock(),
+        )
+    )
+    body = "Seu pedido #o1 está pronto! Em breve sairá para entrega."
+    sid = await messenger.send(event.phone_number, body=body)  # then the process died
+
+    await notifier.notify(event)
+
+    assert len(messenger.sent) == 1
+    [sent] = audit(ledger)
+    assert isinstance(sent, NotificationSent)
+    assert sent.twilio_sid == sid
 
 
 async def test_63016_is_answered_by_sending_the_approved_template_once() -> None:

@@ -31,6 +31,10 @@ class InMemoryNotificationLedger:
         found["attempts"] += 1
         return ClaimOutcome.UNFINISHED
 
+    async def first_claimed_at(self, notification_id: str) -> datetime | None:
+        found = self.entries.get(notification_id)
+        return None if found is None else found["claimed_at"]
+
     async def record(
         self, notification_id: str, outcome: Outcome, event: OutgoingRecord, now: datetime
     ) -> None:

@@ -104,6 +104,10 @@ class MongoNotificationLedger:
             )
             return ClaimOutcome.UNFINISHED
 
+    async def first_claimed_at(self, notification_id: str) -> datetime | None:
+        found = await self.collection.find_one({"_id": notification_id}, {"claimedAt": 1})
+        return None if found is None else found.get("claimedAt")
+
     async def record(
         self, notification_id: str, outcome: Outcome, event: OutgoingRecord, now: datetime
     ) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -27,6 +29,8 @@ from shared.gateway import (
 log = logging.getLogger(__name__)
 
 PROVIDER = "twilio"
+LOOK_BACK = 20
+"""How many of a recipient's latest messages `find_sent` reads."""
 THROTTLED = "20429"
 
 
@@ -82,6 +86,32 @@ class TwilioClient:
 
         return await with_retries(attempt, self._settings)
 
+    async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+        """Looks for `body` among the latest messages to `to` (Twilio lists newest first)."""
+        params = {
+            "To": whatsapp_address(to),
+            "From": self._settings.sender,
+            "PageSize": str(LOOK_BACK),
+        }
+        payload = await with_retries(lambda: self._get(params), self._settings)
+        for message in payload.get("messages") or []:
+            if not isinstance(message, dict) or message.get("body") != body:
+                continue
+            try:
+                created = parsedate_to_datetime(str(message.get("date_created")))
+            except (TypeError, ValueError):
+                continue
+            # Twilio's dates have whole seconds; the claim was taken before the first send.
+            if created >= since - timedelta(seconds=1) and isinstance(message.get("sid"), str):
+                return str(message["sid"])
+        return None
+
+    async def _get(self, params: Mapping[str, str]) -> dict[str, Any]:
+        response = await self._client.get(self._path, params=dict(params))
+        if response.status_code == 200:
+            return _json(response)
+        raise self._error(response)
+
     async def _post(self, form: Mapping[str, str]) -> str:
         response = await self._client.post(self._path, data=dict(form))
         if response.status_code in (200, 201):
@@ -89,12 +119,16 @@ class TwilioClient:
             if not isinstance(sid, str):
                 raise GatewayUnavailable(PROVIDER, response.status_code, "", "answer without sid")
             return sid
+        raise self._error(response)
+
+    @staticmethod
+    def _error(response: httpx.Response) -> GatewayRefused | GatewayUnavailable:
         payload = _json(response)
         code = str(payload.get("code") or response.status_code)
         message = str(payload.get("message") or response.reason_phrase)
         if is_transient_status(response.status_code) or code == THROTTLED:
-            raise GatewayUnavailable(PROVIDER, response.status_code, code, message)
-        raise GatewayRefused(PROVIDER, response.status_code, code, message)
+            return GatewayUnavailable(PROVIDER, response.status_code, code, message)
+        return GatewayRefused(PROVIDER, response.status_code, code, message)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
