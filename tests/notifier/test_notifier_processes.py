@@ -441,3 +441,38 @@ async def test_a_claim_left_by_a_crash_after_twilio_accepted_is_not_sent_again(
     assert len(twilio.messages(phone)) == 1
     assert notifier.metric("notifier_duplicates_avoided_total") == 1
     assert notifier.metric("notifier_possible_duplicates_total") == 0
+
+
+async def test_a_notifier_killed_mid_stream_loses_no_message_and_counts_any_duplicate(
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
+) -> None:
+    doomed = start_notifier()
+    twilio.control("latency", ms=20)
+    statuses = [OrderStatus.CONFIRMED, OrderStatus.PREPARING, OrderStatus.READY]
+    orders = {f"ord-k{n}": restaurant.phone() for n in range(15)}
+    for status in statuses:
+        for order_id, phone in orders.items():
+            await restaurant.publish(
+                status_changed(order_id, status, phone=phone, **restaurant.ids())
+            )
+    await eventually(lambda: twilio.state()["messages"] >= 10, timeout=60, what="some sent")
+    doomed.kill()
+
+    survivor = start_notifier()
+    await eventually(
+        lambda: all(len(set(twilio.bodies(phone))) == len(statuses) for phone in orders.values()),
+        timeout=90,
+        what="every message sent",
+    )
+
+    duplicates = 0
+    for phone in orders.values():
+        bodies = twilio.bodies(phone)
+        duplicates += len(bodies) - len(set(bodies))
+        first_seen = list(dict.fromkeys(bodies))
+        assert ["confirmado" in first_seen[0], "preparado" in first_seen[1]] == [True, True]
+        assert "pronto" in first_seen[2]
+    counted = survivor.metric("notifier_possible_duplicates_total")
+    avoided = survivor.metric("notifier_duplicates_avoided_total")
+    print(f"\nkill -9 mid-stream: {duplicates} duplicate(s), {counted} counted, {avoided} avoided")
+    assert duplicates <= counted
