@@ -6,6 +6,7 @@ import json
 import random
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from typing import TypedDict, cast
 
 import pytest
@@ -476,3 +477,23 @@ async def test_a_notifier_killed_mid_stream_loses_no_message_and_counts_any_dupl
     avoided = survivor.metric("notifier_duplicates_avoided_total")
     print(f"\nkill -9 mid-stream: {duplicates} duplicate(s), {counted} counted, {avoided} avoided")
     assert duplicates <= counted
+
+
+async def test_messages_a_day_after_the_order_was_placed_go_as_approved_templates(
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
+) -> None:
+    start_notifier()
+    phone = restaurant.phone()
+    await restaurant.publish(
+        order_placed("ord-old", phone=phone, at=now() - timedelta(hours=25), **restaurant.ids())
+    )
+    await restaurant.publish(
+        payment_status_changed("ord-old", PaymentStatus.PAID, phone=phone, **restaurant.ids())
+    )
+
+    await eventually(lambda: len(twilio.messages(phone)) == 2, timeout=60, what="both sent")
+    assert [message["content_sid"] for message in twilio.messages(phone)] == [
+        TEMPLATES["ORDER_STATUS"],
+        TEMPLATES["PAYMENT_CONFIRMED"],
+    ]
+    assert twilio.state()["refused"] == {}
