@@ -4,8 +4,9 @@ For each message an event sends: claim it in the ledger (unique id per source ev
 send it through Twilio (transient failures retried in-line, so the messages of one restaurant
 keep their order), record the outcome with its audit event in the same write, publish the
 event. Nothing happens between Twilio's answer and the record, which keeps the window where a
-crash can cause a second send as small as it can be; a redelivery that finds a claim left
-unfinished sends again and counts it as a possible duplicate.
+crash can cause a second send as small as it can be. A redelivery that finds a claim left
+unfinished first looks for the message in Twilio's list of the recipient's latest messages;
+only if it is not there is it sent again, counted as a possible duplicate.
 """
 
 from __future__ import annotations
