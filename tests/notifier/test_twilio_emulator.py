@@ -165,3 +165,18 @@ def test_reset_forgets_messages_and_faults(twilio: TwilioEmulator) -> None:
     state = twilio.state()
     assert state["messages"] == 0
     assert state["faults"]["throttle"] is None
+
+
+async def test_a_timed_out_send_that_twilio_accepted_is_found_not_sent_twice(
+    twilio: TwilioEmulator,
+) -> None:
+    twilio.control("slow-answers", count=1, ms=1500)
+    client = TwilioClient(
+        TwilioSettings(base_url=twilio.url, timeout_s=0.5, backoff_initial_s=0.05)
+    )
+
+    sid = await client.send(TO, body="só uma vez")
+    await client.aclose()
+
+    [message] = twilio.messages(TO)
+    assert message["sid"] == sid

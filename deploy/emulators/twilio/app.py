@@ -3,8 +3,9 @@
 Twilio paths live under `/2010-04-01/`; the fault-injection and inspection API under `/_control/`
 (which Twilio does not have). Faults apply to message creation (`POST .../Messages.json`):
 throttling (429, code 20429) and server errors for the next N requests, optionally only for one
-recipient; a permanent error code per recipient; recipients outside the 24-hour WhatsApp window
-(free-form bodies refused with 63016, approved templates accepted); latency on every API call.
+recipient; answers delayed after the message was recorded (a timed-out client's lost answer);
+a permanent error code per recipient; recipients outside the 24-hour WhatsApp window (free-form
+bodies refused with 63016, approved templates accepted); latency on every API call.
 """
 
 from __future__ import annotations
@@ -92,6 +93,14 @@ class CountedFault(BaseModel):
     status: int = Field(default=500, ge=500, le=599)
 
 
+class SlowAnswers(BaseModel):
+    """The next `count` creations (to `to`, if given) are accepted, then answered after `ms`."""
+
+    count: int = Field(ge=0)
+    ms: float = Field(ge=0)
+    to: str | None = None
+
+
 class RecipientError(BaseModel):
     to: str
     code: int = Field(description="Twilio error code answered for this recipient, e.g. 63024.")
@@ -110,6 +119,7 @@ class Latency(BaseModel):
 class Faults:
     throttle: CountedFault | None = None
     server_errors: CountedFault | None = None
+    slow_answers: SlowAnswers | None = None
     recipient_errors: dict[str, RecipientError] = field(default_factory=dict)
     outside_window: set[str] = field(default_factory=set)
     latency_s: float = 0.0
@@ -246,6 +256,14 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
             "content_variables": variables,
         }
         state.messages.append(message)
+        slow = state.faults.slow_answers
+        if (
+            slow is not None
+            and slow.count > 0
+            and (slow.to is None or _number(slow.to) == _number(to))
+        ):
+            slow.count -= 1
+            await asyncio.sleep(slow.ms / 1000)  # accepted; the answer may reach no one
         return JSONResponse(message, status_code=201)
 
     @app.get(f"{base}/Messages.json")
@@ -318,6 +336,13 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
         state.faults.server_errors = fault
         return fault.model_dump()
 
+    @app.post("/_control/slow-answers")
+    async def slow_answers(fault: SlowAnswers) -> dict[str, Any]:
+        """The next `count` creations are recorded at once and answered `ms` later (a client
+        that times out meanwhile does not know its message was accepted)."""
+        state.faults.slow_answers = fault
+        return fault.model_dump()
+
     @app.post("/_control/recipient-errors")
     async def recipient_errors(fault: RecipientError) -> dict[str, Any]:
         """Every creation to `to` answers the Twilio error `code` (e.g. 63024, 21211)."""
@@ -353,6 +378,7 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
             "faults": {
                 "throttle": faults.throttle.model_dump() if faults.throttle else None,
                 "serverErrors": faults.server_errors.model_dump() if faults.server_errors else None,
+                "slowAnswers": faults.slow_answers.model_dump() if faults.slow_answers else None,
                 "recipientErrors": {
                     number: error.model_dump() for number, error in faults.recipient_errors.items()
                 },

@@ -1,8 +1,10 @@
 """Twilio's Messages API (WhatsApp) through the shared gateway: form-encoded, HTTP Basic auth.
 
-429, code 20429 and 5xx are retried with the gateway's backoff; any other answer is final and
-raised as GatewayRefused with Twilio's code. The auth token never leaves the Authorization
-header: errors carry Twilio's code and message only.
+429, code 20429, 5xx and network failures are retried with the gateway's backoff; any other
+answer is final and raised as GatewayRefused with Twilio's code. Creating a message is not
+idempotent, so after a failure that may have lost an answer (read timeout, dropped connection)
+the recipient's latest messages are read before trying again. The auth token never leaves the
+Authorization header: errors carry Twilio's code and message only.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -19,6 +21,7 @@ import httpx
 from services.notifier.config import TwilioSettings
 from services.notifier.metrics import TWILIO_RETRIES
 from shared.gateway import (
+    GatewayError,
     GatewayRefused,
     GatewayUnavailable,
     http_client,
@@ -29,6 +32,8 @@ from shared.gateway import (
 log = logging.getLogger(__name__)
 
 PROVIDER = "twilio"
+ANSWER_LOST = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+"""Failures after the request went out: Twilio may have accepted the message."""
 LOOK_BACK = 20
 """How many of a recipient's latest messages `find_sent` reads."""
 THROTTLED = "20429"
@@ -71,10 +76,18 @@ class TwilioClient:
         else:
             raise ValueError("a message needs a body or a content_sid")
         last_failure: list[str] = []
+        answer_lost = False
+        started = datetime.now(UTC)
 
         async def attempt() -> str:
+            nonlocal answer_lost
             if last_failure:
                 TWILIO_RETRIES.labels(last_failure[-1]).inc()
+            if answer_lost and body is not None:
+                # The last request may have been accepted with its answer lost: look first.
+                sid = await self._accepted_meanwhile(to, body, started)
+                if sid is not None:
+                    return sid
             try:
                 return await self._post(form)
             except GatewayUnavailable as error:
@@ -82,18 +95,29 @@ class TwilioClient:
                 raise
             except httpx.TransportError as error:
                 last_failure.append(type(error).__name__)
+                answer_lost = isinstance(error, ANSWER_LOST)
                 raise
 
         return await with_retries(attempt, self._settings)
 
+    async def _accepted_meanwhile(self, to: str, body: str, since: datetime) -> str | None:
+        try:
+            return await self._find(to, body, since)
+        except (GatewayError, httpx.TransportError) as error:
+            log.warning("could not check whether Twilio accepted the last try: %s", error)
+            return None
+
     async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
         """Looks for `body` among the latest messages to `to` (Twilio lists newest first)."""
+        return await with_retries(lambda: self._find(to, body, since), self._settings)
+
+    async def _find(self, to: str, body: str, since: datetime) -> str | None:
         params = {
             "To": whatsapp_address(to),
             "From": self._settings.sender,
             "PageSize": str(LOOK_BACK),
         }
-        payload = await with_retries(lambda: self._get(params), self._settings)
+        payload = await self._get(params)
         for message in payload.get("messages") or []:
             if not isinstance(message, dict) or message.get("body") != body:
                 continue
