@@ -47,8 +47,10 @@ class Service:
 
 
 SERVICES = (
+    Service("twilio-emulator", "deploy.emulators.twilio", 8702),
     Service("scheduler", "services.scheduler", 8084),
     Service("order", "services.order", 8081),
+    Service("notifier", "services.notifier", 8083),
 )
 
 

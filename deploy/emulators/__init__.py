@@ -1,0 +1,1 @@
+"""HTTP emulators of the third-party APIs, for tests and the local run."""

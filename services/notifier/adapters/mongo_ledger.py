@@ -1,0 +1,198 @@
+"""The notification ledger in MongoDB: one document per (source event, kind), `_id` the claim.
+
+A unique `_id` insert claims a message (atomic on MongoDB and FerretDB alike); the outcome and
+its audit event (embedded outbox) are written in one update under the document's in-process
+lock, which the outbox relay shares (FerretDB rewrites whole documents on update).
+
+FerretDB 1.x reads a whole collection for every update, even by `_id`, so the working collection
+holds only messages in flight and recently finished: `compact` moves finished, published entries
+to `notification_history` (insert-only, `_id` look-ups) and deletes them in one batched pass. A
+claim checks the history after its insert, so an entry archived meanwhile is never sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from services.notifier.ports import Claim, ClaimOutcome, LedgerState, Outcome
+from shared.locks import KeyedLocks
+from shared.mongo import Database
+from shared.outbox import (
+    OUTBOX_INDEX,
+    PENDING_SINCE,
+    OutboxRelay,
+    merge_updates,
+    outbox_update,
+)
+from shared.records import OutgoingRecord, RecordSink
+from shared.settings import OutboxSettings
+
+log = logging.getLogger(__name__)
+
+NOTIFICATIONS = "notifications"
+HISTORY = "notification_history"
+ORDER_WINDOWS = "order_windows"
+FINISHED = [LedgerState.SENT.value, LedgerState.FAILED.value]
+INDEXES = {
+    NOTIFICATIONS: [
+        OUTBOX_INDEX,
+        IndexModel([("state", ASCENDING), ("finishedAt", ASCENDING)], name="finished"),
+    ],
+    HISTORY: [
+        IndexModel([("orderId", ASCENDING), ("claimedAt", ASCENDING)], name="order"),
+        IndexModel([("finishedAt", ASCENDING)], name="finished"),
+        IndexModel([("possibleDuplicate", ASCENDING)], name="possible_duplicate"),
+    ],
+    ORDER_WINDOWS: [IndexModel([("placedAt", ASCENDING)], name="placed")],
+}
+
+
+class MongoNotificationLedger:
+    def __init__(
+        self,
+        database: Database,
+        sink: RecordSink,
+        outbox: OutboxSettings,
+        locks: KeyedLocks | None = None,
+    ) -> None:
+        self.collection = database[NOTIFICATIONS]
+        self._history = database[HISTORY]
+        self._windows = database[ORDER_WINDOWS]
+        self._locks = locks or KeyedLocks()
+        self.relay = OutboxRelay(sink, [self.collection], outbox, self._locks)
+
+    async def claim(self, claim: Claim) -> ClaimOutcome:
+        document: dict[str, Any] = {
+            "_id": claim.notification_id,
+            "state": LedgerState.SENDING.value,
+            "sourceEventId": claim.source_event_id,
+            "kind": claim.kind.value,
+            "orderId": claim.order_id,
+            "clientId": claim.client_id,
+            "storeId": claim.store_id,
+            "to": claim.to,
+            "claimedAt": claim.claimed_at,
+            "attempts": 1,
+        }
+        try:
+            await self.collection.insert_one(document)
+        except DuplicateKeyError:
+            pass
+        else:
+            if await self._archived(claim.notification_id):
+                # Finished and compacted away before this claim: drop the fresh claim.
+                await self.collection.delete_one(
+                    {"_id": claim.notification_id, "state": LedgerState.SENDING.value}
+                )
+                return ClaimOutcome.DONE
+            return ClaimOutcome.CLAIMED
+        async with self._locks.hold((NOTIFICATIONS, claim.notification_id)):
+            found = await self.collection.find_one({"_id": claim.notification_id}, {"state": 1})
+            if found is None or found.get("state") != LedgerState.SENDING.value:
+                return ClaimOutcome.DONE  # finished (found), or archived a moment ago
+            await self.collection.update_one(
+                {"_id": claim.notification_id},
+                {"$set": {"possibleDuplicate": True}, "$inc": {"attempts": 1}},
+            )
+            return ClaimOutcome.UNFINISHED
+
+    async def first_claimed_at(self, notification_id: str) -> datetime | None:
+        found = await self.collection.find_one({"_id": notification_id}, {"claimedAt": 1})
+        return None if found is None else found.get("claimedAt")
+
+    async def record(
+        self, notification_id: str, outcome: Outcome, event: OutgoingRecord, now: datetime
+    ) -> None:
+        fields = {
+            "state": outcome.state.value,
+            "twilioSid": outcome.twilio_sid,
+            "body": outcome.body,
+            "templateSid": outcome.template_sid,
+            "errorCode": outcome.error_code,
+            "errorMessage": outcome.error_message,
+            "permanent": outcome.permanent,
+            "finishedAt": now,
+        }
+        async with self._locks.hold((NOTIFICATIONS, notification_id)):
+            await self.collection.update_one(
+                {"_id": notification_id, "state": LedgerState.SENDING.value},
+                merge_updates({"$set": fields}, outbox_update([event], now)),
+            )
+
+    async def publish_pending(self, notification_id: str) -> None:
+        await self.relay.flush(self.collection, notification_id)
+
+    async def remember_placement(self, order_id: str, placed_at: datetime) -> None:
+        with contextlib.suppress(DuplicateKeyError):
+            await self._windows.insert_one({"_id": order_id, "placedAt": placed_at})
+
+    async def placed_at(self, order_id: str) -> datetime | None:
+        found = await self._windows.find_one({"_id": order_id})
+        return None if found is None else found["placedAt"]
+
+    async def entry(self, notification_id: str) -> dict[str, Any] | None:
+        """The raw ledger document, working or archived (for operators and tests)."""
+        found = await self.collection.find_one({"_id": notification_id})
+        return found or await self._history.find_one({"_id": notification_id})
+
+    async def _archived(self, notification_id: str) -> bool:
+        return await self._history.find_one({"_id": notification_id}, {"_id": 1}) is not None
+
+    async def compact(self, finished_before: datetime, limit: int = 1000) -> int:
+        """Moves finished, published entries to the history; returns how many moved."""
+        cursor = self.collection.find(
+            {
+                "state": {"$in": FINISHED},
+                "finishedAt": {"$lte": finished_before},
+                PENDING_SINCE: {"$exists": False},
+            }
+        ).limit(limit)
+        moved = [document async for document in cursor]
+        for document in moved:
+            with contextlib.suppress(DuplicateKeyError):
+                await self._history.insert_one(document)
+        if moved:
+            await self.collection.delete_many(
+                {
+                    "_id": {"$in": [document["_id"] for document in moved]},
+                    "state": {"$in": FINISHED},
+                }
+            )
+        return len(moved)
+
+    async def prune(self, history_before: datetime, windows_before: datetime) -> int:
+        """Forgets archived entries and order placements older than the given instants."""
+        history = await self._history.delete_many({"finishedAt": {"$lt": history_before}})
+        windows = await self._windows.delete_many({"placedAt": {"$lt": windows_before}})
+        return int(history.deleted_count) + int(windows.deleted_count)
+
+    async def keep_compacted(
+        self,
+        clock: Callable[[], datetime],
+        *,
+        every: timedelta = timedelta(seconds=5),
+        keep_working: timedelta = timedelta(seconds=60),
+        keep_history: timedelta = timedelta(days=30),
+        keep_windows: timedelta = timedelta(days=2),
+        prune_every: timedelta = timedelta(hours=1),
+    ) -> None:
+        """Compacts forever, pruning now and then (a background loop); failures are logged."""
+        last_prune: datetime | None = None
+        while True:
+            try:
+                now = clock()
+                await self.compact(now - keep_working)
+                if last_prune is None or now - last_prune >= prune_every:
+                    await self.prune(now - keep_history, now - keep_windows)
+                    last_prune = now
+            except Exception:
+                log.exception("compacting the notification ledger failed")
+            await asyncio.sleep(every.total_seconds())

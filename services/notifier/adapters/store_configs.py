@@ -1,0 +1,181 @@
+"""The notifier's copy of every store's configuration, materialized from `stores.config`.
+
+The compacted topic is read from its beginning without a consumer group (every replica keeps a
+whole copy), then followed. Before a message is handled the copy catches up with the topic's
+end as of that moment, so a configuration published before an event is applied to it even
+though the two travel on different topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.notifier.metrics import STORE_CONFIGS
+from shared.contracts.registry import ContractError, decode_as
+from shared.contracts.stores import StoreConfigChanged, StoreOrderConfig
+from shared.topics import STORES_CONFIG
+
+log = logging.getLogger(__name__)
+
+StoreKey = tuple[str, str]
+METADATA_WAIT_S = 30.0
+
+
+class KafkaStoreConfigs:
+    def __init__(
+        self, bootstrap_servers: str, *, topic: str = STORES_CONFIG, sync_timeout_s: float = 2.0
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+        self._sync_timeout_s = sync_timeout_s
+        self._configs: dict[StoreKey, StoreOrderConfig] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._offsets: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+        self._advanced = asyncio.Condition()
+        self.caught_up = False
+        """True once the copy holds everything the topic held at start (readiness)."""
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id="notifier-store-configs",
+        )
+        await consumer.start()
+        numbers = await self._partition_numbers(consumer)
+        self._partitions = [TopicPartition(self._topic, number) for number in sorted(numbers)]
+        consumer.assign(self._partitions)
+        await consumer.seek_to_beginning(*self._partitions)
+        self._consumer = consumer
+        # End offsets are asked on a connection of their own: on the follower's, they would
+        # queue behind its long-polling fetch (up to fetch_max_wait_ms per message handled).
+        self._offsets = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id="notifier-store-config-offsets",
+        )
+        await self._offsets.start()
+
+    async def _partition_numbers(self, consumer: AIOKafkaConsumer) -> set[int]:
+        # A topic created a moment ago may not be in the metadata yet.
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        await admin.start()
+        try:
+            deadline = time.monotonic() + METADATA_WAIT_S
+            while True:
+                described = await admin.describe_topics([self._topic])
+                numbers = {
+                    partition["partition"]
+                    for topic in described
+                    if topic.get("topic") == self._topic and not topic.get("error_code")
+                    for partition in topic.get("partitions", [])
+                }
+                if numbers:
+                    return numbers
+                if time.monotonic() > deadline:
+                    await consumer.stop()
+                    raise RuntimeError(f"topic {self._topic} has no partitions (does it exist?)")
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+
+    async def stop(self) -> None:
+        if self._offsets is not None:
+            await self._offsets.stop()
+            self._offsets = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def follow(self) -> None:
+        """Applies the topic's records forever (a background loop)."""
+        consumer = self._require()
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=500)
+            for records in batches.values():
+                for record in records:
+                    self._apply(record)
+            STORE_CONFIGS.set(len(self._configs))
+            async with self._advanced:
+                self._advanced.notify_all()
+
+    async def catch_up(self, timeout_s: float | None = None) -> bool:
+        """Waits until the copy holds what the topic holds now; False if `timeout_s` passed."""
+        consumer = self._require()
+        assert self._offsets is not None
+        ends = await self._offsets.end_offsets(self._partitions)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            behind = [tp for tp, end in ends.items() if await consumer.position(tp) < end]
+            if not behind:
+                self.caught_up = True
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            async with self._advanced:
+                try:
+                    await asyncio.wait_for(self._advanced.wait(), timeout=remaining or 1.0)
+                except TimeoutError:
+                    continue
+
+    async def config_for(self, client_id: str, store_id: str) -> StoreOrderConfig:
+        if not await self.catch_up(self._sync_timeout_s):
+            log.warning(
+                "store configs lag behind %s after %.1fs; using the copy as it is",
+                self._topic,
+                self._sync_timeout_s,
+            )
+        return self.known(client_id, store_id)
+
+    def known(self, client_id: str, store_id: str) -> StoreOrderConfig:
+        """The copy's configuration of the store, or the defaults; no catching up."""
+        found = self._configs.get((client_id, store_id))
+        return found or StoreOrderConfig.default_for(client_id, store_id)
+
+    def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        key = (record.key or b"").decode(errors="replace")
+        if record.value is None:  # a tombstone: the store's configuration was deleted
+            client_id, _, store_id = key.partition(":")
+            self._configs.pop((client_id, store_id), None)
+            return
+        try:
+            changed = decode_as(record.value, StoreConfigChanged)
+        except ContractError as error:
+            log.warning(
+                "ignoring unreadable %s record %s@%d: %s",
+                self._topic,
+                key,
+                record.offset,
+                error,
+            )
+            return
+        self._configs[changed.client_id, changed.store_id] = changed.config
+
+    def _require(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("store configs not started")
+        return self._consumer
+
+
+class InMemoryStoreConfigs:
+    """The in-memory twin, for unit and component tests."""
+
+    def __init__(self, *configs: StoreOrderConfig) -> None:
+        self.configs = {(config.client_id, config.store_id): config for config in configs}
+
+    def put(self, config: StoreOrderConfig) -> None:
+        self.configs[config.client_id, config.store_id] = config
+
+    async def config_for(self, client_id: str, store_id: str) -> StoreOrderConfig:
+        found = self.configs.get((client_id, store_id))
+        return found or StoreOrderConfig.default_for(client_id, store_id)

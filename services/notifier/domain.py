@@ -1,0 +1,333 @@
+"""Which WhatsApp message each event sends, and its pt-BR text. Pure: no I/O, no clock.
+
+Status messages use the store's templates (`StoreOrderConfig.template_for`, so
+`notifyCustomerOnStatusChange: false` and empty templates send nothing); payment messages and
+rejections are always sent. A refund is told once: by the REFUNDED status message when the
+store sends one, otherwise by PAYMENT_REFUNDED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from shared.contracts.base import format_brl
+from shared.contracts.orders import (
+    OrderPaymentStatusChanged,
+    OrderPlaced,
+    OrderRejected,
+    OrderStatusChanged,
+    PaymentInstructionsIssued,
+)
+from shared.contracts.stores import StoreOrderConfig, render_template
+from shared.contracts.values import (
+    NotificationKind,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    ReasonCode,
+)
+
+CustomerEvent = (
+    OrderPlaced
+    | OrderStatusChanged
+    | OrderPaymentStatusChanged
+    | PaymentInstructionsIssued
+    | OrderRejected
+)
+"""The events of `orders.events` that may send a message to the customer."""
+
+UNKNOWN_DELIVERY_TIME = "alguns minutos"
+UNKNOWN_STORE_NAME = "o restaurante"
+UNKNOWN_CUSTOMER_NAME = "cliente"
+
+STATUS_WORDS: Mapping[OrderStatus, str] = {
+    OrderStatus.PENDING: "recebido",
+    OrderStatus.CONFIRMED: "confirmado",
+    OrderStatus.PREPARING: "em preparo",
+    OrderStatus.READY: "pronto",
+    OrderStatus.DELIVERING: "saiu para entrega",
+    OrderStatus.DELIVERED: "entregue",
+    OrderStatus.COMPLETED: "concluído",
+    OrderStatus.CANCELLED: "cancelado",
+    OrderStatus.REFUNDED: "cancelado e reembolsado",
+}
+"""A status in words, for approved templates' variables."""
+
+CANCELLATION_WORDS: Mapping[ReasonCode, str] = {
+    ReasonCode.CONFIRMATION_TIMEOUT: "O restaurante não confirmou o pedido a tempo.",
+    ReasonCode.PAYMENT_TIMEOUT: "O pagamento não foi recebido dentro do prazo.",
+    ReasonCode.PAYMENT_FAILED: "O pagamento não foi aprovado.",
+    ReasonCode.PAYMENT_CREATION_FAILED: "Não foi possível gerar a cobrança do pagamento.",
+    ReasonCode.CUSTOMER_CANCELLED: "O pedido foi cancelado a seu pedido.",
+    ReasonCode.RESTAURANT_REJECTED: "O restaurante não pôde aceitar o pedido.",
+}
+"""Why an order was cancelled, told to the customer."""
+
+PAYMENT_FAILURE_WORDS: Mapping[str, str] = {
+    "PAYMENT_OVERDUE": "O prazo para pagamento terminou.",
+    "PAYMENT_CREDIT_CARD_CAPTURE_REFUSED": "O cartão foi recusado.",
+    "PAYMENT_REPROVED_BY_RISK_ANALYSIS": "O pagamento não foi aprovado na análise de risco.",
+}
+"""Why a payment failed (the Asaas webhook event), told to the customer."""
+
+CARD_WORDS: Mapping[PaymentMethod, str] = {
+    PaymentMethod.CREDIT: "cartão de crédito",
+    PaymentMethod.DEBIT: "cartão de débito",
+    PaymentMethod.PIX: "PIX",
+}
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    """One WhatsApp message due to the customer because of one event."""
+
+    kind: NotificationKind
+    to: str
+    body: str
+    order_id: str | None
+    template_keys: tuple[str, ...]
+    """Keys of the approved template to use instead (first configured one wins)."""
+    template_variables: Mapping[str, str] = field(default_factory=dict)
+    """Twilio ContentVariables: 1 customer name, 2 order id, 3 total, 4 store name, 5 detail."""
+
+    def notification_id(self, source_event_id: UUID) -> str:
+        """The ledger id: one message per (source event, kind)."""
+        return f"{source_event_id}:{self.kind.value}"
+
+    def template_sid(self, templates: Mapping[str, str]) -> str | None:
+        """The configured ContentSid for this message, if any."""
+        return next((templates[key] for key in self.template_keys if key in templates), None)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    order_id: str
+    total_cents: int
+    customer_name: str | None
+    delivery_time: str | None
+    store_name: str | None
+
+    def placeholders(self, config: StoreOrderConfig) -> dict[str, str]:
+        return {
+            "order_id": self.order_id,
+            "total": format_brl(self.total_cents),
+            "delivery_time": self.delivery_time or UNKNOWN_DELIVERY_TIME,
+            "store_name": config.store_name or self.store_name or UNKNOWN_STORE_NAME,
+            "customer_name": self.customer_name or UNKNOWN_CUSTOMER_NAME,
+        }
+
+    def variables(self, config: StoreOrderConfig, detail: str) -> dict[str, str]:
+        values = self.placeholders(config)
+        return {
+            "1": values["customer_name"],
+            "2": values["order_id"],
+            "3": values["total"],
+            "4": values["store_name"],
+            "5": detail or "-",
+        }
+
+
+def messages_for(event: CustomerEvent, config: StoreOrderConfig) -> list[CustomerMessage]:
+    """The messages `event` sends, given the store's configuration (empty: none is due)."""
+    match event:
+        case OrderPlaced():
+            return _status_message(event, config)
+        case OrderStatusChanged():
+            return _status_message(event, config)
+        case PaymentInstructionsIssued():
+            return _payment_instructions(event, config)
+        case OrderPaymentStatusChanged():
+            return _payment_status_message(event, config)
+        case OrderRejected():
+            return _rejection(event)
+    return []
+
+
+def outside_free_form_window(placed_at: datetime | None, now: datetime, window: timedelta) -> bool:
+    """True when a free-form message can no longer reach the customer (approved template needed).
+
+    The window is counted from the order's placement: the customer was talking to the bot then.
+    An order placed before this service knew of it is assumed inside (Twilio answers 63016 if not).
+    """
+    return placed_at is not None and now - placed_at > window
+
+
+def cancellation_words(reason_code: ReasonCode | None, reason: str | None) -> str:
+    """Why an order was cancelled, in pt-BR; empty when nothing is known."""
+    code, words = reason_code, reason
+    if words is not None and words in ReasonCode.__members__:
+        code, words = code or ReasonCode(words), None  # a bare reason code, not words
+    parts = [CANCELLATION_WORDS[code]] if code is not None and code in CANCELLATION_WORDS else []
+    if words:
+        parts.append(f"Motivo: {words.strip().rstrip('.')}.")
+    return " ".join(parts)
+
+
+def _status_message(
+    event: OrderPlaced | OrderStatusChanged, config: StoreOrderConfig
+) -> list[CustomerMessage]:
+    if isinstance(event, OrderPlaced):
+        order = event.order
+        status = OrderStatus.PENDING
+        to = order.phone_number
+        facts = _Facts(
+            order.order_id,
+            order.total_cents,
+            order.customer_name,
+            order.delivery_time,
+            None,
+        )
+        extra = ""
+    else:
+        status = event.to_status
+        to = event.phone_number
+        facts = _Facts(
+            event.order_id,
+            event.total_cents,
+            event.customer_name,
+            event.delivery_time,
+            event.store_name,
+        )
+        extra = (
+            cancellation_words(event.reason_code, event.reason)
+            if status is OrderStatus.CANCELLED
+            else ""
+        )
+    template = config.template_for(status)
+    if template is None:
+        return []
+    body = render_template(template, facts.placeholders(config)).strip()
+    if extra:
+        body = f"{body} {extra}"
+    detail = STATUS_WORDS[status] + (f". {extra}" if extra else "")
+    return [
+        CustomerMessage(
+            kind=NotificationKind.ORDER_STATUS,
+            to=to,
+            body=body,
+            order_id=facts.order_id,
+            template_keys=(
+                f"{NotificationKind.ORDER_STATUS.value}:{status.value}",
+                NotificationKind.ORDER_STATUS.value,
+            ),
+            template_variables=facts.variables(config, detail),
+        )
+    ]
+
+
+def local_time(moment: datetime, time_zone: str) -> str:
+    """`29/11/2026 às 14:30` in the store's time zone."""
+    local = moment.astimezone(ZoneInfo(time_zone))
+    return f"{local:%d/%m/%Y} às {local:%H:%M}"
+
+
+def _payment_instructions(
+    event: PaymentInstructionsIssued, config: StoreOrderConfig
+) -> list[CustomerMessage]:
+    facts = _Facts(event.order_id, event.total_cents, event.customer_name, None, None)
+    total = format_brl(event.total_cents)
+    expiry = local_time(event.expires_at, config.time_zone) if event.expires_at else None
+    if event.pix_payload:
+        body = (
+            f"Pedido #{event.order_id}: para pagar {total} com PIX, copie o código abaixo e "
+            "cole na opção PIX Copia e Cola do app do seu banco."
+            + (f" O código vale até {expiry}." if expiry else "")
+            + f"\n\n{event.pix_payload}"
+        )
+        detail = event.pix_payload
+    elif event.invoice_url:
+        method = CARD_WORDS.get(event.payment_method, "cartão")
+        body = (
+            f"Pedido #{event.order_id}: para pagar {total} com {method}, acesse o link: "
+            f"{event.invoice_url}" + (f"\nO link vale até {expiry}." if expiry else "")
+        )
+        detail = event.invoice_url
+    else:
+        return []
+    return [
+        CustomerMessage(
+            kind=NotificationKind.PAYMENT_INSTRUCTIONS,
+            to=event.phone_number,
+            body=body,
+            order_id=event.order_id,
+            template_keys=(NotificationKind.PAYMENT_INSTRUCTIONS.value,),
+            template_variables=facts.variables(config, detail),
+        )
+    ]
+
+
+def _payment_status_message(
+    event: OrderPaymentStatusChanged, config: StoreOrderConfig
+) -> list[CustomerMessage]:
+    facts = _Facts(event.order_id, event.total_cents, event.customer_name, None, None)
+    total = format_brl(event.total_cents)
+    order = f"#{event.order_id}"
+    if event.to_status is PaymentStatus.PAID:
+        thanks = f"Obrigado, {event.customer_name}!" if event.customer_name else "Obrigado!"
+        kind = NotificationKind.PAYMENT_CONFIRMED
+        body = f"Recebemos o pagamento de {total} do pedido {order}. {thanks}"
+        detail = thanks
+    elif event.to_status is PaymentStatus.FAILED:
+        why = PAYMENT_FAILURE_WORDS.get(event.reason or "", "")
+        kind = NotificationKind.PAYMENT_FAILED
+        next_step = (
+            "Se ainda quiser o pedido, é só fazer o pedido de novo por aqui e escolher "
+            "outra forma de pagamento."
+        )
+        body = " ".join(
+            part
+            for part in (
+                f"Não foi possível confirmar o pagamento de {total} do pedido {order}.",
+                why,
+                next_step,
+            )
+            if part
+        )
+        detail = f"{why} {next_step}".strip()
+    elif event.to_status is PaymentStatus.REFUNDED:
+        if config.template_for(OrderStatus.REFUNDED) is not None:
+            return []  # the REFUNDED status message tells the customer
+        kind = NotificationKind.PAYMENT_REFUNDED
+        body = (
+            f"O valor de {total} do pedido {order} foi reembolsado. O prazo para aparecer "
+            "na sua conta ou fatura depende do seu banco."
+        )
+        detail = ""
+    else:
+        return []
+    return [
+        CustomerMessage(
+            kind=kind,
+            to=event.phone_number,
+            body=body,
+            order_id=event.order_id,
+            template_keys=(kind.value,),
+            template_variables=facts.variables(config, detail),
+        )
+    ]
+
+
+def _rejection(event: OrderRejected) -> list[CustomerMessage]:
+    if event.phone_number is None:
+        return []
+    name = event.customer_name or UNKNOWN_CUSTOMER_NAME
+    return [
+        CustomerMessage(
+            kind=NotificationKind.ORDER_REJECTED,
+            to=event.phone_number,
+            body=event.message,
+            order_id=event.order_id,
+            template_keys=(NotificationKind.ORDER_REJECTED.value,),
+            template_variables={
+                "1": name,
+                "2": event.order_id or "-",
+                "3": "-",
+                "4": UNKNOWN_STORE_NAME,
+                "5": event.message,
+            },
+        )
+    ]

@@ -1,0 +1,43 @@
+"""The notifier's own Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+NOTIFICATIONS = Counter(
+    "notifier_notifications_total",
+    "WhatsApp messages by kind and outcome (sent, failed).",
+    ["kind", "outcome"],
+)
+TWILIO_RETRIES = Counter(
+    "notifier_twilio_retries_total",
+    "Twilio calls tried again after a transient answer, by what the previous try got.",
+    ["reason"],
+)
+TEMPLATE_FALLBACKS = Counter(
+    "notifier_template_fallbacks_total",
+    "Messages sent as an approved template because the free-form window had closed "
+    "(reason: window, or 63016 answered by Twilio).",
+    ["reason"],
+)
+SEND_SECONDS = Histogram(
+    "notifier_send_seconds",
+    "Time to get Twilio's final answer for one message, retries included.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+POSSIBLE_DUPLICATES = Counter(
+    "notifier_possible_duplicates_total",
+    "Messages sent again because a previous try was left unrecorded (state SENDING found on "
+    "redelivery): the customer may have received it twice.",
+)
+STORE_CONFIGS = Gauge("notifier_store_configs", "Store configurations known from stores.config.")
+PAYMENT_ALERTS = Counter(
+    "notifier_payment_alerts_total",
+    "payments.events that need a human (RefundFailed, PaymentChargebackReported).",
+    ["event_type"],
+)
+DUPLICATES_AVOIDED = Counter(
+    "notifier_duplicates_avoided_total",
+    "Unfinished claims found on redelivery whose message Twilio already lists: recorded as "
+    "sent, not sent again.",
+)

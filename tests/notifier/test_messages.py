@@ -1,0 +1,289 @@
+"""Which message each event sends, and its pt-BR text (pure domain, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.notifier.domain import (
+    CANCELLATION_WORDS,
+    CustomerMessage,
+    messages_for,
+    outside_free_form_window,
+)
+from shared.contracts.base import format_brl
+from shared.contracts.stores import DEFAULT_NOTIFICATION_TEMPLATES, StoreOrderConfig
+from shared.contracts.values import (
+    NotificationKind,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    ReasonCode,
+)
+from tests.notifier.events import (
+    PHONE,
+    instructions,
+    order_placed,
+    payment_status_changed,
+    rejected,
+    status_changed,
+)
+
+DEFAULTS = StoreOrderConfig.default_for("rest-1", "store-1")
+
+
+def only(messages: list[CustomerMessage]) -> CustomerMessage:
+    assert len(messages) == 1, messages
+    return messages[0]
+
+
+@pytest.mark.parametrize("status", list(OrderStatus))
+def test_each_status_renders_its_default_pt_br_template(status: OrderStatus) -> None:
+    event = status_changed("ord-42", status, delivery_time="30 minutos", total_cents=4480)
+
+    message = only(messages_for(event, DEFAULTS))
+
+    expected = (
+        DEFAULT_NOTIFICATION_TEMPLATES[status]
+        .replace("{order_id}", "ord-42")
+        .replace("{delivery_time}", "30 minutos")
+        .replace("{total}", "R$ 44,80")
+    )
+    assert message.body == expected
+    assert message.kind is NotificationKind.ORDER_STATUS
+    assert message.to == PHONE
+    assert message.order_id == "ord-42"
+
+
+@pytest.mark.parametrize("status", list(OrderStatus))
+def test_each_status_renders_the_stores_custom_template(status: OrderStatus) -> None:
+    config = StoreOrderConfig(
+        client_id="rest-1",
+        store_id="store-1",
+        store_name="Cantina da Nona",
+        notification_templates={
+            status: f"{status.value}: {{customer_name}}, pedido {{order_id}} de {{total}} "
+            "({store_name}, {delivery_time})"
+        },
+    )
+    event = status_changed("ord-7", status, delivery_time="20 min", total_cents=123450)
+
+    message = only(messages_for(event, config))
+
+    assert message.body == (
+        f"{status.value}: Maria, pedido ord-7 de R$ 1.234,50 (Cantina da Nona, 20 min)"
+    )
+
+
+def test_an_order_placed_sends_the_pending_status_message() -> None:
+    message = only(messages_for(order_placed("ord-1"), DEFAULTS))
+
+    assert message.kind is NotificationKind.ORDER_STATUS
+    assert message.body == (
+        "Seu pedido #ord-1 foi recebido e está aguardando confirmação do restaurante."
+    )
+
+
+@pytest.mark.parametrize(
+    ("cents", "shown"),
+    [
+        (0, "R$ 0,00"),
+        (5, "R$ 0,05"),
+        (4480, "R$ 44,80"),
+        (123450, "R$ 1.234,50"),
+        (123456789, "R$ 1.234.567,89"),
+    ],
+)
+def test_money_renders_as_brazilian_reais_from_integer_centavos(cents: int, shown: str) -> None:
+    assert format_brl(cents) == shown
+    config = StoreOrderConfig(
+        client_id="rest-1",
+        store_id="store-1",
+        notification_templates={OrderStatus.CONFIRMED: "Total: {total}"},
+    )
+    event = status_changed("o", OrderStatus.CONFIRMED, total_cents=cents)
+    assert only(messages_for(event, config)).body == f"Total: {shown}"
+
+
+def test_missing_facts_get_words_instead_of_raw_placeholders() -> None:
+    config = StoreOrderConfig(
+        client_id="rest-1",
+        store_id="store-1",
+        notification_templates={
+            OrderStatus.DELIVERING: "{store_name}: chega em {delivery_time}, {customer_name}"
+        },
+    )
+    event = status_changed("o", OrderStatus.DELIVERING, delivery_time=None)
+
+    body = only(messages_for(event, config)).body
+
+    assert "{" not in body
+    assert body == "o restaurante: chega em alguns minutos, Maria"
+
+
+def test_the_event_store_name_is_used_when_the_config_has_none() -> None:
+    config = StoreOrderConfig(
+        client_id="rest-1",
+        store_id="store-1",
+        notification_templates={OrderStatus.READY: "{store_name}"},
+    )
+    event = status_changed("o", OrderStatus.READY, store_name="Pizzaria Bella")
+    assert only(messages_for(event, config)).body == "Pizzaria Bella"
+
+
+def test_a_store_with_notifications_off_gets_no_status_messages_but_payment_ones() -> None:
+    quiet = StoreOrderConfig(
+        client_id="rest-1", store_id="store-1", notify_customer_on_status_change=False
+    )
+
+    for status in OrderStatus:
+        assert messages_for(status_changed("o", status), quiet) == []
+    assert messages_for(order_placed("o"), quiet) == []
+    assert only(messages_for(instructions("o", PaymentMethod.PIX), quiet))
+    assert only(messages_for(payment_status_changed("o", PaymentStatus.PAID), quiet))
+    assert only(messages_for(rejected(), quiet))
+
+
+def test_an_empty_template_sends_nothing_for_that_status_only() -> None:
+    config = StoreOrderConfig(
+        client_id="rest-1",
+        store_id="store-1",
+        notification_templates={OrderStatus.PREPARING: ""},
+    )
+    assert messages_for(status_changed("o", OrderStatus.PREPARING), config) == []
+    assert only(messages_for(status_changed("o", OrderStatus.READY), config))
+
+
+def test_pix_instructions_carry_the_code_the_total_and_the_expiry_in_store_time() -> None:
+    config = StoreOrderConfig(client_id="rest-1", store_id="store-1", time_zone="America/Manaus")
+    expires = datetime(2026, 11, 29, 18, 30, tzinfo=UTC)  # 14:30 in Manaus (UTC-4)
+    event = instructions("ord-9", PaymentMethod.PIX, total_cents=123450, expires_at=expires)
+
+    message = only(messages_for(event, config))
+
+    assert message.kind is NotificationKind.PAYMENT_INSTRUCTIONS
+    assert "R$ 1.234,50" in message.body
+    assert "PIX Copia e Cola" in message.body
+    assert "29/11/2026 às 14:30" in message.body
+    assert message.body.endswith("\n\n00020126580014BR.GOV.BCB.PIX0136pix-key-123")
+    assert message.template_variables["5"] == event.pix_payload
+
+
+@pytest.mark.parametrize(
+    ("method", "words"),
+    [(PaymentMethod.CREDIT, "cartão de crédito"), (PaymentMethod.DEBIT, "cartão de débito")],
+)
+def test_card_instructions_carry_the_payment_page_link(method: PaymentMethod, words: str) -> None:
+    expires = datetime(2026, 11, 29, 23, 59, tzinfo=UTC)  # 20:59 in São Paulo
+    event = instructions("ord-3", method, total_cents=4480, expires_at=expires)
+
+    message = only(messages_for(event, DEFAULTS))
+
+    assert message.body == (
+        f"Pedido #ord-3: para pagar R$ 44,80 com {words}, acesse o link: "
+        "https://sandbox.asaas.com/i/ord-3\nO link vale até 29/11/2026 às 20:59."
+    )
+
+
+def test_payment_confirmed_thanks_the_customer_with_the_total() -> None:
+    message = only(messages_for(payment_status_changed("o1", PaymentStatus.PAID), DEFAULTS))
+
+    assert message.kind is NotificationKind.PAYMENT_CONFIRMED
+    assert message.body == "Recebemos o pagamento de R$ 44,80 do pedido #o1. Obrigado, Maria!"
+
+
+def test_payment_failed_says_why_and_what_to_do_next() -> None:
+    event = payment_status_changed("o1", PaymentStatus.FAILED, reason="PAYMENT_OVERDUE")
+
+    message = only(messages_for(event, DEFAULTS))
+
+    assert message.kind is NotificationKind.PAYMENT_FAILED
+    assert "O prazo para pagamento terminou." in message.body
+    assert "escolher outra forma de pagamento" in message.body
+
+
+def test_a_refund_is_told_by_the_refunded_status_message_when_the_store_sends_one() -> None:
+    refunded = payment_status_changed("o1", PaymentStatus.REFUNDED)
+    assert messages_for(refunded, DEFAULTS) == []
+
+    silent_refund = StoreOrderConfig(
+        client_id="rest-1",
+        store_id="store-1",
+        notification_templates={OrderStatus.REFUNDED: ""},
+    )
+    message = only(messages_for(refunded, silent_refund))
+    assert message.kind is NotificationKind.PAYMENT_REFUNDED
+    assert "R$ 44,80" in message.body
+
+
+def test_a_refund_is_told_by_payment_refunded_when_status_messages_are_off() -> None:
+    quiet = StoreOrderConfig(
+        client_id="rest-1", store_id="store-1", notify_customer_on_status_change=False
+    )
+    message = only(messages_for(payment_status_changed("o1", PaymentStatus.REFUNDED), quiet))
+    assert message.kind is NotificationKind.PAYMENT_REFUNDED
+
+
+@pytest.mark.parametrize("status", [PaymentStatus.PENDING, PaymentStatus.REFUND_PENDING])
+def test_other_payment_statuses_send_nothing(status: PaymentStatus) -> None:
+    assert messages_for(payment_status_changed("o1", status), DEFAULTS) == []
+
+
+def test_a_cancellation_tells_its_reason_in_words() -> None:
+    by_code = status_changed(
+        "o1",
+        OrderStatus.CANCELLED,
+        reason="CONFIRMATION_TIMEOUT",
+        reason_code=ReasonCode.CONFIRMATION_TIMEOUT,
+    )
+    by_restaurant = status_changed(
+        "o1",
+        OrderStatus.CANCELLED,
+        reason="sem entregador disponível",
+        reason_code=ReasonCode.RESTAURANT_REJECTED,
+    )
+
+    assert only(messages_for(by_code, DEFAULTS)).body == (
+        "Seu pedido #o1 foi cancelado. " + CANCELLATION_WORDS[ReasonCode.CONFIRMATION_TIMEOUT]
+    )
+    assert only(messages_for(by_restaurant, DEFAULTS)).body == (
+        "Seu pedido #o1 foi cancelado. O restaurante não pôde aceitar o pedido. "
+        "Motivo: sem entregador disponível."
+    )
+    bare = status_changed("o1", OrderStatus.CANCELLED)
+    assert only(messages_for(bare, DEFAULTS)).body == "Seu pedido #o1 foi cancelado."
+
+
+def test_a_rejected_command_is_told_to_the_customer_when_their_number_is_known() -> None:
+    message = only(messages_for(rejected(), DEFAULTS))
+
+    assert message.kind is NotificationKind.ORDER_REJECTED
+    assert message.body == "A loja está fechada agora. Funcionamos das 18h às 23h."
+    assert messages_for(rejected(phone=None), DEFAULTS) == []
+
+
+def test_status_templates_are_looked_up_by_status_then_by_kind() -> None:
+    message = only(messages_for(status_changed("o1", OrderStatus.READY), DEFAULTS))
+
+    assert message.template_sid({"ORDER_STATUS": "HXany"}) == "HXany"
+    assert message.template_sid({"ORDER_STATUS:READY": "HXready", "ORDER_STATUS": "HX"}) == (
+        "HXready"
+    )
+    assert message.template_sid({"PAYMENT_CONFIRMED": "HXpaid"}) is None
+    assert message.template_variables == {
+        "1": "Maria",
+        "2": "o1",
+        "3": "R$ 44,80",
+        "4": "o restaurante",
+        "5": "pronto",
+    }
+
+
+def test_the_free_form_window_is_counted_from_the_placement() -> None:
+    placed = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    window = timedelta(hours=24)
+
+    assert not outside_free_form_window(placed, placed + timedelta(hours=23), window)
+    assert outside_free_form_window(placed, placed + timedelta(hours=25), window)
+    assert not outside_free_form_window(None, placed + timedelta(days=9), window)

@@ -1,0 +1,499 @@
+"""The notifier as a real process on the real broker and server, talking to the Twilio emulator."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
+from typing import TypedDict, cast
+
+import pytest
+from faststream.kafka import KafkaBroker
+
+from services.notifier.adapters.mongo_ledger import NOTIFICATIONS
+from shared.broker import BrokerSink
+from shared.contracts.base import Message
+from shared.contracts.notifications import NotificationFailed, NotificationSent
+from shared.contracts.payments import RefundFailed
+from shared.contracts.registry import decode_as
+from shared.contracts.stores import StoreOrderConfig
+from shared.contracts.values import NotificationKind, OrderStatus, PaymentMethod, PaymentStatus
+from shared.keys import key_for
+from shared.mongo import Database
+from shared.records import OutgoingRecord
+from shared.topics import (
+    NOTIFICATIONS_EVENTS,
+    ORDERS_EVENTS,
+    PAYMENTS_EVENTS,
+    STORES_CONFIG,
+    dlq_topic,
+)
+from tests.integration.kafka_helpers import Record, read_until, running_broker
+from tests.notifier.emulator import TwilioEmulator
+from tests.notifier.events import (
+    config_changed,
+    instructions,
+    now,
+    order_placed,
+    payment_status_changed,
+    status_changed,
+)
+from tests.processes import ServiceProcess, Services
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+NOTIFIER = "services.notifier"
+TEMPLATES = {"ORDER_STATUS": "HXstatus0000000000000000000000000", "PAYMENT_CONFIRMED": "HXpaid"}
+
+
+class StoreIds(TypedDict):
+    client_id: str
+    store_id: str
+
+
+class Restaurant:
+    """Events of one restaurant of this test (ids unique to the test), on the real broker."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.sink = BrokerSink(broker)
+        self.client_id = f"rest-{uuid.uuid4().hex[:8]}"
+        self.store_id = "store-1"
+
+    @staticmethod
+    def phone() -> str:
+        return f"+55119{random.randrange(10**7, 10**8)}"  # noqa: S311 - not a secret
+
+    async def publish(self, event: Message, topic: str = ORDERS_EVENTS) -> None:
+        await self.sink.send(OutgoingRecord.of(topic, event))
+
+    async def configure(self, **fields: object) -> StoreOrderConfig:
+        config = StoreOrderConfig(client_id=self.client_id, store_id=self.store_id, **fields)
+        await self.publish(config_changed(config), STORES_CONFIG)
+        return config
+
+    def ids(self) -> StoreIds:
+        return {"client_id": self.client_id, "store_id": self.store_id}
+
+    def mine(self, records: list[Record]) -> list[NotificationSent | NotificationFailed]:
+        events = [
+            cast(
+                NotificationSent | NotificationFailed,
+                decode_as(record.value, NotificationSent, NotificationFailed),
+            )
+            for record in records
+        ]
+        return [event for event in events if event.client_id == self.client_id]
+
+    async def audit(
+        self,
+        kafka_bootstrap: str,
+        done: Callable[[list[NotificationSent | NotificationFailed]], bool],
+    ) -> list[NotificationSent | NotificationFailed]:
+        records = await read_until(
+            kafka_bootstrap, NOTIFICATIONS_EVENTS, lambda rs: done(self.mine(rs)), timeout=60
+        )
+        return self.mine(records)
+
+
+@pytest.fixture
+async def restaurant(kafka_bootstrap: str) -> AsyncIterator[Restaurant]:
+    async with running_broker(kafka_bootstrap) as broker:
+        yield Restaurant(broker)
+
+
+StartNotifier = Callable[..., ServiceProcess]
+
+
+@pytest.fixture
+def start_notifier(services: Services, twilio: TwilioEmulator) -> Iterator[StartNotifier]:
+    """Starts notifier processes on the emulator; each leaves the consumer group cleanly."""
+    started: list[ServiceProcess] = []
+
+    def start(**env: str) -> ServiceProcess:
+        process = services.start(
+            NOTIFIER,
+            TWILIO_BASE_URL=twilio.url,
+            TWILIO_BACKOFF_INITIAL_S="0.05",
+            TWILIO_BACKOFF_MAX_S="0.5",
+            TWILIO_ATTEMPTS="10",
+            TWILIO_CONTENT_TEMPLATES=json.dumps(TEMPLATES),
+            **env,
+        )
+        started.append(process)
+        return process.wait_ready()
+
+    yield start
+    for process in started:
+        if process.process is not None and process.process.poll() is None:
+            process.terminate()
+
+
+async def test_each_event_sends_its_message_once_even_when_delivered_again(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    kafka_bootstrap: str,
+    database: Database,
+) -> None:
+    notifier = start_notifier()
+    phone = restaurant.phone()
+    placed = order_placed("ord-1", phone=phone, total_cents=123450, **restaurant.ids())
+    confirmed = status_changed("ord-1", OrderStatus.CONFIRMED, phone=phone, **restaurant.ids())
+    pix = instructions("ord-1", PaymentMethod.PIX, phone=phone, **restaurant.ids())
+    paid = payment_status_changed(
+        "ord-1", PaymentStatus.PAID, phone=phone, total_cents=123450, **restaurant.ids()
+    )
+    ready = status_changed("ord-1", OrderStatus.READY, phone=phone, **restaurant.ids())
+
+    for event in (placed, confirmed, pix, confirmed, paid, placed, ready):
+        await restaurant.publish(event)
+
+    await eventually(lambda: len(twilio.messages(phone)) >= 5, timeout=60, what="5 messages")
+    audit = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 5)
+    bodies = twilio.bodies(phone)
+    assert len(bodies) == 5, bodies
+    assert bodies[0] == (
+        "Seu pedido #ord-1 foi recebido e está aguardando confirmação do restaurante."
+    )
+    assert bodies[1].startswith("Seu pedido #ord-1 foi confirmado!")
+    assert "PIX Copia e Cola" in bodies[2]
+    assert bodies[3] == "Recebemos o pagamento de R$ 1.234,50 do pedido #ord-1. Obrigado, Maria!"
+    assert bodies[4] == "Seu pedido #ord-1 está pronto! Em breve sairá para entrega."
+
+    assert all(isinstance(event, NotificationSent) for event in audit)
+    assert [event.source_event_id for event in audit] == [
+        e.event_id for e in (placed, confirmed, pix, paid, ready)
+    ]
+    sids = [message["sid"] for message in twilio.messages(phone)]
+    assert [event.twilio_sid for event in audit if isinstance(event, NotificationSent)] == sids
+    for sent, cause in zip(audit, (placed, confirmed, pix, paid, ready), strict=True):
+        assert sent.correlation_id == cause.correlation_id
+        assert sent.causation_id == str(cause.event_id)
+        assert (sent.client_id, sent.store_id) == (restaurant.client_id, restaurant.store_id)
+    assert await database[NOTIFICATIONS].count_documents({"state": "SENT"}) == 5
+    assert notifier.metric("notifier_possible_duplicates_total") == 0
+
+
+def three_messages_to(twilio: TwilioEmulator, phone: str) -> Callable[[], bool]:
+    return lambda: len(twilio.messages(phone)) >= 3
+
+
+async def test_a_429_burst_is_retried_and_every_message_arrives_once_in_order_per_order(
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
+) -> None:
+    notifier = start_notifier()
+    twilio.control("throttle", count=8)
+    orders = {f"ord-{n}": restaurant.phone() for n in range(3)}
+    statuses = [OrderStatus.CONFIRMED, OrderStatus.PREPARING, OrderStatus.READY]
+    for status in statuses:
+        for order_id, phone in orders.items():
+            await restaurant.publish(
+                status_changed(order_id, status, phone=phone, **restaurant.ids())
+            )
+
+    for phone in orders.values():
+        await eventually(three_messages_to(twilio, phone), timeout=60, what="3 messages")
+    for order_id, phone in orders.items():
+        bodies = twilio.bodies(phone)
+        assert [body.split(" ")[2] for body in bodies] == [f"#{order_id}"] * 3
+        assert ["confirmado" in bodies[0], "preparado" in bodies[1], "pronto" in bodies[2]] == [
+            True
+        ] * 3, bodies
+    assert twilio.state()["refused"] == {"20429": 8}
+    assert notifier.metric("notifier_twilio_retries_total") == 8
+
+
+async def test_a_permanent_error_is_recorded_and_does_not_block_later_messages(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    kafka_bootstrap: str,
+) -> None:
+    start_notifier()
+    unreachable, reachable = restaurant.phone(), restaurant.phone()
+    twilio.control("recipient-errors", to=unreachable, code=63024)
+    failing = status_changed("ord-a", OrderStatus.CONFIRMED, phone=unreachable, **restaurant.ids())
+    await restaurant.publish(failing)
+    await restaurant.publish(
+        status_changed("ord-b", OrderStatus.CONFIRMED, phone=reachable, **restaurant.ids())
+    )
+
+    await eventually(lambda: len(twilio.messages(reachable)) == 1, timeout=60, what="sent")
+    audit = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 2)
+    failed = [event for event in audit if isinstance(event, NotificationFailed)]
+    assert len(failed) == 1
+    assert failed[0].source_event_id == failing.event_id
+    assert (failed[0].error_code, failed[0].permanent) == ("63024", True)
+    assert failed[0].to == unreachable
+    assert failed[0].kind is NotificationKind.ORDER_STATUS
+    assert twilio.messages(unreachable) == []
+
+
+async def test_63016_falls_back_to_the_approved_template(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    kafka_bootstrap: str,
+) -> None:
+    start_notifier()
+    phone = restaurant.phone()
+    twilio.control("outside-window", to=phone)
+    await restaurant.publish(
+        status_changed(
+            "ord-w", OrderStatus.DELIVERING, phone=phone, delivery_time="25 min", **restaurant.ids()
+        )
+    )
+
+    await eventually(lambda: len(twilio.messages(phone)) == 1, timeout=60, what="template sent")
+    [message] = twilio.messages(phone)
+    assert message["content_sid"] == TEMPLATES["ORDER_STATUS"]
+    assert message["content_variables"]["2"] == "ord-w"
+    assert message["content_variables"]["5"] == "saiu para entrega"
+    [sent] = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 1)
+    assert isinstance(sent, NotificationSent)
+    assert sent.template_sid == TEMPLATES["ORDER_STATUS"]
+    assert twilio.state()["refused"] == {"63016": 1}
+
+
+async def test_a_store_configuration_changed_while_running_applies_to_the_next_message(
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
+) -> None:
+    start_notifier()
+    phone = restaurant.phone()
+    await restaurant.publish(
+        status_changed("ord-c", OrderStatus.CONFIRMED, phone=phone, **restaurant.ids())
+    )
+    await eventually(lambda: len(twilio.messages(phone)) == 1, timeout=60, what="default sent")
+
+    await restaurant.configure(
+        store_name="Cantina da Nona",
+        notification_templates={OrderStatus.PREPARING: "{store_name} preparando {order_id}"},
+    )
+    await restaurant.publish(
+        status_changed("ord-c", OrderStatus.PREPARING, phone=phone, **restaurant.ids())
+    )
+    await eventually(lambda: len(twilio.messages(phone)) == 2, timeout=60, what="custom sent")
+
+    await restaurant.configure(notify_customer_on_status_change=False)
+    await restaurant.publish(
+        status_changed("ord-c", OrderStatus.READY, phone=phone, **restaurant.ids())
+    )
+    await restaurant.publish(
+        payment_status_changed("ord-c", PaymentStatus.PAID, phone=phone, **restaurant.ids())
+    )
+    await eventually(lambda: len(twilio.messages(phone)) == 3, timeout=60, what="payment sent")
+
+    bodies = twilio.bodies(phone)
+    assert bodies[0].startswith("Seu pedido #ord-c foi confirmado!")
+    assert bodies[1] == "Cantina da Nona preparando ord-c"
+    assert bodies[2].startswith("Recebemos o pagamento")  # READY was not sent
+
+
+async def test_a_malformed_event_is_dead_lettered_and_later_events_are_still_notified(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    kafka_bootstrap: str,
+) -> None:
+    start_notifier()
+    phone = restaurant.phone()
+    key = key_for(ORDERS_EVENTS, restaurant.client_id)
+    valid = status_changed("ord-m", OrderStatus.CONFIRMED, phone=phone, **restaurant.ids())
+    invalid = valid.to_wire() | {"eventId": str(uuid.uuid4()), "totalCents": 12.5}
+    for value in (b"{not json", json.dumps(invalid).encode()):
+        await restaurant.sink.send(
+            OutgoingRecord(
+                topic=ORDERS_EVENTS,
+                key=key,
+                value=value,
+                headers={"event-type": "OrderStatusChanged"},
+                event_id="",
+            )
+        )
+    await restaurant.publish(valid)
+
+    await eventually(lambda: len(twilio.messages(phone)) == 1, timeout=60, what="valid sent")
+    dead = await read_until(
+        kafka_bootstrap,
+        dlq_topic(ORDERS_EVENTS),
+        lambda records: len([r for r in records if r.key == key]) >= 2,
+        timeout=60,
+    )
+    mine = [record for record in dead if record.key == key]
+    assert [record.value for record in mine] == [b"{not json", json.dumps(invalid).encode()]
+    headers = dict(mine[1].headers)
+    assert headers["dlq-error-type"] == b"ContractError"
+    assert headers["dlq-original-topic"] == ORDERS_EVENTS.encode()
+
+
+async def test_a_restarted_notifier_rebuilds_store_configs_from_the_topic(
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
+) -> None:
+    first = start_notifier()
+    phone = restaurant.phone()
+    await restaurant.configure(
+        notification_templates={OrderStatus.CONFIRMED: "Confirmadíssimo: {order_id} ({total})"}
+    )
+    await restaurant.publish(
+        status_changed("ord-r", OrderStatus.CONFIRMED, phone=phone, **restaurant.ids())
+    )
+    await eventually(lambda: len(twilio.messages(phone)) == 1, timeout=60, what="first sent")
+    first.terminate()
+
+    second = start_notifier()
+    assert second.metric("notifier_store_configs") >= 1
+    await restaurant.publish(
+        status_changed(
+            "ord-r2", OrderStatus.CONFIRMED, phone=phone, total_cents=999, **restaurant.ids()
+        )
+    )
+
+    await eventually(lambda: len(twilio.messages(phone)) == 2, timeout=60, what="second sent")
+    assert twilio.bodies(phone) == [
+        "Confirmadíssimo: ord-r (R$ 44,80)",
+        "Confirmadíssimo: ord-r2 (R$ 9,99)",
+    ]
+
+
+async def test_payment_alerts_are_counted_and_send_nothing(
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
+) -> None:
+    notifier = start_notifier()
+    alert = RefundFailed(
+        event_id=uuid.uuid4(),
+        occurred_at=now(),
+        correlation_id="turn-1",
+        client_id=restaurant.client_id,
+        store_id=restaurant.store_id,
+        order_id="ord-p",
+        payment_id="pay_1",
+        reason="400 insufficient_balance",
+        attempts=5,
+    )
+
+    await restaurant.publish(alert, PAYMENTS_EVENTS)
+
+    await eventually(
+        lambda: notifier.metric("notifier_payment_alerts_total") >= 1, timeout=60, what="alert"
+    )
+    assert twilio.state()["messages"] == 0
+
+
+async def test_a_claim_left_by_a_crash_is_sent_again_counted_and_marked(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    database: Database,
+) -> None:
+    notifier = start_notifier()
+    phone = restaurant.phone()
+    event = status_changed("ord-d", OrderStatus.CONFIRMED, phone=phone, **restaurant.ids())
+    notification_id = f"{event.event_id}:ORDER_STATUS"
+    # What a process killed between Twilio's answer and the record leaves behind.
+    await database[NOTIFICATIONS].insert_one(
+        {"_id": notification_id, "state": "SENDING", "attempts": 1, "claimedAt": now()}
+    )
+
+    await restaurant.publish(event)
+
+    await eventually(lambda: len(twilio.messages(phone)) == 1, timeout=60, what="sent again")
+    await eventually(
+        lambda: notifier.metric("notifier_possible_duplicates_total") == 1,
+        timeout=10,
+        what="counted",
+    )
+
+    async def recorded() -> bool:
+        entry = await database[NOTIFICATIONS].find_one({"_id": notification_id})
+        return entry is not None and entry["state"] == "SENT"
+
+    await eventually(recorded, timeout=10, what="recorded")
+    entry = await database[NOTIFICATIONS].find_one({"_id": notification_id})
+    assert entry is not None
+    assert (entry["possibleDuplicate"], entry["attempts"]) == (True, 2)
+    assert "may receive it twice" in notifier.log_tail()
+
+
+async def test_a_claim_left_by_a_crash_after_twilio_accepted_is_not_sent_again(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    database: Database,
+    kafka_bootstrap: str,
+) -> None:
+    notifier = start_notifier()
+    phone = restaurant.phone()
+    event = status_changed("ord-e", OrderStatus.READY, phone=phone, **restaurant.ids())
+    notification_id = f"{event.event_id}:ORDER_STATUS"
+    await database[NOTIFICATIONS].insert_one(
+        {"_id": notification_id, "state": "SENDING", "attempts": 1, "claimedAt": now()}
+    )
+    body = "Seu pedido #ord-e está pronto! Em breve sairá para entrega."
+    sid = twilio.send(phone, body)  # Twilio accepted it, then the process died
+
+    await restaurant.publish(event)
+
+    [sent] = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 1)
+    assert isinstance(sent, NotificationSent)
+    assert sent.twilio_sid == sid
+    assert len(twilio.messages(phone)) == 1
+    assert notifier.metric("notifier_duplicates_avoided_total") == 1
+    assert notifier.metric("notifier_possible_duplicates_total") == 0
+
+
+async def test_a_notifier_killed_mid_stream_loses_no_message_and_counts_any_duplicate(
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
+) -> None:
+    doomed = start_notifier()
+    twilio.control("latency", ms=20)
+    statuses = [OrderStatus.CONFIRMED, OrderStatus.PREPARING, OrderStatus.READY]
+    orders = {f"ord-k{n}": restaurant.phone() for n in range(15)}
+    for status in statuses:
+        for order_id, phone in orders.items():
+            await restaurant.publish(
+                status_changed(order_id, status, phone=phone, **restaurant.ids())
+            )
+    await eventually(lambda: twilio.state()["messages"] >= 10, timeout=60, what="some sent")
+    doomed.kill()
+
+    survivor = start_notifier()
+    await eventually(
+        lambda: all(len(set(twilio.bodies(phone))) == len(statuses) for phone in orders.values()),
+        timeout=90,
+        what="every message sent",
+    )
+
+    duplicates = 0
+    for phone in orders.values():
+        bodies = twilio.bodies(phone)
+        duplicates += len(bodies) - len(set(bodies))
+        first_seen = list(dict.fromkeys(bodies))
+        assert ["confirmado" in first_seen[0], "preparado" in first_seen[1]] == [True, True]
+        assert "pronto" in first_seen[2]
+    counted = survivor.metric("notifier_possible_duplicates_total")
+    avoided = survivor.metric("notifier_duplicates_avoided_total")
+    print(f"\nkill -9 mid-stream: {duplicates} duplicate(s), {counted} counted, {avoided} avoided")
+    assert duplicates <= counted
+
+
+async def test_messages_a_day_after_the_order_was_placed_go_as_approved_templates(
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
+) -> None:
+    start_notifier()
+    phone = restaurant.phone()
+    await restaurant.publish(
+        order_placed("ord-old", phone=phone, at=now() - timedelta(hours=25), **restaurant.ids())
+    )
+    await restaurant.publish(
+        payment_status_changed("ord-old", PaymentStatus.PAID, phone=phone, **restaurant.ids())
+    )
+
+    await eventually(lambda: len(twilio.messages(phone)) == 2, timeout=60, what="both sent")
+    assert [message["content_sid"] for message in twilio.messages(phone)] == [
+        TEMPLATES["ORDER_STATUS"],
+        TEMPLATES["PAYMENT_CONFIRMED"],
+    ]
+    assert twilio.state()["refused"] == {}

@@ -1,0 +1,182 @@
+"""The Twilio client against the Twilio emulator running as a real HTTP server."""
+
+from __future__ import annotations
+
+import re
+from email.utils import parsedate_to_datetime
+
+import httpx
+import pytest
+
+from services.notifier.adapters.twilio_client import TwilioClient
+from services.notifier.config import TwilioSettings
+from shared.gateway import GatewayRefused
+from tests.notifier.emulator import ACCOUNT_SID, AUTH_TOKEN, SENDER, TwilioEmulator
+
+pytestmark = pytest.mark.integration
+
+TO = "+5511987650001"
+
+
+def client_for(emulator: TwilioEmulator) -> TwilioClient:
+    settings = TwilioSettings(base_url=emulator.url, backoff_initial_s=0.05, backoff_max_s=0.2)
+    return TwilioClient(settings)
+
+
+async def test_a_sent_message_has_twilios_fields_and_is_listed(twilio: TwilioEmulator) -> None:
+    client = client_for(twilio)
+    sid = await client.send(TO, body="Olá, Maria!")
+    await client.aclose()
+
+    [message] = twilio.messages(TO)
+    assert re.fullmatch(r"SM[0-9a-f]{32}", sid)
+    assert message["sid"] == sid
+    assert message["account_sid"] == ACCOUNT_SID
+    assert (message["from"], message["to"]) == (SENDER, f"whatsapp:{TO}")
+    assert message["body"] == "Olá, Maria!"
+    assert message["status"] == "queued"
+    assert message["direction"] == "outbound-api"
+    assert message["num_segments"] == "1"
+    assert (message["error_code"], message["error_message"]) == (None, None)
+    assert message["uri"] == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json"
+    assert parsedate_to_datetime(message["date_created"]).tzinfo is not None
+
+
+def test_the_list_is_paged_and_filtered_like_twilios(twilio: TwilioEmulator) -> None:
+    auth = httpx.BasicAuth(ACCOUNT_SID, AUTH_TOKEN)
+    for n in range(3):
+        httpx.post(
+            twilio.url + twilio.messages_path,
+            data={"To": f"whatsapp:{TO}", "From": SENDER, "Body": f"m{n}"},
+            auth=auth,
+        ).raise_for_status()
+    httpx.post(
+        twilio.url + twilio.messages_path,
+        data={"To": "whatsapp:+5511000000009", "From": SENDER, "Body": "other"},
+        auth=auth,
+    ).raise_for_status()
+
+    page = httpx.get(
+        twilio.url + twilio.messages_path,
+        params={"To": f"whatsapp:{TO}", "PageSize": "2"},
+        auth=auth,
+    ).json()
+
+    assert [m["body"] for m in page["messages"]] == ["m2", "m1"]
+    assert (page["page"], page["page_size"], page["start"]) == (0, 2, 0)
+    assert page["next_page_uri"] is not None
+    assert page["uri"].startswith(twilio.messages_path)
+    assert twilio.bodies(TO) == ["m0", "m1", "m2"]
+
+
+def test_wrong_credentials_get_twilios_authenticate_error(twilio: TwilioEmulator) -> None:
+    response = httpx.post(
+        twilio.url + twilio.messages_path,
+        data={"To": f"whatsapp:{TO}", "From": SENDER, "Body": "x"},
+        auth=httpx.BasicAuth(ACCOUNT_SID, "wrong"),
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "code": 20003,
+        "message": "Authenticate",
+        "more_info": "https://www.twilio.com/docs/errors/20003",
+        "status": 401,
+    }
+
+
+@pytest.mark.parametrize(
+    ("form", "code"),
+    [
+        ({"To": "whatsapp:12345", "Body": "x"}, 21211),
+        ({"To": f"whatsapp:{TO}"}, 21602),
+        ({"Body": "x"}, 21604),
+    ],
+)
+def test_invalid_requests_get_twilios_validation_errors(
+    twilio: TwilioEmulator, form: dict[str, str], code: int
+) -> None:
+    response = httpx.post(
+        twilio.url + twilio.messages_path,
+        data={"From": SENDER} | form,
+        auth=httpx.BasicAuth(ACCOUNT_SID, AUTH_TOKEN),
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert response.json()["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
+
+
+async def test_a_429_burst_and_server_errors_are_retried_until_accepted(
+    twilio: TwilioEmulator,
+) -> None:
+    twilio.control("throttle", count=3)
+    twilio.control("server-errors", count=1, status=503)
+    client = client_for(twilio)
+
+    await client.send(TO, body="depois da rajada")
+    await client.aclose()
+
+    assert twilio.bodies(TO) == ["depois da rajada"]
+    assert twilio.state()["refused"] == {"20429": 3, "20503": 1}
+
+
+async def test_a_permanent_error_is_raised_at_once_with_twilios_code_and_no_secret(
+    twilio: TwilioEmulator,
+) -> None:
+    twilio.control("recipient-errors", to=TO, code=63024)
+    client = client_for(twilio)
+
+    with pytest.raises(GatewayRefused) as refused:
+        await client.send(TO, body="x")
+    await client.aclose()
+
+    assert (refused.value.code, refused.value.status) == ("63024", 400)
+    assert twilio.state()["refused"] == {"63024": 1}
+    assert AUTH_TOKEN not in str(refused.value)
+
+
+async def test_outside_the_window_free_form_is_refused_and_a_template_is_accepted(
+    twilio: TwilioEmulator,
+) -> None:
+    twilio.control("outside-window", to=TO)
+    client = client_for(twilio)
+
+    with pytest.raises(GatewayRefused) as refused:
+        await client.send(TO, body="x")
+    sid = await client.send(TO, content_sid="HX123", content_variables={"1": "Maria"})
+    await client.aclose()
+
+    assert refused.value.code == "63016"
+    [message] = twilio.messages(TO)
+    assert message["sid"] == sid
+    assert (message["content_sid"], message["content_variables"]) == ("HX123", {"1": "Maria"})
+
+
+def test_reset_forgets_messages_and_faults(twilio: TwilioEmulator) -> None:
+    twilio.control("throttle", count=5)
+    httpx.post(
+        twilio.url + twilio.messages_path,
+        data={"To": f"whatsapp:{TO}", "From": SENDER, "Body": "x"},
+        auth=httpx.BasicAuth(ACCOUNT_SID, AUTH_TOKEN),
+    )
+    twilio.control("reset")
+
+    state = twilio.state()
+    assert state["messages"] == 0
+    assert state["faults"]["throttle"] is None
+
+
+async def test_a_timed_out_send_that_twilio_accepted_is_found_not_sent_twice(
+    twilio: TwilioEmulator,
+) -> None:
+    twilio.control("slow-answers", count=1, ms=1500)
+    client = TwilioClient(
+        TwilioSettings(base_url=twilio.url, timeout_s=0.5, backoff_initial_s=0.05)
+    )
+
+    sid = await client.send(TO, body="só uma vez")
+    await client.aclose()
+
+    [message] = twilio.messages(TO)
+    assert message["sid"] == sid
