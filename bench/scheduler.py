@@ -40,7 +40,9 @@ RESULTS = Path(__file__).resolve().parents[1] / "bench-results"
 PROBES = 200
 PROBE_WINDOW = timedelta(seconds=4)
 TICKS = 50
-FIRED_BESIDE = (0, 10_000)
+FIRED_BESIDE = (0, 10_000, 100_000)
+PARTITION = 0
+"""The `scheduler.commands` partition the bench's replica owns, as a replica would."""
 
 
 def now() -> datetime:
@@ -104,24 +106,25 @@ async def lateness_with_pending(
     far = now() + timedelta(hours=1)
     say(f"  scheduling {pending} pending timers (due in an hour)...")
     documents = [
-        timer_document(Timer.from_command(command(f"pending-{pending}-{n}", far)))
+        timer_document(Timer.from_command(command(f"pending-{pending}-{n}", far), PARTITION))
         for n in range(pending)
     ]
     for first in range(0, pending, 1000):
         await database[TIMERS].insert_many(documents[first : first + 1000])
     log = FiredLog(sink, PROBES)
     scheduler = Scheduler(store, log, now, FiringPolicy(), events_topic=topic)
+    await scheduler.adopt({PARTITION})
     loops = [asyncio.create_task(scheduler.run()), asyncio.create_task(scheduler.maintain())]
     # Probes are scheduled well before they are due, as deadlines are in the system (minutes
     # ahead): what is measured is firing, not how fast the bench can send commands.
     started = time.perf_counter()
-    await scheduler.schedule(command(f"warm-up-{pending}", now() + timedelta(hours=2)))
+    await scheduler.schedule(command(f"warm-up-{pending}", now() + timedelta(hours=2)), PARTITION)
     per_command = time.perf_counter() - started
     start = now() + timedelta(seconds=1 + 3 * PROBES * per_command)
     step = PROBE_WINDOW / PROBES
     say(f"  {PROBES} probe timers due over {PROBE_WINDOW.total_seconds():.0f}s...")
     for n in range(PROBES):
-        await scheduler.schedule(command(f"probe-{pending}-{n}", start + n * step))
+        await scheduler.schedule(command(f"probe-{pending}-{n}", start + n * step), PARTITION)
     if now() > start:
         say("  warning: probes were scheduled after their due time; lateness includes that")
     try:
@@ -157,16 +160,22 @@ async def tick_cost(database: Database, fired: int) -> dict[str, float]:
         for first in range(0, fired, 1000):
             await database[TIMERS].insert_many(
                 [
-                    timer_document(Timer.from_command(command(f"fired-{fired}-{n}", past)))
+                    timer_document(
+                        Timer.from_command(command(f"fired-{fired}-{n}", past), PARTITION)
+                    )
                     for n in range(first, min(fired, first + 1000))
                 ]
             )
-        scheduler = Scheduler(store, NoSink(), now)
-        await store.maintain()
+        scheduler = Scheduler(store, NoSink(), now, FiringPolicy(batch_size=2_000))
+        await scheduler.adopt({PARTITION})
+        started = time.perf_counter()
+        while await scheduler.fire_due() is not None:
+            pass
         while await database[TIMERS].count_documents({}, limit=1):
-            while await scheduler.fire_due() is not None:
-                pass
             await store.maintain()
+        say(f"  ... fired and compacted in {time.perf_counter() - started:.0f}s")
+    else:
+        await store.adopt({PARTITION})
     ticks, passes = [], []
     for _ in range(TICKS):
         started = time.perf_counter()

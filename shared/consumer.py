@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -180,6 +180,7 @@ def subscribe(
     topics: Sequence[str] = (),
     pattern: str | None = None,
     group_id: str,
+    listener: ConsumerRebalanceListener | None = None,
 ) -> None:
     """Registers `consumer` on the broker: offsets are committed only after it returns."""
 
@@ -192,5 +193,6 @@ def subscribe(
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        listener=listener,
         title=consumer.name,
     )(on_message)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.scheduler.adapters.mongo_timer_store import INDEXES, MongoTimerStore
 from services.scheduler.config import Settings
-from services.scheduler.handlers import command_handler, decode_command
+from services.scheduler.handlers import TimerOwnership, command_handler, decode_command
 from services.scheduler.service import FiringPolicy, Scheduler
 from shared.background import BackgroundLoops
 from shared.broker import BrokerSink, build_broker, ensure_topics
@@ -49,7 +49,13 @@ def build_app(
         settings=settings.consumer,
         clock=clock,
     )
-    subscribe(broker, consumer, topics=[SCHEDULER_COMMANDS], group_id=SERVICE)
+    subscribe(
+        broker,
+        consumer,
+        topics=[SCHEDULER_COMMANDS],
+        group_id=SERVICE,
+        listener=TimerOwnership(scheduler),
+    )
     loops = BackgroundLoops()
 
     @asynccontextmanager

@@ -25,9 +25,7 @@ class FiringSettings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, description="Timers claimed per tick at most.")
     max_sleep_s: float = Field(default=0.5, gt=0, description="Longest nap between ticks.")
     maintain_every_s: float = Field(
-        default=2.0,
-        gt=0,
-        description="Seconds between compactions and reloads (bounds cross-replica lateness).",
+        default=5.0, gt=0, description="Seconds between compactions of fired timers."
     )
 
 

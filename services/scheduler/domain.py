@@ -25,9 +25,12 @@ class Timer:
     """`occurredAt` of that command: an older command never overrides a newer one."""
     order_id: str | None = None
     payload: dict[str, str] = field(default_factory=dict)
+    partition: int | None = None
+    """The `scheduler.commands` partition its command came on: the replica owning that
+    partition fires it."""
 
     @classmethod
-    def from_command(cls, command: ScheduleTimer) -> Timer:
+    def from_command(cls, command: ScheduleTimer, partition: int | None = None) -> Timer:
         return cls(
             timer_id=command.timer_id,
             client_id=command.client_id,
@@ -39,6 +42,7 @@ class Timer:
             scheduled_at=command.occurred_at,
             order_id=command.order_id,
             payload=dict(command.payload),
+            partition=partition,
         )
 
     def fired(self, *, event_id: UUID, now: datetime) -> TimerFired:

@@ -31,7 +31,16 @@ class TimerStore(Protocol):
         ...
 
     async def maintain(self) -> None:
-        """Housekeeping off the firing path: forget what was fired, learn what others set."""
+        """Housekeeping off the firing path: forget what was fired (and, for a store that owns
+        no partitions, learn what other replicas set)."""
+        ...
+
+    async def adopt(self, partitions: set[int]) -> None:
+        """Takes over the timers of these `scheduler.commands` partitions (assigned to us)."""
+        ...
+
+    async def release(self, partitions: set[int]) -> None:
+        """Forgets the timers of these partitions (assigned to another replica)."""
         ...
 
     async def complete(self, timers: list[Timer]) -> int:

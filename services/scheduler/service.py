@@ -31,9 +31,8 @@ class FiringPolicy:
     batch_size: int = 500
     max_sleep: timedelta = timedelta(seconds=1)
     """Longest nap of the firing loop."""
-    maintain_every: timedelta = timedelta(seconds=2)
-    """How often the store compacts and reloads: bounds how late a timer set by another
-    replica, or left by a dead one, is seen."""
+    maintain_every: timedelta = timedelta(seconds=5)
+    """How often the store compacts what was fired (and, owning no partitions, reloads)."""
 
 
 class Scheduler:
@@ -53,8 +52,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._next_tick: datetime | None = None
 
-    async def schedule(self, command: ScheduleTimer) -> None:
-        if await self._store.upsert(Timer.from_command(command)):
+    async def schedule(self, command: ScheduleTimer, partition: int | None = None) -> None:
+        if await self._store.upsert(Timer.from_command(command, partition)):
             TIMERS_SCHEDULED.inc()
             if self._next_tick is None or command.due_at < self._next_tick:
                 self._wake.set()
@@ -62,6 +61,15 @@ class Scheduler:
     async def cancel(self, command: CancelTimer) -> None:
         if await self._store.cancel(command.timer_id):
             TIMERS_CANCELLED.inc()
+
+    async def adopt(self, partitions: set[int]) -> None:
+        """Takes over the timers of partitions just assigned to this replica."""
+        await self._store.adopt(partitions)
+        self._wake.set()
+
+    async def release(self, partitions: set[int]) -> None:
+        """Lets go of the timers of partitions assigned elsewhere."""
+        await self._store.release(partitions)
 
     async def fire_due(self) -> datetime | None:
         """Fires one batch of due timers; returns when the next tick is needed."""

@@ -156,6 +156,7 @@ async def test_timers_a_dead_replica_held_under_lease_are_fired_by_a_live_one(
                 scheduled_by=uuid.uuid4().hex,
                 scheduled_at=due,
                 order_id=f"held{n}",
+                partition=n % 6,  # the partitions of scheduler.commands the dead replica owned
             )
         )
     claimed = await dead_replica.claim_due(now(), timedelta(seconds=3), limit=100)

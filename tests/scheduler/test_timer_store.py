@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -171,3 +172,34 @@ async def test_replicas_claiming_at_the_same_moment_never_share_a_timer(database
         )
         claimed += ids(a.claimed) + ids(b.claimed)
     assert sorted(claimed) == sorted(f"t{n}" for n in range(300))
+
+
+def owned(timer_id: str, partition: int, due_in: float = 1) -> Timer:
+    return dataclasses.replace(timer(timer_id, due_in), partition=partition)
+
+
+async def test_a_replica_fires_only_the_timers_of_its_partitions(database: Database) -> None:
+    await ensure_indexes(database, INDEXES)
+    first, second = MongoTimerStore(database), MongoTimerStore(database)
+    await first.adopt({0})
+    await second.adopt({1})
+    for n in range(10):
+        await (first if n % 2 == 0 else second).upsert(owned(f"t{n}", n % 2))
+    assert await claimed_at(first, 2) == [f"t{n}" for n in range(0, 10, 2)]
+    assert await claimed_at(second, 2) == [f"t{n}" for n in range(1, 10, 2)]
+
+
+async def test_partitions_taken_over_bring_their_pending_timers_along(database: Database) -> None:
+    await ensure_indexes(database, INDEXES)
+    leaving, staying = MongoTimerStore(database), MongoTimerStore(database)
+    await leaving.adopt({0})
+    await staying.adopt({1})
+    await leaving.upsert(owned("early", 0, due_in=1))
+    await leaving.upsert(owned("later", 0, due_in=30))
+    assert ids((await leaving.claim_due(T0 + timedelta(seconds=2), LEASE, 10)).claimed) == ["early"]
+    # The partition moves without `early` having been completed: its lease must run out first.
+    await leaving.release({0})
+    await staying.adopt({0, 1})
+    assert await claimed_at(staying, 2) == []
+    assert await claimed_at(staying, 31) == ["early", "later"]
+    assert await claimed_at(leaving, 31) == []

@@ -52,6 +52,12 @@ class InMemoryTimerStore:
     async def maintain(self) -> None:
         return None
 
+    async def adopt(self, partitions: set[int]) -> None:
+        return None  # one process holds every timer
+
+    async def release(self, partitions: set[int]) -> None:
+        return None
+
     async def complete(self, timers: list[Timer]) -> int:
         buried = 0
         for timer in timers:

@@ -12,9 +12,14 @@ even by `_id`, read the whole collection. Inserts and `_id` finds stay cheap and
 - firing or cancelling inserts a tombstone `<timerId>@<command eventId>` into `timers_done`;
   `maintain` deletes the tombstoned timers, claims and tombstones in a few batched deletes
   (one pass each on FerretDB), so the per-timer cost is inserts and `_id` look-ups;
-- a tick reads no collection: the store keeps the pending timers in memory, updated by this
-  replica's own writes and reloaded by `maintain` every few seconds (timers other replicas set,
-  timers a dead replica was firing), so a tick costs what is due, on MongoDB and FerretDB.
+- a tick reads no collection: the store keeps its pending timers in memory, updated by this
+  replica's own writes, so a tick costs what is due, on MongoDB and FerretDB;
+- a replica owns the timers of the `scheduler.commands` partitions assigned to it (a timer's
+  commands all come on its restaurant's partition): it loads them when the partitions are
+  assigned (`adopt`) and forgets them when they go (`release`), so no periodic reload reads the
+  collection. A replica that dies leaves its partitions, with the timers it was firing under
+  lease, to another one, which fires them once the leases run out. A store that owns no
+  partitions (tests, tools) keeps every timer and reloads them all in `maintain`.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from shared.mongo import Database, Document
 TIMERS = "timers"
 CLAIMS = "timer_claims"
 DONE = "timers_done"
-COMPACTION_BATCH = 1000
+COMPACTION_BATCH = 5000
 INDEXES = {
     TIMERS: [IndexModel([("availableAt", ASCENDING)], name="due")],
     CLAIMS: [IndexModel([("version", ASCENDING)], name="version")],
@@ -74,6 +79,7 @@ def timer_document(timer: Timer) -> Document:
         "scheduledBy": timer.scheduled_by,
         "scheduledAt": _exact(timer.scheduled_at),
         "payload": timer.payload,
+        "partition": timer.partition,
     }
 
 
@@ -89,6 +95,7 @@ def _timer(document: dict[str, Any]) -> Timer:
         scheduled_by=document["scheduledBy"],
         scheduled_at=datetime.fromisoformat(document["scheduledAt"]),
         payload=dict(document.get("payload") or {}),
+        partition=document.get("partition"),
     )
 
 
@@ -99,16 +106,25 @@ class MongoTimerStore:
         self._done = database[DONE]
         self._view: dict[str, tuple[Timer, datetime]] | None = None
         """Pending timers and when each is next available, kept here so that a tick reads no
-        collection: refreshed by `maintain`, updated by this replica's own writes."""
+        collection: loaded for the partitions adopted, updated by this replica's own writes."""
+        self._owned: set[int] | None = None
+        """The partitions whose timers this replica fires; None: every timer."""
         self._set_since_refresh: set[str] = set()
         self._buried_here: set[str] = set()
         """Versions this replica buried since its last compaction: skipped without a look-up."""
 
+    def _keeps(self, timer: Timer) -> bool:
+        return self._owned is None or timer.partition in self._owned
+
     async def upsert(self, timer: Timer) -> bool:
         current = await self._timers.find_one({"_id": timer.timer_id})
-        if current is not None and (
-            current["scheduledBy"] == timer.scheduled_by
-            or datetime.fromisoformat(current["scheduledAt"]) > timer.scheduled_at
+        if current is not None and current["scheduledBy"] == timer.scheduled_by:
+            # A redelivery, possibly to the replica that took the partition over: keep it in view.
+            await self._keep_in_view(timer)
+            return False
+        if (
+            current is not None
+            and datetime.fromisoformat(current["scheduledAt"]) > timer.scheduled_at
         ):
             return False
         if await self._done.find_one({"_id": version_id(timer)}, {"_id": 1}):
@@ -121,9 +137,18 @@ class MongoTimerStore:
         else:
             await self._timers.replace_one({"_id": timer.timer_id}, timer_document(timer))
         if self._view is not None:
-            self._view[timer.timer_id] = (timer, _ceil_to_millisecond(timer.due_at))
+            if self._keeps(timer):
+                self._view[timer.timer_id] = (timer, _ceil_to_millisecond(timer.due_at))
+            else:
+                self._view.pop(timer.timer_id, None)
             self._set_since_refresh.add(timer.timer_id)
         return True
+
+    async def _keep_in_view(self, timer: Timer) -> None:
+        if self._view is None or timer.timer_id in self._view or not self._keeps(timer):
+            return
+        if not await self._done.find_one({"_id": version_id(timer)}, {"_id": 1}):
+            self._view[timer.timer_id] = (timer, _ceil_to_millisecond(timer.due_at))
 
     async def cancel(self, timer_id: str) -> bool:
         current = await self._timers.find_one({"_id": timer_id}, {"scheduledBy": 1})
@@ -170,11 +195,36 @@ class MongoTimerStore:
             self._view[timer.timer_id] = (timer, available_at)
 
     async def refresh(self) -> None:
-        """Reloads the pending timers (one pass over the collection): timers other replicas
-        set, and timers a replica that died was firing."""
+        """Reloads the pending timers this store keeps (one pass over the collection): on a
+        store without partitions, timers other replicas set and timers a dead one was firing."""
+        self._view = await self._load(None if self._owned is None else self._owned)
+
+    async def adopt(self, partitions: set[int]) -> None:
+        """Takes over the timers of newly assigned partitions (one pass over the collection)."""
+        if self._owned is None:
+            self._owned, self._view = set(), {}
+        self._owned |= partitions
+        loaded = await self._load(partitions)
+        assert self._view is not None
+        self._view.update(loaded)
+
+    async def release(self, partitions: set[int]) -> None:
+        """Forgets the timers of partitions another replica now owns."""
+        if self._owned is None:
+            self._owned, self._view = set(), {}
+        self._owned -= partitions
+        if self._view is not None:
+            for timer_id, (timer, _) in list(self._view.items()):
+                if timer.partition in partitions:
+                    del self._view[timer_id]
+
+    async def _load(self, partitions: set[int] | None) -> dict[str, tuple[Timer, datetime]]:
+        """The pending timers of `partitions` (None: all), with what this replica set while
+        the pass was reading."""
         self._set_since_refresh = set()
+        selector = {} if partitions is None else {"partition": {"$in": sorted(partitions)}}
         buried = {document["_id"] async for document in self._done.find({}, {"_id": 1})}
-        documents = [document async for document in self._timers.find({})]
+        documents = [document async for document in self._timers.find(selector)]
         view = {
             d["_id"]: (_timer(d), d["availableAt"])
             for d in documents
@@ -182,14 +232,16 @@ class MongoTimerStore:
         }
         if self._view is not None:
             for timer_id in self._set_since_refresh:  # set while the pass was reading
-                if timer_id in self._view:
-                    view[timer_id] = self._view[timer_id]
-        self._view = view
+                entry = self._view.get(timer_id)
+                if entry is not None and (partitions is None or entry[0].partition in partitions):
+                    view[timer_id] = entry
+        return view
 
     async def maintain(self) -> None:
-        """Compacts what was fired or cancelled, then reloads the pending timers."""
+        """Compacts what was fired or cancelled; a store without partitions then reloads."""
         await self.compact()
-        await self.refresh()
+        if self._owned is None:
+            await self.refresh()
 
     async def _claim(
         self, timer: Timer, now: datetime, lease: timedelta, token: str
