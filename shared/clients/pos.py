@@ -1,0 +1,108 @@
+"""A store's POS client: receive the store's orders, confirm, reject, and report progress.
+
+    async with PosClient("127.0.0.1:9092", "client-1", "store-1") as pos:
+        async for message in pos.messages():      # PosOrderReceived / PosOrderCancelled
+            await pos.confirm(message.order_id)
+
+It reads `pos.<clientId>.<storeId>.orders` in the consumer group `pos.<clientId>.<storeId>.pos`
+(inside the prefix a Kafka ACL can grant the POS) and writes `pos.<clientId>.<storeId>.updates`,
+keyed by `clientId` like every topic.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer
+
+from shared.broker import BrokerSink, build_broker
+from shared.clients.reading import follow
+from shared.contracts.pos import (
+    PosOrderCancelled,
+    PosOrderConfirmed,
+    PosOrderReceived,
+    PosOrderRejected,
+    PosOrderStatusUpdated,
+    PosUpdate,
+)
+from shared.contracts.values import PosStatus
+from shared.records import OutgoingRecord
+from shared.settings import KafkaSettings
+from shared.topics import pos_orders_topic, pos_updates_topic
+
+PosMessage = PosOrderReceived | PosOrderCancelled
+U = TypeVar("U", bound=PosUpdate)
+
+
+class PosClient:
+    """One store's point of sale on its two Kafka topics."""
+
+    def __init__(self, bootstrap_servers: str, client_id: str, store_id: str) -> None:
+        self.client_id = client_id
+        self.store_id = store_id
+        self._orders_topic = pos_orders_topic(client_id, store_id)
+        self._updates_topic = pos_updates_topic(client_id, store_id)
+        self._broker = build_broker(
+            KafkaSettings(bootstrap_servers=bootstrap_servers), client_id=f"pos-{client_id}"
+        )
+        self._sink = BrokerSink(self._broker)
+        self._orders = AIOKafkaConsumer(
+            self._orders_topic,
+            bootstrap_servers=bootstrap_servers,
+            group_id=f"pos.{client_id}.{store_id}.pos",
+            auto_offset_reset="earliest",
+            enable_auto_commit=True,
+        )
+
+    async def __aenter__(self) -> PosClient:
+        await self._broker.start()
+        await self._orders.start()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._orders.stop()
+        await self._broker.stop()
+
+    async def messages(self) -> AsyncIterator[PosMessage]:
+        """The store's orders and cancellations, in order, from where the store left off."""
+        async for message in follow(self._orders):
+            if isinstance(message, PosOrderReceived | PosOrderCancelled):
+                yield message
+
+    async def confirm(self, order_id: str) -> PosOrderConfirmed:
+        return await self._publish(PosOrderConfirmed(**self._envelope(), order_id=order_id))
+
+    async def reject(self, order_id: str, reason: str) -> PosOrderRejected:
+        return await self._publish(
+            PosOrderRejected(**self._envelope(), order_id=order_id, reason=reason)
+        )
+
+    async def update_status(
+        self, order_id: str, status: PosStatus, delivery_time: str | None = None
+    ) -> PosOrderStatusUpdated:
+        return await self._publish(
+            PosOrderStatusUpdated(
+                **self._envelope(), order_id=order_id, status=status, delivery_time=delivery_time
+            )
+        )
+
+    def _envelope(self) -> dict[str, object]:
+        return {
+            "event_id": uuid.uuid4(),
+            "occurred_at": datetime.now(UTC),
+            "client_id": self.client_id,
+            "store_id": self.store_id,
+        }
+
+    async def _publish(self, update: U) -> U:
+        await self._sink.send(OutgoingRecord.of(self._updates_topic, update))
+        return update
