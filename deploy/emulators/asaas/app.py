@@ -27,6 +27,7 @@ from deploy.emulators.asaas.state import (
     Faults,
     Webhook,
     local_now,
+    plain,
     route_of,
 )
 
@@ -35,18 +36,8 @@ SEND_TYPES = {"SEQUENTIALLY", "NON_SEQUENTIALLY"}
 PAID = {"CONFIRMED", "RECEIVED", "RECEIVED_IN_CASH"}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
 def ok(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(_plain(body), status_code=status)
+    return JSONResponse(plain(body), status_code=status)
 
 
 def error(status: int, code: str, description: str) -> JSONResponse:
@@ -448,7 +439,7 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
         )
         faults.refund_400 = int(fields.get("refund400", faults.refund_400))
         faults.duplicate_webhooks = bool(fields.get("duplicateWebhooks", faults.duplicate_webhooks))
-        return ok(_plain(faults.__dict__))
+        return ok(plain(faults.__dict__))
 
     @app.post("/_control/reset")
     async def reset(request: Request) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import secrets
@@ -19,6 +20,17 @@ log = logging.getLogger(__name__)
 
 BRAZIL = ZoneInfo("America/Sao_Paulo")
 ID_SEGMENT = re.compile(r"/(pay|cus|evt)_[A-Za-z0-9]+|/[0-9a-f]{8}-[0-9a-f-]{27}")
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: Decimal amounts become numbers, as Asaas writes them."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
 
 
 def route_of(method: str, path: str) -> str:
@@ -164,6 +176,12 @@ class Emulator:
             self.wake(account, webhook)
 
     async def _deliver(self, account: Account, webhook: Webhook) -> None:
+        try:
+            await self._deliver_queue(account, webhook)
+        except Exception:
+            log.exception("webhook %s worker failed", webhook.id)
+
+    async def _deliver_queue(self, account: Account, webhook: Webhook) -> None:
         """Sends the queue in order (SEQUENTIALLY): only a 200 moves on; after too many
         consecutive failures the queue is interrupted, as Asaas does."""
         assert self.http is not None
@@ -174,7 +192,7 @@ class Emulator:
                 headers["asaas-access-token"] = webhook.token
             try:
                 response = await self.http.post(
-                    str(webhook.config["url"]), json=body, headers=headers
+                    str(webhook.config["url"]), content=json.dumps(plain(body)), headers=headers
                 )
                 status = response.status_code
             except httpx.HTTPError as error:
