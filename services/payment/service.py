@@ -258,8 +258,10 @@ class PaymentService:
                 amount_cents=command.amount_cents,
                 instructions=instructions,
             )
-            await self._save(record, [OutgoingRecord.of(PAYMENTS_EVENTS, event)])
+            # The watch first: a crash between the two leaves a job that finds nothing to do,
+            # never a pending payment that nobody reconciles.
             await self._watch(key, self._clock())
+            await self._save(record, [OutgoingRecord.of(PAYMENTS_EVENTS, event)])
             PAYMENTS_CREATED.labels(command.payment_method.value).inc()
             log.info("charge %s created for order %s", payment.payment_id, command.order_id)
         await self._payments.publish(key)
@@ -481,8 +483,9 @@ class PaymentService:
                 causation_id=str(command.event_id),
                 started_at=self._clock(),
             )
-            await self._save(replace(record, payment=payment, refund=refund), [])
+            # The job first: without the saved REFUND_PENDING it finds nothing to do.
             await self._jobs.put(Job(REFUND_JOB, key, self._clock()))
+            await self._save(replace(record, payment=payment, refund=refund), [])
         self._wake[REFUND_JOB].set()
 
     async def refund(self, job: Job) -> None:
