@@ -78,24 +78,23 @@ class Signal(StrEnum):
 WEBHOOK_SIGNALS: dict[str, Signal] = {
     "PAYMENT_CONFIRMED": Signal.PAID,
     "PAYMENT_RECEIVED": Signal.PAID,
-    "PAYMENT_RECEIVED_IN_CASH": Signal.PAID,
     "PAYMENT_OVERDUE": Signal.FAILED,
     "PAYMENT_CREDIT_CARD_CAPTURE_REFUSED": Signal.FAILED,
     "PAYMENT_REPROVED_BY_RISK_ANALYSIS": Signal.FAILED,
     "PAYMENT_DELETED": Signal.DELETED,
     "PAYMENT_REFUND_IN_PROGRESS": Signal.REFUND_IN_PROGRESS,
     "PAYMENT_REFUNDED": Signal.REFUNDED,
-    "PAYMENT_PARTIALLY_REFUNDED": Signal.REFUND_IN_PROGRESS,
     "PAYMENT_CHARGEBACK_REQUESTED": Signal.CHARGEBACK,
     "PAYMENT_CHARGEBACK_DISPUTE": Signal.CHARGEBACK,
     "PAYMENT_AWAITING_CHARGEBACK_REVERSAL": Signal.CHARGEBACK,
 }
-"""Asaas webhook events that change something; every other event is stored and ignored."""
+"""Asaas webhook events that change something (and the ones the service subscribes to); every
+other event is stored and ignored. Partial refunds are never asked for here: not followed."""
 
 STATUS_EVENTS: dict[str, str] = {
     "CONFIRMED": "PAYMENT_CONFIRMED",
     "RECEIVED": "PAYMENT_RECEIVED",
-    "RECEIVED_IN_CASH": "PAYMENT_RECEIVED_IN_CASH",
+    "RECEIVED_IN_CASH": "PAYMENT_RECEIVED",
     "OVERDUE": "PAYMENT_OVERDUE",
     "REFUND_REQUESTED": "PAYMENT_REFUND_IN_PROGRESS",
     "REFUND_IN_PROGRESS": "PAYMENT_REFUND_IN_PROGRESS",
