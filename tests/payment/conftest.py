@@ -158,14 +158,11 @@ class PaymentEvents:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    def of(self, order_id: str, kind: type[M] | None = None) -> list[M]:
-        found = [
-            message
-            for _, message in self.records
-            if getattr(message, "order_id", None) == order_id
-            and (kind is None or isinstance(message, kind))
-        ]
-        return found  # type: ignore[return-value]
+    def messages(self, order_id: str) -> list[Message]:
+        return [m for _, m in self.records if getattr(m, "order_id", None) == order_id]
+
+    def of(self, order_id: str, kind: type[M]) -> list[M]:
+        return [m for m in self.messages(order_id) if isinstance(m, kind)]
 
     def records_of(self, order_id: str) -> list[tuple[Record, Message]]:
         return [(r, m) for r, m in self.records if getattr(m, "order_id", None) == order_id]
@@ -175,7 +172,7 @@ class PaymentEvents:
             lambda: len(self.of(order_id, kind)) >= count,
             timeout=timeout,
             what=f"{count} {kind.__name__} for {order_id}; have "
-            f"{[type(m).__name__ for m in self.of(order_id)]}",
+            f"{[type(m).__name__ for m in self.messages(order_id)]}",
         )
         return self.of(order_id, kind)[count - 1]
 

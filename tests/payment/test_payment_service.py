@@ -167,7 +167,7 @@ async def test_a_response_lost_after_creation_is_found_by_external_reference(
     await restaurant.control("faults", {"loseResponse": {"POST /v3/payments": 1}})
     created = await charged(restaurant, payment_events)
     assert [c["id"] for c in await restaurant.charges(created.order_id)] == [created.payment_id]
-    assert len(payment_events.of(created.order_id)) == 1
+    assert len(payment_events.messages(created.order_id)) == 1
 
 
 async def test_a_response_dropped_past_the_client_timeout_still_gives_exactly_one_charge(
@@ -397,7 +397,7 @@ async def test_every_command_given_twice_does_its_work_once(
     await payment_events.wait(order_id, PaymentRefunded)
     await eventually(lambda: _all_delivered(restaurant), what="webhooks delivered")
 
-    kinds = [type(m).__name__ for m in payment_events.of(order_id)]
+    kinds = [type(m).__name__ for m in payment_events.messages(order_id)]
     assert kinds == ["PaymentCreated", "PaymentSucceeded", "RefundRequested", "PaymentRefunded"]
     assert len(await restaurant.charges(order_id)) == 1
 
@@ -421,7 +421,7 @@ async def test_a_malformed_command_is_dead_lettered(
     mine = [r for r in records if r.key == restaurant.client_id.encode()]
     assert mine[0].value == poison
     assert all(dict(r.headers).get(HEADER_ERROR) for r in mine)
-    assert payment_events.of(str(cash["orderId"])) == []
+    assert payment_events.messages(str(cash["orderId"])) == []
 
 
 # Credentials
