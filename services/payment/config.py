@@ -134,6 +134,12 @@ class PaymentPolicy(BaseSettings):
         description="PAYMENT_UNMATCHED_WEBHOOK_RETRY_S: how long a webhook for an unknown "
         "payment is retried (the charge may be saved a moment after Asaas calls).",
     )
+    job_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="PAYMENT_JOB_LEASE_S: how long a replica's claim on a job holds (then "
+        "another replica may run it: the holder is presumed dead).",
+    )
     poll_interval_s: float = Field(
         default=1.0, gt=0, description="PAYMENT_POLL_INTERVAL_S: longest nap of the job loops."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from services.payment.domain import Payment
@@ -96,6 +96,15 @@ class JobQueue(Protocol):
         ...
 
     async def remove(self, kind: str, key: str) -> None: ...
+
+    async def claim(self, job: Job, now: datetime, lease: timedelta) -> bool:
+        """True when this caller may run this version of the job now: replicas sharing the
+        queue never run one at the same time, and a claim whose lease ran out can be retaken."""
+        ...
+
+    async def prune_claims(self, older_than: datetime) -> int:
+        """Forgets claims whose lease ended before `older_than`."""
+        ...
 
 
 class WebhookInbox(Protocol):

@@ -557,10 +557,20 @@ class PaymentService:
             await account.refund(record.payment.payment_id)
         except GatewayRefused as error:
             balance = BALANCE_WORDS.search(f"{error.code} {error.description}") is not None
+            if not balance and await self._refunding(account, record.payment.payment_id):
+                return True, False, False, ""  # an earlier call, answer lost, was carried out
             return False, balance, False, f"{error.code}: {error.description}"
         except Unclear as error:
             return False, True, True, f"{PROVIDER_UNAVAILABLE}: {type(error).__name__}"
         return True, False, False, ""
+
+    @staticmethod
+    async def _refunding(account: AsaasAccount, payment_id: str) -> bool:
+        try:
+            charge = await account.get_payment(payment_id)
+        except (GatewayRefused, *Unclear):
+            return False
+        return charge.get("status") in REFUNDING_STATUSES
 
     # Webhooks
 
@@ -718,6 +728,16 @@ class PaymentService:
 
     # Background loops
 
+    async def prune_claims(self) -> None:
+        """Forgets old job claims (a background loop); a failed pass is tried next time."""
+        while True:
+            try:
+                horizon = self._clock() - timedelta(seconds=max(3600.0, self._policy.job_lease_s))
+                await self._jobs.prune_claims(horizon)
+            except Exception:
+                log.exception("pruning job claims failed")
+            await asyncio.sleep(600)
+
     async def run_webhooks(self) -> None:
         await self._run(WEBHOOK_JOB, self.process_webhook)
 
@@ -755,6 +775,9 @@ class PaymentService:
 
     async def _handle(self, kind: str, handle: Callable[[Job], Awaitable[None]], job: Job) -> None:
         try:
+            lease = timedelta(seconds=self._policy.job_lease_s)
+            if not await self._jobs.claim(job, self._clock(), lease):
+                return  # another replica runs it
             await handle(job)
         except Exception:
             log.exception("%s job %s failed; retrying later", kind, job.key)

@@ -194,3 +194,18 @@ async def test_credentials_are_replaced_by_a_second_put(storage: Storage) -> Non
     await storage.credentials.put(second)
     assert await storage.credentials.get("c-9") == second
     assert await storage.credentials.get("c-10") is None
+
+
+async def test_a_job_version_is_claimed_by_one_runner_until_its_lease_ends(
+    storage: Storage,
+) -> None:
+    job = Job("refund", "a", NOW)
+    lease = timedelta(seconds=30)
+    assert await storage.jobs.claim(job, NOW, lease)
+    assert not await storage.jobs.claim(job, NOW + timedelta(seconds=1), lease)
+    assert await storage.jobs.claim(replace(job, due_at=NOW + timedelta(seconds=5)), NOW, lease)
+
+    after_the_lease = NOW + timedelta(seconds=31)
+    assert await storage.jobs.claim(job, after_the_lease, lease)
+    assert not await storage.jobs.claim(job, after_the_lease, lease)
+    assert await storage.jobs.prune_claims(NOW + timedelta(hours=1)) >= 2

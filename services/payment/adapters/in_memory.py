@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.payment.ports import Job, PaymentRecord, StaleRecord, StoredCredentials
@@ -50,6 +50,7 @@ class InMemoryPaymentRepository:
 class InMemoryJobQueue:
     def __init__(self) -> None:
         self.jobs: dict[tuple[str, str], Job] = {}
+        self.claims: dict[tuple[str, str, datetime], datetime] = {}
 
     async def add(self, job: Job) -> bool:
         if (job.kind, job.key) in self.jobs:
@@ -66,6 +67,20 @@ class InMemoryJobQueue:
 
     async def remove(self, kind: str, key: str) -> None:
         self.jobs.pop((kind, key), None)
+
+    async def claim(self, job: Job, now: datetime, lease: timedelta) -> bool:
+        version = (job.kind, job.key, job.due_at)
+        held_until = self.claims.get(version)
+        if held_until is not None and held_until > now:
+            return False
+        self.claims[version] = now + lease
+        return True
+
+    async def prune_claims(self, older_than: datetime) -> int:
+        expired = [version for version, until in self.claims.items() if until < older_than]
+        for version in expired:
+            del self.claims[version]
+        return len(expired)
 
 
 class InMemoryWebhookInbox:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -33,6 +33,8 @@ from shared.records import OutgoingRecord
 
 PAYMENTS = "payments"
 JOBS = "payment_jobs"
+CLAIMS = "payment_job_claims"
+MAX_CLAIM_ATTEMPTS = 20
 INBOX = "webhook_events"
 CREDENTIALS = "asaas_credentials"
 INDEXES = {
@@ -42,6 +44,7 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="status"),
     ],
     JOBS: [IndexModel([("kind", ASCENDING), ("dueAt", ASCENDING)], name="due")],
+    CLAIMS: [IndexModel([("until", ASCENDING)], name="until")],
     INBOX: [IndexModel([("receivedAt", ASCENDING)], name="received")],
 }
 
@@ -169,9 +172,35 @@ def _job_id(kind: str, key: str) -> str:
     return f"{kind}|{key}"
 
 
+def claim_base(job: Job) -> str:
+    """Names one version of a job: rescheduling it makes a new version to claim."""
+    return f"{job.kind}|{job.key}@{job.due_at.astimezone(UTC).isoformat(timespec='milliseconds')}"
+
+
 class MongoJobQueue:
+    """Jobs, and claims on them made by unique `_id` inserts (atomic on FerretDB too)."""
+
     def __init__(self, database: Database) -> None:
         self._collection = database[JOBS]
+        self._claims = database[CLAIMS]
+
+    async def claim(self, job: Job, now: datetime, lease: timedelta) -> bool:
+        base = claim_base(job)
+        for attempt in range(1, MAX_CLAIM_ATTEMPTS + 1):
+            claim_id = f"{base}#{attempt}"
+            try:
+                await self._claims.insert_one({"_id": claim_id, "until": now + lease})
+            except DuplicateKeyError:
+                held = await self._claims.find_one({"_id": claim_id})
+                if held is not None and held["until"].astimezone(UTC) > now:
+                    return False
+                continue  # that holder's lease ran out (it died?): the next attempt is free
+            return True
+        return False
+
+    async def prune_claims(self, older_than: datetime) -> int:
+        result = await self._claims.delete_many({"until": {"$lt": older_than}})
+        return int(result.deleted_count)
 
     @staticmethod
     def _document(job: Job) -> Document:
