@@ -239,7 +239,10 @@ def deleted(payment: Payment, now: datetime) -> tuple[Payment, list[Fact]]:
 
 
 def refund_requested(payment: Payment) -> tuple[Payment, bool]:
-    """A refund was asked for; True when a refund call is now due (False: already under way)."""
+    """A refund was asked for; True when a refund call is now due (False: already under way).
+    Asking again after RefundFailed starts the refund over (an operator's retry)."""
+    if payment.status is ChargeStatus.REFUND_PENDING and payment.refund_failed:
+        return replace(payment, refund_failed=False), True
     if payment.status in (ChargeStatus.REFUND_PENDING, ChargeStatus.REFUNDED):
         return payment, False
     if payment.status is not ChargeStatus.PAID:

@@ -147,6 +147,9 @@ def test_exhausted_refund_retries_report_once_and_keep_the_payment_refund_pendin
     assert given_up.status is ChargeStatus.REFUND_PENDING
     assert [(f.kind, f.attempts) for f in facts] == [(FactKind.REFUND_FAILED, 7)]
     assert domain.refund_gave_up(given_up, NOW, "again", 8) == (given_up, [])
+    retried, due = domain.refund_requested(given_up)
+    assert due
+    assert (retried.status, retried.refund_failed) == (ChargeStatus.REFUND_PENDING, False)
 
 
 def test_a_deleted_pending_charge_is_cancelled_once() -> None:

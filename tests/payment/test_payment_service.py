@@ -362,7 +362,7 @@ async def test_a_refund_refused_for_balance_is_retried_until_asaas_accepts(
     assert payment_events.of(created.order_id, RefundFailed) == []
 
 
-async def test_a_refund_refused_past_the_retry_window_gives_refund_failed(
+async def test_a_refund_refused_past_the_retry_window_gives_refund_failed_and_can_be_retried(
     restaurant: Restaurant, payment_events: PaymentEvents, stack: Stack
 ) -> None:
     created = await paid(restaurant, payment_events)
@@ -378,6 +378,11 @@ async def test_a_refund_refused_past_the_retry_window_gives_refund_failed(
     assert document is not None
     assert document["status"] == "REFUND_PENDING"
     assert payment_events.of(created.order_id, RefundRequested) == []
+
+    await restaurant.control("reset")
+    await restaurant.send(restaurant.request_refund(created.order_id))  # an operator retries
+    await payment_events.wait(created.order_id, PaymentRefunded)
+    assert len(payment_events.of(created.order_id, RefundFailed)) == 1
 
 
 # Consumers
