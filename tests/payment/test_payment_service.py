@@ -153,10 +153,11 @@ async def test_creation_failures_say_why_and_whether_a_retry_can_help(
     assert await restaurant.charges(unavailable) == []
 
 
-async def test_a_5xx_burst_during_creation_is_retried_into_exactly_one_charge(
+async def test_a_5xx_and_429_burst_during_creation_is_retried_into_exactly_one_charge(
     restaurant: Restaurant, payment_events: PaymentEvents
 ) -> None:
-    await restaurant.control("faults", {"fail5xx": {"POST /v3/payments": 3}, "latencyMs": 20})
+    faults = {"fail5xx": {"POST /v3/payments": 2}, "fail429": {"POST /v3/payments": 1}}
+    await restaurant.control("faults", faults | {"latencyMs": 20})
     created = await charged(restaurant, payment_events)
     assert [c["id"] for c in await restaurant.charges(created.order_id)] == [created.payment_id]
 
@@ -407,7 +408,7 @@ async def test_every_command_given_twice_does_its_work_once(
     assert len(await restaurant.charges(order_id)) == 1
 
 
-async def test_a_malformed_command_is_dead_lettered(
+async def test_malformed_and_impossible_commands_are_dead_lettered(
     restaurant: Restaurant, kafka_bootstrap: str, payment_events: PaymentEvents
 ) -> None:
     marker = uuid.uuid4().hex
@@ -418,14 +419,17 @@ async def test_a_malformed_command_is_dead_lettered(
     cash = restaurant.request_payment(restaurant.order()).to_wire() | {"paymentMethod": "CASH"}
     await restaurant.sink.broker.publish(cash, PAYMENTS_COMMANDS, key=restaurant.client_id.encode())
 
+    await restaurant.send(restaurant.request_refund("order-never-charged"))
+
     records = await read_until(
         kafka_bootstrap,
         dlq_topic(PAYMENTS_COMMANDS),
-        lambda rs: sum(r.key == restaurant.client_id.encode() for r in rs) >= 2,
+        lambda rs: sum(r.key == restaurant.client_id.encode() for r in rs) >= 3,
     )
     mine = [r for r in records if r.key == restaurant.client_id.encode()]
     assert mine[0].value == poison
-    assert all(dict(r.headers).get(HEADER_ERROR) for r in mine)
+    errors = [dict(r.headers)[HEADER_ERROR].decode() for r in mine]
+    assert "no charge is known for order order-never-charged" in errors[2]
     assert payment_events.messages(str(cash["orderId"])) == []
 
 
