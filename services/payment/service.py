@@ -216,55 +216,58 @@ class PaymentService:
         """Creates the order's one charge and publishes PaymentCreated or PaymentCreationFailed."""
         key = record_id(command.client_id, command.order_id)
         async with self._locks.hold(key):
-            record, unclear = await self._start_creation(command, key)
-            if record is None:
-                return
-            account = await self._restaurants.account(command.client_id)
-            if account is None:
-                await self._creation_failed(
-                    record,
-                    command,
-                    CREDENTIALS_MISSING,
-                    "The restaurant has no Asaas credentials configured.",
-                    retryable=False,
-                )
-                return
-            try:
-                charge = await self._create_charge(account, command, unclear)
-            except GatewayRefused as error:
-                await self._creation_failed(
-                    record, command, error.code, error.description, retryable=False
-                )
-                return
-            except Unclear as error:
-                await self._creation_failed(
-                    record,
-                    command,
-                    PROVIDER_UNAVAILABLE,
-                    f"Asaas could not be reached: {type(error).__name__}",
-                    retryable=True,
-                )
-                return
-            instructions = await self._instructions(account, charge, command)
-            payment = domain.created(record.payment, str(charge["id"]))
-            record = replace(record, payment=payment, instructions=instructions.to_wire())
-            event = PaymentCreated.caused_by(
-                command,
-                event_id=self._new_id(),
-                now=self._clock(),
-                order_id=command.order_id,
-                payment_id=payment.payment_id,
-                method=command.payment_method,
-                amount_cents=command.amount_cents,
-                instructions=instructions,
-            )
-            # The watch first: a crash between the two leaves a job that finds nothing to do,
-            # never a pending payment that nobody reconciles.
-            await self._watch(key, self._clock())
-            await self._save(record, [OutgoingRecord.of(PAYMENTS_EVENTS, event)])
-            PAYMENTS_CREATED.labels(command.payment_method.value).inc()
-            log.info("charge %s created for order %s", payment.payment_id, command.order_id)
+            await self._charge(command, key)
         await self._payments.publish(key)
+
+    async def _charge(self, command: RequestPayment, key: str) -> None:
+        record, unclear = await self._start_creation(command, key)
+        if record is None:
+            return
+        account = await self._restaurants.account(command.client_id)
+        if account is None:
+            await self._creation_failed(
+                record,
+                command,
+                CREDENTIALS_MISSING,
+                "The restaurant has no Asaas credentials configured.",
+                retryable=False,
+            )
+            return
+        try:
+            charge = await self._create_charge(account, command, unclear)
+        except GatewayRefused as error:
+            await self._creation_failed(
+                record, command, error.code, error.description, retryable=False
+            )
+            return
+        except Unclear as error:
+            await self._creation_failed(
+                record,
+                command,
+                PROVIDER_UNAVAILABLE,
+                f"Asaas could not be reached: {type(error).__name__}",
+                retryable=True,
+            )
+            return
+        instructions = await self._instructions(account, charge, command)
+        payment = domain.created(record.payment, str(charge["id"]))
+        record = replace(record, payment=payment, instructions=instructions.to_wire())
+        event = PaymentCreated.caused_by(
+            command,
+            event_id=self._new_id(),
+            now=self._clock(),
+            order_id=command.order_id,
+            payment_id=payment.payment_id,
+            method=command.payment_method,
+            amount_cents=command.amount_cents,
+            instructions=instructions,
+        )
+        # The watch first: a crash between the two leaves a job that finds nothing to do,
+        # never a pending payment that nobody reconciles.
+        await self._watch(key, self._clock())
+        await self._save(record, [OutgoingRecord.of(PAYMENTS_EVENTS, event)])
+        PAYMENTS_CREATED.labels(command.payment_method.value).inc()
+        log.info("charge %s created for order %s", payment.payment_id, command.order_id)
 
     async def _start_creation(
         self, command: RequestPayment, key: str
