@@ -9,9 +9,10 @@ every such input either move the payment forward or do nothing, never move it ba
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from shared.contracts.values import PaymentMethod
 
@@ -274,6 +275,18 @@ def _check(payment: Payment, target: ChargeStatus) -> None:
         raise InvalidTransition(
             f"payment of order {payment.order_id} is {payment.status}, cannot become {target}"
         )
+
+
+ASAAS_TIME_ZONE = "America/Sao_Paulo"
+"""Asaas judges due dates by Brasília's calendar."""
+
+
+def charge_due_date(now: datetime, time_zone: str) -> date:
+    """The store-local date of `now`, but never before Brasília's: late at night in a store
+    west of Brasília (Manaus, Rio Branco) the local date is Brasília's yesterday, which Asaas
+    refuses as a due date in the past."""
+    local = now.astimezone(ZoneInfo(time_zone)).date()
+    return max(local, now.astimezone(ZoneInfo(ASAAS_TIME_ZONE)).date())
 
 
 def cents_to_reais(cents: int) -> Decimal:

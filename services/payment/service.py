@@ -366,12 +366,12 @@ class PaymentService:
     ) -> dict[str, Any]:
         """Creates the charge once: after an unclear failure it is looked up before retrying."""
         customer_id = await self._customer_id(account, command)
-        local_today = self._clock().astimezone(ZoneInfo(command.time_zone)).date()
+        due_date = command.due_date or domain.charge_due_date(self._clock(), command.time_zone)
         fields = {
             "customer": customer_id,
             "billingType": BILLING_TYPES[command.payment_method],
             "value": domain.cents_to_reais(command.amount_cents),
-            "dueDate": (command.due_date or local_today).isoformat(),
+            "dueDate": due_date.isoformat(),
             "description": command.description,
             "externalReference": command.order_id,
         }

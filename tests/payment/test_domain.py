@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -227,3 +227,17 @@ def test_floats_are_refused_as_money() -> None:
         encode_json({"value": 44.8})
     with pytest.raises(ValueError, match="centavos"):
         domain.reais_to_cents(Decimal("1.005"))
+
+
+def test_the_due_date_is_the_store_local_date_never_before_brasilia_s() -> None:
+    late_evening_in_sao_paulo = datetime(2026, 11, 30, 2, 30, tzinfo=UTC)  # 23:30 on the 29th
+    assert domain.charge_due_date(late_evening_in_sao_paulo, "America/Sao_Paulo") == date(
+        2026, 11, 29
+    )
+    just_after_midnight_in_brasilia = datetime(2026, 11, 30, 3, 30, tzinfo=UTC)
+    assert domain.charge_due_date(just_after_midnight_in_brasilia, "America/Rio_Branco") == date(
+        2026, 11, 30
+    )
+    assert domain.charge_due_date(just_after_midnight_in_brasilia, "America/Noronha") == date(
+        2026, 11, 30
+    )
