@@ -94,7 +94,7 @@ def build_app(
         loops.start("refunds", service.run_refunds())
         loops.start("reconciliation", service.run_reconciliation())
         loops.start("prune-processed-events", processed.keep_pruned(clock))
-        loops.start("prune-job-claims", service.prune_claims())
+        loops.start("housekeeping", service.housekeeping())
         try:
             yield
         finally:

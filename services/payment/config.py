@@ -134,6 +134,12 @@ class PaymentPolicy(BaseSettings):
         description="PAYMENT_UNMATCHED_WEBHOOK_RETRY_S: how long a webhook for an unknown "
         "payment is retried (the charge may be saved a moment after Asaas calls).",
     )
+    inbox_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="PAYMENT_INBOX_RETENTION_DAYS: how long received webhook events are kept "
+        "(their ids answer Asaas's redeliveries as duplicates).",
+    )
     job_lease_s: float = Field(
         default=120.0,
         gt=0,

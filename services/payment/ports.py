@@ -71,6 +71,15 @@ class PaymentRepository(Protocol):
         ...
 
 
+WEBHOOK_JOB = "webhook"
+"""Apply a stored webhook event (key: the inbox id)."""
+REFUND_JOB = "refund"
+"""Call Asaas's refund (key: the payment record id)."""
+RECONCILE_JOB = "reconcile"
+"""Read a quiet open payment back from Asaas (key: the payment record id)."""
+JOB_KINDS = (WEBHOOK_JOB, REFUND_JOB, RECONCILE_JOB)
+
+
 @dataclass(frozen=True)
 class Job:
     """Durable work for a background loop: a webhook to process, a refund, a reconciliation."""
@@ -116,6 +125,10 @@ class WebhookInbox(Protocol):
 
     async def mark(self, inbox_id: str, outcome: str, at: datetime) -> None:
         """Records how processing ended (applied, ignored, unmatched)."""
+        ...
+
+    async def prune(self, older_than: datetime) -> int:
+        """Forgets events received before `older_than` (past any redelivery by Asaas)."""
         ...
 
 

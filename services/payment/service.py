@@ -41,6 +41,9 @@ from services.payment.metrics import (
     WEBHOOKS_RECEIVED,
 )
 from services.payment.ports import (
+    RECONCILE_JOB,
+    REFUND_JOB,
+    WEBHOOK_JOB,
     Job,
     JobQueue,
     PaymentRecord,
@@ -76,9 +79,6 @@ from shared.topics import PAYMENTS_EVENTS
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_JOB = "webhook"
-REFUND_JOB = "refund"
-RECONCILE_JOB = "reconcile"
 BATCH = 100
 SAVE_ATTEMPTS = 5
 
@@ -731,14 +731,21 @@ class PaymentService:
 
     # Background loops
 
-    async def prune_claims(self) -> None:
-        """Forgets old job claims (a background loop); a failed pass is tried next time."""
+    async def housekeeping(self) -> None:
+        """Forgets old job claims and old webhook events (a background loop, every 10 min)."""
         while True:
             try:
-                horizon = self._clock() - timedelta(seconds=max(3600.0, self._policy.job_lease_s))
-                await self._jobs.prune_claims(horizon)
+                now = self._clock()
+                await self._jobs.prune_claims(
+                    now - timedelta(seconds=max(3600.0, self._policy.job_lease_s))
+                )
+                forgotten = await self._inbox.prune(
+                    now - timedelta(days=self._policy.inbox_retention_days)
+                )
+                if forgotten:
+                    log.info("forgot %d webhook event(s)", forgotten)
             except Exception:
-                log.exception("pruning job claims failed")
+                log.exception("payment housekeeping failed; trying again later")
             await asyncio.sleep(600)
 
     async def run_webhooks(self) -> None:

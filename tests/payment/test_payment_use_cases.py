@@ -22,9 +22,9 @@ from services.payment.adapters.in_memory import (
 )
 from services.payment.config import PaymentPolicy
 from services.payment.domain import ChargeStatus, Payment
-from services.payment.ports import PaymentRecord, StoredCredentials, record_id
+from services.payment.ports import WEBHOOK_JOB, PaymentRecord, StoredCredentials, record_id
 from services.payment.restaurants import Restaurants
-from services.payment.service import WEBHOOK_JOB, PaymentService
+from services.payment.service import PaymentService
 from shared.contracts.payments import PaymentCreated, PaymentSucceeded, RequestPayment
 from shared.contracts.payments import PaymentCustomer as Customer
 from shared.contracts.registry import decode

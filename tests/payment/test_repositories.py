@@ -179,12 +179,18 @@ async def test_jobs_are_added_once_replaced_on_put_and_taken_when_due(storage: S
     assert await jobs.due("refund", NOW, limit=10) == []
 
 
-async def test_a_webhook_event_is_stored_once(storage: Storage) -> None:
-    assert await storage.inbox.add("c-1:evt_1", {"event": "PAYMENT_RECEIVED"})
-    assert not await storage.inbox.add("c-1:evt_1", {"event": "PAYMENT_RECEIVED"})
+async def test_a_webhook_event_is_stored_once_and_forgotten_after_retention(
+    storage: Storage,
+) -> None:
+    event = {"event": "PAYMENT_RECEIVED", "receivedAt": NOW}
+    assert await storage.inbox.add("c-1:evt_1", event)
+    assert not await storage.inbox.add("c-1:evt_1", event)
     assert await storage.inbox.contains("c-1:evt_1")
     assert not await storage.inbox.contains("c-1:evt_2")
     await storage.inbox.mark("c-1:evt_1", "applied", NOW)
+    assert await storage.inbox.prune(NOW) == 0
+    assert await storage.inbox.prune(NOW + timedelta(days=31)) == 1
+    assert not await storage.inbox.contains("c-1:evt_1")
 
 
 async def test_credentials_are_replaced_by_a_second_put(storage: Storage) -> None:

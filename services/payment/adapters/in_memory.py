@@ -100,6 +100,12 @@ class InMemoryWebhookInbox:
         if inbox_id in self.events:
             self.events[inbox_id] |= {"outcome": outcome, "processedAt": at}
 
+    async def prune(self, older_than: datetime) -> int:
+        old = [key for key, event in self.events.items() if event["receivedAt"] < older_than]
+        for key in old:
+            del self.events[key]
+        return len(old)
+
 
 class InMemoryCredentialsRepository:
     def __init__(self) -> None:

@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
+    JOB_KINDS,
     Job,
     PaymentRecord,
     RefundState,
@@ -32,7 +33,9 @@ from shared.outbox import OUTBOX_INDEX, OutboxRelay, merge_updates, outbox_updat
 from shared.records import OutgoingRecord
 
 PAYMENTS = "payments"
-JOBS = "payment_jobs"
+JOBS = {kind: f"payment_jobs_{kind}" for kind in JOB_KINDS}
+"""One small collection per kind: FerretDB reads a whole collection for a range query, so the
+webhook loop's poll never reads the (longer) list of payments waiting for reconciliation."""
 CLAIMS = "payment_job_claims"
 MAX_CLAIM_ATTEMPTS = 20
 INBOX = "webhook_events"
@@ -43,7 +46,7 @@ INDEXES = {
         IndexModel([("clientId", ASCENDING), ("paymentId", ASCENDING)], name="asaas_payment"),
         IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="status"),
     ],
-    JOBS: [IndexModel([("kind", ASCENDING), ("dueAt", ASCENDING)], name="due")],
+    **{name: [IndexModel([("dueAt", ASCENDING)], name="due")] for name in JOBS.values()},
     CLAIMS: [IndexModel([("until", ASCENDING)], name="until")],
     INBOX: [IndexModel([("receivedAt", ASCENDING)], name="received")],
 }
@@ -181,7 +184,7 @@ class MongoJobQueue:
     """Jobs, and claims on them made by unique `_id` inserts (atomic on FerretDB too)."""
 
     def __init__(self, database: Database) -> None:
-        self._collection = database[JOBS]
+        self._collections = {kind: database[name] for kind, name in JOBS.items()}
         self._claims = database[CLAIMS]
 
     async def claim(self, job: Job, now: datetime, lease: timedelta) -> bool:
@@ -215,7 +218,7 @@ class MongoJobQueue:
 
     async def add(self, job: Job) -> bool:
         try:
-            await self._collection.insert_one(self._document(job))
+            await self._collections[job.kind].insert_one(self._document(job))
         except DuplicateKeyError:
             return False
         return True
@@ -223,13 +226,14 @@ class MongoJobQueue:
     async def put(self, job: Job) -> None:
         # No upsert: FerretDB answers some upserts oddly. Insert, else replace by _id.
         if not await self.add(job):
-            await self._collection.replace_one(
+            await self._collections[job.kind].replace_one(
                 {"_id": _job_id(job.kind, job.key)}, self._document(job)
             )
 
     async def due(self, kind: str, now: datetime, limit: int) -> list[Job]:
         cursor = (
-            self._collection.find({"kind": kind, "dueAt": {"$lte": now}})
+            self._collections[kind]
+            .find({"dueAt": {"$lte": now}})
             .sort("dueAt", ASCENDING)
             .limit(limit)
         )
@@ -245,7 +249,7 @@ class MongoJobQueue:
         ]
 
     async def remove(self, kind: str, key: str) -> None:
-        await self._collection.delete_one({"_id": _job_id(kind, key)})
+        await self._collections[kind].delete_one({"_id": _job_id(kind, key)})
 
 
 class MongoWebhookInbox:
@@ -267,6 +271,10 @@ class MongoWebhookInbox:
             await self._collection.update_one(
                 {"_id": inbox_id}, {"$set": {"outcome": outcome, "processedAt": at}}
             )
+
+    async def prune(self, older_than: datetime) -> int:
+        result = await self._collection.delete_many({"receivedAt": {"$lt": older_than}})
+        return int(result.deleted_count)
 
 
 class MongoCredentialsRepository:
