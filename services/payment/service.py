@@ -90,6 +90,15 @@ BILLING_TYPES = {
     PaymentMethod.CREDIT: "CREDIT_CARD",
     PaymentMethod.DEBIT: "UNDEFINED",  # debit exists only on Asaas's hosted page
 }
+DELETABLE = frozenset(
+    {
+        ChargeStatus.CREATING,
+        ChargeStatus.CREATION_FAILED,
+        ChargeStatus.PENDING,
+        ChargeStatus.FAILED,
+    }
+)
+"""Statuses whose charge (if any) CancelPayment deletes; a paid one is refunded instead."""
 REFUNDING_STATUSES = frozenset({"REFUND_REQUESTED", "REFUND_IN_PROGRESS", "REFUNDED"})
 BALANCE_WORDS = re.compile(r"saldo|balance|insufficient", re.IGNORECASE)
 
@@ -427,9 +436,7 @@ class PaymentService:
         key = record_id(command.client_id, command.order_id)
         async with self._locks.hold(key):
             record = await self._payments.get(key)
-            deletable = {ChargeStatus.PENDING, ChargeStatus.FAILED, ChargeStatus.CREATING}
-            deletable.add(ChargeStatus.CREATION_FAILED)
-            if record is not None and record.payment.status not in deletable:
+            if record is not None and record.payment.status not in DELETABLE:
                 log.info(
                     "order %s: charge is %s, nothing to delete",
                     command.order_id,
@@ -438,7 +445,10 @@ class PaymentService:
                 return
             account = await self._restaurants.account(command.client_id)
             if account is None:
-                raise PermanentError(f"restaurant {command.client_id} has no Asaas credentials")
+                if command.payment_id or (record and record.payment.payment_id):
+                    raise PermanentError(f"restaurant {command.client_id} has no credentials")
+                log.info("order %s: no credentials, so no charge to delete", command.order_id)
+                return
             known = command.payment_id or (record.payment.payment_id if record else None)
             if known is not None:
                 charge_ids = [known]
@@ -527,9 +537,9 @@ class PaymentService:
                     self._policy.refund_backoff_max_s,
                 )
                 deadline = refund.started_at + timedelta(seconds=self._policy.refund_retry_window_s)
-                retry_at = now + timedelta(seconds=wait)
+                retry_at = min(now + timedelta(seconds=wait), deadline)  # a last try at the end
                 later = replace(refund, attempts=attempts, last_error=reason, unclear=unclear)
-                if retryable and retry_at < deadline:
+                if retryable and now < deadline:
                     await self._save(replace(record, refund=later), [])
                     await self._jobs.put(Job(REFUND_JOB, key, retry_at, attempts=attempts))
                     REFUNDS.labels("retried").inc()
