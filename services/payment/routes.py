@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from typing import Any
 
 import httpx
@@ -18,6 +19,9 @@ from services.payment.service import PaymentService
 from shared.gateway import GatewayRefused, GatewayUnavailable
 
 log = logging.getLogger(__name__)
+
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+"""Restaurant ids as Kafka topic names allow them (they name the webhook path too)."""
 
 
 class AsaasCredentials(BaseModel):
@@ -47,6 +51,8 @@ def admin_router(restaurants: Restaurants, admin_token: SecretStr) -> APIRouter:
     async def put_credentials(client_id: str, request: Request) -> JSONResponse:
         if not _admin_allowed(request, admin_token):
             return _error(401, "a valid bearer token is required")
+        if not CLIENT_ID.match(client_id):
+            return _error(422, "clientId must be 1-100 letters, digits, '_' or '-'")
         try:
             body = AsaasCredentials.model_validate(json.loads(await request.body()))
         except (ValueError, ValidationError) as error:
