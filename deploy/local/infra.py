@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -33,6 +34,25 @@ STATE_DIR = LOCAL / "state"
 LOG_DIR = LOCAL / "logs"
 
 
+def _no_env() -> dict[str, str]:
+    return {}
+
+
+def _payment_env() -> dict[str, str]:
+    """The local run's credential encryption key: from the environment, else one kept in
+    `.local/state/` (made on first use), so stored credentials stay readable across runs."""
+    if os.environ.get("PAYMENT_ENCRYPTION_KEY"):
+        return {}
+    key_file = STATE_DIR / "payment-encryption.key"
+    if not key_file.exists():
+        from cryptography.fernet import Fernet
+
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_bytes(Fernet.generate_key())
+        key_file.chmod(0o600)
+    return {"PAYMENT_ENCRYPTION_KEY": key_file.read_text().strip()}
+
+
 @dataclass(frozen=True)
 class Service:
     """A service of this repository, run as `python -m <module>` on its HTTP port."""
@@ -40,6 +60,8 @@ class Service:
     name: str
     module: str
     port: int
+    env: Callable[[], dict[str, str]] = _no_env
+    """Extra environment of the process (defaults for the local run only)."""
 
     @property
     def url(self) -> str:
@@ -47,9 +69,11 @@ class Service:
 
 
 SERVICES = (
+    Service("asaas-emulator", "deploy.emulators.asaas", 8701),
     Service("twilio-emulator", "deploy.emulators.twilio", 8702),
     Service("scheduler", "services.scheduler", 8084),
     Service("order", "services.order", 8081),
+    Service("payment", "services.payment", 8082, env=_payment_env),
     Service("notifier", "services.notifier", 8083),
 )
 
@@ -108,7 +132,7 @@ def _start_service(service: Service, timeout: float = 60.0) -> int:
     log = (LOG_DIR / f"{service.name}.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", service.module],
-        env=os.environ | {"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(service.port)},
+        env=os.environ | service.env() | {"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(service.port)},
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=REPO_ROOT,

@@ -1,0 +1,311 @@
+"""The payment service's MongoDB collections, shaped for what FerretDB 1.x does cheaply.
+
+`payments` holds one document per order (`_id` = `<clientId>:<orderId>`) with its embedded
+outbox; writes to it take the document's lock that the outbox relay takes too, and carry a
+version check. Work for the background loops lives in the small `payment_jobs` collection
+(removed when done), so no periodic query reads the payments. `webhook_events` is the inbox:
+a webhook's `_id` is its Asaas event id, so a duplicate insert fails reliably.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from services.payment.domain import ChargeStatus, Payment
+from services.payment.ports import (
+    JOB_KINDS,
+    Job,
+    PaymentRecord,
+    RefundState,
+    StaleRecord,
+    StoredCredentials,
+)
+from shared.contracts.values import PaymentMethod
+from shared.locks import KeyedLocks
+from shared.mongo import Database, Document
+from shared.outbox import OUTBOX_INDEX, OutboxRelay, merge_updates, outbox_update, with_outbox
+from shared.records import OutgoingRecord
+
+PAYMENTS = "payments"
+JOBS = {kind: f"payment_jobs_{kind}" for kind in JOB_KINDS}
+"""One small collection per kind: FerretDB reads a whole collection for a range query, so the
+webhook loop's poll never reads the (longer) list of payments waiting for reconciliation."""
+CLAIMS = "payment_job_claims"
+MAX_CLAIM_ATTEMPTS = 20
+INBOX = "webhook_events"
+CREDENTIALS = "asaas_credentials"
+INDEXES = {
+    PAYMENTS: [
+        OUTBOX_INDEX,
+        IndexModel([("clientId", ASCENDING), ("paymentId", ASCENDING)], name="asaas_payment"),
+        IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="status"),
+    ],
+    **{name: [IndexModel([("dueAt", ASCENDING)], name="due")] for name in JOBS.values()},
+    CLAIMS: [IndexModel([("until", ASCENDING)], name="until")],
+    INBOX: [IndexModel([("receivedAt", ASCENDING)], name="received")],
+}
+
+
+def _refund_document(refund: RefundState | None) -> Document | None:
+    if refund is None:
+        return None
+    return {
+        "correlationId": refund.correlation_id,
+        "causationId": refund.causation_id,
+        "startedAt": refund.started_at,
+        "attempts": refund.attempts,
+        "lastError": refund.last_error,
+        "unclear": refund.unclear,
+    }
+
+
+def payment_document(record: PaymentRecord) -> Document:
+    payment = record.payment
+    return {
+        "_id": record.record_id,
+        "orderId": payment.order_id,
+        "clientId": payment.client_id,
+        "storeId": payment.store_id,
+        "method": payment.method.value,
+        "amountCents": payment.amount_cents,
+        "status": payment.status.value,
+        "createdAt": payment.created_at,
+        "paymentId": payment.payment_id,
+        "paidAt": payment.paid_at,
+        "refundAnnounced": payment.refund_announced,
+        "refundFailed": payment.refund_failed,
+        "chargebacks": list(payment.chargebacks),
+        "correlationId": record.correlation_id,
+        "causationId": record.causation_id,
+        "timeZone": record.time_zone,
+        "instructions": record.instructions,
+        "refund": _refund_document(record.refund),
+        "version": record.version,
+    }
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
+
+
+def payment_record(document: Document) -> PaymentRecord:
+    refund = document.get("refund")
+    return PaymentRecord(
+        payment=Payment(
+            order_id=document["orderId"],
+            client_id=document["clientId"],
+            store_id=document["storeId"],
+            method=PaymentMethod(document["method"]),
+            amount_cents=int(document["amountCents"]),
+            status=ChargeStatus(document["status"]),
+            created_at=document["createdAt"].astimezone(UTC),
+            payment_id=document.get("paymentId"),
+            paid_at=_utc(document.get("paidAt")),
+            refund_announced=bool(document.get("refundAnnounced")),
+            refund_failed=bool(document.get("refundFailed")),
+            chargebacks=tuple(document.get("chargebacks") or ()),
+        ),
+        correlation_id=document["correlationId"],
+        causation_id=document["causationId"],
+        time_zone=document["timeZone"],
+        instructions=document.get("instructions"),
+        refund=None
+        if not refund
+        else RefundState(
+            correlation_id=refund["correlationId"],
+            causation_id=refund["causationId"],
+            started_at=refund["startedAt"].astimezone(UTC),
+            attempts=int(refund.get("attempts", 0)),
+            last_error=refund.get("lastError", ""),
+            unclear=bool(refund.get("unclear")),
+        ),
+        version=int(document["version"]),
+    )
+
+
+class MongoPaymentRepository:
+    def __init__(self, database: Database, locks: KeyedLocks, relay: OutboxRelay) -> None:
+        self.collection = database[PAYMENTS]
+        self._locks = locks
+        self._relay = relay
+
+    async def get(self, record_id: str) -> PaymentRecord | None:
+        found = await self.collection.find_one({"_id": record_id}, {"outbox": 0})
+        return None if found is None else payment_record(found)
+
+    async def find_by_payment_id(self, client_id: str, payment_id: str) -> PaymentRecord | None:
+        found = await self.collection.find_one(
+            {"clientId": client_id, "paymentId": payment_id}, {"outbox": 0}
+        )
+        return None if found is None else payment_record(found)
+
+    async def insert(self, record: PaymentRecord, events: Sequence[OutgoingRecord]) -> bool:
+        stored = PaymentRecord(**{**record.__dict__, "version": 1})
+        document = with_outbox(payment_document(stored), events, datetime.now(UTC))
+        try:
+            async with self._locks.hold((PAYMENTS, record.record_id)):
+                await self.collection.insert_one(document)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def save(self, record: PaymentRecord, events: Sequence[OutgoingRecord]) -> None:
+        fields = payment_document(record)
+        del fields["_id"]
+        fields["version"] = record.version + 1
+        update = merge_updates({"$set": fields}, outbox_update(events, datetime.now(UTC)))
+        async with self._locks.hold((PAYMENTS, record.record_id)):
+            result = await self.collection.update_one(
+                {"_id": record.record_id, "version": record.version}, update
+            )
+        if result.matched_count == 0:
+            raise StaleRecord(f"payment {record.record_id} moved past version {record.version}")
+
+    async def publish(self, record_id: str) -> None:
+        await self._relay.flush(self.collection, record_id)
+
+
+def _job_id(kind: str, key: str) -> str:
+    return f"{kind}|{key}"
+
+
+def claim_base(job: Job) -> str:
+    """Names one version of a job: rescheduling it makes a new version to claim."""
+    return f"{job.kind}|{job.key}@{job.due_at.astimezone(UTC).isoformat(timespec='milliseconds')}"
+
+
+class MongoJobQueue:
+    """Jobs, and claims on them made by unique `_id` inserts (atomic on FerretDB too)."""
+
+    def __init__(self, database: Database) -> None:
+        self._collections = {kind: database[name] for kind, name in JOBS.items()}
+        self._claims = database[CLAIMS]
+
+    async def claim(self, job: Job, now: datetime, lease: timedelta) -> bool:
+        base = claim_base(job)
+        for attempt in range(1, MAX_CLAIM_ATTEMPTS + 1):
+            claim_id = f"{base}#{attempt}"
+            try:
+                await self._claims.insert_one({"_id": claim_id, "until": now + lease})
+            except DuplicateKeyError:
+                held = await self._claims.find_one({"_id": claim_id})
+                if held is not None and held["until"].astimezone(UTC) > now:
+                    return False
+                continue  # that holder's lease ran out (it died?): the next attempt is free
+            return True
+        return False
+
+    async def prune_claims(self, older_than: datetime) -> int:
+        result = await self._claims.delete_many({"until": {"$lt": older_than}})
+        return int(result.deleted_count)
+
+    @staticmethod
+    def _document(job: Job) -> Document:
+        return {
+            "_id": _job_id(job.kind, job.key),
+            "kind": job.kind,
+            "key": job.key,
+            "dueAt": job.due_at,
+            "attempts": job.attempts,
+            "data": job.data,
+        }
+
+    async def add(self, job: Job) -> bool:
+        try:
+            await self._collections[job.kind].insert_one(self._document(job))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def put(self, job: Job) -> None:
+        # No upsert: FerretDB answers some upserts oddly. Insert, else replace by _id.
+        if not await self.add(job):
+            await self._collections[job.kind].replace_one(
+                {"_id": _job_id(job.kind, job.key)}, self._document(job)
+            )
+
+    async def due(self, kind: str, now: datetime, limit: int) -> list[Job]:
+        cursor = (
+            self._collections[kind]
+            .find({"dueAt": {"$lte": now}})
+            .sort("dueAt", ASCENDING)
+            .limit(limit)
+        )
+        return [
+            Job(
+                kind=document["kind"],
+                key=document["key"],
+                due_at=document["dueAt"].astimezone(UTC),
+                attempts=int(document.get("attempts", 0)),
+                data=dict(document.get("data") or {}),
+            )
+            async for document in cursor
+        ]
+
+    async def remove(self, kind: str, key: str) -> None:
+        await self._collections[kind].delete_one({"_id": _job_id(kind, key)})
+
+
+class MongoWebhookInbox:
+    def __init__(self, database: Database) -> None:
+        self._collection = database[INBOX]
+
+    async def add(self, inbox_id: str, document: dict[str, Any]) -> bool:
+        try:
+            await self._collection.insert_one({"_id": inbox_id, **document})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def contains(self, inbox_id: str) -> bool:
+        return await self._collection.find_one({"_id": inbox_id}, {"_id": 1}) is not None
+
+    async def mark(self, inbox_id: str, outcome: str, at: datetime) -> None:
+        with contextlib.suppress(Exception):
+            await self._collection.update_one(
+                {"_id": inbox_id}, {"$set": {"outcome": outcome, "processedAt": at}}
+            )
+
+    async def prune(self, older_than: datetime) -> int:
+        result = await self._collection.delete_many({"receivedAt": {"$lt": older_than}})
+        return int(result.deleted_count)
+
+
+class MongoCredentialsRepository:
+    def __init__(self, database: Database) -> None:
+        self._collection = database[CREDENTIALS]
+
+    async def get(self, client_id: str) -> StoredCredentials | None:
+        found = await self._collection.find_one({"_id": client_id})
+        if found is None:
+            return None
+        return StoredCredentials(
+            client_id=found["_id"],
+            api_key_encrypted=found["apiKeyEncrypted"],
+            webhook_token_encrypted=found["webhookTokenEncrypted"],
+            base_url=found["baseUrl"],
+            webhook_id=found.get("webhookId"),
+            webhook_url=found.get("webhookUrl", ""),
+            updated_at=found["updatedAt"].astimezone(UTC),
+        )
+
+    async def put(self, credentials: StoredCredentials) -> None:
+        document = {
+            "_id": credentials.client_id,
+            "apiKeyEncrypted": credentials.api_key_encrypted,
+            "webhookTokenEncrypted": credentials.webhook_token_encrypted,
+            "baseUrl": credentials.base_url,
+            "webhookId": credentials.webhook_id,
+            "webhookUrl": credentials.webhook_url,
+            "updatedAt": credentials.updated_at,
+        }
+        try:
+            await self._collection.insert_one(document)
+        except DuplicateKeyError:
+            await self._collection.replace_one({"_id": credentials.client_id}, document)

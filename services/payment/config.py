@@ -1,0 +1,163 @@
+"""The payment service's settings, from the environment."""
+
+from __future__ import annotations
+
+from cryptography.fernet import Fernet, MultiFernet
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.gateway import GatewaySettings
+from shared.settings import (
+    AdminSettings,
+    ConsumerSettings,
+    HttpSettings,
+    KafkaSettings,
+    MongoSettings,
+    OutboxSettings,
+)
+
+
+class PaymentHttp(HttpSettings):
+    port: int = Field(default=8082, ge=1, le=65535, description="Listen port (HTTP_PORT).")
+
+
+class PaymentMongo(MongoSettings):
+    database: str = Field(default="payment", description="Database name (MONGODB_DATABASE).")
+
+
+class EncryptionSettings(BaseSettings):
+    """The key that encrypts restaurants' Asaas credentials at rest (a Kubernetes Secret)."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYMENT_", extra="ignore")
+
+    encryption_key: SecretStr = Field(
+        description="PAYMENT_ENCRYPTION_KEY: comma-separated Fernet keys (urlsafe base64 of 32 "
+        "bytes); the first encrypts, all decrypt, so a key can be rotated. Required.",
+    )
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _valid_fernet_keys(cls, keys: SecretStr) -> SecretStr:
+        parts = [part.strip() for part in keys.get_secret_value().split(",") if part.strip()]
+        if not parts:
+            raise ValueError("PAYMENT_ENCRYPTION_KEY is empty")
+        for position, part in enumerate(parts, start=1):
+            try:
+                Fernet(part.encode())
+            except (ValueError, TypeError):
+                # The key itself is never echoed into the error.
+                raise ValueError(
+                    f"PAYMENT_ENCRYPTION_KEY key #{position} is not a Fernet key (urlsafe "
+                    "base64 of 32 bytes; make one with `python -c 'from cryptography.fernet "
+                    "import Fernet; print(Fernet.generate_key().decode())'`)"
+                ) from None
+        return keys
+
+    def cipher(self) -> MultiFernet:
+        parts = self.encryption_key.get_secret_value().split(",")
+        return MultiFernet([Fernet(part.strip().encode()) for part in parts if part.strip()])
+
+
+class AsaasSettings(BaseSettings):
+    """Calls to Asaas and how its webhooks reach this service."""
+
+    model_config = SettingsConfigDict(env_prefix="ASAAS_", extra="ignore")
+
+    timeout_s: float = Field(default=10.0, gt=0, description="ASAAS_TIMEOUT_S: one HTTP call.")
+    attempts: int = Field(default=4, ge=1, description="ASAAS_ATTEMPTS: tries of one call.")
+    backoff_initial_s: float = Field(default=0.2, gt=0, description="ASAAS_BACKOFF_INITIAL_S.")
+    backoff_max_s: float = Field(default=3.0, gt=0, description="ASAAS_BACKOFF_MAX_S.")
+    max_elapsed_s: float = Field(
+        default=20.0, gt=0, description="ASAAS_MAX_ELAPSED_S: longest time retrying one call."
+    )
+    webhook_email: str = Field(
+        default="payments-alerts@example.com",
+        description="ASAAS_WEBHOOK_EMAIL: where Asaas writes when a webhook queue is paused.",
+    )
+    webhook_body_limit_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="ASAAS_WEBHOOK_BODY_LIMIT_BYTES (413 above)."
+    )
+
+    @property
+    def gateway(self) -> GatewaySettings:
+        return GatewaySettings(
+            timeout_s=self.timeout_s,
+            attempts=self.attempts,
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
+            max_elapsed_s=self.max_elapsed_s,
+        )
+
+
+class PaymentPolicy(BaseSettings):
+    """Refund retries, reconciliation and webhook processing of the payment service."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYMENT_", extra="ignore")
+
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8082",
+        validation_alias="PUBLIC_BASE_URL",
+        description="PUBLIC_BASE_URL: where Asaas reaches this service's webhook route.",
+    )
+    refund_retry_window_s: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="PAYMENT_REFUND_RETRY_WINDOW_S: how long a refund refused for balance (or "
+        "unreachable Asaas) is retried before RefundFailed.",
+    )
+    refund_backoff_initial_s: float = Field(
+        default=5.0, gt=0, description="PAYMENT_REFUND_BACKOFF_INITIAL_S: first refund retry wait."
+    )
+    refund_backoff_max_s: float = Field(
+        default=600.0, gt=0, description="PAYMENT_REFUND_BACKOFF_MAX_S: longest refund retry wait."
+    )
+    reconcile_after_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="PAYMENT_RECONCILE_AFTER_S: an open payment without a webhook for this long "
+        "is read back from Asaas.",
+    )
+    reconcile_max_interval_s: float = Field(
+        default=3600.0, gt=0, description="PAYMENT_RECONCILE_MAX_INTERVAL_S: longest gap."
+    )
+    reconcile_give_up_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="PAYMENT_RECONCILE_GIVE_UP_S: age after which a payment is no longer read.",
+    )
+    reconcile_rate_per_s: float = Field(
+        default=5.0, gt=0, description="PAYMENT_RECONCILE_RATE_PER_S: Asaas reads per second."
+    )
+    unmatched_webhook_retry_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="PAYMENT_UNMATCHED_WEBHOOK_RETRY_S: how long a webhook for an unknown "
+        "payment is retried (the charge may be saved a moment after Asaas calls).",
+    )
+    inbox_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="PAYMENT_INBOX_RETENTION_DAYS: how long received webhook events are kept "
+        "(their ids answer Asaas's redeliveries as duplicates).",
+    )
+    job_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="PAYMENT_JOB_LEASE_S: how long a replica's claim on a job holds (then "
+        "another replica may run it: the holder is presumed dead).",
+    )
+    poll_interval_s: float = Field(
+        default=1.0, gt=0, description="PAYMENT_POLL_INTERVAL_S: longest nap of the job loops."
+    )
+
+
+class Settings(BaseModel):
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    mongo: PaymentMongo = Field(default_factory=PaymentMongo)
+    http: PaymentHttp = Field(default_factory=PaymentHttp)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    encryption: EncryptionSettings = Field(default_factory=EncryptionSettings)
+    asaas: AsaasSettings = Field(default_factory=AsaasSettings)
+    policy: PaymentPolicy = Field(default_factory=PaymentPolicy)

@@ -1,0 +1,151 @@
+"""What the payment service needs from storage: payments, jobs, the webhook inbox, credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from services.payment.domain import Payment
+from shared.records import OutgoingRecord
+
+
+class StaleRecord(Exception):
+    """The record changed since it was read (another writer won); read it again."""
+
+
+@dataclass(frozen=True)
+class RefundState:
+    """The refund of a payment: who asked, and how the calls to Asaas went so far."""
+
+    correlation_id: str
+    causation_id: str
+    started_at: datetime
+    attempts: int = 0
+    last_error: str = ""
+    unclear: bool = False
+    """The last call's outcome is unknown (timeout, 5xx): read the charge before calling again."""
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """A payment with what its events need: the envelope of the command that started it."""
+
+    payment: Payment
+    correlation_id: str
+    causation_id: str
+    """`eventId` of the RequestPayment that created the charge."""
+    time_zone: str
+    instructions: dict[str, Any] | None = None
+    refund: RefundState | None = None
+    version: int = 0
+
+    @property
+    def record_id(self) -> str:
+        return record_id(self.payment.client_id, self.payment.order_id)
+
+
+def record_id(client_id: str, order_id: str) -> str:
+    return f"{client_id}:{order_id}"
+
+
+class PaymentRepository(Protocol):
+    async def get(self, record_id: str) -> PaymentRecord | None: ...
+
+    async def find_by_payment_id(self, client_id: str, payment_id: str) -> PaymentRecord | None:
+        """The payment of an Asaas charge id (webhooks without an externalReference)."""
+        ...
+
+    async def insert(self, record: PaymentRecord, events: Sequence[OutgoingRecord]) -> bool:
+        """Stores a new record (version 1); False when one with its id exists."""
+        ...
+
+    async def save(self, record: PaymentRecord, events: Sequence[OutgoingRecord]) -> None:
+        """Replaces the record read at `record.version` and appends `events` to its outbox,
+        in one write; raises StaleRecord if the stored version moved on."""
+        ...
+
+    async def publish(self, record_id: str) -> None:
+        """Relays the record's pending events now (a sweep catches what this misses)."""
+        ...
+
+
+WEBHOOK_JOB = "webhook"
+"""Apply a stored webhook event (key: the inbox id)."""
+REFUND_JOB = "refund"
+"""Call Asaas's refund (key: the payment record id)."""
+RECONCILE_JOB = "reconcile"
+"""Read a quiet open payment back from Asaas (key: the payment record id)."""
+JOB_KINDS = (WEBHOOK_JOB, REFUND_JOB, RECONCILE_JOB)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Durable work for a background loop: a webhook to process, a refund, a reconciliation."""
+
+    kind: str
+    key: str
+    due_at: datetime
+    attempts: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class JobQueue(Protocol):
+    async def add(self, job: Job) -> bool:
+        """Adds the job unless one of its kind and key exists (then False, the job unchanged)."""
+        ...
+
+    async def put(self, job: Job) -> None:
+        """Adds or replaces the job of its kind and key."""
+        ...
+
+    async def due(self, kind: str, now: datetime, limit: int) -> list[Job]:
+        """Up to `limit` jobs of `kind` due at `now`, earliest first."""
+        ...
+
+    async def remove(self, kind: str, key: str) -> None: ...
+
+    async def claim(self, job: Job, now: datetime, lease: timedelta) -> bool:
+        """True when this caller may run this version of the job now: replicas sharing the
+        queue never run one at the same time, and a claim whose lease ran out can be retaken."""
+        ...
+
+    async def prune_claims(self, older_than: datetime) -> int:
+        """Forgets claims whose lease ended before `older_than`."""
+        ...
+
+
+class WebhookInbox(Protocol):
+    async def add(self, inbox_id: str, document: dict[str, Any]) -> bool:
+        """Stores a received webhook event; False when its id was stored before."""
+        ...
+
+    async def contains(self, inbox_id: str) -> bool: ...
+
+    async def mark(self, inbox_id: str, outcome: str, at: datetime) -> None:
+        """Records how processing ended (applied, ignored, unmatched)."""
+        ...
+
+    async def prune(self, older_than: datetime) -> int:
+        """Forgets events received before `older_than` (past any redelivery by Asaas)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredCredentials:
+    """A restaurant's Asaas credentials as stored: secrets encrypted (Fernet tokens)."""
+
+    client_id: str
+    api_key_encrypted: str
+    webhook_token_encrypted: str
+    base_url: str
+    webhook_id: str | None
+    webhook_url: str
+    updated_at: datetime
+
+
+class CredentialsRepository(Protocol):
+    async def get(self, client_id: str) -> StoredCredentials | None: ...
+
+    async def put(self, credentials: StoredCredentials) -> None: ...

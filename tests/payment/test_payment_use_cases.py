@@ -1,0 +1,244 @@
+"""The payment use cases with the in-memory twins and the Asaas emulator in-process (ASGI):
+crashes and races that a black box cannot stage on cue."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet, MultiFernet
+
+from deploy.emulators.asaas.app import build_app as build_emulator
+from services.payment.adapters.asaas_client import AsaasClients
+from services.payment.adapters.in_memory import (
+    InMemoryCredentialsRepository,
+    InMemoryJobQueue,
+    InMemoryPaymentRepository,
+    InMemoryWebhookInbox,
+)
+from services.payment.config import PaymentPolicy
+from services.payment.domain import ChargeStatus, Payment
+from services.payment.ports import WEBHOOK_JOB, PaymentRecord, StoredCredentials, record_id
+from services.payment.restaurants import Restaurants
+from services.payment.service import PaymentService
+from shared.contracts.payments import PaymentCreated, PaymentSucceeded, RequestPayment
+from shared.contracts.payments import PaymentCustomer as Customer
+from shared.contracts.registry import decode
+from shared.contracts.values import PaymentMethod
+from shared.gateway import GatewaySettings
+from shared.records import OutgoingRecord
+
+CLIENT = "rest-1"
+API_KEY = "$aact_component"
+EMULATOR = "http://asaas.test"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.records: list[OutgoingRecord] = []
+
+    async def send(self, record: OutgoingRecord) -> None:
+        self.records.append(record)
+
+    def types(self) -> list[str]:
+        return [type(decode(record.value)).__name__ for record in self.records]
+
+
+@dataclass
+class World:
+    service: PaymentService
+    payments: InMemoryPaymentRepository
+    jobs: InMemoryJobQueue
+    sink: RecordingSink
+    asaas: httpx.AsyncClient
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    transport = httpx.ASGITransport(app=build_emulator())
+    clients = AsaasClients(GatewaySettings(timeout_s=2, attempts=3), transport=transport)
+    cipher = MultiFernet([Fernet(Fernet.generate_key())])
+    credentials = InMemoryCredentialsRepository()
+    await credentials.put(
+        StoredCredentials(
+            client_id=CLIENT,
+            api_key_encrypted=cipher.encrypt(API_KEY.encode()).decode(),
+            webhook_token_encrypted=cipher.encrypt(b"token").decode(),
+            base_url=f"{EMULATOR}/v3",
+            webhook_id=None,
+            webhook_url="",
+            updated_at=now(),
+        )
+    )
+    restaurants = Restaurants(
+        credentials, cipher, clients, public_base_url="", webhook_email="", clock=now
+    )
+    sink = RecordingSink()
+    payments = InMemoryPaymentRepository(sink)
+    jobs = InMemoryJobQueue()
+    service = PaymentService(
+        payments,
+        jobs,
+        InMemoryWebhookInbox(),
+        restaurants,
+        PaymentPolicy(),
+        clients.settings,
+        now,
+    )
+    asaas = httpx.AsyncClient(
+        transport=transport, base_url=EMULATOR, headers={"access_token": API_KEY}
+    )
+    yield World(service, payments, jobs, sink, asaas)
+    await asaas.aclose()
+    await clients.close()
+
+
+def request_payment(order_id: str) -> RequestPayment:
+    return RequestPayment(
+        event_id=uuid.uuid4(),
+        occurred_at=now(),
+        correlation_id="turn-1",
+        client_id=CLIENT,
+        store_id="s-1",
+        order_id=order_id,
+        payment_method=PaymentMethod.CREDIT,
+        amount_cents=2590,
+        customer=Customer(name="Ana", cpf="529.982.247-25", phone_number="+5511987654321"),
+        description="Pedido",
+        time_zone="America/Sao_Paulo",
+    )
+
+
+async def test_a_charge_created_just_before_a_crash_is_found_not_created_again(
+    world: World,
+) -> None:
+    order_id = "order-crash"
+    command = request_payment(order_id)
+    # The process died after Asaas created the charge and before the answer was saved.
+    crashed = PaymentRecord(
+        payment=Payment(
+            order_id=order_id,
+            client_id=CLIENT,
+            store_id="s-1",
+            method=PaymentMethod.CREDIT,
+            amount_cents=2590,
+            status=ChargeStatus.CREATING,
+            created_at=now(),
+        ),
+        correlation_id="turn-1",
+        causation_id=str(command.event_id),
+        time_zone="America/Sao_Paulo",
+    )
+    await world.payments.insert(crashed, [])
+    customer = (
+        await world.asaas.post("/v3/customers", json={"name": "Ana", "cpfCnpj": "52998224725"})
+    ).json()
+    existing = (
+        await world.asaas.post(
+            "/v3/payments",
+            json={
+                "customer": customer["id"],
+                "billingType": "CREDIT_CARD",
+                "value": 25.9,
+                "dueDate": now().date().isoformat(),
+                "externalReference": order_id,
+            },
+        )
+    ).json()
+
+    await world.service.request_payment(command)  # the redelivery
+
+    listed = await world.asaas.get("/v3/payments", params={"externalReference": order_id})
+    assert listed.json()["totalCount"] == 1
+    [created] = [decode(r.value) for r in world.sink.records]
+    assert isinstance(created, PaymentCreated)
+    assert created.payment_id == existing["id"]
+
+
+async def test_a_webhook_that_beats_the_saved_charge_is_applied_once_the_charge_is_saved(
+    world: World,
+) -> None:
+    order_id = "order-race"
+    payload = {
+        "id": "evt_early",
+        "event": "PAYMENT_RECEIVED",
+        "payment": {"id": "pay_early", "externalReference": order_id, "status": "RECEIVED"},
+    }
+    assert await world.service.receive_webhook(CLIENT, payload, "{}") == "accepted"
+    assert await world.service.receive_webhook(CLIENT, payload, "{}") == "duplicate"
+    [job] = await world.jobs.due(WEBHOOK_JOB, now(), 10)
+    await world.service.process_webhook(job)
+    assert world.sink.records == []
+    [retry] = list(world.jobs.jobs.values())
+    assert retry.attempts == 1
+
+    record = PaymentRecord(
+        payment=Payment(
+            order_id=order_id,
+            client_id=CLIENT,
+            store_id="s-1",
+            method=PaymentMethod.PIX,
+            amount_cents=100,
+            status=ChargeStatus.PENDING,
+            created_at=now(),
+            payment_id="pay_early",
+        ),
+        correlation_id="turn-9",
+        causation_id="cause-9",
+        time_zone="America/Sao_Paulo",
+    )
+    await world.payments.insert(record, [])
+    await world.service.process_webhook(replace(retry, due_at=now()))
+    await world.service.process_webhook(replace(retry, due_at=now()))
+
+    assert world.sink.types() == ["PaymentSucceeded"]
+    succeeded = decode(world.sink.records[0].value)
+    assert isinstance(succeeded, PaymentSucceeded)
+    assert (succeeded.correlation_id, succeeded.causation_id) == ("turn-9", "cause-9")
+    stored = await world.payments.get(record_id(CLIENT, order_id))
+    assert stored is not None
+    assert stored.payment.status is ChargeStatus.PAID
+
+
+async def test_credentials_that_cannot_be_decrypted_read_as_missing() -> None:
+    old_key, new_key = Fernet(Fernet.generate_key()), Fernet(Fernet.generate_key())
+    repository = InMemoryCredentialsRepository()
+    await repository.put(
+        StoredCredentials(
+            client_id=CLIENT,
+            api_key_encrypted=old_key.encrypt(API_KEY.encode()).decode(),
+            webhook_token_encrypted=old_key.encrypt(b"token").decode(),
+            base_url=f"{EMULATOR}/v3",
+            webhook_id=None,
+            webhook_url="",
+            updated_at=now(),
+        )
+    )
+    rotated_wrongly = Restaurants(
+        repository,
+        MultiFernet([new_key]),
+        AsaasClients(GatewaySettings()),
+        public_base_url="",
+        webhook_email="",
+        clock=now,
+    )
+    assert await rotated_wrongly.account(CLIENT) is None
+    assert not await rotated_wrongly.webhook_token_matches(CLIENT, "token")
+    rotated = Restaurants(
+        repository,
+        MultiFernet([new_key, old_key]),
+        AsaasClients(GatewaySettings()),
+        public_base_url="",
+        webhook_email="",
+        clock=now,
+    )
+    assert await rotated.account(CLIENT) is not None
+    assert await rotated.webhook_token_matches(CLIENT, "token")

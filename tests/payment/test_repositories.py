@@ -1,0 +1,217 @@
+"""One contract for the payment service's storage, run against MongoDB (FerretDB) and the
+in-memory twins."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.payment.adapters.in_memory import (
+    InMemoryCredentialsRepository,
+    InMemoryJobQueue,
+    InMemoryPaymentRepository,
+    InMemoryWebhookInbox,
+)
+from services.payment.adapters.mongo import (
+    INDEXES,
+    PAYMENTS,
+    MongoCredentialsRepository,
+    MongoJobQueue,
+    MongoPaymentRepository,
+    MongoWebhookInbox,
+)
+from services.payment.domain import ChargeStatus, Payment
+from services.payment.ports import (
+    CredentialsRepository,
+    Job,
+    JobQueue,
+    PaymentRecord,
+    PaymentRepository,
+    RefundState,
+    StaleRecord,
+    StoredCredentials,
+    WebhookInbox,
+)
+from shared.contracts.payments import PaymentCancelled
+from shared.contracts.values import PaymentMethod
+from shared.locks import KeyedLocks
+from shared.mongo import Database, ensure_indexes
+from shared.outbox import OutboxRelay
+from shared.records import OutgoingRecord
+from shared.settings import OutboxSettings
+from shared.topics import PAYMENTS_EVENTS
+
+NOW = datetime(2026, 11, 29, 12, 0, 0, 123000, tzinfo=UTC)
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.records: list[OutgoingRecord] = []
+
+    async def send(self, record: OutgoingRecord) -> None:
+        self.records.append(record)
+
+
+@dataclass
+class Storage:
+    payments: PaymentRepository
+    jobs: JobQueue
+    inbox: WebhookInbox
+    credentials: CredentialsRepository
+    sink: RecordingSink
+
+
+@pytest.fixture(params=["mongo", "memory"])
+async def storage(request: pytest.FixtureRequest, database: Database) -> AsyncIterator[Storage]:
+    sink = RecordingSink()
+    if request.param == "memory":
+        yield Storage(
+            InMemoryPaymentRepository(sink),
+            InMemoryJobQueue(),
+            InMemoryWebhookInbox(),
+            InMemoryCredentialsRepository(),
+            sink,
+        )
+        return
+    await ensure_indexes(database, INDEXES)
+    locks = KeyedLocks()
+    relay = OutboxRelay(sink, [database[PAYMENTS]], OutboxSettings(), locks)
+    yield Storage(
+        MongoPaymentRepository(database, locks, relay),
+        MongoJobQueue(database),
+        MongoWebhookInbox(database),
+        MongoCredentialsRepository(database),
+        sink,
+    )
+
+
+def a_record(**payment_changes: Any) -> PaymentRecord:
+    payment = Payment(
+        order_id=f"o-{uuid.uuid4().hex[:8]}",
+        client_id="c-1",
+        store_id="s-1",
+        method=PaymentMethod.CREDIT,
+        amount_cents=4480,
+        status=ChargeStatus.PENDING,
+        created_at=NOW,
+        payment_id=f"pay_{uuid.uuid4().hex[:8]}",
+    )
+    return PaymentRecord(
+        payment=replace(payment, **payment_changes),
+        correlation_id="turn-1",
+        causation_id=str(uuid.uuid4()),
+        time_zone="America/Sao_Paulo",
+        instructions={"invoiceUrl": "https://example.test/i/1"},
+    )
+
+
+def an_event(record: PaymentRecord) -> OutgoingRecord:
+    event = PaymentCancelled(
+        event_id=uuid.uuid4(),
+        occurred_at=NOW,
+        correlation_id=record.correlation_id,
+        client_id=record.payment.client_id,
+        store_id=record.payment.store_id,
+        order_id=record.payment.order_id,
+        payment_id=record.payment.payment_id or "",
+    )
+    return OutgoingRecord.of(PAYMENTS_EVENTS, event)
+
+
+async def test_a_record_is_stored_once_and_read_back_whole(storage: Storage) -> None:
+    record = a_record(paid_at=NOW, chargebacks=("PAYMENT_CHARGEBACK_REQUESTED",))
+    record = replace(
+        record, refund=RefundState("turn-2", "cause-2", NOW, attempts=2, last_error="x")
+    )
+    assert await storage.payments.insert(record, [])
+    assert not await storage.payments.insert(record, [])
+
+    assert await storage.payments.get(record.record_id) == replace(record, version=1)
+    found = await storage.payments.find_by_payment_id("c-1", record.payment.payment_id or "")
+    assert found == replace(record, version=1)
+    assert await storage.payments.get("c-1:nothing") is None
+
+
+async def test_a_save_is_refused_when_someone_saved_first(storage: Storage) -> None:
+    record = a_record()
+    await storage.payments.insert(record, [])
+    read = replace(record, version=1)
+    paid = replace(read, payment=replace(read.payment, status=ChargeStatus.PAID))
+    await storage.payments.save(paid, [])
+
+    with pytest.raises(StaleRecord):
+        await storage.payments.save(paid, [])
+    stored = await storage.payments.get(record.record_id)
+    assert stored is not None
+    assert (stored.version, stored.payment.status) == (2, ChargeStatus.PAID)
+
+
+async def test_saved_events_are_published_once_in_order(storage: Storage) -> None:
+    record = a_record()
+    first, second = an_event(record), an_event(record)
+    await storage.payments.insert(record, [first])
+    await storage.payments.save(replace(record, version=1), [second])
+
+    await storage.payments.publish(record.record_id)
+    await storage.payments.publish(record.record_id)
+    assert [r.event_id for r in storage.sink.records] == [first.event_id, second.event_id]
+
+
+async def test_jobs_are_added_once_replaced_on_put_and_taken_when_due(storage: Storage) -> None:
+    jobs = storage.jobs
+    assert await jobs.add(Job("refund", "a", NOW, data={"n": 1}))
+    assert not await jobs.add(Job("refund", "a", NOW - timedelta(hours=1)))
+    await jobs.put(Job("refund", "b", NOW - timedelta(seconds=5), attempts=3))
+    await jobs.put(Job("refund", "later", NOW + timedelta(seconds=5)))
+    await jobs.put(Job("webhook", "a", NOW))
+
+    due = await jobs.due("refund", NOW, limit=10)
+    assert [(j.key, j.attempts) for j in due] == [("b", 3), ("a", 0)]
+    assert due[1].data == {"n": 1}
+    assert len(await jobs.due("refund", NOW, limit=1)) == 1
+    await jobs.put(Job("refund", "b", NOW + timedelta(minutes=1)))
+    await jobs.remove("refund", "a")
+    assert await jobs.due("refund", NOW, limit=10) == []
+
+
+async def test_a_webhook_event_is_stored_once_and_forgotten_after_retention(
+    storage: Storage,
+) -> None:
+    event = {"event": "PAYMENT_RECEIVED", "receivedAt": NOW}
+    assert await storage.inbox.add("c-1:evt_1", event)
+    assert not await storage.inbox.add("c-1:evt_1", event)
+    assert await storage.inbox.contains("c-1:evt_1")
+    assert not await storage.inbox.contains("c-1:evt_2")
+    await storage.inbox.mark("c-1:evt_1", "applied", NOW)
+    assert await storage.inbox.prune(NOW) == 0
+    assert await storage.inbox.prune(NOW + timedelta(days=31)) == 1
+    assert not await storage.inbox.contains("c-1:evt_1")
+
+
+async def test_credentials_are_replaced_by_a_second_put(storage: Storage) -> None:
+    first = StoredCredentials("c-9", "enc-1", "enc-2", "http://a/v3", "wh-1", "http://u", NOW)
+    second = replace(first, api_key_encrypted="enc-3", webhook_id="wh-2")
+    await storage.credentials.put(first)
+    await storage.credentials.put(second)
+    assert await storage.credentials.get("c-9") == second
+    assert await storage.credentials.get("c-10") is None
+
+
+async def test_a_job_version_is_claimed_by_one_runner_until_its_lease_ends(
+    storage: Storage,
+) -> None:
+    job = Job("refund", "a", NOW)
+    lease = timedelta(seconds=30)
+    assert await storage.jobs.claim(job, NOW, lease)
+    assert not await storage.jobs.claim(job, NOW + timedelta(seconds=1), lease)
+    assert await storage.jobs.claim(replace(job, due_at=NOW + timedelta(seconds=5)), NOW, lease)
+
+    after_the_lease = NOW + timedelta(seconds=31)
+    assert await storage.jobs.claim(job, after_the_lease, lease)
+    assert not await storage.jobs.claim(job, after_the_lease, lease)
+    assert await storage.jobs.prune_claims(NOW + timedelta(hours=1)) >= 2
