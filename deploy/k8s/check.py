@@ -24,6 +24,7 @@ from pydantic import AliasChoices, BaseModel, ValidationError
 from pydantic_settings import BaseSettings
 
 K8S_DIR = Path(__file__).resolve().parent
+REPO_ROOT = K8S_DIR.parents[1]
 KUSTOMIZATIONS = ("overlays/dev", "overlays/prod", "examples")
 CRD_SCHEMAS = K8S_DIR / "crd-schemas"
 
@@ -79,6 +80,20 @@ def _env_names(prefix: str, name: str, validation_alias: object, alias: str | No
     if alias:
         return [alias]
     return [prefix + name]
+
+
+_DIRECT_READ = re.compile(r"""os\.(?:environ\.get\(|getenv\(|environ\[)\s*["']([A-Z0-9_]+)["']""")
+
+
+def process_variables(roots: Iterable[Path]) -> set[str]:
+    """Variables the code reads straight from the environment, outside the settings classes
+    (`LOG_LEVEL` in shared/logs.py): a Deployment may set those too."""
+    return {
+        match.group(1)
+        for root in roots
+        for source in sorted(root.rglob("*.py"))
+        for match in _DIRECT_READ.finditer(source.read_text())
+    }
 
 
 def import_settings(service: str) -> type[BaseModel]:
@@ -273,10 +288,11 @@ def check_service_settings(
             report.add(cwhere, f"services.{service}.config cannot be imported ({error})")
             continue
         readable = settings_variables(settings)
+        direct = process_variables([REPO_ROOT / "shared", REPO_ROOT / "services" / service])
         env = container_env(container, _namespace(deployment), resources, report)
         report.notes.append(f"{where}: " + ", ".join(_describe(name, env[name]) for name in env))
         for name in env:
-            if name.upper() not in readable:
+            if name.upper() not in readable and name not in direct:
                 report.add(cwhere, f"{name} is set but services.{service} settings never read it")
         provided = {name.upper() for name in env}
         for variable in readable.values():

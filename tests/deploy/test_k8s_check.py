@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from deploy.k8s.check import (
     Report,
     check_resources,
+    process_variables,
     promql_metric_names,
     settings_variables,
     validate_literals,
@@ -177,6 +179,16 @@ def test_a_hardened_deployment_whose_variables_the_service_reads_passes() -> Non
 def test_a_variable_the_settings_never_read_is_reported() -> None:
     problems = _problems(_resources(KAFKA_PARTITIONS="3"))
     assert any("KAFKA_PARTITIONS is set but" in problem for problem in problems)
+
+
+def test_a_variable_the_code_reads_outside_the_settings_is_allowed() -> None:
+    assert not _problems(_resources(LOG_LEVEL="DEBUG"))
+
+
+def test_process_variables_are_found_in_direct_environment_reads(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text('level = os.environ.get("LOG_LEVEL", "INFO")\n')
+    (tmp_path / "b.py").write_text("x = os.getenv('OTHER_ONE')\ny = os.environ['THIRD']\n")
+    assert process_variables([tmp_path]) == {"LOG_LEVEL", "OTHER_ONE", "THIRD"}
 
 
 def test_a_required_setting_that_nothing_provides_is_reported() -> None:
