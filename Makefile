@@ -84,10 +84,11 @@ run: up ## Start the system and keep it up until Ctrl-C
 test: install k8s-check ## Check the manifests, then run the whole test suite against real Kafka and FerretDB
 	$(PY) -m pytest
 
-lint: .venv/.synced ## ruff (lint + format check) and mypy
+lint: .venv/.synced ## ruff (lint + format check), mypy and hadolint (Dockerfile)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy shared services deploy bench tests
+	.venv/bin/hadolint Dockerfile
 
 format: .venv/.synced ## Apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
