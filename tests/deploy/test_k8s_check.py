@@ -1,0 +1,340 @@
+"""The rules of `make k8s-check`, on small hand-made manifests and settings classes."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from deploy.k8s.check import (
+    Report,
+    check_resources,
+    process_variables,
+    promql_metric_names,
+    settings_variables,
+    validate_literals,
+)
+from shared.broker import DLQ_RETENTION_MS
+from shared.topics import FIXED_TOPICS, dlq_topic
+
+
+class _Http(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HTTP_", extra="ignore")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class _Consumer(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSUMER_", extra="ignore")
+    transient_max_elapsed_s: float = 30.0
+
+
+class _Kafka(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+    topic_partitions: int = 6
+
+
+class _Secret(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEMO_", extra="ignore")
+    key: SecretStr
+    public_url: str = Field(default="http://127.0.0.1", validation_alias="PUBLIC_BASE_URL")
+
+
+class _Settings(BaseModel):
+    http: _Http = Field(default_factory=_Http)
+    consumer: _Consumer = Field(default_factory=_Consumer)
+    kafka: _Kafka = Field(default_factory=_Kafka)
+    secret: _Secret = Field(default_factory=_Secret)
+
+
+def _settings_for(service: str) -> type[BaseModel]:
+    if service != "demo":
+        raise ModuleNotFoundError(f"No module named 'services.{service}.config'")
+    return _Settings
+
+
+def _metrics_for(services: Iterable[str]) -> set[str]:
+    return {"up", "demo_orders_total", "dead_letters_total"}
+
+
+def _deployment(service: str = "demo") -> dict[str, Any]:
+    probe = {"httpGet": {"path": "/healthz", "port": "http"}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": service, "namespace": "ns"},
+        "spec": {
+            "selector": {"matchLabels": {"app": service}},
+            "template": {
+                "metadata": {"labels": {"app": service}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 60,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": service,
+                            "image": "image",
+                            "command": ["python", "-m", f"services.{service}"],
+                            "ports": [{"name": "http", "containerPort": 8081}],
+                            "envFrom": [{"configMapRef": {"name": "settings"}}],
+                            "env": [
+                                {"name": "HTTP_PORT", "value": "8081"},
+                                {
+                                    "name": "DEMO_KEY",
+                                    "valueFrom": {"secretKeyRef": {"name": "demo", "key": "key"}},
+                                },
+                            ],
+                            "startupProbe": probe,
+                            "livenessProbe": probe,
+                            "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}},
+                            "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "256Mi"},
+                                "limits": {"cpu": "1", "memory": "512Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _config_map(data: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": "ns"},
+        "data": data,
+    }
+
+
+def _deny_all() -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": "ns"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
+
+
+def _topic(name: str, partitions: int = 3, **config: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "kind": "KafkaTopic",
+        "metadata": {"name": name, "labels": {"strimzi.io/cluster": "events"}},
+        "spec": {"topicName": name, "partitions": partitions, "replicas": 1, "config": config},
+    }
+
+
+def _all_topics(partitions: int = 3) -> list[dict[str, Any]]:
+    topics = [_topic(name, partitions) for name in FIXED_TOPICS if name != "stores.config"]
+    topics.append(_topic("stores.config", partitions, **{"cleanup.policy": "compact"}))
+    retention = {"retention.ms": str(DLQ_RETENTION_MS)}
+    topics += [_topic(dlq_topic(name), partitions, **retention) for name in FIXED_TOPICS]
+    return topics
+
+
+def _resources(**settings: str) -> list[dict[str, Any]]:
+    data = {"HTTP_HOST": "0.0.0.0", **settings}  # noqa: S104 (a pod listens on all addresses)
+    return [_deployment(), _config_map(data), _deny_all()]
+
+
+def _problems(resources: list[dict[str, Any]]) -> list[str]:
+    report = check_resources("test", resources, _settings_for, _metrics_for)
+    return report.problems
+
+
+def test_settings_variables_are_prefixed_names_or_aliases_with_required_ones_marked() -> None:
+    found = settings_variables(_Settings)
+    assert set(found) == {
+        "HTTP_HOST",
+        "HTTP_PORT",
+        "CONSUMER_TRANSIENT_MAX_ELAPSED_S",
+        "KAFKA_TOPIC_PARTITIONS",
+        "DEMO_KEY",
+        "PUBLIC_BASE_URL",
+    }
+    assert [name for name, variable in found.items() if variable.required] == ["DEMO_KEY"]
+
+
+def test_a_hardened_deployment_whose_variables_the_service_reads_passes() -> None:
+    assert _problems(_resources()) == []
+
+
+def test_a_variable_the_settings_never_read_is_reported() -> None:
+    problems = _problems(_resources(KAFKA_PARTITIONS="3"))
+    assert any("KAFKA_PARTITIONS is set but" in problem for problem in problems)
+
+
+def test_a_variable_the_code_reads_outside_the_settings_is_allowed() -> None:
+    assert not _problems(_resources(LOG_LEVEL="DEBUG"))
+
+
+def test_process_variables_are_found_in_direct_environment_reads(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text('level = os.environ.get("LOG_LEVEL", "INFO")\n')
+    (tmp_path / "b.py").write_text("x = os.getenv('OTHER_ONE')\ny = os.environ['THIRD']\n")
+    assert process_variables([tmp_path]) == {"LOG_LEVEL", "OTHER_ONE", "THIRD"}
+
+
+def test_a_required_setting_that_nothing_provides_is_reported() -> None:
+    resources = _resources()
+    container = resources[0]["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [item for item in container["env"] if item["name"] != "DEMO_KEY"]
+    assert any("required setting DEMO_KEY" in problem for problem in _problems(resources))
+
+
+def test_a_literal_value_that_does_not_validate_is_reported() -> None:
+    problems = _problems(_resources(KAFKA_TOPIC_PARTITIONS="twelve"))
+    assert any("_Kafka.topic_partitions" in problem for problem in problems)
+
+
+def test_validating_literals_leaves_the_process_environment_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOMETHING_ELSE", "kept")
+    validate_literals(settings_variables(_Settings), {"HTTP_PORT": "8081"})
+    assert os.environ["SOMETHING_ELSE"] == "kept"
+    assert "HTTP_PORT" not in os.environ
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (["readinessProbe"], None, "no readinessProbe"),
+        (["livenessProbe"], None, "no livenessProbe"),
+        (["resources", "limits", "memory"], None, "no memory limit"),
+        (["resources", "requests", "cpu"], None, "no cpu request"),
+        (["securityContext", "readOnlyRootFilesystem"], False, "readOnlyRootFilesystem"),
+        (["securityContext", "allowPrivilegeEscalation"], True, "allowPrivilegeEscalation"),
+        (["securityContext", "capabilities", "drop"], ["NET_RAW"], "drop ALL"),
+        (["ports", 0, "containerPort"], 9000, "HTTP_PORT 8081 is not the http port 9000"),
+        (["lifecycle"], None, "no preStop hook"),
+    ],
+)
+def test_an_unsafe_or_inconsistent_container_is_reported(
+    path: list[Any], value: Any, expected: str
+) -> None:
+    resources = _resources()
+    target: Any = resources[0]["spec"]["template"]["spec"]["containers"][0]
+    for step in path[:-1]:
+        target = target[step]
+    if value is None:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    assert any(expected in problem for problem in _problems(resources)), _problems(resources)
+
+
+def test_a_pod_not_forced_to_run_as_non_root_is_reported() -> None:
+    resources = _resources()
+    del resources[0]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
+    assert any("runAsNonRoot" in problem for problem in _problems(resources))
+
+
+def test_a_listener_on_loopback_is_reported() -> None:
+    problems = _problems([_deployment(), _config_map({}), _deny_all()])
+    assert any("HTTP_HOST None hides the listener" in problem for problem in problems)
+
+
+def test_a_grace_period_shorter_than_the_consumer_drain_is_reported() -> None:
+    resources = _resources(CONSUMER_TRANSIENT_MAX_ELAPSED_S="120")
+    problems = _problems(resources)
+    assert any("terminationGracePeriodSeconds 60 < 135" in problem for problem in problems)
+
+
+def test_a_service_whose_settings_cannot_be_imported_fails_the_check() -> None:
+    resources = _resources()
+    resources[0]["spec"]["template"]["spec"]["containers"][0]["command"][-1] = "services.payment"
+    problems = _problems(resources)
+    assert any("services.payment.config cannot be imported" in problem for problem in problems)
+
+
+def test_variables_from_an_envfrom_secret_cannot_be_verified_and_are_refused() -> None:
+    resources = _resources()
+    container = resources[0]["spec"]["template"]["spec"]["containers"][0]
+    container["envFrom"].append({"secretRef": {"name": "everything"}})
+    assert any("hides which variables" in problem for problem in _problems(resources))
+
+
+def test_without_a_default_deny_network_policy_the_check_fails() -> None:
+    resources = _resources()[:2]
+    assert any("no default-deny policy" in problem for problem in _problems(resources))
+
+
+def test_every_fixed_topic_and_its_dead_letter_topic_must_be_declared() -> None:
+    topics = [topic for topic in _all_topics() if topic["metadata"]["name"] != "orders.events.dlq"]
+    problems = _problems([*_resources(KAFKA_TOPIC_PARTITIONS="3"), *topics])
+    assert problems == ["test: KafkaTopic: orders.events.dlq is missing"]
+
+
+def test_topic_partitions_must_match_what_the_services_create() -> None:
+    problems = _problems([*_resources(KAFKA_TOPIC_PARTITIONS="6"), *_all_topics(3)])
+    assert any("KAFKA_TOPIC_PARTITIONS 6 != KafkaTopic partitions 3" in p for p in problems)
+
+
+def test_a_dead_letter_topic_keeps_fourteen_days_and_stores_config_is_compacted() -> None:
+    topics = copy.deepcopy(_all_topics())
+    for topic in topics:
+        topic["spec"]["config"] = {}
+    problems = _problems([*_resources(KAFKA_TOPIC_PARTITIONS="3"), *topics])
+    assert sum("retention.ms must be" in problem for problem in problems) == len(FIXED_TOPICS)
+    assert any("stores.config" in problem and "compacted" in problem for problem in problems)
+
+
+def test_an_alert_on_a_metric_no_service_exposes_is_reported() -> None:
+    rule = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "alerts"},
+        "spec": {
+            "groups": [
+                {
+                    "name": "g",
+                    "rules": [
+                        {"alert": "Fine", "expr": "increase(demo_orders_total[5m]) > 0"},
+                        {"alert": "Typo", "expr": "increase(demo_order_total[5m]) > 0"},
+                    ],
+                }
+            ]
+        },
+    }
+    problems = _problems([*_resources(), rule])
+    assert problems == [
+        "test: PrometheusRule/alerts Typo: metric demo_order_total is not exposed by any service"
+    ]
+
+
+def test_promql_metric_names_leave_out_functions_keywords_labels_and_durations() -> None:
+    expr = """
+        sum by (namespace, le) (rate(timer_lateness_seconds_bucket{job="scheduler"}[5m]))
+          / on (namespace) group_left sum(rate(messages_handled_total{outcome="x"}[5m] offset 1h))
+        and (sum(increase(order_alerts_total{kind="refund_failed"}[30m])) or vector(0)) == 0
+        or absent(up{job="order"} == 1) > 1e3
+    """
+    assert promql_metric_names(expr) == {
+        "timer_lateness_seconds_bucket",
+        "messages_handled_total",
+        "order_alerts_total",
+        "up",
+    }
+
+
+def test_report_prefixes_each_problem_with_the_kustomization() -> None:
+    report = Report("overlays/dev")
+    report.add("Deployment/x", "broken")
+    assert report.problems == ["overlays/dev: Deployment/x: broken"]
