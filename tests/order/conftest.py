@@ -20,7 +20,7 @@ from pymongo import MongoClient
 from shared.broker import BrokerSink
 from shared.contracts.base import Envelope, Message
 from shared.contracts.orders import CancelOrder, PlaceOrder
-from shared.contracts.registry import decode
+from shared.contracts.registry import ContractError, decode
 from shared.records import OutgoingRecord
 from shared.topics import ORDERS_COMMANDS, pos_orders_topic, pos_updates_topic
 from tests.integration.kafka_helpers import read_until, running_broker
@@ -145,7 +145,10 @@ class Restaurant:
         def mine(records: list[Any]) -> list[M]:
             found = []
             for record in records:
-                message = decode(record.value)
+                try:
+                    message = decode(record.value)
+                except ContractError:
+                    continue  # other tests put unreadable records on shared topics on purpose
                 if isinstance(message, kind) and where(message) and self._ours(message):
                     found.append(message)
             return found

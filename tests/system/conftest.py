@@ -1,0 +1,261 @@
+"""The whole system as real processes: both emulators and the four services, on the real broker
+and MongoDB-protocol server. Each test onboards a restaurant of its own (fresh clientId and
+Asaas account) and a customer of its own (fresh phone number), so tests share the processes but
+never each other's data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from pymongo import MongoClient
+
+from deploy.local.servers import free_port
+from shared.clients.chatbot import ChatbotClient
+from shared.clients.pos import PosClient
+from shared.contracts.orders import PlaceOrder
+from tests.processes import ServiceProcess
+
+ADMIN_TOKEN = "system-test-token"
+TWILIO_SID = "AC00000000000000000000000000000000"
+TWILIO_TOKEN = "local-twilio-token"
+VALID_CPF = "529.982.247-25"
+FAST = {
+    "ADMIN_TOKEN": ADMIN_TOKEN,
+    "LOG_LEVEL": "INFO",
+    "KAFKA_METADATA_MAX_AGE_MS": "1000",
+    "OUTBOX_SWEEP_INTERVAL_S": "0.5",
+    "OUTBOX_SWEEP_GRACE_S": "1",
+    "CONSUMER_ATTEMPTS": "2",
+    "CONSUMER_TRANSIENT_MAX_ELAPSED_S": "5",
+}
+
+
+@dataclass
+class System:
+    processes: dict[str, ServiceProcess]
+    bootstrap: str
+    databases: dict[str, str]
+
+    def url(self, name: str) -> str:
+        return self.processes[name].url
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop_if_running()
+
+
+def start_system(bootstrap: str, mongodb_uri: str, logs: Path) -> System:
+    """Starts the emulators, then the services, and waits until every one answers."""
+    tag = uuid.uuid4().hex[:8]
+    databases = {
+        name: f"test_sys_{tag}_{name}" for name in ("order", "payment", "notifier", "scheduler")
+    }
+    ports = {name: free_port() for name in ("asaas", "twilio", "payment")}
+    common = FAST | {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "MONGODB_URI": mongodb_uri}
+
+    def process(
+        name: str, module: str, env: dict[str, str], port: int | None = None
+    ) -> ServiceProcess:
+        found = ServiceProcess(module, env, logs / f"{name}.log")
+        if port is not None:
+            found.port = port
+        return found
+
+    processes = {
+        "asaas": process(
+            "asaas",
+            "deploy.emulators.asaas",
+            {
+                "ASAAS_EMULATOR_WEBHOOK_RETRY_S": "0.2",
+                "ASAAS_EMULATOR_REFUND_DELAY_S": "0.3",
+            },
+            ports["asaas"],
+        ),
+        "twilio": process(
+            "twilio",
+            "deploy.emulators.twilio",
+            {"TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN},
+            ports["twilio"],
+        ),
+        "scheduler": process(
+            "scheduler", "services.scheduler", common | {"MONGODB_DATABASE": databases["scheduler"]}
+        ),
+        "order": process(
+            "order", "services.order", common | {"MONGODB_DATABASE": databases["order"]}
+        ),
+        "payment": process(
+            "payment",
+            "services.payment",
+            common
+            | {
+                "MONGODB_DATABASE": databases["payment"],
+                "PAYMENT_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+                "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['payment']}",
+                "PAYMENT_POLL_INTERVAL_S": "0.2",
+                "PAYMENT_REFUND_BACKOFF_INITIAL_S": "0.1",
+                "PAYMENT_REFUND_BACKOFF_MAX_S": "0.5",
+                "ASAAS_BACKOFF_INITIAL_S": "0.05",
+                "ASAAS_BACKOFF_MAX_S": "0.3",
+            },
+            ports["payment"],
+        ),
+        "notifier": process(
+            "notifier",
+            "services.notifier",
+            common
+            | {
+                "MONGODB_DATABASE": databases["notifier"],
+                "TWILIO_BASE_URL": f"http://127.0.0.1:{ports['twilio']}",
+                "TWILIO_ACCOUNT_SID": TWILIO_SID,
+                "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+                "TWILIO_BACKOFF_INITIAL_S": "0.05",
+                "TWILIO_BACKOFF_MAX_S": "0.3",
+            },
+        ),
+    }
+    system = System(processes, bootstrap, databases)
+    try:
+        for found in processes.values():
+            found.start()
+        for found in processes.values():
+            found.wait_ready(timeout=90)
+    except BaseException:
+        system.stop()
+        raise
+    return system
+
+
+@pytest.fixture(scope="module")
+def system(
+    kafka_bootstrap: str, mongodb_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    running = start_system(kafka_bootstrap, mongodb_uri, tmp_path_factory.mktemp("system"))
+    yield running
+    running.stop()
+    with MongoClient[dict[str, Any]](mongodb_uri) as client:
+        for name in running.databases.values():
+            client.drop_database(name)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Restaurant:
+    """One onboarded restaurant with one customer: its chatbot, POS, Asaas and WhatsApp views."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.client_id = f"r{uuid.uuid4().hex[:10]}"
+        self.store_id = "loja-1"
+        self.asaas_key = f"$aact_test_{uuid.uuid4().hex}"
+        self.phone = f"+55119{uuid.uuid4().int % 10**8:08d}"
+        auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        self.order_api = httpx.AsyncClient(base_url=system.url("order"), headers=auth, timeout=15)
+        self.payment_api = httpx.AsyncClient(
+            base_url=system.url("payment"), headers=auth, timeout=15
+        )
+        self.asaas = httpx.AsyncClient(
+            base_url=system.url("asaas"), headers={"access_token": self.asaas_key}, timeout=15
+        )
+        self.twilio = httpx.AsyncClient(
+            base_url=system.url("twilio"), auth=(TWILIO_SID, TWILIO_TOKEN), timeout=15
+        )
+
+    async def onboard(self, **config: Any) -> None:
+        """The store's order configuration and its Asaas credentials, through the real routes."""
+        response = await self.order_api.put(
+            f"/stores/{self.client_id}/{self.store_id}/config",
+            json={"storeName": "Burger da Praça"} | config,
+        )
+        assert response.status_code == 200, response.text
+        response = await self.payment_api.put(
+            f"/restaurants/{self.client_id}/asaas",
+            json={
+                "apiKey": self.asaas_key,
+                "webhookToken": f"wh-{uuid.uuid4().hex}",
+                "baseUrl": f"{self.system.url('asaas')}/v3",
+            },
+        )
+        assert response.status_code == 200, response.text
+
+    def order(self, method: str = "PIX") -> PlaceOrder:
+        return PlaceOrder(
+            event_id=uuid.uuid4(),
+            occurred_at=now(),
+            correlation_id=f"turn-{uuid.uuid4().hex[:8]}",
+            client_id=self.client_id,
+            store_id=self.store_id,
+            command_id=f"cmd-{uuid.uuid4().hex[:8]}",
+            customer={
+                "customer_id": f"cust-{self.phone}",
+                "phone_number": self.phone,
+                "name": "Ana",
+                "cpf": VALID_CPF,
+            },
+            items=[
+                {
+                    "item_id": "x-burger",
+                    "name": "X-Burger",
+                    "quantity": 2,
+                    "unit_price": Decimal("18.90"),
+                },
+                {
+                    "item_id": "refri",
+                    "name": "Refrigerante",
+                    "quantity": 1,
+                    "unit_price": Decimal("7.00"),
+                },
+            ],
+            delivery={"type": "PICKUP", "fee": Decimal("0")},
+            payment_method=method,
+        )
+
+    def chatbot(self) -> ChatbotClient:
+        return ChatbotClient(self.system.bootstrap)
+
+    def pos(self) -> PosClient:
+        return PosClient(self.system.bootstrap, self.client_id, self.store_id)
+
+    async def order_document(self, order_id: str) -> dict[str, Any]:
+        response = await self.order_api.get(f"/orders/{order_id}")
+        assert response.status_code == 200, response.text
+        document: dict[str, Any] = response.json()
+        return document
+
+    async def charges(self, order_id: str) -> list[dict[str, Any]]:
+        """The charges of the order on the Asaas emulator (the restaurant's account)."""
+        response = await self.asaas.get("/v3/payments", params={"externalReference": order_id})
+        assert response.status_code == 200, response.text
+        data: list[dict[str, Any]] = response.json()["data"]
+        return data
+
+    async def whatsapp(self) -> list[str]:
+        """The bodies of the WhatsApp messages the customer got, oldest first."""
+        response = await self.twilio.get(
+            f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json",
+            params={"To": f"whatsapp:{self.phone}", "PageSize": 1000},
+        )
+        assert response.status_code == 200, response.text
+        return [message["body"] for message in reversed(response.json()["messages"])]
+
+    async def close(self) -> None:
+        for client in (self.order_api, self.payment_api, self.asaas, self.twilio):
+            await client.aclose()
+
+
+@pytest.fixture
+async def restaurant(system: System) -> AsyncIterator[Restaurant]:
+    place = Restaurant(system)
+    yield place
+    await place.close()

@@ -1,0 +1,225 @@
+"""The source design's flows (3.1 to 3.4, 6.3, 7.3) end to end, every service a real process.
+
+The test plays only the outside world: the chatbot and the POS through the clients of
+`shared/clients`, the customer paying through the Asaas emulator's sandbox, and it reads what
+the customer got on WhatsApp from the Twilio emulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from shared.contracts.orders import OrderPlaced
+from shared.contracts.pos import PosOrderCancelled, PosOrderReceived
+from shared.contracts.values import PosStatus
+from tests.processes import ServiceProcess
+from tests.system.conftest import Restaurant, System
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+TOTAL = "R$ 44,80"
+KITCHEN = (PosStatus.PREPARING, PosStatus.READY, PosStatus.DELIVERING, PosStatus.DELIVERED,
+           PosStatus.COMPLETED)  # fmt: skip
+
+
+async def placed(restaurant: Restaurant, method: str) -> str:
+    async with restaurant.chatbot() as chatbot:
+        outcome = await chatbot.place(restaurant.order(method))
+    assert isinstance(outcome, OrderPlaced), outcome
+    return outcome.order_id
+
+
+async def one_charge(restaurant: Restaurant, order_id: str) -> dict[str, Any]:
+    async def charged() -> bool:
+        return len(await restaurant.charges(order_id)) == 1
+
+    await eventually(charged, what="the order's charge on Asaas")
+    (charge,) = await restaurant.charges(order_id)
+    return charge
+
+
+async def customer_pays(restaurant: Restaurant, charge: dict[str, Any]) -> None:
+    response = await restaurant.asaas.post(f"/v3/sandbox/payment/{charge['id']}/confirm")
+    assert response.status_code == 200, response.text
+
+
+async def state(restaurant: Restaurant, order_id: str, expected: tuple[str, str]) -> None:
+    async def reached() -> bool:
+        document = await restaurant.order_document(order_id)
+        return (document["status"], document["paymentStatus"]) == expected
+
+    await eventually(reached, timeout=40, what=f"order {order_id} reaches {expected}")
+
+
+async def conversation(
+    restaurant: Restaurant, count: int, *, settle: Callable[[list[str]], bool] | None = None
+) -> list[str]:
+    """The customer's WhatsApp messages, once `count` of them arrived."""
+    found: list[str] = []
+
+    async def arrived() -> bool:
+        found[:] = await restaurant.whatsapp()
+        return len(found) >= count and (settle is None or settle(found))
+
+    await eventually(arrived, timeout=40, what=f"{count} WhatsApp messages")
+    return found
+
+
+def in_order(messages: list[str], fragments: list[str]) -> None:
+    """Each message holds its fragment, one message per fragment, in this order."""
+    assert len(messages) == len(fragments), "\n".join(messages)
+    for message, fragment in zip(messages, fragments, strict=True):
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+async def test_pix_order_paid_confirmed_by_the_restaurant_and_delivered(
+    restaurant: Restaurant,
+) -> None:
+    """Flows 3.1 (manual confirmation), 3.2, 3.4 and 6.3."""
+    await restaurant.onboard(requiresConfirmation=True, autoConfirmationTimeout=30)
+    async with restaurant.pos() as pos:
+        order_id = await placed(restaurant, "PIX")
+        charge = await one_charge(restaurant, order_id)
+        assert charge["billingType"] == "PIX"
+        assert str(charge["value"]) in ("44.8", "44.80")
+        await customer_pays(restaurant, charge)
+
+        received = await anext(aiter(pos.messages()))
+        assert isinstance(received, PosOrderReceived)
+        assert received.order_id == order_id
+        assert received.awaiting_confirmation is True
+        assert received.order.payment_status == "PAID"
+        assert received.order.total_cents == 4480
+        await pos.confirm(order_id)
+        for status in KITCHEN:
+            await pos.update_status(
+                order_id, status, "25 minutos" if status is PosStatus.DELIVERING else None
+            )
+    await state(restaurant, order_id, ("COMPLETED", "PAID"))
+
+    document = await restaurant.order_document(order_id)
+    assert [entry["status"] for entry in document["statusHistory"]] == [
+        "PENDING", "CONFIRMED", "PREPARING", "READY", "DELIVERING", "DELIVERED", "COMPLETED"
+    ]  # fmt: skip
+    assert document["paymentId"] == charge["id"]
+    messages = await conversation(restaurant, 9)
+    in_order(
+        messages,
+        [
+            "foi recebido",
+            document["paymentDetails"]["pixPayload"],
+            f"Recebemos o pagamento de {TOTAL}",
+            "foi confirmado",
+            "está sendo preparado",
+            "está pronto",
+            "chegará em aproximadamente 25 minutos",
+            "foi entregue",
+            "foi concluído",
+        ],
+    )
+    assert TOTAL in messages[1]
+
+
+async def test_cash_order_confirmed_at_once_goes_straight_to_the_kitchen(
+    restaurant: Restaurant,
+) -> None:
+    """Flow 3.1 with automatic confirmation, paid on delivery."""
+    await restaurant.onboard(requiresConfirmation=False)
+    async with restaurant.pos() as pos:
+        order_id = await placed(restaurant, "CASH")
+        received = await anext(aiter(pos.messages()))
+    assert isinstance(received, PosOrderReceived)
+    assert received.awaiting_confirmation is False
+    await state(restaurant, order_id, ("CONFIRMED", "NOT_APPLICABLE"))
+    assert await restaurant.charges(order_id) == []
+    in_order(await conversation(restaurant, 2), ["foi recebido", "foi confirmado"])
+
+
+async def test_paid_order_the_restaurant_never_confirms_is_cancelled_and_refunded(
+    restaurant: Restaurant,
+) -> None:
+    """Flows 3.3 and 7.3: the refund deadline passes, Asaas refunds, the customer is told."""
+    await restaurant.onboard(
+        requiresConfirmation=True,
+        autoConfirmationTimeout=0,
+        refundUnconfirmedOrders=True,
+        refundTimeout=0.05,  # three seconds
+    )
+    async with restaurant.pos() as pos:
+        order_id = await placed(restaurant, "CREDIT")
+        charge = await one_charge(restaurant, order_id)
+        assert charge["billingType"] == "CREDIT_CARD"
+        await customer_pays(restaurant, charge)
+        messages = pos.messages()
+        assert isinstance(await anext(messages), PosOrderReceived)
+        cancelled = await anext(messages)
+    assert isinstance(cancelled, PosOrderCancelled)
+    assert cancelled.reason == "CONFIRMATION_TIMEOUT"
+    await state(restaurant, order_id, ("REFUNDED", "REFUNDED"))
+
+    (refunded,) = await restaurant.charges(order_id)
+    assert refunded["status"] == "REFUNDED"
+    document = await restaurant.order_document(order_id)
+    assert document["cancellationReason"] == "CONFIRMATION_TIMEOUT"
+    in_order(
+        await conversation(restaurant, 5),
+        [
+            "foi recebido",
+            "para pagar",
+            f"Recebemos o pagamento de {TOTAL}",
+            "foi cancelado",
+            f"o valor de {TOTAL} foi reembolsado",
+        ],
+    )
+
+
+async def test_cash_order_the_restaurant_never_confirms_is_cancelled_at_its_deadline(
+    restaurant: Restaurant,
+) -> None:
+    """Flow 3.1, manual confirmation timing out without online payment."""
+    await restaurant.onboard(requiresConfirmation=True, autoConfirmationTimeout=0.05)
+    async with restaurant.pos() as pos:
+        order_id = await placed(restaurant, "CASH")
+        messages = pos.messages()
+        assert isinstance(await anext(messages), PosOrderReceived)
+        cancelled = await anext(messages)
+    assert isinstance(cancelled, PosOrderCancelled)
+    await state(restaurant, order_id, ("CANCELLED", "NOT_APPLICABLE"))
+    texts = await conversation(restaurant, 2)
+    in_order(texts, ["foi recebido", "foi cancelado"])
+    assert "não confirmou o pedido a tempo" in texts[1]
+
+
+async def test_a_store_that_turned_status_messages_off_sends_only_payment_messages(
+    restaurant: Restaurant, system: System
+) -> None:
+    """Flow 3.2 with `notifyCustomerOnStatusChange: false`."""
+    await restaurant.onboard(requiresConfirmation=False, notifyCustomerOnStatusChange=False)
+    order_id = await placed(restaurant, "PIX")
+    await customer_pays(restaurant, await one_charge(restaurant, order_id))
+    await state(restaurant, order_id, ("CONFIRMED", "PAID"))
+    # A later order's payment message marks the point by which any status message would be out.
+    second = await placed(restaurant, "PIX")
+    await one_charge(restaurant, second)
+    texts = await conversation(
+        restaurant, 3, settle=lambda found: sum("para pagar" in text for text in found) == 2
+    )
+    in_order(texts, ["para pagar", "Recebemos o pagamento", "para pagar"])
+
+
+async def test_every_service_counts_the_traffic_on_its_metrics(system: System) -> None:
+    """Runs after the scenarios above: the counters a dashboard and the alerts read moved."""
+    expectations = {
+        "order": ["order_orders_placed_total", "consumer_messages_total"],
+        "payment": ["payments_created_total"],
+        "notifier": ["notifier_notifications_total"],
+        "scheduler": ["timers_fired_total", "timers_scheduled_total"],
+    }
+    for name, metrics in expectations.items():
+        process: ServiceProcess = system.processes[name]
+        for metric in metrics:
+            assert process.metric(metric) > 0, f"{name}: {metric}"
