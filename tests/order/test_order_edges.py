@@ -136,14 +136,13 @@ async def test_store_configuration_is_validated_published_and_creates_the_pos_to
     assert (await restaurant.http.get(path)).json()["storeName"] == "Burger da Ana"
 
     def published(records: list[Record]) -> bool:
-        return any(
-            isinstance(m := decode(r.value), StoreConfigChanged)
-            and m.client_id == restaurant.client_id
-            for r in records
-        )
+        return any(r.key and r.key.startswith(restaurant.client_id.encode()) for r in records)
 
     records = await read_until(restaurant.bootstrap, STORES_CONFIG, published)
     record = next(r for r in records if published([r]))
+    change = decode(record.value)
+    assert isinstance(change, StoreConfigChanged)
+    assert change.config.store_name == "Burger da Ana"
     assert record.key == f"{restaurant.client_id}:{restaurant.store_id}".encode()
     admin = AIOKafkaAdminClient(bootstrap_servers=restaurant.bootstrap)
     await admin.start()

@@ -211,12 +211,22 @@ async def test_a_store_that_turned_status_messages_off_sends_only_payment_messag
     in_order(texts, ["para pagar", "Recebemos o pagamento", "para pagar"])
 
 
-async def test_every_service_counts_the_traffic_on_its_metrics(system: System) -> None:
-    """Runs after the scenarios above: the counters a dashboard and the alerts read moved."""
+async def test_every_service_counts_the_traffic_on_its_metrics(
+    restaurant: Restaurant, system: System
+) -> None:
+    """After an order's journey, the counters a dashboard and the alerts read have moved."""
+    await restaurant.onboard(requiresConfirmation=True, autoConfirmationTimeout=0.02)
+    order_id = await placed(restaurant, "PIX")
+    await customer_pays(restaurant, await one_charge(restaurant, order_id))
+    await state(restaurant, order_id, ("REFUNDED", "REFUNDED"))
     expectations = {
-        "order": ["order_orders_placed_total", "consumer_messages_total"],
-        "payment": ["payments_created_total"],
-        "notifier": ["notifier_notifications_total"],
+        "order": [
+            "order_orders_placed_total",
+            "messages_handled_total",
+            "outbox_records_published_total",
+        ],
+        "payment": ["payments_created_total", "payment_webhooks_received_total"],
+        "notifier": ["notifier_notifications_total", "messages_handled_total"],
         "scheduler": ["timers_fired_total", "timers_scheduled_total"],
     }
     for name, metrics in expectations.items():
