@@ -77,9 +77,11 @@ up: install ## Start the whole system in the background; returns once every part
 down: ## Stop what `make up` started, services first
 	@if [ -x $(PY) ]; then $(PY) -m deploy.local.infra down; fi
 
-run: up ## Start the system and keep it up until Ctrl-C
-	@echo "System up. Logs in .local/logs/. Ctrl-C stops it."
-	@trap '$(MAKE) --no-print-directory down' INT TERM; while true; do sleep 3600; done
+run: up ## Start the system, play the guided demo, and keep it up until Ctrl-C
+	@trap '$(MAKE) --no-print-directory down' INT TERM; \
+		$(PY) -m deploy.local.demo || echo "The demo failed (logs in .local/logs/); the system stays up."; \
+		echo "System up. Logs in .local/logs/. Ctrl-C stops it."; \
+		while true; do sleep 3600; done
 
 test: install k8s-check ## Check the manifests, then run the whole test suite against real Kafka and FerretDB
 	$(PY) -m pytest

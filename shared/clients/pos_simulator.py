@@ -32,7 +32,8 @@ def screen(message: PosMessage) -> str:
     lines = [f"[POS] novo pedido {order.order_id} de {order.customer_name}, {total}"]
     lines += [f"        {item.quantity}x {item.name}" for item in order.items]
     if message.awaiting_confirmation:
-        lines.append(f"        aguardando confirmação até {message.confirm_by or 'sem prazo'}")
+        deadline = f"{message.confirm_by:%H:%M:%S} UTC" if message.confirm_by else "sem prazo"
+        lines.append(f"        aguardando confirmação até {deadline}")
     else:
         lines.append("        confirmado")
     return "\n".join(lines)

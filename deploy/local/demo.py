@@ -1,0 +1,246 @@
+"""`python -m deploy.local.demo`: the guided demo of `make run`, on the system `make up` started.
+
+It onboards a demo restaurant through the real HTTP routes (store configuration on the order
+service, Asaas credentials on the payment service), then plays three stories and prints each
+as the customer's WhatsApp conversation (read back from the Twilio emulator) beside the POS
+screen: a PIX order paid and delivered, a cash order confirmed by the restaurant, and a card
+order refunded because the restaurant never answered (demo deadlines are seconds long).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from shared.clients.chatbot import ChatbotClient
+from shared.clients.pos import PosClient
+from shared.clients.pos_simulator import screen
+from shared.contracts.orders import OrderPlaced, PlaceOrder
+from shared.contracts.pos import PosOrderReceived
+from shared.contracts.values import PosStatus
+
+CLIENT, STORE = "demo-burger", "centro"
+ASAAS_KEY = "$aact_demo_local_key"
+TWILIO_SID = os.environ.get("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
+TWILIO_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "local-twilio-token")
+ADMIN = {"Authorization": f"Bearer {os.environ.get('ADMIN_TOKEN', 'local-admin-token')}"}
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+ORDER_URL, PAYMENT_URL = "http://127.0.0.1:8081", "http://127.0.0.1:8082"
+ASAAS_URL, TWILIO_URL = "http://127.0.0.1:8701", "http://127.0.0.1:8702"
+CONFIG = {
+    "storeName": "Burger da Praça",
+    "requiresConfirmation": True,
+    "autoConfirmationTimeout": 0.5,  # 30 seconds to confirm a cash order
+    "refundUnconfirmedOrders": True,
+    "refundTimeout": 0.25,  # 15 seconds before an unconfirmed paid order is refunded
+    "paymentTimeout": 5,
+}
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+class WhatsApp:
+    """Prints the customer's WhatsApp messages as they reach the Twilio emulator."""
+
+    def __init__(self, http: httpx.AsyncClient, phone: str) -> None:
+        self._http = http
+        self._phone = phone
+        self.seen = 0
+
+    async def show_new(self) -> list[str]:
+        response = await self._http.get(
+            f"{TWILIO_URL}/2010-04-01/Accounts/{TWILIO_SID}/Messages.json",
+            params={"To": f"whatsapp:{self._phone}", "PageSize": 1000},
+            auth=(TWILIO_SID, TWILIO_TOKEN),
+        )
+        bodies = [message["body"] for message in reversed(response.json()["messages"])]
+        new = bodies[self.seen :]
+        for body in new:
+            lines = (body or "").splitlines() or [""]
+            say(f"  📱 {lines[0]}")
+            for line in lines[1:]:
+                say(f"     {line}")
+        self.seen = len(bodies)
+        return new
+
+
+async def until(check: Callable[[], Awaitable[bool]], chat: WhatsApp, timeout: float) -> None:
+    """Prints the conversation while waiting for `check` (fails loudly at the deadline)."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await chat.show_new()
+            await asyncio.sleep(0.3)
+    await chat.show_new()
+
+
+def order(phone: str, name: str, method: str, items: list[tuple[str, int, str]]) -> PlaceOrder:
+    return PlaceOrder(
+        event_id=uuid.uuid4(),
+        occurred_at=datetime.now(UTC),
+        correlation_id=f"demo-{uuid.uuid4().hex[:8]}",
+        client_id=CLIENT,
+        store_id=STORE,
+        command_id=f"demo-{uuid.uuid4().hex[:10]}",
+        customer={"customer_id": phone, "phone_number": phone, "name": name,
+                  "cpf": "529.982.247-25"},
+        items=[
+            {"item_id": item.lower().replace(" ", "-"), "name": item, "quantity": quantity,
+             "unit_price": Decimal(price)}
+            for item, quantity, price in items
+        ],
+        delivery={"type": "DELIVERY", "address": {"street": "Rua Augusta", "number": "100",
+                  "city": "São Paulo", "state": "SP"}, "fee": Decimal("5.00")},
+        payment_method=method,
+    )  # fmt: skip
+
+
+class Demo:
+    def __init__(self, http: httpx.AsyncClient, chatbot: ChatbotClient, pos: PosClient) -> None:
+        self.http = http
+        self.chatbot = chatbot
+        self.pos = pos
+        self.pos_messages = pos.messages()
+
+    async def onboard(self) -> None:
+        say("▶ Onboarding the demo restaurant through the real routes")
+        response = await self.http.put(
+            f"{ORDER_URL}/stores/{CLIENT}/{STORE}/config", json=CONFIG, headers=ADMIN
+        )
+        response.raise_for_status()
+        response = await self.http.put(
+            f"{PAYMENT_URL}/restaurants/{CLIENT}/asaas",
+            json={"apiKey": ASAAS_KEY, "webhookToken": "demo-webhook-token",
+                  "baseUrl": f"{ASAAS_URL}/v3"},
+            headers=ADMIN,
+        )  # fmt: skip
+        response.raise_for_status()
+        say(f"  store {CLIENT}/{STORE}: confirmation by the restaurant, 30 s for cash orders,")
+        say("  15 s before an unconfirmed paid order is refunded; Asaas webhook registered")
+
+    async def place(self, command: PlaceOrder) -> str:
+        outcome = await self.chatbot.place(command)
+        if not isinstance(outcome, OrderPlaced):
+            raise SystemExit(f"the order was refused: {outcome.message}")
+        return outcome.order_id
+
+    async def pos_receives(self) -> PosOrderReceived:
+        while True:
+            message = await anext(self.pos_messages)
+            say(screen(message))
+            if isinstance(message, PosOrderReceived):
+                return message
+
+    async def status(self, order_id: str) -> tuple[str, str]:
+        response = await self.http.get(f"{ORDER_URL}/orders/{order_id}", headers=ADMIN)
+        document: dict[str, Any] = response.json()
+        return document["status"], document["paymentStatus"]
+
+    async def pay(self, order_id: str) -> None:
+        found = await self.http.get(
+            f"{ASAAS_URL}/v3/payments",
+            params={"externalReference": order_id},
+            headers={"access_token": ASAAS_KEY},
+        )
+        (charge,) = found.json()["data"]
+        say(f"  💳 the customer pays {charge['billingType']} charge {charge['id']} on Asaas")
+        await self.http.post(
+            f"{ASAAS_URL}/v3/sandbox/payment/{charge['id']}/confirm",
+            headers={"access_token": ASAAS_KEY},
+        )
+
+    async def reached(
+        self, order_id: str, wanted: tuple[str, str]
+    ) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return await self.status(order_id) == wanted
+
+        return check
+
+    async def cook(self, order_id: str, chat: WhatsApp, payment: str) -> None:
+        for status in (PosStatus.PREPARING, PosStatus.READY, PosStatus.DELIVERING,
+                       PosStatus.DELIVERED, PosStatus.COMPLETED):  # fmt: skip
+            await asyncio.sleep(1)
+            say(f"[POS] {order_id} -> {status}")
+            await self.pos.update_status(
+                order_id, status, "25 minutos" if status is PosStatus.DELIVERING else None
+            )
+            await until(await self.reached(order_id, (status.value, payment)), chat, 30)
+
+    async def pix_order_paid_and_delivered(self) -> None:
+        say("\n▶ 1. A PIX order, paid and delivered")
+        chat = WhatsApp(self.http, "+5511911110001")
+        order_id = await self.place(
+            order("+5511911110001", "Ana", "PIX", [("X-Burger", 2, "18.90"), ("Suco", 1, "7.00")])
+        )
+        await until(lambda: _has_messages(chat, 2), chat, 30)
+        await self.pay(order_id)
+        await self.pos_receives()
+        say(f"[POS] the restaurant confirms {order_id}")
+        await self.pos.confirm(order_id)
+        await until(await self.reached(order_id, ("CONFIRMED", "PAID")), chat, 30)
+        await self.cook(order_id, chat, "PAID")
+
+    async def cash_order_confirmed_by_the_restaurant(self) -> None:
+        say("\n▶ 2. A cash order, confirmed by the restaurant")
+        chat = WhatsApp(self.http, "+5511911110002")
+        order_id = await self.place(
+            order("+5511911110002", "Bruno", "CASH", [("Pizza Calabresa", 1, "52.00")])
+        )
+        await self.pos_receives()
+        await asyncio.sleep(2)
+        say(f"[POS] the restaurant confirms {order_id}")
+        await self.pos.confirm(order_id)
+        await until(await self.reached(order_id, ("CONFIRMED", "NOT_APPLICABLE")), chat, 30)
+        await self.cook(order_id, chat, "NOT_APPLICABLE")
+
+    async def paid_order_refunded_when_the_restaurant_never_answers(self) -> None:
+        say("\n▶ 3. A card order the restaurant never confirms: cancelled and refunded")
+        chat = WhatsApp(self.http, "+5511911110003")
+        order_id = await self.place(
+            order("+5511911110003", "Carla", "CREDIT", [("Temaki", 3, "24.50")])
+        )
+        await until(lambda: _has_messages(chat, 2), chat, 30)
+        await self.pay(order_id)
+        await self.pos_receives()
+        say("[POS] ... nobody at the restaurant answers (15 s)")
+        await until(await self.reached(order_id, ("REFUNDED", "REFUNDED")), chat, 60)
+        while True:
+            message = await anext(self.pos_messages)
+            say(screen(message))
+            if not isinstance(message, PosOrderReceived):
+                break
+
+
+async def _has_messages(chat: WhatsApp, count: int) -> bool:
+    return chat.seen >= count
+
+
+async def main() -> None:
+    async with (
+        httpx.AsyncClient(timeout=15) as http,
+        ChatbotClient(KAFKA) as chatbot,
+        PosClient(KAFKA, CLIENT, STORE) as pos,
+    ):
+        demo = Demo(http, chatbot, pos)
+        await demo.onboard()
+        await demo.pix_order_paid_and_delivered()
+        await demo.cash_order_confirmed_by_the_restaurant()
+        await demo.paid_order_refunded_when_the_restaurant_never_answers()
+    say("\n✔ Demo finished. The system stays up: try `python -m shared.clients.chatbot_cli`")
+    say("  and `python -m shared.clients.pos_simulator` (see the README). Ctrl-C stops it.")
+
+
+if __name__ == "__main__":
+    # The POS topic does not exist until the store is configured: aiokafka's complaint is noise.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    asyncio.run(main())
