@@ -1,0 +1,267 @@
+"""Chaos: continuous traffic while each service is killed (-9) and restarted, the Kafka broker and
+the MongoDB-protocol server are restarted, Asaas fails a burst of charge creations and delivers
+its webhooks twice and out of order. When the traffic stops and the system settles, every order
+must be in the state its story implies, with at most one charge and exactly the refunds due.
+
+This module has a broker and a server of its own, so that restarting them disturbs no other test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.local.servers import FerretDBServer, KafkaServer, free_port
+from services.order.service import order_id_for
+from shared.clients.pos import PosClient
+from shared.contracts.pos import PosOrderReceived
+from tests.system.conftest import Restaurant, System, start_system
+from tests.waiting import eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+ORDERS = 60
+PACE_S = 0.4
+CONFIG = {
+    "requiresConfirmation": True,
+    "autoConfirmationTimeout": 0.75,  # 45 s: longer than any outage below
+    "refundUnconfirmedOrders": True,
+    "refundTimeout": 0.75,
+    "paymentTimeout": 1,
+}
+
+
+@dataclass(frozen=True)
+class Story:
+    """What happens to one order, and the state it must end in."""
+
+    name: str
+    method: str
+    pays: bool
+    restaurant_confirms: bool
+    expected: tuple[str, str]
+    refunded: bool = False
+
+
+STORIES = (
+    Story("cash-confirmed", "CASH", False, True, ("CONFIRMED", "NOT_APPLICABLE")),
+    Story("cash-unanswered", "CASH", False, False, ("CANCELLED", "NOT_APPLICABLE")),
+    Story("pix-paid-confirmed", "PIX", True, True, ("CONFIRMED", "PAID")),
+    Story("card-paid-unanswered", "CREDIT", True, False, ("REFUNDED", "REFUNDED"), True),
+    Story("pix-unpaid", "PIX", False, False, ("CANCELLED", "PENDING")),
+)
+
+
+@dataclass
+class Placed:
+    story: Story
+    restaurant: Restaurant
+    order_id: str
+    phone: str
+
+
+@pytest.fixture(scope="module")
+def own_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[KafkaServer, FerretDBServer]]:
+    home = tmp_path_factory.mktemp("chaos-servers")
+    kafka = KafkaServer(home=home / "kafka", port=free_port(), controller_port=free_port())
+    mongo = FerretDBServer(home=home / "ferretdb", port=free_port())
+    kafka.start()
+    mongo.start()
+    yield kafka, mongo
+    kafka.stop()
+    mongo.stop()
+
+
+@pytest.fixture(scope="module")
+def chaos_system(
+    own_servers: tuple[KafkaServer, FerretDBServer], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    kafka, mongo = own_servers
+    running = start_system(kafka.bootstrap_servers, mongo.uri, tmp_path_factory.mktemp("chaos"))
+    yield running
+    running.stop()
+
+
+async def persist(what: Callable[[], Awaitable[Any]], *, seconds: float = 120) -> Any:
+    """What a real client does when the system is briefly away: try again until it works."""
+    async with asyncio.timeout(seconds):
+        while True:
+            try:
+                return await what()
+            except Exception:  # any failure of an outside client is retried
+                await asyncio.sleep(0.5)
+
+
+class Traffic:
+    """Chatbots placing orders, POS terminals answering, customers paying, all concurrently."""
+
+    def __init__(self, restaurants: list[Restaurant]) -> None:
+        self.restaurants = restaurants
+        self.placed: list[Placed] = []
+        self.clients: list[asyncio.Task[Any]] = []
+        """Chatbots sending and customers paying: each ends once its part is done."""
+
+    async def run(self) -> None:
+        stories = itertools.cycle(STORIES)
+        restaurants = itertools.cycle(self.restaurants)
+        async with contextlib.AsyncExitStack() as stack:
+            terminals = []
+            for restaurant in self.restaurants:
+                pos = await stack.enter_async_context(restaurant.pos())
+                terminals.append(asyncio.create_task(self._answer(pos)))
+            chatbot = {
+                r.client_id: await stack.enter_async_context(r.chatbot()) for r in self.restaurants
+            }
+            for _ in range(ORDERS):
+                await self._place(next(restaurants), next(stories), chatbot)
+                await asyncio.sleep(PACE_S)
+            await asyncio.gather(*self.clients)
+            for terminal in terminals:
+                terminal.cancel()
+
+    async def _place(self, restaurant: Restaurant, story: Story, chatbot: dict[str, Any]) -> None:
+        restaurant.phone = f"+55119{uuid.uuid4().int % 10**8:08d}"
+        command = restaurant.order(story.method)
+        command = command.model_copy(
+            update={"customer": command.customer.model_copy(update={"name": story.name})}
+        )
+        order_id = order_id_for(command)
+        self.placed.append(Placed(story, restaurant, order_id, restaurant.phone))
+        send = chatbot[restaurant.client_id].send
+        self.clients.append(asyncio.create_task(persist(lambda: send(command))))
+        if story.pays:
+            self.clients.append(asyncio.create_task(self._pay(restaurant, order_id)))
+
+    async def _pay(self, restaurant: Restaurant, order_id: str) -> None:
+        async def charge() -> dict[str, Any]:
+            (found,) = await restaurant.charges(order_id)
+            return found
+
+        found = await persist(charge)
+
+        async def confirm() -> None:
+            response = await restaurant.asaas.post(f"/v3/sandbox/payment/{found['id']}/confirm")
+            response.raise_for_status()
+
+        await persist(confirm)
+
+    @staticmethod
+    def _to_confirm(message: object) -> bool:
+        return (
+            isinstance(message, PosOrderReceived)
+            and message.awaiting_confirmation
+            and message.order.customer_name.endswith("-confirmed")
+        )
+
+    async def _answer(self, pos: PosClient) -> None:
+        while True:
+            try:
+                async for message in pos.messages():
+                    if self._to_confirm(message):
+                        await persist(functools.partial(pos.confirm, message.order_id))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the broker went away: the POS reconnects
+                await asyncio.sleep(1)
+
+
+async def test_no_order_is_lost_and_every_story_ends_as_it_should_through_crashes_and_restarts(
+    chaos_system: System, own_servers: tuple[KafkaServer, FerretDBServer]
+) -> None:
+    kafka, mongo = own_servers
+    restaurants = [Restaurant(chaos_system) for _ in range(2)]
+    for restaurant in restaurants:
+        await restaurant.onboard(**CONFIG)
+    noisy = restaurants[0]
+    await noisy.asaas.post("/_control/faults", json={"duplicateWebhooks": True})
+    traffic = Traffic(restaurants)
+    running = asyncio.create_task(traffic.run())
+    faults: list[str] = []
+
+    async def restart(name: str) -> None:
+        process = chaos_system.processes[name]
+        process.kill()
+        process.start()
+        await asyncio.to_thread(process.wait_ready, 120)
+        faults.append(f"kill -9 {name}")
+
+    async def pause() -> None:
+        await asyncio.sleep(3)
+
+    for name in ("order", "payment", "notifier", "scheduler"):
+        await pause()
+        await restart(name)
+    await pause()
+    await asyncio.to_thread(kafka.stop)
+    await asyncio.to_thread(kafka.start)
+    faults.append("Kafka broker restarted")
+    await pause()
+    await asyncio.to_thread(mongo.kill)
+    await asyncio.to_thread(mongo.start)
+    faults.append("MongoDB-protocol server killed and restarted")
+    await restaurants[1].asaas.post("/_control/faults", json={"fail5xx": {"POST /v3/payments": 4}})
+    faults.append("Asaas 5xx burst on charge creation")
+    await restaurants[1].asaas.post("/_control/webhooks/pause")
+    await pause()
+    await restaurants[1].asaas.post("/_control/webhooks/resume", json={"order": "reverse"})
+    faults.append("Asaas webhooks held and delivered in reverse order")
+    faults.append("Asaas webhooks delivered twice (whole run, one restaurant)")
+    await running
+
+    violations: list[str] = []
+
+    async def settled() -> bool:
+        violations.clear()
+        for placed in traffic.placed:
+            try:
+                document = await placed.restaurant.order_document(placed.order_id)
+            except AssertionError:
+                violations.append(f"{placed.story.name} {placed.order_id}: no order")
+                continue
+            state = (document["status"], document["paymentStatus"])
+            if state != placed.story.expected:
+                violations.append(f"{placed.story.name} {placed.order_id}: {state}")
+        return not violations
+
+    with contextlib.suppress(AssertionError):
+        await eventually(settled, timeout=240, what="every order settled")
+
+    charges_violations = []
+    duplicates = 0
+    for placed in traffic.placed:
+        charges = await placed.restaurant.charges(placed.order_id)
+        online = placed.story.method != "CASH"
+        if len(charges) != (1 if online else 0):
+            charges_violations.append(f"{placed.order_id}: {len(charges)} charges")
+        for charge in charges:
+            refunds = charge.get("refunds") or []
+            if len(refunds) != (1 if placed.story.refunded else 0):
+                charges_violations.append(f"{placed.order_id}: {len(refunds)} refunds")
+        placed.restaurant.phone = placed.phone
+        bodies = await placed.restaurant.whatsapp()
+        duplicates += sum(count - 1 for count in Counter(bodies).values())
+    counted = sum(
+        path.read_text(errors="replace").count("the customer may receive it twice")
+        for path in Path(chaos_system.processes["notifier"].log_path).parent.glob("notifier*.log")
+    )
+    print(
+        f"\nchaos: {len(traffic.placed)} orders sent, {len(faults)} faults injected "
+        f"({'; '.join(faults)}), {len(violations) + len(charges_violations)} invariant "
+        f"violations, {duplicates} WhatsApp messages sent twice "
+        f"({counted} counted by the notifier as a crash between sending and recording)"
+    )
+    assert violations == []
+    assert charges_violations == []
+    assert duplicates <= counted
