@@ -160,7 +160,9 @@ async def tick_cost(database: Database, fired: int) -> dict[str, float]:
                 for n in range(first, min(fired, first + 5000))
             ]
             await database[TIMERS].insert_many([timer_document(timer) for timer in timers])
-            await database[DONE].insert_many([{"_id": version_id(timer)} for timer in timers])
+            await database[DONE].insert_many(
+                [{"_id": version_id(timer), "at": past} for timer in timers]
+            )
         started = time.perf_counter()
         await store.adopt({PARTITION})
         figures["adopt_s"] = time.perf_counter() - started

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from aiokafka import ConsumerRebalanceListener, ConsumerRecord
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -23,7 +23,7 @@ from faststream.middlewares import AckPolicy
 from shared.contracts.base import Message
 from shared.contracts.registry import ContractError
 from shared.errors import PermanentError, is_unavailable
-from shared.metrics import DEAD_LETTERS, HANDLER_SECONDS, MESSAGES_HANDLED
+from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, HANDLER_SECONDS, MESSAGES_HANDLED
 from shared.processed_events import ProcessedEvents
 from shared.records import (
     HEADER_CONSUMER,
@@ -173,6 +173,14 @@ class IdempotentConsumer(Generic[M]):
         )
 
 
+def _observe_lag(name: str, kafka: Any, record: ConsumerRecord[Any, Any]) -> None:
+    """Sets the consumer's lag on the record's partition, when the fetch told the end."""
+    end = kafka.highwater(TopicPartition(record.topic, record.partition))
+    if end is not None:
+        lag = max(0, end - record.offset - 1)
+        CONSUMER_LAG.labels(name, record.topic, str(record.partition)).set(lag)
+
+
 def subscribe(
     broker: KafkaBroker,
     consumer: IdempotentConsumer[Any],
@@ -185,7 +193,9 @@ def subscribe(
     """Registers `consumer` on the broker: offsets are committed only after it returns."""
 
     async def on_message(message: KafkaMessage) -> None:
-        await consumer.handle(Delivery.of(message.raw_message))
+        record = message.raw_message
+        await consumer.handle(Delivery.of(record))
+        _observe_lag(consumer.name, message.consumer, record)
 
     broker.subscriber(
         *topics,

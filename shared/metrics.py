@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES_HANDLED = Counter(
     "messages_handled_total",
@@ -28,4 +28,10 @@ OUTBOX_PENDING_DOCUMENTS = Histogram(
     "outbox_sweep_documents",
     "Documents with pending outbox records found by one sweep (the relay's backlog).",
     buckets=(0, 1, 5, 10, 50, 100, 500, 1000),
+)
+CONSUMER_LAG = Gauge(
+    "consumer_lag_messages",
+    "Messages behind the partition's end after the last one handled (from the fetch's high "
+    "watermark).",
+    ["consumer", "topic", "partition"],
 )

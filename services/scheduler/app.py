@@ -38,7 +38,8 @@ def build_app(
         max_sleep=timedelta(seconds=settings.firing.max_sleep_s),
         maintain_every=timedelta(seconds=settings.firing.maintain_every_s),
     )
-    scheduler = Scheduler(MongoTimerStore(database), sink, clock, policy)
+    store = MongoTimerStore(database, timedelta(seconds=settings.firing.tombstone_grace_s))
+    scheduler = Scheduler(store, sink, clock, policy)
     processed = MongoProcessedEvents(database)
     consumer = IdempotentConsumer(
         SERVICE,

@@ -27,6 +27,12 @@ class FiringSettings(BaseSettings):
     maintain_every_s: float = Field(
         default=5.0, gt=0, description="Seconds between compactions of fired timers."
     )
+    tombstone_grace_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a fired or cancelled timer is remembered before compaction "
+        "(longer than any lease).",
+    )
 
 
 class Settings(BaseModel):

@@ -25,7 +25,9 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.integration
 
 SCHEDULER = "services.scheduler"
-SHORT_LEASE = {"SCHEDULER_LEASE_S": "2"}
+QUICK_COMPACTION = {"SCHEDULER_TOMBSTONE_GRACE_S": "1", "SCHEDULER_MAINTAIN_EVERY_S": "1"}
+"""Fired timers are compacted within seconds, so that tests can wait for it."""
+SHORT_LEASE = {"SCHEDULER_LEASE_S": "2"} | QUICK_COMPACTION
 
 
 def now() -> datetime:
@@ -96,7 +98,7 @@ async def pending_timers(database: Database) -> int:
 async def test_a_timer_fires_once_never_early_and_cancel_and_reschedule_are_obeyed(
     services: Services, commands: Commands, kafka_bootstrap: str, database: Database
 ) -> None:
-    services.start(SCHEDULER).wait_ready()
+    services.start(SCHEDULER, **QUICK_COMPACTION).wait_ready()
     soon = now() + timedelta(seconds=1.5)
     plain = await commands.schedule("plain", soon)
     await commands.schedule("cancelled", soon)
@@ -122,7 +124,10 @@ async def _none_pending(database: Database) -> bool:
 async def test_two_scheduler_processes_sharing_1000_timers_fire_each_exactly_once(
     services: Services, commands: Commands, kafka_bootstrap: str, database: Database
 ) -> None:
-    replicas = [services.start(SCHEDULER), services.start(SCHEDULER)]
+    replicas = [
+        services.start(SCHEDULER, **QUICK_COMPACTION),
+        services.start(SCHEDULER, **QUICK_COMPACTION),
+    ]
     for replica in replicas:
         replica.wait_ready()
     start = now() + timedelta(seconds=2)
@@ -163,7 +168,7 @@ async def test_timers_a_dead_replica_held_under_lease_are_fired_by_a_live_one(
     assert len(claimed.claimed) == 20  # claimed, then the replica "dies": never fires nor completes
     claimed_at = now()
 
-    services.start(SCHEDULER).wait_ready()
+    services.start(SCHEDULER, **QUICK_COMPACTION).wait_ready()
     fired = await commands.fired(kafka_bootstrap, distinct=20)
 
     assert Counter(event.order_id for event in fired) == Counter({f"held{n}": 1 for n in range(20)})
@@ -200,14 +205,14 @@ async def test_a_replica_killed_while_firing_loses_no_timer(
 async def test_timers_survive_a_restart_of_the_scheduler(
     services: Services, commands: Commands, kafka_bootstrap: str, database: Database
 ) -> None:
-    first = services.start(SCHEDULER).wait_ready()
+    first = services.start(SCHEDULER, **QUICK_COMPACTION).wait_ready()
     due = now() + timedelta(seconds=6)
     for n in range(50):
         await commands.schedule(f"s{n}", due, client=n % 5)
     await eventually(lambda: _pending_is(database, 50), timeout=30, what="all 50 timers stored")
     first.terminate()
 
-    services.start(SCHEDULER).wait_ready()
+    services.start(SCHEDULER, **QUICK_COMPACTION).wait_ready()
     fired = await commands.fired(kafka_bootstrap, distinct=50)
 
     assert len(fired) == 50

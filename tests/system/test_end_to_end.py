@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from shared.contracts.orders import OrderPlaced
@@ -224,6 +225,7 @@ async def test_every_service_counts_the_traffic_on_its_metrics(
             "order_orders_placed_total",
             "messages_handled_total",
             "outbox_records_published_total",
+            "message_handler_seconds_count",
         ],
         "payment": ["payments_created_total", "payment_webhooks_received_total"],
         "notifier": ["notifier_notifications_total", "messages_handled_total"],
@@ -233,3 +235,7 @@ async def test_every_service_counts_the_traffic_on_its_metrics(
         process: ServiceProcess = system.processes[name]
         for metric in metrics:
             assert process.metric(metric) > 0, f"{name}: {metric}"
+        # Lag is 0 once caught up; that it is reported per consumer and partition is the point.
+        async with httpx.AsyncClient(base_url=process.url, timeout=5) as http:
+            exposition = (await http.get("/metrics")).text
+        assert "consumer_lag_messages{" in exposition, name
