@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Response
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from faststream.kafka import KafkaBroker
+from motor.motor_asyncio import AsyncIOMotorClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 
 from shared.settings import HttpSettings
 
@@ -47,6 +53,40 @@ def service_http_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+def dependencies_ready(
+    client: AsyncIOMotorClient[Any], broker: KafkaBroker
+) -> dict[str, ReadinessCheck]:
+    """The readiness checks every service has: MongoDB answers a ping, Kafka a metadata call."""
+
+    async def mongodb() -> bool:
+        return bool((await client.admin.command("ping")).get("ok"))
+
+    async def kafka() -> bool:
+        return await broker.ping(timeout=2)
+
+    return {"mongodb": mongodb, "kafka": kafka}
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def bearer_guard(token: SecretStr) -> Any:
+    """A route dependency refusing requests without `Authorization: Bearer <token>` (401);
+    the comparison takes the same time whatever the given token."""
+    expected = token.get_secret_value().encode()
+
+    async def guard(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        given = credentials.credentials.encode() if credentials else b""
+        if not hmac.compare_digest(given, expected):
+            raise HTTPException(
+                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    return Depends(guard)
 
 
 async def _passes(check: ReadinessCheck) -> bool:

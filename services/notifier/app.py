@@ -17,7 +17,7 @@ from services.notifier.service import Notifier
 from shared.background import BackgroundLoops
 from shared.broker import BrokerSink, build_broker, ensure_topics
 from shared.consumer import IdempotentConsumer, subscribe
-from shared.http import service_http_app
+from shared.http import dependencies_ready, service_http_app
 from shared.mongo import connect, ensure_indexes
 from shared.processed_events import INDEXES as PROCESSED_INDEXES
 from shared.processed_events import MongoProcessedEvents
@@ -99,23 +99,13 @@ def build_app(
             await twilio.aclose()
             client.close()
 
-    async def mongo_ready() -> bool:
-        return bool((await client.admin.command("ping")).get("ok"))
-
-    async def kafka_ready() -> bool:
-        return await broker.ping(timeout=2)
-
     async def store_configs_ready() -> bool:
         return store_configs.caught_up
 
     app = service_http_app(
         SERVICE,
         lifespan=lifespan,
-        readiness={
-            "mongodb": mongo_ready,
-            "kafka": kafka_ready,
-            "storeConfigs": store_configs_ready,
-        },
+        readiness=dependencies_ready(client, broker) | {"storeConfigs": store_configs_ready},
     )
     app.state.notifier = notifier
     app.state.ledger = ledger

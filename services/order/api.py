@@ -6,12 +6,10 @@ and the page-size limit is built from settings in the enclosing function.
 
 import base64
 import binascii
-import hmac
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Body, HTTPException, Query
 from pydantic import SecretStr, ValidationError
 
 from services.order.config import QuerySettings
@@ -20,25 +18,8 @@ from services.order.ports import OrderQuery
 from services.order.service import OrderService
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus
+from shared.http import bearer_guard
 from shared.topics import TopicNameError, pos_orders_topic
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-def bearer_guard(token: SecretStr) -> Any:
-    """A dependency refusing requests without `Authorization: Bearer <token>` (401)."""
-    expected = token.get_secret_value().encode()
-
-    async def guard(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> None:
-        given = credentials.credentials.encode() if credentials else b""
-        if not hmac.compare_digest(given, expected):
-            raise HTTPException(
-                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
-
-    return Depends(guard)
 
 
 def _page(orders: list[Order], limit: int) -> dict[str, Any]:

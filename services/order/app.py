@@ -20,7 +20,7 @@ from services.order.service import OrderService
 from shared.background import BackgroundLoops
 from shared.broker import BrokerSink, build_broker, ensure_topics
 from shared.consumer import Answer, Decoder, Handler, IdempotentConsumer, subscribe
-from shared.http import service_http_app
+from shared.http import dependencies_ready, service_http_app
 from shared.locks import KeyedLocks
 from shared.mongo import connect, ensure_indexes
 from shared.outbox import OutboxRelay
@@ -148,16 +148,10 @@ def build_app(
             await broker.stop()
             client.close()
 
-    async def mongo_ready() -> bool:
-        return bool((await client.admin.command("ping")).get("ok"))
-
-    async def kafka_ready() -> bool:
-        return await broker.ping(timeout=2)
-
     app = service_http_app(
         SERVICE,
         lifespan=lifespan,
-        readiness={"mongodb": mongo_ready, "kafka": kafka_ready},
+        readiness=dependencies_ready(client, broker),
         routers=[order_routes(service, settings.admin.admin_token, settings.queries)],
     )
     app.state.service = service

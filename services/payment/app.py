@@ -25,7 +25,7 @@ from services.payment.service import PaymentService
 from shared.background import BackgroundLoops
 from shared.broker import BrokerSink, build_broker, ensure_topics
 from shared.consumer import IdempotentConsumer, subscribe
-from shared.http import service_http_app
+from shared.http import dependencies_ready, service_http_app
 from shared.locks import KeyedLocks
 from shared.mongo import connect, ensure_indexes
 from shared.outbox import OutboxRelay
@@ -103,16 +103,10 @@ def build_app(
             await clients.close()
             client.close()
 
-    async def mongo_ready() -> bool:
-        return bool((await client.admin.command("ping")).get("ok"))
-
-    async def kafka_ready() -> bool:
-        return await broker.ping(timeout=2)
-
     app = service_http_app(
         SERVICE,
         lifespan=lifespan,
-        readiness={"mongodb": mongo_ready, "kafka": kafka_ready},
+        readiness=dependencies_ready(client, broker),
         routers=[
             admin_router(restaurants, settings.admin.admin_token),
             webhook_router(service, restaurants, settings.asaas.webhook_body_limit_bytes),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -17,6 +16,7 @@ from services.payment.metrics import WEBHOOKS_RECEIVED
 from services.payment.restaurants import Restaurants
 from services.payment.service import PaymentService
 from shared.gateway import GatewayRefused, GatewayUnavailable
+from shared.http import bearer_guard
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +38,11 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
-def _admin_allowed(request: Request, admin_token: SecretStr) -> bool:
-    given = request.headers.get("authorization", "")
-    expected = f"Bearer {admin_token.get_secret_value()}"
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
 def admin_router(restaurants: Restaurants, admin_token: SecretStr) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(dependencies=[bearer_guard(admin_token)])
 
     @router.put("/restaurants/{client_id}/asaas")
     async def put_credentials(client_id: str, request: Request) -> JSONResponse:
-        if not _admin_allowed(request, admin_token):
-            return _error(401, "a valid bearer token is required")
         if not CLIENT_ID.match(client_id):
             return _error(422, "clientId must be 1-100 letters, digits, '_' or '-'")
         try:
@@ -80,8 +72,6 @@ def admin_router(restaurants: Restaurants, admin_token: SecretStr) -> APIRouter:
 
     @router.get("/restaurants/{client_id}/asaas")
     async def get_credentials(client_id: str, request: Request) -> JSONResponse:
-        if not _admin_allowed(request, admin_token):
-            return _error(401, "a valid bearer token is required")
         facts = await restaurants.facts(client_id)
         if facts is None:
             return JSONResponse({"clientId": client_id, "configured": False}, status_code=404)

@@ -15,7 +15,7 @@ from services.scheduler.service import FiringPolicy, Scheduler
 from shared.background import BackgroundLoops
 from shared.broker import BrokerSink, build_broker, ensure_topics
 from shared.consumer import IdempotentConsumer, subscribe
-from shared.http import service_http_app
+from shared.http import dependencies_ready, service_http_app
 from shared.mongo import connect, ensure_indexes
 from shared.processed_events import INDEXES as PROCESSED_INDEXES
 from shared.processed_events import MongoProcessedEvents
@@ -78,14 +78,6 @@ def build_app(
             await broker.stop()
             client.close()
 
-    async def mongo_ready() -> bool:
-        return bool((await client.admin.command("ping")).get("ok"))
-
-    async def kafka_ready() -> bool:
-        return await broker.ping(timeout=2)
-
-    app = service_http_app(
-        SERVICE, lifespan=lifespan, readiness={"mongodb": mongo_ready, "kafka": kafka_ready}
-    )
+    app = service_http_app(SERVICE, lifespan=lifespan, readiness=dependencies_ready(client, broker))
     app.state.scheduler = scheduler
     return app
