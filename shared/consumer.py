@@ -23,6 +23,7 @@ from faststream.middlewares import AckPolicy
 from shared.contracts.base import Message
 from shared.contracts.registry import ContractError
 from shared.errors import PermanentError, is_unavailable
+from shared.logs import log_context
 from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, HANDLER_SECONDS, MESSAGES_HANDLED
 from shared.processed_events import ProcessedEvents
 from shared.records import (
@@ -121,6 +122,17 @@ class IdempotentConsumer(Generic[M]):
                 await self._answer_malformed(error, delivery)
             await self._dead_letter(delivery, error)
             return "dead_lettered"
+        with log_context(
+            correlationId=getattr(message, "correlation_id", None),
+            clientId=getattr(message, "client_id", None),
+            storeId=getattr(message, "store_id", None),
+            orderId=getattr(message, "order_id", None),
+            eventType=message.event_type,
+            eventId=message.event_id,
+        ):
+            return await self._handled(message, delivery)
+
+    async def _handled(self, message: M, delivery: Delivery) -> str:
         event_id = str(message.event_id)
         if await self._processed.contains(self.name, event_id):
             log.info("%s: event %s already handled, skipped", self.name, event_id)
