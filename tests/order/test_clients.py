@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from deploy.local.servers import REPO_ROOT
 from shared.clients.chatbot import ChatbotClient
 from shared.clients.pos import PosClient
 from shared.contracts.orders import CancelOrder, OrderPlaced, OrderRejected, OrderStatusChanged
@@ -61,3 +68,36 @@ async def test_chatbot_hears_a_refusal_and_a_cancellation(restaurant: Restaurant
         assert isinstance(cancelled, OrderStatusChanged)
         assert cancelled.to_status == "CANCELLED"
         assert cancelled.reason == "Mudei de ideia"
+
+
+async def test_the_command_lines_place_an_order_and_the_simulated_pos_cooks_it(
+    restaurant: Restaurant, tmp_path: Path
+) -> None:
+    await restaurant.configure(requiresConfirmation=True, autoConfirmationTimeout=30)
+    where = ["--bootstrap", restaurant.bootstrap]
+    store = ["--client", restaurant.client_id, "--store", restaurant.store_id]
+    with (tmp_path / "pos.log").open("wb") as screen:
+        pos = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "shared.clients.pos_simulator", *where, *store, "--auto",
+            "--step", "0.1", stdout=screen, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+        )  # fmt: skip
+        try:
+            chatbot = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "shared.clients.chatbot_cli", *where, *store, "place",
+                "--item", "X-Burger:2:18.90", "--name", "Ana", "--phone", "+5511987654321",
+                stdout=subprocess.PIPE, cwd=REPO_ROOT,
+            )  # fmt: skip
+            printed, _ = await chatbot.communicate()
+            outcome = json.loads(printed)
+            assert outcome["eventType"] == "OrderPlaced"
+            assert outcome["order"]["totalCents"] == 3780
+
+            async def completed() -> bool:
+                document = await restaurant.order_document(outcome["orderId"])
+                return bool(document["status"] == "COMPLETED")
+
+            await eventually(completed, what="the simulated kitchen completes the order")
+        finally:
+            pos.terminate()
+            await pos.wait()
+    assert "novo pedido" in (tmp_path / "pos.log").read_text()
