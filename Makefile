@@ -101,3 +101,4 @@ clean: down ## Remove server state and logs (installs are kept)
 
 bench: install ## Benchmarks on the real broker and server; JSON results in bench-results/
 	$(PY) -m bench.scheduler
+	$(PY) -m bench.pipeline
