@@ -88,11 +88,20 @@ class OutboxRelay:
                 return 0
             for entry in entries:
                 await self._sink.send(OutgoingRecord.from_document(entry))
-            # Exact-value removal: FerretDB 1.x ignores $pull with a condition; $pullAll works.
-            await collection.update_one({"_id": document_id}, {"$pullAll": {OUTBOX: entries}})
-            await collection.update_one(
-                {"_id": document_id, OUTBOX: {"$size": 0}}, {"$unset": {PENDING_SINCE: ""}}
+            # One write when the outbox still holds exactly what was published (the usual case:
+            # every write of this process takes the lock held here; on FerretDB each write reads
+            # the whole collection, so one write instead of two is what a flush costs).
+            emptied = await collection.update_one(
+                {"_id": document_id, OUTBOX: entries},
+                {"$set": {OUTBOX: []}, "$unset": {PENDING_SINCE: ""}},
             )
+            if emptied.matched_count == 0:
+                # Another process added records meanwhile: remove ours only (exact values:
+                # FerretDB 1.x ignores $pull with a condition), then the marker if none is left.
+                await collection.update_one({"_id": document_id}, {"$pullAll": {OUTBOX: entries}})
+                await collection.update_one(
+                    {"_id": document_id, OUTBOX: {"$size": 0}}, {"$unset": {PENDING_SINCE: ""}}
+                )
             OUTBOX_PUBLISHED.labels(path).inc(len(entries))
             return len(entries)
 

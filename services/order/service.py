@@ -84,7 +84,26 @@ class OrderService:
     async def place(self, command: PlaceOrder) -> None:
         """A new order, or nothing new when the `commandId` was seen before."""
         order_id = order_id_for(command)
-        if await self._orders.get(order_id) is not None:
+        config = await self.config_of(command.client_id, command.store_id)
+        now = self._clock()
+        rejection = rejection_of(command, config, now)
+        if rejection is not None:
+            # Refused now, but a first delivery may have been accepted under another config.
+            if await self._orders.get(order_id) is None:
+                await self._reject(command, rejection)
+                return
+            added = False
+        else:
+            await self._pos_topics.ensure(command.client_id, command.store_id)
+            cause = Cause.of(command, now, self._new_id)
+            decision = decisions.place(command, config, order_id, cause)
+            # The insert is the duplicate check: a look-up first would cost a scan on FerretDB.
+            async with self._locks.hold(order_lock(order_id)):
+                added = await self._orders.add(decision.order, records_of(decision), now)
+        if added:
+            metrics.ORDERS_PLACED.labels(command.payment_method).inc()
+            self._count(decision)
+        else:
             log.info(
                 "command %s of %s repeated: order %s exists",
                 command.command_id,
@@ -92,21 +111,6 @@ class OrderService:
                 order_id,
             )
             metrics.DUPLICATE_COMMANDS.inc()
-            await self._flush_order(order_id)
-            return
-        config = await self.config_of(command.client_id, command.store_id)
-        now = self._clock()
-        rejection = rejection_of(command, config, now)
-        if rejection is not None:
-            await self._reject(command, rejection)
-            return
-        await self._pos_topics.ensure(command.client_id, command.store_id)
-        decision = decisions.place(command, config, order_id, Cause.of(command, now, self._new_id))
-        async with self._locks.hold(order_lock(order_id)):
-            added = await self._orders.add(decision.order, records_of(decision), now)
-        if added:
-            metrics.ORDERS_PLACED.labels(command.payment_method).inc()
-            self._count(decision)
         await self._flush_order(order_id)
 
     async def cancel(self, command: CancelOrder) -> None:
