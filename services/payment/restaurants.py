@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from services.payment.adapters.asaas_client import AsaasAccount, AsaasClients
 from services.payment.domain import WEBHOOK_SIGNALS
 from services.payment.ports import CredentialsRepository, StoredCredentials
+from shared.gateway import GatewayRefused
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +92,15 @@ class Restaurants:
         existing = [hook for hook in await account.list_webhooks() if hook.get("url") == url]
         if not existing and previous is not None and previous.webhook_id:
             existing = [{"id": previous.webhook_id}] if previous.base_url == base_url else []
-        if existing:
-            webhook_id = str(existing[0]["id"])
-            await account.update_webhook(webhook_id, fields)
-        else:
+        webhook_id = str(existing[0]["id"]) if existing else None
+        if webhook_id is not None:
+            try:
+                await account.update_webhook(webhook_id, fields)
+            except GatewayRefused as error:
+                if error.status != 404:
+                    raise
+                webhook_id = None  # deleted on Asaas since we stored its id: register anew
+        if webhook_id is None:
             webhook_id = str((await account.create_webhook(fields))["id"])
         stored = StoredCredentials(
             client_id=client_id,

@@ -468,6 +468,12 @@ async def test_credentials_are_stored_encrypted_never_shown_and_the_webhook_regi
     assert stored is not None
     assert newcomer.api_key not in str(stored)
     assert newcomer.webhook_token not in str(stored)
+    # A webhook deleted on Asaas (on its panel, or an emulator restarted) is registered anew.
+    assert (await newcomer.asaas.delete(f"/v3/webhooks/{first['webhookId']}")).status_code == 200
+    third = await newcomer.onboard()
+    assert third["webhookId"] != first["webhookId"]
+    hooks = (await newcomer.asaas.get("/v3/webhooks")).json()["data"]
+    assert [hook["id"] for hook in hooks] == [third["webhookId"]]
     bad = body | {"apiKey": 12345, "baseUrl": "ftp://x"}
     refused = await newcomer.service.put(
         path, json=bad, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
