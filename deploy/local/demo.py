@@ -57,6 +57,14 @@ class WhatsApp:
         self._phone = phone
         self.seen = 0
 
+    def has(self, count: int) -> Callable[[], Awaitable[bool]]:
+        """A check for `until`: at least `count` messages shown."""
+
+        async def check() -> bool:
+            return self.seen >= count
+
+        return check
+
     async def show_new(self) -> list[str]:
         response = await self._http.get(
             f"{TWILIO_URL}/2010-04-01/Accounts/{TWILIO_SID}/Messages.json",
@@ -158,9 +166,7 @@ class Demo:
             headers={"access_token": ASAAS_KEY},
         )
 
-    async def reached(
-        self, order_id: str, wanted: tuple[str, str]
-    ) -> Callable[[], Awaitable[bool]]:
+    def reached(self, order_id: str, wanted: tuple[str, str]) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:
             return await self.status(order_id) == wanted
 
@@ -174,7 +180,7 @@ class Demo:
             await self.pos.update_status(
                 order_id, status, "25 minutos" if status is PosStatus.DELIVERING else None
             )
-            await until(await self.reached(order_id, (status.value, payment)), chat, 30)
+            await until(self.reached(order_id, (status.value, payment)), chat, 30)
 
     async def pix_order_paid_and_delivered(self) -> None:
         say("\n▶ 1. A PIX order, paid and delivered")
@@ -182,12 +188,12 @@ class Demo:
         order_id = await self.place(
             order("+5511911110001", "Ana", "PIX", [("X-Burger", 2, "18.90"), ("Suco", 1, "7.00")])
         )
-        await until(lambda: _has_messages(chat, 2), chat, 30)
+        await until(chat.has(2), chat, 30)
         await self.pay(order_id)
         await self.pos_receives()
         say(f"[POS] the restaurant confirms {order_id}")
         await self.pos.confirm(order_id)
-        await until(await self.reached(order_id, ("CONFIRMED", "PAID")), chat, 30)
+        await until(self.reached(order_id, ("CONFIRMED", "PAID")), chat, 30)
         await self.cook(order_id, chat, "PAID")
 
     async def cash_order_confirmed_by_the_restaurant(self) -> None:
@@ -200,7 +206,7 @@ class Demo:
         await asyncio.sleep(2)
         say(f"[POS] the restaurant confirms {order_id}")
         await self.pos.confirm(order_id)
-        await until(await self.reached(order_id, ("CONFIRMED", "NOT_APPLICABLE")), chat, 30)
+        await until(self.reached(order_id, ("CONFIRMED", "NOT_APPLICABLE")), chat, 30)
         await self.cook(order_id, chat, "NOT_APPLICABLE")
 
     async def paid_order_refunded_when_the_restaurant_never_answers(self) -> None:
@@ -209,20 +215,16 @@ class Demo:
         order_id = await self.place(
             order("+5511911110003", "Carla", "CREDIT", [("Temaki", 3, "24.50")])
         )
-        await until(lambda: _has_messages(chat, 2), chat, 30)
+        await until(chat.has(2), chat, 30)
         await self.pay(order_id)
         await self.pos_receives()
         say("[POS] ... nobody at the restaurant answers (15 s)")
-        await until(await self.reached(order_id, ("REFUNDED", "REFUNDED")), chat, 60)
+        await until(self.reached(order_id, ("REFUNDED", "REFUNDED")), chat, 60)
         while True:
             message = await anext(self.pos_messages)
             say(screen(message))
             if not isinstance(message, PosOrderReceived):
                 break
-
-
-async def _has_messages(chat: WhatsApp, count: int) -> bool:
-    return chat.seen >= count
 
 
 async def main() -> None:

@@ -36,6 +36,8 @@ from shared.topics import (
 )
 
 SERVICE = "order"
+CONSUMED = (ORDERS_COMMANDS, PAYMENTS_EVENTS, SCHEDULER_EVENTS)
+"""The fixed topics this service consumes (each gets its dead-letter topic)."""
 POS_TOPIC_PARTITIONS = 1
 """A POS topic carries one restaurant's key, so one partition holds all it will ever use."""
 
@@ -135,7 +137,7 @@ def build_app(
         )
         await ensure_topics(
             settings.kafka.bootstrap_servers,
-            [*FIXED_TOPICS, *(dlq_topic(topic) for topic in _CONSUMED)],
+            [*FIXED_TOPICS, *(dlq_topic(topic) for topic in CONSUMED)],
             partitions=settings.kafka.topic_partitions,
         )
         await broker.start()
@@ -156,6 +158,3 @@ def build_app(
     )
     app.state.service = service
     return app
-
-
-_CONSUMED = (ORDERS_COMMANDS, PAYMENTS_EVENTS, SCHEDULER_EVENTS)

@@ -10,6 +10,9 @@ from typing import Any
 from uuid import UUID
 
 from services.order import metrics
+from services.order.adapters.mongo_order_repository import COLLECTION as ORDERS
+from services.order.adapters.mongo_store_config_repository import COLLECTION as STORE_CONFIGS
+from services.order.adapters.mongo_store_config_repository import config_id
 from services.order.adapters.pos_topics import PosTopics
 from services.order.domain import decisions
 from services.order.domain.decisions import Cause, Decision, PaymentEvent, PosReport
@@ -45,12 +48,12 @@ def records_of(decision: Decision) -> list[OutgoingRecord]:
 
 
 def order_lock(order_id: str) -> tuple[str, str]:
-    """The lock key of an order document (the outbox relay takes the same one)."""
-    return ("orders", order_id)
+    """The lock key of an order document: the one the outbox relay takes, (collection, _id)."""
+    return (ORDERS, order_id)
 
 
-def config_lock(client_id: str, store_id: str) -> tuple[str, str]:
-    return ("store_configs", f"{client_id}:{store_id}")
+def config_lock(config_id: str) -> tuple[str, str]:
+    return (STORE_CONFIGS, config_id)
 
 
 class OrderService:
@@ -280,9 +283,10 @@ class OrderService:
             store_id=config.store_id,
             config=config,
         )
-        async with self._locks.hold(config_lock(config.client_id, config.store_id)):
+        document_id = config_id(config.client_id, config.store_id)
+        async with self._locks.hold(config_lock(document_id)):
             await self._configs.put(config, [OutgoingRecord.of(STORES_CONFIG, changed)], now)
-        await self._flush_config(f"{config.client_id}:{config.store_id}")
+        await self._flush_config(document_id)
         return config
 
     async def get_order(self, order_id: str) -> Order | None:

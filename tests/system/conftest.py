@@ -193,7 +193,9 @@ class Restaurant:
         )
         assert response.status_code == 200, response.text
 
-    def order(self, method: str = "PIX") -> PlaceOrder:
+    def order(self, method: str = "PIX", *, phone: str | None = None) -> PlaceOrder:
+        """An order of the restaurant's customer (or of the customer on `phone`)."""
+        phone = phone or self.phone
         return PlaceOrder(
             event_id=uuid.uuid4(),
             occurred_at=now(),
@@ -202,8 +204,8 @@ class Restaurant:
             store_id=self.store_id,
             command_id=f"cmd-{uuid.uuid4().hex[:8]}",
             customer={
-                "customer_id": f"cust-{self.phone}",
-                "phone_number": self.phone,
+                "customer_id": f"cust-{phone}",
+                "phone_number": phone,
                 "name": "Ana",
                 "cpf": VALID_CPF,
             },

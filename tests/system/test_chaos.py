@@ -136,13 +136,13 @@ class Traffic:
         await asyncio.gather(*self.clients)
 
     async def _place(self, restaurant: Restaurant, story: Story, chatbot: dict[str, Any]) -> None:
-        restaurant.phone = f"+55119{uuid.uuid4().int % 10**8:08d}"
-        command = restaurant.order(story.method)
+        phone = f"+55119{uuid.uuid4().int % 10**8:08d}"  # one customer per order
+        command = restaurant.order(story.method, phone=phone)
         command = command.model_copy(
             update={"customer": command.customer.model_copy(update={"name": story.name})}
         )
         order_id = order_id_for(command)
-        self.placed.append(Placed(story, restaurant, order_id, restaurant.phone))
+        self.placed.append(Placed(story, restaurant, order_id, phone))
         send = chatbot[restaurant.client_id].send
         self.clients.append(asyncio.create_task(persist(lambda: send(command))))
         if story.pays:
