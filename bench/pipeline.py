@@ -1,117 +1,63 @@
-"""Order pipeline benchmark: `PlaceOrder` to `PosOrderReceived` through the whole local system.
+"""Order pipeline benchmark: orders to the restaurant's POS through the whole local system.
 
 Runs the four services and both emulators as processes on the real broker and MongoDB-protocol
 server (the tests' selection), and reports every figure beside a baseline measured in the same
-run on the same machine:
+run on the same machine (`bench.baselines`):
 
-- baselines: raw aiokafka produce-to-consume rate and latency (`acks=all`, idempotent) on one
-  partition and on several; raw MongoDB-protocol inserts and conditional updates (Motor);
-- cash orders: sustained throughput from `PlaceOrder` to `PosOrderReceived`, as a ratio of the
-  raw Kafka rate, then latency p50/p95/p99 at half that rate.
+- cash orders: sustained throughput from `PlaceOrder` to `PosOrderReceived`, then latency
+  p50/p95/p99 at half that rate;
+- PIX orders: the same from Asaas's confirmation (the emulator posts the webhook at once) to
+  `PosOrderReceived`, the charges being created beforehand;
+- at saturation, the CPU each process used and each service's database time by command and
+  collection (`bench.profiling`), to show where the time goes.
+
+The services keep their production defaults (sweep and poll intervals), not the tests' short ones.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import json
-import signal
+import functools
 import statistics
 import sys
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from motor.motor_asyncio import AsyncIOMotorClient
+from aiokafka import AIOKafkaConsumer
 
-from bench.scheduler import percentile
+from bench import baselines
+from bench.harness import Results, percentile, run_benchmark, say
+from bench.profiling import CpuByProcess, DatabaseTime
 from services.order.service import order_id_for
-from shared.broker import ensure_topics
 from shared.clients.chatbot import ChatbotClient
+from shared.contracts.payments import PaymentCreated
 from shared.contracts.pos import PosOrderReceived
 from shared.contracts.registry import ContractError, decode
-from shared.topics import pos_orders_topic
-from tests.infrastructure import session_servers
-from tests.system.conftest import Restaurant, start_system
+from shared.topics import PAYMENTS_EVENTS, pos_orders_topic
+from tests.infrastructure import Servers
+from tests.system.conftest import Restaurant, System, start_system
 
-RESULTS = Path(__file__).resolve().parents[1] / "bench-results"
-BASELINE_MESSAGES = 5_000
-MONGO_WRITES = 1_000
 RESTAURANTS = 6
-THROUGHPUT_ORDERS = 600
 LATENCY_SECONDS = 20
+PAID_RESERVE = 80
+"""PIX orders charged beforehand for the paced latency phase (it uses at most these)."""
+SERVICES = ("order", "payment", "notifier", "scheduler")
 
 
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-async def kafka_baseline(bootstrap: str, partitions: int) -> dict[str, float]:
-    """Produce-to-consume of small records, as fast as the producer goes, then per record."""
-    topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
-    await ensure_topics(bootstrap, [topic], partitions=partitions)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await producer.start()
-    await consumer.start()
-    try:
-        started = time.perf_counter()
-        sends = [
-            await producer.send(topic, str(time.perf_counter()).encode(), key=str(n).encode())
-            for n in range(BASELINE_MESSAGES)
-        ]
-        await asyncio.gather(*sends)
-        latencies, received = [], 0
-        while received < BASELINE_MESSAGES:
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                now = time.perf_counter()
-                latencies += [now - float(record.value or b"0") for record in batch]
-                received += len(batch)
-        elapsed = time.perf_counter() - started
-    finally:
-        await consumer.stop()
-        await producer.stop()
-    return {
-        "partitions": partitions,
-        "rate_per_s": BASELINE_MESSAGES / elapsed,
-        "p50_s": percentile(latencies, 0.5),
-    }
-
-
-async def mongo_baseline(uri: str) -> dict[str, float]:
-    """Sequential inserts, then sequential conditional (versioned) updates, through Motor."""
-    client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(uri)
-    collection = client[f"bench_raw_{uuid.uuid4().hex[:6]}"]["documents"]
-    try:
-        started = time.perf_counter()
-        for n in range(MONGO_WRITES):
-            await collection.insert_one({"_id": n, "version": 0, "status": "PENDING"})
-        inserts = MONGO_WRITES / (time.perf_counter() - started)
-        started = time.perf_counter()
-        for n in range(MONGO_WRITES):
-            await collection.update_one(
-                {"_id": n, "version": 0}, {"$set": {"status": "CONFIRMED"}, "$inc": {"version": 1}}
-            )
-        updates = MONGO_WRITES / (time.perf_counter() - started)
-        await client.drop_database(collection.database.name)
-    finally:
-        client.close()
-    return {"inserts_per_s": inserts, "conditional_updates_per_s": updates}
-
-
-class PosWatch:
-    """Notes when each order reaches its store's POS topic."""
+class Watch:
+    """Notes when each order reaches its store's POS topic, and each order's Asaas charge."""
 
     def __init__(self, bootstrap: str, restaurants: list[Restaurant]) -> None:
         topics = [pos_orders_topic(r.client_id, r.store_id) for r in restaurants]
         self.consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+            *topics, PAYMENTS_EVENTS, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
         )
-        self.arrived: dict[str, float] = {}
-        self._arrival = asyncio.Event()
+        self.at_pos: dict[str, float] = {}
+        self.charges: dict[str, str] = {}
+        self._news = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -125,14 +71,16 @@ class PosWatch:
             except ContractError:
                 continue
             if isinstance(message, PosOrderReceived):
-                self.arrived.setdefault(message.order_id, time.perf_counter())
-                self._arrival.set()
+                self.at_pos.setdefault(message.order_id, time.perf_counter())
+            elif isinstance(message, PaymentCreated):
+                self.charges[message.order_id] = message.payment_id
+            self._news.set()
 
-    async def until(self, order_ids: set[str], timeout: float) -> None:
+    async def until(self, done: Callable[[], bool], timeout: float = 900) -> None:
         async with asyncio.timeout(timeout):
-            while not order_ids <= self.arrived.keys():
-                self._arrival.clear()
-                await self._arrival.wait()
+            while not done():
+                self._news.clear()
+                await self._news.wait()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -140,37 +88,54 @@ class PosWatch:
         await self.consumer.stop()
 
 
-async def cash_pipeline(bootstrap: str, restaurants: list[Restaurant]) -> dict[str, float]:
-    watch = PosWatch(bootstrap, restaurants)
-    await watch.start()
-    try:
-        async with ChatbotClient(bootstrap) as chatbot:
-            say(f"  {THROUGHPUT_ORDERS} cash orders as fast as the chatbot sends them...")
-            commands = [
-                restaurants[n % len(restaurants)].order("CASH") for n in range(THROUGHPUT_ORDERS)
-            ]
-            started = time.perf_counter()
-            for command in commands:
-                await chatbot.send(command)
-            await watch.until({order_id_for(c) for c in commands}, timeout=600)
-            throughput = THROUGHPUT_ORDERS / (time.perf_counter() - started)
-            say(f"  ... {throughput:.0f} orders/s")
-            rate = throughput / 2
-            say(f"  latency at {rate:.0f} orders/s for {LATENCY_SECONDS}s...")
-            sent: dict[str, float] = {}
-            paced_from = time.perf_counter()
-            for n in range(int(rate * LATENCY_SECONDS)):
-                await asyncio.sleep(max(0.0, paced_from + n / rate - time.perf_counter()))
-                command = restaurants[n % len(restaurants)].order("CASH")
-                sent[order_id_for(command)] = time.perf_counter()
-                await chatbot.send(command)
-            await watch.until(set(sent), timeout=600)
-    finally:
-        await watch.stop()
-    latencies = [watch.arrived[order_id] - at for order_id, at in sent.items()]
+class Profile:
+    """CPU by process and database time by service, command and collection, over one phase."""
+
+    def __init__(self, system: System) -> None:
+        self.cpu = CpuByProcess()
+        self.database = DatabaseTime({name: f"{system.url(name)}/metrics" for name in SERVICES})
+        self._started = 0.0
+
+    def start(self) -> None:
+        self.cpu.start()
+        self.database.start()
+        self._started = time.perf_counter()
+
+    def stop(self) -> Results:
+        elapsed = time.perf_counter() - self._started
+        return {"seconds": elapsed, "cores": self.cpu.stop(), "database": self.database.stop()}
+
+
+Start = Callable[[int], Awaitable[str]]
+"""Starts the n-th order's trip (sends its command, or confirms its charge); returns its id."""
+
+
+async def saturate(watch: Watch, start: Start, count: int, profile: Profile) -> Results:
+    """Starts `count` trips as fast as they go and waits for all at the POS."""
+    profile.start()
+    began = time.perf_counter()
+    ids = {await start(n) for n in range(count)}
+    await watch.until(lambda: ids <= watch.at_pos.keys())
+    throughput = count / (time.perf_counter() - began)
+    say(f"  ... {throughput:.1f} orders/s")
+    return {"throughput_per_s": throughput, "profile": profile.stop()}
+
+
+async def paced(watch: Watch, start: Start, rate: float, count: int) -> Results:
+    """Starts `count` trips at `rate` per second; the latency of each to the POS."""
+    say(f"  latency: {count} orders at {rate:.1f} orders/s...")
+    started: dict[str, float] = {}
+    began = time.perf_counter()
+    for n in range(count):
+        await asyncio.sleep(max(0.0, began + n / rate - time.perf_counter()))
+        at = time.perf_counter()
+        started[await start(n)] = at
+    await watch.until(lambda: started.keys() <= watch.at_pos.keys())
+    latencies = [watch.at_pos[order_id] - at for order_id, at in started.items()]
+    say(f"  ... p50 {percentile(latencies, 0.5) * 1000:.0f} ms")
     return {
-        "throughput_per_s": throughput,
         "offered_per_s": rate,
+        "orders": count,
         "p50_s": percentile(latencies, 0.5),
         "p95_s": percentile(latencies, 0.95),
         "p99_s": percentile(latencies, 0.99),
@@ -178,63 +143,142 @@ async def cash_pipeline(bootstrap: str, restaurants: list[Restaurant]) -> dict[s
     }
 
 
-async def run(kafka: str, mongodb: str, logs: Path) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+async def cash_orders(
+    system: System, watch: Watch, restaurants: list[Restaurant], orders: int
+) -> Results:
+    async with ChatbotClient(system.bootstrap) as chatbot:
+
+        async def place(n: int) -> str:
+            command = restaurants[n % len(restaurants)].order("CASH")
+            await chatbot.send(command)
+            return order_id_for(command)
+
+        say(f"  {orders} cash orders as fast as the chatbot sends them...")
+        figures = await saturate(watch, place, orders, Profile(system))
+        rate = figures["throughput_per_s"] / 2
+        count = max(10, round(rate * LATENCY_SECONDS))
+        return figures | await paced(watch, place, rate, count)
+
+
+async def charged_pix_orders(
+    system: System, watch: Watch, restaurants: list[Restaurant], count: int
+) -> list[tuple[Restaurant, str]]:
+    """`count` PIX orders placed and charged on Asaas, waiting for their customer's payment."""
+    async with ChatbotClient(system.bootstrap) as chatbot:
+        placed = []
+        for n in range(count):
+            restaurant = restaurants[n % len(restaurants)]
+            command = restaurant.order("PIX")
+            await chatbot.send(command)
+            placed.append((restaurant, order_id_for(command)))
+    await watch.until(lambda: all(order_id in watch.charges for _, order_id in placed))
+    return placed
+
+
+async def paid_orders(
+    system: System, watch: Watch, restaurants: list[Restaurant], orders: int
+) -> Results:
+    say(f"  charging {orders + PAID_RESERVE} PIX orders on Asaas first...")
+    charged = await charged_pix_orders(system, watch, restaurants, orders + PAID_RESERVE)
+    reserve = iter(charged[orders:])
+
+    def confirming(pending: Iterable[tuple[Restaurant, str]]) -> Start:
+        queue = iter(pending)
+
+        async def confirm(_: int) -> str:
+            restaurant, order_id = next(queue)
+            response = await restaurant.asaas.post(
+                f"/v3/sandbox/payment/{watch.charges[order_id]}/confirm"
+            )
+            response.raise_for_status()
+            return order_id
+
+        return confirm
+
+    say(f"  {orders} PIX payments confirmed as fast as Asaas takes them...")
+    figures = await saturate(watch, confirming(charged[:orders]), orders, Profile(system))
+    rate = figures["throughput_per_s"] / 2
+    count = min(PAID_RESERVE, max(10, round(rate * LATENCY_SECONDS)))
+    return figures | await paced(watch, confirming(reserve), rate, count)
+
+
+async def run(servers: Servers, orders: int) -> Results:
+    kafka, mongodb = servers.kafka_bootstrap_servers, servers.mongodb_uri
+    results: Results = {}
     say("baselines")
     for partitions in (1, 6):
-        row = await kafka_baseline(kafka, partitions)
+        row = await baselines.kafka_produce_consume(kafka, partitions)
         results[f"kafka_{partitions}_partitions"] = row
         say(f"  kafka, {partitions} partition(s): {row['rate_per_s']:.0f} records/s")
-    results["mongo"] = await mongo_baseline(mongodb)
-    say(f"  mongo: {results['mongo']['inserts_per_s']:.0f} inserts/s")
+    results["mongo"] = await baselines.mongo_writes(mongodb)
+    say(
+        f"  mongo: {results['mongo']['inserts_per_s']:.0f} inserts/s, "
+        f"{results['mongo']['conditional_updates_per_s']:.0f} conditional updates/s"
+    )
     say("starting the system (4 services, 2 emulators)...")
-    system = await asyncio.to_thread(start_system, kafka, mongodb, logs)
-    try:
+    with tempfile.TemporaryDirectory() as logs:
+        system = await asyncio.to_thread(
+            functools.partial(start_system, kafka, mongodb, Path(logs), fast=False)
+        )
         restaurants = [Restaurant(system) for _ in range(RESTAURANTS)]
-        for restaurant in restaurants:
-            await restaurant.onboard(requiresConfirmation=False)
-        say("cash orders, PlaceOrder to PosOrderReceived")
-        results["cash_pipeline"] = await cash_pipeline(kafka, restaurants)
-        for restaurant in restaurants:
-            await restaurant.close()
-    finally:
-        await asyncio.to_thread(system.stop)
+        watch = Watch(kafka, restaurants)
+        try:
+            for restaurant in restaurants:
+                await restaurant.onboard(requiresConfirmation=False)
+            await watch.start()
+            say("cash orders, PlaceOrder to PosOrderReceived")
+            results["cash"] = await cash_orders(system, watch, restaurants, orders)
+            say("PIX orders, payment confirmed to PosOrderReceived")
+            results["paid"] = await paid_orders(system, watch, restaurants, orders // 2)
+        finally:
+            await watch.stop()
+            for restaurant in restaurants:
+                await restaurant.close()
+            await asyncio.to_thread(system.stop)
     return results
 
 
-def report(results: dict[str, Any]) -> None:
+def report(results: Results) -> None:
     raw = results["kafka_6_partitions"]
-    cash = results["cash_pipeline"]
     mongo = results["mongo"]
-    say("\npipeline                                  value        ratio")
+    say("\npipeline                                   value   ratio to the baseline")
     for partitions in (1, 6):
         row = results[f"kafka_{partitions}_partitions"]
         say(f"kafka produce->consume, {partitions} partition(s) {row['rate_per_s']:9.0f} /s")
-    say(f"mongo inserts                        {mongo['inserts_per_s']:9.0f} /s")
-    say(f"mongo conditional updates            {mongo['conditional_updates_per_s']:9.0f} /s")
-    say(
-        f"cash orders to the POS               {cash['throughput_per_s']:9.1f} /s"
-        f"  {cash['throughput_per_s'] / raw['rate_per_s']:.4f} x raw kafka"
-        f"  {cash['throughput_per_s'] / mongo['conditional_updates_per_s']:.3f} x mongo updates"
-    )
-    for key in ("p50_s", "p95_s", "p99_s"):
+    say(f"mongo inserts                         {mongo['inserts_per_s']:9.0f} /s")
+    say(f"mongo conditional updates             {mongo['conditional_updates_per_s']:9.0f} /s")
+    for name, trip in (("cash", "order to POS"), ("paid", "payment to POS")):
+        row = results[name]
         say(
-            f"cash latency {key[:3]} at {cash['offered_per_s']:.0f}/s        "
-            f"{cash[key] * 1000:9.1f} ms  {cash[key] / raw['p50_s']:.1f} x raw kafka p50"
+            f"{name} {trip:<20}             {row['throughput_per_s']:9.1f} /s"
+            f"  {row['throughput_per_s'] / raw['rate_per_s']:.5f} x kafka,"
+            f" {row['throughput_per_s'] / mongo['conditional_updates_per_s']:.3f} x mongo updates"
         )
+        for key in ("p50_s", "p95_s", "p99_s"):
+            say(
+                f"{name} latency {key[:3]} at {row['offered_per_s']:4.1f}/s          "
+                f"{row[key] * 1000:9.0f} ms  {row[key] / raw['p50_s']:.0f} x kafka p50"
+            )
+    for name in ("cash", "paid"):
+        profile = results[name]["profile"]
+        cores = ", ".join(f"{k} {v:.2f}" for k, v in list(profile["cores"].items())[:6])
+        say(f"\n{name} at saturation, cores used: {cores}")
+        say("  database time      service   command        collection           calls   mean")
+        for row in profile["database"][:8]:
+            say(
+                f"  {row['seconds'] / profile['seconds']:6.1%} of the phase"
+                f" {row['service']:<9} {row['command']:<14} {row['collection']:<20}"
+                f" {row['calls']:6} {row['seconds'] / row['calls'] * 1000:6.1f} ms"
+            )
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with session_servers() as servers, tempfile.TemporaryDirectory() as logs:
-        say(f"servers: {servers.origin}")
-        results = asyncio.run(run(servers.kafka_bootstrap_servers, servers.mongodb_uri, Path(logs)))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"pipeline-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(results, indent=2))
-    report(results)
-    say(f"\nresults: {out}")
-    return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--orders", type=int, default=400, help="cash orders at saturation (half as many PIX)"
+    )
+    args = parser.parse_args()
+    return run_benchmark("pipeline", lambda servers: run(servers, args.orders), report)
 
 
 if __name__ == "__main__":

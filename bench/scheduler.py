@@ -8,18 +8,16 @@ plus one MongoDB round trip for lateness, and a tick on an empty store for the t
 from __future__ import annotations
 
 import asyncio
-import json
-import signal
 import statistics
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient
 
+from bench.harness import percentile, run_benchmark, say
 from services.scheduler.adapters.mongo_timer_store import (
     DONE,
     INDEXES,
@@ -36,9 +34,8 @@ from shared.contracts.scheduler import ScheduleTimer, TimerFired, TimerPurpose
 from shared.mongo import Database, ensure_indexes
 from shared.records import OutgoingRecord
 from shared.settings import KafkaSettings
-from tests.infrastructure import session_servers
+from tests.infrastructure import Servers
 
-RESULTS = Path(__file__).resolve().parents[1] / "bench-results"
 PROBES = 200
 PROBE_WINDOW = timedelta(seconds=4)
 TICKS = 50
@@ -49,15 +46,6 @@ PARTITION = 0
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def command(name: str, due_at: datetime) -> ScheduleTimer:
@@ -193,7 +181,8 @@ async def _median_tick(store: MongoTimerStore) -> float:
     return statistics.median(ticks)
 
 
-async def run(kafka: str, mongodb: str) -> dict[str, Any]:
+async def run(servers: Servers) -> dict[str, Any]:
+    kafka, mongodb = servers.kafka_bootstrap_servers, servers.mongodb_uri
     client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(mongodb, tz_aware=True)
     broker = build_broker(KafkaSettings(bootstrap_servers=kafka), client_id="bench")
     topic = f"bench.scheduler.events.{uuid.uuid4().hex[:6]}"
@@ -251,19 +240,5 @@ def report(results: dict[str, Any]) -> None:
         say(f"compaction        ({fired:>7} fired) {row['compaction_s']:9.1f} s")
 
 
-def main() -> int:
-    # A plain SIGTERM would skip the clean-up below and leave the servers running.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with session_servers() as servers:
-        say(f"servers: {servers.origin}")
-        results = asyncio.run(run(servers.kafka_bootstrap_servers, servers.mongodb_uri))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"scheduler-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(results, indent=2))
-    report(results)
-    say(f"\nresults: {out}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark("scheduler", run, report))

@@ -35,3 +35,9 @@ CONSUMER_LAG = Gauge(
     "watermark).",
     ["consumer", "topic", "partition"],
 )
+MONGO_COMMAND_SECONDS = Histogram(
+    "mongo_command_seconds",
+    "Time of one MongoDB command as the driver saw it, by command and collection.",
+    ["command", "collection", "outcome"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)

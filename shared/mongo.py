@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
-from pymongo import IndexModel
+from pymongo import IndexModel, monitoring
 
 from shared.errors import is_unavailable
+from shared.metrics import MONGO_COMMAND_SECONDS
 from shared.retry import retry_transient
 from shared.settings import MongoSettings
 
@@ -20,8 +21,35 @@ Document = dict[str, Any]
 Database = AsyncIOMotorDatabase[Document]
 
 
+class CommandTimer(monitoring.CommandListener):
+    """Times every command by name and collection (`mongo_command_seconds`), so that where the
+    database time goes is on `/metrics`: the collection scanned, the command that scans it."""
+
+    def __init__(self) -> None:
+        self._collections: dict[int, str] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        if event.command_name == "getMore":
+            target = event.command.get("collection")
+        self._collections[event.request_id] = target if isinstance(target, str) else "-"
+
+    def _observe(self, event: Any, outcome: str) -> None:
+        collection = self._collections.pop(event.request_id, "-")
+        MONGO_COMMAND_SECONDS.labels(event.command_name, collection, outcome).observe(
+            event.duration_micros / 1e6
+        )
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._observe(event, "ok")
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._observe(event, "failed")
+
+
 def connect(settings: MongoSettings, *, app_name: str) -> AsyncIOMotorClient[Document]:
-    """A client with bounded timeouts, so an unreachable server fails fast instead of hanging."""
+    """A client with bounded timeouts, so an unreachable server fails fast instead of hanging,
+    and its commands timed on `/metrics`."""
     return AsyncIOMotorClient(
         settings.uri.get_secret_value(),
         appname=app_name,
@@ -29,6 +57,7 @@ def connect(settings: MongoSettings, *, app_name: str) -> AsyncIOMotorClient[Doc
         serverSelectionTimeoutMS=5_000,
         connectTimeoutMS=5_000,
         socketTimeoutMS=15_000,
+        event_listeners=[CommandTimer()],
     )
 
 

@@ -30,8 +30,6 @@ TWILIO_SID = "AC00000000000000000000000000000000"
 TWILIO_TOKEN = "local-twilio-token"
 VALID_CPF = "529.982.247-25"
 FAST = {
-    "ADMIN_TOKEN": ADMIN_TOKEN,
-    "LOG_LEVEL": "INFO",
     "KAFKA_METADATA_MAX_AGE_MS": "1000",
     "OUTBOX_SWEEP_INTERVAL_S": "0.5",
     "OUTBOX_SWEEP_GRACE_S": "1",
@@ -54,14 +52,34 @@ class System:
             process.stop_if_running()
 
 
-def start_system(bootstrap: str, mongodb_uri: str, logs: Path) -> System:
-    """Starts the emulators, then the services, and waits until every one answers."""
+PAYMENT_FAST = {
+    "PAYMENT_POLL_INTERVAL_S": "0.2",
+    "PAYMENT_RECONCILE_AFTER_S": "5",
+    "PAYMENT_RECONCILE_MAX_INTERVAL_S": "10",
+    "PAYMENT_REFUND_BACKOFF_INITIAL_S": "0.1",
+    "PAYMENT_REFUND_BACKOFF_MAX_S": "0.5",
+    "ASAAS_BACKOFF_INITIAL_S": "0.05",
+    "ASAAS_BACKOFF_MAX_S": "0.3",
+}
+"""The payment service's waits shortened, so that tests see retries and reconciliation."""
+
+
+def start_system(bootstrap: str, mongodb_uri: str, logs: Path, *, fast: bool = True) -> System:
+    """Starts the emulators, then the services, and waits until every one answers.
+
+    `fast` shortens sweeps, retries and reconciliation for tests; without it the services keep
+    their production defaults (benchmarks)."""
     tag = uuid.uuid4().hex[:8]
     databases = {
         name: f"test_sys_{tag}_{name}" for name in ("order", "payment", "notifier", "scheduler")
     }
     ports = {name: free_port() for name in ("asaas", "twilio", "payment")}
-    common = FAST | {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "MONGODB_URI": mongodb_uri}
+    common = (FAST if fast else {}) | {
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "LOG_LEVEL": "INFO",
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "MONGODB_URI": mongodb_uri,
+    }
 
     def process(
         name: str, module: str, env: dict[str, str], port: int | None = None
@@ -103,14 +121,8 @@ def start_system(bootstrap: str, mongodb_uri: str, logs: Path) -> System:
                 "MONGODB_DATABASE": databases["payment"],
                 "PAYMENT_ENCRYPTION_KEY": Fernet.generate_key().decode(),
                 "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['payment']}",
-                "PAYMENT_POLL_INTERVAL_S": "0.2",
-                "PAYMENT_RECONCILE_AFTER_S": "5",
-                "PAYMENT_RECONCILE_MAX_INTERVAL_S": "10",
-                "PAYMENT_REFUND_BACKOFF_INITIAL_S": "0.1",
-                "PAYMENT_REFUND_BACKOFF_MAX_S": "0.5",
-                "ASAAS_BACKOFF_INITIAL_S": "0.05",
-                "ASAAS_BACKOFF_MAX_S": "0.3",
-            },
+            }
+            | (PAYMENT_FAST if fast else {}),
             ports["payment"],
         ),
         "notifier": process(

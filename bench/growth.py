@@ -1,0 +1,184 @@
+"""Growth benchmark: the order look-ups and writes with 10,000 and 100,000 orders in history.
+
+Each look-up of the order API (by id, phone, customer, payment status, store and status, store)
+is timed through the order service's repository, newest 50 first, beside a full scan of the same
+collection filtered and sorted in the client, as the source design did. The writes an order
+makes (insert, versioned save of a recent and of an old order) are timed at each size too: on
+FerretDB every update reads the whole collection.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from motor.motor_asyncio import AsyncIOMotorClient
+
+from bench.harness import Results, run_benchmark, say
+from deploy.local.demo import order as demo_order
+from services.order.adapters.mongo_order_repository import (
+    INDEXES,
+    MongoOrderRepository,
+    to_document,
+)
+from services.order.domain import decisions
+from services.order.domain.decisions import Cause
+from services.order.ports import OrderQuery
+from services.order.service import order_id_for
+from shared.contracts.stores import StoreOrderConfig
+from shared.contracts.values import OrderStatus, PaymentStatus
+from shared.mongo import Document, ensure_indexes
+from tests.infrastructure import Servers
+
+SIZES = (10_000, 100_000)
+RESTAURANTS = 100
+CUSTOMERS = 5_000
+REPEATS = 3
+BATCH = 1_000
+
+
+def template() -> Document:
+    """One order as the service stores it, placed through the domain."""
+    command = demo_order("+5511900000000", "Ana", "PIX", [("X-Burger", 2, "18.90")])
+    now = datetime.now(UTC)
+    config = StoreOrderConfig.default_for(command.client_id, command.store_id)
+    decision = decisions.place(
+        command, config, order_id_for(command), Cause.of(command, now, uuid.uuid4)
+    )
+    return to_document(decision.order)
+
+
+def history(start: int, count: int, base: Document, rng: random.Random) -> list[Document]:
+    """Orders `start` to `start + count` of the history, one a minute, oldest first."""
+    epoch = datetime(2026, 1, 1, tzinfo=UTC)
+    documents = []
+    for n in range(start, start + count):
+        customer = rng.randrange(CUSTOMERS)
+        created = epoch + timedelta(minutes=n)
+        documents.append(
+            base
+            | {
+                "_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "clientId": f"rest-{rng.randrange(RESTAURANTS):03d}",
+                "storeId": "loja-1",
+                "customerId": f"cust-{customer}",
+                "phoneNumber": f"+55119{customer:08d}",
+                "status": rng.choice(list(OrderStatus)).value,
+                "paymentStatus": rng.choice(list(PaymentStatus)).value,
+                "createdAt": created,
+                "updatedAt": created,
+            }
+        )
+    for document in documents:
+        document["orderId"] = document["_id"]
+    return documents
+
+
+async def timed(action: Callable[[], Awaitable[Any]]) -> float:
+    """The median of REPEATS runs of `action`, in seconds."""
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        await action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def matches(document: Document, query: OrderQuery) -> bool:
+    wanted = {
+        "phoneNumber": query.phone_number,
+        "customerId": query.customer_id,
+        "paymentStatus": query.payment_status,
+        "clientId": query.client_id,
+        "storeId": query.store_id,
+        "status": query.status,
+    }
+    return all(document.get(k) == v for k, v in wanted.items() if v is not None)
+
+
+async def measure(repository: MongoOrderRepository, newest: Document, oldest: Document) -> Results:
+    collection = repository.collection
+
+    async def full_scan(query: OrderQuery) -> list[Document]:
+        found = [d async for d in collection.find({}, {"outbox": 0}) if matches(d, query)]
+        return sorted(found, key=lambda d: (d["createdAt"], d["_id"]), reverse=True)[:50]
+
+    queries = {
+        "by phone": OrderQuery(phone_number=newest["phoneNumber"]),
+        "by customer": OrderQuery(customer_id=newest["customerId"]),
+        "by payment status": OrderQuery(payment_status=PaymentStatus.FAILED),
+        "by store and status": OrderQuery(
+            client_id=newest["clientId"], store_id="loja-1", status=OrderStatus.PENDING
+        ),
+        "by store": OrderQuery(client_id=newest["clientId"], store_id="loja-1"),
+    }
+    figures: Results = {"full_scan_s": await timed(lambda: full_scan(OrderQuery()))}
+    say(f"    full scan {figures['full_scan_s'] * 1000:.0f} ms")
+    for name, query in queries.items():
+        found = await repository.find(query)
+        expected = await full_scan(query)
+        assert [o.order_id for o in found] == [d["_id"] for d in expected], name
+        figures[name] = await timed(functools.partial(repository.find, query))
+    figures["by id, newest"] = await timed(lambda: repository.get(newest["_id"]))
+    figures["by id, oldest"] = await timed(lambda: repository.get(oldest["_id"]))
+
+    async def save(document: Document) -> None:
+        order = await repository.get(document["_id"])
+        assert order is not None
+        await repository.save(order, order.version, [], datetime.now(UTC))
+
+    figures["save newest"] = await timed(lambda: save(newest))
+    figures["save oldest"] = await timed(lambda: save(oldest))
+    return figures
+
+
+async def run(servers: Servers) -> Results:
+    client: AsyncIOMotorClient[Document] = AsyncIOMotorClient(servers.mongodb_uri, tz_aware=True)
+    database = client[f"bench_growth_{uuid.uuid4().hex[:6]}"]
+    await ensure_indexes(database, INDEXES)
+    repository = MongoOrderRepository(database)
+    rng = random.Random(20261129)  # noqa: S311 - synthetic data, not secrets
+    base = template()
+    results: Results = {}
+    stored = 0
+    oldest: Document | None = None
+    try:
+        for size in SIZES:
+            say(f"orders: writing history up to {size}...")
+            started = time.perf_counter()
+            while stored < size:
+                batch = history(stored, min(BATCH, size - stored), base, rng)
+                oldest = oldest or batch[0]
+                await repository.collection.insert_many(batch, ordered=False)
+                stored += len(batch)
+                if stored % 10_000 == 0:
+                    say(f"  {stored} stored ({stored / (time.perf_counter() - started):.0f}/s)")
+            assert oldest is not None
+            say(f"  timing look-ups and writes with {size} orders...")
+            results[str(size)] = await measure(repository, batch[-1], oldest)
+    finally:
+        await client.drop_database(database.name)
+        client.close()
+    return results
+
+
+def report(results: Results) -> None:
+    say("\norder look-ups (newest 50)        " + "".join(f"{s:>10} orders  x scan" for s in SIZES))
+    names = [name for name in results[str(SIZES[0])] if name != "full_scan_s"]
+    for name in ["full_scan_s", *names]:
+        row = f"{name.removesuffix('_s').replace('_', ' '):<32}"
+        for size in SIZES:
+            figures = results[str(size)]
+            row += f"{figures[name] * 1000:13.1f} ms {figures[name] / figures['full_scan_s']:6.3f}"
+        say(row)
+
+
+if __name__ == "__main__":
+    sys.exit(run_benchmark("growth", run, report))
