@@ -38,7 +38,7 @@ $(KAFKA_LIBS)/.installed: deploy/local/kafka/pom.xml
 		-DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)
 	touch $@
 
-$(FERRETDB): deploy/local/ferretdb/build.sh
+$(FERRETDB): deploy/local/ferretdb/build.sh $(wildcard deploy/local/ferretdb/*.patch)
 	deploy/local/ferretdb/build.sh $(CURDIR)/$(FERRETDB)
 
 $(KUSTOMIZE):
@@ -102,3 +102,4 @@ clean: down ## Remove server state and logs (installs are kept)
 bench: install ## Benchmarks on the real broker and server; JSON results in bench-results/
 	$(PY) -m bench.scheduler
 	$(PY) -m bench.pipeline
+	$(PY) -m bench.growth

@@ -55,12 +55,13 @@ async def mongo_writes(uri: str) -> dict[str, float]:
     try:
         started = time.perf_counter()
         for n in range(MONGO_WRITES):
-            await collection.insert_one({"_id": n, "version": 0, "status": "PENDING"})
+            await collection.insert_one({"_id": f"doc-{n}", "version": 0, "status": "PENDING"})
         inserts = MONGO_WRITES / (time.perf_counter() - started)
         started = time.perf_counter()
         for n in range(MONGO_WRITES):
             await collection.update_one(
-                {"_id": n, "version": 0}, {"$set": {"status": "CONFIRMED"}, "$inc": {"version": 1}}
+                {"_id": f"doc-{n}", "version": 0},
+                {"$set": {"status": "CONFIRMED"}, "$inc": {"version": 1}},
             )
         updates = MONGO_WRITES / (time.perf_counter() - started)
         await client.drop_database(collection.database.name)

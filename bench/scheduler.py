@@ -70,10 +70,11 @@ class FiredLog:
         self.expected = expected
         self.all_fired = asyncio.Event()
 
-    async def send(self, record: OutgoingRecord) -> None:
-        await self.sink.send(record)
-        fired = decode_as(record.value, TimerFired)
-        self.lateness[fired.timer_id] = (now() - fired.due_at).total_seconds()
+    async def send(self, *records: OutgoingRecord) -> None:
+        await self.sink.send(*records)
+        for record in records:
+            fired = decode_as(record.value, TimerFired)
+            self.lateness[fired.timer_id] = (now() - fired.due_at).total_seconds()
         if len(self.lateness) >= self.expected:
             self.all_fired.set()
 

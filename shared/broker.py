@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,14 +32,24 @@ def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
 
 @dataclass(frozen=True)
 class BrokerSink:
-    """Produces outgoing records through a FastStream broker and waits for the acknowledgement."""
+    """Produces outgoing records through a FastStream broker and waits for the acknowledgements."""
 
     broker: KafkaBroker
 
-    async def send(self, record: OutgoingRecord) -> None:
-        await self.broker.publish(
-            record.value, record.topic, key=record.key, headers=record.headers
-        )
+    async def send(self, *records: OutgoingRecord) -> None:
+        """Hands every record to the producer in order, then waits for all acknowledgements:
+        one round trip for a batch instead of one per record. The idempotent producer keeps
+        the records' order within a partition, retries included."""
+        acknowledgements = [
+            await self.broker.publish(
+                record.value, record.topic, key=record.key, headers=record.headers, no_confirm=True
+            )
+            for record in records
+        ]
+        outcomes = await asyncio.gather(*acknowledgements, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
 
 def topic_config(topic: str) -> dict[str, str]:

@@ -86,8 +86,7 @@ class OutboxRelay:
             entries = (found or {}).get(OUTBOX) or []
             if not entries:
                 return 0
-            for entry in entries:
-                await self._sink.send(OutgoingRecord.from_document(entry))
+            await self._sink.send(*(OutgoingRecord.from_document(entry) for entry in entries))
             # One write when the outbox still holds exactly what was published (the usual case:
             # every write of this process takes the lock held here; on FerretDB each write reads
             # the whole collection, so one write instead of two is what a flush costs).

@@ -73,6 +73,6 @@ class OutgoingRecord:
 
 
 class RecordSink(Protocol):
-    """Something that produces records and returns once the broker acknowledged them."""
+    """Something that produces records in order and returns once the broker acknowledged all."""
 
-    async def send(self, record: OutgoingRecord) -> None: ...
+    async def send(self, *records: OutgoingRecord) -> None: ...

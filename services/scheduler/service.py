@@ -77,9 +77,7 @@ class Scheduler:
         due = await self._store.claim_due(now, self._policy.lease, self._policy.batch_size)
         if due.claimed:
             fired = [timer.fired(event_id=uuid.uuid4(), now=self._clock()) for timer in due.claimed]
-            await asyncio.gather(
-                *(self._sink.send(OutgoingRecord.of(self._events_topic, event)) for event in fired)
-            )
+            await self._sink.send(*(OutgoingRecord.of(self._events_topic, e) for e in fired))
             for event in fired:
                 TIMER_LATENESS.observe(max(0.0, (event.fired_at - event.due_at).total_seconds()))
             TIMERS_FIRED.inc(len(fired))

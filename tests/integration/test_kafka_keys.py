@@ -32,21 +32,27 @@ def cancel_timer(client_id: str, sequence: int) -> CancelTimer:
     )
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["one_by_one", "one_batch"])
 async def test_events_of_one_restaurant_share_a_partition_and_keep_their_order(
-    kafka_bootstrap: str, new_topics: NewTopics
+    kafka_bootstrap: str, new_topics: NewTopics, batched: bool
 ) -> None:
     [topic] = await new_topics("scheduler.commands", partitions=6)
     sent = [cancel_timer(client, n) for n in range(EVENTS_PER_RESTAURANT) for client in RESTAURANTS]
+    records = [OutgoingRecord.of(topic, message) for message in sent]
 
     async with running_broker(kafka_bootstrap) as broker:
         sink = BrokerSink(broker)
-        for message in sent:
-            await sink.send(OutgoingRecord.of(topic, message))
+        if batched:
+            # One call: every record handed to the producer before any acknowledgement.
+            await sink.send(*records)
+        else:
+            for record in records:
+                await sink.send(record)
 
-    records = await read_until(kafka_bootstrap, topic, at_least(len(sent)))
+    received = await read_until(kafka_bootstrap, topic, at_least(len(sent)))
     partitions_of: dict[str, set[int]] = defaultdict(set)
     received_in_order: dict[str, list[str]] = defaultdict(list)
-    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+    for record in sorted(received, key=lambda r: (r.partition, r.offset)):
         message = decode_as(record.value, CancelTimer)
         assert record.key == message.client_id.encode()
         partitions_of[message.client_id].add(record.partition)

@@ -49,8 +49,8 @@ class DiesAfterPublishing:
     def __init__(self, sink: BrokerSink) -> None:
         self.sink = sink
 
-    async def send(self, record: OutgoingRecord) -> None:
-        await self.sink.send(record)
+    async def send(self, *records: OutgoingRecord) -> None:
+        await self.sink.send(*records)
         raise RelayKilled
 
 

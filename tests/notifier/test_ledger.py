@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,14 +17,7 @@ from shared.contracts.values import NotificationKind
 from shared.mongo import Database, ensure_indexes
 from shared.records import OutgoingRecord
 from shared.settings import OutboxSettings
-
-
-@dataclass
-class ListSink:
-    records: list[OutgoingRecord] = field(default_factory=list)
-
-    async def send(self, record: OutgoingRecord) -> None:
-        self.records.append(record)
+from tests.sinks import RecordingSink
 
 
 @dataclass
@@ -45,7 +38,7 @@ def in_memory_ledger() -> Subject:
 @pytest.fixture
 async def mongo_ledger(database: Database) -> Subject:
     await ensure_indexes(database, INDEXES)
-    sink = ListSink()
+    sink = RecordingSink()
     return Subject(MongoNotificationLedger(database, sink, OutboxSettings()), sink.records)
 
 
@@ -147,7 +140,7 @@ async def test_a_compacted_message_is_kept_in_the_history_and_never_claimed_agai
     database: Database,
 ) -> None:
     await ensure_indexes(database, INDEXES)
-    ledger = MongoNotificationLedger(database, ListSink(), OutboxSettings())
+    ledger = MongoNotificationLedger(database, RecordingSink(), OutboxSettings())
     claim, in_flight = a_claim(), a_claim()
     await ledger.claim(claim)
     await ledger.claim(in_flight)

@@ -30,7 +30,7 @@ from shared.contracts.payments import PaymentCustomer as Customer
 from shared.contracts.registry import decode
 from shared.contracts.values import PaymentMethod
 from shared.gateway import GatewaySettings
-from shared.records import OutgoingRecord
+from tests import sinks
 
 CLIENT = "rest-1"
 API_KEY = "$aact_component"
@@ -41,13 +41,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class RecordingSink:
-    def __init__(self) -> None:
-        self.records: list[OutgoingRecord] = []
-
-    async def send(self, record: OutgoingRecord) -> None:
-        self.records.append(record)
-
+class RecordingSink(sinks.RecordingSink):
     def types(self) -> list[str]:
         return [type(decode(record.value)).__name__ for record in self.records]
 

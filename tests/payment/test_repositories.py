@@ -45,16 +45,9 @@ from shared.outbox import OutboxRelay
 from shared.records import OutgoingRecord
 from shared.settings import OutboxSettings
 from shared.topics import PAYMENTS_EVENTS
+from tests.sinks import RecordingSink
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, 123000, tzinfo=UTC)
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.records: list[OutgoingRecord] = []
-
-    async def send(self, record: OutgoingRecord) -> None:
-        self.records.append(record)
 
 
 @dataclass

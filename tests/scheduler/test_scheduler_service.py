@@ -13,17 +13,11 @@ from services.scheduler.adapters.in_memory_timer_store import InMemoryTimerStore
 from services.scheduler.service import FiringPolicy, Scheduler
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
-from shared.records import OutgoingRecord
+from tests import sinks
 from tests.waiting import eventually
 
 
-class RecordingSink:
-    def __init__(self) -> None:
-        self.records: list[OutgoingRecord] = []
-
-    async def send(self, record: OutgoingRecord) -> None:
-        self.records.append(record)
-
+class RecordingSink(sinks.RecordingSink):
     def fired(self) -> list[TimerFired]:
         return [decode_as(record.value, TimerFired) for record in self.records]
 

@@ -27,6 +27,7 @@ from shared.topics import (
     pos_updates_topic,
     store_of_pos_topic,
 )
+from tests.sinks import RecordingSink
 
 NOW = datetime(2026, 5, 24, 15, 30, tzinfo=UTC)
 
@@ -40,14 +41,6 @@ def cancel_timer(client_id: str = "client-1") -> CancelTimer:
         store_id="store-1",
         timer_id="order-1:confirmation",
     )
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.records: list[OutgoingRecord] = []
-
-    async def send(self, record: OutgoingRecord) -> None:
-        self.records.append(record)
 
 
 def test_every_topic_is_keyed_by_restaurant_except_the_store_config_topic() -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds FerretDB (MongoDB wire protocol on SQLite) from its Go module into $1.
 # The module download lacks build/version/version.txt, without which the binary panics at
-# start, so the build runs on a writable copy of the module with that file added.
+# start, so the build runs on a writable copy of the module with that file added, and with the
+# patches beside this script applied (each explains itself in its header).
 set -euo pipefail
 
 version="v1.24.2"
@@ -15,6 +16,9 @@ src="$(cd "$work" && go mod download -json "github.com/FerretDB/FerretDB@${versi
 cp -r "$src" "$work/ferretdb"
 chmod -R u+w "$work/ferretdb"
 echo "$version" > "$work/ferretdb/build/version/version.txt"
+for fix in "$(dirname "$0")"/*.patch; do
+  patch --quiet --strip=1 --directory="$work/ferretdb" < "$fix"
+done
 mkdir -p "$(dirname "$out")"
 (cd "$work/ferretdb" && go build -trimpath -o "$out.tmp" ./cmd/ferretdb)
 mv "$out.tmp" "$out"
