@@ -15,10 +15,12 @@ from shared.broker import ensure_topics
 
 KAFKA_MESSAGES = 5_000
 MONGO_WRITES = 1_000
+ROUND_TRIPS = 200
 
 
 async def kafka_produce_consume(bootstrap: str, partitions: int) -> dict[str, float]:
-    """Produce-to-consume of small records (`acks=all`, idempotent) as fast as they go."""
+    """Produce-to-consume of small records (`acks=all`, idempotent) as fast as they go, then
+    one at a time: the round trip of a record on an idle broker (the latency baseline)."""
     topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
     await ensure_topics(bootstrap, [topic], partitions=partitions)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
@@ -38,6 +40,12 @@ async def kafka_produce_consume(bootstrap: str, partitions: int) -> dict[str, fl
                 now = time.perf_counter()
                 latencies += [now - float(record.value or b"0") for record in batch]
         elapsed = time.perf_counter() - started
+        round_trips = []
+        for n in range(ROUND_TRIPS):
+            sent_at = time.perf_counter()
+            await producer.send_and_wait(topic, b"ping", key=str(n).encode())
+            await consumer.getone()
+            round_trips.append(time.perf_counter() - sent_at)
     finally:
         await consumer.stop()
         await producer.stop()
@@ -45,6 +53,7 @@ async def kafka_produce_consume(bootstrap: str, partitions: int) -> dict[str, fl
         "partitions": partitions,
         "rate_per_s": KAFKA_MESSAGES / elapsed,
         "p50_s": percentile(latencies, 0.5),
+        "round_trip_p50_s": percentile(round_trips, 0.5),
     }
 
 
