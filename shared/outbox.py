@@ -88,8 +88,7 @@ class OutboxRelay:
                 return 0
             await self._sink.send(*(OutgoingRecord.from_document(entry) for entry in entries))
             # One write when the outbox still holds exactly what was published (the usual case:
-            # every write of this process takes the lock held here; on FerretDB each write reads
-            # the whole collection, so one write instead of two is what a flush costs).
+            # every write of this process takes the lock held here).
             emptied = await collection.update_one(
                 {"_id": document_id, OUTBOX: entries},
                 {"$set": {OUTBOX: []}, "$unset": {PENDING_SINCE: ""}},

@@ -100,7 +100,7 @@ class OrderService:
             await self._pos_topics.ensure(command.client_id, command.store_id)
             cause = Cause.of(command, now, self._new_id)
             decision = decisions.place(command, config, order_id, cause)
-            # The insert is the duplicate check: a look-up first would cost a scan on FerretDB.
+            # The insert is the duplicate check: a look-up first would be one more round trip.
             async with self._locks.hold(order_lock(order_id)):
                 added = await self._orders.add(decision.order, records_of(decision), now)
         if added:

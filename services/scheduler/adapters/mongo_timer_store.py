@@ -1,8 +1,9 @@
 """Timers in MongoDB, shaped for what FerretDB 1.x does cheaply: inserts and `_id` look-ups.
 
 FerretDB 1.x applies a conditional update by reading the document, changing it in Go and writing
-it back whole (two replicas can both "win" one compare-and-set), and its updates and deletes,
-even by `_id`, read the whole collection. Inserts and `_id` finds stay cheap and atomic. So:
+it back whole (two replicas can both "win" one compare-and-set), and reads the whole collection
+for any filter but `_id` equality (stock 1.24.2 even for updates and deletes by `_id`; the local
+build's patch fixes that, see the README). Inserts and `_id` finds stay cheap and atomic. So:
 
 - a pending timer is one document, `_id` = `timerId`, written only by the command consumer
   (commands of one timer arrive in order on one restaurant's partition);
@@ -13,8 +14,8 @@ even by `_id`, read the whole collection. Inserts and `_id` finds stay cheap and
   `maintain` deletes the tombstoned timers, claims and tombstones in a few batched deletes
   (one pass each on FerretDB) once a tombstone is older than a grace period far longer than a
   lease, so a replica that won a claim can always learn from `timers_done` that the timer went
-  off elsewhere; the firing path never reads the big `timers` collection (on FerretDB even an
-  `_id` look-up there reads rows until it finds the document: ~55 ms at 10,000 timers), and
+  off elsewhere; the firing path never reads the big `timers` collection (on stock FerretDB
+  even an `_id` look-up there read rows until it found the document: ~55 ms at 10,000), and
   a new timer is inserted first and looked up only when its id exists already;
 - a tick reads no collection: the store keeps its pending timers in memory, updated by this
   replica's own writes, so a tick costs what is due, on MongoDB and FerretDB;
