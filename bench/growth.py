@@ -189,7 +189,7 @@ def report(results: Results) -> None:
         row = f"{name.removesuffix('_s').replace('_', ' '):<32}"
         for size in SIZES:
             figures = results[str(size)]
-            row += f"{figures[name] * 1000:13.1f} ms {figures[name] / figures['full_scan_s']:6.3f}"
+            row += f"{figures[name] * 1000:13.1f} ms {figures[name] / figures['full_scan_s']:8.2g}"
         say(row)
 
 
