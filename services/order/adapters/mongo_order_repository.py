@@ -54,7 +54,8 @@ def from_document(document: Document) -> Order:
     return Order.model_validate({k: v for k, v in document.items() if k not in _BOOKKEEPING})
 
 
-def _filter(query: OrderQuery) -> dict[str, Any]:
+def filter_of(query: OrderQuery) -> dict[str, Any]:
+    """The MongoDB filter of an order query (its page cursor included)."""
     fields = {
         "phoneNumber": query.phone_number,
         "customerId": query.customer_id,
@@ -104,7 +105,7 @@ class MongoOrderRepository:
 
     async def find(self, query: OrderQuery) -> list[Order]:
         cursor = (
-            self.collection.find(_filter(query), {OUTBOX: 0})
+            self.collection.find(filter_of(query), {OUTBOX: 0})
             .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
             .limit(query.limit)
         )
