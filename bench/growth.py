@@ -37,7 +37,7 @@ from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus
 from shared.locks import KeyedLocks
 from shared.mongo import Document, ensure_indexes
-from shared.outbox import OutboxRelay
+from shared.outbox import OUTBOX, OutboxRelay
 from shared.settings import OutboxSettings
 from tests.infrastructure import Servers
 from tests.sinks import RecordingSink
@@ -112,7 +112,7 @@ async def measure(repository: MongoOrderRepository, newest: Document, oldest: Do
     scanned: list[Document] = []
 
     async def full_scan() -> None:
-        scanned[:] = [document async for document in collection.find({}, {"outbox": 0})]
+        scanned[:] = [document async for document in collection.find({}, {OUTBOX: 0})]
 
     figures: Results = {"full_scan_s": await timed(full_scan)}
     say(f"    full scan: {figures['full_scan_s'] * 1000:.0f} ms")

@@ -59,14 +59,14 @@ class ServiceProcess:
             time.sleep(0.1)
         raise AssertionError(f"{self.module} not ready within {timeout}s:\n{self.log_tail()}")
 
-    def metric(self, name: str) -> float:
-        """The sum of a counter's (or gauge's) samples on `/metrics`."""
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of a metric's samples on `/metrics` that carry these labels (all if none)."""
         text = httpx.get(f"{self.url}/metrics", timeout=5).text
         return sum(
             sample.value
             for family in text_string_to_metric_families(text)
             for sample in family.samples
-            if sample.name == name
+            if sample.name == name and labels.items() <= sample.labels.items()
         )
 
     def terminate(self, timeout: float = 30.0) -> None:

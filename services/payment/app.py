@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from services.payment.adapters.asaas_client import AsaasClients
 from services.payment.adapters.mongo import (
     INDEXES,
+    PAYMENTS,
     MongoCredentialsRepository,
     MongoJobQueue,
     MongoPaymentRepository,
@@ -47,7 +48,7 @@ def build_app(
     broker = build_broker(settings.kafka, client_id=SERVICE)
     sink = BrokerSink(broker)
     locks = KeyedLocks()
-    payments_collection = database["payments"]
+    payments_collection = database[PAYMENTS]
     relay = OutboxRelay(sink, [payments_collection], settings.outbox, locks, clock)
     clients = AsaasClients(settings.asaas.gateway)
     restaurants = Restaurants(

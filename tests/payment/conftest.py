@@ -21,7 +21,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from cryptography.fernet import Fernet
 from motor.motor_asyncio import AsyncIOMotorClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from shared.broker import BrokerSink
 from shared.contracts.base import Message
@@ -91,17 +90,6 @@ class Stack:
     def stop(self) -> None:
         for process in (*self.replicas, self.service, self.emulator):
             process.stop_if_running()
-
-
-def metric(process: ServiceProcess, name: str, **labels: str) -> float:
-    """The sum of a metric's samples on the process's `/metrics` that carry these labels."""
-    text = httpx.get(f"{process.url}/metrics", timeout=5).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 def start_stack(

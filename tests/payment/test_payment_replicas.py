@@ -14,7 +14,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from shared.broker import BrokerSink
 from shared.contracts.payments import PaymentCreated, PaymentRefunded, PaymentSucceeded
 from shared.mongo import Document
-from tests.payment.conftest import PaymentEvents, Restaurant, Stack, metric, start_stack
+from tests.payment.conftest import PaymentEvents, Restaurant, Stack, start_stack
 from tests.processes import ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -76,7 +76,7 @@ async def test_two_replicas_charge_settle_and_refund_each_order_exactly_once(
         ), order_id
         assert len(await restaurant.charges(order_id)) == 1
     replicas = [stack.service, *stack.replicas]
-    accepted = sum(metric(r, "payment_refunds_total", outcome="accepted") for r in replicas)
+    accepted = sum(r.metric("payment_refunds_total", outcome="accepted") for r in replicas)
     assert accepted == len(orders)
     for restaurant in restaurants:
         await restaurant.close()

@@ -29,7 +29,14 @@ from services.payment.ports import (
 from shared.contracts.values import PaymentMethod
 from shared.locks import KeyedLocks
 from shared.mongo import Database, Document
-from shared.outbox import OUTBOX_INDEX, OutboxRelay, merge_updates, outbox_update, with_outbox
+from shared.outbox import (
+    OUTBOX,
+    OUTBOX_INDEX,
+    OutboxRelay,
+    merge_updates,
+    outbox_update,
+    with_outbox,
+)
 from shared.records import OutgoingRecord
 
 PAYMENTS = "payments"
@@ -136,12 +143,12 @@ class MongoPaymentRepository:
         self._relay = relay
 
     async def get(self, record_id: str) -> PaymentRecord | None:
-        found = await self.collection.find_one({"_id": record_id}, {"outbox": 0})
+        found = await self.collection.find_one({"_id": record_id}, {OUTBOX: 0})
         return None if found is None else payment_record(found)
 
     async def find_by_payment_id(self, client_id: str, payment_id: str) -> PaymentRecord | None:
         found = await self.collection.find_one(
-            {"clientId": client_id, "paymentId": payment_id}, {"outbox": 0}
+            {"clientId": client_id, "paymentId": payment_id}, {OUTBOX: 0}
         )
         return None if found is None else payment_record(found)
 
