@@ -23,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
@@ -180,13 +180,10 @@ async def paid_orders(
 ) -> Results:
     say(f"  charging {orders + PAID_RESERVE} PIX orders on Asaas first...")
     charged = await charged_pix_orders(system, watch, restaurants, orders + PAID_RESERVE)
-    reserve = iter(charged[orders:])
 
-    def confirming(pending: Iterable[tuple[Restaurant, str]]) -> Start:
-        queue = iter(pending)
-
-        async def confirm(_: int) -> str:
-            restaurant, order_id = next(queue)
+    def confirming(pending: list[tuple[Restaurant, str]]) -> Start:
+        async def confirm(n: int) -> str:
+            restaurant, order_id = pending[n]
             response = await restaurant.asaas.post(
                 f"/v3/sandbox/payment/{watch.charges[order_id]}/confirm"
             )
@@ -199,7 +196,7 @@ async def paid_orders(
     figures = await saturate(watch, confirming(charged[:orders]), orders, Profile(system))
     rate = figures["throughput_per_s"] / 2
     count = min(PAID_RESERVE, max(10, round(rate * LATENCY_SECONDS)))
-    return figures | await paced(watch, confirming(reserve), rate, count)
+    return figures | await paced(watch, confirming(charged[orders:]), rate, count)
 
 
 async def run(servers: Servers, orders: int) -> Results:
