@@ -22,4 +22,7 @@ done
 mkdir -p "$(dirname "$out")"
 (cd "$work/ferretdb" && go build -trimpath -o "$out.tmp" ./cmd/ferretdb)
 mv "$out.tmp" "$out"
-"$out" --version | head -n 1
+# Print the first line only, without a pipe: `| head -n 1` closes the pipe while the binary still
+# writes, and under pipefail that SIGPIPE (exit 141) failed a CI run.
+version_lines="$("$out" --version)"
+echo "${version_lines%%$'\n'*}"
