@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -87,3 +87,38 @@ class OutboxSettings(BaseSettings):
         default=2.0, ge=0, description="Age an outbox entry must reach before the sweep takes it."
     )
     batch_size: int = Field(default=100, ge=1, description="Documents taken by one sweep.")
+
+
+class ServiceSettings(BaseModel):
+    """A service's `Settings`: groups of the above (and its own), each a field whose type is the
+    group (`shared.entrypoint.load_settings` reads them one by one)."""
+
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+
+def settings_groups(settings_type: type[BaseModel]) -> dict[str, type[BaseSettings]]:
+    """The groups of a `ServiceSettings` by field name; a lone `BaseSettings` is its own group."""
+    if issubclass(settings_type, BaseSettings):
+        return {"": settings_type}
+    groups: dict[str, type[BaseSettings]] = {}
+    for name, info in settings_type.model_fields.items():
+        group = info.annotation
+        if not (isinstance(group, type) and issubclass(group, BaseSettings)):
+            raise TypeError(f"{settings_type.__name__}.{name} is not a settings group")
+        groups[name] = group
+    return groups
+
+
+def variable_names(group: type[BaseSettings], field: str) -> list[str]:
+    """The environment variables (upper case) that `field` of `group` is read from."""
+    info = group.model_fields[field]
+    # pydantic-settings: an alias is the whole variable name (no prefix).
+    if isinstance(info.validation_alias, str):
+        names = [info.validation_alias]
+    elif isinstance(info.validation_alias, AliasChoices):
+        names = [name for name in info.validation_alias.choices if isinstance(name, str)]
+    elif info.alias:
+        names = [info.alias]
+    else:
+        names = [str(group.model_config.get("env_prefix") or "") + field]
+    return [name.upper() for name in names]

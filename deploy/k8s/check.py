@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings
+
+from shared.settings import settings_groups, variable_names
 
 K8S_DIR = Path(__file__).resolve().parent
 REPO_ROOT = K8S_DIR.parents[1]
@@ -52,34 +54,12 @@ class SettingVar:
 
 def settings_variables(settings: type[BaseModel]) -> dict[str, SettingVar]:
     """The variables (upper case) that `settings` reads: each `BaseSettings` component's fields."""
-    components: list[type[BaseSettings]] = []
-    if issubclass(settings, BaseSettings):
-        components.append(settings)
-    else:
-        for info in settings.model_fields.values():
-            annotation = info.annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseSettings):
-                components.append(annotation)
-    found: dict[str, SettingVar] = {}
-    for component in components:
-        prefix = str(component.model_config.get("env_prefix") or "")
-        for name, info in component.model_fields.items():
-            for env_name in _env_names(prefix, name, info.validation_alias, info.alias):
-                found[env_name.upper()] = SettingVar(
-                    env_name.upper(), component, name, info.is_required()
-                )
-    return found
-
-
-def _env_names(prefix: str, name: str, validation_alias: object, alias: str | None) -> list[str]:
-    # pydantic-settings: an alias is the whole variable name (no prefix).
-    if isinstance(validation_alias, str):
-        return [validation_alias]
-    if isinstance(validation_alias, AliasChoices):
-        return [choice for choice in validation_alias.choices if isinstance(choice, str)]
-    if alias:
-        return [alias]
-    return [prefix + name]
+    return {
+        env_name: SettingVar(env_name, component, name, info.is_required())
+        for component in settings_groups(settings).values()
+        for name, info in component.model_fields.items()
+        for env_name in variable_names(component, name)
+    }
 
 
 _DIRECT_READ = re.compile(r"""os\.(?:environ\.get\(|getenv\(|environ\[)\s*["']([A-Z0-9_]+)["']""")

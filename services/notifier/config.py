@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.gateway import GatewaySettings
@@ -15,6 +15,7 @@ from shared.settings import (
     KafkaSettings,
     MongoSettings,
     OutboxSettings,
+    ServiceSettings,
 )
 
 
@@ -83,7 +84,7 @@ class NotifierSettings(BaseSettings):
     )
 
 
-class Settings(BaseModel):
+class Settings(ServiceSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: NotifierMongo = Field(default_factory=NotifierMongo)
     http: NotifierHttp = Field(default_factory=NotifierHttp)

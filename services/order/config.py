@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import (
@@ -12,6 +12,7 @@ from shared.settings import (
     KafkaSettings,
     MongoSettings,
     OutboxSettings,
+    ServiceSettings,
 )
 
 
@@ -30,7 +31,7 @@ class QuerySettings(BaseSettings):
     max_limit: int = Field(default=200, ge=1, description="Most orders one page may hold.")
 
 
-class Settings(BaseModel):
+class Settings(ServiceSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: OrderMongo = Field(default_factory=OrderMongo)
     http: OrderHttp = Field(default_factory=OrderHttp)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cryptography.fernet import Fernet, MultiFernet
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.gateway import GatewaySettings
@@ -14,6 +14,7 @@ from shared.settings import (
     KafkaSettings,
     MongoSettings,
     OutboxSettings,
+    ServiceSettings,
 )
 
 
@@ -151,7 +152,7 @@ class PaymentPolicy(BaseSettings):
     )
 
 
-class Settings(BaseModel):
+class Settings(ServiceSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: PaymentMongo = Field(default_factory=PaymentMongo)
     http: PaymentHttp = Field(default_factory=PaymentHttp)

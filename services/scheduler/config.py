@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import ConsumerSettings, HttpSettings, KafkaSettings, MongoSettings
+from shared.settings import (
+    ConsumerSettings,
+    HttpSettings,
+    KafkaSettings,
+    MongoSettings,
+    ServiceSettings,
+)
 
 
 class SchedulerHttp(HttpSettings):
@@ -35,7 +41,7 @@ class FiringSettings(BaseSettings):
     )
 
 
-class Settings(BaseModel):
+class Settings(ServiceSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: SchedulerMongo = Field(default_factory=SchedulerMongo)
     http: SchedulerHttp = Field(default_factory=SchedulerHttp)

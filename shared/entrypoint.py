@@ -1,0 +1,65 @@
+"""`python -m services.<name>`: the one way a service starts (logging, settings, serving).
+
+Settings are read group by group, so that one start reports every wrong variable; each problem
+names its environment variable and never its value, which may be a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from fastapi import FastAPI
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from shared.http import serve
+from shared.logs import configure_logging
+from shared.settings import ServiceSettings, settings_groups, variable_names
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+class InvalidSettings(Exception):
+    """The environment does not make valid settings; `problems` name the variables."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def load_settings(settings_type: type[S]) -> S:
+    """The service's `Settings`, each of its groups read from the environment."""
+    groups: dict[str, BaseSettings] = {}
+    problems: list[str] = []
+    for name, group in settings_groups(settings_type).items():
+        try:
+            groups[name] = group()
+        except ValidationError as error:
+            problems.extend(_problems(group, error))
+    if problems:
+        raise InvalidSettings(problems)
+    return settings_type(**groups)
+
+
+def run_service(name: str, settings_type: type[S], build_app: Callable[[S], FastAPI]) -> None:
+    """Configures logging, reads the settings and serves the app until SIGTERM; exits with a
+    message naming each wrong variable when the settings are invalid."""
+    configure_logging(name)
+    try:
+        settings = load_settings(settings_type)
+    except InvalidSettings as error:
+        sys.exit(f"{name} service: invalid settings: {error}")
+    asyncio.run(serve(build_app(settings), settings.http))
+
+
+def _problems(group: type[BaseSettings], error: ValidationError) -> list[str]:
+    problems = []
+    for detail in error.errors(include_input=False, include_url=False, include_context=False):
+        field, *inner = detail["loc"]
+        variable = " or ".join(variable_names(group, str(field)))
+        where = "".join(f"[{part}]" for part in inner)
+        problems.append(f"{variable}{where}: {detail['msg']}")
+    return problems

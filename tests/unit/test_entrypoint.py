@@ -1,0 +1,97 @@
+"""A service's start: settings read from the environment, and errors that name, never show."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from cryptography.fernet import Fernet
+
+from services.notifier.config import Settings as NotifierSettings
+from services.order.config import Settings as OrderSettings
+from services.payment.config import Settings as PaymentSettings
+from shared.entrypoint import InvalidSettings, load_settings
+
+# Values that must never be echoed, whichever setting they were given to.
+WRONG_VALUES = {
+    "KAFKA_TOPIC_PARTITIONS": "s3cret-partitions",
+    "PAYMENT_ENCRYPTION_KEY": "s3cret-not-a-fernet-key",
+    "ASAAS_ATTEMPTS": "s3cret-attempts",
+    "HTTP_PORT": "s3cret-port",
+}
+
+
+def test_every_wrong_variable_is_named_and_no_value_is_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable, value in WRONG_VALUES.items():
+        monkeypatch.setenv(variable, value)
+
+    with pytest.raises(InvalidSettings) as raised:
+        load_settings(PaymentSettings)
+
+    named = {problem.split(":")[0].split("[")[0] for problem in raised.value.problems}
+    assert named == set(WRONG_VALUES)
+    assert "key #1 is not a Fernet key" in str(raised.value)
+    for value in WRONG_VALUES.values():
+        assert value not in str(raised.value)
+
+
+def test_a_missing_required_secret_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PAYMENT_ENCRYPTION_KEY", raising=False)
+
+    with pytest.raises(InvalidSettings) as raised:
+        load_settings(PaymentSettings)
+
+    assert raised.value.problems == ["PAYMENT_ENCRYPTION_KEY: Field required"]
+
+
+def test_a_wrong_entry_of_a_map_setting_is_named_by_its_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TWILIO_CONTENT_TEMPLATES", '{"ORDER_STATUS": ["s3cret"]}')
+
+    with pytest.raises(InvalidSettings) as raised:
+        load_settings(NotifierSettings)
+
+    assert raised.value.problems == [
+        "TWILIO_CONTENT_TEMPLATES[ORDER_STATUS]: Input should be a valid string"
+    ]
+    assert "s3cret" not in str(raised.value)
+
+
+def test_valid_settings_take_the_environment_and_the_service_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAFKA_TOPIC_PARTITIONS", "3")
+    monkeypatch.delenv("HTTP_PORT", raising=False)
+
+    settings = load_settings(OrderSettings)
+
+    assert settings.kafka.topic_partitions == 3
+    assert settings.http.port == 8081
+    assert settings == OrderSettings()
+
+
+def test_a_service_started_with_a_wrong_secret_exits_naming_it() -> None:
+    wrong = f"{Fernet.generate_key().decode()},s3cret-second-key"
+    env = os.environ | {"PAYMENT_ENCRYPTION_KEY": wrong}
+
+    started = subprocess.run(
+        [sys.executable, "-m", "services.payment"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert started.returncode == 1
+    assert started.stderr.startswith(
+        "payment service: invalid settings: PAYMENT_ENCRYPTION_KEY: Value error, "
+        "PAYMENT_ENCRYPTION_KEY key #2 is not a Fernet key"
+    )
+    assert "s3cret" not in started.stderr
+    assert wrong.split(",")[0] not in started.stderr
