@@ -1,5 +1,7 @@
 """`python -m services.payment`: run the payment service until SIGTERM."""
 
+from __future__ import annotations
+
 from services.payment.app import SERVICE, build_app
 from services.payment.config import Settings
 from shared.entrypoint import run_service
