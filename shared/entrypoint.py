@@ -58,8 +58,17 @@ def run_service(name: str, settings_type: type[S], build_app: Callable[[S], Fast
 def _problems(group: type[BaseSettings], error: ValidationError) -> list[str]:
     problems = []
     for detail in error.errors(include_input=False, include_url=False, include_context=False):
-        field, *inner = detail["loc"]
-        variable = " or ".join(variable_names(group, str(field)))
+        # A rule across fields has no location: it is named by the group's prefix.
+        field, *inner = detail["loc"] or (f"{group.model_config.get('env_prefix') or ''}*",)
         where = "".join(f"[{part}]" for part in inner)
-        problems.append(f"{variable}{where}: {detail['msg']}")
+        problems.append(f"{_variable(group, str(field))}{where}: {detail['msg']}")
     return problems
+
+
+def _variable(group: type[BaseSettings], loc: str) -> str:
+    # pydantic locates an error by the field's name, or by its (first) alias when it has one.
+    for field in group.model_fields:
+        names = variable_names(group, field)
+        if field == loc or loc.upper() in names:
+            return " or ".join(names)
+    return loc.upper()

@@ -8,11 +8,14 @@ import sys
 
 import pytest
 from cryptography.fernet import Fernet
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.notifier.config import Settings as NotifierSettings
 from services.order.config import Settings as OrderSettings
 from services.payment.config import Settings as PaymentSettings
 from shared.entrypoint import InvalidSettings, load_settings
+from shared.settings import ServiceSettings
 
 # Values that must never be echoed, whichever setting they were given to.
 WRONG_VALUES = {
@@ -60,6 +63,50 @@ def test_a_wrong_entry_of_a_map_setting_is_named_by_its_key(
         "TWILIO_CONTENT_TEMPLATES[ORDER_STATUS]: Input should be a valid string"
     ]
     assert "s3cret" not in str(raised.value)
+
+
+class _Aliased(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALIASED_", extra="ignore")
+
+    rate: int = Field(default=1, validation_alias="RATE_PER_S")
+    limit: int = Field(default=1, validation_alias=AliasChoices("ALIASED_LIMIT", "OLD_LIMIT"))
+    floor: int = 0
+    ceiling: int = 10
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Aliased:
+        if self.floor > self.ceiling:
+            raise ValueError("ALIASED_FLOOR is above ALIASED_CEILING")
+        return self
+
+
+class _AliasedSettings(ServiceSettings):
+    aliased: _Aliased = Field(default_factory=_Aliased)
+
+
+def test_a_setting_read_under_an_alias_is_named_by_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RATE_PER_S", "s3cret-rate")
+    monkeypatch.setenv("OLD_LIMIT", "s3cret-limit")
+
+    with pytest.raises(InvalidSettings) as raised:
+        load_settings(_AliasedSettings)
+
+    named = sorted(problem.split(":")[0] for problem in raised.value.problems)
+    assert named == ["ALIASED_LIMIT or OLD_LIMIT", "RATE_PER_S"]
+    assert "s3cret" not in str(raised.value)
+
+
+def test_a_rule_across_settings_is_reported_under_its_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALIASED_FLOOR", "11")
+
+    with pytest.raises(InvalidSettings) as raised:
+        load_settings(_AliasedSettings)
+
+    assert raised.value.problems == [
+        "ALIASED_*: Value error, ALIASED_FLOOR is above ALIASED_CEILING"
+    ]
 
 
 def test_valid_settings_take_the_environment_and_the_service_defaults(
