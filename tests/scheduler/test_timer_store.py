@@ -6,11 +6,12 @@ import asyncio
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from services.scheduler.adapters.in_memory_timer_store import InMemoryTimerStore
-from services.scheduler.adapters.mongo_timer_store import INDEXES, MongoTimerStore
+from services.scheduler.adapters.mongo_timer_store import INDEXES, TIMERS, MongoTimerStore
 from services.scheduler.domain import Timer
 from services.scheduler.ports import TimerStore
 from shared.contracts.scheduler import TimerPurpose
@@ -203,3 +204,32 @@ async def test_partitions_taken_over_bring_their_pending_timers_along(database: 
     assert await claimed_at(staying, 2) == []
     assert await claimed_at(staying, 31) == ["early", "later"]
     assert await claimed_at(leaving, 31) == []
+
+
+async def test_a_rescheduled_timer_is_stored_even_if_its_fired_version_is_compacted_meanwhile(
+    database: Database,
+) -> None:
+    await ensure_indexes(database, INDEXES)
+    store = MongoTimerStore(database, tombstone_grace=timedelta(0))
+    await store.upsert(timer("a", 1))
+    await store.complete((await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10)).claimed)
+    timers = database[TIMERS]
+
+    class CompactedBeforeRead:
+        """The timers collection, with a compaction (another task's) just before each read."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(timers, name)
+
+        async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+            await store.compact()
+            return await timers.find_one(*args, **kwargs)
+
+    store._timers = CompactedBeforeRead()  # type: ignore[assignment]
+    rescheduled = timer("a", 30, scheduled_at=T0 + timedelta(seconds=2))
+
+    assert await store.upsert(rescheduled)
+
+    stored = await timers.find_one({"_id": "a"}, {"scheduledBy": 1})
+    assert stored == {"_id": "a", "scheduledBy": rescheduled.scheduled_by}
+    assert await claimed_at(MongoTimerStore(database), 30) == ["a"], "a restarted replica fires it"

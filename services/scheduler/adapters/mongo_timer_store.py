@@ -140,7 +140,10 @@ class MongoTimerStore:
                 datetime.fromisoformat(current["scheduledAt"]) > timer.scheduled_at
             ):
                 return False
-            await self._timers.replace_one({"_id": timer.timer_id}, timer_document(timer))
+            # Upsert: a compaction may have deleted the fired version since the insert failed.
+            await self._timers.replace_one(
+                {"_id": timer.timer_id}, timer_document(timer), upsert=True
+            )
         if self._view is not None:
             if self._keeps(timer):
                 self._view[timer.timer_id] = (timer, _ceil_to_millisecond(timer.due_at))
