@@ -26,29 +26,34 @@ WRONG_VALUES = {
 }
 
 
+def refusal(settings_type: type[ServiceSettings]) -> InvalidSettings:
+    """What reading `settings_type` from the environment raises (it must raise)."""
+    with pytest.raises(InvalidSettings) as raised:
+        load_settings(settings_type)
+    return raised.value
+
+
 def test_every_wrong_variable_is_named_and_no_value_is_shown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for variable, value in WRONG_VALUES.items():
         monkeypatch.setenv(variable, value)
 
-    with pytest.raises(InvalidSettings) as raised:
-        load_settings(PaymentSettings)
+    refused = refusal(PaymentSettings)
 
-    named = {problem.split(":")[0].split("[")[0] for problem in raised.value.problems}
+    named = {problem.split(":")[0].split("[")[0] for problem in refused.problems}
     assert named == set(WRONG_VALUES)
-    assert "key #1 is not a Fernet key" in str(raised.value)
+    assert "key #1 is not a Fernet key" in str(refused)
     for value in WRONG_VALUES.values():
-        assert value not in str(raised.value)
+        assert value not in str(refused)
 
 
 def test_a_missing_required_secret_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PAYMENT_ENCRYPTION_KEY", raising=False)
 
-    with pytest.raises(InvalidSettings) as raised:
-        load_settings(PaymentSettings)
+    refused = refusal(PaymentSettings)
 
-    assert raised.value.problems == ["PAYMENT_ENCRYPTION_KEY: Field required"]
+    assert refused.problems == ["PAYMENT_ENCRYPTION_KEY: Field required"]
 
 
 def test_a_wrong_entry_of_a_map_setting_is_named_by_its_key(
@@ -56,13 +61,12 @@ def test_a_wrong_entry_of_a_map_setting_is_named_by_its_key(
 ) -> None:
     monkeypatch.setenv("TWILIO_CONTENT_TEMPLATES", '{"ORDER_STATUS": ["s3cret"]}')
 
-    with pytest.raises(InvalidSettings) as raised:
-        load_settings(NotifierSettings)
+    refused = refusal(NotifierSettings)
 
-    assert raised.value.problems == [
+    assert refused.problems == [
         "TWILIO_CONTENT_TEMPLATES[ORDER_STATUS]: Input should be a valid string"
     ]
-    assert "s3cret" not in str(raised.value)
+    assert "s3cret" not in str(refused)
 
 
 class _Aliased(BaseSettings):
@@ -88,12 +92,11 @@ def test_a_setting_read_under_an_alias_is_named_by_it(monkeypatch: pytest.Monkey
     monkeypatch.setenv("RATE_PER_S", "s3cret-rate")
     monkeypatch.setenv("OLD_LIMIT", "s3cret-limit")
 
-    with pytest.raises(InvalidSettings) as raised:
-        load_settings(_AliasedSettings)
+    refused = refusal(_AliasedSettings)
 
-    named = sorted(problem.split(":")[0] for problem in raised.value.problems)
+    named = sorted(problem.split(":")[0] for problem in refused.problems)
     assert named == ["ALIASED_LIMIT or OLD_LIMIT", "RATE_PER_S"]
-    assert "s3cret" not in str(raised.value)
+    assert "s3cret" not in str(refused)
 
 
 def test_a_rule_across_settings_is_reported_under_its_group(
@@ -101,12 +104,9 @@ def test_a_rule_across_settings_is_reported_under_its_group(
 ) -> None:
     monkeypatch.setenv("ALIASED_FLOOR", "11")
 
-    with pytest.raises(InvalidSettings) as raised:
-        load_settings(_AliasedSettings)
+    refused = refusal(_AliasedSettings)
 
-    assert raised.value.problems == [
-        "ALIASED_*: Value error, ALIASED_FLOOR is above ALIASED_CEILING"
-    ]
+    assert refused.problems == ["ALIASED_*: Value error, ALIASED_FLOOR is above ALIASED_CEILING"]
 
 
 def test_valid_settings_take_the_environment_and_the_service_defaults(
