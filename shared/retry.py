@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -25,6 +26,12 @@ class Backoff:
     initial: float = 0.2
     maximum: float = 5.0
     max_elapsed: float = 60.0
+
+    def delay(self, retry: int) -> float:
+        """The wait before retry number `retry` (0 for the first) of work that is retried
+        later rather than in place (a job due again, a refund tried again): the same
+        full-jitter exponential curve as `retry_transient`'s waits, capped at `maximum`."""
+        return random.uniform(0, min(self.maximum, self.initial * 2 ** min(max(0, retry), 32)))  # noqa: S311 - not crypto
 
 
 async def retry_transient(
