@@ -31,7 +31,8 @@ class Backoff:
         """The wait before retry number `retry` (0 for the first) of work that is retried
         later rather than in place (a job due again, a refund tried again): the same
         full-jitter exponential curve as `retry_transient`'s waits, capped at `maximum`."""
-        return random.uniform(0, min(self.maximum, self.initial * 2 ** min(max(0, retry), 32)))  # noqa: S311 - not crypto
+        ceiling = min(self.maximum, self.initial * 2 ** min(max(0, retry), 32))
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not crypto
 
 
 async def retry_transient(
