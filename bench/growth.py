@@ -35,7 +35,6 @@ from services.order.ports import OrderQuery
 from services.order.service import order_id_for
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus
-from shared.locks import KeyedLocks
 from shared.mongo import Document, ensure_indexes
 from shared.outbox import OUTBOX, OutboxRelay
 from shared.settings import OutboxSettings
@@ -57,7 +56,7 @@ def template() -> Document:
     decision = decisions.place(
         command, config, order_id_for(command), Cause.of(command, now, uuid.uuid4)
     )
-    return to_document(decision.order)
+    return to_document(decision.state)
 
 
 def history(start: int, count: int, base: Document, rng: random.Random) -> list[Document]:
@@ -140,7 +139,8 @@ async def measure(repository: MongoOrderRepository, newest: Document, oldest: Do
 
     figures["save newest"] = await timed(lambda: save(newest))
     figures["save oldest"] = await timed(lambda: save(oldest))
-    relay = OutboxRelay(RecordingSink(), [collection], OutboxSettings(), KeyedLocks())
+    relay = OutboxRelay(RecordingSink(), OutboxSettings())
+    relay.attach(collection)
     figures["outbox sweep, none pending"] = await timed(relay.sweep)
     say(f"    outbox sweep: {figures['outbox sweep, none pending'] * 1000:.0f} ms")
     return figures
@@ -150,7 +150,7 @@ async def run(servers: Servers) -> Results:
     client: AsyncIOMotorClient[Document] = AsyncIOMotorClient(servers.mongodb_uri, tz_aware=True)
     database = client[f"bench_growth_{uuid.uuid4().hex[:6]}"]
     await ensure_indexes(database, INDEXES)
-    repository = MongoOrderRepository(database)
+    repository = MongoOrderRepository(database, OutboxRelay(RecordingSink(), OutboxSettings()))
     rng = random.Random(20261129)  # noqa: S311 - synthetic data, not secrets
     base = template()
     results: Results = {}

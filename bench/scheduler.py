@@ -27,7 +27,7 @@ from services.scheduler.adapters.mongo_timer_store import (
     version_id,
 )
 from services.scheduler.domain import Timer
-from services.scheduler.service import FiringPolicy, Scheduler
+from services.scheduler.service import FiringPolicy, TimerService
 from shared.broker import BrokerSink, build_broker, ensure_topics
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import ScheduleTimer, TimerFired, TimerPurpose
@@ -103,7 +103,7 @@ async def lateness_with_pending(
     for first in range(0, pending, 1000):
         await database[TIMERS].insert_many(documents[first : first + 1000])
     log = FiredLog(sink, PROBES)
-    scheduler = Scheduler(store, log, now, FiringPolicy(), events_topic=topic)
+    scheduler = TimerService(store, log, now, FiringPolicy(), events_topic=topic)
     await scheduler.adopt({PARTITION})
     loops = [asyncio.create_task(scheduler.run()), asyncio.create_task(scheduler.maintain())]
     # Probes are scheduled well before they are due, as deadlines are in the system (minutes

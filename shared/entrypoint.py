@@ -52,7 +52,7 @@ def run_service(name: str, settings_type: type[S], build_app: Callable[[S], Fast
         settings = load_settings(settings_type)
     except InvalidSettings as error:
         sys.exit(f"{name} service: invalid settings: {error}")
-    asyncio.run(serve(build_app(settings), settings.http))
+    asyncio.run(serve(build_app(settings), settings.http.host, settings.port))
 
 
 def _problems(group: type[BaseSettings], error: ValidationError) -> list[str]:

@@ -18,8 +18,6 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
-from shared.settings import HttpSettings
-
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -98,9 +96,7 @@ async def _passes(check: ReadinessCheck) -> bool:
         return False
 
 
-async def serve(app: FastAPI, settings: HttpSettings) -> None:
+async def serve(app: FastAPI, host: str, port: int) -> None:
     """Serves `app` until SIGINT/SIGTERM; the app's lifespan then stops consumers cleanly."""
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     await uvicorn.Server(config).serve()

@@ -67,3 +67,6 @@ def configure_logging(service: str) -> None:
     # FastStream logs every message received and processed at INFO: too much for production.
     logging.getLogger("faststream").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # httpx logs each request line at INFO, query values included (order ids, CPFs in Asaas
+    # customer look-ups): not for the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

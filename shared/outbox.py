@@ -3,9 +3,10 @@
 A repository adds records to the changed document with `outbox_update` (or `with_outbox` on
 insert), in the one atomic write of that document. The relay then produces them in order with
 the idempotent producer and removes each document's records once the broker acknowledged them.
-`flush` is the fast path after a save; `sweep` finds what a crash left behind. A crash between
-producing and removing produces the records again: consumers are idempotent. The relay takes
-the document's lock (see shared/locks.py) that the repositories take around their writes.
+A repository gets its collection's `CollectionOutbox` from the relay (`attach`): it takes the
+document's lock around each write (see shared/locks.py; the relay takes the same lock) and
+`publish`es after the write, the fast path; `sweep` finds what a crash left behind. A crash
+between producing and removing produces the records again: consumers are idempotent.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,26 +64,49 @@ def merge_updates(*updates: Document) -> Document:
     return merged
 
 
+class CollectionOutbox:
+    """One collection's outbox as its repository sees it: the lock each write of a document takes
+    (the relay takes it too), and publishing what a write left in the document's outbox."""
+
+    def __init__(self, collection: Any, relay: OutboxRelay) -> None:
+        self.collection = collection
+        self._relay = relay
+
+    def lock(self, document_id: Any) -> AbstractAsyncContextManager[None]:
+        return self._relay.locks.hold((self.collection.name, document_id))
+
+    async def publish(self, document_id: Any) -> int:
+        """Publishes the document's pending records now (the sweep catches what this misses)."""
+        return await self._relay.flush(self.collection, document_id)
+
+
 class OutboxRelay:
-    """Publishes and clears the outboxes of the collections it is given."""
+    """Publishes and clears the outboxes of the collections attached to it."""
 
     def __init__(
         self,
         sink: RecordSink,
-        collections: Sequence[Any],
         settings: OutboxSettings,
-        locks: KeyedLocks,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self.locks = KeyedLocks()
         self._sink = sink
-        self._collections = list(collections)
+        self._collections: list[Any] = []
         self._settings = settings
-        self._locks = locks
         self._clock = clock
+
+    def attach(self, collection: Any) -> CollectionOutbox:
+        """Relays `collection`'s outboxes from now on (the sweep included)."""
+        self._collections.append(collection)
+        return CollectionOutbox(collection, self)
+
+    @property
+    def attached(self) -> bool:
+        return bool(self._collections)
 
     async def flush(self, collection: Any, document_id: Any, *, path: str = "flush") -> int:
         """Publishes one document's pending records now; returns how many were published."""
-        async with self._locks.hold((collection.name, document_id)):
+        async with self.locks.hold((collection.name, document_id)):
             found = await collection.find_one({"_id": document_id}, {OUTBOX: 1})
             entries = (found or {}).get(OUTBOX) or []
             if not entries:

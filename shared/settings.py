@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -34,8 +36,10 @@ class MongoSettings(BaseSettings):
         default=SecretStr("mongodb://127.0.0.1:27017"),
         description="Connection string (MONGODB_URI); secret because it may carry credentials.",
     )
-    database: str = Field(
-        default="restaurant_orders", description="Database name (MONGODB_DATABASE)."
+    database: str | None = Field(
+        default=None,
+        description="Database name (MONGODB_DATABASE); by default the service's own "
+        "(orders, payment, notifier, scheduler).",
     )
 
 
@@ -45,7 +49,13 @@ class HttpSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HTTP_", extra="ignore")
 
     host: str = Field(default="127.0.0.1", description="Listen address (HTTP_HOST).")
-    port: int = Field(default=8080, ge=1, le=65535, description="Listen port (HTTP_PORT).")
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Listen port (HTTP_PORT); by default the service's own (DESIGN.md section "
+        "11: order 8081, payment 8082, notifier 8083, scheduler 8084).",
+    )
 
 
 class AdminSettings(BaseSettings):
@@ -91,9 +101,25 @@ class OutboxSettings(BaseSettings):
 
 class ServiceSettings(BaseModel):
     """A service's `Settings`: groups of the above (and its own), each a field whose type is the
-    group (`shared.entrypoint.load_settings` reads them one by one)."""
+    group (`shared.entrypoint.load_settings` reads them one by one). A service names its own
+    listen port and database; the environment overrides both."""
+
+    PORT: ClassVar[int]
+    DATABASE: ClassVar[str]
 
     http: HttpSettings = Field(default_factory=HttpSettings)
+    mongo: MongoSettings = Field(default_factory=MongoSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+
+    @property
+    def port(self) -> int:
+        return self.http.port or self.PORT
+
+    @property
+    def database(self) -> str:
+        return self.mongo.database or self.DATABASE
 
 
 def settings_groups(settings_type: type[BaseModel]) -> dict[str, type[BaseSettings]]:

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.gateway import GatewaySettings
-from shared.settings import (
-    ConsumerSettings,
-    HttpSettings,
-    KafkaSettings,
-    MongoSettings,
-    OutboxSettings,
-    ServiceSettings,
-)
-
-
-class NotifierHttp(HttpSettings):
-    port: int = Field(default=8083, ge=1, le=65535, description="Listen port (HTTP_PORT).")
-
-
-class NotifierMongo(MongoSettings):
-    database: str = Field(default="notifier", description="Database name (MONGODB_DATABASE).")
+from shared.settings import ServiceSettings
 
 
 class TwilioSettings(BaseSettings, GatewaySettings):
@@ -85,10 +70,8 @@ class NotifierSettings(BaseSettings):
 
 
 class Settings(ServiceSettings):
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    mongo: NotifierMongo = Field(default_factory=NotifierMongo)
-    http: NotifierHttp = Field(default_factory=NotifierHttp)
-    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
-    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    PORT: ClassVar[int] = 8083
+    DATABASE: ClassVar[str] = "notifier"
+
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)

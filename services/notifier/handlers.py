@@ -1,14 +1,15 @@
-"""The notifier's subscriber: `orders.events` and `payments.events` into the use cases."""
+"""The notifier's subscriptions: `orders.events` and `payments.events` into the use cases."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from services.notifier.domain import CustomerEvent
-from services.notifier.service import Notifier
-from shared.consumer import Delivery, Handler
+from services.notifier.service import NotificationService
+from shared.consumer import ReceivedRecord, Subscription
 from shared.contracts.base import Message
 from shared.contracts.registry import ORDER_EVENTS, PAYMENT_EVENTS, decode_as
+from shared.topics import ORDERS_EVENTS, PAYMENTS_EVENTS
 
 CONSUMED = (*ORDER_EVENTS, *PAYMENT_EVENTS)
 
@@ -17,11 +18,12 @@ def decode_event(value: bytes) -> Message:
     return decode_as(value, *CONSUMED)
 
 
-def event_handler(notifier: Notifier) -> Handler[Message]:
-    async def handle(event: Message, delivery: Delivery) -> None:
+def subscriptions(notifications: NotificationService) -> list[Subscription[Any]]:
+    async def handle(event: Message, received: ReceivedRecord) -> None:
+        # payments.events carry no phone number: what the customer hears of a payment comes
+        # from the order's events; alerts (RefundFailed, chargebacks) are the payment
+        # service's and the order service's to count.
         if isinstance(event, ORDER_EVENTS):
-            await notifier.notify(cast(CustomerEvent, event))
-        else:
-            await notifier.observe_payment_event(event)
+            await notifications.notify(cast(CustomerEvent, event))
 
-    return handle
+    return [Subscription("notifier", decode_event, handle, topics=(ORDERS_EVENTS, PAYMENTS_EVENTS))]

@@ -31,11 +31,6 @@ POSSIBLE_DUPLICATES = Counter(
     "redelivery): the customer may have received it twice.",
 )
 STORE_CONFIGS = Gauge("notifier_store_configs", "Store configurations known from stores.config.")
-PAYMENT_ALERTS = Counter(
-    "notifier_payment_alerts_total",
-    "payments.events that need a human (RefundFailed, PaymentChargebackReported).",
-    ["event_type"],
-)
 DUPLICATES_AVOIDED = Counter(
     "notifier_duplicates_avoided_total",
     "Unfinished claims found on redelivery whose message Twilio already lists: recorded as "

@@ -71,7 +71,7 @@ class NotificationLedger(Protocol):
         """Records the outcome and its audit event (outbox) in one write; once only."""
         ...
 
-    async def publish_pending(self, notification_id: str) -> None:
+    async def publish(self, notification_id: str) -> None:
         """Publishes the entry's outbox now (a no-op when there is nothing)."""
         ...
 

@@ -24,7 +24,6 @@ from services.notifier.domain import outside_free_form_window as is_outside_wind
 from services.notifier.metrics import (
     DUPLICATES_AVOIDED,
     NOTIFICATIONS,
-    PAYMENT_ALERTS,
     POSSIBLE_DUPLICATES,
     SEND_SECONDS,
     TEMPLATE_FALLBACKS,
@@ -38,10 +37,8 @@ from services.notifier.ports import (
     Outcome,
     StoreConfigs,
 )
-from shared.contracts.base import Message
 from shared.contracts.notifications import NotificationFailed, NotificationSent
 from shared.contracts.orders import OrderPlaced
-from shared.contracts.payments import PaymentChargebackReported, RefundFailed
 from shared.errors import is_unavailable
 from shared.gateway import GatewayError, GatewayRefused
 from shared.records import OutgoingRecord
@@ -54,7 +51,7 @@ OUTSIDE_WINDOW = "63016"
 RECORD_BACKOFF = Backoff(attempts=30, initial=0.1, maximum=2.0, max_elapsed=60.0)
 
 
-class Notifier:
+class NotificationService:
     def __init__(
         self,
         ledger: NotificationLedger,
@@ -82,26 +79,6 @@ class Notifier:
         for message in messages_for(event, config):
             await self._deliver(event, message)
 
-    async def observe_payment_event(self, event: Message) -> None:
-        """payments.events carry no phone number: nothing is sent; alerts are logged and counted."""
-        if isinstance(event, RefundFailed):
-            PAYMENT_ALERTS.labels(event.event_type).inc()
-            log.error(
-                "refund failed for order %s (payment %s) after %d attempt(s): %s",
-                event.order_id,
-                event.payment_id,
-                event.attempts,
-                event.reason,
-            )
-        elif isinstance(event, PaymentChargebackReported):
-            PAYMENT_ALERTS.labels(event.event_type).inc()
-            log.error(
-                "chargeback on order %s (payment %s): %s",
-                event.order_id,
-                event.payment_id,
-                event.asaas_event,
-            )
-
     async def _deliver(self, event: CustomerEvent, message: CustomerMessage) -> None:
         notification_id = message.notification_id(event.event_id)
         claimed = await self._ledger.claim(
@@ -117,7 +94,7 @@ class Notifier:
             )
         )
         if claimed is ClaimOutcome.DONE:
-            await self._ledger.publish_pending(notification_id)
+            await self._ledger.publish(notification_id)
             return
         outcome = None
         if claimed is ClaimOutcome.UNFINISHED:
@@ -133,7 +110,7 @@ class Notifier:
             backoff=RECORD_BACKOFF,
         )
         NOTIFICATIONS.labels(message.kind.value, outcome.state.value.lower()).inc()
-        await self._ledger.publish_pending(notification_id)
+        await self._ledger.publish(notification_id)
 
     async def _sent_before(self, notification_id: str, message: CustomerMessage) -> Outcome | None:
         """For a claim a crash left unfinished: Twilio's record of the message, if it has one."""

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import (
-    AdminSettings,
-    ConsumerSettings,
-    HttpSettings,
-    KafkaSettings,
-    MongoSettings,
-    OutboxSettings,
-    ServiceSettings,
-)
-
-
-class OrderHttp(HttpSettings):
-    port: int = Field(default=8081, ge=1, le=65535, description="Listen port (HTTP_PORT).")
-
-
-class OrderMongo(MongoSettings):
-    database: str = Field(default="orders", description="Database name (MONGODB_DATABASE).")
+from shared.settings import AdminSettings, ServiceSettings
 
 
 class QuerySettings(BaseSettings):
@@ -32,10 +18,8 @@ class QuerySettings(BaseSettings):
 
 
 class Settings(ServiceSettings):
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    mongo: OrderMongo = Field(default_factory=OrderMongo)
-    http: OrderHttp = Field(default_factory=OrderHttp)
+    PORT: ClassVar[int] = 8081
+    DATABASE: ClassVar[str] = "orders"
+
     admin: AdminSettings = Field(default_factory=AdminSettings)
-    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
-    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     queries: QuerySettings = Field(default_factory=QuerySettings)

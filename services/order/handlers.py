@@ -1,21 +1,27 @@
-"""The order service's subscribers: each topic's messages into the use cases, errors translated."""
+"""The order service's subscriptions: each topic's messages into the use cases, errors mapped."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from services.order.domain.decisions import PosReport
 from services.order.domain.errors import ConcurrencyConflict, OrderError
 from services.order.service import OrderService
-from shared.consumer import Delivery, Handler
+from shared.consumer import Answer, Handler, ReceivedRecord, Subscription
 from shared.contracts.base import Message
 from shared.contracts.orders import CancelOrder, PlaceOrder
 from shared.contracts.pos import PosOrderConfirmed, PosOrderRejected, PosOrderStatusUpdated
 from shared.contracts.registry import PAYMENT_EVENTS, ContractError, decode_as
 from shared.contracts.scheduler import TimerFired
 from shared.errors import PermanentError
-from shared.topics import TopicNameError, store_of_pos_topic
+from shared.topics import (
+    ORDERS_COMMANDS,
+    PAYMENTS_EVENTS,
+    POS_UPDATES_PATTERN,
+    SCHEDULER_EVENTS,
+    TopicNameError,
+    store_of_pos_topic,
+)
 
 M = TypeVar("M", bound=Message)
 OrderCommand = PlaceOrder | CancelOrder
@@ -42,9 +48,9 @@ def decode_pos_update(value: bytes) -> PosReport:
 def _refusals_are_permanent(handle: Handler[M]) -> Handler[M]:
     """An order that cannot accept a message never will: dead-letter it instead of retrying."""
 
-    async def handle_or_refuse(message: M, delivery: Delivery) -> None:
+    async def handle_or_refuse(message: M, received: ReceivedRecord) -> None:
         try:
-            await handle(message, delivery)
+            await handle(message, received)
         except ConcurrencyConflict:
             raise
         except OrderError as error:
@@ -54,7 +60,7 @@ def _refusals_are_permanent(handle: Handler[M]) -> Handler[M]:
 
 
 def command_handler(service: OrderService) -> Handler[OrderCommand]:
-    async def handle(command: OrderCommand, delivery: Delivery) -> None:
+    async def handle(command: OrderCommand, received: ReceivedRecord) -> None:
         match command:
             case PlaceOrder():
                 await service.place(command)
@@ -64,33 +70,61 @@ def command_handler(service: OrderService) -> Handler[OrderCommand]:
     return _refusals_are_permanent(handle)
 
 
-def answer_malformed(service: OrderService) -> Callable[[ContractError, Delivery], Awaitable[None]]:
-    async def answer(error: ContractError, delivery: Delivery) -> None:
+def answer_malformed(service: OrderService) -> Answer:
+    async def answer(error: ContractError, received: ReceivedRecord) -> None:
         await service.answer_malformed(error.payload or {}, str(error))
 
     return answer
 
 
 def payment_event_handler(service: OrderService) -> Handler[Any]:
-    async def handle(event: Any, delivery: Delivery) -> None:
+    async def handle(event: Any, received: ReceivedRecord) -> None:
         await service.on_payment_event(event)
 
     return _refusals_are_permanent(handle)
 
 
 def timer_handler(service: OrderService) -> Handler[TimerFired]:
-    async def handle(event: TimerFired, delivery: Delivery) -> None:
+    async def handle(event: TimerFired, received: ReceivedRecord) -> None:
         await service.on_timer_fired(event)
 
     return _refusals_are_permanent(handle)
 
 
 def pos_update_handler(service: OrderService) -> Handler[PosReport]:
-    async def handle(update: PosReport, delivery: Delivery) -> None:
+    async def handle(update: PosReport, received: ReceivedRecord) -> None:
         try:
-            store = store_of_pos_topic(delivery.topic)
+            store = store_of_pos_topic(received.topic)
         except TopicNameError as error:
             raise PermanentError(str(error)) from None
         await service.on_pos_update(update, store)
 
     return _refusals_are_permanent(handle)
+
+
+def subscriptions(service: OrderService) -> list[Subscription[Any]]:
+    """The four things the order service consumes: commands, payments, deadlines, the POS."""
+    return [
+        Subscription(
+            "order-commands",
+            decode_command,
+            command_handler(service),
+            topics=(ORDERS_COMMANDS,),
+            answer_malformed=answer_malformed(service),
+        ),
+        Subscription(
+            "order-payments",
+            decode_payment_event,
+            payment_event_handler(service),
+            topics=(PAYMENTS_EVENTS,),
+        ),
+        Subscription(
+            "order-timers", decode_timer_event, timer_handler(service), topics=(SCHEDULER_EVENTS,)
+        ),
+        Subscription(
+            "order-pos",
+            decode_pos_update,
+            pos_update_handler(service),
+            pattern=POS_UPDATES_PATTERN,
+        ),
+    ]

@@ -14,6 +14,4 @@ DUPLICATE_COMMANDS = Counter(
 MESSAGES_DECIDED = Counter(
     "order_messages_decided_total", "Messages published by order decisions, by type", ["type"]
 )
-ALERTS = Counter(
-    "order_alerts_total", "Conditions someone must act on (refund failed, chargeback)", ["kind"]
-)
+ALERTS = Counter("order_alerts_total", "Conditions someone must act on (chargebacks)", ["kind"])

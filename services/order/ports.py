@@ -29,7 +29,7 @@ class OrderQuery:
 
 
 class OrderRepository(Protocol):
-    """Orders by id, written with their outbox records; callers hold the order's lock."""
+    """Orders by id, each written with its outbox records in one write, then published."""
 
     async def get(self, order_id: str) -> Order | None: ...
 
@@ -45,6 +45,10 @@ class OrderRepository(Protocol):
 
     async def find(self, query: OrderQuery) -> list[Order]: ...
 
+    async def publish(self, order_id: str) -> None:
+        """Relays the order's pending records now (a sweep catches what this misses)."""
+        ...
+
 
 class StoreConfigRepository(Protocol):
     """Stores' order configurations; a store without one has none here (defaults apply)."""
@@ -54,3 +58,13 @@ class StoreConfigRepository(Protocol):
     async def put(
         self, config: StoreOrderConfig, records: Sequence[OutgoingRecord], now: datetime
     ) -> None: ...
+
+    async def publish(self, client_id: str, store_id: str) -> None:
+        """Relays the configuration's pending records now."""
+        ...
+
+
+class StoreTopics(Protocol):
+    """The two POS topics of each store, made the first time the service meets the store."""
+
+    async def ensure(self, client_id: str, store_id: str) -> None: ...

@@ -4,56 +4,37 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from services.order import metrics
-from services.order.adapters.mongo_order_repository import COLLECTION as ORDERS
-from services.order.adapters.mongo_store_config_repository import COLLECTION as STORE_CONFIGS
-from services.order.adapters.mongo_store_config_repository import config_id
-from services.order.adapters.pos_topics import PosTopics
 from services.order.domain import decisions
-from services.order.domain.decisions import Cause, Decision, PaymentEvent, PosReport
+from services.order.domain.decisions import Cause, OrderDecision, PaymentEvent, PosReport
 from services.order.domain.errors import ConcurrencyConflict, OrderNotFound, WrongStore
 from services.order.domain.order import Order
 from services.order.domain.validation import Rejection, rejection_of
-from services.order.ports import OrderQuery, OrderRepository, StoreConfigRepository
-from shared.contracts.orders import CancelOrder, OrderRejected, PlaceOrder
+from services.order.outgoing import records_of, rejected, unreadable
+from services.order.ports import OrderQuery, OrderRepository, StoreConfigRepository, StoreTopics
+from shared.contracts.orders import CancelOrder, PlaceOrder
 from shared.contracts.payments import PaymentChargebackReported, RefundFailed
 from shared.contracts.scheduler import TimerFired
 from shared.contracts.stores import StoreConfigChanged, StoreOrderConfig
 from shared.contracts.values import ReasonCode
-from shared.locks import KeyedLocks
-from shared.records import OutgoingRecord, RecordSink
-from shared.topics import ORDERS_EVENTS, STORES_CONFIG
+from shared.records import RecordSink
 
 log = logging.getLogger(__name__)
 
 ORDER_ID_NAMESPACE = UUID("6f1c3a52-7d0e-4b8e-9a51-3c2f0e8d4b17")
-CONFLICT_ATTEMPTS = 3
+CONFLICT_ATTEMPTS = 5
 
-Flush = Callable[[str], Awaitable[None]]
-Decide = Callable[[Order], Decision]
+Decide = Callable[[Order], OrderDecision]
 
 
 def order_id_for(command: PlaceOrder) -> str:
     """The order a PlaceOrder creates: the same `commandId` of a restaurant, the same order."""
     return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"{command.client_id}:{command.command_id}"))
-
-
-def records_of(decision: Decision) -> list[OutgoingRecord]:
-    return [OutgoingRecord.of(item.topic, item.message) for item in decision.outgoing]
-
-
-def order_lock(order_id: str) -> tuple[str, str]:
-    """The lock key of an order document: the one the outbox relay takes, (collection, _id)."""
-    return (ORDERS, order_id)
-
-
-def config_lock(config_id: str) -> tuple[str, str]:
-    return (STORE_CONFIGS, config_id)
 
 
 class OrderService:
@@ -65,20 +46,14 @@ class OrderService:
         configs: StoreConfigRepository,
         *,
         sink: RecordSink,
-        flush_order: Flush,
-        flush_config: Flush,
-        pos_topics: PosTopics,
-        locks: KeyedLocks,
+        store_topics: StoreTopics,
         clock: Callable[[], datetime],
         new_id: Callable[[], UUID] = uuid.uuid4,
     ) -> None:
         self._orders = orders
         self._configs = configs
         self._sink = sink
-        self._flush_order = flush_order
-        self._flush_config = flush_config
-        self._pos_topics = pos_topics
-        self._locks = locks
+        self._store_topics = store_topics
         self._clock = clock
         self._new_id = new_id
 
@@ -97,12 +72,11 @@ class OrderService:
                 return
             added = False
         else:
-            await self._pos_topics.ensure(command.client_id, command.store_id)
+            await self._store_topics.ensure(command.client_id, command.store_id)
             cause = Cause.of(command, now, self._new_id)
             decision = decisions.place(command, config, order_id, cause)
             # The insert is the duplicate check: a look-up first would be one more round trip.
-            async with self._locks.hold(order_lock(order_id)):
-                added = await self._orders.add(decision.order, records_of(decision), now)
+            added = await self._orders.add(decision.state, records_of(decision.events), now)
         if added:
             metrics.ORDERS_PLACED.labels(command.payment_method).inc()
             self._count(decision)
@@ -114,18 +88,18 @@ class OrderService:
                 order_id,
             )
             metrics.DUPLICATE_COMMANDS.inc()
-        await self._flush_order(order_id)
+        await self._orders.publish(order_id)
 
     async def cancel(self, command: CancelOrder) -> None:
         """The customer's cancellation; refused (OrderRejected) once the order is confirmed."""
         refusals: list[Rejection] = []
 
-        def decide(order: Order) -> Decision:
+        def decide(order: Order) -> OrderDecision:
             cause = Cause.of(command, self._clock(), self._new_id)
             result = decisions.cancel_by_customer(order, command, cause)
             if isinstance(result, Rejection):
                 refusals.append(result)
-                return Decision(order, (), changed=False)
+                return OrderDecision(order, changed=False)
             return result
 
         try:
@@ -139,54 +113,20 @@ class OrderService:
 
     async def answer_malformed(self, payload: Mapping[str, Any], problem: str) -> None:
         """Tells the chatbot its command was unreadable, when it named whom to tell."""
-        envelope = {name: payload.get(name) for name in ("clientId", "correlationId")}
-        if not all(isinstance(value, str) and value for value in envelope.values()):
+        answer = unreadable(payload, problem, event_id=self._new_id(), now=self._clock())
+        if answer is None:
             log.warning("unreadable command names no clientId/correlationId; dead-lettered only")
             return
-        store_id = payload.get("storeId")
-        causation_id = payload.get("eventId")
-        command_id = payload.get("commandId")
-        rejected = OrderRejected(
-            event_id=self._new_id(),
-            occurred_at=self._clock(),
-            correlation_id=envelope["correlationId"],
-            causation_id=causation_id if isinstance(causation_id, str) else None,
-            client_id=envelope["clientId"],
-            store_id=store_id if isinstance(store_id, str) and store_id else "unknown",
-            command_id=command_id if isinstance(command_id, str) else None,
-            reason_code=ReasonCode.MALFORMED_COMMAND,
-            message=f"Não foi possível ler o pedido: {problem[:500]}",
-        )
         metrics.COMMANDS_REJECTED.labels(str(payload.get("eventType")), "MALFORMED_COMMAND").inc()
-        await self._sink.send(OutgoingRecord.of(ORDERS_EVENTS, rejected))
+        await self._sink.send(*records_of([answer]))
 
     async def _reject(
         self, command: PlaceOrder | CancelOrder, rejection: Rejection, order: Order | None = None
     ) -> None:
-        facts: dict[str, str | None]
-        if isinstance(command, PlaceOrder):
-            facts = {
-                "command_id": command.command_id,
-                "phone_number": command.customer.phone_number,
-                "customer_name": command.customer.name,
-            }
-        else:
-            facts = {
-                "order_id": command.order_id,
-                "phone_number": order.phone_number if order else None,
-                "customer_name": order.customer_name if order else None,
-            }
-        rejected = OrderRejected.caused_by(
-            command,
-            event_id=self._new_id(),
-            now=self._clock(),
-            reason_code=rejection.reason_code,
-            message=rejection.message,
-            **facts,
-        )
+        answer = rejected(command, rejection, order, event_id=self._new_id(), now=self._clock())
         log.info("%s %s refused: %s", command.event_type, command.event_id, rejection.reason_code)
         metrics.COMMANDS_REJECTED.labels(command.event_type, rejection.reason_code).inc()
-        await self._sink.send(OutgoingRecord.of(ORDERS_EVENTS, rejected))
+        await self._sink.send(*records_of([answer]))
 
     # Events from the payment service, the scheduler and the POS
 
@@ -194,7 +134,7 @@ class OrderService:
         self, event: PaymentEvent | RefundFailed | PaymentChargebackReported
     ) -> None:
         if isinstance(event, RefundFailed):
-            metrics.ALERTS.labels("refund_failed").inc()
+            # Counted where it is decided (payment_refunds_total{outcome="failed"}).
             log.error(
                 "refund of order %s failed after %d attempt(s): %s; the money is still "
                 "with the restaurant",
@@ -228,7 +168,7 @@ class OrderService:
     async def on_pos_update(self, update: PosReport, store: tuple[str, str]) -> None:
         """A POS report; `store` is the store of the topic it came on, its only identity."""
 
-        def decide(order: Order) -> Decision:
+        def decide(order: Order) -> OrderDecision:
             if (order.client_id, order.store_id) != store:
                 raise WrongStore(order.order_id, store)
             return decisions.on_pos_update(order, update, self._clock(), self._new_id)
@@ -236,32 +176,32 @@ class OrderService:
         await self._apply(update.order_id, decide)
 
     async def _apply(self, order_id: str, decide: Decide, *, client_id: str | None = None) -> Order:
-        """Runs `decide` on the current order and saves its decision; retried on a conflict."""
+        """Runs `decide` on the current order and saves its decision; decided again when the
+        order changed meanwhile (the save's version check)."""
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-            async with self._locks.hold(order_lock(order_id)):
-                order = await self._orders.get(order_id)
-                if order is None or (client_id is not None and order.client_id != client_id):
-                    raise OrderNotFound(order_id)
-                decision = decide(order)
-                if decision.unchanged:
-                    return order
-                try:
-                    await self._orders.save(
-                        decision.order, order.version, records_of(decision), self._clock()
-                    )
-                except ConcurrencyConflict:
-                    if attempt == CONFLICT_ATTEMPTS:
-                        raise
-                    log.info("order %s changed meanwhile; deciding again", order_id)
-                    continue
+            order = await self._orders.get(order_id)
+            if order is None or (client_id is not None and order.client_id != client_id):
+                raise OrderNotFound(order_id)
+            decision = decide(order)
+            if decision.unchanged:
+                return order
+            try:
+                await self._orders.save(
+                    decision.state, order.version, records_of(decision.events), self._clock()
+                )
+            except ConcurrencyConflict:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                log.info("order %s changed meanwhile; deciding again", order_id)
+                continue
             self._count(decision)
-            await self._flush_order(order_id)
-            return decision.order
+            await self._orders.publish(order_id)
+            return decision.state
         raise AssertionError("unreachable")
 
-    def _count(self, decision: Decision) -> None:
-        for item in decision.outgoing:
-            metrics.MESSAGES_DECIDED.labels(item.message.event_type).inc()
+    def _count(self, decision: OrderDecision) -> None:
+        for message in decision.events:
+            metrics.MESSAGES_DECIDED.labels(message.event_type).inc()
 
     # Store configurations and queries
 
@@ -274,7 +214,7 @@ class OrderService:
         """Saves a store's whole configuration, creates its POS topics, publishes the change."""
         now = self._clock()
         config = config.model_copy(update={"updated_at": now})
-        await self._pos_topics.ensure(config.client_id, config.store_id)
+        await self._store_topics.ensure(config.client_id, config.store_id)
         changed = StoreConfigChanged(
             event_id=self._new_id(),
             occurred_at=now,
@@ -283,10 +223,8 @@ class OrderService:
             store_id=config.store_id,
             config=config,
         )
-        document_id = config_id(config.client_id, config.store_id)
-        async with self._locks.hold(config_lock(document_id)):
-            await self._configs.put(config, [OutgoingRecord.of(STORES_CONFIG, changed)], now)
-        await self._flush_config(document_id)
+        await self._configs.put(config, records_of([changed]), now)
+        await self._configs.publish(config.client_id, config.store_id)
         return config
 
     async def get_order(self, order_id: str) -> Order | None:

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from cryptography.fernet import Fernet, MultiFernet
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.gateway import GatewaySettings
-from shared.settings import (
-    AdminSettings,
-    ConsumerSettings,
-    HttpSettings,
-    KafkaSettings,
-    MongoSettings,
-    OutboxSettings,
-    ServiceSettings,
-)
-
-
-class PaymentHttp(HttpSettings):
-    port: int = Field(default=8082, ge=1, le=65535, description="Listen port (HTTP_PORT).")
-
-
-class PaymentMongo(MongoSettings):
-    database: str = Field(default="payment", description="Database name (MONGODB_DATABASE).")
+from shared.settings import AdminSettings, ServiceSettings
 
 
 class EncryptionSettings(BaseSettings):
@@ -153,12 +139,10 @@ class PaymentPolicy(BaseSettings):
 
 
 class Settings(ServiceSettings):
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    mongo: PaymentMongo = Field(default_factory=PaymentMongo)
-    http: PaymentHttp = Field(default_factory=PaymentHttp)
+    PORT: ClassVar[int] = 8082
+    DATABASE: ClassVar[str] = "payment"
+
     admin: AdminSettings = Field(default_factory=AdminSettings)
-    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
-    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     encryption: EncryptionSettings = Field(default_factory=EncryptionSettings)
     asaas: AsaasSettings = Field(default_factory=AsaasSettings)
     policy: PaymentPolicy = Field(default_factory=PaymentPolicy)

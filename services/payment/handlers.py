@@ -1,13 +1,14 @@
-"""The payment service's subscriber: `payments.commands` into the use cases."""
+"""The payment service's subscription: `payments.commands` into the use cases."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from services.payment.service import PaymentService
-from shared.consumer import Delivery, Handler
+from shared.consumer import ReceivedRecord, Subscription
 from shared.contracts.payments import CancelPayment, RequestPayment, RequestRefund
 from shared.contracts.registry import decode_as
+from shared.topics import PAYMENTS_COMMANDS
 
 PaymentCommand = RequestPayment | CancelPayment | RequestRefund
 
@@ -16,8 +17,8 @@ def decode_command(value: bytes) -> PaymentCommand:
     return cast(PaymentCommand, decode_as(value, RequestPayment, CancelPayment, RequestRefund))
 
 
-def command_handler(service: PaymentService) -> Handler[PaymentCommand]:
-    async def handle(command: PaymentCommand, delivery: Delivery) -> None:
+def subscriptions(service: PaymentService) -> list[Subscription[Any]]:
+    async def handle(command: PaymentCommand, received: ReceivedRecord) -> None:
         match command:
             case RequestPayment():
                 await service.request_payment(command)
@@ -26,4 +27,4 @@ def command_handler(service: PaymentService) -> Handler[PaymentCommand]:
             case RequestRefund():
                 await service.request_refund(command)
 
-    return handle
+    return [Subscription("payment", decode_command, handle, topics=(PAYMENTS_COMMANDS,))]

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import (
-    ConsumerSettings,
-    HttpSettings,
-    KafkaSettings,
-    MongoSettings,
-    ServiceSettings,
-)
-
-
-class SchedulerHttp(HttpSettings):
-    port: int = Field(default=8084, ge=1, le=65535, description="Listen port (HTTP_PORT).")
-
-
-class SchedulerMongo(MongoSettings):
-    database: str = Field(default="scheduler", description="Database name (MONGODB_DATABASE).")
+from shared.settings import ServiceSettings
 
 
 class FiringSettings(BaseSettings):
@@ -42,8 +30,7 @@ class FiringSettings(BaseSettings):
 
 
 class Settings(ServiceSettings):
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    mongo: SchedulerMongo = Field(default_factory=SchedulerMongo)
-    http: SchedulerHttp = Field(default_factory=SchedulerHttp)
-    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    PORT: ClassVar[int] = 8084
+    DATABASE: ClassVar[str] = "scheduler"
+
     firing: FiringSettings = Field(default_factory=FiringSettings)

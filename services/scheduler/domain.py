@@ -1,12 +1,11 @@
-"""Timers as the scheduler keeps them, and the event a timer becomes when it fires. Pure."""
+"""Timers as the scheduler keeps them. Pure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from uuid import UUID
 
-from shared.contracts.scheduler import ScheduleTimer, TimerFired, TimerPurpose
+from shared.contracts.scheduler import ScheduleTimer, TimerPurpose
 
 
 @dataclass(frozen=True)
@@ -43,21 +42,4 @@ class Timer:
             order_id=command.order_id,
             payload=dict(command.payload),
             partition=partition,
-        )
-
-    def fired(self, *, event_id: UUID, now: datetime) -> TimerFired:
-        """The announcement that this timer is due, caused by the command that scheduled it."""
-        return TimerFired(
-            event_id=event_id,
-            occurred_at=now,
-            correlation_id=self.correlation_id,
-            causation_id=self.scheduled_by,
-            client_id=self.client_id,
-            store_id=self.store_id,
-            timer_id=self.timer_id,
-            purpose=self.purpose,
-            order_id=self.order_id,
-            due_at=self.due_at,
-            fired_at=now,
-            payload=self.payload,
         )

@@ -1,13 +1,13 @@
-"""The scheduler's subscriber: `scheduler.commands` into the use cases."""
+"""The scheduler's subscription: `scheduler.commands` into the use cases, and timer ownership."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
-from services.scheduler.service import Scheduler
-from shared.consumer import Delivery, Handler
+from services.scheduler.service import TimerService
+from shared.consumer import ReceivedRecord, Subscription
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer
 from shared.topics import SCHEDULER_COMMANDS
@@ -19,28 +19,36 @@ def decode_command(value: bytes) -> SchedulerCommand:
     return cast(SchedulerCommand, decode_as(value, ScheduleTimer, CancelTimer))
 
 
-def command_handler(scheduler: Scheduler) -> Handler[SchedulerCommand]:
-    async def handle(command: SchedulerCommand, delivery: Delivery) -> None:
+def subscriptions(timers: TimerService) -> list[Subscription[Any]]:
+    async def handle(command: SchedulerCommand, received: ReceivedRecord) -> None:
         match command:
             case ScheduleTimer():
-                await scheduler.schedule(command, delivery.partition)
+                await timers.schedule(command, received.partition)
             case CancelTimer():
-                await scheduler.cancel(command)
+                await timers.cancel(command)
 
-    return handle
+    return [
+        Subscription(
+            "scheduler",
+            decode_command,
+            handle,
+            topics=(SCHEDULER_COMMANDS,),
+            listener=TimerOwnership(timers),
+        )
+    ]
 
 
 class TimerOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
     """Hands the timers of assigned `scheduler.commands` partitions to this replica's store."""
 
-    def __init__(self, scheduler: Scheduler) -> None:
-        self._scheduler = scheduler
+    def __init__(self, timers: TimerService) -> None:
+        self._timers = timers
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self._scheduler.release(_partitions(revoked))
+        await self._timers.release(_partitions(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self._scheduler.adopt(_partitions(assigned))
+        await self._timers.adopt(_partitions(assigned))
 
 
 def _partitions(found: list[TopicPartition]) -> set[int]:

@@ -16,6 +16,7 @@ from services.scheduler.metrics import (
     TIMERS_FIRED,
     TIMERS_SCHEDULED,
 )
+from services.scheduler.outgoing import timer_fired
 from services.scheduler.ports import TimerStore
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer
 from shared.records import OutgoingRecord, RecordSink
@@ -35,7 +36,7 @@ class FiringPolicy:
     """How often the store compacts what was fired (and, owning no partitions, reloads)."""
 
 
-class Scheduler:
+class TimerService:
     def __init__(
         self,
         store: TimerStore,
@@ -76,7 +77,7 @@ class Scheduler:
         now = self._clock()
         due = await self._store.claim_due(now, self._policy.lease, self._policy.batch_size)
         if due.claimed:
-            fired = [timer.fired(event_id=uuid.uuid4(), now=self._clock()) for timer in due.claimed]
+            fired = [timer_fired(t, event_id=uuid.uuid4(), now=self._clock()) for t in due.claimed]
             await self._sink.send(*(OutgoingRecord.of(self._events_topic, e) for e in fired))
             for event in fired:
                 TIMER_LATENESS.observe(max(0.0, (event.fired_at - event.due_at).total_seconds()))

@@ -8,7 +8,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from shared.broker import BrokerSink
-from shared.consumer import Delivery, IdempotentConsumer, subscribe
+from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription, subscribe
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
 from shared.mongo import Database
@@ -48,21 +48,25 @@ def recording_consumer(
 ) -> None:
     attempts: Counter[str] = Counter()
 
-    async def handler(message: CancelTimer, delivery: Delivery) -> None:
+    async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
         attempts[message.timer_id] += 1
         if message.timer_id == fails_on:
             raise Bug(f"handler bug on attempt {attempts[message.timer_id]}")
         handled[message.timer_id] += 1
 
+    subscription = Subscription(
+        f"test-consumer-{topic}",
+        lambda value: decode_as(value, CancelTimer),
+        handler,
+        topics=(topic,),
+    )
     consumer = IdempotentConsumer(
-        "test-consumer",
-        decode=lambda value: decode_as(value, CancelTimer),
-        handler=handler,
+        subscription,
         processed=processed,
         dead_letters=BrokerSink(broker),
         settings=ConsumerSettings(attempts=3),
     )
-    subscribe(broker, consumer, topics=[topic], group_id=f"group-{topic}")
+    subscribe(broker, consumer)
 
 
 async def test_a_redelivered_event_is_handled_once(
@@ -130,6 +134,7 @@ async def test_poison_messages_go_to_the_dlq_and_consumption_goes_on(
     assert "TeleportOrder" in errors[1][HEADER_ERROR]
     assert errors[2][HEADER_ERROR] == "Bug: handler bug on attempt 3"
     assert all(
-        e[HEADER_ORIGINAL_TOPIC] == topic and e[HEADER_CONSUMER] == "test-consumer" for e in errors
+        e[HEADER_ORIGINAL_TOPIC] == topic and e[HEADER_CONSUMER] == f"test-consumer-{topic}"
+        for e in errors
     )
     assert all(record.key == b"r2" for record in dead)

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.broker import BrokerSink
-from shared.consumer import Delivery, IdempotentConsumer, subscribe
+from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription, subscribe
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
-from shared.locks import KeyedLocks
 from shared.mongo import Database
 from shared.outbox import (
     OUTBOX,
@@ -87,8 +86,8 @@ async def test_a_state_change_and_its_events_are_one_update_and_the_relay_clears
     ]
 
     async with running_broker(kafka_bootstrap) as broker:
-        relay = OutboxRelay(BrokerSink(broker), [orders], NO_GRACE, KeyedLocks())
-        assert await relay.flush(orders, "o-1") == 2
+        relay = OutboxRelay(BrokerSink(broker), NO_GRACE)
+        assert await relay.attach(orders).publish("o-1") == 2
         assert await relay.sweep() == 0
 
     stored = await orders.find_one({"_id": "o-1"})
@@ -115,31 +114,34 @@ async def test_a_relay_killed_between_publish_and_removal_republishes_and_the_co
     handled: Counter[str] = Counter()
     processed = CountingProcessedEvents(database)
 
-    async def handler(message: CancelTimer, delivery: Delivery) -> None:
+    async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
         handled[message.timer_id] += 1
 
     def setup(broker):  # type: ignore[no-untyped-def]
+        subscription = Subscription(
+            f"outbox-test-{topic}",
+            lambda value: decode_as(value, CancelTimer),
+            handler,
+            topics=(topic,),
+        )
         consumer = IdempotentConsumer(
-            "outbox-test",
-            decode=lambda value: decode_as(value, CancelTimer),
-            handler=handler,
+            subscription,
             processed=processed,
             dead_letters=BrokerSink(broker),
             settings=ConsumerSettings(),
         )
-        subscribe(broker, consumer, topics=[topic], group_id=f"g-{topic}")
+        subscribe(broker, consumer)
 
     async with running_broker(kafka_bootstrap, setup) as broker:
-        doomed = OutboxRelay(
-            DiesAfterPublishing(BrokerSink(broker)), [orders], NO_GRACE, KeyedLocks()
-        )
+        doomed = OutboxRelay(DiesAfterPublishing(BrokerSink(broker)), NO_GRACE)
         with pytest.raises(RelayKilled):
-            await doomed.flush(orders, "o-2")
+            await doomed.attach(orders).publish("o-2")
         left_behind = await orders.find_one({"_id": "o-2"})
         assert left_behind is not None
         assert len(left_behind[OUTBOX]) == 1
 
-        restarted = OutboxRelay(BrokerSink(broker), [orders], NO_GRACE, KeyedLocks())
+        restarted = OutboxRelay(BrokerSink(broker), NO_GRACE)
+        restarted.attach(orders)
         assert await restarted.sweep() == 1
 
         await read_until(kafka_bootstrap, topic, at_least(2))  # published twice

@@ -15,6 +15,7 @@ from services.notifier.adapters.mongo_ledger import INDEXES, NOTIFICATIONS, Mong
 from services.notifier.ports import Claim, ClaimOutcome, LedgerState, NotificationLedger, Outcome
 from shared.contracts.values import NotificationKind
 from shared.mongo import Database, ensure_indexes
+from shared.outbox import OutboxRelay
 from shared.records import OutgoingRecord
 from shared.settings import OutboxSettings
 from tests.sinks import RecordingSink
@@ -31,15 +32,17 @@ class Subject:
 
 @pytest.fixture
 def in_memory_ledger() -> Subject:
-    memory = InMemoryNotificationLedger()
-    return Subject(memory, memory.published)
+    sink = RecordingSink()
+    return Subject(InMemoryNotificationLedger(sink), sink.records)
 
 
 @pytest.fixture
 async def mongo_ledger(database: Database) -> Subject:
     await ensure_indexes(database, INDEXES)
     sink = RecordingSink()
-    return Subject(MongoNotificationLedger(database, sink, OutboxSettings()), sink.records)
+    return Subject(
+        MongoNotificationLedger(database, OutboxRelay(sink, OutboxSettings())), sink.records
+    )
 
 
 @pytest.fixture(params=["in_memory_ledger", "mongo_ledger"])
@@ -84,7 +87,7 @@ async def test_the_first_claim_wins_and_a_finished_message_is_not_claimed_again(
     await subject.ledger.record(
         claim.notification_id, SENT, audit_record(claim.notification_id), datetime.now(UTC)
     )
-    await subject.ledger.publish_pending(claim.notification_id)
+    await subject.ledger.publish(claim.notification_id)
 
     assert await subject.ledger.claim(claim) is ClaimOutcome.DONE
     entry = await subject.entry(claim.notification_id)
@@ -108,8 +111,8 @@ async def test_an_outcome_is_recorded_once_with_its_audit_event(subject: Subject
 
     await subject.ledger.record(claim.notification_id, SENT, audit_record("first"), now)
     await subject.ledger.record(claim.notification_id, SENT, audit_record("second"), now)
-    await subject.ledger.publish_pending(claim.notification_id)
-    await subject.ledger.publish_pending(claim.notification_id)
+    await subject.ledger.publish(claim.notification_id)
+    await subject.ledger.publish(claim.notification_id)
 
     assert [record.value for record in subject.published] == [b"first"]
 
@@ -140,14 +143,14 @@ async def test_a_compacted_message_is_kept_in_the_history_and_never_claimed_agai
     database: Database,
 ) -> None:
     await ensure_indexes(database, INDEXES)
-    ledger = MongoNotificationLedger(database, RecordingSink(), OutboxSettings())
+    ledger = MongoNotificationLedger(database, OutboxRelay(RecordingSink(), OutboxSettings()))
     claim, in_flight = a_claim(), a_claim()
     await ledger.claim(claim)
     await ledger.claim(in_flight)
     await ledger.record(
         claim.notification_id, SENT, audit_record(claim.notification_id), datetime.now(UTC)
     )
-    await ledger.publish_pending(claim.notification_id)
+    await ledger.publish(claim.notification_id)
 
     assert await ledger.compact(datetime.now(UTC)) == 1
 

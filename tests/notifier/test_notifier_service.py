@@ -10,13 +10,14 @@ from typing import cast
 from services.notifier.adapters.in_memory_ledger import InMemoryNotificationLedger
 from services.notifier.adapters.store_configs import InMemoryStoreConfigs
 from services.notifier.ports import Claim, LedgerState
-from services.notifier.service import Notifier
+from services.notifier.service import NotificationService
 from shared.contracts.notifications import NotificationFailed, NotificationSent
 from shared.contracts.registry import decode_as
 from shared.contracts.values import NotificationKind, OrderStatus, PaymentStatus
 from shared.gateway import GatewayRefused, GatewayUnavailable
 from shared.topics import NOTIFICATIONS_EVENTS
 from tests.notifier.events import order_placed, payment_status_changed, status_changed
+from tests.sinks import RecordingSink
 
 TEMPLATES = {"ORDER_STATUS": "HXstatus", "PAYMENT_CONFIRMED": "HXpaid"}
 
@@ -60,23 +61,33 @@ class Clock:
         return self.now
 
 
+class Ledger(InMemoryNotificationLedger):
+    """The in-memory ledger with the sink it publishes to."""
+
+    def __init__(self) -> None:
+        self.sink = RecordingSink()
+        super().__init__(self.sink)
+
+
 def build(
     messenger: FakeMessenger, templates: Mapping[str, str] | None = None
-) -> tuple[Notifier, InMemoryNotificationLedger, Clock]:
-    ledger = InMemoryNotificationLedger()
+) -> tuple[NotificationService, Ledger, Clock]:
+    ledger = Ledger()
     clock = Clock()
-    notifier = Notifier(ledger, messenger, InMemoryStoreConfigs(), clock, templates=templates or {})
+    notifier = NotificationService(
+        ledger, messenger, InMemoryStoreConfigs(), clock, templates=templates or {}
+    )
     return notifier, ledger, clock
 
 
-def audit(ledger: InMemoryNotificationLedger) -> list[NotificationSent | NotificationFailed]:
-    assert {record.topic for record in ledger.published} <= {NOTIFICATIONS_EVENTS}
+def audit(ledger: Ledger) -> list[NotificationSent | NotificationFailed]:
+    assert {record.topic for record in ledger.sink.records} <= {NOTIFICATIONS_EVENTS}
     return [
         cast(
             NotificationSent | NotificationFailed,
             decode_as(record.value, NotificationSent, NotificationFailed),
         )
-        for record in ledger.published
+        for record in ledger.sink.records
     ]
 
 

@@ -19,7 +19,6 @@ from services.payment.adapters.in_memory import (
 )
 from services.payment.adapters.mongo import (
     INDEXES,
-    PAYMENTS,
     MongoCredentialsRepository,
     MongoJobQueue,
     MongoPaymentRepository,
@@ -39,7 +38,6 @@ from services.payment.ports import (
 )
 from shared.contracts.payments import PaymentCancelled
 from shared.contracts.values import PaymentMethod
-from shared.locks import KeyedLocks
 from shared.mongo import Database, ensure_indexes
 from shared.outbox import OutboxRelay
 from shared.records import OutgoingRecord
@@ -72,10 +70,8 @@ async def storage(request: pytest.FixtureRequest, database: Database) -> AsyncIt
         )
         return
     await ensure_indexes(database, INDEXES)
-    locks = KeyedLocks()
-    relay = OutboxRelay(sink, [database[PAYMENTS]], OutboxSettings(), locks)
     yield Storage(
-        MongoPaymentRepository(database, locks, relay),
+        MongoPaymentRepository(database, OutboxRelay(sink, OutboxSettings())),
         MongoJobQueue(database),
         MongoWebhookInbox(database),
         MongoCredentialsRepository(database),

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.scheduler.adapters.in_memory_timer_store import InMemoryTimerStore
-from services.scheduler.service import FiringPolicy, Scheduler
+from services.scheduler.service import FiringPolicy, TimerService
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
 from tests import sinks
@@ -58,9 +58,9 @@ def sink() -> RecordingSink:
 
 
 @pytest.fixture
-async def running(sink: RecordingSink) -> AsyncIterator[Scheduler]:
+async def running(sink: RecordingSink) -> AsyncIterator[TimerService]:
     """A scheduler whose loop naps up to 30 s unless something wakes it."""
-    scheduler = Scheduler(
+    scheduler = TimerService(
         InMemoryTimerStore(), sink, now, FiringPolicy(max_sleep=timedelta(seconds=30))
     )
     loop = asyncio.create_task(scheduler.run())
@@ -73,7 +73,7 @@ async def running(sink: RecordingSink) -> AsyncIterator[Scheduler]:
 async def test_a_due_timer_becomes_one_timer_fired_keyed_by_restaurant(
     sink: RecordingSink,
 ) -> None:
-    scheduler = Scheduler(InMemoryTimerStore(), sink, now)
+    scheduler = TimerService(InMemoryTimerStore(), sink, now)
     command = schedule("order-7:payment", now() - timedelta(seconds=1))
     await scheduler.schedule(command)
 
@@ -95,7 +95,7 @@ async def test_a_due_timer_becomes_one_timer_fired_keyed_by_restaurant(
 
 
 async def test_a_new_timer_wakes_the_napping_loop_and_fires_not_before_its_due_time(
-    running: Scheduler, sink: RecordingSink
+    running: TimerService, sink: RecordingSink
 ) -> None:
     due_at = now() + timedelta(milliseconds=300)
     await running.schedule(schedule("soon", due_at))
@@ -107,7 +107,7 @@ async def test_a_new_timer_wakes_the_napping_loop_and_fires_not_before_its_due_t
     assert fired.fired_at >= due_at
 
 
-async def test_a_cancelled_timer_does_not_fire(running: Scheduler, sink: RecordingSink) -> None:
+async def test_a_cancelled_timer_does_not_fire(running: TimerService, sink: RecordingSink) -> None:
     await running.schedule(schedule("cancelled", now() + timedelta(milliseconds=200)))
     await running.cancel(cancel("cancelled"))
     await running.schedule(schedule("witness", now() + timedelta(milliseconds=400)))

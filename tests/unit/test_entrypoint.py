@@ -118,8 +118,20 @@ def test_valid_settings_take_the_environment_and_the_service_defaults(
     settings = load_settings(OrderSettings)
 
     assert settings.kafka.topic_partitions == 3
-    assert settings.http.port == 8081
+    assert settings.port == 8081
+    assert settings.database == "orders"
     assert settings == OrderSettings()
+
+
+def test_the_environment_overrides_a_services_own_port_and_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PORT", "9181")
+    monkeypatch.setenv("MONGODB_DATABASE", "orders_eu")
+
+    settings = load_settings(OrderSettings)
+
+    assert (settings.port, settings.database) == (9181, "orders_eu")
 
 
 def test_a_service_started_with_a_wrong_secret_exits_naming_it() -> None:

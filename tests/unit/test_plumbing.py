@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
-from shared.consumer import Delivery, IdempotentConsumer
+from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
 from shared.errors import PermanentError
@@ -96,30 +96,28 @@ def test_merging_updates_that_set_one_field_twice_is_refused() -> None:
 
 def consumer_with(handler, sink: RecordingSink, processed: InMemoryProcessedEvents):  # type: ignore[no-untyped-def]
     return IdempotentConsumer(
-        "unit",
-        decode=lambda value: decode_as(value, CancelTimer),
-        handler=handler,
+        Subscription("unit", lambda value: decode_as(value, CancelTimer), handler),
         processed=processed,
         dead_letters=sink,
         settings=ConsumerSettings(attempts=3, transient_max_elapsed_s=1),
     )
 
 
-def delivery_of(message: CancelTimer) -> Delivery:
+def received(message: CancelTimer) -> ReceivedRecord:
     record = OutgoingRecord.of("scheduler.commands", message)
-    return Delivery("scheduler.commands", 0, 7, record.key, record.value, record.headers)
+    return ReceivedRecord("scheduler.commands", 0, 7, record.key, record.value, record.headers)
 
 
 async def test_a_permanent_error_is_dead_lettered_without_retrying() -> None:
     calls = []
 
-    async def handler(message: CancelTimer, delivery: Delivery) -> None:
+    async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
         calls.append(message.timer_id)
         raise PermanentError("order belongs to another store")
 
     sink, processed = RecordingSink(), InMemoryProcessedEvents()
     message = cancel_timer()
-    await consumer_with(handler, sink, processed).handle(delivery_of(message))
+    await consumer_with(handler, sink, processed).handle(received(message))
     assert len(calls) == 1
     [dead] = sink.records
     assert dead.topic == "scheduler.commands.dlq"
@@ -130,14 +128,14 @@ async def test_a_permanent_error_is_dead_lettered_without_retrying() -> None:
 async def test_an_unreachable_database_leaves_the_message_for_redelivery_not_the_dlq() -> None:
     calls = []
 
-    async def handler(message: CancelTimer, delivery: Delivery) -> None:
+    async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
         calls.append(message.timer_id)
         raise ServerSelectionTimeoutError("no server")
 
     sink, processed = RecordingSink(), InMemoryProcessedEvents()
     message = cancel_timer()
     with pytest.raises(ServerSelectionTimeoutError):
-        await consumer_with(handler, sink, processed).handle(delivery_of(message))
+        await consumer_with(handler, sink, processed).handle(received(message))
     assert len(calls) == 3
     assert sink.records == []
     assert not await processed.contains("unit", str(message.event_id))
@@ -146,13 +144,13 @@ async def test_an_unreachable_database_leaves_the_message_for_redelivery_not_the
 async def test_a_handler_that_fails_once_is_retried_and_succeeds() -> None:
     calls = []
 
-    async def handler(message: CancelTimer, delivery: Delivery) -> None:
+    async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
         calls.append(message.timer_id)
         if len(calls) == 1:
             raise RuntimeError("flaky")
 
     sink, processed = RecordingSink(), InMemoryProcessedEvents()
-    await consumer_with(handler, sink, processed).handle(delivery_of(cancel_timer()))
+    await consumer_with(handler, sink, processed).handle(received(cancel_timer()))
     assert len(calls) == 2
     assert sink.records == []
 

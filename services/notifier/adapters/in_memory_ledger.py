@@ -7,14 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from services.notifier.ports import Claim, ClaimOutcome, LedgerState, Outcome
-from shared.records import OutgoingRecord
+from shared.records import OutgoingRecord, RecordSink
 
 
 class InMemoryNotificationLedger:
-    def __init__(self) -> None:
+    def __init__(self, sink: RecordSink) -> None:
         self.entries: dict[str, dict[str, Any]] = {}
         self.outbox: dict[str, list[OutgoingRecord]] = {}
-        self.published: list[OutgoingRecord] = []
+        self._sink = sink
         self.placements: dict[str, datetime] = {}
 
     async def claim(self, claim: Claim) -> ClaimOutcome:
@@ -44,8 +44,8 @@ class InMemoryNotificationLedger:
         entry |= asdict(outcome) | {"finishedAt": now}
         self.outbox.setdefault(notification_id, []).append(event)
 
-    async def publish_pending(self, notification_id: str) -> None:
-        self.published.extend(self.outbox.pop(notification_id, []))
+    async def publish(self, notification_id: str) -> None:
+        await self._sink.send(*self.outbox.pop(notification_id, []))
 
     async def remember_placement(self, order_id: str, placed_at: datetime) -> None:
         self.placements.setdefault(order_id, placed_at)

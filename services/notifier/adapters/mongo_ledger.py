@@ -24,17 +24,9 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from services.notifier.ports import Claim, ClaimOutcome, LedgerState, Outcome
-from shared.locks import KeyedLocks
 from shared.mongo import Database
-from shared.outbox import (
-    OUTBOX_INDEX,
-    PENDING_SINCE,
-    OutboxRelay,
-    merge_updates,
-    outbox_update,
-)
-from shared.records import OutgoingRecord, RecordSink
-from shared.settings import OutboxSettings
+from shared.outbox import OUTBOX_INDEX, PENDING_SINCE, OutboxRelay, merge_updates, outbox_update
+from shared.records import OutgoingRecord
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +49,11 @@ INDEXES = {
 
 
 class MongoNotificationLedger:
-    def __init__(
-        self,
-        database: Database,
-        sink: RecordSink,
-        outbox: OutboxSettings,
-        locks: KeyedLocks | None = None,
-    ) -> None:
+    def __init__(self, database: Database, relay: OutboxRelay) -> None:
         self.collection = database[NOTIFICATIONS]
         self._history = database[HISTORY]
         self._windows = database[ORDER_WINDOWS]
-        self._locks = locks or KeyedLocks()
-        self.relay = OutboxRelay(sink, [self.collection], outbox, self._locks)
+        self._outbox = relay.attach(self.collection)
 
     async def claim(self, claim: Claim) -> ClaimOutcome:
         document: dict[str, Any] = {
@@ -95,7 +80,7 @@ class MongoNotificationLedger:
                 )
                 return ClaimOutcome.DONE
             return ClaimOutcome.CLAIMED
-        async with self._locks.hold((NOTIFICATIONS, claim.notification_id)):
+        async with self._outbox.lock(claim.notification_id):
             found = await self.collection.find_one({"_id": claim.notification_id}, {"state": 1})
             if found is None or found.get("state") != LedgerState.SENDING.value:
                 return ClaimOutcome.DONE  # finished (found), or archived a moment ago
@@ -122,14 +107,14 @@ class MongoNotificationLedger:
             "permanent": outcome.permanent,
             "finishedAt": now,
         }
-        async with self._locks.hold((NOTIFICATIONS, notification_id)):
+        async with self._outbox.lock(notification_id):
             await self.collection.update_one(
                 {"_id": notification_id, "state": LedgerState.SENDING.value},
                 merge_updates({"$set": fields}, outbox_update([event], now)),
             )
 
-    async def publish_pending(self, notification_id: str) -> None:
-        await self.relay.flush(self.collection, notification_id)
+    async def publish(self, notification_id: str) -> None:
+        await self._outbox.publish(notification_id)
 
     async def remember_placement(self, order_id: str, placed_at: datetime) -> None:
         with contextlib.suppress(DuplicateKeyError):

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.notifier.metrics import STORE_CONFIGS
+from shared.background import BackgroundLoops
 from shared.contracts.registry import ContractError, decode_as
 from shared.contracts.stores import StoreConfigChanged, StoreOrderConfig
 from shared.topics import STORES_CONFIG
@@ -38,10 +39,12 @@ class KafkaStoreConfigs:
         self._offsets: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._advanced = asyncio.Condition()
+        self._following = BackgroundLoops()
         self.caught_up = False
         """True once the copy holds everything the topic held at start (readiness)."""
 
     async def start(self) -> None:
+        """Reads the topic from its beginning and follows it in the background from now on."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=None,
@@ -64,6 +67,7 @@ class KafkaStoreConfigs:
             client_id="notifier-store-config-offsets",
         )
         await self._offsets.start()
+        self._following.start("follow-store-configs", self._follow())
 
     async def _partition_numbers(self, consumer: AIOKafkaConsumer) -> set[int]:
         # A topic created a moment ago may not be in the metadata yet.
@@ -89,6 +93,7 @@ class KafkaStoreConfigs:
             await admin.close()
 
     async def stop(self) -> None:
+        await self._following.stop()
         if self._offsets is not None:
             await self._offsets.stop()
             self._offsets = None
@@ -96,7 +101,7 @@ class KafkaStoreConfigs:
             await self._consumer.stop()
             self._consumer = None
 
-    async def follow(self) -> None:
+    async def _follow(self) -> None:
         """Applies the topic's records forever (a background loop)."""
         consumer = self._require()
         while True:

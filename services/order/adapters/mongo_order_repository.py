@@ -13,7 +13,14 @@ from services.order.domain.errors import ConcurrencyConflict
 from services.order.domain.order import Order
 from services.order.ports import OrderQuery
 from shared.mongo import Database, Document
-from shared.outbox import OUTBOX, OUTBOX_INDEX, PENDING_SINCE, outbox_update, with_outbox
+from shared.outbox import (
+    OUTBOX,
+    OUTBOX_INDEX,
+    PENDING_SINCE,
+    OutboxRelay,
+    outbox_update,
+    with_outbox,
+)
 from shared.records import OutgoingRecord
 
 COLLECTION = "orders"
@@ -75,10 +82,11 @@ def filter_of(query: OrderQuery) -> dict[str, Any]:
 
 
 class MongoOrderRepository:
-    """The order repository on MongoDB (or FerretDB); callers hold the order's lock."""
+    """The order repository on MongoDB (or FerretDB); each write holds the order's lock."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, relay: OutboxRelay) -> None:
         self.collection = database[COLLECTION]
+        self._outbox = relay.attach(self.collection)
 
     async def get(self, order_id: str) -> Order | None:
         found = await self.collection.find_one({"_id": order_id}, {OUTBOX: 0})
@@ -86,7 +94,8 @@ class MongoOrderRepository:
 
     async def add(self, order: Order, records: Sequence[OutgoingRecord], now: datetime) -> bool:
         try:
-            await self.collection.insert_one(with_outbox(to_document(order), records, now))
+            async with self._outbox.lock(order.order_id):
+                await self.collection.insert_one(with_outbox(to_document(order), records, now))
         except DuplicateKeyError:
             return False
         return True
@@ -97,11 +106,15 @@ class MongoOrderRepository:
         fields = to_document(order.model_copy(update={"version": expected_version + 1}))
         del fields["_id"]
         update = {"$set": fields} | outbox_update(records, now)
-        result = await self.collection.update_one(
-            {"_id": order.order_id, "version": expected_version}, update
-        )
+        async with self._outbox.lock(order.order_id):
+            result = await self.collection.update_one(
+                {"_id": order.order_id, "version": expected_version}, update
+            )
         if result.matched_count == 0:
             raise ConcurrencyConflict(order.order_id, expected_version)
+
+    async def publish(self, order_id: str) -> None:
+        await self._outbox.publish(order_id)
 
     async def find(self, query: OrderQuery) -> list[Order]:
         cursor = (

@@ -7,7 +7,14 @@ from datetime import datetime
 
 from shared.contracts.stores import StoreOrderConfig
 from shared.mongo import Database
-from shared.outbox import OUTBOX, OUTBOX_INDEX, PENDING_SINCE, merge_updates, outbox_update
+from shared.outbox import (
+    OUTBOX,
+    OUTBOX_INDEX,
+    PENDING_SINCE,
+    OutboxRelay,
+    merge_updates,
+    outbox_update,
+)
 from shared.records import OutgoingRecord
 
 COLLECTION = "store_configs"
@@ -22,8 +29,9 @@ def config_id(client_id: str, store_id: str) -> str:
 class MongoStoreConfigRepository:
     """The configurations of the stores that set one."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, relay: OutboxRelay) -> None:
         self.collection = database[COLLECTION]
+        self._outbox = relay.attach(self.collection)
 
     async def get(self, client_id: str, store_id: str) -> StoreOrderConfig | None:
         found = await self.collection.find_one(
@@ -38,6 +46,9 @@ class MongoStoreConfigRepository:
         update = merge_updates(
             {"$set": config.model_dump(mode="json", by_alias=True)}, outbox_update(records, now)
         )
-        await self.collection.update_one(
-            {"_id": config_id(config.client_id, config.store_id)}, update, upsert=True
-        )
+        document_id = config_id(config.client_id, config.store_id)
+        async with self._outbox.lock(document_id):
+            await self.collection.update_one({"_id": document_id}, update, upsert=True)
+
+    async def publish(self, client_id: str, store_id: str) -> None:
+        await self._outbox.publish(config_id(client_id, store_id))

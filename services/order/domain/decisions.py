@@ -1,7 +1,8 @@
 """What happens to an order on each command and event: `(order, message, cause) -> Decision`.
 
-Each function is pure. It returns the order as it must be saved and the messages to publish
-with it (through the outbox, in one write), or raises an `OrderError`. A message that finds
+Each function is pure. It returns the order as it must be saved and the messages it implies
+(published through the outbox with it, in one write; `outgoing.py` says where each goes), or
+raises an `OrderError`. A message that finds
 the order already past the point it speaks of is a duplicate or arrived late: the decision is
 then empty, or an answer that changes nothing (a POS confirming a cancelled order).
 """
@@ -18,8 +19,7 @@ from services.order.domain.errors import InvalidTransition, OrderError
 from services.order.domain.lifecycle import CLOSED, already_passed, is_allowed
 from services.order.domain.order import Order, new_order
 from services.order.domain.validation import Rejection
-from shared import topics
-from shared.contracts.base import Envelope, Message
+from shared.contracts.base import Envelope
 from shared.contracts.orders import (
     CancelOrder,
     OrderPaymentStatusChanged,
@@ -52,6 +52,7 @@ from shared.contracts.pos import (
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import Actor, OrderStatus, PaymentStatus, ReasonCode
+from shared.decision import Decision
 
 PAID_AFTER_CANCELLATION = "PAID_AFTER_CANCELLATION"
 
@@ -70,25 +71,8 @@ class Cause:
         return cls(message.correlation_id, str(message.event_id), now, new_id)
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """A message to publish with the order's next write."""
-
-    topic: str
-    message: Message
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The order to save and what to publish with it; nothing to do when `unchanged`."""
-
-    order: Order
-    outgoing: tuple[Outgoing, ...]
-    changed: bool
-
-    @property
-    def unchanged(self) -> bool:
-        return not self.changed and not self.outgoing
+OrderDecision = Decision[Order, Envelope]
+"""The order as it must be saved, and the messages it implies."""
 
 
 def timer_id(order_id: str, purpose: TimerPurpose) -> str:
@@ -103,7 +87,7 @@ class _Change:
     def __init__(self, order: Order, cause: Cause) -> None:
         self.order = order
         self.cause = cause
-        self.outgoing: list[Outgoing] = []
+        self.messages: list[Envelope] = []
         self.changed = False
 
     @property
@@ -114,7 +98,7 @@ class _Change:
         self.order = self.order.model_copy(update=fields | {"updated_at": self.now})
         self.changed = True
 
-    def emit(self, topic: str, message_type: type[Envelope], **fields: Any) -> None:
+    def emit(self, message_type: type[Envelope], **fields: Any) -> None:
         envelope = {
             "event_id": self.cause.new_id(),
             "occurred_at": self.now,
@@ -123,11 +107,10 @@ class _Change:
             "client_id": self.order.client_id,
             "store_id": self.order.store_id,
         }
-        self.outgoing.append(Outgoing(topic, message_type(**(envelope | fields))))
+        self.messages.append(message_type(**(envelope | fields)))
 
     def to_pos(self, message_type: type[Envelope], **fields: Any) -> None:
-        topic = topics.pos_orders_topic(self.order.client_id, self.order.store_id)
-        self.emit(topic, message_type, order_id=self.order.order_id, **fields)
+        self.emit(message_type, order_id=self.order.order_id, **fields)
 
     def status(
         self,
@@ -144,7 +127,6 @@ class _Change:
         entry = StatusHistoryEntry(status=to, timestamp=self.now, by=by, notes=notes)
         self.update(status=to, status_history=[*self.order.status_history, entry])
         self.emit(
-            topics.ORDERS_EVENTS,
             OrderStatusChanged,
             order_id=self.order.order_id,
             from_status=current,
@@ -164,7 +146,6 @@ class _Change:
         current = self.order.payment_status
         self.update(payment_status=to)
         self.emit(
-            topics.ORDERS_EVENTS,
             OrderPaymentStatusChanged,
             order_id=self.order.order_id,
             from_status=current,
@@ -178,7 +159,6 @@ class _Change:
 
     def schedule(self, purpose: TimerPurpose, due_at: datetime) -> None:
         self.emit(
-            topics.SCHEDULER_COMMANDS,
             ScheduleTimer,
             timer_id=timer_id(self.order.order_id, purpose),
             due_at=due_at,
@@ -188,19 +168,20 @@ class _Change:
 
     def unschedule(self, purpose: TimerPurpose) -> None:
         self.emit(
-            topics.SCHEDULER_COMMANDS,
             CancelTimer,
             timer_id=timer_id(self.order.order_id, purpose),
         )
 
-    def decision(self) -> Decision:
-        return Decision(self.order, tuple(self.outgoing), self.changed)
+    def decision(self) -> OrderDecision:
+        return Decision(self.order, tuple(self.messages), self.changed)
 
 
 # Placing and releasing
 
 
-def place(command: PlaceOrder, config: StoreOrderConfig, order_id: str, cause: Cause) -> Decision:
+def place(
+    command: PlaceOrder, config: StoreOrderConfig, order_id: str, cause: Cause
+) -> OrderDecision:
     """A new PENDING order: cash goes to the POS at once, online waits for its payment."""
     placed_event_id = cause.new_id()
     order = new_order(
@@ -208,17 +189,14 @@ def place(command: PlaceOrder, config: StoreOrderConfig, order_id: str, cause: C
     )
     change = _Change(order, cause)
     change.changed = True
-    change.outgoing.append(
-        Outgoing(
-            topics.ORDERS_EVENTS,
-            OrderPlaced.caused_by(
-                command,
-                event_id=placed_event_id,
-                now=cause.now,
-                order_id=order_id,
-                command_id=command.command_id,
-                order=order.snapshot(),
-            ),
+    change.messages.append(
+        OrderPlaced.caused_by(
+            command,
+            event_id=placed_event_id,
+            now=cause.now,
+            order_id=order_id,
+            command_id=command.command_id,
+            order=order.snapshot(),
         )
     )
     if not command.payment_method.is_online:
@@ -226,7 +204,6 @@ def place(command: PlaceOrder, config: StoreOrderConfig, order_id: str, cause: C
         return change.decision()
     assert command.customer.cpf is not None  # validation requires it for online payment
     change.emit(
-        topics.PAYMENTS_COMMANDS,
         RequestPayment,
         order_id=order_id,
         payment_method=command.payment_method,
@@ -295,7 +272,6 @@ def _cancel(change: _Change, code: ReasonCode, by: Actor, *, words: str | None =
         _refund(change, code.value)
     elif order.payment_status is PaymentStatus.PENDING:
         change.emit(
-            topics.PAYMENTS_COMMANDS,
             CancelPayment,
             order_id=order.order_id,
             payment_id=order.payment_id,
@@ -309,7 +285,6 @@ def _cancel(change: _Change, code: ReasonCode, by: Actor, *, words: str | None =
 def _refund(change: _Change, reason: str) -> None:
     change.payment(PaymentStatus.REFUND_PENDING, reason=reason)
     change.emit(
-        topics.PAYMENTS_COMMANDS,
         RequestRefund,
         order_id=change.order.order_id,
         payment_id=change.order.payment_id,
@@ -317,7 +292,9 @@ def _refund(change: _Change, reason: str) -> None:
     )
 
 
-def cancel_by_customer(order: Order, command: CancelOrder, cause: Cause) -> Decision | Rejection:
+def cancel_by_customer(
+    order: Order, command: CancelOrder, cause: Cause
+) -> OrderDecision | Rejection:
     """The customer may cancel while the order is PENDING; later it is refused."""
     if order.status is not OrderStatus.PENDING:
         return Rejection(
@@ -332,7 +309,7 @@ def cancel_by_customer(order: Order, command: CancelOrder, cause: Cause) -> Deci
 # Payment events
 
 
-def on_payment_created(order: Order, event: PaymentCreated, cause: Cause) -> Decision:
+def on_payment_created(order: Order, event: PaymentCreated, cause: Cause) -> OrderDecision:
     """The charge exists: the customer learns how to pay; a cancelled order's charge is deleted."""
     change = _Change(order, cause)
     if order.payment_id is not None:
@@ -340,14 +317,12 @@ def on_payment_created(order: Order, event: PaymentCreated, cause: Cause) -> Dec
     change.update(payment_id=event.payment_id, payment_details=event.instructions)
     if order.status in CLOSED:
         change.emit(
-            topics.PAYMENTS_COMMANDS,
             CancelPayment,
             order_id=order.order_id,
             payment_id=event.payment_id,
         )
     elif order.payment_status is PaymentStatus.PENDING:
         change.emit(
-            topics.ORDERS_EVENTS,
             PaymentInstructionsIssued,
             order_id=order.order_id,
             payment_method=order.payment_method,
@@ -361,7 +336,7 @@ def on_payment_created(order: Order, event: PaymentCreated, cause: Cause) -> Dec
 
 def on_payment_creation_failed(
     order: Order, event: PaymentCreationFailed, cause: Cause
-) -> Decision:
+) -> OrderDecision:
     """No charge could be made: the order is cancelled."""
     return _payment_failed(
         order,
@@ -374,7 +349,7 @@ def on_payment_creation_failed(
 
 def on_payment_failed(
     order: Order, event: PaymentFailed | PaymentCancelled, cause: Cause
-) -> Decision:
+) -> OrderDecision:
     """The charge will not be paid (overdue, refused, deleted): the order is cancelled."""
     reason = event.reason if isinstance(event, PaymentFailed) else "PAYMENT_DELETED"
     return _payment_failed(order, cause, reason=reason, words=None, code=ReasonCode.PAYMENT_FAILED)
@@ -382,7 +357,7 @@ def on_payment_failed(
 
 def _payment_failed(
     order: Order, cause: Cause, *, reason: str, words: str | None, code: ReasonCode
-) -> Decision:
+) -> OrderDecision:
     change = _Change(order, cause)
     if order.status is OrderStatus.PENDING and order.payment_status is PaymentStatus.PENDING:
         change.payment(PaymentStatus.FAILED, reason=reason)
@@ -390,7 +365,7 @@ def _payment_failed(
     return change.decision()
 
 
-def on_payment_succeeded(order: Order, event: PaymentSucceeded, cause: Cause) -> Decision:
+def on_payment_succeeded(order: Order, event: PaymentSucceeded, cause: Cause) -> OrderDecision:
     """Paid: the order goes to the POS; if it was cancelled meanwhile, the money goes back."""
     change = _Change(order, cause)
     if order.payment_status in (
@@ -411,7 +386,7 @@ def on_payment_succeeded(order: Order, event: PaymentSucceeded, cause: Cause) ->
     return change.decision()
 
 
-def on_refund_requested(order: Order, event: RefundRequested, cause: Cause) -> Decision:
+def on_refund_requested(order: Order, event: RefundRequested, cause: Cause) -> OrderDecision:
     """Asaas accepted a refund (ours, or one started on its panel)."""
     change = _Change(order, cause)
     if order.payment_status is PaymentStatus.PAID:
@@ -419,7 +394,7 @@ def on_refund_requested(order: Order, event: RefundRequested, cause: Cause) -> D
     return change.decision()
 
 
-def on_payment_refunded(order: Order, event: PaymentRefunded, cause: Cause) -> Decision:
+def on_payment_refunded(order: Order, event: PaymentRefunded, cause: Cause) -> OrderDecision:
     """The money is back with the customer: the order ends REFUNDED."""
     change = _Change(order, cause)
     if order.payment_status is PaymentStatus.REFUNDED:
@@ -435,7 +410,7 @@ def on_payment_refunded(order: Order, event: PaymentRefunded, cause: Cause) -> D
 # Deadlines
 
 
-def on_timer_fired(order: Order, event: TimerFired, cause: Cause) -> Decision:
+def on_timer_fired(order: Order, event: TimerFired, cause: Cause) -> OrderDecision:
     """A deadline passed: an order still waiting for it is cancelled."""
     change = _Change(order, cause)
     if order.status is not OrderStatus.PENDING:
@@ -451,7 +426,7 @@ def on_timer_fired(order: Order, event: TimerFired, cause: Cause) -> Decision:
 # The POS
 
 
-def on_pos_confirmed(order: Order, update: PosOrderConfirmed, cause: Cause) -> Decision:
+def on_pos_confirmed(order: Order, update: PosOrderConfirmed, cause: Cause) -> OrderDecision:
     """The restaurant confirms; a cancelled order is not resurrected, the POS is told again."""
     change = _Change(order, cause)
     _require_released(order)
@@ -464,7 +439,7 @@ def on_pos_confirmed(order: Order, update: PosOrderConfirmed, cause: Cause) -> D
     return change.decision()
 
 
-def on_pos_rejected(order: Order, update: PosOrderRejected, cause: Cause) -> Decision:
+def on_pos_rejected(order: Order, update: PosOrderRejected, cause: Cause) -> OrderDecision:
     """The restaurant refuses (or later cancels) the order; a paid one is refunded."""
     change = _Change(order, cause)
     _require_released(order)
@@ -473,7 +448,9 @@ def on_pos_rejected(order: Order, update: PosOrderRejected, cause: Cause) -> Dec
     return change.decision()
 
 
-def on_pos_status_updated(order: Order, update: PosOrderStatusUpdated, cause: Cause) -> Decision:
+def on_pos_status_updated(
+    order: Order, update: PosOrderStatusUpdated, cause: Cause
+) -> OrderDecision:
     """The kitchen moves the order along the table; late or repeated reports change nothing."""
     change = _Change(order, cause)
     _require_released(order)
@@ -508,7 +485,7 @@ PaymentEvent = (
 PosReport = PosOrderConfirmed | PosOrderRejected | PosOrderStatusUpdated
 
 
-def on_payment_event(order: Order, event: PaymentEvent, cause: Cause) -> Decision:
+def on_payment_event(order: Order, event: PaymentEvent, cause: Cause) -> OrderDecision:
     """The decision for any payment event that concerns an order's state."""
     match event:
         case PaymentCreated():
@@ -527,7 +504,7 @@ def on_payment_event(order: Order, event: PaymentEvent, cause: Cause) -> Decisio
 
 def on_pos_update(
     order: Order, update: PosReport, now: datetime, new_id: Callable[[], UUID]
-) -> Decision:
+) -> OrderDecision:
     """The decision for a POS report; its conversation turn is the order's when it names none."""
     cause = Cause(update.correlation_id or order.correlation_id, str(update.event_id), now, new_id)
     match update:

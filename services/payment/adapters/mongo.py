@@ -27,7 +27,6 @@ from services.payment.ports import (
     StoredCredentials,
 )
 from shared.contracts.values import PaymentMethod
-from shared.locks import KeyedLocks
 from shared.mongo import Database, Document
 from shared.outbox import (
     OUTBOX,
@@ -137,10 +136,9 @@ def payment_record(document: Document) -> PaymentRecord:
 
 
 class MongoPaymentRepository:
-    def __init__(self, database: Database, locks: KeyedLocks, relay: OutboxRelay) -> None:
+    def __init__(self, database: Database, relay: OutboxRelay) -> None:
         self.collection = database[PAYMENTS]
-        self._locks = locks
-        self._relay = relay
+        self._outbox = relay.attach(self.collection)
 
     async def get(self, record_id: str) -> PaymentRecord | None:
         found = await self.collection.find_one({"_id": record_id}, {OUTBOX: 0})
@@ -156,7 +154,7 @@ class MongoPaymentRepository:
         stored = PaymentRecord(**{**record.__dict__, "version": 1})
         document = with_outbox(payment_document(stored), events, datetime.now(UTC))
         try:
-            async with self._locks.hold((PAYMENTS, record.record_id)):
+            async with self._outbox.lock(record.record_id):
                 await self.collection.insert_one(document)
         except DuplicateKeyError:
             return False
@@ -167,7 +165,7 @@ class MongoPaymentRepository:
         del fields["_id"]
         fields["version"] = record.version + 1
         update = merge_updates({"$set": fields}, outbox_update(events, datetime.now(UTC)))
-        async with self._locks.hold((PAYMENTS, record.record_id)):
+        async with self._outbox.lock(record.record_id):
             result = await self.collection.update_one(
                 {"_id": record.record_id, "version": record.version}, update
             )
@@ -175,7 +173,7 @@ class MongoPaymentRepository:
             raise StaleRecord(f"payment {record.record_id} moved past version {record.version}")
 
     async def publish(self, record_id: str) -> None:
-        await self._relay.flush(self.collection, record_id)
+        await self._outbox.publish(record_id)
 
 
 def _job_id(kind: str, key: str) -> str:

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from services.order.domain import decisions
-from services.order.domain.decisions import Cause, Decision
+from services.order.domain.decisions import Cause, OrderDecision
 from services.order.domain.errors import InvalidTransition, OrderError
 from services.order.domain.order import Order
+from services.order.outgoing import topic_of
 from shared.contracts.payments import (
     CancelPayment,
     PaymentCreated,
@@ -39,15 +40,15 @@ def cause(minutes: float = 0) -> Cause:
     return Cause("turn-1", str(uuid.uuid4()), T0 + timedelta(minutes=minutes), uuid.uuid4)
 
 
-def types(decision: Decision) -> list[str]:
-    return [item.message.event_type for item in decision.outgoing]
+def types(decision: OrderDecision) -> list[str]:
+    return [message.event_type for message in decision.events]
 
 
 def config(**fields: Any) -> StoreOrderConfig:
     return StoreOrderConfig(client_id="rest-1", store_id="store-1", **fields)
 
 
-def placed(method: str = "CASH", **fields: Any) -> Decision:
+def placed(method: str = "CASH", **fields: Any) -> OrderDecision:
     return decisions.place(command(method), config(**fields), "order-1", cause())
 
 
@@ -61,7 +62,7 @@ def envelope(minutes: float = 0) -> dict[str, Any]:
     }
 
 
-def succeeded(order: Order, minutes: float = 1) -> Decision:
+def succeeded(order: Order, minutes: float = 1) -> OrderDecision:
     event = PaymentSucceeded(
         **envelope(minutes), order_id=order.order_id, payment_id="pay_1", amount_cents=2620,
         paid_at=T0,
@@ -69,7 +70,7 @@ def succeeded(order: Order, minutes: float = 1) -> Decision:
     return decisions.on_payment_event(order, event, cause(minutes))
 
 
-def fired(order: Order, purpose: TimerPurpose, minutes: float) -> Decision:
+def fired(order: Order, purpose: TimerPurpose, minutes: float) -> OrderDecision:
     event = TimerFired(
         **envelope(minutes), timer_id="t", purpose=purpose, order_id=order.order_id,
         due_at=T0, fired_at=T0,
@@ -77,7 +78,7 @@ def fired(order: Order, purpose: TimerPurpose, minutes: float) -> Decision:
     return decisions.on_timer_fired(order, event, cause(minutes))
 
 
-def pos(order: Order, update: Any, minutes: float = 2) -> Decision:
+def pos(order: Order, update: Any, minutes: float = 2) -> OrderDecision:
     return decisions.on_pos_update(order, update, T0 + timedelta(minutes=minutes), uuid.uuid4)
 
 
@@ -88,21 +89,21 @@ def pos_confirmed(order: Order) -> PosOrderConfirmed:
 def test_cash_order_without_confirmation_goes_to_the_pos_confirmed() -> None:
     decision = placed(requires_confirmation=False)
     assert types(decision) == ["OrderPlaced", "OrderStatusChanged", "PosOrderReceived"]
-    assert decision.order.status == "CONFIRMED"
-    received = decision.outgoing[-1].message
+    assert decision.state.status == "CONFIRMED"
+    received = decision.events[-1]
     assert isinstance(received, PosOrderReceived)
     assert received.awaiting_confirmation is False
-    assert decision.outgoing[-1].topic == "pos.rest-1.store-1.orders"
+    assert topic_of(decision.events[-1]) == "pos.rest-1.store-1.orders"
 
 
 def test_cash_order_awaiting_confirmation_gets_a_deadline() -> None:
     decision = placed(requires_confirmation=True, auto_confirmation_timeout=10)
     assert types(decision) == ["OrderPlaced", "ScheduleTimer", "PosOrderReceived"]
-    timer = decision.outgoing[1].message
+    timer = decision.events[1]
     assert isinstance(timer, ScheduleTimer)
     assert timer.due_at == T0 + timedelta(minutes=10)
     assert timer.timer_id == "order-1:confirmation"
-    assert decision.order.confirmation_timeout == timer.due_at
+    assert decision.state.confirmation_timeout == timer.due_at
 
 
 def test_cash_order_with_no_timeout_waits_without_a_deadline() -> None:
@@ -113,114 +114,114 @@ def test_cash_order_with_no_timeout_waits_without_a_deadline() -> None:
 def test_online_order_asks_for_payment_and_waits_for_it_before_the_kitchen() -> None:
     decision = placed("PIX", payment_timeout=15)
     assert types(decision) == ["OrderPlaced", "RequestPayment", "ScheduleTimer"]
-    request = decision.outgoing[1].message
+    request = decision.events[1]
     assert isinstance(request, RequestPayment)
     assert request.amount_cents == 2620
-    assert decision.order.deadlines.payment == T0 + timedelta(minutes=15)
-    assert decision.order.released_to_pos_at is None
+    assert decision.state.deadlines.payment == T0 + timedelta(minutes=15)
+    assert decision.state.released_to_pos_at is None
 
 
 def test_paid_online_order_deadline_is_the_earliest_of_confirmation_and_refund() -> None:
     order = placed(
         "PIX", requires_confirmation=True, auto_confirmation_timeout=30, refund_timeout=20
-    ).order
+    ).state
     decision = succeeded(order)
     assert types(decision) == [
         "OrderPaymentStatusChanged", "CancelTimer", "ScheduleTimer", "PosOrderReceived"
     ]  # fmt: skip
-    assert decision.order.confirmation_timeout == T0 + timedelta(minutes=21)
-    assert decision.order.payment_status == "PAID"
+    assert decision.state.confirmation_timeout == T0 + timedelta(minutes=21)
+    assert decision.state.payment_status == "PAID"
 
 
 def test_a_payment_confirmed_twice_changes_nothing_the_second_time() -> None:
-    order = succeeded(placed("PIX").order).order
+    order = succeeded(placed("PIX").state).state
     assert succeeded(order).unchanged
 
 
 def test_payment_deadline_cancels_an_unpaid_order_and_deletes_its_charge() -> None:
-    order = placed("PIX").order
+    order = placed("PIX").state
     decision = fired(order, TimerPurpose.PAYMENT_DEADLINE, 16)
     assert types(decision) == ["OrderStatusChanged", "CancelPayment"]
-    assert decision.order.cancellation_reason == "PAYMENT_TIMEOUT"
+    assert decision.state.cancellation_reason == "PAYMENT_TIMEOUT"
 
 
 def test_payment_deadline_of_a_paid_order_does_nothing() -> None:
-    order = succeeded(placed("PIX").order).order
+    order = succeeded(placed("PIX").state).state
     assert fired(order, TimerPurpose.PAYMENT_DEADLINE, 16).unchanged
 
 
 def test_confirmation_deadline_of_a_paid_order_cancels_refunds_and_tells_the_pos() -> None:
-    order = succeeded(placed("PIX", requires_confirmation=True).order).order
+    order = succeeded(placed("PIX", requires_confirmation=True).state).state
     decision = fired(order, TimerPurpose.CONFIRMATION_DEADLINE, 61)
     assert types(decision) == [
         "OrderStatusChanged", "PosOrderCancelled", "OrderPaymentStatusChanged", "RequestRefund"
     ]  # fmt: skip
-    assert decision.order.payment_status == "REFUND_PENDING"
-    refund = decision.outgoing[-1].message
+    assert decision.state.payment_status == "REFUND_PENDING"
+    refund = decision.events[-1]
     assert isinstance(refund, RequestRefund)
     assert refund.payment_id == "pay_1"
 
 
 def test_payment_after_cancellation_is_refunded_at_once() -> None:
-    cancelled = fired(placed("PIX").order, TimerPurpose.PAYMENT_DEADLINE, 16).order
+    cancelled = fired(placed("PIX").state, TimerPurpose.PAYMENT_DEADLINE, 16).state
     decision = succeeded(cancelled, 17)
     assert types(decision) == [
         "OrderPaymentStatusChanged", "OrderPaymentStatusChanged", "RequestRefund"
     ]  # fmt: skip
-    assert decision.order.status == "CANCELLED"
-    assert decision.order.payment_status == "REFUND_PENDING"
+    assert decision.state.status == "CANCELLED"
+    assert decision.state.payment_status == "REFUND_PENDING"
 
 
 def test_charge_created_for_an_order_already_cancelled_is_deleted() -> None:
-    cancelled = fired(placed("PIX").order, TimerPurpose.PAYMENT_DEADLINE, 16).order
+    cancelled = fired(placed("PIX").state, TimerPurpose.PAYMENT_DEADLINE, 16).state
     created = PaymentCreated(
         **envelope(17), order_id="order-1", payment_id="pay_9", method="PIX", amount_cents=2620,
         instructions=PaymentInstructions(pix_payload="000201"),
     )  # fmt: skip
     decision = decisions.on_payment_event(cancelled, created, cause(17))
     assert types(decision) == ["CancelPayment"]
-    message = decision.outgoing[0].message
+    message = decision.events[0]
     assert isinstance(message, CancelPayment)
     assert message.payment_id == "pay_9"
 
 
 def test_refund_completed_ends_the_order_refunded() -> None:
     order = fired(
-        succeeded(placed("PIX", requires_confirmation=True).order).order,
+        succeeded(placed("PIX", requires_confirmation=True).state).state,
         TimerPurpose.CONFIRMATION_DEADLINE,
         61,
-    ).order
+    ).state
     refunded = PaymentRefunded(
         **envelope(70), order_id="order-1", payment_id="pay_1", amount_cents=2620, refunded_at=T0
     )
     decision = decisions.on_payment_event(order, refunded, cause(70))
-    assert (decision.order.status, decision.order.payment_status) == ("REFUNDED", "REFUNDED")
-    assert decisions.on_payment_event(decision.order, refunded, cause(71)).unchanged
+    assert (decision.state.status, decision.state.payment_status) == ("REFUNDED", "REFUNDED")
+    assert decisions.on_payment_event(decision.state, refunded, cause(71)).unchanged
 
 
 def test_late_pos_confirmation_is_answered_already_cancelled() -> None:
     order = fired(
-        placed(requires_confirmation=True, auto_confirmation_timeout=5).order,
+        placed(requires_confirmation=True, auto_confirmation_timeout=5).state,
         TimerPurpose.CONFIRMATION_DEADLINE,
         6,
-    ).order
+    ).state
     decision = pos(order, pos_confirmed(order), 7)
     assert types(decision) == ["PosOrderCancelled"]
-    answer = decision.outgoing[0].message
+    answer = decision.events[0]
     assert isinstance(answer, PosOrderCancelled)
     assert answer.reason == "ALREADY_CANCELLED"
-    assert decision.order.status == "CANCELLED"
+    assert decision.state.status == "CANCELLED"
 
 
 def test_confirmation_cancels_the_deadline_timer() -> None:
-    order = placed(requires_confirmation=True, auto_confirmation_timeout=5).order
+    order = placed(requires_confirmation=True, auto_confirmation_timeout=5).state
     decision = pos(order, pos_confirmed(order), 1)
     assert types(decision) == ["OrderStatusChanged", "CancelTimer"]
-    assert isinstance(decision.outgoing[1].message, CancelTimer)
+    assert isinstance(decision.events[1], CancelTimer)
 
 
 def test_kitchen_status_out_of_the_table_is_refused() -> None:
-    order = placed(requires_confirmation=True).order
+    order = placed(requires_confirmation=True).state
     update = PosOrderStatusUpdated(
         event_id=uuid.uuid4(), occurred_at=T0, order_id="order-1", status=PosStatus.READY
     )
@@ -229,15 +230,15 @@ def test_kitchen_status_out_of_the_table_is_refused() -> None:
 
 
 def test_late_kitchen_report_changes_nothing() -> None:
-    order = placed(requires_confirmation=False).order
+    order = placed(requires_confirmation=False).state
     preparing = PosOrderStatusUpdated(
         event_id=uuid.uuid4(), occurred_at=T0, order_id="order-1", status=PosStatus.PREPARING
     )
-    order = pos(order, preparing).order
+    order = pos(order, preparing).state
     assert pos(order, preparing, 3).unchanged
 
 
 def test_pos_cannot_speak_of_an_order_it_never_received() -> None:
-    order = placed("PIX").order
+    order = placed("PIX").state
     with pytest.raises(OrderError):
         pos(order, pos_confirmed(order))

@@ -1,0 +1,122 @@
+"""What the order service publishes, and where: the topic of each message its decisions imply,
+and the answers to commands it refuses (which change no order, so they go out at once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from services.order.domain.order import Order
+from services.order.domain.validation import Rejection
+from shared.contracts.base import Envelope
+from shared.contracts.orders import (
+    CancelOrder,
+    OrderPaymentStatusChanged,
+    OrderPlaced,
+    OrderRejected,
+    OrderStatusChanged,
+    PaymentInstructionsIssued,
+    PlaceOrder,
+)
+from shared.contracts.payments import CancelPayment, RequestPayment, RequestRefund
+from shared.contracts.pos import PosOrderCancelled, PosOrderReceived
+from shared.contracts.scheduler import CancelTimer, ScheduleTimer
+from shared.contracts.stores import StoreConfigChanged
+from shared.contracts.values import ReasonCode
+from shared.records import OutgoingRecord
+from shared.topics import (
+    ORDERS_EVENTS,
+    PAYMENTS_COMMANDS,
+    SCHEDULER_COMMANDS,
+    STORES_CONFIG,
+    pos_orders_topic,
+)
+
+MAX_PROBLEM_TEXT = 500
+
+
+def topic_of(message: Envelope) -> str:
+    """The topic a message of the order service goes to (a POS's own for the kitchen's)."""
+    match message:
+        case (
+            OrderPlaced()
+            | OrderRejected()
+            | OrderStatusChanged()
+            | OrderPaymentStatusChanged()
+            | PaymentInstructionsIssued()
+        ):
+            return ORDERS_EVENTS
+        case RequestPayment() | CancelPayment() | RequestRefund():
+            return PAYMENTS_COMMANDS
+        case ScheduleTimer() | CancelTimer():
+            return SCHEDULER_COMMANDS
+        case PosOrderReceived() | PosOrderCancelled():
+            return pos_orders_topic(message.client_id, message.store_id)
+        case StoreConfigChanged():
+            return STORES_CONFIG
+    raise TypeError(f"the order service does not publish {message.event_type}")
+
+
+def records_of(messages: Iterable[Envelope]) -> list[OutgoingRecord]:
+    return [OutgoingRecord.of(topic_of(message), message) for message in messages]
+
+
+def rejected(
+    command: PlaceOrder | CancelOrder,
+    rejection: Rejection,
+    order: Order | None,
+    *,
+    event_id: UUID,
+    now: datetime,
+) -> OrderRejected:
+    """The chatbot's answer to a command the order service refuses, with whom to tell."""
+    details: dict[str, str | None]
+    if isinstance(command, PlaceOrder):
+        details = {
+            "command_id": command.command_id,
+            "phone_number": command.customer.phone_number,
+            "customer_name": command.customer.name,
+        }
+    else:
+        details = {
+            "order_id": command.order_id,
+            "phone_number": order.phone_number if order else None,
+            "customer_name": order.customer_name if order else None,
+        }
+    return OrderRejected.caused_by(
+        command,
+        event_id=event_id,
+        now=now,
+        reason_code=rejection.reason_code,
+        message=rejection.message,
+        **details,
+    )
+
+
+def unreadable(
+    payload: Mapping[str, Any], problem: str, *, event_id: UUID, now: datetime
+) -> OrderRejected | None:
+    """The answer to an unreadable command, when it names whom to tell (else None)."""
+    client_id, correlation_id = payload.get("clientId"), payload.get("correlationId")
+    if not (_text(client_id) and _text(correlation_id)):
+        return None
+    store_id, causation_id, command_id = (
+        payload.get(name) for name in ("storeId", "eventId", "commandId")
+    )
+    return OrderRejected(
+        event_id=event_id,
+        occurred_at=now,
+        correlation_id=correlation_id,
+        causation_id=causation_id if isinstance(causation_id, str) else None,
+        client_id=client_id,
+        store_id=store_id if _text(store_id) else "unknown",
+        command_id=command_id if isinstance(command_id, str) else None,
+        reason_code=ReasonCode.MALFORMED_COMMAND,
+        message=f"Não foi possível ler o pedido: {problem[:MAX_PROBLEM_TEXT]}",
+    )
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)

@@ -1,0 +1,135 @@
+"""The composition root every service shares: its database, broker, outbox relay, consumers, loops.
+
+A service's `build_app` makes a `ServiceRuntime`, builds its adapters and use cases on the
+runtime's database, sink and relay, declares what it consumes (`consume`) and which loops it
+runs (`loop`), and returns `runtime.app(...)`. The app's lifespan creates the indexes and
+topics the service declared, starts the broker and the loops, and tears all of it down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from pymongo import IndexModel
+
+from shared.background import BackgroundLoops
+from shared.broker import BrokerSink, build_broker, ensure_topics
+from shared.consumer import IdempotentConsumer, Subscription, subscribe
+from shared.http import ReadinessCheck, dependencies_ready, service_http_app
+from shared.mongo import connect, ensure_indexes
+from shared.outbox import OutboxRelay
+from shared.processed_events import INDEXES as PROCESSED_INDEXES
+from shared.processed_events import MongoProcessedEvents
+from shared.settings import ServiceSettings
+from shared.topics import dlq_topic
+
+Clock = Callable[[], datetime]
+Hook = Callable[[], Awaitable[None]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ServiceRuntime:
+    """What every service runs on; each `build_app` only declares its own parts."""
+
+    def __init__(self, name: str, settings: ServiceSettings, clock: Clock = utc_now) -> None:
+        self.name = name
+        self.settings = settings
+        self.clock = clock
+        self.client = connect(settings.mongo, app_name=name)
+        self.database = self.client[settings.database]
+        self.broker = build_broker(settings.kafka, client_id=name)
+        self.sink = BrokerSink(self.broker)
+        self.relay = OutboxRelay(self.sink, settings.outbox, clock)
+        self.processed = MongoProcessedEvents(self.database)
+        self._indexes: dict[str, list[IndexModel]] = {}
+        self._topics: set[str] = set()
+        self._loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
+        self._before_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        self._readiness = dependencies_ready(self.client, self.broker)
+        self.indexes(PROCESSED_INDEXES)
+        self.loop("prune-processed-events", lambda: self.processed.keep_pruned(clock))
+
+    def indexes(self, *declared: dict[str, list[IndexModel]]) -> None:
+        """Indexes to create at start (only those a collection lacks)."""
+        for indexes in declared:
+            for collection, models in indexes.items():
+                self._indexes.setdefault(collection, []).extend(models)
+
+    def topics(self, *names: str) -> None:
+        """Topics to create at start, besides the consumed ones and their dead-letter topics."""
+        self._topics.update(names)
+
+    def consume(self, *subscriptions: Subscription[Any]) -> None:
+        """Consumes each subscription with the idempotent consumer; each consumed topic gets
+        its dead-letter topic (a pattern's topics are created by whoever creates the store)."""
+        for subscription in subscriptions:
+            subscribe(
+                self.broker,
+                IdempotentConsumer(
+                    subscription,
+                    processed=self.processed,
+                    dead_letters=self.sink,
+                    settings=self.settings.consumer,
+                    clock=self.clock,
+                ),
+            )
+            self.topics(*subscription.topics, *map(dlq_topic, subscription.topics))
+
+    def loop(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """A loop that runs while the service does (started once the broker is)."""
+        self._loops.append((name, run))
+
+    def before_start(self, hook: Hook) -> None:
+        """Runs after the topics exist and before the broker consumes (a local copy to load)."""
+        self._before_start.append(hook)
+
+    def on_stop(self, hook: Hook) -> None:
+        """Runs at shutdown once consumers and loops are stopped, before the database closes."""
+        self._on_stop.append(hook)
+
+    def ready_when(self, name: str, check: ReadinessCheck) -> None:
+        """A readiness check besides MongoDB's and Kafka's."""
+        self._readiness[name] = check
+
+    def app(self, routers: Sequence[APIRouter] = ()) -> FastAPI:
+        """The service's HTTP app, whose lifespan runs everything declared above."""
+        return service_http_app(
+            self.name, lifespan=self._lifespan, readiness=self._readiness, routers=routers
+        )
+
+    @asynccontextmanager
+    async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        loops = BackgroundLoops()
+        await ensure_indexes(self.database, self._indexes)
+        await ensure_topics(
+            self.settings.kafka.bootstrap_servers,
+            self._topics,
+            partitions=self.settings.kafka.topic_partitions,
+        )
+        try:
+            for hook in self._before_start:
+                await hook()
+            await self.broker.start()
+            if self.relay.attached:
+                loops.start("outbox-sweep", self.relay.run())
+            for name, run in self._loops:
+                loops.start(name, run())
+            yield
+        finally:
+            await loops.stop()
+            await self.broker.stop()
+            await _run_all(reversed(self._on_stop))
+            self.client.close()
+
+
+async def _run_all(hooks: Iterable[Hook]) -> None:
+    for hook in hooks:
+        await hook()
