@@ -30,7 +30,7 @@ from services.order.adapters.mongo_order_repository import (
     to_document,
 )
 from services.order.domain import decisions
-from services.order.domain.decisions import Cause
+from services.order.domain.change import Cause
 from services.order.ports import OrderQuery
 from services.order.service import order_id_for
 from shared.contracts.stores import StoreOrderConfig

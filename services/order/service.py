@@ -11,7 +11,8 @@ from uuid import UUID
 
 from services.order import metrics
 from services.order.domain import decisions
-from services.order.domain.decisions import Cause, OrderDecision, PaymentEvent, PosReport
+from services.order.domain.change import Cause, OrderDecision
+from services.order.domain.decisions import PaymentEvent, PosReport
 from services.order.domain.errors import ConcurrencyConflict, OrderNotFound, WrongStore
 from services.order.domain.order import Order
 from services.order.domain.validation import Rejection, rejection_of

@@ -2,32 +2,27 @@
 
 Each function is pure. It returns the order as it must be saved and the messages it implies
 (published through the outbox with it, in one write; `outgoing.py` says where each goes), or
-raises an `OrderError`. A message that finds
-the order already past the point it speaks of is a duplicate or arrived late: the decision is
-then empty, or an answer that changes nothing (a POS confirming a cancelled order).
+raises an `OrderError`. A message that finds the order already past the point it speaks of is
+a duplicate or arrived late: the decision is then empty, or an answer that changes nothing (a
+POS confirming a cancelled order).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
-from services.order.domain.errors import InvalidTransition, OrderError
+from services.order.domain.change import Cause, Change, OrderDecision
+from services.order.domain.errors import OrderError
 from services.order.domain.lifecycle import CLOSED, already_passed, is_allowed
 from services.order.domain.order import Order, new_order
 from services.order.domain.validation import Rejection
-from shared.contracts.base import Envelope
 from shared.contracts.orders import (
     CancelOrder,
-    OrderPaymentStatusChanged,
     OrderPlaced,
-    OrderStatusChanged,
     PaymentInstructionsIssued,
     PlaceOrder,
-    StatusHistoryEntry,
 )
 from shared.contracts.payments import (
     CancelPayment,
@@ -49,131 +44,11 @@ from shared.contracts.pos import (
     PosOrderRejected,
     PosOrderStatusUpdated,
 )
-from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
+from shared.contracts.scheduler import TimerFired, TimerPurpose
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import Actor, OrderStatus, PaymentStatus, ReasonCode
-from shared.decision import Decision
 
 PAID_AFTER_CANCELLATION = "PAID_AFTER_CANCELLATION"
-
-
-@dataclass(frozen=True)
-class Cause:
-    """Why a decision is taken: its conversation turn, the message answered, and the time."""
-
-    correlation_id: str
-    causation_id: str | None
-    now: datetime
-    new_id: Callable[[], UUID]
-
-    @classmethod
-    def of(cls, message: Envelope, now: datetime, new_id: Callable[[], UUID]) -> Cause:
-        return cls(message.correlation_id, str(message.event_id), now, new_id)
-
-
-OrderDecision = Decision[Order, Envelope]
-"""The order as it must be saved, and the messages it implies."""
-
-
-def timer_id(order_id: str, purpose: TimerPurpose) -> str:
-    """The scheduler timer of an order's deadline, e.g. `<orderId>:confirmation`."""
-    suffix = "payment" if purpose is TimerPurpose.PAYMENT_DEADLINE else "confirmation"
-    return f"{order_id}:{suffix}"
-
-
-class _Change:
-    """Accumulates one decision: field updates, history, and the messages they imply."""
-
-    def __init__(self, order: Order, cause: Cause) -> None:
-        self.order = order
-        self.cause = cause
-        self.messages: list[Envelope] = []
-        self.changed = False
-
-    @property
-    def now(self) -> datetime:
-        return self.cause.now
-
-    def update(self, **fields: Any) -> None:
-        self.order = self.order.model_copy(update=fields | {"updated_at": self.now})
-        self.changed = True
-
-    def emit(self, message_type: type[Envelope], **fields: Any) -> None:
-        envelope = {
-            "event_id": self.cause.new_id(),
-            "occurred_at": self.now,
-            "correlation_id": self.cause.correlation_id,
-            "causation_id": self.cause.causation_id,
-            "client_id": self.order.client_id,
-            "store_id": self.order.store_id,
-        }
-        self.messages.append(message_type(**(envelope | fields)))
-
-    def to_pos(self, message_type: type[Envelope], **fields: Any) -> None:
-        self.emit(message_type, order_id=self.order.order_id, **fields)
-
-    def status(
-        self,
-        to: OrderStatus,
-        by: Actor,
-        *,
-        notes: str,
-        reason: str | None = None,
-        reason_code: ReasonCode | None = None,
-    ) -> None:
-        current = self.order.status
-        if not is_allowed(current, to):
-            raise InvalidTransition(self.order.order_id, current, to)
-        entry = StatusHistoryEntry(status=to, timestamp=self.now, by=by, notes=notes)
-        self.update(status=to, status_history=[*self.order.status_history, entry])
-        self.emit(
-            OrderStatusChanged,
-            order_id=self.order.order_id,
-            from_status=current,
-            to_status=to,
-            by=by,
-            reason=reason,
-            reason_code=reason_code,
-            at=self.now,
-            phone_number=self.order.phone_number,
-            customer_name=self.order.customer_name,
-            total_cents=self.order.total_cents,
-            delivery_time=self.order.delivery_time,
-            store_name=self.order.policy.store_name,
-        )
-
-    def payment(self, to: PaymentStatus, *, reason: str | None = None) -> None:
-        current = self.order.payment_status
-        self.update(payment_status=to)
-        self.emit(
-            OrderPaymentStatusChanged,
-            order_id=self.order.order_id,
-            from_status=current,
-            to_status=to,
-            reason=reason,
-            at=self.now,
-            phone_number=self.order.phone_number,
-            customer_name=self.order.customer_name,
-            total_cents=self.order.total_cents,
-        )
-
-    def schedule(self, purpose: TimerPurpose, due_at: datetime) -> None:
-        self.emit(
-            ScheduleTimer,
-            timer_id=timer_id(self.order.order_id, purpose),
-            due_at=due_at,
-            purpose=purpose,
-            order_id=self.order.order_id,
-        )
-
-    def unschedule(self, purpose: TimerPurpose) -> None:
-        self.emit(
-            CancelTimer,
-            timer_id=timer_id(self.order.order_id, purpose),
-        )
-
-    def decision(self) -> OrderDecision:
-        return Decision(self.order, tuple(self.messages), self.changed)
 
 
 # Placing and releasing
@@ -187,7 +62,7 @@ def place(
     order = new_order(
         command, config, order_id=order_id, placed_event_id=str(placed_event_id), now=cause.now
     )
-    change = _Change(order, cause)
+    change = Change(order, cause)
     change.changed = True
     change.messages.append(
         OrderPlaced.caused_by(
@@ -224,7 +99,7 @@ def place(
     return change.decision()
 
 
-def _release(change: _Change) -> None:
+def _release(change: Change) -> None:
     """Sends the order to the POS: confirmed at once, or awaiting confirmation by a deadline."""
     order = change.order
     policy = order.policy
@@ -260,7 +135,7 @@ def _release(change: _Change) -> None:
 # Cancelling and refunding
 
 
-def _cancel(change: _Change, code: ReasonCode, by: Actor, *, words: str | None = None) -> None:
+def _cancel(change: Change, code: ReasonCode, by: Actor, *, words: str | None = None) -> None:
     """CANCELLED: the POS is told, a paid order refunded, a pending charge deleted."""
     order = change.order
     reason = words or code.value
@@ -282,7 +157,7 @@ def _cancel(change: _Change, code: ReasonCode, by: Actor, *, words: str | None =
         change.unschedule(TimerPurpose.CONFIRMATION_DEADLINE)
 
 
-def _refund(change: _Change, reason: str) -> None:
+def _refund(change: Change, reason: str) -> None:
     change.payment(PaymentStatus.REFUND_PENDING, reason=reason)
     change.emit(
         RequestRefund,
@@ -301,7 +176,7 @@ def cancel_by_customer(
             ReasonCode.CANCELLATION_NOT_ALLOWED,
             "Este pedido não pode mais ser cancelado pelo WhatsApp; fale com a loja.",
         )
-    change = _Change(order, cause)
+    change = Change(order, cause)
     _cancel(change, ReasonCode.CUSTOMER_CANCELLED, Actor.CUSTOMER, words=command.reason)
     return change.decision()
 
@@ -311,7 +186,7 @@ def cancel_by_customer(
 
 def on_payment_created(order: Order, event: PaymentCreated, cause: Cause) -> OrderDecision:
     """The charge exists: the customer learns how to pay; a cancelled order's charge is deleted."""
-    change = _Change(order, cause)
+    change = Change(order, cause)
     if order.payment_id is not None:
         return change.decision()
     change.update(payment_id=event.payment_id, payment_details=event.instructions)
@@ -358,7 +233,7 @@ def on_payment_failed(
 def _payment_failed(
     order: Order, cause: Cause, *, reason: str, words: str | None, code: ReasonCode
 ) -> OrderDecision:
-    change = _Change(order, cause)
+    change = Change(order, cause)
     if order.status is OrderStatus.PENDING and order.payment_status is PaymentStatus.PENDING:
         change.payment(PaymentStatus.FAILED, reason=reason)
         _cancel(change, code, Actor.PAYMENT, words=words)
@@ -367,7 +242,7 @@ def _payment_failed(
 
 def on_payment_succeeded(order: Order, event: PaymentSucceeded, cause: Cause) -> OrderDecision:
     """Paid: the order goes to the POS; if it was cancelled meanwhile, the money goes back."""
-    change = _Change(order, cause)
+    change = Change(order, cause)
     if order.payment_status in (
         PaymentStatus.PAID,
         PaymentStatus.REFUND_PENDING,
@@ -388,7 +263,7 @@ def on_payment_succeeded(order: Order, event: PaymentSucceeded, cause: Cause) ->
 
 def on_refund_requested(order: Order, event: RefundRequested, cause: Cause) -> OrderDecision:
     """Asaas accepted a refund (ours, or one started on its panel)."""
-    change = _Change(order, cause)
+    change = Change(order, cause)
     if order.payment_status is PaymentStatus.PAID:
         change.payment(PaymentStatus.REFUND_PENDING, reason="REFUND_IN_PROGRESS")
     return change.decision()
@@ -396,7 +271,7 @@ def on_refund_requested(order: Order, event: RefundRequested, cause: Cause) -> O
 
 def on_payment_refunded(order: Order, event: PaymentRefunded, cause: Cause) -> OrderDecision:
     """The money is back with the customer: the order ends REFUNDED."""
-    change = _Change(order, cause)
+    change = Change(order, cause)
     if order.payment_status is PaymentStatus.REFUNDED:
         return change.decision()
     change.payment(PaymentStatus.REFUNDED, reason="PAYMENT_REFUNDED")
@@ -412,7 +287,7 @@ def on_payment_refunded(order: Order, event: PaymentRefunded, cause: Cause) -> O
 
 def on_timer_fired(order: Order, event: TimerFired, cause: Cause) -> OrderDecision:
     """A deadline passed: an order still waiting for it is cancelled."""
-    change = _Change(order, cause)
+    change = Change(order, cause)
     if order.status is not OrderStatus.PENDING:
         return change.decision()
     if event.purpose is TimerPurpose.PAYMENT_DEADLINE:
@@ -428,7 +303,7 @@ def on_timer_fired(order: Order, event: TimerFired, cause: Cause) -> OrderDecisi
 
 def on_pos_confirmed(order: Order, update: PosOrderConfirmed, cause: Cause) -> OrderDecision:
     """The restaurant confirms; a cancelled order is not resurrected, the POS is told again."""
-    change = _Change(order, cause)
+    change = Change(order, cause)
     _require_released(order)
     if order.status in CLOSED:
         change.to_pos(PosOrderCancelled, reason=ReasonCode.ALREADY_CANCELLED)
@@ -441,7 +316,7 @@ def on_pos_confirmed(order: Order, update: PosOrderConfirmed, cause: Cause) -> O
 
 def on_pos_rejected(order: Order, update: PosOrderRejected, cause: Cause) -> OrderDecision:
     """The restaurant refuses (or later cancels) the order; a paid one is refunded."""
-    change = _Change(order, cause)
+    change = Change(order, cause)
     _require_released(order)
     if order.status not in CLOSED:
         _cancel(change, ReasonCode.RESTAURANT_REJECTED, Actor.RESTAURANT, words=update.reason)
@@ -452,7 +327,7 @@ def on_pos_status_updated(
     order: Order, update: PosOrderStatusUpdated, cause: Cause
 ) -> OrderDecision:
     """The kitchen moves the order along the table; late or repeated reports change nothing."""
-    change = _Change(order, cause)
+    change = Change(order, cause)
     _require_released(order)
     target = update.status.order_status
     if order.status in CLOSED:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.order.domain import decisions
-from services.order.domain.decisions import Cause, OrderDecision
+from services.order.domain.change import Cause, OrderDecision
 from services.order.domain.errors import InvalidTransition, OrderError
 from services.order.domain.order import Order
 from services.order.outgoing import topic_of
