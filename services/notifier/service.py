@@ -28,6 +28,7 @@ from services.notifier.metrics import (
     SEND_SECONDS,
     TEMPLATE_FALLBACKS,
 )
+from services.notifier.outgoing import audit_event
 from services.notifier.ports import (
     Claim,
     ClaimOutcome,
@@ -37,7 +38,6 @@ from services.notifier.ports import (
     Outcome,
     StoreConfigs,
 )
-from shared.contracts.notifications import NotificationFailed, NotificationSent
 from shared.contracts.orders import OrderPlaced
 from shared.errors import is_unavailable
 from shared.gateway import GatewayError, GatewayRefused
@@ -101,7 +101,8 @@ class NotificationService:
             outcome = await self._sent_before(notification_id, message)
         if outcome is None:
             outcome = await self._send(message)
-        audit = OutgoingRecord.of(self._events_topic, self._audit_event(event, message, outcome))
+        report = audit_event(event, message, outcome, event_id=uuid.uuid4(), now=self._clock())
+        audit = OutgoingRecord.of(self._events_topic, report)
         # Twilio has answered: a failed write here must not make the redelivery send again, so
         # an unreachable database is waited for in place.
         await retry_transient(
@@ -188,37 +189,6 @@ class NotificationService:
             error_code=code,
             error_message=description,
             permanent=permanent,
-        )
-
-    def _audit_event(
-        self, event: CustomerEvent, message: CustomerMessage, outcome: Outcome
-    ) -> NotificationSent | NotificationFailed:
-        now = self._clock()
-        if outcome.state is LedgerState.SENT:
-            assert outcome.twilio_sid is not None
-            return NotificationSent.caused_by(
-                event,
-                event_id=uuid.uuid4(),
-                now=now,
-                order_id=message.order_id,
-                source_event_id=event.event_id,
-                kind=message.kind,
-                to=message.to,
-                twilio_sid=outcome.twilio_sid,
-                body=outcome.body,
-                template_sid=outcome.template_sid,
-            )
-        return NotificationFailed.caused_by(
-            event,
-            event_id=uuid.uuid4(),
-            now=now,
-            order_id=message.order_id,
-            source_event_id=event.event_id,
-            kind=message.kind,
-            to=message.to,
-            error_code=outcome.error_code or "unknown",
-            message=outcome.error_message or "",
-            permanent=outcome.permanent,
         )
 
 

@@ -1,0 +1,47 @@
+"""What the notifier publishes: the audit event of each message, sent or failed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from services.notifier.domain import CustomerEvent, CustomerMessage
+from services.notifier.ports import LedgerState, Outcome
+from shared.contracts.notifications import NotificationFailed, NotificationSent
+
+
+def audit_event(
+    event: CustomerEvent,
+    message: CustomerMessage,
+    outcome: Outcome,
+    *,
+    event_id: UUID,
+    now: datetime,
+) -> NotificationSent | NotificationFailed:
+    """What became of one message `event` called for, caused by that event."""
+    if outcome.state is LedgerState.SENT:
+        assert outcome.twilio_sid is not None
+        return NotificationSent.caused_by(
+            event,
+            event_id=event_id,
+            now=now,
+            order_id=message.order_id,
+            source_event_id=event.event_id,
+            kind=message.kind,
+            to=message.to,
+            twilio_sid=outcome.twilio_sid,
+            body=outcome.body,
+            template_sid=outcome.template_sid,
+        )
+    return NotificationFailed.caused_by(
+        event,
+        event_id=event_id,
+        now=now,
+        order_id=message.order_id,
+        source_event_id=event.event_id,
+        kind=message.kind,
+        to=message.to,
+        error_code=outcome.error_code or "unknown",
+        message=outcome.error_message or "",
+        permanent=outcome.permanent,
+    )
