@@ -13,7 +13,7 @@ import logging
 import random
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -154,7 +154,7 @@ class PaymentService:
     # Events
 
     def _events(
-        self, record: PaymentRecord, facts: list[Fact], cause: Envelope | None = None
+        self, record: PaymentRecord, facts: Sequence[Fact], cause: Envelope | None = None
     ) -> list[OutgoingRecord]:
         payment = record.payment
         messages: list[Envelope] = []
@@ -458,10 +458,10 @@ class PaymentService:
             deleted = [cid for cid in charge_ids if await self._delete(account, cid)]
             if record is None or record.payment.payment_id not in deleted:
                 return
-            payment, facts = domain.deleted(record.payment, self._clock())
-            if facts:
-                cancelled = replace(record, payment=payment)
-                await self._save(cancelled, self._events(cancelled, facts, command))
+            decision = domain.deleted(record.payment, self._clock())
+            if not decision.unchanged:
+                cancelled = replace(record, payment=decision.state)
+                await self._save(cancelled, self._events(cancelled, decision.events, command))
             await self._unwatch(key)
         await self._payments.publish(key)
 
@@ -485,10 +485,10 @@ class PaymentService:
             if record is None or record.payment.payment_id is None:
                 raise PermanentError(f"no charge is known for order {command.order_id}")
             try:
-                payment, due = domain.refund_requested(record.payment)
+                decision = domain.refund_requested(record.payment)
             except InvalidTransition as error:
                 raise PermanentError(str(error)) from None
-            if not due:
+            if decision.unchanged:
                 log.info("order %s: refund already %s", command.order_id, record.payment.status)
                 return
             refund = RefundState(
@@ -498,7 +498,7 @@ class PaymentService:
             )
             # The job first: without the saved REFUND_PENDING it finds nothing to do.
             await self._jobs.put(Job(REFUND_JOB, key, self._clock()))
-            await self._save(replace(record, payment=payment, refund=refund), [])
+            await self._save(replace(record, payment=decision.state, refund=refund), [])
         self._wake[REFUND_JOB].set()
 
     async def refund(self, job: Job) -> None:
@@ -520,13 +520,13 @@ class PaymentService:
             accepted, retryable, unclear, reason = await self._try_refund(record)
             now = self._clock()
             if accepted:
-                payment, facts = domain.refund_accepted(record.payment, now)
+                decision = domain.refund_accepted(record.payment, now)
                 done = replace(
                     record,
-                    payment=payment,
+                    payment=decision.state,
                     refund=replace(refund, attempts=attempts, unclear=False),
                 )
-                await self._save(done, self._events(done, facts))
+                await self._save(done, self._events(done, decision.events))
                 await self._jobs.remove(REFUND_JOB, key)
                 await self._watch(key, now)
                 REFUNDS.labels("accepted").inc()
@@ -547,9 +547,9 @@ class PaymentService:
                         "refund of %s: attempt %d failed (%s); retrying", key, attempts, reason
                     )
                 else:
-                    payment, facts = domain.refund_gave_up(record.payment, now, reason, attempts)
-                    failed = replace(record, payment=payment, refund=later)
-                    await self._save(failed, self._events(failed, facts))
+                    decision = domain.refund_gave_up(record.payment, now, reason, attempts)
+                    failed = replace(record, payment=decision.state, refund=later)
+                    await self._save(failed, self._events(failed, decision.events))
                     await self._jobs.remove(REFUND_JOB, key)
                     REFUNDS.labels("failed").inc()
                     log.error("refund of %s failed after %d attempt(s): %s", key, attempts, reason)
@@ -673,12 +673,13 @@ class PaymentService:
                 record = await self._payments.get(key)
                 if record is None:
                     return "ignored", False
-                payment, facts = domain.on_asaas_event(record.payment, event, self._clock())
-                if payment == record.payment:
+                decision = domain.on_asaas_event(record.payment, event, self._clock())
+                if decision.unchanged:
                     return "ignored", record.payment.status in OPEN_STATUSES
+                payment = decision.state
                 moved = replace(record, payment=payment)
                 try:
-                    await self._save(moved, self._events(moved, facts))
+                    await self._save(moved, self._events(moved, decision.events))
                     break
                 except StaleRecord:
                     continue
