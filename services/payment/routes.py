@@ -59,7 +59,7 @@ def admin_router(restaurants: Restaurants, admin_token: SecretStr) -> APIRouter:
             )
             return _error(422, "invalid credentials body", problems=problems)
         try:
-            facts = await restaurants.configure(
+            summary = await restaurants.configure(
                 client_id, body.api_key, body.webhook_token, body.base_url
             )
         except GatewayRefused as error:
@@ -68,14 +68,14 @@ def admin_router(restaurants: Restaurants, admin_token: SecretStr) -> APIRouter:
             )
         except (GatewayUnavailable, httpx.TransportError) as error:
             return _error(502, f"Asaas could not be reached: {type(error).__name__}")
-        return JSONResponse(facts)
+        return JSONResponse(summary)
 
     @router.get("/restaurants/{client_id}/asaas")
     async def get_credentials(client_id: str, request: Request) -> JSONResponse:
-        facts = await restaurants.facts(client_id)
-        if facts is None:
+        summary = await restaurants.summary(client_id)
+        if summary is None:
             return JSONResponse({"clientId": client_id, "configured": False}, status_code=404)
-        return JSONResponse(facts)
+        return JSONResponse(summary)
 
     return router
 

@@ -110,8 +110,8 @@ async def test_the_asaas_client_maps_errors_clearly_and_never_logs_the_api_key(
         clock=now,
     )
     try:
-        facts = await restaurants.configure("caplog-rest", api_key, token, stack.emulator.url)
-        assert facts["webhookId"]
+        summary = await restaurants.configure("caplog-rest", api_key, token, stack.emulator.url)
+        assert summary["webhookId"]
         account = await restaurants.account("caplog-rest")
         assert account is not None
         with pytest.raises(GatewayRefused) as refused:
