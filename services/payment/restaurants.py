@@ -15,9 +15,9 @@ from typing import Any
 from cryptography.fernet import InvalidToken, MultiFernet
 from pydantic import SecretStr
 
-from services.payment.adapters.asaas_client import AsaasAccount, AsaasClients
+from services.payment.adapters.asaas_client import AsaasClients
 from services.payment.domain import WEBHOOK_SIGNALS
-from services.payment.ports import CredentialsRepository, StoredCredentials
+from services.payment.ports import AsaasAccount, CredentialsRepository, StoredCredentials
 from shared.gateway import GatewayRefused
 
 log = logging.getLogger(__name__)

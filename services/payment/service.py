@@ -11,18 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
-
-import httpx
 
 from services.payment import domain
-from services.payment.adapters.asaas_client import AsaasAccount
 from services.payment.config import PaymentPolicy
 from services.payment.domain import (
     OPEN_STATUSES,
@@ -43,12 +38,17 @@ from services.payment.metrics import (
 from services.payment.ports import (
     RECONCILE_JOB,
     REFUND_JOB,
+    UNCLEAR_FAILURES,
     WEBHOOK_JOB,
+    AsaasAccount,
+    Charge,
+    ChargeRequest,
     Job,
     JobQueue,
     PaymentRecord,
     PaymentRepository,
     RefundState,
+    RefusedForBalance,
     StaleRecord,
     WebhookInbox,
     record_id,
@@ -62,7 +62,6 @@ from shared.contracts.payments import (
     PaymentCreated,
     PaymentCreationFailed,
     PaymentFailed,
-    PaymentInstructions,
     PaymentRefunded,
     PaymentSucceeded,
     RefundFailed,
@@ -70,9 +69,8 @@ from shared.contracts.payments import (
     RequestPayment,
     RequestRefund,
 )
-from shared.contracts.values import PaymentMethod
 from shared.errors import PermanentError
-from shared.gateway import GatewayRefused, GatewaySettings, GatewayUnavailable, with_retries
+from shared.gateway import GatewayRefused, GatewaySettings
 from shared.locks import KeyedLocks
 from shared.records import OutgoingRecord
 from shared.topics import PAYMENTS_EVENTS
@@ -85,11 +83,6 @@ SAVE_ATTEMPTS = 5
 CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
 PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
 
-BILLING_TYPES = {
-    PaymentMethod.PIX: "PIX",
-    PaymentMethod.CREDIT: "CREDIT_CARD",
-    PaymentMethod.DEBIT: "UNDEFINED",  # debit exists only on Asaas's hosted page
-}
 DELETABLE = frozenset(
     {
         ChargeStatus.CREATING,
@@ -99,33 +92,12 @@ DELETABLE = frozenset(
     }
 )
 """Statuses whose charge (if any) CancelPayment deletes; a paid one is refunded instead."""
-REFUNDING_STATUSES = frozenset({"REFUND_REQUESTED", "REFUND_IN_PROGRESS", "REFUNDED"})
-BALANCE_WORDS = re.compile(r"saldo|balance|insufficient", re.IGNORECASE)
-
-Unclear = (GatewayUnavailable, httpx.TransportError)
-"""Failures after which a call's effect on Asaas is unknown."""
+Unclear = UNCLEAR_FAILURES
 
 
 def _jittered(attempt: int, initial: float, maximum: float) -> float:
     """Full-jitter exponential backoff (the shared retry policy's shape)."""
     return random.uniform(0, min(maximum, initial * 2**attempt))  # noqa: S311 - not crypto
-
-
-def _local_moment(text: str | None, time_zone: str) -> datetime | None:
-    """An Asaas local `YYYY-MM-DD[ HH:MM:SS]` as an aware UTC instant (None if unreadable)."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(text).replace(" ", "T"))
-    except ValueError:
-        return None
-    if len(str(text)) <= 10:
-        moment = datetime.combine(moment.date(), time(23, 59, 59))
-    return moment.replace(tzinfo=ZoneInfo(time_zone)).astimezone(ZoneInfo("UTC"))
-
-
-def _digits(text: str) -> str:
-    return re.sub(r"\D", "", text)
 
 
 class PaymentService:
@@ -258,8 +230,8 @@ class PaymentService:
                 retryable=True,
             )
             return
-        instructions = await self._instructions(account, charge, command)
-        payment = domain.created(record.payment, str(charge["id"]))
+        instructions = await account.instructions(charge, command.payment_method, command.time_zone)
+        payment = domain.created(record.payment, charge.charge_id)
         record = replace(record, payment=payment, instructions=instructions.to_wire())
         event = PaymentCreated.caused_by(
             command,
@@ -347,53 +319,24 @@ class PaymentService:
         PAYMENT_CREATION_FAILURES.labels(reason).inc()
         log.warning("no charge for order %s: %s (%s)", command.order_id, reason, message)
 
-    async def _customer_id(self, account: AsaasAccount, command: RequestPayment) -> str:
-        customer = command.customer
-        reference = _digits(customer.cpf)
-        fields: dict[str, Any] = {
-            "name": customer.name,
-            "cpfCnpj": reference,
-            "externalReference": reference,
-            "notificationDisabled": True,
-        }
-        if customer.email:
-            fields["email"] = customer.email
-        if customer.phone_number.startswith("+55"):
-            fields["mobilePhone"] = customer.phone_number[3:]
-
-        async def get_or_create() -> str:
-            # A lost answer to a create is found by the next attempt's look-up.
-            found = await account.find_customer(reference)
-            if found is None:
-                found = await account.create_customer(fields)
-            return str(found["id"])
-
-        return await with_retries(get_or_create, self._gateway)
-
     async def _create_charge(
         self, account: AsaasAccount, command: RequestPayment, unclear: bool
-    ) -> dict[str, Any]:
+    ) -> Charge:
         """Creates the charge once: after an unclear failure it is looked up before retrying."""
-        customer_id = await self._customer_id(account, command)
-        due_date = command.due_date or domain.charge_due_date(self._clock(), command.time_zone)
-        fields = {
-            "customer": customer_id,
-            "billingType": BILLING_TYPES[command.payment_method],
-            "value": domain.cents_to_reais(command.amount_cents),
-            "dueDate": due_date.isoformat(),
-            "description": command.description,
-            "externalReference": command.order_id,
-        }
+        request = ChargeRequest(
+            order_id=command.order_id,
+            customer_id=await account.customer_id(command.customer),
+            method=command.payment_method,
+            amount_cents=command.amount_cents,
+            due_date=command.due_date or domain.charge_due_date(self._clock(), command.time_zone),
+            description=command.description,
+        )
         started = self._clock()
         attempts = self._gateway.attempts
         last_error: BaseException | None = None
         for attempt in range(attempts + 1):
             if unclear:
-                existing = [
-                    charge
-                    for charge in await account.find_payments(command.order_id)
-                    if not charge.get("deleted")
-                ]
+                existing = await account.charges_of_order(command.order_id)
                 if existing:
                     log.info("order %s: charge found by externalReference", command.order_id)
                     return existing[0]
@@ -401,7 +344,7 @@ class PaymentService:
             if attempt == attempts or elapsed > self._gateway.max_elapsed_s:
                 break
             try:
-                return await account.create_payment(fields)
+                return await account.create_charge(request)
             except Unclear as error:
                 unclear, last_error = True, error
                 await asyncio.sleep(
@@ -409,25 +352,6 @@ class PaymentService:
                 )
         assert last_error is not None
         raise last_error
-
-    async def _instructions(
-        self, account: AsaasAccount, charge: dict[str, Any], command: RequestPayment
-    ) -> PaymentInstructions:
-        invoice_url = charge.get("invoiceUrl")
-        due = _local_moment(charge.get("dueDate"), command.time_zone)
-        if command.payment_method is not PaymentMethod.PIX:
-            return PaymentInstructions(invoice_url=invoice_url, expires_at=due)
-        try:
-            qr = await account.pix_qr_code(str(charge["id"]))
-        except (GatewayRefused, *Unclear) as error:
-            # The hosted page shows the PIX code too: the customer can still pay.
-            log.warning("PIX code of %s unavailable (%s); sending the page", charge["id"], error)
-            return PaymentInstructions(invoice_url=invoice_url, expires_at=due)
-        return PaymentInstructions(
-            pix_payload=qr.get("payload"),
-            pix_qr_code_image=qr.get("encodedImage"),
-            expires_at=_local_moment(qr.get("expirationDate"), command.time_zone) or due,
-        )
 
     # CancelPayment
 
@@ -453,8 +377,8 @@ class PaymentService:
             if known is not None:
                 charge_ids = [known]
             else:
-                charges = await account.find_payments(command.order_id)
-                charge_ids = [str(c["id"]) for c in charges if not c.get("deleted")]
+                charges = await account.charges_of_order(command.order_id)
+                charge_ids = [charge.charge_id for charge in charges]
             deleted = [cid for cid in charge_ids if await self._delete(account, cid)]
             if record is None or record.payment.payment_id not in deleted:
                 return
@@ -467,7 +391,7 @@ class PaymentService:
 
     async def _delete(self, account: AsaasAccount, charge_id: str) -> bool:
         try:
-            await account.delete_payment(charge_id)
+            await account.delete_charge(charge_id)
         except GatewayRefused as error:
             if error.status == 404:
                 return True  # already gone
@@ -564,15 +488,16 @@ class PaymentService:
             return False, True, False, f"{CREDENTIALS_MISSING}: no Asaas credentials"
         try:
             if record.refund.unclear:
-                charge = await account.get_payment(record.payment.payment_id)
-                if charge.get("status") in REFUNDING_STATUSES:
+                charge = await account.charge(record.payment.payment_id)
+                if charge.refund_under_way:
                     return True, False, False, ""
             await account.refund(record.payment.payment_id)
+        except RefusedForBalance as error:
+            return False, True, False, f"{error.code}: {error.description}"
         except GatewayRefused as error:
-            balance = BALANCE_WORDS.search(f"{error.code} {error.description}") is not None
-            if not balance and await self._refunding(account, record.payment.payment_id):
+            if await self._refunding(account, record.payment.payment_id):
                 return True, False, False, ""  # an earlier call, answer lost, was carried out
-            return False, balance, False, f"{error.code}: {error.description}"
+            return False, False, False, f"{error.code}: {error.description}"
         except Unclear as error:
             return False, True, True, f"{PROVIDER_UNAVAILABLE}: {type(error).__name__}"
         return True, False, False, ""
@@ -580,10 +505,10 @@ class PaymentService:
     @staticmethod
     async def _refunding(account: AsaasAccount, payment_id: str) -> bool:
         try:
-            charge = await account.get_payment(payment_id)
+            charge = await account.charge(payment_id)
         except (GatewayRefused, *Unclear):
             return False
-        return charge.get("status") in REFUNDING_STATUSES
+        return charge.refund_under_way
 
     # Webhooks
 
@@ -716,14 +641,12 @@ class PaymentService:
         try:
             if account is None:
                 raise PermanentError("no Asaas credentials")
-            charge = await account.get_payment(record.payment.payment_id)
+            charge = await account.charge(record.payment.payment_id)
         except (GatewayRefused, PermanentError, *Unclear) as error:
             RECONCILIATION_CHECKS.labels("error").inc()
             log.warning("reconciling %s failed: %s", key, error)
         else:
-            event = domain.event_for_status(
-                str(charge.get("status", "")), deleted=bool(charge.get("deleted"))
-            )
+            event = domain.event_for_status(charge.status, deleted=charge.deleted)
             outcome = "unchanged"
             if event is not None:
                 applied, still_open = await self.apply_asaas_event(key, event)
