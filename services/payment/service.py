@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -93,11 +92,6 @@ DELETABLE = frozenset(
 )
 """Statuses whose charge (if any) CancelPayment deletes; a paid one is refunded instead."""
 Unclear = UNCLEAR_FAILURES
-
-
-def _jittered(attempt: int, initial: float, maximum: float) -> float:
-    """Full-jitter exponential backoff (the shared retry policy's shape)."""
-    return random.uniform(0, min(maximum, initial * 2**attempt))  # noqa: S311 - not crypto
 
 
 class PaymentService:
@@ -347,9 +341,7 @@ class PaymentService:
                 return await account.create_charge(request)
             except Unclear as error:
                 unclear, last_error = True, error
-                await asyncio.sleep(
-                    _jittered(attempt, self._gateway.backoff_initial_s, self._gateway.backoff_max_s)
-                )
+                await asyncio.sleep(self._gateway.backoff.delay(attempt))
         assert last_error is not None
         raise last_error
 
@@ -455,11 +447,7 @@ class PaymentService:
                 await self._watch(key, now)
                 REFUNDS.labels("accepted").inc()
             else:
-                wait = _jittered(
-                    attempts,
-                    self._policy.refund_backoff_initial_s,
-                    self._policy.refund_backoff_max_s,
-                )
+                wait = self._policy.refund_backoff.delay(attempts)
                 deadline = refund.started_at + timedelta(seconds=self._policy.refund_retry_window_s)
                 retry_at = min(now + timedelta(seconds=wait), deadline)  # a last try at the end
                 later = replace(refund, attempts=attempts, last_error=reason, unclear=unclear)
@@ -551,7 +539,7 @@ class PaymentService:
             received = datetime.fromisoformat(str(data["receivedAt"]))
             if (now - received).total_seconds() < self._policy.unmatched_webhook_retry_s:
                 # The charge may be saved a moment after Asaas announced it: look again soon.
-                wait = min(30.0, 0.2 * 2**job.attempts)
+                wait = self._policy.unmatched_webhook_backoff.delay(job.attempts)
                 retry = replace(
                     job, due_at=now + timedelta(seconds=wait), attempts=job.attempts + 1
                 )
@@ -655,10 +643,7 @@ class PaymentService:
         if not still_open:
             await self._unwatch(key)
             return
-        interval = min(
-            self._policy.reconcile_max_interval_s,
-            self._policy.reconcile_after_s * 2 ** min(job.attempts + 1, 20),
-        )
+        interval = self._policy.reconcile_backoff.delay(job.attempts + 1)
         await self._jobs.put(
             Job(RECONCILE_JOB, key, now + timedelta(seconds=interval), attempts=job.attempts + 1)
         )
@@ -725,7 +710,7 @@ class PaymentService:
             await handle(job)
         except Exception:
             log.exception("%s job %s failed; retrying later", kind, job.key)
-            wait = min(60.0, self._policy.poll_interval_s * 2**job.attempts)
+            wait = self._policy.failed_job_backoff.delay(job.attempts)
             later = replace(
                 job, due_at=self._clock() + timedelta(seconds=wait), attempts=job.attempts + 1
             )
