@@ -153,30 +153,22 @@ class PaymentPolicy(BaseSettings):
     )
 
     # The waits of work tried again later, on the shared retry curve (`Backoff.delay`); a time
-    # window, not a count of attempts, ends each of them.
+    # window above (or none, for a failing job), not a count of attempts, ends each of them.
 
     @property
     def refund_backoff(self) -> Backoff:
         """Between the attempts of one refund."""
-        return Backoff(
-            initial=self.refund_backoff_initial_s,
-            maximum=self.refund_backoff_max_s,
-            max_elapsed=self.refund_retry_window_s,
-        )
+        return Backoff(initial=self.refund_backoff_initial_s, maximum=self.refund_backoff_max_s)
 
     @property
     def reconcile_backoff(self) -> Backoff:
         """Between the reads of a quiet open payment, after its first."""
-        return Backoff(
-            initial=self.reconcile_after_s,
-            maximum=self.reconcile_max_interval_s,
-            max_elapsed=self.reconcile_give_up_s,
-        )
+        return Backoff(initial=self.reconcile_after_s, maximum=self.reconcile_max_interval_s)
 
     @property
     def unmatched_webhook_backoff(self) -> Backoff:
         """Between the looks for the payment of a webhook that matched none yet."""
-        return Backoff(initial=0.2, maximum=30.0, max_elapsed=self.unmatched_webhook_retry_s)
+        return Backoff(initial=0.2, maximum=30.0)
 
     @property
     def failed_job_backoff(self) -> Backoff:
