@@ -22,7 +22,7 @@ from services.payment.config import Settings
 from services.payment.handlers import command_handler, decode_command
 from services.payment.restaurants import Restaurants
 from services.payment.routes import admin_router, webhook_router
-from services.payment.service import PaymentService
+from services.payment.use_cases import build_use_cases
 from shared.background import BackgroundLoops
 from shared.broker import BrokerSink, build_broker, ensure_topics
 from shared.consumer import IdempotentConsumer, subscribe
@@ -59,7 +59,7 @@ def build_app(
         webhook_email=settings.asaas.webhook_email,
         clock=clock,
     )
-    service = PaymentService(
+    use_cases = build_use_cases(
         MongoPaymentRepository(database, locks, relay),
         MongoJobQueue(database),
         MongoWebhookInbox(database),
@@ -72,7 +72,7 @@ def build_app(
     consumer = IdempotentConsumer(
         SERVICE,
         decode=decode_command,
-        handler=command_handler(service),
+        handler=command_handler(use_cases.charges, use_cases.refunds),
         processed=processed,
         dead_letters=sink,
         settings=settings.consumer,
@@ -91,11 +91,9 @@ def build_app(
         )
         await broker.start()
         loops.start("outbox-relay", relay.run())
-        loops.start("webhooks", service.run_webhooks())
-        loops.start("refunds", service.run_refunds())
-        loops.start("reconciliation", service.run_reconciliation())
+        for name, loop in use_cases.background_loops().items():
+            loops.start(name, loop())
         loops.start("prune-processed-events", processed.keep_pruned(clock))
-        loops.start("housekeeping", service.housekeeping())
         try:
             yield
         finally:
@@ -110,8 +108,10 @@ def build_app(
         readiness=dependencies_ready(client, broker),
         routers=[
             admin_router(restaurants, settings.admin.admin_token),
-            webhook_router(service, restaurants, settings.asaas.webhook_body_limit_bytes),
+            webhook_router(
+                use_cases.asaas_updates, restaurants, settings.asaas.webhook_body_limit_bytes
+            ),
         ],
     )
-    app.state.service = service
+    app.state.use_cases = use_cases
     return app

@@ -4,7 +4,7 @@ credentials) and each restaurant's Asaas account."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -95,6 +95,10 @@ class Job:
     due_at: datetime
     attempts: int = 0
     data: dict[str, Any] = field(default_factory=dict)
+
+    def again_at(self, due_at: datetime) -> Job:
+        """The same job, due again at `due_at` with one more attempt counted."""
+        return replace(self, due_at=due_at, attempts=self.attempts + 1)
 
 
 class JobQueue(Protocol):
@@ -224,3 +228,9 @@ class AsaasAccount(Protocol):
         ...
 
     async def delete_charge(self, charge_id: str) -> None: ...
+
+
+class AsaasAccounts(Protocol):
+    async def account(self, client_id: str) -> AsaasAccount | None:
+        """The restaurant's Asaas account, or None when it has no (readable) credentials."""
+        ...

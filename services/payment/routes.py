@@ -12,9 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from services.payment.asaas_updates import AsaasUpdateService
 from services.payment.metrics import WEBHOOKS_RECEIVED
 from services.payment.restaurants import Restaurants
-from services.payment.service import PaymentService
 from shared.gateway import GatewayRefused, GatewayUnavailable
 from shared.http import bearer_guard
 
@@ -80,7 +80,9 @@ def admin_router(restaurants: Restaurants, admin_token: SecretStr) -> APIRouter:
     return router
 
 
-def webhook_router(service: PaymentService, restaurants: Restaurants, body_limit: int) -> APIRouter:
+def webhook_router(
+    asaas_updates: AsaasUpdateService, restaurants: Restaurants, body_limit: int
+) -> APIRouter:
     router = APIRouter()
 
     @router.post("/webhooks/asaas/{client_id}")
@@ -113,7 +115,7 @@ def webhook_router(service: PaymentService, restaurants: Restaurants, body_limit
         ):
             WEBHOOKS_RECEIVED.labels("unknown", "malformed").inc()
             return _error(400, "an Asaas event needs a string `id` and `event`")
-        outcome = await service.receive_webhook(client_id, payload, body.decode())
+        outcome = await asaas_updates.receive_webhook(client_id, payload, body.decode())
         return JSONResponse({"received": True, "duplicate": outcome == "duplicate"})
 
     return router
