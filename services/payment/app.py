@@ -16,7 +16,7 @@ from services.payment.config import Settings
 from services.payment.handlers import subscriptions
 from services.payment.restaurants import Restaurants
 from services.payment.routes import admin_router, webhook_router
-from services.payment.service import PaymentService
+from services.payment.use_cases import build_use_cases
 from shared.runtime import Clock, ServiceRuntime, utc_now
 from shared.topics import PAYMENTS_EVENTS
 
@@ -36,7 +36,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
         webhook_email=settings.asaas.webhook_email,
         clock=clock,
     )
-    service = PaymentService(
+    use_cases = build_use_cases(
         MongoPaymentRepository(database, runtime.relay),
         MongoJobQueue(database),
         MongoWebhookInbox(database),
@@ -47,14 +47,14 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     )
     runtime.indexes(INDEXES)
     runtime.topics(PAYMENTS_EVENTS)
-    runtime.consume(*subscriptions(service))
-    runtime.loop("webhooks", service.run_webhooks)
-    runtime.loop("refunds", service.run_refunds)
-    runtime.loop("reconciliation", service.run_reconciliation)
-    runtime.loop("housekeeping", service.housekeeping)
+    runtime.consume(*subscriptions(use_cases.charges, use_cases.refunds))
+    for name, loop in use_cases.background_loops().items():
+        runtime.loop(name, loop)
     runtime.on_stop(clients.close)
     routers = [
         admin_router(restaurants, settings.admin.admin_token),
-        webhook_router(service, restaurants, settings.asaas.webhook_body_limit_bytes),
+        webhook_router(
+            use_cases.asaas_updates, restaurants, settings.asaas.webhook_body_limit_bytes
+        ),
     ]
     return runtime.app(routers)

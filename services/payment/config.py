@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.gateway import GatewaySettings
+from shared.retry import Backoff
 from shared.settings import AdminSettings, ServiceSettings
 
 
@@ -136,6 +137,29 @@ class PaymentPolicy(BaseSettings):
     poll_interval_s: float = Field(
         default=1.0, gt=0, description="PAYMENT_POLL_INTERVAL_S: longest nap of the job loops."
     )
+
+    # The waits of work tried again later, on the shared retry curve (`Backoff.delay`); a time
+    # window above (or none, for a failing job), not a count of attempts, ends each of them.
+
+    @property
+    def refund_backoff(self) -> Backoff:
+        """Between the attempts of one refund."""
+        return Backoff(initial=self.refund_backoff_initial_s, maximum=self.refund_backoff_max_s)
+
+    @property
+    def reconcile_backoff(self) -> Backoff:
+        """Between the reads of a quiet open payment, after its first."""
+        return Backoff(initial=self.reconcile_after_s, maximum=self.reconcile_max_interval_s)
+
+    @property
+    def unmatched_webhook_backoff(self) -> Backoff:
+        """Between the looks for the payment of a webhook that matched none yet."""
+        return Backoff(initial=0.2, maximum=30.0)
+
+    @property
+    def failed_job_backoff(self) -> Backoff:
+        """Before a job that raised is run again."""
+        return Backoff(initial=self.poll_interval_s, maximum=60.0)
 
 
 class Settings(ServiceSettings):

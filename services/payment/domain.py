@@ -1,7 +1,7 @@
 """The payment domain, pure: a charge's state machine, the Asaas event mapping, money in reais.
 
-Transitions are functions `(payment, input, now) -> (payment, facts)`; a fact is what the
-service publishes on `payments.events`. Asaas delivers webhooks late, twice and out of order,
+Transitions are functions `(payment, input, now) -> Decision(payment, facts)`; a fact is what
+the service publishes on `payments.events`. Asaas delivers webhooks late, twice and out of order,
 and reconciliation may learn a status before its webhook: the allowed-transitions table makes
 every such input either move the payment forward or do nothing, never move it backwards.
 """
@@ -15,6 +15,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from shared.contracts.values import PaymentMethod
+from shared.decision import Decision
 
 
 class PaymentError(Exception):
@@ -176,45 +177,52 @@ def _target(signal: Signal) -> ChargeStatus | None:
     }.get(signal)
 
 
-def on_asaas_event(payment: Payment, asaas_event: str, now: datetime) -> tuple[Payment, list[Fact]]:
+PaymentDecision = Decision[Payment, Fact]
+"""A transition's outcome: the payment to save and the facts to publish, in order."""
+
+
+def _no_change(payment: Payment) -> PaymentDecision:
+    return Decision(payment, changed=False)
+
+
+def on_asaas_event(payment: Payment, asaas_event: str, now: datetime) -> PaymentDecision:
     """Applies a webhook event (or the event a reconciled status stands for)."""
     signal = signal_of(asaas_event)
     if signal is None:
-        return payment, []
+        return _no_change(payment)
     if signal is Signal.CHARGEBACK:
         if asaas_event in payment.chargebacks:
-            return payment, []
+            return _no_change(payment)
         chargebacks = (*payment.chargebacks, asaas_event)
         fact = Fact(FactKind.CHARGEBACK, now, asaas_event=asaas_event)
-        return replace(payment, chargebacks=chargebacks), [fact]
+        return Decision(replace(payment, chargebacks=chargebacks), (fact,))
     target = _target(signal)
     assert target is not None
     if target is payment.status:
         if target is ChargeStatus.REFUND_PENDING and not payment.refund_announced:
             return _announce_refund(payment, now, asaas_event)
-        return payment, []
+        return _no_change(payment)
     if target not in ALLOWED[payment.status]:
-        return payment, []  # late, duplicate or out of order: never move backwards
+        return _no_change(payment)  # late, duplicate or out of order: never move backwards
     moved = replace(payment, status=target)
     match target:
         case ChargeStatus.PAID:
-            return replace(moved, paid_at=now), [Fact(FactKind.SUCCEEDED, now, asaas_event)]
+            paid = replace(moved, paid_at=now)
+            return Decision(paid, (Fact(FactKind.SUCCEEDED, now, asaas_event),))
         case ChargeStatus.FAILED:
             message = FAILURE_MESSAGES.get(asaas_event, "The payment failed.")
-            return moved, [Fact(FactKind.FAILED, now, asaas_event, detail=message)]
+            return Decision(moved, (Fact(FactKind.FAILED, now, asaas_event, detail=message),))
         case ChargeStatus.CANCELLED:
-            return moved, [Fact(FactKind.CANCELLED, now, asaas_event)]
+            return Decision(moved, (Fact(FactKind.CANCELLED, now, asaas_event),))
         case ChargeStatus.REFUND_PENDING:
             return _announce_refund(moved, now, asaas_event)
         case _:
-            return moved, [Fact(FactKind.REFUNDED, now, asaas_event)]
+            return Decision(moved, (Fact(FactKind.REFUNDED, now, asaas_event),))
 
 
-def _announce_refund(
-    payment: Payment, now: datetime, asaas_event: str
-) -> tuple[Payment, list[Fact]]:
+def _announce_refund(payment: Payment, now: datetime, asaas_event: str) -> PaymentDecision:
     announced = replace(payment, refund_announced=True)
-    return announced, [Fact(FactKind.REFUND_REQUESTED, now, asaas_event)]
+    return Decision(announced, (Fact(FactKind.REFUND_REQUESTED, now, asaas_event),))
 
 
 def created(payment: Payment, payment_id: str) -> Payment:
@@ -234,40 +242,38 @@ def retry_creation(payment: Payment) -> Payment:
     return replace(payment, status=ChargeStatus.CREATING)
 
 
-def deleted(payment: Payment, now: datetime) -> tuple[Payment, list[Fact]]:
+def deleted(payment: Payment, now: datetime) -> PaymentDecision:
     """Asaas deleted the pending charge at our request (same as its PAYMENT_DELETED)."""
     return on_asaas_event(payment, "PAYMENT_DELETED", now)
 
 
-def refund_requested(payment: Payment) -> tuple[Payment, bool]:
-    """A refund was asked for; True when a refund call is now due (False: already under way).
-    Asking again after RefundFailed starts the refund over (an operator's retry)."""
+def refund_requested(payment: Payment) -> PaymentDecision:
+    """A refund was asked for; changed when a refund call is now due (unchanged: already under
+    way). Asking again after RefundFailed starts the refund over (an operator's retry)."""
     if payment.status is ChargeStatus.REFUND_PENDING and payment.refund_failed:
-        return replace(payment, refund_failed=False), True
+        return Decision(replace(payment, refund_failed=False))
     if payment.status in (ChargeStatus.REFUND_PENDING, ChargeStatus.REFUNDED):
-        return payment, False
+        return _no_change(payment)
     if payment.status is not ChargeStatus.PAID:
         raise InvalidTransition(
             f"payment of order {payment.order_id} is {payment.status}: nothing paid to refund"
         )
-    return replace(payment, status=ChargeStatus.REFUND_PENDING, refund_failed=False), True
+    return Decision(replace(payment, status=ChargeStatus.REFUND_PENDING, refund_failed=False))
 
 
-def refund_accepted(payment: Payment, now: datetime) -> tuple[Payment, list[Fact]]:
+def refund_accepted(payment: Payment, now: datetime) -> PaymentDecision:
     """Asaas accepted the refund call: announce it unless a refund webhook already did."""
     if payment.status is not ChargeStatus.REFUND_PENDING or payment.refund_announced:
-        return payment, []
+        return _no_change(payment)
     return _announce_refund(payment, now, "")
 
 
-def refund_gave_up(
-    payment: Payment, now: datetime, reason: str, attempts: int
-) -> tuple[Payment, list[Fact]]:
+def refund_gave_up(payment: Payment, now: datetime, reason: str, attempts: int) -> PaymentDecision:
     """Refund retries are exhausted: the payment stays REFUND_PENDING and someone must act."""
     if payment.status is not ChargeStatus.REFUND_PENDING or payment.refund_failed:
-        return payment, []
+        return _no_change(payment)
     fact = Fact(FactKind.REFUND_FAILED, now, detail=reason, attempts=attempts)
-    return replace(payment, refund_failed=True), [fact]
+    return Decision(replace(payment, refund_failed=True), (fact,))
 
 
 def _check(payment: Payment, target: ChargeStatus) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from services.payment.service import PaymentService
+from services.payment.charges import ChargeService
+from services.payment.refunds import RefundService
 from shared.consumer import ReceivedRecord, Subscription
 from shared.contracts.payments import CancelPayment, RequestPayment, RequestRefund
 from shared.contracts.registry import decode_as
@@ -17,14 +18,14 @@ def decode_command(value: bytes) -> PaymentCommand:
     return cast(PaymentCommand, decode_as(value, RequestPayment, CancelPayment, RequestRefund))
 
 
-def subscriptions(service: PaymentService) -> list[Subscription[Any]]:
+def subscriptions(charges: ChargeService, refunds: RefundService) -> list[Subscription[Any]]:
     async def handle(command: PaymentCommand, received: ReceivedRecord) -> None:
         match command:
             case RequestPayment():
-                await service.request_payment(command)
+                await charges.request_payment(command)
             case CancelPayment():
-                await service.cancel_payment(command)
+                await charges.cancel_payment(command)
             case RequestRefund():
-                await service.request_refund(command)
+                await refunds.request_refund(command)
 
     return [Subscription("payment", decode_command, handle, topics=(PAYMENTS_COMMANDS,))]

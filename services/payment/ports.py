@@ -1,13 +1,19 @@
-"""What the payment service needs from storage: payments, jobs, the webhook inbox, credentials."""
+"""What the payment service needs from outside: storage (payments, jobs, the webhook inbox,
+credentials) and each restaurant's Asaas account."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+import httpx
+
 from services.payment.domain import Payment
+from shared.contracts.payments import PaymentCustomer, PaymentInstructions
+from shared.contracts.values import PaymentMethod
+from shared.gateway import GatewayRefused, GatewayUnavailable
 from shared.records import OutgoingRecord
 
 
@@ -90,6 +96,10 @@ class Job:
     attempts: int = 0
     data: dict[str, Any] = field(default_factory=dict)
 
+    def again_at(self, due_at: datetime) -> Job:
+        """The same job, due again at `due_at` with one more attempt counted."""
+        return replace(self, due_at=due_at, attempts=self.attempts + 1)
+
 
 class JobQueue(Protocol):
     async def add(self, job: Job) -> bool:
@@ -149,3 +159,78 @@ class CredentialsRepository(Protocol):
     async def get(self, client_id: str) -> StoredCredentials | None: ...
 
     async def put(self, credentials: StoredCredentials) -> None: ...
+
+
+UNCLEAR_FAILURES = (GatewayUnavailable, httpx.TransportError)
+"""What an Asaas call raises when its effect is unknown (timeout, 5xx, lost answer); a
+`GatewayRefused` is a clear, final no."""
+
+
+class RefusedForBalance(GatewayRefused):
+    """Asaas refused a refund for want of balance (a payment's fees settle later): try later."""
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """The one charge of an order, as the use cases ask for it."""
+
+    order_id: str
+    customer_id: str
+    method: PaymentMethod
+    amount_cents: int
+    due_date: date
+    description: str
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A charge as Asaas reports it."""
+
+    charge_id: str
+    status: str = ""
+    """Asaas's status word (`PENDING`, `RECEIVED`, ...): `domain.event_for_status` reads it."""
+    deleted: bool = False
+    refund_under_way: bool = False
+    """Asaas took a refund of it (requested, in progress or done)."""
+    invoice_url: str | None = None
+    due_date: str | None = None
+    """As Asaas wrote it (a store-local date); the account reads it back for the instructions."""
+
+
+class AsaasAccount(Protocol):
+    """One restaurant's Asaas account, in the use cases' terms. Calls raise `GatewayRefused`
+    (final) or one of `UNCLEAR_FAILURES`; reads and deletes are retried inside."""
+
+    async def customer_id(self, customer: PaymentCustomer) -> str:
+        """The Asaas customer of this payer (by CPF), created if there is none."""
+        ...
+
+    async def create_charge(self, request: ChargeRequest) -> Charge:
+        """One attempt, never retried: Asaas has no idempotency key, so after an unclear
+        failure the caller looks for the charge with `charges_of_order` first."""
+        ...
+
+    async def charges_of_order(self, order_id: str) -> list[Charge]:
+        """The order's charges that are not deleted (found by `externalReference`)."""
+        ...
+
+    async def charge(self, charge_id: str) -> Charge: ...
+
+    async def instructions(
+        self, charge: Charge, method: PaymentMethod, time_zone: str
+    ) -> PaymentInstructions:
+        """How the customer pays the charge: the PIX code, or the hosted page (also for PIX
+        when the code cannot be had, since the page shows it too)."""
+        ...
+
+    async def refund(self, charge_id: str) -> None:
+        """One attempt of a full refund; `RefusedForBalance` when Asaas has not the money yet."""
+        ...
+
+    async def delete_charge(self, charge_id: str) -> None: ...
+
+
+class AsaasAccounts(Protocol):
+    async def account(self, client_id: str) -> AsaasAccount | None:
+        """The restaurant's Asaas account, or None when it has no (readable) credentials."""
+        ...

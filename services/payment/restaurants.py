@@ -15,9 +15,9 @@ from typing import Any
 from cryptography.fernet import InvalidToken, MultiFernet
 from pydantic import SecretStr
 
-from services.payment.adapters.asaas_client import AsaasAccount, AsaasClients
+from services.payment.adapters.asaas_client import AsaasClients
 from services.payment.domain import WEBHOOK_SIGNALS
-from services.payment.ports import CredentialsRepository, StoredCredentials
+from services.payment.ports import AsaasAccount, CredentialsRepository, StoredCredentials
 from shared.gateway import GatewayRefused
 
 log = logging.getLogger(__name__)
@@ -117,15 +117,15 @@ class Restaurants:
         log.info(
             "Asaas credentials of %s stored; webhook %s points at %s", client_id, webhook_id, url
         )
-        return self._facts(stored)
+        return self._summary(stored)
 
-    async def facts(self, client_id: str) -> dict[str, Any] | None:
+    async def summary(self, client_id: str) -> dict[str, Any] | None:
         """What may be shown about a restaurant's Asaas setup: nothing secret."""
         stored = await self._repository.get(client_id)
-        return None if stored is None else self._facts(stored)
+        return None if stored is None else self._summary(stored)
 
     @staticmethod
-    def _facts(stored: StoredCredentials) -> dict[str, Any]:
+    def _summary(stored: StoredCredentials) -> dict[str, Any]:
         return {
             "clientId": stored.client_id,
             "configured": True,

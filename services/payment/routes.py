@@ -12,9 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from services.payment.asaas_updates import AsaasUpdateService
 from services.payment.metrics import WEBHOOKS_RECEIVED
 from services.payment.restaurants import Restaurants
-from services.payment.service import PaymentService
 from shared.gateway import GatewayRefused, GatewayUnavailable
 from shared.http import bearer_guard
 
@@ -59,7 +59,7 @@ def admin_router(restaurants: Restaurants, admin_token: SecretStr) -> APIRouter:
             )
             return _error(422, "invalid credentials body", problems=problems)
         try:
-            facts = await restaurants.configure(
+            summary = await restaurants.configure(
                 client_id, body.api_key, body.webhook_token, body.base_url
             )
         except GatewayRefused as error:
@@ -68,19 +68,21 @@ def admin_router(restaurants: Restaurants, admin_token: SecretStr) -> APIRouter:
             )
         except (GatewayUnavailable, httpx.TransportError) as error:
             return _error(502, f"Asaas could not be reached: {type(error).__name__}")
-        return JSONResponse(facts)
+        return JSONResponse(summary)
 
     @router.get("/restaurants/{client_id}/asaas")
     async def get_credentials(client_id: str, request: Request) -> JSONResponse:
-        facts = await restaurants.facts(client_id)
-        if facts is None:
+        summary = await restaurants.summary(client_id)
+        if summary is None:
             return JSONResponse({"clientId": client_id, "configured": False}, status_code=404)
-        return JSONResponse(facts)
+        return JSONResponse(summary)
 
     return router
 
 
-def webhook_router(service: PaymentService, restaurants: Restaurants, body_limit: int) -> APIRouter:
+def webhook_router(
+    asaas_updates: AsaasUpdateService, restaurants: Restaurants, body_limit: int
+) -> APIRouter:
     router = APIRouter()
 
     @router.post("/webhooks/asaas/{client_id}")
@@ -113,7 +115,7 @@ def webhook_router(service: PaymentService, restaurants: Restaurants, body_limit
         ):
             WEBHOOKS_RECEIVED.labels("unknown", "malformed").inc()
             return _error(400, "an Asaas event needs a string `id` and `event`")
-        outcome = await service.receive_webhook(client_id, payload, body.decode())
+        outcome = await asaas_updates.receive_webhook(client_id, payload, body.decode())
         return JSONResponse({"received": True, "duplicate": outcome == "duplicate"})
 
     return router

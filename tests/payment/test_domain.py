@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from services.payment import domain
 from services.payment.adapters.asaas_client import encode_json
 from services.payment.domain import ChargeStatus, FactKind, InvalidTransition, Payment, Signal
 from shared.contracts.values import PaymentMethod
+from shared.decision import Decision
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -29,15 +31,16 @@ def payment(status: ChargeStatus = ChargeStatus.PENDING, **changes: object) -> P
     return Payment(**(fields | changes))  # type: ignore[arg-type]
 
 
-def kinds(facts: list[domain.Fact]) -> list[FactKind]:
+def kinds(facts: Sequence[domain.Fact]) -> list[FactKind]:
     return [fact.kind for fact in facts]
 
 
 def run(start: Payment, *events: str) -> tuple[Payment, list[FactKind]]:
     current, seen = start, []
     for event in events:
-        current, facts = domain.on_asaas_event(current, event, NOW)
-        seen.extend(kinds(facts))
+        decision = domain.on_asaas_event(current, event, NOW)
+        current = decision.state
+        seen.extend(kinds(decision.events))
     return current, seen
 
 
@@ -87,8 +90,9 @@ def test_overdue_after_paid_is_ignored() -> None:
 
 
 def test_overdue_fails_a_pending_payment_with_the_asaas_event_as_reason() -> None:
-    failed, facts = domain.on_asaas_event(payment(), "PAYMENT_OVERDUE", NOW)
-    assert failed.status is ChargeStatus.FAILED
+    failed = domain.on_asaas_event(payment(), "PAYMENT_OVERDUE", NOW)
+    assert failed.state.status is ChargeStatus.FAILED
+    facts = failed.events
     assert [(f.kind, f.asaas_event) for f in facts] == [(FactKind.FAILED, "PAYMENT_OVERDUE")]
     assert facts[0].detail
 
@@ -115,41 +119,45 @@ def test_refund_webhooks_move_a_paid_payment_to_refunded_announcing_the_refund_o
 
 
 def test_a_refund_webhook_before_the_refund_call_returned_is_announced_once() -> None:
-    asked, due = domain.refund_requested(payment(ChargeStatus.PAID))
-    assert due
-    assert asked.status is ChargeStatus.REFUND_PENDING
-    early, facts = domain.on_asaas_event(asked, "PAYMENT_REFUND_IN_PROGRESS", NOW)
-    assert kinds(facts) == [FactKind.REFUND_REQUESTED]
-    accepted, facts = domain.refund_accepted(early, NOW)
-    assert facts == []
-    assert accepted.refund_announced
+    asked = domain.refund_requested(payment(ChargeStatus.PAID))
+    assert asked.changed
+    assert asked.state.status is ChargeStatus.REFUND_PENDING
+    early = domain.on_asaas_event(asked.state, "PAYMENT_REFUND_IN_PROGRESS", NOW)
+    assert kinds(early.events) == [FactKind.REFUND_REQUESTED]
+    accepted = domain.refund_accepted(early.state, NOW)
+    assert accepted.unchanged
+    assert accepted.state.refund_announced
 
 
 def test_the_refund_call_announces_the_refund_when_no_webhook_did() -> None:
-    asked, _ = domain.refund_requested(payment(ChargeStatus.PAID))
-    accepted, facts = domain.refund_accepted(asked, NOW)
-    assert kinds(facts) == [FactKind.REFUND_REQUESTED]
-    _, again = domain.on_asaas_event(accepted, "PAYMENT_REFUND_IN_PROGRESS", NOW)
-    assert again == []
+    asked = domain.refund_requested(payment(ChargeStatus.PAID)).state
+    accepted = domain.refund_accepted(asked, NOW)
+    assert kinds(accepted.events) == [FactKind.REFUND_REQUESTED]
+    again = domain.on_asaas_event(accepted.state, "PAYMENT_REFUND_IN_PROGRESS", NOW)
+    assert again.unchanged
 
 
 def test_a_second_refund_request_starts_nothing_and_an_unpaid_payment_cannot_be_refunded() -> None:
-    asked, _ = domain.refund_requested(payment(ChargeStatus.PAID))
-    assert domain.refund_requested(asked) == (asked, False)
+    asked = domain.refund_requested(payment(ChargeStatus.PAID)).state
+    assert domain.refund_requested(asked) == Decision(asked, changed=False)
     for status in (ChargeStatus.PENDING, ChargeStatus.FAILED, ChargeStatus.CANCELLED):
         with pytest.raises(InvalidTransition):
             domain.refund_requested(payment(status))
 
 
 def test_exhausted_refund_retries_report_once_and_keep_the_payment_refund_pending() -> None:
-    asked, _ = domain.refund_requested(payment(ChargeStatus.PAID))
-    given_up, facts = domain.refund_gave_up(asked, NOW, "invalid_action: saldo", 7)
+    asked = domain.refund_requested(payment(ChargeStatus.PAID)).state
+    gave_up = domain.refund_gave_up(asked, NOW, "invalid_action: saldo", 7)
+    given_up = gave_up.state
     assert given_up.status is ChargeStatus.REFUND_PENDING
-    assert [(f.kind, f.attempts) for f in facts] == [(FactKind.REFUND_FAILED, 7)]
-    assert domain.refund_gave_up(given_up, NOW, "again", 8) == (given_up, [])
-    retried, due = domain.refund_requested(given_up)
-    assert due
-    assert (retried.status, retried.refund_failed) == (ChargeStatus.REFUND_PENDING, False)
+    assert [(f.kind, f.attempts) for f in gave_up.events] == [(FactKind.REFUND_FAILED, 7)]
+    assert domain.refund_gave_up(given_up, NOW, "again", 8) == Decision(given_up, changed=False)
+    retried = domain.refund_requested(given_up)
+    assert retried.changed
+    assert (retried.state.status, retried.state.refund_failed) == (
+        ChargeStatus.REFUND_PENDING,
+        False,
+    )
 
 
 def test_a_deleted_pending_charge_is_cancelled_once() -> None:
@@ -176,7 +184,7 @@ def test_no_input_moves_a_paid_payment_backwards() -> None:
     }
     for status, allowed in forward.items():
         for event in domain.WEBHOOK_SIGNALS:
-            moved, _ = domain.on_asaas_event(payment(status), event, NOW)
+            moved = domain.on_asaas_event(payment(status), event, NOW).state
             assert moved.status in allowed, (status, event)
 
 

@@ -24,7 +24,7 @@ from services.payment.config import PaymentPolicy
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import WEBHOOK_JOB, PaymentRecord, StoredCredentials, record_id
 from services.payment.restaurants import Restaurants
-from services.payment.service import PaymentService
+from services.payment.use_cases import PaymentUseCases, build_use_cases
 from shared.contracts.payments import PaymentCreated, PaymentSucceeded, RequestPayment
 from shared.contracts.payments import PaymentCustomer as Customer
 from shared.contracts.registry import decode
@@ -48,7 +48,7 @@ class RecordingSink(sinks.RecordingSink):
 
 @dataclass
 class World:
-    service: PaymentService
+    use_cases: PaymentUseCases
     payments: InMemoryPaymentRepository
     jobs: InMemoryJobQueue
     sink: RecordingSink
@@ -78,7 +78,7 @@ async def world() -> AsyncIterator[World]:
     sink = RecordingSink()
     payments = InMemoryPaymentRepository(sink)
     jobs = InMemoryJobQueue()
-    service = PaymentService(
+    use_cases = build_use_cases(
         payments,
         jobs,
         InMemoryWebhookInbox(),
@@ -90,7 +90,7 @@ async def world() -> AsyncIterator[World]:
     asaas = httpx.AsyncClient(
         transport=transport, base_url=EMULATOR, headers={"access_token": API_KEY}
     )
-    yield World(service, payments, jobs, sink, asaas)
+    yield World(use_cases, payments, jobs, sink, asaas)
     await asaas.aclose()
     await clients.close()
 
@@ -148,7 +148,7 @@ async def test_a_charge_created_just_before_a_crash_is_found_not_created_again(
         )
     ).json()
 
-    await world.service.request_payment(command)  # the redelivery
+    await world.use_cases.charges.request_payment(command)  # the redelivery
 
     listed = await world.asaas.get("/v3/payments", params={"externalReference": order_id})
     assert listed.json()["totalCount"] == 1
@@ -166,10 +166,10 @@ async def test_a_webhook_that_beats_the_saved_charge_is_applied_once_the_charge_
         "event": "PAYMENT_RECEIVED",
         "payment": {"id": "pay_early", "externalReference": order_id, "status": "RECEIVED"},
     }
-    assert await world.service.receive_webhook(CLIENT, payload, "{}") == "accepted"
-    assert await world.service.receive_webhook(CLIENT, payload, "{}") == "duplicate"
+    assert await world.use_cases.asaas_updates.receive_webhook(CLIENT, payload, "{}") == "accepted"
+    assert await world.use_cases.asaas_updates.receive_webhook(CLIENT, payload, "{}") == "duplicate"
     [job] = await world.jobs.due(WEBHOOK_JOB, now(), 10)
-    await world.service.process_webhook(job)
+    await world.use_cases.asaas_updates.process_webhook(job)
     assert world.sink.records == []
     [retry] = list(world.jobs.jobs.values())
     assert retry.attempts == 1
@@ -190,8 +190,8 @@ async def test_a_webhook_that_beats_the_saved_charge_is_applied_once_the_charge_
         time_zone="America/Sao_Paulo",
     )
     await world.payments.insert(record, [])
-    await world.service.process_webhook(replace(retry, due_at=now()))
-    await world.service.process_webhook(replace(retry, due_at=now()))
+    await world.use_cases.asaas_updates.process_webhook(replace(retry, due_at=now()))
+    await world.use_cases.asaas_updates.process_webhook(replace(retry, due_at=now()))
 
     assert world.sink.types() == ["PaymentSucceeded"]
     succeeded = decode(world.sink.records[0].value)

@@ -16,8 +16,10 @@ from pydantic import SecretStr
 
 from services.payment.adapters.asaas_client import AsaasClients
 from services.payment.adapters.in_memory import InMemoryCredentialsRepository
+from services.payment.ports import ChargeRequest
 from services.payment.restaurants import Restaurants
 from shared.contracts.payments import PaymentCreated, PaymentRefunded, PaymentSucceeded
+from shared.contracts.values import PaymentMethod
 from shared.gateway import GatewayRefused, GatewaySettings, GatewayUnavailable
 from tests.payment.conftest import PaymentEvents, Restaurant, Stack, now, stack_fixture
 from tests.waiting import eventually
@@ -110,29 +112,37 @@ async def test_the_asaas_client_maps_errors_clearly_and_never_logs_the_api_key(
         clock=now,
     )
     try:
-        facts = await restaurants.configure("caplog-rest", api_key, token, stack.emulator.url)
-        assert facts["webhookId"]
+        summary = await restaurants.configure("caplog-rest", api_key, token, stack.emulator.url)
+        assert summary["webhookId"]
         account = await restaurants.account("caplog-rest")
         assert account is not None
+        unknown_customer = ChargeRequest(
+            order_id="caplog-order",
+            customer_id="cus_missing",
+            method=PaymentMethod.PIX,
+            amount_cents=100,
+            due_date=now().date(),
+            description="Pedido",
+        )
         with pytest.raises(GatewayRefused) as refused:
-            await account.create_payment({"customer": "cus_missing", "billingType": "PIX"})
+            await account.create_charge(unknown_customer)
         assert (refused.value.status, refused.value.code) == (400, "invalid_customer")
         with pytest.raises(GatewayRefused) as not_found:
-            await account.get_payment("pay_nothing")
+            await account.charge("pay_nothing")
         assert not_found.value.status == 404
         faults = {"fail5xx": {"GET /v3/payments/{id}": 5}, "fail429": {"GET /v3/webhooks": 5}}
         async with httpx.AsyncClient(base_url=stack.emulator.url) as control:
             headers = {"access_token": api_key.get_secret_value()}
             await control.post("/_control/faults", json=faults, headers=headers)
         with pytest.raises(GatewayUnavailable) as unavailable:
-            await account.get_payment("pay_nothing")
+            await account.charge("pay_nothing")
         assert unavailable.value.status == 500
         with pytest.raises(GatewayUnavailable) as throttled:
-            await account.list_webhooks()
+            await clients.account(stack.emulator.url, api_key).list_webhooks()
         assert (throttled.value.status, throttled.value.code) == (429, "rate_limit_exceeded")
         anonymous = clients.account(stack.emulator.url, SecretStr(""))
         with pytest.raises(GatewayRefused) as no_key:
-            await anonymous.get_payment("pay_x")
+            await anonymous.charge("pay_x")
         assert (no_key.value.status, no_key.value.code) == (401, "access_token_not_found")
         errors = [refused.value, not_found.value, unavailable.value, throttled.value]
     finally:

@@ -17,6 +17,18 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from services.payment.adapters.asaas_requests import (
+    charge_fields,
+    charge_of,
+    customer_fields,
+    customer_reference,
+    page_instructions,
+    pix_instructions,
+    refused_for_balance,
+)
+from services.payment.ports import UNCLEAR_FAILURES, Charge, ChargeRequest, RefusedForBalance
+from shared.contracts.payments import PaymentCustomer, PaymentInstructions
+from shared.contracts.values import PaymentMethod
 from shared.gateway import (
     GatewayRefused,
     GatewaySettings,
@@ -77,7 +89,7 @@ class AsaasClients:
         self._transport = transport
         self._clients: dict[str, httpx.AsyncClient] = {}
 
-    def account(self, base_url: str, api_key: SecretStr) -> AsaasAccount:
+    def account(self, base_url: str, api_key: SecretStr) -> HttpAsaasAccount:
         root = api_root(base_url)
         client = self._clients.get(root)
         if client is None:
@@ -85,7 +97,7 @@ class AsaasClients:
             if self._transport is not None:
                 options["transport"] = self._transport
             client = self._clients[root] = http_client(root + "/", self.settings, **options)
-        return AsaasAccount(client, api_key, self.settings)
+        return HttpAsaasAccount(client, api_key, self.settings)
 
     async def close(self) -> None:
         for client in self._clients.values():
@@ -93,8 +105,9 @@ class AsaasClients:
         self._clients.clear()
 
 
-class AsaasAccount:
-    """The calls of DESIGN.md section 6 on one restaurant's Asaas account."""
+class HttpAsaasAccount:
+    """One restaurant's Asaas account (the `AsaasAccount` port) over HTTP, and the webhook
+    registration calls of onboarding."""
 
     def __init__(
         self, client: httpx.AsyncClient, api_key: SecretStr, settings: GatewaySettings
@@ -133,41 +146,59 @@ class AsaasAccount:
 
     # Customers
 
-    async def find_customer(self, external_reference: str) -> dict[str, Any] | None:
-        """One attempt: the caller retries get-or-create as a whole."""
-        found = await self.call(
-            "GET", "customers", params={"externalReference": external_reference, "limit": "1"}
-        )
-        data = found.get("data") or []
-        return dict(data[0]) if data else None
+    async def customer_id(self, customer: PaymentCustomer) -> str:
+        reference = customer_reference(customer)
 
-    async def create_customer(self, fields: dict[str, Any]) -> dict[str, Any]:
-        return dict(await self.call("POST", "customers", body=fields))
+        async def get_or_create() -> str:
+            # A lost answer to a create is found by the next attempt's look-up.
+            params = {"externalReference": reference, "limit": "1"}
+            existing = (await self.call("GET", "customers", params=params)).get("data") or []
+            if existing:
+                return str(existing[0]["id"])
+            created = await self.call("POST", "customers", body=customer_fields(customer))
+            return str(created["id"])
+
+        return await with_retries(get_or_create, self._settings)
 
     # Charges
 
-    async def create_payment(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """One attempt, never retried here: see `find_payments` for the unclear case."""
-        return dict(await self.call("POST", "payments", body=fields))
+    async def create_charge(self, request: ChargeRequest) -> Charge:
+        return charge_of(await self.call("POST", "payments", body=charge_fields(request)))
 
-    async def find_payments(self, external_reference: str) -> list[dict[str, Any]]:
-        found = await self._retried(
-            "GET", "payments", params={"externalReference": external_reference}
-        )
-        return [dict(item) for item in found.get("data") or []]
+    async def charges_of_order(self, order_id: str) -> list[Charge]:
+        found = await self._retried("GET", "payments", params={"externalReference": order_id})
+        return [charge_of(item) for item in found.get("data") or [] if not item.get("deleted")]
 
-    async def get_payment(self, payment_id: str) -> dict[str, Any]:
-        return dict(await self._retried("GET", f"payments/{payment_id}"))
+    async def charge(self, charge_id: str) -> Charge:
+        return charge_of(await self._retried("GET", f"payments/{charge_id}"))
 
-    async def pix_qr_code(self, payment_id: str) -> dict[str, Any]:
-        return dict(await self._retried("GET", f"payments/{payment_id}/pixQrCode"))
+    async def instructions(
+        self, charge: Charge, method: PaymentMethod, time_zone: str
+    ) -> PaymentInstructions:
+        if method is not PaymentMethod.PIX:
+            return page_instructions(charge, time_zone)
+        try:
+            qr_code = await self._retried("GET", f"payments/{charge.charge_id}/pixQrCode")
+        except (GatewayRefused, *UNCLEAR_FAILURES) as error:
+            # The hosted page shows the PIX code too: the customer can still pay.
+            log.warning(
+                "PIX code of %s unavailable (%s); sending the page", charge.charge_id, error
+            )
+            return page_instructions(charge, time_zone)
+        return pix_instructions(qr_code, charge, time_zone)
 
-    async def refund(self, payment_id: str) -> dict[str, Any]:
-        """One attempt of a full refund (no `value`); the refund job retries."""
-        return dict(await self.call("POST", f"payments/{payment_id}/refund", body={}))
+    async def refund(self, charge_id: str) -> None:
+        try:
+            await self.call("POST", f"payments/{charge_id}/refund", body={})
+        except GatewayRefused as error:
+            if refused_for_balance(error):
+                raise RefusedForBalance(
+                    error.provider, error.status, error.code, error.description
+                ) from None
+            raise
 
-    async def delete_payment(self, payment_id: str) -> dict[str, Any]:
-        return dict(await self._retried("DELETE", f"payments/{payment_id}"))
+    async def delete_charge(self, charge_id: str) -> None:
+        await self._retried("DELETE", f"payments/{charge_id}")
 
     # Webhooks
 

@@ -1,0 +1,187 @@
+"""The two ways Asaas's news reaches a payment: its webhooks, and reconciliation, which reads a
+quiet open payment back; both change the payment by the same path, `apply_asaas_event`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.payment import domain
+from services.payment.domain import OPEN_STATUSES
+from services.payment.metrics import RECONCILIATION_CHECKS, WEBHOOKS_PROCESSED, WEBHOOKS_RECEIVED
+from services.payment.payments import UseCase, UseCaseContext
+from services.payment.ports import (
+    UNCLEAR_FAILURES,
+    WEBHOOK_JOB,
+    Job,
+    JobQueue,
+    StaleRecord,
+    WebhookInbox,
+    record_id,
+)
+from shared.errors import PermanentError
+from shared.gateway import GatewayRefused
+
+log = logging.getLogger(__name__)
+
+SAVE_ATTEMPTS = 5
+
+
+class AsaasUpdateService(UseCase):
+    """Takes Asaas's webhooks and reconciles quiet payments: what Asaas knows, applied."""
+
+    def __init__(
+        self,
+        context: UseCaseContext,
+        jobs: JobQueue,
+        inbox: WebhookInbox,
+        wake: Callable[[str], None],
+    ) -> None:
+        super().__init__(context)
+        self._jobs = jobs
+        self._inbox = inbox
+        self._wake = wake
+
+    # Webhooks
+
+    async def receive_webhook(self, client_id: str, payload: dict[str, Any], raw: str) -> str:
+        """Stores a verified webhook event for processing; 'duplicate' when seen before."""
+        event_id, event = str(payload["id"]), str(payload["event"])
+        inbox_id = f"{client_id}:{event_id}"
+        if await self._inbox.contains(inbox_id):
+            WEBHOOKS_RECEIVED.labels(event, "duplicate").inc()
+            return "duplicate"
+        found = payload.get("payment")
+        charge: dict[str, Any] = found if isinstance(found, dict) else {}
+        now = self._clock()
+        data = {
+            "clientId": client_id,
+            "event": event,
+            "paymentId": charge.get("id"),
+            "externalReference": charge.get("externalReference"),
+            "receivedAt": now.isoformat(),
+        }
+        # The job first: if the process dies between the two inserts, Asaas's redelivery
+        # finds no inbox entry and stores it again; the job is then found already added.
+        await self._jobs.add(Job(WEBHOOK_JOB, inbox_id, now, data=data))
+        # The body as received: any JSON Asaas sends can be stored, whatever BSON thinks of it.
+        document = {"clientId": client_id, "event": event, "body": raw, "receivedAt": now}
+        if not await self._inbox.add(inbox_id, document):
+            WEBHOOKS_RECEIVED.labels(event, "duplicate").inc()
+            return "duplicate"
+        WEBHOOKS_RECEIVED.labels(event, "accepted").inc()
+        self._wake(WEBHOOK_JOB)
+        return "accepted"
+
+    async def process_webhook(self, job: Job) -> None:
+        """Applies a stored webhook event (the job of the webhook loop)."""
+        data = job.data
+        event = str(data.get("event"))
+        client_id = str(data.get("clientId"))
+        key = await self._find(client_id, data.get("externalReference"), data.get("paymentId"))
+        now = self._clock()
+        if key is None:
+            received = datetime.fromisoformat(str(data["receivedAt"]))
+            if (now - received).total_seconds() < self._policy.unmatched_webhook_retry_s:
+                # The charge may be saved a moment after Asaas announced it: look again soon.
+                wait = self._policy.unmatched_webhook_backoff.delay(job.attempts)
+                await self._jobs.put(job.again_at(now + timedelta(seconds=wait)))
+                return
+            log.warning(
+                "webhook %s (%s) of %s matches no payment; stored, not applied",
+                job.key,
+                event,
+                client_id,
+            )
+            WEBHOOKS_PROCESSED.labels(event, "unmatched").inc()
+            await self._inbox.mark(job.key, "unmatched", now)
+            await self._jobs.remove(WEBHOOK_JOB, job.key)
+            return
+        outcome, still_open = await self.apply_asaas_event(key, event)
+        if still_open:
+            await self._payments.watch(key, now)
+        else:
+            await self._payments.unwatch(key)
+        WEBHOOKS_PROCESSED.labels(event, outcome).inc()
+        await self._inbox.mark(job.key, outcome, now)
+        await self._jobs.remove(WEBHOOK_JOB, job.key)
+
+    async def _find(self, client_id: str, external_reference: Any, payment_id: Any) -> str | None:
+        if isinstance(external_reference, str) and external_reference:
+            key = record_id(client_id, external_reference)
+            record = await self._payments.get(key)
+            if record is not None and (
+                record.payment.payment_id in (None, payment_id) or not payment_id
+            ):
+                return key
+        if isinstance(payment_id, str) and payment_id:
+            record = await self._payments.find_by_payment_id(client_id, payment_id)
+            if record is not None:
+                return record.record_id
+        return None
+
+    async def apply_asaas_event(self, key: str, event: str) -> tuple[str, bool]:
+        """The one path by which Asaas news (a webhook or a reconciled status) changes a
+        payment; returns the outcome (applied, ignored) and whether the payment is still open."""
+        async with self._payments.one_use_case_at_a_time(key):
+            for _ in range(SAVE_ATTEMPTS):
+                record = await self._payments.get(key)
+                if record is None:
+                    return "ignored", False
+                decision = domain.on_asaas_event(record.payment, event, self._clock())
+                if decision.unchanged:
+                    return "ignored", record.payment.status in OPEN_STATUSES
+                moved = replace(record, payment=decision.state)
+                try:
+                    await self._payments.save(
+                        moved, self._messages.of_facts(moved, decision.events)
+                    )
+                    break
+                except StaleRecord:
+                    continue
+            else:
+                raise StaleRecord(f"payment {key} kept changing")
+        await self._payments.publish(key)
+        status = moved.payment.status
+        log.info("payment %s: %s -> %s", key, event, status)
+        return "applied", status in OPEN_STATUSES
+
+    # Reconciliation
+
+    async def reconcile(self, job: Job) -> None:
+        """Reads a quiet open payment back from Asaas and applies what it finds (the job of
+        the reconciliation loop), then reads it again later while it stays open."""
+        key = job.key
+        record = await self._payments.get(key)
+        now = self._clock()
+        if record is None or record.payment.payment_id is None:
+            await self._payments.unwatch(key)
+            return
+        age = (now - record.payment.created_at).total_seconds()
+        if record.payment.status not in OPEN_STATUSES or age > self._policy.reconcile_give_up_s:
+            await self._payments.unwatch(key)
+            return
+        account = await self._accounts.account(record.payment.client_id)
+        still_open = True
+        try:
+            if account is None:
+                raise PermanentError("no Asaas credentials")
+            charge = await account.charge(record.payment.payment_id)
+        except (GatewayRefused, PermanentError, *UNCLEAR_FAILURES) as error:
+            RECONCILIATION_CHECKS.labels("error").inc()
+            log.warning("reconciling %s failed: %s", key, error)
+        else:
+            event = domain.event_for_status(charge.status, deleted=charge.deleted)
+            outcome = "unchanged"
+            if event is not None:
+                applied, still_open = await self.apply_asaas_event(key, event)
+                outcome = "applied" if applied == "applied" else outcome
+            RECONCILIATION_CHECKS.labels(outcome).inc()
+        if not still_open:
+            await self._payments.unwatch(key)
+            return
+        interval = self._policy.reconcile_backoff.delay(job.attempts + 1)
+        await self._jobs.put(job.again_at(now + timedelta(seconds=interval)))

@@ -1,0 +1,77 @@
+"""The payment use cases wired together: one use-case lock per payment, one job runner, one
+mapping of facts to messages, shared by all of them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from services.payment.asaas_updates import AsaasUpdateService
+from services.payment.charges import ChargeService
+from services.payment.config import PaymentPolicy
+from services.payment.jobs import JobRunner
+from services.payment.outgoing import PaymentMessages
+from services.payment.payments import Payments, UseCaseContext
+from services.payment.ports import (
+    RECONCILE_JOB,
+    REFUND_JOB,
+    WEBHOOK_JOB,
+    AsaasAccounts,
+    JobQueue,
+    PaymentRepository,
+    WebhookInbox,
+)
+from services.payment.refunds import RefundService
+from shared.gateway import GatewaySettings
+from shared.locks import KeyedLocks
+
+
+@dataclass(frozen=True)
+class PaymentUseCases:
+    """The service's use-case classes and the runner of their jobs."""
+
+    charges: ChargeService
+    refunds: RefundService
+    asaas_updates: AsaasUpdateService
+    runner: JobRunner
+
+    def background_loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
+        """The loops that take the jobs, and the housekeeping, by name; start every one."""
+        return {
+            "webhooks": partial(self.runner.run, WEBHOOK_JOB, self.asaas_updates.process_webhook),
+            "refunds": partial(self.runner.run, REFUND_JOB, self.refunds.refund),
+            "reconciliation": partial(self.runner.run, RECONCILE_JOB, self.asaas_updates.reconcile),
+            "housekeeping": self.runner.housekeeping,
+        }
+
+
+def build_use_cases(
+    repository: PaymentRepository,
+    jobs: JobQueue,
+    inbox: WebhookInbox,
+    accounts: AsaasAccounts,
+    policy: PaymentPolicy,
+    gateway: GatewaySettings,
+    clock: Callable[[], datetime],
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+) -> PaymentUseCases:
+    context = UseCaseContext(
+        # A lock set of its own: the repository's document write locks are taken inside a
+        # save, while a use-case lock is held around the whole use case (see Payments).
+        payments=Payments(repository, jobs, KeyedLocks(), policy),
+        accounts=accounts,
+        messages=PaymentMessages(clock, new_id),
+        policy=policy,
+        clock=clock,
+    )
+    runner = JobRunner(jobs, inbox, policy, clock)
+    return PaymentUseCases(
+        charges=ChargeService(context, gateway),
+        refunds=RefundService(context, jobs, runner.wake),
+        asaas_updates=AsaasUpdateService(context, jobs, inbox, runner.wake),
+        runner=runner,
+    )
