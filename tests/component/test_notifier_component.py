@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka import KafkaBroker
 
 from services.notifier.adapters.in_memory_ledger import InMemoryNotificationLedger
 from services.notifier.adapters.store_configs import InMemoryStoreConfigs
@@ -19,18 +19,15 @@ from shared.contracts.payments import RefundFailed
 from shared.contracts.values import OrderStatus
 from shared.topics import NOTIFICATIONS_EVENTS, ORDERS_EVENTS, PAYMENTS_EVENTS
 from tests.builders import PHONE, envelope, now
-from tests.component.wiring import Outputs, consume, send
+from tests.component.wiring import Running, running
 from tests.notifier.events import status_changed
 from tests.notifier.fakes import FakeMessenger
-from tests.sinks import RecordingSink
 
 
 @dataclass
 class Component:
-    broker: KafkaBroker
+    kafka: Running
     messenger: FakeMessenger
-    outputs: Outputs
-    dead_letters: RecordingSink
 
 
 @pytest.fixture
@@ -44,10 +41,8 @@ async def component() -> AsyncIterator[Component]:
         now,
         templates={},
     )
-    dead_letters = consume(broker, subscriptions(notifications))
-    outputs = Outputs(broker, NOTIFICATIONS_EVENTS)
-    async with TestKafkaBroker(broker):
-        yield Component(broker, messenger, outputs, dead_letters)
+    async with running(broker, subscriptions(notifications), NOTIFICATIONS_EVENTS) as kafka:
+        yield Component(kafka, messenger)
 
 
 async def test_an_order_event_becomes_one_whatsapp_message_and_its_audit_event(
@@ -55,11 +50,11 @@ async def test_an_order_event_becomes_one_whatsapp_message_and_its_audit_event(
 ) -> None:
     event = status_changed("o1", OrderStatus.READY)
 
-    await send(component.broker, ORDERS_EVENTS, event)
+    await component.kafka.send(ORDERS_EVENTS, event)
 
     assert [message["to"] for message in component.messenger.sent] == [PHONE]
-    assert component.outputs.sent() == [(NOTIFICATIONS_EVENTS, "NotificationSent")]
-    [audit] = component.outputs.messages(NotificationSent)
+    assert component.kafka.outputs.sent() == [(NOTIFICATIONS_EVENTS, "NotificationSent")]
+    [audit] = component.kafka.outputs.messages(NotificationSent)
     assert (audit.source_event_id, audit.causation_id) == (event.event_id, str(event.event_id))
 
 
@@ -68,12 +63,12 @@ async def test_the_same_order_event_delivered_twice_sends_one_message(
 ) -> None:
     event = status_changed("o1", OrderStatus.CONFIRMED)
 
-    await send(component.broker, ORDERS_EVENTS, event)
-    await send(component.broker, ORDERS_EVENTS, event)
+    await component.kafka.send(ORDERS_EVENTS, event)
+    await component.kafka.send(ORDERS_EVENTS, event)
 
     assert len(component.messenger.sent) == 1
-    assert len(component.outputs.messages(NotificationSent)) == 1
-    assert component.dead_letters.records == []
+    assert len(component.kafka.outputs.messages(NotificationSent)) == 1
+    assert component.kafka.dead_letters.records == []
 
 
 async def test_a_payment_alert_is_consumed_and_tells_the_customer_nothing(
@@ -83,8 +78,8 @@ async def test_a_payment_alert_is_consumed_and_tells_the_customer_nothing(
         **envelope(), order_id="o1", payment_id="pay_1", reason="insufficient balance", attempts=5
     )
 
-    await send(component.broker, PAYMENTS_EVENTS, alert)
+    await component.kafka.send(PAYMENTS_EVENTS, alert)
 
     assert component.messenger.sent == []
-    assert component.outputs.records == []
-    assert component.dead_letters.records == []
+    assert component.kafka.outputs.records == []
+    assert component.kafka.dead_letters.records == []

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka import KafkaBroker
 
 from services.order.adapters.in_memory import (
     InMemoryOrderRepository,
@@ -29,19 +29,16 @@ from shared.topics import (
     pos_updates_topic,
 )
 from tests.builders import CLIENT, STORE, now, place_order, pos_update
-from tests.component.wiring import Outputs, consume, send
-from tests.sinks import RecordingSink
+from tests.component.wiring import Running, running
 
 KITCHEN = pos_orders_topic(CLIENT, STORE)
 
 
 @dataclass
 class Component:
-    broker: KafkaBroker
+    kafka: Running
     orders: InMemoryOrderRepository
     configs: InMemoryStoreConfigRepository
-    outputs: Outputs
-    dead_letters: RecordingSink
 
 
 @pytest.fixture
@@ -52,10 +49,9 @@ async def component() -> AsyncIterator[Component]:
     service = OrderService(
         orders, configs, sink=sink, store_topics=InMemoryStoreTopics(), clock=now
     )
-    dead_letters = consume(broker, subscriptions(service))
-    outputs = Outputs(broker, ORDERS_EVENTS, PAYMENTS_COMMANDS, SCHEDULER_COMMANDS, KITCHEN)
-    async with TestKafkaBroker(broker):
-        yield Component(broker, orders, configs, outputs, dead_letters)
+    topics = (ORDERS_EVENTS, PAYMENTS_COMMANDS, SCHEDULER_COMMANDS, KITCHEN)
+    async with running(broker, subscriptions(service), *topics) as kafka:
+        yield Component(kafka, orders, configs)
 
 
 async def test_a_place_order_on_the_commands_topic_becomes_an_order_and_its_events(
@@ -63,33 +59,33 @@ async def test_a_place_order_on_the_commands_topic_becomes_an_order_and_its_even
 ) -> None:
     command = place_order("CASH")
 
-    await send(component.broker, ORDERS_COMMANDS, command)
+    await component.kafka.send(ORDERS_COMMANDS, command)
 
     order = await component.orders.get(order_id_for(command))
     assert order is not None
     assert order.status is OrderStatus.CONFIRMED
-    assert component.outputs.sent() == [
+    assert component.kafka.outputs.sent() == [
         (ORDERS_EVENTS, "OrderPlaced"),
         (ORDERS_EVENTS, "OrderStatusChanged"),
         (KITCHEN, "PosOrderReceived"),
     ]
-    [received] = component.outputs.messages(PosOrderReceived)
+    [received] = component.kafka.outputs.messages(PosOrderReceived)
     assert received.order_id == order.order_id
 
 
 async def test_the_same_place_order_delivered_twice_is_handled_once(component: Component) -> None:
     command = place_order("PIX")
 
-    await send(component.broker, ORDERS_COMMANDS, command)
-    await send(component.broker, ORDERS_COMMANDS, command)
+    await component.kafka.send(ORDERS_COMMANDS, command)
+    await component.kafka.send(ORDERS_COMMANDS, command)
 
     assert list(component.orders.orders) == [order_id_for(command)]
-    assert component.outputs.sent() == [
+    assert component.kafka.outputs.sent() == [
         (ORDERS_EVENTS, "OrderPlaced"),
         (PAYMENTS_COMMANDS, "RequestPayment"),
         (SCHEDULER_COMMANDS, "ScheduleTimer"),
     ]
-    assert component.dead_letters.records == []
+    assert component.kafka.dead_letters.records == []
 
 
 async def test_a_confirmation_on_the_stores_pos_topic_confirms_the_order(
@@ -98,20 +94,20 @@ async def test_a_confirmation_on_the_stores_pos_topic_confirms_the_order(
     config = StoreOrderConfig(client_id=CLIENT, store_id=STORE, requires_confirmation=True)
     await component.configs.put(config, [], now())
     command = place_order("CASH")
-    await send(component.broker, ORDERS_COMMANDS, command)
+    await component.kafka.send(ORDERS_COMMANDS, command)
     order_id = order_id_for(command)
 
     confirmed = pos_update(PosOrderConfirmed, order_id, client_id=CLIENT)
-    await send(component.broker, pos_updates_topic(CLIENT, STORE), confirmed)
-    await send(component.broker, pos_updates_topic(CLIENT, STORE), confirmed)
+    await component.kafka.send(pos_updates_topic(CLIENT, STORE), confirmed)
+    await component.kafka.send(pos_updates_topic(CLIENT, STORE), confirmed)
 
     order = await component.orders.get(order_id)
     assert order is not None
     assert order.status is OrderStatus.CONFIRMED
-    [change] = component.outputs.messages(OrderStatusChanged)
+    [change] = component.kafka.outputs.messages(OrderStatusChanged)
     assert (change.to_status, change.causation_id) == (
         OrderStatus.CONFIRMED,
         str(confirmed.event_id),
     )
-    assert len(component.outputs.messages(OrderPlaced)) == 1
-    assert component.dead_letters.records == []
+    assert len(component.kafka.outputs.messages(OrderPlaced)) == 1
+    assert component.kafka.dead_letters.records == []

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
-from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka import KafkaBroker
 
 from services.payment.adapters.in_memory import (
     InMemoryJobQueue,
@@ -27,8 +27,7 @@ from shared.contracts.payments import PaymentCreated, RequestPayment
 from shared.gateway import GatewaySettings
 from shared.topics import PAYMENTS_COMMANDS, PAYMENTS_EVENTS
 from tests.builders import CLIENT, PHONE, VALID_CPF, envelope, now
-from tests.component.wiring import Outputs, consume, send
-from tests.sinks import RecordingSink
+from tests.component.wiring import Running, running
 
 INVOICE = "https://sandbox.asaas.com/i/pay_1"
 
@@ -56,11 +55,9 @@ class FakeAsaas:
 
 @dataclass
 class Component:
-    broker: KafkaBroker
+    kafka: Running
     payments: InMemoryPaymentRepository
     asaas: FakeAsaas
-    outputs: Outputs
-    dead_letters: RecordingSink
 
 
 @pytest.fixture
@@ -77,10 +74,8 @@ async def component() -> AsyncIterator[Component]:
         GatewaySettings(),
         now,
     )
-    dead_letters = consume(broker, subscriptions(service))
-    outputs = Outputs(broker, PAYMENTS_EVENTS)
-    async with TestKafkaBroker(broker):
-        yield Component(broker, payments, asaas, outputs, dead_letters)
+    async with running(broker, subscriptions(service), PAYMENTS_EVENTS) as kafka:
+        yield Component(kafka, payments, asaas)
 
 
 def request_payment(order_id: str) -> RequestPayment:
@@ -100,13 +95,13 @@ async def test_a_request_payment_creates_the_charge_and_announces_it(
 ) -> None:
     command = request_payment("o1")
 
-    await send(component.broker, PAYMENTS_COMMANDS, command)
+    await component.kafka.send(PAYMENTS_COMMANDS, command)
 
     assert [charge["externalReference"] for charge in component.asaas.charges] == ["o1"]
     record = await component.payments.get(record_id(CLIENT, "o1"))
     assert record is not None
     assert (record.payment.status, record.payment.payment_id) == (ChargeStatus.PENDING, "pay_1")
-    [created] = component.outputs.messages(PaymentCreated)
+    [created] = component.kafka.outputs.messages(PaymentCreated)
     assert (created.order_id, created.payment_id, created.causation_id) == (
         "o1",
         "pay_1",
@@ -120,9 +115,9 @@ async def test_the_same_request_payment_delivered_twice_creates_one_charge(
 ) -> None:
     command = request_payment("o1")
 
-    await send(component.broker, PAYMENTS_COMMANDS, command)
-    await send(component.broker, PAYMENTS_COMMANDS, command)
+    await component.kafka.send(PAYMENTS_COMMANDS, command)
+    await component.kafka.send(PAYMENTS_COMMANDS, command)
 
     assert len(component.asaas.charges) == 1
-    assert component.outputs.sent() == [(PAYMENTS_EVENTS, "PaymentCreated")]
-    assert component.dead_letters.records == []
+    assert component.kafka.outputs.sent() == [(PAYMENTS_EVENTS, "PaymentCreated")]
+    assert component.kafka.dead_letters.records == []

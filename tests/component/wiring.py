@@ -8,10 +8,12 @@ proven against the real broker (tests/integration).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from shared.broker import BrokerSink
@@ -41,11 +43,6 @@ def consume(broker: KafkaBroker, subscriptions: Iterable[Subscription[Any]]) -> 
     return dead_letters
 
 
-async def send(broker: KafkaBroker, topic: str, message: Message) -> None:
-    """Publishes `message` on `topic` as every service does (keyed, metadata in headers)."""
-    await BrokerSink(broker).send(OutgoingRecord.of(topic, message))
-
-
 class Outputs:
     """What reached the given topics through the broker, in order (register before starting)."""
 
@@ -63,3 +60,28 @@ class Outputs:
 
     def messages(self, kind: type[M]) -> list[M]:
         return sinks.messages(self.records, kind)
+
+
+@dataclass
+class Running:
+    """A service's consumers on the started test broker."""
+
+    broker: KafkaBroker
+    outputs: Outputs
+    dead_letters: RecordingSink
+
+    async def send(self, topic: str, message: Message) -> None:
+        """Publishes `message` on `topic` as every service does (keyed, metadata in headers)."""
+        await BrokerSink(self.broker).send(OutgoingRecord.of(topic, message))
+
+
+@asynccontextmanager
+async def running(
+    broker: KafkaBroker, subscriptions: Iterable[Subscription[Any]], *outputs: str
+) -> AsyncIterator[Running]:
+    """Consumes `subscriptions` (see `consume`), collects what reaches the `outputs` topics,
+    and runs the broker as FastStream's test broker."""
+    dead_letters = consume(broker, subscriptions)
+    collected = Outputs(broker, *outputs)
+    async with TestKafkaBroker(broker):
+        yield Running(broker, collected, dead_letters)

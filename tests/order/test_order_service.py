@@ -75,6 +75,31 @@ class World:
         return order
 
 
+def paid_for(request: RequestPayment) -> PaymentSucceeded:
+    """The payment service's answer: the charge `request` asked for was paid."""
+    return caused(
+        request,
+        PaymentSucceeded,
+        order_id=request.order_id,
+        payment_id="pay_1",
+        amount_cents=request.amount_cents,
+        paid_at=T0,
+    )
+
+
+def fired(timer: ScheduleTimer) -> TimerFired:
+    """The scheduler's answer: `timer` came due."""
+    return caused(
+        timer,
+        TimerFired,
+        timer_id=timer.timer_id,
+        purpose=timer.purpose,
+        order_id=timer.order_id,
+        due_at=timer.due_at,
+        fired_at=timer.due_at,
+    )
+
+
 @pytest.fixture
 def world() -> World:
     sink = RecordingSink()
@@ -203,14 +228,7 @@ async def test_a_payment_succeeded_delivered_twice_changes_the_order_once(
     command = place_order("PIX")
     await service.place(command)
     [request] = messages(world.sink.records, RequestPayment)
-    paid = caused(
-        request,
-        PaymentSucceeded,
-        order_id=request.order_id,
-        payment_id="pay_1",
-        amount_cents=request.amount_cents,
-        paid_at=T0,
-    )
+    paid = paid_for(request)
 
     await service.on_payment_event(paid)
     await service.on_payment_event(paid)
@@ -245,26 +263,10 @@ async def test_a_payment_whose_save_meets_a_concurrent_cancellation_is_decided_a
     await service.place(command)
     [request] = messages(world.sink.records, RequestPayment)
     [deadline] = messages(world.sink.records, ScheduleTimer)
-    expired = caused(
-        deadline,
-        TimerFired,
-        timer_id=deadline.timer_id,
-        purpose=deadline.purpose,
-        order_id=deadline.order_id,
-        due_at=deadline.due_at,
-        fired_at=deadline.due_at,
-    )
-    paid = caused(
-        request,
-        PaymentSucceeded,
-        order_id=request.order_id,
-        payment_id="pay_1",
-        amount_cents=request.amount_cents,
-        paid_at=T0,
-    )
+    paid = paid_for(request)
     # Another replica cancels the unpaid order at its deadline after this one read it as
     # pending: releasing the stale order to the kitchen would serve a cancelled order.
-    world.orders.meanwhile = lambda: world.replica().on_timer_fired(expired)
+    world.orders.meanwhile = lambda: world.replica().on_timer_fired(fired(deadline))
 
     await service.on_payment_event(paid)
 

@@ -88,6 +88,14 @@ def an_order(
     return order.model_copy(update=fields)
 
 
+async def added(subject: Subject, order: Order) -> Order:
+    """Adds `order` without records; returns it as read back."""
+    await subject.orders.add(order, [], T0)
+    read = await subject.orders.get(order.order_id)
+    assert read is not None
+    return read
+
+
 def record(name: str) -> OutgoingRecord:
     """An outbox record whose eventId is `name` (what it carries does not matter here)."""
     return OutgoingRecord("orders.events", CLIENT.encode(), name.encode(), {}, event_id=name)
@@ -113,9 +121,7 @@ async def test_an_unknown_order_is_none(subject: Subject) -> None:
 async def test_a_save_at_the_version_read_replaces_the_order_and_moves_its_version(
     subject: Subject,
 ) -> None:
-    await subject.orders.add(an_order("o1"), [], T0)
-    read = await subject.orders.get("o1")
-    assert read is not None
+    read = await added(subject, an_order("o1"))
     assert read.version == 0
 
     confirmed = read.model_copy(update={"status": OrderStatus.CONFIRMED})
@@ -127,9 +133,7 @@ async def test_a_save_at_the_version_read_replaces_the_order_and_moves_its_versi
 async def test_a_save_after_another_writer_moved_the_version_is_a_conflict_and_writes_nothing(
     subject: Subject,
 ) -> None:
-    await subject.orders.add(an_order("o1"), [], T0)
-    read = await subject.orders.get("o1")
-    assert read is not None
+    read = await added(subject, an_order("o1"))
     winner = read.model_copy(update={"status": OrderStatus.CONFIRMED})
     await subject.orders.save(winner, read.version, [record("confirmed")], T0)
 
