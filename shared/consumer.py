@@ -199,8 +199,10 @@ class IdempotentConsumer(Generic[M]):
 
 def _observe_lag(name: str, kafka: Any, record: ConsumerRecord[Any, Any]) -> None:
     """Sets the consumer's lag on the record's partition, when the fetch told the end."""
-    end = kafka.highwater(TopicPartition(record.topic, record.partition))
-    if isinstance(end, int):  # FastStream's test broker has no fetch to tell it
+    # FastStream's test broker hands over a consumer without `highwater` (and no fetch to tell).
+    highwater = getattr(kafka, "highwater", None)
+    end = None if highwater is None else highwater(TopicPartition(record.topic, record.partition))
+    if isinstance(end, int):
         lag = max(0, end - record.offset - 1)
         CONSUMER_LAG.labels(name, record.topic, str(record.partition)).set(lag)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
 
 import pytest
 
@@ -12,6 +10,7 @@ from shared.broker import BrokerSink
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
 from shared.records import HEADER_CORRELATION_ID, HEADER_EVENT_ID, HEADER_EVENT_TYPE, OutgoingRecord
+from tests import builders
 from tests.conftest import NewTopics
 from tests.integration.kafka_helpers import at_least, read_until, running_broker
 
@@ -22,13 +21,8 @@ EVENTS_PER_RESTAURANT = 10
 
 
 def cancel_timer(client_id: str, sequence: int) -> CancelTimer:
-    return CancelTimer(
-        event_id=uuid.uuid4(),
-        occurred_at=datetime.now(UTC),
-        correlation_id=f"turn-{client_id}",
-        client_id=client_id,
-        store_id="store-1",
-        timer_id=f"{client_id}:{sequence}",
+    return builders.cancel_timer(
+        f"{client_id}:{sequence}", client_id=client_id, correlation_id=f"turn-{client_id}"
     )
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from shared.contracts.orders import (
     OrderItem,
@@ -25,22 +23,7 @@ from shared.contracts.values import (
     PaymentStatus,
     ReasonCode,
 )
-
-PHONE = "+5511987654321"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _envelope(client_id: str, store_id: str, at: datetime | None = None) -> dict[str, Any]:
-    return {
-        "event_id": uuid.uuid4(),
-        "occurred_at": at or now(),
-        "correlation_id": f"turn-{uuid.uuid4().hex[:6]}",
-        "client_id": client_id,
-        "store_id": store_id,
-    }
+from tests.builders import PHONE, envelope, now
 
 
 def order_placed(
@@ -84,7 +67,7 @@ def order_placed(
         updated_at=placed,
     )
     return OrderPlaced(
-        **_envelope(client_id, store_id, placed),
+        **envelope(client_id=client_id, store_id=store_id, occurred_at=placed),
         order_id=order_id,
         command_id=f"cmd-{order_id}",
         order=snapshot,
@@ -105,7 +88,7 @@ def status_changed(
     store_name: str | None = None,
 ) -> OrderStatusChanged:
     return OrderStatusChanged(
-        **_envelope(client_id, store_id),
+        **envelope(client_id=client_id, store_id=store_id),
         order_id=order_id,
         from_status=OrderStatus.PENDING,
         to_status=to_status,
@@ -132,7 +115,7 @@ def payment_status_changed(
     reason: str | None = None,
 ) -> OrderPaymentStatusChanged:
     return OrderPaymentStatusChanged(
-        **_envelope(client_id, store_id),
+        **envelope(client_id=client_id, store_id=store_id),
         order_id=order_id,
         from_status=PaymentStatus.PENDING,
         to_status=to_status,
@@ -156,7 +139,7 @@ def instructions(
 ) -> PaymentInstructionsIssued:
     pix = method is PaymentMethod.PIX
     return PaymentInstructionsIssued(
-        **_envelope(client_id, store_id),
+        **envelope(client_id=client_id, store_id=store_id),
         order_id=order_id,
         payment_method=method,
         phone_number=phone,
@@ -173,7 +156,7 @@ def rejected(
     *, client_id: str = "rest-1", store_id: str = "store-1", phone: str | None = PHONE
 ) -> OrderRejected:
     return OrderRejected(
-        **_envelope(client_id, store_id),
+        **envelope(client_id=client_id, store_id=store_id),
         command_id="cmd-x",
         reason_code=ReasonCode.STORE_CLOSED,
         message="A loja está fechada agora. Funcionamos das 18h às 23h.",
@@ -183,4 +166,6 @@ def rejected(
 
 
 def config_changed(config: StoreOrderConfig) -> StoreConfigChanged:
-    return StoreConfigChanged(**_envelope(config.client_id, config.store_id), config=config)
+    return StoreConfigChanged(
+        **envelope(client_id=config.client_id, store_id=config.store_id), config=config
+    )

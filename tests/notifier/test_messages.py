@@ -21,8 +21,8 @@ from shared.contracts.values import (
     PaymentStatus,
     ReasonCode,
 )
+from tests.builders import PHONE
 from tests.notifier.events import (
-    PHONE,
     instructions,
     order_placed,
     payment_status_changed,

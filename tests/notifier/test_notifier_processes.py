@@ -30,12 +30,12 @@ from shared.topics import (
     STORES_CONFIG,
     dlq_topic,
 )
+from tests.builders import envelope, now
 from tests.integration.kafka_helpers import Record, read_until, running_broker
 from tests.notifier.emulator import TwilioEmulator
 from tests.notifier.events import (
     config_changed,
     instructions,
-    now,
     order_placed,
     payment_status_changed,
     status_changed,
@@ -363,11 +363,7 @@ async def test_a_payment_alert_is_handled_and_sends_nothing(
 ) -> None:
     notifier = start_notifier()
     alert = RefundFailed(
-        event_id=uuid.uuid4(),
-        occurred_at=now(),
-        correlation_id="turn-1",
-        client_id=restaurant.client_id,
-        store_id=restaurant.store_id,
+        **envelope(client_id=restaurant.client_id, store_id=restaurant.store_id),
         order_id="ord-p",
         payment_id="pay_1",
         reason="400 insufficient_balance",

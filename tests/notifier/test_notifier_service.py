@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -14,43 +13,12 @@ from services.notifier.service import NotificationService
 from shared.contracts.notifications import NotificationFailed, NotificationSent
 from shared.contracts.registry import decode_as
 from shared.contracts.values import NotificationKind, OrderStatus, PaymentStatus
-from shared.gateway import GatewayRefused, GatewayUnavailable
 from shared.topics import NOTIFICATIONS_EVENTS
 from tests.notifier.events import order_placed, payment_status_changed, status_changed
+from tests.notifier.fakes import FakeMessenger
 from tests.sinks import RecordingSink
 
 TEMPLATES = {"ORDER_STATUS": "HXstatus", "PAYMENT_CONFIRMED": "HXpaid"}
-
-
-@dataclass
-class FakeMessenger:
-    """Records what it is asked to send; answers with the errors queued per recipient."""
-
-    sent: list[dict[str, object]] = field(default_factory=list)
-    refuse_free_form: dict[str, str] = field(default_factory=dict)
-    unavailable: bool = False
-
-    async def send(
-        self,
-        to: str,
-        *,
-        body: str | None = None,
-        content_sid: str | None = None,
-        content_variables: Mapping[str, str] | None = None,
-    ) -> str:
-        if self.unavailable:
-            raise GatewayUnavailable("twilio", 503, "20503", "Service Unavailable")
-        if body is not None and to in self.refuse_free_form:
-            code = self.refuse_free_form[to]
-            raise GatewayRefused("twilio", 400, code, f"refused {code}")
-        self.sent.append({"to": to, "body": body, "content_sid": content_sid})
-        return f"SM{len(self.sent):032x}"
-
-    async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
-        for number, sent in enumerate(self.sent, start=1):
-            if (sent["to"], sent["body"]) == (to, body):
-                return f"SM{number:032x}"
-        return None
 
 
 class Clock:

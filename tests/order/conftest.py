@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -18,17 +16,19 @@ import pytest
 from pymongo import MongoClient
 
 from shared.broker import BrokerSink
-from shared.contracts.base import Envelope, Message
+from shared.contracts.base import Message
 from shared.contracts.orders import CancelOrder, PlaceOrder
+from shared.contracts.pos import PosUpdate
 from shared.contracts.registry import ContractError, decode
 from shared.records import OutgoingRecord
 from shared.topics import ORDERS_COMMANDS, pos_orders_topic, pos_updates_topic
+from tests.builders import envelope, place_order, pos_update
 from tests.integration.kafka_helpers import read_until, running_broker
 from tests.processes import ServiceProcess, Services
 
 M = TypeVar("M", bound=Message)
+P = TypeVar("P", bound=PosUpdate)
 ADMIN = {"Authorization": "Bearer order-test-token"}
-VALID_CPF = "529.982.247-25"
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +70,6 @@ def system(
         process.stop_if_running()
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Restaurant:
     """A restaurant of one scenario: its chatbot, its payment side and its POS, all by hand."""
 
@@ -84,14 +80,8 @@ class Restaurant:
         self.client_id = f"c{uuid.uuid4().hex[:10]}"
         self.store_id = "s1"
 
-    def envelope(self, correlation_id: str | None = None) -> dict[str, Any]:
-        return {
-            "event_id": uuid.uuid4(),
-            "occurred_at": now(),
-            "correlation_id": correlation_id or f"turn-{uuid.uuid4().hex[:8]}",
-            "client_id": self.client_id,
-            "store_id": self.store_id,
-        }
+    def envelope(self) -> dict[str, Any]:
+        return envelope(client_id=self.client_id, store_id=self.store_id)
 
     async def configure(self, **config: Any) -> dict[str, Any]:
         response = await self.http.put(
@@ -101,26 +91,11 @@ class Restaurant:
         return cast(dict[str, Any], response.json())
 
     def order(self, method: str = "CASH", **overrides: Any) -> PlaceOrder:
-        fields: dict[str, Any] = {
-            "command_id": f"cmd-{uuid.uuid4().hex[:8]}",
-            "customer": {
-                "customer_id": "cust-1",
-                "phone_number": "+5511987654321",
-                "name": "Ana",
-                "cpf": VALID_CPF,
-            },
-            "items": [
-                {
-                    "item_id": "x-burger",
-                    "name": "X-Burger",
-                    "quantity": 2,
-                    "unit_price": Decimal("18.90"),
-                },
-            ],
-            "delivery": {"type": "PICKUP", "fee": Decimal("0")},
-            "payment_method": method,
-        }
-        return PlaceOrder(**(self.envelope() | fields | overrides))
+        return place_order(method, client_id=self.client_id, store_id=self.store_id, **overrides)
+
+    def pos_update(self, kind: type[P], order_id: str, **fields: Any) -> P:
+        """A report of this restaurant's POS on `order_id`."""
+        return pos_update(kind, order_id, client_id=self.client_id, **fields)
 
     async def send(self, topic: str, message: Message) -> None:
         await self.sink.send(OutgoingRecord.of(topic, message))
@@ -182,11 +157,3 @@ async def restaurant(
         place = Restaurant(kafka_bootstrap, BrokerSink(broker), system["order"].url)
         yield place
         await place.http.aclose()
-
-
-E = TypeVar("E", bound=Envelope)
-
-
-def caused(message: Envelope, kind: type[E], **fields: Any) -> E:
-    """A message answering `message` (as the payment service or scheduler would send it)."""
-    return kind.caused_by(message, event_id=uuid.uuid4(), now=now(), **fields)

@@ -23,7 +23,7 @@ from shared.topics import (
     pos_updates_topic,
 )
 from tests.integration.kafka_helpers import Record, read_until
-from tests.order.conftest import Restaurant, now
+from tests.order.conftest import Restaurant
 from tests.processes import ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -86,12 +86,7 @@ async def test_every_order_consumer_given_the_same_event_twice_acts_once(
     await restaurant.place(command)
     await restaurant.place(command)  # the very same event: same eventId
     (received,) = await restaurant.pos_messages(PosOrderReceived)
-    confirmed = PosOrderConfirmed(
-        event_id=uuid.uuid4(),
-        occurred_at=now(),
-        client_id=restaurant.client_id,
-        order_id=received.order_id,
-    )
+    confirmed = restaurant.pos_update(PosOrderConfirmed, received.order_id)
     await restaurant.pos_send(confirmed)
     await restaurant.pos_send(confirmed)
     marker = restaurant.order()
@@ -99,14 +94,7 @@ async def test_every_order_consumer_given_the_same_event_twice_acts_once(
     await restaurant.messages(
         ORDERS_EVENTS, OrderPlaced, lambda e: e.command_id == marker.command_id
     )
-    await restaurant.pos_send(
-        PosOrderConfirmed(
-            event_id=uuid.uuid4(),
-            occurred_at=now(),
-            client_id=restaurant.client_id,
-            order_id=received.order_id,
-        )
-    )
+    await restaurant.pos_send(restaurant.pos_update(PosOrderConfirmed, received.order_id))
     changes = await restaurant.messages(ORDERS_EVENTS, OrderStatusChanged)
     placed = await restaurant.messages(ORDERS_EVENTS, OrderPlaced, count=2)
     assert [event.command_id for event in placed] == [command.command_id, marker.command_id]

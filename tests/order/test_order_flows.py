@@ -7,7 +7,6 @@ events) and the POS (its two per-store topics) for a restaurant of its own.
 from __future__ import annotations
 
 import uuid
-from typing import TypeVar
 
 import pytest
 
@@ -34,7 +33,6 @@ from shared.contracts.pos import (
     PosOrderReceived,
     PosOrderRejected,
     PosOrderStatusUpdated,
-    PosUpdate,
 )
 from shared.contracts.scheduler import ScheduleTimer
 from shared.topics import (
@@ -45,13 +43,13 @@ from shared.topics import (
     dlq_topic,
     pos_updates_topic,
 )
+from tests.builders import caused, now
 from tests.integration.kafka_helpers import read_until
-from tests.order.conftest import Restaurant, caused, now
+from tests.order.conftest import Restaurant
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-P = TypeVar("P", bound=PosUpdate)
 
 SIX_SECONDS = 0.1  # minutes
 
@@ -63,16 +61,6 @@ async def placed(restaurant: Restaurant, method: str = "CASH", **overrides: obje
         ORDERS_EVENTS, OrderPlaced, lambda e: e.command_id == command.command_id
     )
     return event.order_id
-
-
-def pos_update(restaurant: Restaurant, kind: type[P], order_id: str, **fields: object) -> P:
-    return kind(
-        event_id=uuid.uuid4(),
-        occurred_at=now(),
-        client_id=restaurant.client_id,
-        order_id=order_id,
-        **fields,
-    )
 
 
 async def pay(restaurant: Restaurant, order_id: str) -> RequestPayment:
@@ -138,11 +126,11 @@ async def test_cash_order_is_confirmed_by_the_restaurant_and_followed_to_complet
     assert received.awaiting_confirmation is True
     assert received.confirm_by is not None
 
-    await restaurant.pos_send(pos_update(restaurant, PosOrderConfirmed, order_id))
+    await restaurant.pos_send(restaurant.pos_update(PosOrderConfirmed, order_id))
     for status in ("PREPARING", "READY", "DELIVERING", "DELIVERED", "COMPLETED"):
         extra = {"delivery_time": "30 minutos"} if status == "DELIVERING" else {}
         await restaurant.pos_send(
-            pos_update(restaurant, PosOrderStatusUpdated, order_id, status=status, **extra)
+            restaurant.pos_update(PosOrderStatusUpdated, order_id, status=status, **extra)
         )
     changes = await restaurant.messages(ORDERS_EVENTS, OrderStatusChanged, count=6)
     assert [change.to_status for change in changes] == [
@@ -171,7 +159,7 @@ async def test_online_order_is_released_to_the_pos_only_once_paid(restaurant: Re
     (received,) = await restaurant.pos_messages(PosOrderReceived)
     assert received.order.payment_status == "PAID"
     assert received.awaiting_confirmation
-    await restaurant.pos_send(pos_update(restaurant, PosOrderConfirmed, order_id))
+    await restaurant.pos_send(restaurant.pos_update(PosOrderConfirmed, order_id))
     await eventually(
         lambda: _has_status(restaurant, order_id, ("CONFIRMED", "PAID")), what="confirmed"
     )
@@ -238,7 +226,7 @@ async def test_restaurant_rejecting_a_paid_order_triggers_a_refund(restaurant: R
     await restaurant.pos_messages(PosOrderReceived)
 
     await restaurant.pos_send(
-        pos_update(restaurant, PosOrderRejected, order_id, reason="Acabou o pão")
+        restaurant.pos_update(PosOrderRejected, order_id, reason="Acabou o pão")
     )
     (refund,) = await restaurant.messages(PAYMENTS_COMMANDS, RequestRefund)
     assert refund.reason == "RESTAURANT_REJECTED"
@@ -298,7 +286,7 @@ async def test_late_pos_confirmation_is_refused_and_answered_already_cancelled(
     order_id = await placed(restaurant)
     await restaurant.pos_messages(PosOrderCancelled, timeout=30)
 
-    await restaurant.pos_send(pos_update(restaurant, PosOrderConfirmed, order_id))
+    await restaurant.pos_send(restaurant.pos_update(PosOrderConfirmed, order_id))
     cancelled = await restaurant.pos_messages(PosOrderCancelled, count=2)
     assert [c.reason for c in cancelled] == ["CONFIRMATION_TIMEOUT", "ALREADY_CANCELLED"]
     assert await status_of(restaurant, order_id) == ("CANCELLED", "NOT_APPLICABLE")
@@ -312,7 +300,7 @@ async def test_pos_update_for_another_stores_order_is_dead_lettered(
     await restaurant.pos_messages(PosOrderReceived)
     other_store = "s2"
     await restaurant.configure()  # same restaurant, store s1 only
-    update = pos_update(restaurant, PosOrderConfirmed, order_id)
+    update = restaurant.pos_update(PosOrderConfirmed, order_id)
     restaurant.store_id = other_store
     await restaurant.configure()
     await restaurant.pos_send(update)

@@ -14,10 +14,11 @@ from services.scheduler.adapters.mongo_timer_store import TIMERS, MongoTimerStor
 from services.scheduler.domain import Timer
 from shared.broker import BrokerSink
 from shared.contracts.registry import decode_as
-from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
+from shared.contracts.scheduler import ScheduleTimer, TimerFired, TimerPurpose
 from shared.mongo import Database
 from shared.records import OutgoingRecord
 from shared.topics import SCHEDULER_COMMANDS, SCHEDULER_EVENTS
+from tests import builders
 from tests.integration.kafka_helpers import Record, read_all, read_until, running_broker
 from tests.processes import Services
 from tests.waiting import eventually
@@ -45,28 +46,21 @@ class Commands:
         return f"r{n}-{self.tag}"
 
     async def schedule(self, timer_id: str, due_at: datetime, client: int = 0) -> ScheduleTimer:
-        command = ScheduleTimer(
-            event_id=uuid.uuid4(),
-            occurred_at=now(),
+        command = builders.schedule_timer(
+            f"{self.tag}:{timer_id}",
+            due_at,
             correlation_id=f"turn-{timer_id}",
             client_id=self.client(client),
-            store_id="store-1",
-            timer_id=f"{self.tag}:{timer_id}",
-            due_at=due_at,
-            purpose=TimerPurpose.CONFIRMATION_DEADLINE,
             order_id=timer_id,
         )
         await self.sink.send(OutgoingRecord.of(SCHEDULER_COMMANDS, command))
         return command
 
     async def cancel(self, timer_id: str, client: int = 0) -> None:
-        command = CancelTimer(
-            event_id=uuid.uuid4(),
-            occurred_at=now(),
+        command = builders.cancel_timer(
+            f"{self.tag}:{timer_id}",
             correlation_id=f"turn-{timer_id}",
             client_id=self.client(client),
-            store_id="store-1",
-            timer_id=f"{self.tag}:{timer_id}",
         )
         await self.sink.send(OutgoingRecord.of(SCHEDULER_COMMANDS, command))
 

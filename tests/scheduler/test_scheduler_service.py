@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +12,7 @@ from services.scheduler.adapters.in_memory_timer_store import InMemoryTimerStore
 from services.scheduler.service import FiringPolicy, TimerService
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
-from tests import sinks
+from tests import builders, sinks
 from tests.waiting import eventually
 
 
@@ -27,14 +26,11 @@ def now() -> datetime:
 
 
 def schedule(timer_id: str, due_at: datetime) -> ScheduleTimer:
-    return ScheduleTimer(
-        event_id=uuid.uuid4(),
-        occurred_at=now(),
+    return builders.schedule_timer(
+        timer_id,
+        due_at,
         correlation_id="turn-7",
         client_id="client-1",
-        store_id="store-1",
-        timer_id=timer_id,
-        due_at=due_at,
         purpose=TimerPurpose.PAYMENT_DEADLINE,
         order_id="order-7",
         payload={"attempt": "1"},
@@ -42,14 +38,7 @@ def schedule(timer_id: str, due_at: datetime) -> ScheduleTimer:
 
 
 def cancel(timer_id: str) -> CancelTimer:
-    return CancelTimer(
-        event_id=uuid.uuid4(),
-        occurred_at=now(),
-        correlation_id="turn-7",
-        client_id="client-1",
-        store_id="store-1",
-        timer_id=timer_id,
-    )
+    return builders.cancel_timer(timer_id, correlation_id="turn-7", client_id="client-1")
 
 
 @pytest.fixture

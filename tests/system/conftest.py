@@ -9,8 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +21,12 @@ from deploy.local.servers import free_port
 from shared.clients.chatbot import ChatbotClient
 from shared.clients.pos import PosClient
 from shared.contracts.orders import PlaceOrder
+from tests.builders import customer, item, place_order
 from tests.processes import ServiceProcess
 
 ADMIN_TOKEN = "system-test-token"
 TWILIO_SID = "AC00000000000000000000000000000000"
 TWILIO_TOKEN = "local-twilio-token"
-VALID_CPF = "529.982.247-25"
 FAST = {
     "KAFKA_METADATA_MAX_AGE_MS": "1000",
     "OUTBOX_SWEEP_INTERVAL_S": "0.5",
@@ -163,10 +161,6 @@ def system(
             client.drop_database(name)
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Restaurant:
     """One onboarded restaurant with one customer: its chatbot, POS, Asaas and WhatsApp views."""
 
@@ -208,35 +202,12 @@ class Restaurant:
     def order(self, method: str = "PIX", *, phone: str | None = None) -> PlaceOrder:
         """An order of the restaurant's customer (or of the customer on `phone`)."""
         phone = phone or self.phone
-        return PlaceOrder(
-            event_id=uuid.uuid4(),
-            occurred_at=now(),
-            correlation_id=f"turn-{uuid.uuid4().hex[:8]}",
+        return place_order(
+            method,
             client_id=self.client_id,
             store_id=self.store_id,
-            command_id=f"cmd-{uuid.uuid4().hex[:8]}",
-            customer={
-                "customer_id": f"cust-{phone}",
-                "phone_number": phone,
-                "name": "Ana",
-                "cpf": VALID_CPF,
-            },
-            items=[
-                {
-                    "item_id": "x-burger",
-                    "name": "X-Burger",
-                    "quantity": 2,
-                    "unit_price": Decimal("18.90"),
-                },
-                {
-                    "item_id": "refri",
-                    "name": "Refrigerante",
-                    "quantity": 1,
-                    "unit_price": Decimal("7.00"),
-                },
-            ],
-            delivery={"type": "PICKUP", "fee": Decimal("0")},
-            payment_method=method,
+            customer=customer(customer_id=f"cust-{phone}", phone_number=phone),
+            items=[item(quantity=2), item("refri", "Refrigerante", unit_price="7.00")],
         )
 
     def chatbot(self) -> ChatbotClient:

@@ -85,6 +85,7 @@ from shared.contracts import (
 )
 from shared.contracts.base import TYPE_NAME_DESCRIPTION
 from shared.topics import TopicNameError
+from tests import builders
 
 NOW = datetime(2025, 5, 24, 15, 30, 45, tzinfo=UTC)
 PHONE = "+5511987654321"
@@ -93,16 +94,17 @@ STORE = "store_456def"
 
 
 def envelope(**overrides: Any) -> dict[str, Any]:
-    """The envelope fields of a message (snake_case, for constructors)."""
-    return {
-        "event_id": uuid4(),
-        "occurred_at": NOW,
-        "correlation_id": "conversation-turn-1",
-        "causation_id": str(uuid4()),
-        "client_id": CLIENT,
-        "store_id": STORE,
-        **overrides,
-    }
+    """The envelope fields of a message (snake_case, for constructors), caused by another."""
+    return (
+        builders.envelope(
+            occurred_at=NOW,
+            correlation_id="conversation-turn-1",
+            causation_id=str(uuid4()),
+            client_id=CLIENT,
+            store_id=STORE,
+        )
+        | overrides
+    )
 
 
 def snapshot() -> OrderSnapshot:
@@ -172,7 +174,7 @@ def store_config() -> StoreOrderConfig:
 
 
 def pos_update(**overrides: Any) -> dict[str, Any]:
-    return {"event_id": uuid4(), "occurred_at": NOW, **overrides}
+    return builders.message_fields(occurred_at=NOW) | overrides
 
 
 SAMPLES: dict[type[Message], Message] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -27,19 +26,15 @@ from shared.topics import (
     pos_updates_topic,
     store_of_pos_topic,
 )
+from tests import builders
 from tests.sinks import RecordingSink
 
 NOW = datetime(2026, 5, 24, 15, 30, tzinfo=UTC)
 
 
 def cancel_timer(client_id: str = "client-1") -> CancelTimer:
-    return CancelTimer(
-        event_id=uuid.uuid4(),
-        occurred_at=NOW,
-        correlation_id="turn-1",
-        client_id=client_id,
-        store_id="store-1",
-        timer_id="order-1:confirmation",
+    return builders.cancel_timer(
+        "order-1:confirmation", occurred_at=NOW, correlation_id="turn-1", client_id=client_id
     )
 
 

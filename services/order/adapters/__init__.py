@@ -1,1 +1,2 @@
-"""Adapters of the order service: MongoDB repositories and the POS topic provisioner."""
+"""Adapters of the order service: MongoDB repositories, the POS topic provisioner, and their
+in-memory twins."""

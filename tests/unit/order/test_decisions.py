@@ -31,6 +31,7 @@ from shared.contracts.pos import (
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import PosStatus
+from tests.builders import envelope, pos_update
 from tests.unit.order.test_validation import command
 
 T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
@@ -52,19 +53,14 @@ def placed(method: str = "CASH", **fields: Any) -> OrderDecision:
     return decisions.place(command(method), config(**fields), "order-1", cause())
 
 
-def envelope(minutes: float = 0) -> dict[str, Any]:
-    return {
-        "event_id": uuid.uuid4(),
-        "occurred_at": T0 + timedelta(minutes=minutes),
-        "correlation_id": "turn-1",
-        "client_id": "rest-1",
-        "store_id": "store-1",
-    }
+def envelope_at(minutes: float) -> dict[str, Any]:
+    """The envelope of a message `minutes` after T0."""
+    return envelope(occurred_at=T0 + timedelta(minutes=minutes))
 
 
 def succeeded(order: Order, minutes: float = 1) -> OrderDecision:
     event = PaymentSucceeded(
-        **envelope(minutes), order_id=order.order_id, payment_id="pay_1", amount_cents=2620,
+        **envelope_at(minutes), order_id=order.order_id, payment_id="pay_1", amount_cents=2620,
         paid_at=T0,
     )  # fmt: skip
     return decisions.on_payment_event(order, event, cause(minutes))
@@ -72,7 +68,7 @@ def succeeded(order: Order, minutes: float = 1) -> OrderDecision:
 
 def fired(order: Order, purpose: TimerPurpose, minutes: float) -> OrderDecision:
     event = TimerFired(
-        **envelope(minutes), timer_id="t", purpose=purpose, order_id=order.order_id,
+        **envelope_at(minutes), timer_id="t", purpose=purpose, order_id=order.order_id,
         due_at=T0, fired_at=T0,
     )  # fmt: skip
     return decisions.on_timer_fired(order, event, cause(minutes))
@@ -83,7 +79,7 @@ def pos(order: Order, update: Any, minutes: float = 2) -> OrderDecision:
 
 
 def pos_confirmed(order: Order) -> PosOrderConfirmed:
-    return PosOrderConfirmed(event_id=uuid.uuid4(), occurred_at=T0, order_id=order.order_id)
+    return pos_update(PosOrderConfirmed, order.order_id, occurred_at=T0)
 
 
 def test_cash_order_without_confirmation_goes_to_the_pos_confirmed() -> None:
@@ -175,7 +171,7 @@ def test_payment_after_cancellation_is_refunded_at_once() -> None:
 def test_charge_created_for_an_order_already_cancelled_is_deleted() -> None:
     cancelled = fired(placed("PIX").state, TimerPurpose.PAYMENT_DEADLINE, 16).state
     created = PaymentCreated(
-        **envelope(17), order_id="order-1", payment_id="pay_9", method="PIX", amount_cents=2620,
+        **envelope_at(17), order_id="order-1", payment_id="pay_9", method="PIX", amount_cents=2620,
         instructions=PaymentInstructions(pix_payload="000201"),
     )  # fmt: skip
     decision = decisions.on_payment_event(cancelled, created, cause(17))
@@ -192,7 +188,7 @@ def test_refund_completed_ends_the_order_refunded() -> None:
         61,
     ).state
     refunded = PaymentRefunded(
-        **envelope(70), order_id="order-1", payment_id="pay_1", amount_cents=2620, refunded_at=T0
+        **envelope_at(70), order_id="order-1", payment_id="pay_1", amount_cents=2620, refunded_at=T0
     )
     decision = decisions.on_payment_event(order, refunded, cause(70))
     assert (decision.state.status, decision.state.payment_status) == ("REFUNDED", "REFUNDED")
@@ -222,17 +218,15 @@ def test_confirmation_cancels_the_deadline_timer() -> None:
 
 def test_kitchen_status_out_of_the_table_is_refused() -> None:
     order = placed(requires_confirmation=True).state
-    update = PosOrderStatusUpdated(
-        event_id=uuid.uuid4(), occurred_at=T0, order_id="order-1", status=PosStatus.READY
-    )
+    update = pos_update(PosOrderStatusUpdated, "order-1", occurred_at=T0, status=PosStatus.READY)
     with pytest.raises(InvalidTransition):
         pos(order, update)
 
 
 def test_late_kitchen_report_changes_nothing() -> None:
     order = placed(requires_confirmation=False).state
-    preparing = PosOrderStatusUpdated(
-        event_id=uuid.uuid4(), occurred_at=T0, order_id="order-1", status=PosStatus.PREPARING
+    preparing = pos_update(
+        PosOrderStatusUpdated, "order-1", occurred_at=T0, status=PosStatus.PREPARING
     )
     order = pos(order, preparing).state
     assert pos(order, preparing, 3).unchanged

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,33 +11,25 @@ import pytest
 from services.order.domain.validation import is_valid_cpf, rejection_of, subtotal_cents
 from shared.contracts.orders import PlaceOrder
 from shared.contracts.stores import StoreOrderConfig
+from tests.builders import customer, item, place_order
 
 # A Tuesday, 23:30 in São Paulo (02:30 UTC on Wednesday).
 TUESDAY_NIGHT = datetime(2026, 12, 2, 2, 30, tzinfo=UTC)
 
 
 def command(method: str = "PIX", **overrides: Any) -> PlaceOrder:
+    """An order worth R$ 21,20 plus R$ 5,00 of delivery fee, placed on TUESDAY_NIGHT."""
     fields: dict[str, Any] = {
-        "event_id": uuid.uuid4(),
         "occurred_at": TUESDAY_NIGHT,
-        "correlation_id": "turn-1",
-        "client_id": "rest-1",
-        "store_id": "store-1",
         "command_id": "cmd-1",
-        "customer": {
-            "customer_id": "c1",
-            "phone_number": "+5511987654321",
-            "name": "Ana",
-            "cpf": "529.982.247-25",
-        },
+        "customer": customer(customer_id="c1"),
         "items": [
-            {"item_id": "a", "name": "A", "quantity": 2, "unit_price": "10.55"},
-            {"item_id": "b", "name": "B", "quantity": 1, "unit_price": "0.10"},
+            item("a", "A", quantity=2, unit_price="10.55"),
+            item("b", "B", quantity=1, unit_price="0.10"),
         ],
         "delivery": {"type": "PICKUP", "fee": "5.00"},
-        "payment_method": method,
     }
-    return PlaceOrder.model_validate(fields | overrides)
+    return place_order(method, **(fields | overrides))
 
 
 def config(**fields: Any) -> StoreOrderConfig:

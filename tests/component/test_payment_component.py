@@ -1,0 +1,123 @@
+"""The payment service's consumer on FastStream's test broker, with the in-memory twins and a
+fake Asaas account. Kept small: the use cases are being split, and their own tests (in
+tests/payment) hold the detail; this proves the wiring."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+from faststream.kafka import KafkaBroker
+
+from services.payment.adapters.in_memory import (
+    InMemoryJobQueue,
+    InMemoryPaymentRepository,
+    InMemoryWebhookInbox,
+)
+from services.payment.config import PaymentPolicy
+from services.payment.domain import ChargeStatus
+from services.payment.handlers import subscriptions
+from services.payment.ports import record_id
+from services.payment.restaurants import Restaurants
+from services.payment.service import PaymentService
+from shared.broker import BrokerSink
+from shared.contracts.payments import PaymentCreated, RequestPayment
+from shared.gateway import GatewaySettings
+from shared.topics import PAYMENTS_COMMANDS, PAYMENTS_EVENTS
+from tests.builders import CLIENT, PHONE, VALID_CPF, envelope, now
+from tests.component.wiring import Running, running
+
+INVOICE = "https://sandbox.asaas.com/i/pay_1"
+
+
+@dataclass
+class FakeAsaas:
+    """Every restaurant's Asaas account (`Restaurants.account`) and the calls a card charge
+    makes on it; it records the charges created."""
+
+    charges: list[dict[str, Any]] = field(default_factory=list)
+
+    async def account(self, client_id: str) -> FakeAsaas:
+        return self
+
+    async def find_customer(self, external_reference: str) -> dict[str, Any] | None:
+        return None
+
+    async def create_customer(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return {"id": "cus_1"} | fields
+
+    async def create_payment(self, fields: dict[str, Any]) -> dict[str, Any]:
+        self.charges.append(fields)
+        return {"id": f"pay_{len(self.charges)}", "invoiceUrl": INVOICE} | fields
+
+
+@dataclass
+class Component:
+    kafka: Running
+    payments: InMemoryPaymentRepository
+    asaas: FakeAsaas
+
+
+@pytest.fixture
+async def component() -> AsyncIterator[Component]:
+    broker = KafkaBroker()
+    payments = InMemoryPaymentRepository(BrokerSink(broker))
+    asaas = FakeAsaas()
+    service = PaymentService(
+        payments,
+        InMemoryJobQueue(),
+        InMemoryWebhookInbox(),
+        cast(Restaurants, asaas),  # the service only asks it for a restaurant's account
+        PaymentPolicy(),
+        GatewaySettings(),
+        now,
+    )
+    async with running(broker, subscriptions(service), PAYMENTS_EVENTS) as kafka:
+        yield Component(kafka, payments, asaas)
+
+
+def request_payment(order_id: str) -> RequestPayment:
+    return RequestPayment(
+        **envelope(),
+        order_id=order_id,
+        payment_method="CREDIT",
+        amount_cents=3780,
+        customer={"name": "Ana", "cpf": VALID_CPF, "phone_number": PHONE},
+        description=f"Pedido #{order_id}",
+        time_zone="America/Sao_Paulo",
+    )
+
+
+async def test_a_request_payment_creates_the_charge_and_announces_it(
+    component: Component,
+) -> None:
+    command = request_payment("o1")
+
+    await component.kafka.send(PAYMENTS_COMMANDS, command)
+
+    assert [charge["externalReference"] for charge in component.asaas.charges] == ["o1"]
+    record = await component.payments.get(record_id(CLIENT, "o1"))
+    assert record is not None
+    assert (record.payment.status, record.payment.payment_id) == (ChargeStatus.PENDING, "pay_1")
+    [created] = component.kafka.outputs.messages(PaymentCreated)
+    assert (created.order_id, created.payment_id, created.causation_id) == (
+        "o1",
+        "pay_1",
+        str(command.event_id),
+    )
+    assert created.instructions.invoice_url == INVOICE
+
+
+async def test_the_same_request_payment_delivered_twice_creates_one_charge(
+    component: Component,
+) -> None:
+    command = request_payment("o1")
+
+    await component.kafka.send(PAYMENTS_COMMANDS, command)
+    await component.kafka.send(PAYMENTS_COMMANDS, command)
+
+    assert len(component.asaas.charges) == 1
+    assert component.kafka.outputs.sent() == [(PAYMENTS_EVENTS, "PaymentCreated")]
+    assert component.kafka.dead_letters.records == []

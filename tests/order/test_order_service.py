@@ -1,0 +1,281 @@
+"""The order service's use cases on the in-memory twins: what is stored, what is published where,
+and what a repeated, refused, misdirected or concurrent message does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from services.order.adapters.in_memory import (
+    InMemoryOrderRepository,
+    InMemoryStoreConfigRepository,
+    InMemoryStoreTopics,
+)
+from services.order.domain.errors import WrongStore
+from services.order.domain.order import Order
+from services.order.service import OrderService, order_id_for
+from shared.contracts.orders import OrderPlaced, OrderRejected, PlaceOrder
+from shared.contracts.payments import PaymentSucceeded, RequestPayment, RequestRefund
+from shared.contracts.pos import PosOrderConfirmed, PosOrderReceived
+from shared.contracts.scheduler import ScheduleTimer, TimerFired
+from shared.contracts.stores import StoreOrderConfig
+from shared.contracts.values import OrderStatus, PaymentStatus, ReasonCode
+from shared.records import OutgoingRecord
+from shared.topics import ORDERS_EVENTS, PAYMENTS_COMMANDS, SCHEDULER_COMMANDS, pos_orders_topic
+from tests.builders import CLIENT, STORE, cancel_order, caused, place_order, pos_update
+from tests.sinks import RecordingSink, messages, sent
+
+T0 = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
+KITCHEN = pos_orders_topic(CLIENT, STORE)
+
+
+class InterleavedOrders(InMemoryOrderRepository):
+    """Runs `meanwhile` once, just before the next save: another replica's write landing
+    between this replica's read and its write."""
+
+    meanwhile: Callable[[], Awaitable[None]] | None = None
+
+    async def save(
+        self, order: Order, expected_version: int, records: Sequence[OutgoingRecord], now: datetime
+    ) -> None:
+        meanwhile, self.meanwhile = self.meanwhile, None
+        if meanwhile is not None:
+            await meanwhile()
+        await super().save(order, expected_version, records, now)
+
+
+@dataclass
+class World:
+    orders: InterleavedOrders
+    configs: InMemoryStoreConfigRepository
+    store_topics: InMemoryStoreTopics
+    sink: RecordingSink
+
+    def replica(self) -> OrderService:
+        """An order service on these repositories (each call another replica)."""
+        return OrderService(
+            self.orders,
+            self.configs,
+            sink=self.sink,
+            store_topics=self.store_topics,
+            clock=lambda: T0,
+        )
+
+    async def configure(self, **fields: object) -> None:
+        config = StoreOrderConfig.model_validate({"client_id": CLIENT, "store_id": STORE} | fields)
+        await self.configs.put(config, [], T0)
+
+    async def stored(self, command: PlaceOrder) -> Order:
+        order = await self.orders.get(order_id_for(command))
+        assert order is not None
+        return order
+
+
+def paid_for(request: RequestPayment) -> PaymentSucceeded:
+    """The payment service's answer: the charge `request` asked for was paid."""
+    return caused(
+        request,
+        PaymentSucceeded,
+        order_id=request.order_id,
+        payment_id="pay_1",
+        amount_cents=request.amount_cents,
+        paid_at=T0,
+    )
+
+
+def fired(timer: ScheduleTimer) -> TimerFired:
+    """The scheduler's answer: `timer` came due."""
+    return caused(
+        timer,
+        TimerFired,
+        timer_id=timer.timer_id,
+        purpose=timer.purpose,
+        order_id=timer.order_id,
+        due_at=timer.due_at,
+        fired_at=timer.due_at,
+    )
+
+
+@pytest.fixture
+def world() -> World:
+    sink = RecordingSink()
+    return World(
+        InterleavedOrders(sink), InMemoryStoreConfigRepository(sink), InMemoryStoreTopics(), sink
+    )
+
+
+@pytest.fixture
+def service(world: World) -> OrderService:
+    return world.replica()
+
+
+async def test_a_cash_order_is_stored_confirmed_and_sent_to_the_kitchen_of_its_store(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("CASH")
+
+    await service.place(command)
+
+    order = await world.stored(command)
+    assert (order.status, order.payment_status) == (
+        OrderStatus.CONFIRMED,
+        PaymentStatus.NOT_APPLICABLE,
+    )
+    assert (order.total_cents, order.command_id, order.released_to_pos_at) == (
+        3780,
+        command.command_id,
+        T0,
+    )
+    assert sent(world.sink.records) == [
+        (ORDERS_EVENTS, "OrderPlaced"),
+        (ORDERS_EVENTS, "OrderStatusChanged"),
+        (KITCHEN, "PosOrderReceived"),
+    ]
+    [placed] = messages(world.sink.records, OrderPlaced)
+    assert (placed.order_id, placed.causation_id) == (order.order_id, str(command.event_id))
+    assert world.store_topics.ensured == [(CLIENT, STORE)]
+
+
+async def test_an_online_order_asks_for_its_payment_and_waits_for_it_before_the_kitchen(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("PIX")
+
+    await service.place(command)
+
+    order = await world.stored(command)
+    assert (order.status, order.payment_status) == (OrderStatus.PENDING, PaymentStatus.PENDING)
+    assert not order.released
+    assert sent(world.sink.records) == [
+        (ORDERS_EVENTS, "OrderPlaced"),
+        (PAYMENTS_COMMANDS, "RequestPayment"),
+        (SCHEDULER_COMMANDS, "ScheduleTimer"),
+    ]
+    [request] = messages(world.sink.records, RequestPayment)
+    assert (request.order_id, request.amount_cents) == (order.order_id, order.total_cents)
+    [deadline] = messages(world.sink.records, ScheduleTimer)
+    assert deadline.due_at == order.deadlines.payment
+
+
+async def test_a_place_order_repeated_with_its_command_id_makes_no_second_order_or_order_placed(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("CASH")
+    await service.place(command)
+
+    # A new message (new eventId), so the consumer's dedupe does not catch it: the order does.
+    await service.place(command.model_copy(update={"event_id": uuid.uuid4()}))
+
+    assert list(world.orders.orders) == [order_id_for(command)]
+    assert len(messages(world.sink.records, OrderPlaced)) == 1
+    assert len(messages(world.sink.records, PosOrderReceived)) == 1
+
+
+async def test_a_refused_place_order_is_answered_order_rejected_and_stores_nothing(
+    world: World, service: OrderService
+) -> None:
+    await world.configure(accepted_payment_methods=["CASH"])
+    command = place_order("PIX")
+
+    await service.place(command)
+
+    assert world.orders.orders == {}
+    assert world.store_topics.ensured == []
+    assert sent(world.sink.records) == [(ORDERS_EVENTS, "OrderRejected")]
+    [rejected] = messages(world.sink.records, OrderRejected)
+    assert rejected.reason_code is ReasonCode.PAYMENT_METHOD_NOT_ACCEPTED
+    assert (rejected.command_id, rejected.phone_number) == (
+        command.command_id,
+        command.customer.phone_number,
+    )
+    assert rejected.causation_id == str(command.event_id)
+
+
+async def test_cancelling_an_unknown_order_is_answered_order_not_found(
+    world: World, service: OrderService
+) -> None:
+    await service.cancel(cancel_order("no-such-order"))
+
+    [rejected] = messages(world.sink.records, OrderRejected)
+    assert (rejected.reason_code, rejected.order_id) == (
+        ReasonCode.ORDER_NOT_FOUND,
+        "no-such-order",
+    )
+    assert world.orders.orders == {}
+
+
+async def test_an_order_of_another_restaurant_is_not_found_by_its_cancel(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("PIX")
+    await service.place(command)
+    order = await world.stored(command)
+
+    await service.cancel(cancel_order(order.order_id, client_id="rest-2"))
+
+    [rejected] = messages(world.sink.records, OrderRejected)
+    assert rejected.reason_code is ReasonCode.ORDER_NOT_FOUND
+    assert (await world.stored(command)).status is OrderStatus.PENDING
+
+
+async def test_a_payment_succeeded_delivered_twice_changes_the_order_once(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("PIX")
+    await service.place(command)
+    [request] = messages(world.sink.records, RequestPayment)
+    paid = paid_for(request)
+
+    await service.on_payment_event(paid)
+    await service.on_payment_event(paid)
+
+    order = await world.stored(command)
+    assert (order.payment_status, order.version) == (PaymentStatus.PAID, 1)
+    assert len(messages(world.sink.records, PosOrderReceived)) == 1
+    assert sent(world.sink.records).count((ORDERS_EVENTS, "OrderPaymentStatusChanged")) == 1
+
+
+async def test_a_pos_update_that_came_on_another_stores_topic_is_refused(
+    world: World, service: OrderService
+) -> None:
+    await world.configure(requires_confirmation=True)
+    command = place_order("CASH")
+    await service.place(command)
+    order = await world.stored(command)
+    confirmed = pos_update(PosOrderConfirmed, order.order_id)
+
+    with pytest.raises(WrongStore):
+        await service.on_pos_update(confirmed, (CLIENT, "store-2"))
+    assert (await world.stored(command)).status is OrderStatus.PENDING
+
+    await service.on_pos_update(confirmed, (CLIENT, STORE))
+    assert (await world.stored(command)).status is OrderStatus.CONFIRMED
+
+
+async def test_a_payment_whose_save_meets_a_concurrent_cancellation_is_decided_again_and_refunded(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("PIX")
+    await service.place(command)
+    [request] = messages(world.sink.records, RequestPayment)
+    [deadline] = messages(world.sink.records, ScheduleTimer)
+    paid = paid_for(request)
+    # Another replica cancels the unpaid order at its deadline after this one read it as
+    # pending: releasing the stale order to the kitchen would serve a cancelled order.
+    world.orders.meanwhile = lambda: world.replica().on_timer_fired(fired(deadline))
+
+    await service.on_payment_event(paid)
+
+    order = await world.stored(command)
+    assert (order.status, order.payment_status, order.version) == (
+        OrderStatus.CANCELLED,
+        PaymentStatus.REFUND_PENDING,
+        2,
+    )
+    assert messages(world.sink.records, PosOrderReceived) == []
+    [refund] = messages(world.sink.records, RequestRefund)
+    assert (refund.payment_id, refund.causation_id) == ("pay_1", str(paid.event_id))
