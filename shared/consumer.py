@@ -10,7 +10,7 @@ error propagates, FastStream leaves the offset uncommitted and the message comes
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -205,6 +205,27 @@ def _observe_lag(name: str, kafka: Any, record: ConsumerRecord[Any, Any]) -> Non
     if isinstance(end, int):
         lag = max(0, end - record.offset - 1)
         CONSUMER_LAG.labels(name, record.topic, str(record.partition)).set(lag)
+
+
+def consume(
+    broker: KafkaBroker,
+    subscriptions: Iterable[Subscription[Any]],
+    *,
+    processed: ProcessedEvents,
+    dead_letters: RecordSink,
+    settings: ConsumerSettings,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Consumes each subscription on `broker` with the idempotent consumer."""
+    for subscription in subscriptions:
+        consumer = IdempotentConsumer(
+            subscription,
+            processed=processed,
+            dead_letters=dead_letters,
+            settings=settings,
+            clock=clock,
+        )
+        subscribe(broker, consumer)
 
 
 def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer[Any]) -> None:

@@ -18,7 +18,7 @@ from pymongo import IndexModel
 
 from shared.background import BackgroundLoops
 from shared.broker import BrokerSink, build_broker, ensure_topics
-from shared.consumer import IdempotentConsumer, Subscription, subscribe
+from shared.consumer import Subscription, consume
 from shared.http import ReadinessCheck, dependencies_ready, service_http_app
 from shared.mongo import connect, ensure_indexes
 from shared.outbox import OutboxRelay
@@ -70,17 +70,15 @@ class ServiceRuntime:
     def consume(self, *subscriptions: Subscription[Any]) -> None:
         """Consumes each subscription with the idempotent consumer; each consumed topic gets
         its dead-letter topic (a pattern's topics are created by whoever creates the store)."""
+        consume(
+            self.broker,
+            subscriptions,
+            processed=self.processed,
+            dead_letters=self.sink,
+            settings=self.settings.consumer,
+            clock=self.clock,
+        )
         for subscription in subscriptions:
-            subscribe(
-                self.broker,
-                IdempotentConsumer(
-                    subscription,
-                    processed=self.processed,
-                    dead_letters=self.sink,
-                    settings=self.settings.consumer,
-                    clock=self.clock,
-                ),
-            )
             self.topics(*subscription.topics, *map(dlq_topic, subscription.topics))
 
     def loop(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -1,12 +1,12 @@
 """The payment service's consumer on FastStream's test broker, with the in-memory twins and a
-fake Asaas account. Kept small: the use cases are being split, and their own tests (in
-tests/payment) hold the detail; this proves the wiring."""
+fake Asaas account behind the port. Kept small: the use cases' own tests (tests/payment) hold
+the detail; this proves the wiring."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from faststream.kafka import KafkaBroker
@@ -19,11 +19,16 @@ from services.payment.adapters.in_memory import (
 from services.payment.config import PaymentPolicy
 from services.payment.domain import ChargeStatus
 from services.payment.handlers import subscriptions
-from services.payment.ports import record_id
-from services.payment.restaurants import Restaurants
-from services.payment.service import PaymentService
+from services.payment.ports import AsaasAccounts, Charge, ChargeRequest, record_id
+from services.payment.use_cases import build_use_cases
 from shared.broker import BrokerSink
-from shared.contracts.payments import PaymentCreated, RequestPayment
+from shared.contracts.payments import (
+    PaymentCreated,
+    PaymentCustomer,
+    PaymentInstructions,
+    RequestPayment,
+)
+from shared.contracts.values import PaymentMethod
 from shared.gateway import GatewaySettings
 from shared.topics import PAYMENTS_COMMANDS, PAYMENTS_EVENTS
 from tests.builders import CLIENT, PHONE, VALID_CPF, envelope, now
@@ -34,23 +39,25 @@ INVOICE = "https://sandbox.asaas.com/i/pay_1"
 
 @dataclass
 class FakeAsaas:
-    """Every restaurant's Asaas account (`Restaurants.account`) and the calls a card charge
+    """Every restaurant's Asaas account (the `AsaasAccounts` port) and the calls a card charge
     makes on it; it records the charges created."""
 
-    charges: list[dict[str, Any]] = field(default_factory=list)
+    charges: list[ChargeRequest] = field(default_factory=list)
 
     async def account(self, client_id: str) -> FakeAsaas:
         return self
 
-    async def find_customer(self, external_reference: str) -> dict[str, Any] | None:
-        return None
+    async def customer_id(self, customer: PaymentCustomer) -> str:
+        return "cus_1"
 
-    async def create_customer(self, fields: dict[str, Any]) -> dict[str, Any]:
-        return {"id": "cus_1"} | fields
+    async def create_charge(self, request: ChargeRequest) -> Charge:
+        self.charges.append(request)
+        return Charge(f"pay_{len(self.charges)}", status="PENDING", invoice_url=INVOICE)
 
-    async def create_payment(self, fields: dict[str, Any]) -> dict[str, Any]:
-        self.charges.append(fields)
-        return {"id": f"pay_{len(self.charges)}", "invoiceUrl": INVOICE} | fields
+    async def instructions(
+        self, charge: Charge, method: PaymentMethod, time_zone: str
+    ) -> PaymentInstructions:
+        return PaymentInstructions(invoice_url=charge.invoice_url)
 
 
 @dataclass
@@ -65,16 +72,17 @@ async def component() -> AsyncIterator[Component]:
     broker = KafkaBroker()
     payments = InMemoryPaymentRepository(BrokerSink(broker))
     asaas = FakeAsaas()
-    service = PaymentService(
+    use_cases = build_use_cases(
         payments,
         InMemoryJobQueue(),
         InMemoryWebhookInbox(),
-        cast(Restaurants, asaas),  # the service only asks it for a restaurant's account
+        cast(AsaasAccounts, asaas),  # only the calls a card charge makes
         PaymentPolicy(),
         GatewaySettings(),
         now,
     )
-    async with running(broker, subscriptions(service), PAYMENTS_EVENTS) as kafka:
+    handled = subscriptions(use_cases.charges, use_cases.refunds)
+    async with running(broker, handled, PAYMENTS_EVENTS) as kafka:
         yield Component(kafka, payments, asaas)
 
 
@@ -97,7 +105,7 @@ async def test_a_request_payment_creates_the_charge_and_announces_it(
 
     await component.kafka.send(PAYMENTS_COMMANDS, command)
 
-    assert [charge["externalReference"] for charge in component.asaas.charges] == ["o1"]
+    assert [charge.order_id for charge in component.asaas.charges] == ["o1"]
     record = await component.payments.get(record_id(CLIENT, "o1"))
     assert record is not None
     assert (record.payment.status, record.payment.payment_id) == (ChargeStatus.PENDING, "pay_1")

@@ -17,7 +17,7 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from shared.broker import BrokerSink
-from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription, subscribe
+from shared.consumer import ReceivedRecord, Subscription, consume
 from shared.contracts.base import Message
 from shared.processed_events import InMemoryProcessedEvents
 from shared.records import OutgoingRecord
@@ -31,15 +31,19 @@ SETTINGS = ConsumerSettings(attempts=2, transient_max_elapsed_s=1)
 """A handler failing by mistake fails the test in a moment instead of backing off for long."""
 
 
-def consume(broker: KafkaBroker, subscriptions: Iterable[Subscription[Any]]) -> RecordingSink:
-    """Registers each subscription as `ServiceRuntime.consume` does, its dedupe in memory;
+def consume_in_memory(
+    broker: KafkaBroker, subscriptions: Iterable[Subscription[Any]]
+) -> RecordingSink:
+    """Consumes each subscription as `ServiceRuntime.consume` does, its dedupe in memory;
     returns where its dead letters go, so that a handler failing by mistake is seen."""
-    processed, dead_letters = InMemoryProcessedEvents(), RecordingSink()
-    for subscription in subscriptions:
-        consumer = IdempotentConsumer(
-            subscription, processed=processed, dead_letters=dead_letters, settings=SETTINGS
-        )
-        subscribe(broker, consumer)
+    dead_letters = RecordingSink()
+    consume(
+        broker,
+        subscriptions,
+        processed=InMemoryProcessedEvents(),
+        dead_letters=dead_letters,
+        settings=SETTINGS,
+    )
     return dead_letters
 
 
@@ -79,9 +83,9 @@ class Running:
 async def running(
     broker: KafkaBroker, subscriptions: Iterable[Subscription[Any]], *outputs: str
 ) -> AsyncIterator[Running]:
-    """Consumes `subscriptions` (see `consume`), collects what reaches the `outputs` topics,
-    and runs the broker as FastStream's test broker."""
-    dead_letters = consume(broker, subscriptions)
+    """Consumes `subscriptions` (see `consume_in_memory`), collects what reaches the `outputs`
+    topics, and runs the broker as FastStream's test broker."""
+    dead_letters = consume_in_memory(broker, subscriptions)
     collected = Outputs(broker, *outputs)
     async with TestKafkaBroker(broker):
         yield Running(broker, collected, dead_letters)
