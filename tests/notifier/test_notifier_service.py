@@ -165,7 +165,9 @@ async def test_a_message_a_day_after_the_order_was_placed_uses_the_template_dire
     assert [sent["content_sid"] for sent in messenger.sent] == [None, "HXpaid"]
 
 
-async def test_twilio_unavailable_after_retries_is_recorded_as_a_transient_failure() -> None:
+async def test_twilio_still_unavailable_is_recorded_as_a_transient_failure() -> None:
+    # The retries are the Twilio client's (tests/notifier/test_twilio_emulator.py); here the
+    # messenger answers as the client does once they are spent.
     messenger = FakeMessenger(unavailable=True)
     notifier, ledger, _ = build(messenger)
 
