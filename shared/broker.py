@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import InvalidTopicError, TopicAlreadyExistsError, for_code
 from faststream.kafka import KafkaBroker
 
 from shared.records import OutgoingRecord
 from shared.settings import KafkaSettings
-from shared.topics import COMPACTED_TOPICS, DLQ_SUFFIX
+from shared.topics import COMPACTED_TOPICS, DLQ_SUFFIX, is_legal_topic
 
 DLQ_RETENTION_MS = 14 * 24 * 3600 * 1000
 
@@ -40,19 +41,35 @@ class BrokerSink:
         """Hands every record to the producer in order, then waits for all acknowledgements:
         one round trip for a batch instead of one per record. The idempotent producer keeps
         the records' order within a partition, retries included."""
-        acknowledgements = [
-            await self.broker.publish(
-                record.value, record.topic, key=record.key, headers=record.headers, no_confirm=True
-            )
-            for record in records
-        ]
-        # FastStream's test broker (component tests) hands a record to its subscribers inside
-        # `publish` and returns None, not a future: there is nothing to wait for then.
-        pending = [ack for ack in acknowledgements if ack is not None]
-        outcomes = await asyncio.gather(*pending, return_exceptions=True)
-        for outcome in outcomes:
+        for record in records:
+            if not is_legal_topic(record.topic):
+                raise InvalidTopicError(f"{record.topic!r} is not a legal Kafka topic name")
+        acknowledgements = []
+        try:
+            for record in records:
+                acknowledgements.append(
+                    await self.broker.publish(
+                        record.value,
+                        record.topic,
+                        key=record.key,
+                        headers=record.headers,
+                        no_confirm=True,
+                    )
+                )
+        except Exception:
+            # The producer refused a record (too large): the ones before it are on their way.
+            await _outcomes(acknowledgements)
+            raise
+        for outcome in await _outcomes(acknowledgements):
             if isinstance(outcome, BaseException):
                 raise outcome
+
+
+async def _outcomes(acknowledgements: list[Any]) -> list[Any]:
+    # FastStream's test broker (component tests) hands a record to its subscribers inside
+    # `publish` and returns None, not a future: there is nothing to wait for then.
+    pending = [ack for ack in acknowledgements if ack is not None]
+    return await asyncio.gather(*pending, return_exceptions=True)
 
 
 def topic_config(topic: str) -> dict[str, str]:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, RequestTimedOutError
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    RequestTimedOutError,
+)
 from pymongo.errors import ConnectionFailure
 
 
@@ -15,3 +23,17 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(
         error, ConnectionFailure | KafkaConnectionError | KafkaTimeoutError | RequestTimedOutError
     )
+
+
+UNPUBLISHABLE = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidTopicError,
+)
+
+
+def is_unpublishable(error: BaseException) -> bool:
+    """True when Kafka refuses the record itself (too large, illegal topic): sending it again
+    cannot succeed. Anything else, an unreachable broker first, may pass later."""
+    return isinstance(error, UNPUBLISHABLE)

@@ -24,6 +24,12 @@ DEAD_LETTERS = Counter(
 OUTBOX_PUBLISHED = Counter(
     "outbox_records_published_total", "Outbox records produced by the relay.", ["path"]
 )
+OUTBOX_PARKED = Counter(
+    "outbox_records_parked_total",
+    "Outbox records Kafka refused for good (too large, illegal topic), set aside in the document's "
+    "outboxParked list instead of being published.",
+    ["collection", "error_type"],
+)
 OUTBOX_PENDING_DOCUMENTS = Histogram(
     "outbox_sweep_documents",
     "Documents with pending outbox records found by one sweep (the relay's backlog).",

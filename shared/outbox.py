@@ -6,7 +6,8 @@ the idempotent producer and removes each document's records once the broker ackn
 A repository gets its collection's `CollectionOutbox` from the relay (`attach`): it takes the
 document's lock around each write (see shared/locks.py; the relay takes the same lock) and
 `publish`es after the write, the fast path; `sweep` finds what a crash left behind. A crash
-between producing and removing produces the records again: consumers are idempotent.
+between producing and removing produces the records again: consumers are idempotent. A record
+Kafka refuses for good (too large, illegal topic) is parked in the document, counted and logged.
 """
 
 from __future__ import annotations
@@ -20,16 +21,23 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 
+from shared.errors import is_unpublishable
 from shared.locks import KeyedLocks
-from shared.metrics import OUTBOX_PENDING_DOCUMENTS, OUTBOX_PUBLISHED
+from shared.metrics import OUTBOX_PARKED, OUTBOX_PENDING_DOCUMENTS, OUTBOX_PUBLISHED
 from shared.mongo import Document
-from shared.records import OutgoingRecord, RecordSink
+from shared.records import HEADER_EVENT_TYPE, OutgoingRecord, RecordSink
 from shared.settings import OutboxSettings
 
 log = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
 PENDING_SINCE = "outboxPendingSince"
+"""When the document's outbox became due for the sweep: its oldest record's save, or its last
+failed attempt."""
+PARKED = "outboxParked"
+"""Records Kafka refused for good, each with the error, moved out of the outbox (never swept)."""
+MAX_ERROR_CHARS = 500
+SWEEP_FAILURES_IN_A_ROW = 3
 OUTBOX_INDEX = IndexModel([(PENDING_SINCE, ASCENDING)], name="outbox_pending")
 """Lets the sweep find documents with pending records without scanning the collection."""
 
@@ -76,7 +84,8 @@ class CollectionOutbox:
         return self._relay.locks.hold((self.collection.name, document_id))
 
     async def publish(self, document_id: Any) -> int:
-        """Publishes the document's pending records now (the sweep catches what this misses)."""
+        """Publishes the document's pending records now and parks those Kafka refuses for good;
+        raises on a transient failure (the sweep catches what this misses)."""
         return await self._relay.flush(self.collection, document_id)
 
 
@@ -105,31 +114,99 @@ class OutboxRelay:
         return bool(self._collections)
 
     async def flush(self, collection: Any, document_id: Any, *, path: str = "flush") -> int:
-        """Publishes one document's pending records now; returns how many were published."""
+        """Publishes one document's pending records now; returns how many were published.
+        A record Kafka refuses for good is parked; a transient failure raises and leaves the
+        records to the sweep."""
         async with self.locks.hold((collection.name, document_id)):
             found = await collection.find_one({"_id": document_id}, {OUTBOX: 1})
             entries = (found or {}).get(OUTBOX) or []
             if not entries:
                 return 0
-            await self._sink.send(*(OutgoingRecord.from_document(entry) for entry in entries))
-            # One write when the outbox still holds exactly what was published (the usual case:
-            # every write of this process takes the lock held here).
-            emptied = await collection.update_one(
-                {"_id": document_id, OUTBOX: entries},
-                {"$set": {OUTBOX: []}, "$unset": {PENDING_SINCE: ""}},
-            )
-            if emptied.matched_count == 0:
-                # Another process added records meanwhile: remove ours only (exact values:
-                # FerretDB 1.x ignores $pull with a condition), then the marker if none is left.
-                await collection.update_one({"_id": document_id}, {"$pullAll": {OUTBOX: entries}})
-                await collection.update_one(
-                    {"_id": document_id, OUTBOX: {"$size": 0}}, {"$unset": {PENDING_SINCE: ""}}
-                )
+            try:
+                await self._sink.send(*(OutgoingRecord.from_document(entry) for entry in entries))
+            except Exception as error:
+                if not is_unpublishable(error):
+                    raise
+                # Which one? The broker refuses a whole batch for one record too large.
+                return await self._publish_each(collection, document_id, entries, path)
+            await self._remove(collection, document_id, entries)
             OUTBOX_PUBLISHED.labels(path).inc(len(entries))
             return len(entries)
 
+    async def _publish_each(
+        self, collection: Any, document_id: Any, entries: list[Document], path: str
+    ) -> int:
+        """Publishes the entries one at a time, in order, parking those Kafka refuses for good."""
+        published = 0
+        for entry in entries:
+            try:
+                await self._sink.send(OutgoingRecord.from_document(entry))
+            except Exception as error:
+                if not is_unpublishable(error):
+                    raise
+                await self._park(collection, document_id, entry, error)
+                continue
+            await self._remove(collection, document_id, [entry])
+            OUTBOX_PUBLISHED.labels(path).inc()
+            published += 1
+        return published
+
+    async def _remove(self, collection: Any, document_id: Any, entries: list[Document]) -> None:
+        # One write when the outbox still holds exactly what was published (the usual case:
+        # every write of this process takes the lock held here).
+        emptied = await collection.update_one(
+            {"_id": document_id, OUTBOX: entries},
+            {"$set": {OUTBOX: []}, "$unset": {PENDING_SINCE: ""}},
+        )
+        if emptied.matched_count == 0:
+            # Another process added records meanwhile: remove ours only (exact values:
+            # FerretDB 1.x ignores $pull with a condition), then the marker if none is left.
+            await collection.update_one({"_id": document_id}, {"$pullAll": {OUTBOX: entries}})
+            await self._unmark_if_empty(collection, document_id)
+
+    async def _park(
+        self, collection: Any, document_id: Any, entry: Document, error: BaseException
+    ) -> None:
+        """Moves `entry` from the outbox to the document's parked list, for on-call to fix and
+        replay (README, "Parked outbox records"); logs no body: it may carry personal data."""
+        error_type = type(error).__name__
+        await collection.update_one(
+            {"_id": document_id},
+            {
+                "$pullAll": {OUTBOX: [entry]},
+                "$push": {
+                    PARKED: {
+                        "record": entry,
+                        "errorType": error_type,
+                        "error": str(error)[:MAX_ERROR_CHARS],
+                        "parkedAt": self._clock(),
+                    }
+                },
+            },
+        )
+        await self._unmark_if_empty(collection, document_id)
+        OUTBOX_PARKED.labels(collection.name, error_type).inc()
+        log.error(
+            "outbox record parked: %s %s of %s %r (%d bytes, topic %r) refused by Kafka: %s: %s",
+            entry["headers"].get(HEADER_EVENT_TYPE, "record"),
+            entry["eventId"],
+            collection.name,
+            document_id,
+            len(entry["value"].encode()),
+            entry["topic"],
+            error_type,
+            str(error)[:MAX_ERROR_CHARS],
+        )
+
+    async def _unmark_if_empty(self, collection: Any, document_id: Any) -> None:
+        await collection.update_one(
+            {"_id": document_id, OUTBOX: {"$size": 0}}, {"$unset": {PENDING_SINCE: ""}}
+        )
+
     async def sweep(self) -> int:
-        """Publishes the records older than the grace period, oldest document first."""
+        """Publishes the records older than the grace period, oldest document first. A document
+        that fails goes to the back of the queue, so the ones behind it get their turn; a few
+        failing in a row end the sweep (Kafka itself is unreachable then)."""
         cutoff = self._clock() - timedelta(seconds=self._settings.sweep_grace_s)
         published = 0
         for collection in self._collections:
@@ -140,9 +217,33 @@ class OutboxRelay:
             )
             found = [document["_id"] async for document in cursor]
             OUTBOX_PENDING_DOCUMENTS.observe(len(found))
+            failed_in_a_row = 0
             for document_id in found:
-                published += await self.flush(collection, document_id, path="sweep")
+                try:
+                    published += await self.flush(collection, document_id, path="sweep")
+                except Exception as error:
+                    failed_in_a_row += 1
+                    await self._to_the_back(collection, document_id)
+                    if failed_in_a_row >= SWEEP_FAILURES_IN_A_ROW:
+                        raise
+                    log.warning(
+                        "outbox of %s %r not published, tried again later: %s: %s",
+                        collection.name,
+                        document_id,
+                        type(error).__name__,
+                        str(error)[:MAX_ERROR_CHARS],
+                    )
+                else:
+                    failed_in_a_row = 0
         return published
+
+    async def _to_the_back(self, collection: Any, document_id: Any) -> None:
+        # The sweep takes the oldest marker first: a later one puts the document behind the
+        # others (and past the grace period again), so one that keeps failing starves nobody.
+        await collection.update_one(
+            {"_id": document_id, PENDING_SINCE: {"$exists": True}},
+            {"$set": {PENDING_SINCE: self._clock()}},
+        )
 
     async def run(self) -> None:
         """Sweeps forever; a failed sweep is logged and tried again at the next interval."""

@@ -28,6 +28,7 @@ COMPACTED_TOPICS = frozenset({STORES_CONFIG})
 DLQ_SUFFIX = ".dlq"
 
 # Kafka topic names allow [a-zA-Z0-9._-]; POS topics embed ids, so ids are held to that alphabet.
+_LEGAL_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 POS_UPDATES_PATTERN = r"pos\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.updates"
 _POS_TOPIC = re.compile(
@@ -63,6 +64,11 @@ def store_of_pos_topic(topic: str) -> tuple[str, str]:
     if match is None:
         raise TopicNameError(f"{topic!r} is not a POS topic")
     return match["client"], match["store"]
+
+
+def is_legal_topic(topic: str) -> bool:
+    """Whether Kafka accepts `topic` as a name (the producer would wait for it until timing out)."""
+    return bool(_LEGAL_TOPIC.match(topic)) and topic not in (".", "..")
 
 
 def dlq_topic(topic: str) -> str:

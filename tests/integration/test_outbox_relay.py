@@ -2,40 +2,53 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError
+from motor.motor_asyncio import AsyncIOMotorCollection
+from prometheus_client import REGISTRY
 
 from shared.broker import BrokerSink
 from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription, subscribe
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
-from shared.mongo import Database
+from shared.mongo import Database, Document
 from shared.outbox import (
     OUTBOX,
     OUTBOX_INDEX,
+    PARKED,
     PENDING_SINCE,
+    SWEEP_FAILURES_IN_A_ROW,
     OutboxRelay,
     merge_updates,
     outbox_update,
     with_outbox,
 )
-from shared.records import OutgoingRecord
+from shared.records import HEADER_EVENT_ID, OutgoingRecord
 from shared.settings import ConsumerSettings, OutboxSettings
+from tests import builders
 from tests.conftest import NewTopics
 from tests.integration.kafka_helpers import (
     CountingProcessedEvents,
+    Record,
     at_least,
+    read_all,
     read_until,
     running_broker,
 )
 from tests.integration.test_kafka_keys import cancel_timer
+from tests.sinks import RecordingSink
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 NO_GRACE = OutboxSettings(sweep_grace_s=0, sweep_interval_s=0.1)
+Collection = AsyncIOMotorCollection[Document]
 
 
 class RelayKilled(BaseException):
@@ -151,3 +164,256 @@ async def test_a_relay_killed_between_publish_and_removal_republishes_and_the_co
     cleared = await orders.find_one({"_id": "o-2"})
     assert cleared is not None
     assert cleared[OUTBOX] == []
+
+
+# --- Records Kafka refuses for good are parked; transient failures are retried -----------------
+
+TOPIC_MAX_BYTES = 2_000
+OVER_THE_TOPIC_LIMIT = 5_000  # the broker refuses it (the topic's max.message.bytes)
+OVER_THE_PRODUCER_LIMIT = 1_100_000  # the producer refuses it (its max_request_size, 1 MiB)
+
+
+async def small_records_topic(bootstrap: str) -> str:
+    """A topic of its own whose broker refuses records over TOPIC_MAX_BYTES."""
+    topic = f"orders.events.small.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        config = {"max.message.bytes": str(TOPIC_MAX_BYTES)}
+        await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=config)])
+    finally:
+        await admin.close()
+    return topic
+
+
+def record(topic: str, name: str, size: int = 0) -> OutgoingRecord:
+    """A record of one restaurant (one key, one partition), padded to `size` bytes if given."""
+    message = builders.cancel_timer(name, client_id="r-parking", correlation_id=f"turn-{name}")
+    normal = OutgoingRecord.of(topic, message)
+    if size <= len(normal.value):
+        return normal
+    return replace(normal, value=b'{"pad":"' + b"x" * size + b'"}')
+
+
+def parked_count(collection: str, error_type: str) -> float:
+    labels = {"collection": collection, "error_type": error_type}
+    return REGISTRY.get_sample_value("outbox_records_parked_total", labels) or 0.0
+
+
+async def put(
+    collection: Collection, document_id: str, records: list[OutgoingRecord], now: datetime
+) -> None:
+    await collection.insert_one(with_outbox({"_id": document_id}, records, now))
+
+
+async def stored(collection: Collection, document_id: str) -> Document:
+    found = await collection.find_one({"_id": document_id})
+    assert found is not None
+    return found
+
+
+class CountingSink:
+    """Produces through `sink`, remembering the event ids it was asked to send."""
+
+    def __init__(self, sink: BrokerSink) -> None:
+        self.sink = sink
+        self.tried: list[str] = []
+
+    async def send(self, *records: OutgoingRecord) -> None:
+        self.tried.extend(record.event_id for record in records)
+        await self.sink.send(*records)
+
+
+async def test_one_sweep_publishes_every_good_record_and_parks_those_kafka_refuses(
+    kafka_bootstrap: str, new_topics: NewTopics, database: Database
+) -> None:
+    [topic] = await new_topics("orders.events")
+    small = await small_records_topic(kafka_bootstrap)
+    orders = database["orders"]
+    oldest = datetime.now(UTC) - timedelta(minutes=5)
+    refused = {
+        "o-broker-refuses": record(small, "broker-refuses", OVER_THE_TOPIC_LIMIT),
+        "o-producer-refuses": record(topic, "producer-refuses", OVER_THE_PRODUCER_LIMIT),
+        "o-illegal-topic": record("orders events", "illegal-topic"),
+    }
+    # The refused ones sort first, as the stuck documents used to on every pass.
+    for number, (document_id, bad) in enumerate(refused.items()):
+        await put(orders, document_id, [bad], oldest + timedelta(seconds=number))
+    good = {f"o-good-{n}": record(topic, f"good-{n}") for n in range(3)}
+    for document_id, fine in good.items():
+        await put(orders, document_id, [fine], oldest + timedelta(minutes=1))
+    before, after = record(topic, "before"), record(topic, "after")
+    mixed = [before, record(topic, "mixed-refused", OVER_THE_PRODUCER_LIMIT), after]
+    await put(orders, "o-mixed", mixed, oldest + timedelta(minutes=1))
+    size_errors = parked_count("orders", "MessageSizeTooLargeError")
+    topic_errors = parked_count("orders", "InvalidTopicError")
+
+    async with running_broker(kafka_bootstrap) as broker:
+        sink = CountingSink(BrokerSink(broker))
+        relay = OutboxRelay(sink, NO_GRACE)
+        relay.attach(orders)
+        assert await relay.sweep() == len(good) + 2
+
+        sink.tried.clear()
+        assert await relay.sweep() == 0
+        assert sink.tried == []  # the parked ones are not tried again
+
+        # A later save of a document with a parked record flows as usual.
+        later = record(topic, "later")
+        await orders.update_one({"_id": "o-mixed"}, outbox_update([later], datetime.now(UTC)))
+        assert await relay.sweep() == 1
+
+    for document_id, bad in [*refused.items(), ("o-mixed", mixed[1])]:
+        document = await stored(orders, document_id)
+        assert document[OUTBOX] == []
+        assert PENDING_SINCE not in document
+        [parked] = document[PARKED]
+        assert parked["record"] == bad.to_document()
+        assert parked["error"]
+    errors = {
+        document_id: (await stored(orders, document_id))[PARKED][0]["errorType"]
+        for document_id in refused
+    }
+    assert errors == {
+        "o-broker-refuses": "MessageSizeTooLargeError",
+        "o-producer-refuses": "MessageSizeTooLargeError",
+        "o-illegal-topic": "InvalidTopicError",
+    }
+    assert parked_count("orders", "MessageSizeTooLargeError") == size_errors + 3
+    assert parked_count("orders", "InvalidTopicError") == topic_errors + 1
+
+    on_topic = event_ids(await read_all(kafka_bootstrap, topic))
+    wanted = [fine.event_id for fine in good.values()] + [before.event_id, after.event_id]
+    assert sorted(set(on_topic)) == sorted([*wanted, later.event_id])
+    # The mixed document's records keep their order around the parked one (one the producer
+    # took before refusing the next may come twice: consumers are idempotent).
+    of_mixed = [before.event_id, after.event_id, later.event_id]
+    assert [event for event in dict.fromkeys(on_topic) if event in of_mixed] == of_mixed
+
+
+async def test_after_the_broker_refuses_a_record_its_partition_waits_for_a_new_producer(
+    kafka_bootstrap: str, database: Database
+) -> None:
+    # aiokafka's idempotent producer does not take back the sequence numbers of a batch the
+    # broker refused (aio-libs/aiokafka#1017): the next record of that partition is refused as
+    # out of sequence. That is no fault of the record: it stays pending, parked nothing, until
+    # a new producer (a restart) sends it.
+    small = await small_records_topic(kafka_bootstrap)
+    orders = database["orders"]
+    oldest = datetime.now(UTC) - timedelta(minutes=5)
+    first, big, next_one = (
+        record(small, "first"),
+        record(small, "big", OVER_THE_TOPIC_LIMIT),
+        record(small, "next"),
+    )
+    for number, (document_id, records) in enumerate(
+        [("o-first", [first]), ("o-big", [big]), ("o-next", [next_one])]
+    ):
+        await put(orders, document_id, records, oldest + timedelta(seconds=number))
+
+    async with running_broker(kafka_bootstrap) as broker:
+        relay = OutboxRelay(BrokerSink(broker), NO_GRACE)
+        relay.attach(orders)
+        assert await relay.sweep() == 1
+    assert [parked["record"] for parked in (await stored(orders, "o-big"))[PARKED]] == [
+        big.to_document()
+    ]
+    waiting = await stored(orders, "o-next")
+    assert waiting[OUTBOX] == [next_one.to_document()]
+    assert PARKED not in waiting
+
+    async with running_broker(kafka_bootstrap) as broker:
+        restarted = OutboxRelay(BrokerSink(broker), NO_GRACE)
+        restarted.attach(orders)
+        assert await restarted.sweep() == 1
+    assert event_ids(await read_all(kafka_bootstrap, small)) == [first.event_id, next_one.event_id]
+
+
+async def test_publishing_after_a_save_parks_a_record_kafka_refuses_instead_of_raising(
+    kafka_bootstrap: str, new_topics: NewTopics, database: Database
+) -> None:
+    [topic] = await new_topics("orders.events")
+    orders = database["orders"]
+    good, huge = record(topic, "good"), record(topic, "huge", OVER_THE_PRODUCER_LIMIT)
+    await put(orders, "o-1", [huge, good], datetime.now(UTC))
+
+    async with running_broker(kafka_bootstrap) as broker:
+        relay = OutboxRelay(BrokerSink(broker), NO_GRACE)
+        assert await relay.attach(orders).publish("o-1") == 1
+
+    document = await stored(orders, "o-1")
+    assert document[OUTBOX] == []
+    assert [parked["record"] for parked in document[PARKED]] == [huge.to_document()]
+    assert event_ids(await read_all(kafka_bootstrap, topic)) == [good.event_id]
+
+
+class UnreachableFor:
+    """Records, except those for `topics`, which fail as if the broker could not be reached."""
+
+    def __init__(self, *topics: str) -> None:
+        self.down = set(topics)
+        self.sent = RecordingSink()
+
+    async def send(self, *records: OutgoingRecord) -> None:
+        if any(record.topic in self.down for record in records):
+            raise KafkaConnectionError("no broker reachable")
+        await self.sent.send(*records)
+
+
+async def test_a_transient_failure_parks_nothing_and_is_tried_again(database: Database) -> None:
+    orders = database["orders"]
+    saved = datetime.now(UTC) - timedelta(minutes=1)
+    waiting = record("orders.events", "waiting")
+    await put(orders, "o-1", [waiting], saved)
+    sink = UnreachableFor("orders.events")
+    relay = OutboxRelay(sink, NO_GRACE)
+    outbox = relay.attach(orders)
+
+    with pytest.raises(KafkaConnectionError):
+        await outbox.publish("o-1")  # the fast path raises and leaves it to the sweep
+    await relay.sweep()  # logs it and goes on
+    document = await stored(orders, "o-1")
+    assert document[OUTBOX] == [waiting.to_document()]
+    assert PARKED not in document
+
+    sink.down.clear()
+    assert await relay.sweep() == 1
+    assert sink.sent.records == [waiting]
+    assert PENDING_SINCE not in await stored(orders, "o-1")
+
+
+async def test_a_document_that_keeps_failing_goes_behind_the_others(database: Database) -> None:
+    orders = database["orders"]
+    oldest = datetime.now(UTC) - timedelta(minutes=5)
+    stuck = record("pos.client-1.store-1.orders", "stuck")
+    await put(orders, "o-stuck", [stuck], oldest)
+    others = [record("orders.events", f"other-{n}") for n in range(3)]
+    for number, other in enumerate(others):
+        await put(orders, f"o-{number}", [other], oldest + timedelta(seconds=1 + number))
+    sink = UnreachableFor(stuck.topic)
+    relay = OutboxRelay(sink, OutboxSettings(sweep_grace_s=0, batch_size=1))
+    relay.attach(orders)
+
+    for _ in [stuck, *others]:
+        await relay.sweep()  # one document each: the stuck one first, then behind the others
+    assert sink.sent.records == others
+    assert (await stored(orders, "o-stuck"))[OUTBOX] == [stuck.to_document()]
+
+
+async def test_a_sweep_ends_when_documents_fail_in_a_row(database: Database) -> None:
+    orders = database["orders"]
+    oldest = datetime.now(UTC) - timedelta(minutes=5)
+    for number in range(SWEEP_FAILURES_IN_A_ROW + 1):
+        await put(orders, f"o-{number}", [record("orders.events", f"e-{number}")], oldest)
+    sink = UnreachableFor("orders.events")
+    relay = OutboxRelay(sink, NO_GRACE)
+    relay.attach(orders)
+
+    with pytest.raises(KafkaConnectionError):
+        await relay.sweep()
+    tried_again_later = await orders.count_documents({PENDING_SINCE: {"$gt": oldest}})
+    assert tried_again_later == SWEEP_FAILURES_IN_A_ROW
+
+
+def event_ids(records: list[Record]) -> list[str]:
+    return [dict(record.headers)[HEADER_EVENT_ID].decode() for record in records]

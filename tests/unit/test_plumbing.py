@@ -6,12 +6,21 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    RecordListTooLargeError,
+    UnknownTopicOrPartitionError,
+)
 from pymongo.errors import ServerSelectionTimeoutError
 
 from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
-from shared.errors import PermanentError
+from shared.errors import PermanentError, is_unavailable, is_unpublishable
 from shared.keys import key_for
 from shared.locks import KeyedLocks
 from shared.outbox import OUTBOX, PENDING_SINCE, merge_updates, outbox_update, with_outbox
@@ -22,6 +31,7 @@ from shared.topics import (
     STORES_CONFIG,
     TopicNameError,
     dlq_topic,
+    is_legal_topic,
     pos_orders_topic,
     pos_updates_topic,
     store_of_pos_topic,
@@ -56,6 +66,40 @@ def test_pos_topics_name_the_store_and_give_it_back() -> None:
 def test_ids_that_cannot_be_part_of_a_topic_name_are_refused(bad: str) -> None:
     with pytest.raises(TopicNameError):
         pos_orders_topic(bad, "store")
+
+
+@pytest.mark.parametrize("name", ["orders.events", "pos.client-1.store_2.orders", "a" * 249])
+def test_kafka_accepts_these_topic_names(name: str) -> None:
+    assert is_legal_topic(name)
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "orders events", "pedidos/ção", "a" * 250])
+def test_kafka_refuses_these_topic_names(name: str) -> None:
+    assert not is_legal_topic(name)
+
+
+@pytest.mark.parametrize(
+    "error", [MessageSizeTooLargeError(), RecordListTooLargeError(), InvalidTopicError()]
+)
+def test_a_record_kafka_refuses_for_good_is_unpublishable_not_unavailable(
+    error: Exception,
+) -> None:
+    assert is_unpublishable(error)
+    assert not is_unavailable(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        KafkaConnectionError(),
+        KafkaTimeoutError(),
+        NotLeaderForPartitionError(),
+        UnknownTopicOrPartitionError(),
+        RuntimeError("anything unforeseen"),
+    ],
+)
+def test_an_unreachable_broker_or_an_unknown_error_may_pass_later(error: Exception) -> None:
+    assert not is_unpublishable(error)
 
 
 def test_a_record_carries_the_key_and_the_metadata_headers() -> None:
