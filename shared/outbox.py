@@ -240,10 +240,12 @@ class OutboxRelay:
     async def _to_the_back(self, collection: Any, document_id: Any) -> None:
         # The sweep takes the oldest marker first: a later one puts the document behind the
         # others (and past the grace period again), so one that keeps failing starves nobody.
-        await collection.update_one(
-            {"_id": document_id, PENDING_SINCE: {"$exists": True}},
-            {"$set": {PENDING_SINCE: self._clock()}},
-        )
+        # Under the document's lock: FerretDB rewrites the whole document on update.
+        async with self.locks.hold((collection.name, document_id)):
+            await collection.update_one(
+                {"_id": document_id, PENDING_SINCE: {"$exists": True}},
+                {"$set": {PENDING_SINCE: self._clock()}},
+            )
 
     async def run(self) -> None:
         """Sweeps forever; a failed sweep is logged and tried again at the next interval."""
