@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from cryptography.fernet import Fernet
 from motor.motor_asyncio import AsyncIOMotorClient
 
+from services.payment.adapters.mongo import INBOX, PAYMENTS
 from shared.broker import BrokerSink
 from shared.contracts.base import Message
 from shared.contracts.payments import (
@@ -33,6 +34,7 @@ from shared.contracts.payments import (
 from shared.contracts.registry import ContractError, decode
 from shared.contracts.values import PaymentMethod
 from shared.mongo import Database, Document
+from shared.outbox import OUTBOX
 from shared.records import OutgoingRecord
 from shared.topics import PAYMENTS_COMMANDS, PAYMENTS_EVENTS
 from tests.integration.kafka_helpers import Record, running_broker
@@ -132,6 +134,8 @@ class PaymentEvents:
     def __init__(self, bootstrap: str) -> None:
         self._bootstrap = bootstrap
         self.records: list[tuple[Record, Message]] = []
+        self._read_up_to: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -142,14 +146,16 @@ class PaymentEvents:
             enable_auto_commit=False,
         )
         await consumer.start()
+        self._consumer = consumer
 
         async def collect() -> None:
             try:
                 while True:
-                    for batch in (await consumer.getmany(timeout_ms=100)).values():
+                    for partition, batch in (await consumer.getmany(timeout_ms=100)).items():
                         for record in batch:
                             with contextlib.suppress(ContractError):
                                 self.records.append((record, decode(record.value)))
+                            self._read_up_to[partition] = record.offset + 1
             finally:
                 await consumer.stop()
 
@@ -159,6 +165,31 @@ class PaymentEvents:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def all_published(self, restaurant: Restaurant, order_id: str) -> None:
+        """Returns once every webhook of the restaurant is processed, the order's payment has
+        nothing left in its outbox, and `payments.events` is read to its end: a count of
+        messages taken then is final, not a count taken before the work was done."""
+
+        stack, client_id = restaurant.stack, restaurant.client_id
+
+        async def settled() -> bool:
+            inbox = stack.database[INBOX]
+            unprocessed = {"clientId": client_id, "outcome": {"$exists": False}}
+            payment = await stack.database[PAYMENTS].find_one({"_id": f"{client_id}:{order_id}"})
+            return (
+                await inbox.count_documents(unprocessed) == 0
+                and payment is not None
+                and not payment.get(OUTBOX)
+            )
+
+        await eventually(settled, what=f"webhooks processed and {order_id}'s outbox empty")
+        assert self._consumer is not None
+        ends = await self._consumer.end_offsets(list(self._consumer.assignment()))
+        await eventually(
+            lambda: all(self._read_up_to.get(tp, 0) >= end for tp, end in ends.items()),
+            what=f"{PAYMENTS_EVENTS} read to its end",
+        )
 
     def messages(self, order_id: str) -> list[Message]:
         return [m for _, m in self.records if getattr(m, "order_id", None) == order_id]

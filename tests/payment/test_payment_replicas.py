@@ -70,6 +70,7 @@ async def test_two_replicas_charge_settle_and_refund_each_order_exactly_once(
     )
 
     for restaurant, order_id in orders:
+        await payment_events.all_published(restaurant, order_id)
         kinds = Counter(type(m).__name__ for m in payment_events.messages(order_id))
         assert kinds == Counter(
             PaymentCreated=1, PaymentSucceeded=1, RefundRequested=1, PaymentRefunded=1

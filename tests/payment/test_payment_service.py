@@ -201,6 +201,7 @@ async def test_a_payment_confirmed_in_the_sandbox_is_published_once_as_payment_s
     if method is PaymentMethod.CREDIT:
         await restaurant.control(f"payments/{created.payment_id}/receive")
     await eventually(lambda: _all_delivered(restaurant), what="webhooks delivered")
+    await payment_events.all_published(restaurant, created.order_id)
     assert len(payment_events.of(created.order_id, PaymentSucceeded)) == 1
 
 
@@ -248,6 +249,7 @@ async def test_duplicate_webhooks_are_answered_200_and_applied_once(
     first, again = await restaurant.webhook(body), await restaurant.webhook(body)
     assert (first.status_code, again.status_code) == (200, 200)
     assert again.json()["duplicate"] is True
+    await payment_events.all_published(restaurant, created.order_id)
     assert len(payment_events.of(created.order_id, PaymentSucceeded)) == 1
 
 
@@ -264,6 +266,7 @@ async def test_received_before_confirmed_pays_once(
     await eventually(lambda: _all_delivered(restaurant), what="webhooks delivered")
     delivered = [d["event"] for d in await restaurant.deliveries() if d["status"] == 200]
     assert delivered == ["PAYMENT_RECEIVED", "PAYMENT_CONFIRMED"]
+    await payment_events.all_published(restaurant, created.order_id)
     assert len(payment_events.of(created.order_id, PaymentSucceeded)) == 1
 
 
@@ -327,6 +330,7 @@ async def test_a_chargeback_is_reported_once_for_a_human(
     reported = await payment_events.wait(created.order_id, PaymentChargebackReported)
     assert reported.asaas_event == "PAYMENT_CHARGEBACK_REQUESTED"
     await eventually(lambda: _all_delivered(restaurant), what="webhooks delivered")
+    await payment_events.all_published(restaurant, created.order_id)
     assert len(payment_events.of(created.order_id, PaymentChargebackReported)) == 1
 
 
@@ -344,6 +348,7 @@ async def test_cancel_payment_deletes_the_pending_charge_once(
     assert cancelled.causation_id == str(cancel.event_id)
     assert (await restaurant.charge(created.payment_id))["deleted"] is True
     await eventually(lambda: _all_delivered(restaurant), what="PAYMENT_DELETED delivered")
+    await payment_events.all_published(restaurant, created.order_id)
     assert len(payment_events.of(created.order_id, PaymentCancelled)) == 1
 
 
@@ -383,6 +388,7 @@ async def test_a_refund_refused_past_the_retry_window_gives_refund_failed_and_ca
     await restaurant.control("reset")
     await restaurant.send(restaurant.request_refund(created.order_id))  # an operator retries
     await payment_events.wait(created.order_id, PaymentRefunded)
+    await payment_events.all_published(restaurant, created.order_id)
     assert len(payment_events.of(created.order_id, RefundFailed)) == 1
 
 
