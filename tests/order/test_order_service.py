@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.order.adapters.in_memory import (
     InMemoryOrderRepository,
@@ -19,8 +20,18 @@ from services.order.domain.errors import WrongStore
 from services.order.domain.order import Order
 from services.order.service import OrderService, order_id_for
 from shared.contracts.orders import OrderPlaced, OrderRejected, PlaceOrder
-from shared.contracts.payments import PaymentSucceeded, RequestPayment, RequestRefund
-from shared.contracts.pos import PosOrderConfirmed, PosOrderReceived
+from shared.contracts.payments import (
+    PaymentChargebackReported,
+    PaymentSucceeded,
+    RequestPayment,
+    RequestRefund,
+)
+from shared.contracts.pos import (
+    PosOrderCancelled,
+    PosOrderConfirmed,
+    PosOrderReceived,
+    PosOrderRejected,
+)
 from shared.contracts.scheduler import ScheduleTimer, TimerFired
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus, ReasonCode
@@ -279,3 +290,75 @@ async def test_a_payment_whose_save_meets_a_concurrent_cancellation_is_decided_a
     assert messages(world.sink.records, PosOrderReceived) == []
     [refund] = messages(world.sink.records, RequestRefund)
     assert (refund.payment_id, refund.causation_id) == ("pay_1", str(paid.event_id))
+
+
+async def paid_awaiting_confirmation(world: World, service: OrderService) -> Order:
+    """A PIX order paid and sent to a kitchen that must confirm it."""
+    await world.configure(requires_confirmation=True, auto_confirmation_timeout=10)
+    command = place_order("PIX")
+    await service.place(command)
+    [request] = messages(world.sink.records, RequestPayment)
+    await service.on_payment_event(paid_for(request))
+    order = await world.stored(command)
+    assert (order.status, order.payment_status) == (OrderStatus.PENDING, PaymentStatus.PAID)
+    return order
+
+
+async def test_a_customer_cancelling_a_paid_order_awaiting_confirmation_is_refunded(
+    world: World, service: OrderService
+) -> None:
+    order = await paid_awaiting_confirmation(world, service)
+
+    await service.cancel(cancel_order(order.order_id))
+
+    cancelled = await world.orders.get(order.order_id)
+    assert cancelled is not None
+    assert (cancelled.status, cancelled.payment_status) == (
+        OrderStatus.CANCELLED,
+        PaymentStatus.REFUND_PENDING,
+    )
+    [refund] = messages(world.sink.records, RequestRefund)
+    assert (refund.order_id, refund.payment_id) == (order.order_id, "pay_1")
+    [told] = messages(world.sink.records, PosOrderCancelled)
+    assert told.reason == ReasonCode.CUSTOMER_CANCELLED
+
+
+async def test_a_restaurant_cancelling_a_paid_confirmed_order_is_refunded(
+    world: World, service: OrderService
+) -> None:
+    order = await paid_awaiting_confirmation(world, service)
+    await service.on_pos_update(pos_update(PosOrderConfirmed, order.order_id), (CLIENT, STORE))
+
+    rejected = pos_update(PosOrderRejected, order.order_id, reason="Acabou o gás")
+    await service.on_pos_update(rejected, (CLIENT, STORE))
+
+    cancelled = await world.orders.get(order.order_id)
+    assert cancelled is not None
+    assert (cancelled.status, cancelled.payment_status) == (
+        OrderStatus.CANCELLED,
+        PaymentStatus.REFUND_PENDING,
+    )
+    assert cancelled.cancellation_reason == "Acabou o gás"
+    [refund] = messages(world.sink.records, RequestRefund)
+    assert refund.order_id == order.order_id
+    assert messages(world.sink.records, PosOrderCancelled) == []  # the kitchen itself cancelled
+
+
+async def test_a_chargeback_is_counted_for_on_call_and_changes_no_order(
+    world: World, service: OrderService
+) -> None:
+    order = await paid_awaiting_confirmation(world, service)
+    before = REGISTRY.get_sample_value("order_alerts_total", {"kind": "chargeback"}) or 0.0
+    chargeback = caused(
+        place_order("PIX"),
+        PaymentChargebackReported,
+        order_id=order.order_id,
+        payment_id="pay_1",
+        asaas_event="PAYMENT_CHARGEBACK_REQUESTED",
+    )
+
+    await service.on_payment_event(chargeback)
+
+    after = REGISTRY.get_sample_value("order_alerts_total", {"kind": "chargeback"})
+    assert after == before + 1
+    assert await world.orders.get(order.order_id) == order
