@@ -76,6 +76,10 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+RIGHT_TOKEN = "<the restaurant's own webhook token>"
+"""`Restaurant.webhook`'s default: send the token Asaas was given (compared by identity)."""
+
+
 @dataclass
 class Stack:
     """One emulator, one payment service and the database the service writes."""
@@ -319,12 +323,13 @@ class Restaurant:
         return list(response.json()["data"])
 
     async def webhook(
-        self, body: dict[str, Any] | bytes, token: str | None = "", client_id: str = ""
+        self, body: dict[str, Any] | bytes, token: str | None = RIGHT_TOKEN, client_id: str = ""
     ) -> httpx.Response:
-        """POSTs to the service's webhook route as Asaas would (token: '' means the right one)."""
+        """POSTs to the service's webhook route as Asaas would: with the restaurant's token
+        unless `token` says which (None: no token header at all)."""
         headers = {"Content-Type": "application/json"}
         if token is not None:
-            headers["asaas-access-token"] = token or self.webhook_token
+            headers["asaas-access-token"] = self.webhook_token if token is RIGHT_TOKEN else token
         path = f"/webhooks/asaas/{client_id or self.client_id}"
         if isinstance(body, bytes):
             return await self.service.post(path, content=body, headers=headers)

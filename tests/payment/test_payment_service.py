@@ -219,9 +219,13 @@ async def test_webhooks_with_a_wrong_or_missing_token_are_refused_and_change_not
 
     wrong = await restaurant.webhook(body, token="not-the-token")
     missing = await restaurant.webhook(body, token=None)
+    empty = await restaurant.webhook(body, token="")
+    prefix = await restaurant.webhook(body, token=restaurant.webhook_token[:-1])
+    longer = await restaurant.webhook(body, token=restaurant.webhook_token + "0")
     unknown_client = await restaurant.webhook(body, client_id="nobody-here")
 
-    assert [r.status_code for r in (wrong, missing, unknown_client)] == [401, 401, 401]
+    refused = (wrong, missing, empty, prefix, longer, unknown_client)
+    assert [r.status_code for r in refused] == [401] * len(refused)
     assert restaurant.webhook_token not in wrong.text
     assert await stack.database[INBOX].count_documents({"clientId": restaurant.client_id}) == 0
     document = await stack.database[PAYMENTS].find_one(
