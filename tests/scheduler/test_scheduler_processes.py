@@ -26,7 +26,11 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.integration
 
 SCHEDULER = "services.scheduler"
-QUICK_COMPACTION = {"SCHEDULER_TOMBSTONE_GRACE_S": "1", "SCHEDULER_MAINTAIN_EVERY_S": "1"}
+QUICK_COMPACTION = {
+    "SCHEDULER_TOMBSTONE_GRACE_S": "1",
+    "SCHEDULER_MAINTAIN_EVERY_S": "1",
+    "SCHEDULER_RECONCILE_EVERY_S": "0.5",
+}
 """Fired timers are compacted within seconds, so that tests can wait for it."""
 SHORT_LEASE = {"SCHEDULER_LEASE_S": "2"} | QUICK_COMPACTION
 
