@@ -270,11 +270,17 @@ async def test_a_partition_whose_load_failed_stays_owned_and_reconcile_loads_it(
     assert await claimed_at(store, 2) == ["stored"]
 
 
-async def test_reconcile_finds_a_timer_written_for_an_owned_partition_behind_the_views_back(
-    database: Database,
-) -> None:
+@pytest.fixture
+async def owner_and_letting_go(database: Database) -> tuple[MongoTimerStore, MongoTimerStore]:
+    """Two replicas on one database: one taking a partition over, one letting it go."""
     await ensure_indexes(database, INDEXES)
-    owner, letting_go = MongoTimerStore(database), MongoTimerStore(database)
+    return MongoTimerStore(database), MongoTimerStore(database)
+
+
+async def test_reconcile_finds_a_timer_written_for_an_owned_partition_behind_the_views_back(
+    owner_and_letting_go: tuple[MongoTimerStore, MongoTimerStore],
+) -> None:
+    owner, letting_go = owner_and_letting_go
     await letting_go.adopt({0})
     await owner.adopt({1})
     # The partition moves while `letting_go` still handles a ScheduleTimer: its write lands
@@ -291,10 +297,9 @@ async def test_reconcile_finds_a_timer_written_for_an_owned_partition_behind_the
 
 
 async def test_reconcile_drops_a_timer_cancelled_elsewhere_and_keeps_the_leases_it_knows(
-    database: Database,
+    owner_and_letting_go: tuple[MongoTimerStore, MongoTimerStore],
 ) -> None:
-    await ensure_indexes(database, INDEXES)
-    owner, letting_go = MongoTimerStore(database), MongoTimerStore(database)
+    owner, letting_go = owner_and_letting_go
     await owner.adopt({0})
     await owner.upsert(owned("cancelled-elsewhere", 0, due_in=30))
     await owner.upsert(owned("claimed", 0, due_in=1))
