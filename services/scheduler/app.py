@@ -25,6 +25,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
         batch_size=firing.batch_size,
         max_sleep=timedelta(seconds=firing.max_sleep_s),
         maintain_every=timedelta(seconds=firing.maintain_every_s),
+        reconcile_every=timedelta(seconds=firing.reconcile_every_s),
     )
     store = MongoTimerStore(runtime.database, timedelta(seconds=firing.tombstone_grace_s))
     timers = TimerService(store, runtime.sink, clock, policy)
@@ -33,4 +34,5 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     runtime.consume(*subscriptions(timers))
     runtime.loop("fire-timers", timers.run)
     runtime.loop("maintain-timers", timers.maintain)
+    runtime.loop("reconcile-timers", timers.reconcile)
     return runtime.app()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -27,6 +27,20 @@ class FiringSettings(BaseSettings):
         description="Seconds a fired or cancelled timer is remembered before compaction "
         "(longer than any lease).",
     )
+    reconcile_every_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between reads of a replica's partitions for timers a rebalance hid "
+        "(shorter than the tombstone grace).",
+    )
+
+    @model_validator(mode="after")
+    def _reconciles_within_the_grace(self) -> Self:
+        if self.reconcile_every_s >= self.tombstone_grace_s:
+            raise ValueError(
+                "SCHEDULER_RECONCILE_EVERY_S must be below SCHEDULER_TOMBSTONE_GRACE_S"
+            )
+        return self
 
 
 class Settings(ServiceSettings):

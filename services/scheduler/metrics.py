@@ -7,6 +7,10 @@ from prometheus_client import Counter, Histogram
 TIMERS_SCHEDULED = Counter("timers_scheduled_total", "Timers set or moved by ScheduleTimer.")
 TIMERS_CANCELLED = Counter("timers_cancelled_total", "Pending timers removed by CancelTimer.")
 TIMERS_FIRED = Counter("timers_fired_total", "TimerFired events published.")
+TIMERS_RECONCILED = Counter(
+    "timers_reconciled_total",
+    "Pending timers a reconciling pass found missing from this replica's view.",
+)
 TIMER_LATENESS = Histogram(
     "timer_lateness_seconds",
     "How long after its due time a timer fired.",

@@ -31,16 +31,21 @@ class TimerStore(Protocol):
         ...
 
     async def maintain(self) -> None:
-        """Housekeeping off the firing path: forget what was fired (and, for a store that owns
-        no partitions, learn what other replicas set)."""
+        """Housekeeping off the firing path: forget what was fired or cancelled."""
         ...
 
     async def adopt(self, partitions: set[int]) -> None:
-        """Takes over the timers of these `scheduler.commands` partitions (assigned to us)."""
+        """Takes over the timers of these `scheduler.commands` partitions (assigned to us);
+        raises if their stored timers could not be loaded (the partitions stay ours)."""
         ...
 
     async def release(self, partitions: set[int]) -> None:
         """Forgets the timers of these partitions (assigned to another replica)."""
+        ...
+
+    async def reconcile(self) -> int:
+        """Reads the timers of our partitions again, off the firing path, for those a
+        rebalance hid; returns how many it found that were missing."""
         ...
 
     async def complete(self, timers: list[Timer]) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
 
 from services.scheduler.adapters.mongo_timer_store import TIMERS, MongoTimerStore
@@ -15,6 +18,7 @@ from services.scheduler.domain import Timer
 from shared.broker import BrokerSink
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import ScheduleTimer, TimerFired, TimerPurpose
+from shared.keys import key_for
 from shared.mongo import Database
 from shared.records import OutgoingRecord
 from shared.topics import SCHEDULER_COMMANDS, SCHEDULER_EVENTS
@@ -26,7 +30,11 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.integration
 
 SCHEDULER = "services.scheduler"
-QUICK_COMPACTION = {"SCHEDULER_TOMBSTONE_GRACE_S": "1", "SCHEDULER_MAINTAIN_EVERY_S": "1"}
+QUICK_COMPACTION = {
+    "SCHEDULER_TOMBSTONE_GRACE_S": "1",
+    "SCHEDULER_MAINTAIN_EVERY_S": "1",
+    "SCHEDULER_RECONCILE_EVERY_S": "0.5",
+}
 """Fired timers are compacted within seconds, so that tests can wait for it."""
 SHORT_LEASE = {"SCHEDULER_LEASE_S": "2"} | QUICK_COMPACTION
 
@@ -64,17 +72,32 @@ class Commands:
         )
         await self.sink.send(OutgoingRecord.of(SCHEDULER_COMMANDS, command))
 
+    def clients_on_every_partition(self, partitions: int = 6, each: int = 2) -> list[int]:
+        """Client numbers whose commands land `each` on every partition of the topic."""
+        partitioner, chosen = DefaultPartitioner(), defaultdict[int, list[int]](list)
+        everywhere = list(range(partitions))
+        n = 0
+        while any(len(chosen[p]) < each for p in everywhere):
+            key = key_for(SCHEDULER_COMMANDS, self.client(n))
+            partition = partitioner(key, everywhere, everywhere)
+            if len(chosen[partition]) < each:
+                chosen[partition].append(n)
+            n += 1
+        return [n for p in everywhere for n in chosen[p]]
+
     def mine(self, records: list[Record]) -> list[TimerFired]:
         fired = [decode_as(record.value, TimerFired) for record in records]
         return [event for event in fired if event.timer_id.startswith(f"{self.tag}:")]
 
-    async def fired(self, kafka_bootstrap: str, *, distinct: int) -> list[TimerFired]:
+    async def fired(
+        self, kafka_bootstrap: str, *, distinct: int, timeout: float = 60
+    ) -> list[TimerFired]:
         """Reads `scheduler.events` until `distinct` of this test's timers fired."""
         records = await read_until(
             kafka_bootstrap,
             SCHEDULER_EVENTS,
             lambda rs: len({e.timer_id for e in self.mine(rs)}) >= distinct,
-            timeout=60,
+            timeout=timeout,
         )
         return self.mine(records)
 
@@ -215,3 +238,62 @@ async def test_timers_survive_a_restart_of_the_scheduler(
 
 async def _pending_is(database: Database, count: int) -> bool:
     return await pending_timers(database) == count
+
+
+CHURN = {
+    "SCHEDULER_LEASE_S": "2",
+    "SCHEDULER_TOMBSTONE_GRACE_S": "10",
+    "SCHEDULER_MAINTAIN_EVERY_S": "1",
+    "SCHEDULER_RECONCILE_EVERY_S": "3",
+}
+LEASE = timedelta(seconds=2)
+
+
+async def test_replicas_joining_and_leaving_while_timers_are_scheduled_lose_no_timer(
+    services: Services, commands: Commands, kafka_bootstrap: str, database: Database
+) -> None:
+    clients = commands.clients_on_every_partition()
+    first = services.start(SCHEDULER, **CHURN)
+    await asyncio.to_thread(first.wait_ready)
+    start = now() + timedelta(seconds=3)
+    scheduled: list[ScheduleTimer] = []
+
+    async def schedule(batch: range) -> None:
+        for n in batch:
+            due = start + timedelta(milliseconds=150 * n)  # 300 due over 45 s: in churn and after
+            scheduled.append(await commands.schedule(f"c{n}", due, client=clients[n % 12]))
+
+    await schedule(range(0, 60))
+    second = services.start(SCHEDULER, **CHURN)  # joins
+    await asyncio.gather(schedule(range(60, 120)), asyncio.to_thread(second.wait_ready))
+    third = services.start(SCHEDULER, **CHURN)  # joins
+    await asyncio.gather(schedule(range(120, 180)), asyncio.to_thread(third.wait_ready))
+    await asyncio.gather(schedule(range(180, 240)), asyncio.to_thread(first.terminate))  # leaves
+    second.kill()  # dies, holding partitions and leases until the group and the leases notice
+    killed_at = now()
+    await schedule(range(240, 300))
+
+    fired = await commands.fired(kafka_bootstrap, distinct=300, timeout=90)
+    await eventually(lambda: _none_pending(database), timeout=30, what="every timer retired")
+    fired = commands.mine(await read_all(kafka_bootstrap, SCHEDULER_EVENTS))
+
+    due_at = {command.timer_id: command.due_at for command in scheduled}
+    times: dict[str, list[datetime]] = defaultdict(list)
+    for event in fired:
+        times[event.timer_id].append(event.fired_at)
+    twice = {timer_id: sorted(at) for timer_id, at in times.items() if len(at) > 1}
+    due_in_churn = sum(due <= killed_at for due in due_at.values())
+    churn_s = (killed_at - start).total_seconds()
+    print(
+        f"\nchurn (3 replicas started, 1 stopped by SIGTERM, 1 killed): {len(due_at)} timers "
+        f"scheduled, {due_in_churn} due before the kill ({churn_s:.0f} s in), {len(fired)} "
+        "TimerFired, "
+        f"{len(times)} distinct, {len(twice)} fired twice, "
+        f"{third.metric('timers_reconciled_total'):.0f} found by the survivor's reconciling pass"
+    )
+    assert set(times) == set(due_at), "every timer fired, and only the scheduled ones"
+    assert all(event.fired_at >= due_at[event.timer_id] for event in fired), "none early"
+    for timer_id, at in twice.items():
+        gaps = [later - earlier for earlier, later in pairwise(at)]
+        # Fired again only once the first claimant's lease ran out (it stopped mid-fire).
+        assert min(gaps) >= LEASE - timedelta(seconds=0.5), (timer_id, at)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from services.scheduler.adapters.in_memory_timer_store import InMemoryTimerStore
 from services.scheduler.adapters.mongo_timer_store import INDEXES, TIMERS, MongoTimerStore
@@ -233,3 +234,167 @@ async def test_a_rescheduled_timer_is_stored_even_if_its_fired_version_is_compac
     stored = await timers.find_one({"_id": "a"}, {"scheduledBy": 1})
     assert stored == {"_id": "a", "scheduledBy": rescheduled.scheduled_by}
     assert await claimed_at(MongoTimerStore(database), 30) == ["a"], "a restarted replica fires it"
+
+
+class ReadsThatFail:
+    """A collection whose next `failures` reads (`find`) fail as an unreachable server does."""
+
+    def __init__(self, collection: Any, failures: int) -> None:
+        self._collection = collection
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise AutoReconnect("connection refused")
+        return self._collection.find(*args, **kwargs)
+
+
+async def test_a_partition_whose_load_failed_stays_owned_and_reconcile_loads_it(
+    database: Database,
+) -> None:
+    await ensure_indexes(database, INDEXES)
+    await MongoTimerStore(database).upsert(owned("stored", 0))
+    store = MongoTimerStore(database)
+    store._timers = ReadsThatFail(store._timers, failures=1)  # type: ignore[assignment]
+
+    with pytest.raises(AutoReconnect):
+        await store.adopt({0})
+    await store.upsert(owned("set-meanwhile", 0))
+    assert await claimed_at(store, 2) == ["set-meanwhile"]
+
+    assert await store.reconcile() == 1
+    assert await claimed_at(store, 2) == ["stored"]
+
+
+@pytest.fixture
+async def owner_and_letting_go(database: Database) -> tuple[MongoTimerStore, MongoTimerStore]:
+    """Two replicas on one database: one taking a partition over, one letting it go."""
+    await ensure_indexes(database, INDEXES)
+    return MongoTimerStore(database), MongoTimerStore(database)
+
+
+async def test_reconcile_finds_a_timer_written_for_an_owned_partition_behind_the_views_back(
+    owner_and_letting_go: tuple[MongoTimerStore, MongoTimerStore],
+) -> None:
+    owner, letting_go = owner_and_letting_go
+    await letting_go.adopt({0})
+    await owner.adopt({1})
+    # The partition moves while `letting_go` still handles a ScheduleTimer: its write lands
+    # after `owner` loaded the partition, and `letting_go` no longer keeps it.
+    await letting_go.release({0})
+    await owner.adopt({0, 1})
+    await letting_go.upsert(owned("late", 0))
+    assert await claimed_at(owner, 2) == []
+
+    assert await owner.reconcile() == 1
+    assert await owner.reconcile() == 0, "found once"
+    assert await claimed_at(owner, 2) == ["late"]
+    assert await claimed_at(letting_go, 2) == []
+
+
+async def test_reconcile_drops_a_timer_cancelled_elsewhere_and_keeps_the_leases_it_knows(
+    owner_and_letting_go: tuple[MongoTimerStore, MongoTimerStore],
+) -> None:
+    owner, letting_go = owner_and_letting_go
+    await owner.adopt({0})
+    await owner.upsert(owned("cancelled-elsewhere", 0, due_in=30))
+    await owner.upsert(owned("claimed", 0, due_in=1))
+    assert await claimed_at(owner, 1) == ["claimed"]
+    await letting_go.cancel("cancelled-elsewhere")
+
+    assert await owner.reconcile() == 0
+    assert await claimed_at(owner, 2) == [], "the claim's lease is still known"
+    assert await claimed_at(owner, 31) == ["claimed"], "only the lease's end makes it due again"
+
+
+async def test_reconcile_keeps_what_this_replica_set_or_cancelled_while_it_read(
+    database: Database,
+) -> None:
+    await ensure_indexes(database, INDEXES)
+    store = MongoTimerStore(database)
+    await store.adopt({0})
+    await store.upsert(owned("moved", 0, due_in=1))
+    await store.upsert(owned("cancelled", 0, due_in=1))
+    timers = database[TIMERS]
+    moved = dataclasses.replace(
+        owned("moved", 0, due_in=20), scheduled_at=T0 + timedelta(seconds=1)
+    )
+
+    class WritesDuringTheRead:
+        """The timers collection, with this replica's own writes landing as a pass reads it."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(timers, name)
+
+        def find(self, *args: Any, **kwargs: Any) -> Any:
+            cursor = timers.find(*args, **kwargs)
+            store._timers = timers
+            return _after(cursor, store.upsert(moved), store.cancel("cancelled"))
+
+    store._timers = WritesDuringTheRead()  # type: ignore[assignment]
+    await store.reconcile()
+
+    assert await claimed_at(store, 19) == []
+    assert await claimed_at(store, 20) == ["moved"]
+
+
+def _after(cursor: Any, *writes: Any) -> Any:
+    """An async iterator over `cursor` that first awaits `writes` (once the read is under way)."""
+
+    async def documents() -> Any:
+        first = True
+        async for document in cursor:
+            if first:
+                for write in writes:
+                    await write
+                first = False
+            yield document
+
+    return documents()
+
+
+async def test_fired_timers_leave_nothing_in_the_memory_of_replicas_sharing_them(
+    database: Database,
+) -> None:
+    await ensure_indexes(database, INDEXES)
+    grace = timedelta(0)
+    first, second = MongoTimerStore(database, grace), MongoTimerStore(database, grace)
+    for store, partition in ((first, 0), (second, 1)):
+        await store.adopt({partition})
+    for n in range(200):
+        await (first if n % 2 == 0 else second).upsert(owned(f"t{n}", n % 2))
+    for store in (first, second):
+        assert (
+            await store.complete(
+                (await store.claim_due(T0 + timedelta(seconds=2), LEASE, 500)).claimed
+            )
+            == 100
+        )
+
+    await first.maintain()  # one replica compacts what both fired
+
+    assert await pending_timers(database) == 0
+    for store in (first, second):
+        assert store._view == {}
+        assert store._touched is None
+        assert set(vars(store)) == MEMORY, "no other state a fired timer could be remembered in"
+
+
+MEMORY = {
+    "_tombstone_grace",
+    "_timers",
+    "_claims",
+    "_done",
+    "_view",
+    "_owned",
+    "_touched",
+    "_reading",
+}
+
+
+async def pending_timers(database: Database) -> int:
+    return int(await database[TIMERS].count_documents({}))

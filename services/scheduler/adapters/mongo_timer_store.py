@@ -21,10 +21,11 @@ build's patch fixes that, see the README). Inserts and `_id` finds stay cheap an
   replica's own writes, so a tick costs what is due, on MongoDB and FerretDB;
 - a replica owns the timers of the `scheduler.commands` partitions assigned to it (a timer's
   commands all come on its restaurant's partition): it loads them when the partitions are
-  assigned (`adopt`) and forgets them when they go (`release`), so no periodic reload reads the
-  collection. A replica that dies leaves its partitions, with the timers it was firing under
-  lease, to another one, which fires them once the leases run out. A store that owns no
-  partitions (tests, tools) keeps every timer and reloads them all in `maintain`.
+  assigned (`adopt`) and forgets them when they go (`release`). A replica that dies leaves its
+  partitions, with the timers it was firing under lease, to another one, which fires them once
+  the leases run out. `reconcile` reads the partitions again (one pass, off the firing path, at
+  a pace the service sets) for what a rebalance hid: a load that failed, a timer the previous
+  owner wrote as it let go. A store that owns no partitions (tests, tools) keeps every timer.
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ CLAIMS = "timer_claims"
 DONE = "timers_done"
 COMPACTION_BATCH = 5000
 INDEXES = {
-    TIMERS: [IndexModel([("availableAt", ASCENDING)], name="due")],
+    TIMERS: [
+        IndexModel([("availableAt", ASCENDING)], name="due"),
+        IndexModel([("partition", ASCENDING)], name="partition"),  # loads, on MongoDB
+    ],
     CLAIMS: [IndexModel([("version", ASCENDING)], name="version")],
 }
 
@@ -107,6 +111,10 @@ def _timer(document: dict[str, Any]) -> Timer:
 TOMBSTONE_GRACE = timedelta(seconds=60)
 
 
+def _among(timer: Timer, partitions: set[int] | None) -> bool:
+    return partitions is None or timer.partition in partitions
+
+
 class MongoTimerStore:
     def __init__(self, database: Database, tombstone_grace: timedelta = TOMBSTONE_GRACE) -> None:
         self._tombstone_grace = tombstone_grace
@@ -118,9 +126,10 @@ class MongoTimerStore:
         collection: loaded for the partitions adopted, updated by this replica's own writes."""
         self._owned: set[int] | None = None
         """The partitions whose timers this replica fires; None: every timer."""
-        self._set_since_refresh: set[str] = set()
-        self._buried_here: set[str] = set()
-        """Versions this replica buried since its last compaction: skipped without a look-up."""
+        self._touched: set[str] | None = None
+        """While a pass reads the collection: the timers this replica set or retired meanwhile,
+        whose entry in the view is newer than what the pass read."""
+        self._reading = asyncio.Lock()
 
     def _keeps(self, timer: Timer) -> bool:
         return self._owned is None or timer.partition in self._owned
@@ -149,26 +158,33 @@ class MongoTimerStore:
                 self._view[timer.timer_id] = (timer, _ceil_to_millisecond(timer.due_at))
             else:
                 self._view.pop(timer.timer_id, None)
-            self._set_since_refresh.add(timer.timer_id)
+            self._touch(timer.timer_id)
         return True
+
+    def _touch(self, timer_id: str) -> None:
+        if self._touched is not None:
+            self._touched.add(timer_id)
 
     async def _keep_in_view(self, timer: Timer) -> None:
         if self._view is None or timer.timer_id in self._view or not self._keeps(timer):
             return
         if not await self._done.find_one({"_id": version_id(timer)}, {"_id": 1}):
             self._view[timer.timer_id] = (timer, _ceil_to_millisecond(timer.due_at))
+            self._touch(timer.timer_id)
 
     async def cancel(self, timer_id: str) -> bool:
         current = await self._timers.find_one({"_id": timer_id}, {"scheduledBy": 1})
         if current is None:
             return False
-        if self._view is not None:
+        buried = await self._bury(_version(timer_id, current["scheduledBy"]))
+        if self._view is not None:  # after the tombstone, so a pass reading now sees one or other
             self._view.pop(timer_id, None)
-        return await self._bury(_version(timer_id, current["scheduledBy"]))
+            self._touch(timer_id)
+        return buried
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> DueTimers:
         if self._view is None:
-            await self.refresh()
+            await self.reconcile()
         assert self._view is not None
         ordered = sorted(self._view.values(), key=lambda entry: entry[1])
         due = [timer for timer, available_at in ordered if available_at <= now]
@@ -201,20 +217,16 @@ class MongoTimerStore:
             del self._view[timer.timer_id]
         else:
             self._view[timer.timer_id] = (timer, available_at)
-
-    async def refresh(self) -> None:
-        """Reloads the pending timers this store keeps (one pass over the collection): on a
-        store without partitions, timers other replicas set and timers a dead one was firing."""
-        self._view = await self._load(None if self._owned is None else self._owned)
+        self._touch(timer.timer_id)
 
     async def adopt(self, partitions: set[int]) -> None:
-        """Takes over the timers of newly assigned partitions (one pass over the collection)."""
+        """Takes over these partitions: timers set on them are kept from now on, and those
+        stored are loaded (one pass). If the load fails the partitions stay owned, unloaded
+        until a `reconcile` succeeds."""
         if self._owned is None:
             self._owned, self._view = set(), {}
         self._owned |= partitions
-        loaded = await self._load(partitions)
-        assert self._view is not None
-        self._view.update(loaded)
+        await self._read(partitions)
 
     async def release(self, partitions: set[int]) -> None:
         """Forgets the timers of partitions another replica now owns."""
@@ -226,37 +238,63 @@ class MongoTimerStore:
                 if timer.partition in partitions:
                     del self._view[timer_id]
 
-    async def _load(self, partitions: set[int] | None) -> dict[str, tuple[Timer, datetime]]:
-        """The pending timers of `partitions` (None: all), with what this replica set while
-        the pass was reading."""
-        self._set_since_refresh = set()
+    async def reconcile(self) -> int:
+        """Makes the view of the owned partitions (or of every timer) what is stored, in one
+        pass; returns how many pending timers it found that the view lacked."""
+        return await self._read(None if self._owned is None else set(self._owned))
+
+    async def _read(self, partitions: set[int] | None) -> int:
+        """Sets the view of `partitions` (None: all) to their pending timers as stored, but for
+        what this replica set or retired while the pass read and the leases it knows of."""
+        if partitions == set():
+            return 0
+        async with self._reading:
+            self._touched = set()
+            try:
+                stored = await self._pending(partitions)
+            finally:
+                touched, self._touched = self._touched, None
+            view = self._view or {}
+            found = 0
+            merged = {
+                timer_id: entry
+                for timer_id, entry in view.items()
+                if timer_id in touched or not _among(entry[0], partitions)
+            }
+            for timer_id, entry in stored.items():
+                if timer_id in touched or not self._keeps(entry[0]):
+                    continue  # newer in the view, or released while the pass read
+                current = view.get(timer_id)
+                if current is not None and current[0].scheduled_by == entry[0].scheduled_by:
+                    merged[timer_id] = current  # it may know of a lease
+                else:
+                    merged[timer_id] = entry
+                    found += current is None
+            self._view = merged
+            return found
+
+    async def _pending(self, partitions: set[int] | None) -> dict[str, tuple[Timer, datetime]]:
+        """The pending timers of `partitions` (None: all) as stored: one pass over each
+        collection (FerretDB reads the whole of it for these filters)."""
         selector = {} if partitions is None else {"partition": {"$in": sorted(partitions)}}
         buried = {document["_id"] async for document in self._done.find({}, {"_id": 1})}
         documents = [document async for document in self._timers.find(selector)]
-        view = {
+        return {
             d["_id"]: (_timer(d), d["availableAt"])
             for d in documents
             if _version(d["_id"], d["scheduledBy"]) not in buried
         }
-        if self._view is not None:
-            for timer_id in self._set_since_refresh:  # set while the pass was reading
-                entry = self._view.get(timer_id)
-                if entry is not None and (partitions is None or entry[0].partition in partitions):
-                    view[timer_id] = entry
-        return view
 
     async def maintain(self) -> None:
-        """Compacts what was fired or cancelled; a store without partitions then reloads."""
+        """Compacts what was fired or cancelled."""
         await self.compact()
-        if self._owned is None:
-            await self.refresh()
 
     async def _claim(
         self, timer: Timer, now: datetime, lease: timedelta, token: str
     ) -> tuple[bool, datetime | None]:
         """Whether this replica won the timer, else until when another one holds it."""
         version = version_id(timer)
-        if version in self._buried_here or await self._done.find_one({"_id": version}, {"_id": 1}):
+        if await self._done.find_one({"_id": version}, {"_id": 1}):
             return False, None  # fired or cancelled, awaiting compaction
         attempt = 0
         while True:
@@ -294,7 +332,6 @@ class MongoTimerStore:
             await self._done.insert_one({"_id": version, "at": datetime.now(UTC)})
         except DuplicateKeyError:
             return False  # buried already (a lease ran out and another replica fired it too)
-        self._buried_here.add(version)
         return True
 
     async def compact(self) -> None:
@@ -312,4 +349,3 @@ class MongoTimerStore:
         )
         await self._claims.delete_many({"version": {"$in": versions}})
         await self._done.delete_many({"_id": {"$in": versions}})
-        self._buried_here -= set(versions)  # a cache only: the rest is found in `timers_done`
