@@ -106,7 +106,8 @@ def _parse_day(value: Any) -> Any:
     try:
         return _DAY_NUMBERS[value.strip().lower()]
     except KeyError:
-        raise ValueError(f"unknown day {value!r}; use 0-6 (0 = Monday) or mon ... sun") from None
+        day = value.strip()[:20]  # a word, not whatever was sent
+        raise ValueError(f"unknown day {day!r}; use 0-6 (0 = Monday) or mon ... sun") from None
 
 
 Weekday = Annotated[int, BeforeValidator(_parse_day), Field(ge=0, le=6)]
