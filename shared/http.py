@@ -1,22 +1,26 @@
-"""The HTTP side every service shares: health, readiness, metrics, and serving with uvicorn."""
+"""The HTTP side every service shares: health, readiness, metrics, bounded JSON bodies, and
+serving with uvicorn."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 from motor.motor_asyncio import AsyncIOMotorClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
+
+from shared.contracts.limits import error_fields
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,51 @@ def bearer_guard(token: SecretStr) -> Any:
             )
 
     return Depends(guard)
+
+
+MAX_PROBLEM_LENGTH = 200
+"""The most of one validation problem an answer says (a message may quote a little input)."""
+
+
+class BodyRefused(Exception):
+    """A request body that cannot be read: too large (413) or not JSON (400)."""
+
+    def __init__(self, status: int, problem: str) -> None:
+        super().__init__(problem)
+        self.status = status
+        self.problem = problem
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, counted while it streams in: BodyRefused(413) beyond `limit` bytes,
+    whether the client declared its length or not."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyRefused(413, f"body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyRefused(413, f"body larger than {limit} bytes")
+    return bytes(body)
+
+
+def parse_json(body: bytes) -> Any:
+    """`body` as JSON: BodyRefused(400) when it is not, nests too deep or holds a number too long
+    for Python to read (which raise RecursionError and ValueError, not JSONDecodeError)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
+        raise BodyRefused(400, "body is not readable JSON") from None
+
+
+def field_problems(error: ValidationError) -> list[dict[str, str]]:
+    """pydantic's errors as a field path and a problem each, never the input."""
+    errors = error.errors(include_url=False, include_context=False, include_input=False)
+    return [
+        {"field": field, "problem": problem["msg"][:MAX_PROBLEM_LENGTH]}
+        for field, problem in zip(error_fields(errors), errors, strict=True)
+    ]
 
 
 async def _passes(check: ReadinessCheck) -> bool:

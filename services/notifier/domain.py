@@ -8,6 +8,7 @@ store sends one, otherwise by PAYMENT_REFUNDED.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from shared.contracts.base import format_brl
+from shared.contracts.limits import MAX_DELIVERY_TIME_LENGTH, MAX_MESSAGE_LENGTH, MAX_NAME_LENGTH
 from shared.contracts.orders import (
     OrderPaymentStatusChanged,
     OrderPlaced,
@@ -43,6 +45,13 @@ CustomerEvent = (
 UNKNOWN_DELIVERY_TIME = "alguns minutos"
 UNKNOWN_STORE_NAME = "o restaurante"
 UNKNOWN_CUSTOMER_NAME = "cliente"
+
+SHOWN_REASON_LENGTH = 300
+"""The most of a restaurant's reason a customer reads; longer is cut with `…`."""
+WHATSAPP_MARKUP = frozenset("*_~`")
+"""WhatsApp's formatting characters: a restaurant's words are shown as written, not styled."""
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co"})  # control, format (bidi), surrogate, private
+_ZERO_WIDTH_JOINER = "\u200d"  # a format character that holds emoji sequences together
 
 STATUS_WORDS: Mapping[OrderStatus, str] = {
     OrderStatus.PENDING: "recebido",
@@ -115,8 +124,10 @@ class _Facts:
         return {
             "order_id": self.order_id,
             "total": format_brl(self.total_cents),
-            "delivery_time": self.delivery_time or UNKNOWN_DELIVERY_TIME,
-            "store_name": config.store_name or self.store_name or UNKNOWN_STORE_NAME,
+            "delivery_time": plain_text(self.delivery_time, MAX_DELIVERY_TIME_LENGTH)
+            or UNKNOWN_DELIVERY_TIME,
+            "store_name": plain_text(config.store_name or self.store_name, MAX_NAME_LENGTH)
+            or UNKNOWN_STORE_NAME,
             "customer_name": self.customer_name or UNKNOWN_CUSTOMER_NAME,
         }
 
@@ -156,14 +167,31 @@ def outside_free_form_window(placed_at: datetime | None, now: datetime, window: 
     return placed_at is not None and now - placed_at > window
 
 
+def plain_text(text: str | None, limit: int) -> str:
+    """Someone else's words (a POS's reason or delivery time) as a customer may read them: no
+    control or invisible characters, no WhatsApp markup, one line, at most `limit` characters."""
+    if not text:
+        return ""
+    shown = "".join(" " if char.isspace() else char for char in text if _shown(char))
+    line = " ".join(shown.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _shown(char: str) -> bool:
+    if char.isspace() or char == _ZERO_WIDTH_JOINER:
+        return True
+    return char not in WHATSAPP_MARKUP and unicodedata.category(char) not in _HIDDEN
+
+
 def cancellation_words(reason_code: ReasonCode | None, reason: str | None) -> str:
     """Why an order was cancelled, in pt-BR; empty when nothing is known."""
     code, words = reason_code, reason
     if words is not None and words in ReasonCode.__members__:
         code, words = code or ReasonCode(words), None  # a bare reason code, not words
     parts = [CANCELLATION_WORDS[code]] if code is not None and code in CANCELLATION_WORDS else []
-    if words:
-        parts.append(f"Motivo: {words.strip().rstrip('.')}.")
+    shown = plain_text(words, SHOWN_REASON_LENGTH).rstrip(".")
+    if shown:
+        parts.append(f"Motivo: {shown}.")
     return " ".join(parts)
 
 
@@ -315,11 +343,12 @@ def _rejection(event: OrderRejected) -> list[CustomerMessage]:
     if event.phone_number is None:
         return []
     name = event.customer_name or UNKNOWN_CUSTOMER_NAME
+    message = plain_text(event.message, MAX_MESSAGE_LENGTH)
     return [
         CustomerMessage(
             kind=NotificationKind.ORDER_REJECTED,
             to=event.phone_number,
-            body=event.message,
+            body=message,
             order_id=event.order_id,
             template_keys=(NotificationKind.ORDER_REJECTED.value,),
             template_variables={
@@ -327,7 +356,7 @@ def _rejection(event: OrderRejected) -> list[CustomerMessage]:
                 "2": event.order_id or "-",
                 "3": "-",
                 "4": UNKNOWN_STORE_NAME,
-                "5": event.message,
+                "5": message,
             },
         )
     ]

@@ -72,7 +72,7 @@ def command_handler(service: OrderService) -> Handler[OrderCommand]:
 
 def answer_malformed(service: OrderService) -> Answer:
     async def answer(error: ContractError, received: ReceivedRecord) -> None:
-        await service.answer_malformed(error.payload or {}, str(error))
+        await service.answer_malformed(error.payload or {}, str(error), error.errors)
 
     return answer
 

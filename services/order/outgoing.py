@@ -3,7 +3,7 @@ and the answers to commands it refuses (which change no order, so they go out at
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -11,6 +11,12 @@ from uuid import UUID
 from services.order.domain.order import Order
 from services.order.domain.validation import Rejection
 from shared.contracts.base import Envelope
+from shared.contracts.limits import (
+    MAX_ID_LENGTH,
+    MAX_REFERENCE_LENGTH,
+    error_fields,
+    only_limits_exceeded,
+)
 from shared.contracts.orders import (
     CancelOrder,
     OrderPaymentStatusChanged,
@@ -35,6 +41,7 @@ from shared.topics import (
 )
 
 MAX_PROBLEM_TEXT = 500
+MAX_NAMED_FIELDS = 5
 
 
 def topic_of(message: Envelope) -> str:
@@ -96,27 +103,39 @@ def rejected(
 
 
 def unreadable(
-    payload: Mapping[str, Any], problem: str, *, event_id: UUID, now: datetime
+    payload: Mapping[str, Any],
+    problem: str,
+    errors: Sequence[Mapping[str, Any]] = (),
+    *,
+    event_id: UUID,
+    now: datetime,
 ) -> OrderRejected | None:
-    """The answer to an unreadable command, when it names whom to tell (else None)."""
-    client_id, correlation_id = payload.get("clientId"), payload.get("correlationId")
-    if not (_text(client_id) and _text(correlation_id)):
+    """The answer to an unreadable command, when it names whom to tell (else None): beyond a
+    limit (LIMIT_EXCEEDED, naming the fields), or malformed."""
+    client_id = _fitting(payload.get("clientId"), MAX_ID_LENGTH)
+    correlation_id = _fitting(payload.get("correlationId"), MAX_REFERENCE_LENGTH)
+    if client_id is None or correlation_id is None:
         return None
-    store_id, causation_id, command_id = (
-        payload.get(name) for name in ("storeId", "eventId", "commandId")
-    )
+    if only_limits_exceeded(errors):
+        reason_code = ReasonCode.LIMIT_EXCEEDED
+        fields = error_fields(errors)
+        message = f"O pedido passa dos limites aceitos em: {', '.join(fields[:MAX_NAMED_FIELDS])}."
+    else:
+        reason_code = ReasonCode.MALFORMED_COMMAND
+        message = f"Não foi possível ler o pedido: {problem}"
     return OrderRejected(
         event_id=event_id,
         occurred_at=now,
         correlation_id=correlation_id,
-        causation_id=causation_id if isinstance(causation_id, str) else None,
+        causation_id=_fitting(payload.get("eventId"), MAX_REFERENCE_LENGTH),
         client_id=client_id,
-        store_id=store_id if _text(store_id) else "unknown",
-        command_id=command_id if isinstance(command_id, str) else None,
-        reason_code=ReasonCode.MALFORMED_COMMAND,
-        message=f"Não foi possível ler o pedido: {problem[:MAX_PROBLEM_TEXT]}",
+        store_id=_fitting(payload.get("storeId"), MAX_ID_LENGTH) or "unknown",
+        command_id=_fitting(payload.get("commandId"), MAX_REFERENCE_LENGTH),
+        reason_code=reason_code,
+        message=message[:MAX_PROBLEM_TEXT],
     )
 
 
-def _text(value: Any) -> bool:
-    return isinstance(value, str) and bool(value)
+def _fitting(value: Any, limit: int) -> str | None:
+    """`value` if it is text the answer can carry (1 to `limit` characters), else None."""
+    return value if isinstance(value, str) and 0 < len(value) <= limit else None

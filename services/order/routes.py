@@ -9,7 +9,7 @@ import binascii
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import SecretStr, ValidationError
 
 from services.order.config import QuerySettings
@@ -18,8 +18,12 @@ from services.order.ports import OrderQuery
 from services.order.service import OrderService
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus
-from shared.http import bearer_guard
+from shared.http import BodyRefused, bearer_guard, field_problems, parse_json, read_body
 from shared.topics import TopicNameError, pos_orders_topic
+
+CONFIG_BODY_LIMIT = 128 * 1024
+"""Bytes of a store configuration: nine templates of 1000 four-byte characters are 36 KiB, the
+rest a few KiB."""
 
 
 def _page(orders: list[Order], limit: int) -> dict[str, Any]:
@@ -56,18 +60,20 @@ def order_routes(service: OrderService, admin_token: SecretStr, limits: QuerySet
     Limit = Annotated[int, Query(ge=1, le=limits.max_limit)]
 
     @router.put("/stores/{client_id}/{store_id}/config")
-    async def put_config(
-        client_id: str, store_id: str, body: Annotated[dict[str, Any], Body()]
-    ) -> dict[str, Any]:
+    async def put_config(client_id: str, store_id: str, request: Request) -> dict[str, Any]:
         _store(client_id, store_id)
+        try:
+            body = parse_json(await read_body(request, CONFIG_BODY_LIMIT))
+        except BodyRefused as refused:
+            raise HTTPException(refused.status, refused.problem) from None
+        if not isinstance(body, dict):
+            raise HTTPException(422, [{"field": "", "problem": "body must be a JSON object"}])
         try:
             config = StoreOrderConfig.model_validate(
                 body | {"clientId": client_id, "storeId": store_id}
             )
         except ValidationError as error:
-            raise HTTPException(
-                422, error.errors(include_url=False, include_context=False)
-            ) from None
+            raise HTTPException(422, field_problems(error)) from None
         return (await service.put_config(config)).to_wire()
 
     @router.get("/stores/{client_id}/{store_id}/config")

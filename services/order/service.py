@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -112,13 +112,21 @@ class OrderService:
         for refusal in refusals:
             await self._reject(command, refusal, order=order)
 
-    async def answer_malformed(self, payload: Mapping[str, Any], problem: str) -> None:
+    async def answer_malformed(
+        self,
+        payload: Mapping[str, Any],
+        problem: str,
+        errors: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
         """Tells the chatbot its command was unreadable, when it named whom to tell."""
-        answer = unreadable(payload, problem, event_id=self._new_id(), now=self._clock())
+        answer = unreadable(payload, problem, errors, event_id=self._new_id(), now=self._clock())
         if answer is None:
-            log.warning("unreadable command names no clientId/correlationId; dead-lettered only")
+            log.warning("unreadable command names no usable clientId/correlationId; dead-lettered")
             return
-        metrics.COMMANDS_REJECTED.labels(str(payload.get("eventType")), "MALFORMED_COMMAND").inc()
+        # The label is a known command type: a hostile eventType must not become a time series.
+        event_type = payload.get("eventType")
+        label = event_type if event_type in (PlaceOrder.__name__, CancelOrder.__name__) else "other"
+        metrics.COMMANDS_REJECTED.labels(label, answer.reason_code).inc()
         await self._sink.send(*records_of([answer]))
 
     async def _reject(

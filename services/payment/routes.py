@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -16,12 +15,17 @@ from services.payment.asaas_updates import AsaasUpdateService
 from services.payment.metrics import WEBHOOKS_RECEIVED
 from services.payment.restaurants import Restaurants
 from shared.gateway import GatewayRefused, GatewayUnavailable
-from shared.http import bearer_guard
+from shared.http import BodyRefused, bearer_guard, field_problems, parse_json, read_body
 
 log = logging.getLogger(__name__)
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 """Restaurant ids as Kafka topic names allow them (they name the webhook path too)."""
+
+CREDENTIALS_BODY_LIMIT = 16 * 1024
+"""Bytes of a credentials body: an Asaas API key is about 200 characters."""
+MAX_SECRET_LENGTH = 1000
+"""An Asaas API key or webhook token (about 200 characters; Asaas allows tokens up to 255)."""
 
 
 class AsaasCredentials(BaseModel):
@@ -29,8 +33,10 @@ class AsaasCredentials(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    api_key: SecretStr = Field(alias="apiKey", min_length=1)
-    webhook_token: SecretStr = Field(alias="webhookToken", min_length=1)
+    api_key: SecretStr = Field(alias="apiKey", min_length=1, max_length=MAX_SECRET_LENGTH)
+    webhook_token: SecretStr = Field(
+        alias="webhookToken", min_length=1, max_length=MAX_SECRET_LENGTH
+    )
     base_url: str = Field(alias="baseUrl", pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=300)
 
 
@@ -46,18 +52,13 @@ def admin_router(restaurants: Restaurants, admin_token: SecretStr) -> APIRouter:
         if not CLIENT_ID.match(client_id):
             return _error(422, "clientId must be 1-100 letters, digits, '_' or '-'")
         try:
-            body = AsaasCredentials.model_validate(json.loads(await request.body()))
-        except (ValueError, ValidationError) as error:
+            payload = parse_json(await read_body(request, CREDENTIALS_BODY_LIMIT))
+            body = AsaasCredentials.model_validate(payload)
+        except BodyRefused as refused:
+            return _error(refused.status, refused.problem)
+        except ValidationError as error:
             # Field names and messages only: the input (a secret, perhaps) is never echoed.
-            problems = (
-                [
-                    {"field": ".".join(map(str, e["loc"])), "problem": e["msg"]}
-                    for e in error.errors()
-                ]
-                if isinstance(error, ValidationError)
-                else [{"field": "", "problem": "body is not JSON"}]
-            )
-            return _error(422, "invalid credentials body", problems=problems)
+            return _error(422, "invalid credentials body", problems=field_problems(error))
         try:
             summary = await restaurants.configure(
                 client_id, body.api_key, body.webhook_token, body.base_url
@@ -92,21 +93,13 @@ def webhook_router(
             WEBHOOKS_RECEIVED.labels("unknown", "unauthorized").inc()
             log.warning("webhook for %s refused: missing or wrong token", client_id)
             return _error(401, "unauthorized")
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > body_limit:
-            WEBHOOKS_RECEIVED.labels("unknown", "too_large").inc()
-            return _error(413, f"body larger than {body_limit} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > body_limit:
-                WEBHOOKS_RECEIVED.labels("unknown", "too_large").inc()
-                return _error(413, f"body larger than {body_limit} bytes")
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            WEBHOOKS_RECEIVED.labels("unknown", "malformed").inc()
-            return _error(400, "body is not JSON")
+            body = await read_body(request, body_limit)
+            payload = parse_json(body)
+        except BodyRefused as refused:
+            outcome = "too_large" if refused.status == 413 else "malformed"
+            WEBHOOKS_RECEIVED.labels("unknown", outcome).inc()
+            return _error(refused.status, refused.problem)
         if (
             not isinstance(payload, dict)
             or not isinstance(payload.get("id"), str)

@@ -12,12 +12,26 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
     StringConstraints,
 )
 from pydantic.alias_generators import to_camel
+
+from shared.contracts.limits import (
+    MAX_ADDRESS_PART_LENGTH,
+    MAX_AMOUNT_CENTS,
+    MAX_DELIVERY_TIME_LENGTH,
+    MAX_EVENT_TYPE_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_NOTE_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_REFERENCE_LENGTH,
+    MAX_TIME_ZONE_LENGTH,
+)
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -27,11 +41,22 @@ def _to_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A timezone-aware instant, normalised to UTC (naive datetimes are refused)."""
 
-Cents = Annotated[StrictInt, Field(ge=0)]
-"""An amount of money in integer centavos; floats are refused, even 12.0."""
+Cents = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_CENTS)]
+"""An amount of money in integer centavos, at most R$ 1 bilhão; floats are refused, even 12.0."""
 
 Reais = Annotated[Decimal, Field(ge=0, max_digits=11, decimal_places=2)]
-"""An amount in reais as stated by the chatbot: a decimal with at most two places."""
+"""An amount in reais as stated by the chatbot: a decimal with at most two places (each use
+states its own maximum)."""
+
+
+def clipped(limit: int) -> BeforeValidator:
+    """Cut text longer than `limit` instead of refusing it: for what a third party said (an
+    error from Asaas or Twilio), which must not make the fact it explains unreadable."""
+
+    def clip(value: Any) -> Any:
+        return value[:limit] if isinstance(value, str) else value
+
+    return BeforeValidator(clip)
 
 
 def reais_to_cents(value: Decimal) -> int:
@@ -52,7 +77,27 @@ def _check_time_zone(name: str) -> str:
 PhoneNumber = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9]\d{7,14}$")]
 """A phone number in E.164 form, e.g. `+5511987654321`."""
 
-TimeZoneName = Annotated[str, AfterValidator(_check_time_zone)]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=MAX_REFERENCE_LENGTH)]
+"""An id chosen by another system (the chatbot's, Asaas's): 1 to 200 characters."""
+
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME_LENGTH)]
+"""A person's, a menu item's or a customization's name: at most 200 characters."""
+
+Note = Annotated[str, StringConstraints(max_length=MAX_NOTE_LENGTH)]
+"""Notes in the customer's words: at most 1000 characters."""
+
+Reason = Annotated[str, StringConstraints(max_length=MAX_REASON_LENGTH)]
+"""A reason code or a reason in someone's words: at most 500 characters."""
+
+AddressPart = Annotated[str, StringConstraints(max_length=MAX_ADDRESS_PART_LENGTH)]
+"""One part of an address: at most 200 characters."""
+
+DeliveryTime = Annotated[str, StringConstraints(max_length=MAX_DELIVERY_TIME_LENGTH)]
+"""The restaurant's estimate, e.g. `30 minutos`: at most 100 characters."""
+
+TimeZoneName = Annotated[
+    str, StringConstraints(max_length=MAX_TIME_ZONE_LENGTH), AfterValidator(_check_time_zone)
+]
 """An IANA time zone name known to `zoneinfo`, e.g. `America/Sao_Paulo`."""
 
 TYPE_NAME_DESCRIPTION = "The message's type name: always the name of its contract class."
@@ -91,7 +136,9 @@ class Message(CamelModel):
     CURRENT_VERSION: ClassVar[int] = 1
 
     event_id: UUID = Field(description="Unique id of this message (UUID); consumers dedupe on it.")
-    event_type: str = Field(description="The message's type name, e.g. `OrderPlaced`.")
+    event_type: str = Field(
+        max_length=MAX_EVENT_TYPE_LENGTH, description="The message's type name, e.g. `OrderPlaced`."
+    )
     event_version: int = Field(
         default=1, ge=1, description="Schema version of this event type; starts at 1."
     )
@@ -105,14 +152,23 @@ class Envelope(Message):
 
     correlation_id: str = Field(
         min_length=1,
+        max_length=MAX_REFERENCE_LENGTH,
         description="The chatbot's id for the conversation turn, copied through every "
         "downstream event.",
     )
     causation_id: str | None = Field(
-        default=None, description="`eventId` of the message that caused this one (null for a root)."
+        default=None,
+        max_length=MAX_REFERENCE_LENGTH,
+        description="`eventId` of the message that caused this one (null for a root).",
     )
-    client_id: str = Field(min_length=1, description="The restaurant (tenant) id; the Kafka key.")
-    store_id: str = Field(min_length=1, description="The restaurant's store id.")
+    client_id: str = Field(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description="The restaurant (tenant) id; the Kafka key.",
+    )
+    store_id: str = Field(
+        min_length=1, max_length=MAX_ID_LENGTH, description="The restaurant's store id."
+    )
 
     @classmethod
     def caused_by(cls, cause: Envelope, *, event_id: UUID, now: datetime, **fields: Any) -> Self:

@@ -9,13 +9,32 @@ from pydantic import ConfigDict, Field, StrictInt, model_validator
 
 from shared.contracts.base import (
     TYPE_NAME_DESCRIPTION,
+    AddressPart,
     CamelModel,
     Cents,
+    DeliveryTime,
     Envelope,
+    Name,
+    Note,
     PhoneNumber,
     Reais,
+    Reason,
+    Reference,
     UtcDatetime,
     reais_to_cents,
+)
+from shared.contracts.limits import (
+    MAX_CPF_LENGTH,
+    MAX_CUSTOMIZATIONS,
+    MAX_DELIVERY_FEE_CENTS,
+    MAX_EMAIL_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_ITEMS,
+    MAX_MESSAGE_LENGTH,
+    MAX_QUANTITY,
+    MAX_STATUS_HISTORY,
+    MAX_UNIT_PRICE_CENTS,
+    as_reais,
 )
 from shared.contracts.payments import PaymentInstructions
 from shared.contracts.values import (
@@ -27,8 +46,8 @@ from shared.contracts.values import (
     ReasonCode,
 )
 
-Quantity = Annotated[StrictInt, Field(ge=1)]
-"""A number of units of an item: an integer, at least 1."""
+Quantity = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+"""A number of units of an item: an integer from 1 to 999."""
 
 
 # Data parts
@@ -37,14 +56,17 @@ Quantity = Annotated[StrictInt, Field(ge=1)]
 class Customer(CamelModel):
     """The customer placing the order, as the chatbot knows them."""
 
-    customer_id: str = Field(min_length=1, description="The chatbot's id for the customer.")
+    customer_id: Reference = Field(description="The chatbot's id for the customer.")
     phone_number: PhoneNumber = Field(
         description="Customer's WhatsApp number in E.164 form, e.g. `+5511987654321`."
     )
-    name: str = Field(min_length=1, description="Customer's name.")
-    email: str | None = Field(default=None, description="Customer's e-mail, if known.")
+    name: Name = Field(min_length=1, description="Customer's name.")
+    email: str | None = Field(
+        default=None, max_length=MAX_EMAIL_LENGTH, description="Customer's e-mail, if known."
+    )
     cpf: str | None = Field(
         default=None,
+        max_length=MAX_CPF_LENGTH,
         description="Customer's CPF (11 digits, punctuation allowed); required to pay online.",
     )
 
@@ -52,23 +74,29 @@ class Customer(CamelModel):
 class Customizations(CamelModel):
     """What the customer asked to add to or remove from an item."""
 
-    adicionar: list[str] = Field(default_factory=list, description="Things to add.")
-    remover: list[str] = Field(default_factory=list, description="Things to leave out.")
+    adicionar: list[Name] = Field(
+        default_factory=list, max_length=MAX_CUSTOMIZATIONS, description="Things to add."
+    )
+    remover: list[Name] = Field(
+        default_factory=list, max_length=MAX_CUSTOMIZATIONS, description="Things to leave out."
+    )
 
 
 class PlaceOrderItem(CamelModel):
     """An item as the chatbot states it, with its unit price in reais."""
 
-    item_id: str = Field(min_length=1, description="Menu item id.")
-    name: str = Field(min_length=1, description="Menu item name.")
-    quantity: Quantity = Field(description="How many units (integer, at least 1).")
+    item_id: Reference = Field(description="Menu item id.")
+    name: Name = Field(min_length=1, description="Menu item name.")
+    quantity: Quantity = Field(description="How many units (integer, 1 to 999).")
     unit_price: Reais = Field(
-        description="Price of one unit in reais, customizations included (at most 2 decimals)."
+        le=as_reais(MAX_UNIT_PRICE_CENTS),
+        description="Price of one unit in reais, customizations included (at most 2 decimals, "
+        "at most 10000.00).",
     )
     customizations: Customizations = Field(
         default_factory=Customizations, description="Additions and removals."
     )
-    notes: str | None = Field(default=None, description="Customer's notes on this item.")
+    notes: Note | None = Field(default=None, description="Customer's notes on this item.")
 
     @property
     def unit_price_cents(self) -> int:
@@ -81,14 +109,16 @@ class Address(CamelModel):
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    street: str | None = Field(default=None, description="Street (logradouro).")
-    number: str | None = Field(default=None, description="Building number.")
-    complement: str | None = Field(default=None, description="Apartment, block, etc.")
-    neighborhood: str | None = Field(default=None, description="Neighbourhood (bairro).")
-    city: str | None = Field(default=None, description="City.")
-    state: str | None = Field(default=None, description="State (UF), e.g. `SP`.")
-    zip_code: str | None = Field(default=None, description="Postal code (CEP).")
-    reference: str | None = Field(default=None, description="Landmark (ponto de referência).")
+    street: AddressPart | None = Field(default=None, description="Street (logradouro).")
+    number: AddressPart | None = Field(default=None, description="Building number.")
+    complement: AddressPart | None = Field(default=None, description="Apartment, block, etc.")
+    neighborhood: AddressPart | None = Field(default=None, description="Neighbourhood (bairro).")
+    city: AddressPart | None = Field(default=None, description="City.")
+    state: AddressPart | None = Field(default=None, description="State (UF), e.g. `SP`.")
+    zip_code: AddressPart | None = Field(default=None, description="Postal code (CEP).")
+    reference: AddressPart | None = Field(
+        default=None, description="Landmark (ponto de referência)."
+    )
 
 
 class Delivery(CamelModel):
@@ -98,9 +128,11 @@ class Delivery(CamelModel):
     address: Address | None = Field(
         default=None, description="Delivery address; an empty object is read as none."
     )
-    notes: str | None = Field(default=None, description="Customer's notes on the order.")
+    notes: Note | None = Field(default=None, description="Customer's notes on the order.")
     fee: Reais = Field(
-        default=Decimal("0"), description="Delivery fee in reais (at most 2 decimals)."
+        default=Decimal("0"),
+        le=as_reais(MAX_DELIVERY_FEE_CENTS),
+        description="Delivery fee in reais (at most 2 decimals, at most 1000.00).",
     )
 
     @model_validator(mode="before")
@@ -123,50 +155,56 @@ class StatusHistoryEntry(CamelModel):
     status: OrderStatus = Field(description="The status entered.")
     timestamp: UtcDatetime = Field(description="When it was entered (UTC).")
     by: Actor = Field(description="Who made the change.")
-    notes: str | None = Field(default=None, description="Why, in words.")
+    notes: Note | None = Field(default=None, description="Why, in words.")
 
 
 class OrderItem(CamelModel):
     """An order line with amounts in centavos, as recorded by the order service."""
 
-    item_id: str = Field(description="Menu item id.")
-    name: str = Field(description="Menu item name.")
+    item_id: Reference = Field(description="Menu item id.")
+    name: Name = Field(description="Menu item name.")
     quantity: Quantity = Field(description="How many units.")
-    unit_price_cents: Cents = Field(description="Price of one unit, in centavos.")
+    unit_price_cents: Cents = Field(
+        le=MAX_UNIT_PRICE_CENTS, description="Price of one unit, in centavos."
+    )
     total_price_cents: Cents = Field(description="`quantity x unitPriceCents`, in centavos.")
     customizations: Customizations = Field(
         default_factory=Customizations, description="Additions and removals."
     )
-    notes: str | None = Field(default=None, description="Customer's notes on this item.")
+    notes: Note | None = Field(default=None, description="Customer's notes on this item.")
 
 
 class OrderSnapshot(CamelModel):
     """The order document as published to other services and to the POS."""
 
-    order_id: str = Field(description="Order id.")
-    client_id: str = Field(description="The restaurant (tenant) id.")
-    store_id: str = Field(description="The restaurant's store id.")
-    customer_id: str = Field(description="The chatbot's id for the customer.")
+    order_id: Reference = Field(description="Order id.")
+    client_id: str = Field(max_length=MAX_ID_LENGTH, description="The restaurant (tenant) id.")
+    store_id: str = Field(max_length=MAX_ID_LENGTH, description="The restaurant's store id.")
+    customer_id: Reference = Field(description="The chatbot's id for the customer.")
     phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
-    customer_name: str = Field(description="Customer's name.")
+    customer_name: Name = Field(description="Customer's name.")
     status: OrderStatus = Field(description="Current order status.")
-    items: list[OrderItem] = Field(min_length=1, description="Order lines.")
+    items: list[OrderItem] = Field(min_length=1, max_length=MAX_ITEMS, description="Order lines.")
     subtotal_cents: Cents = Field(description="Sum of the lines' totals, in centavos.")
-    delivery_fee_cents: Cents = Field(description="Delivery fee, in centavos.")
+    delivery_fee_cents: Cents = Field(
+        le=MAX_DELIVERY_FEE_CENTS, description="Delivery fee, in centavos."
+    )
     discount_cents: Cents = Field(default=0, description="Discount, in centavos.")
     total_cents: Cents = Field(description="`subtotal + deliveryFee - discount`, in centavos.")
     payment_method: PaymentMethod = Field(description="PIX, CREDIT, DEBIT or CASH.")
     payment_status: PaymentStatus = Field(description="Payment status (NOT_APPLICABLE for cash).")
-    payment_id: str | None = Field(default=None, description="Asaas payment id, once charged.")
+    payment_id: Reference | None = Field(
+        default=None, description="Asaas payment id, once charged."
+    )
     payment_details: PaymentInstructions | None = Field(
         default=None, description="How to pay (PIX code, card page), once charged."
     )
     delivery_type: DeliveryType = Field(description="DELIVERY or PICKUP.")
     delivery_address: Address | None = Field(default=None, description="Delivery address.")
-    delivery_time: str | None = Field(
+    delivery_time: DeliveryTime | None = Field(
         default=None, description="Estimated delivery or pick-up time, as the restaurant put it."
     )
-    customer_notes: str | None = Field(default=None, description="Customer's notes on the order.")
+    customer_notes: Note | None = Field(default=None, description="Customer's notes on the order.")
     requires_confirmation: bool = Field(
         description="Whether the restaurant must confirm the order manually."
     )
@@ -177,9 +215,9 @@ class OrderSnapshot(CamelModel):
         default=None, description="Deadline after which an unconfirmed paid order is refunded."
     )
     status_history: list[StatusHistoryEntry] = Field(
-        description="Every status change, oldest first."
+        max_length=MAX_STATUS_HISTORY, description="Every status change, oldest first."
     )
-    cancellation_reason: str | None = Field(
+    cancellation_reason: Reason | None = Field(
         default=None, description="Why the order was cancelled (reason code or the words given)."
     )
     created_at: UtcDatetime = Field(description="When the order was created (UTC).")
@@ -198,9 +236,11 @@ class PlaceOrder(Envelope):
     event_type: Literal["PlaceOrder"] = Field(
         default="PlaceOrder", description=TYPE_NAME_DESCRIPTION
     )
-    command_id: str = Field(min_length=1, description="Idempotency key chosen by the chatbot.")
+    command_id: Reference = Field(description="Idempotency key chosen by the chatbot.")
     customer: Customer = Field(description="Who orders.")
-    items: list[PlaceOrderItem] = Field(min_length=1, description="What is ordered (at least one).")
+    items: list[PlaceOrderItem] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="What is ordered (1 to 100 lines)."
+    )
     delivery: Delivery = Field(description="Delivery or pick-up, and the delivery fee.")
     payment_method: PaymentMethod = Field(description="PIX, CREDIT, DEBIT or CASH.")
 
@@ -211,8 +251,8 @@ class CancelOrder(Envelope):
     event_type: Literal["CancelOrder"] = Field(
         default="CancelOrder", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(min_length=1, description="The order to cancel.")
-    reason: str | None = Field(default=None, description="The customer's reason, if given.")
+    order_id: Reference = Field(description="The order to cancel.")
+    reason: Reason | None = Field(default=None, description="The customer's reason, if given.")
 
 
 # Events
@@ -224,8 +264,8 @@ class OrderPlaced(Envelope):
     event_type: Literal["OrderPlaced"] = Field(
         default="OrderPlaced", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The new order's id.")
-    command_id: str = Field(description="The `commandId` of the PlaceOrder that created it.")
+    order_id: Reference = Field(description="The new order's id.")
+    command_id: Reference = Field(description="The `commandId` of the PlaceOrder that created it.")
     order: OrderSnapshot = Field(description="The order as created.")
 
 
@@ -235,18 +275,21 @@ class OrderRejected(Envelope):
     event_type: Literal["OrderRejected"] = Field(
         default="OrderRejected", description=TYPE_NAME_DESCRIPTION
     )
-    command_id: str | None = Field(
+    command_id: Reference | None = Field(
         default=None, description="`commandId` of the refused PlaceOrder, if it could be read."
     )
-    order_id: str | None = Field(
+    order_id: Reference | None = Field(
         default=None, description="The order concerned, for a refused CancelOrder."
     )
     reason_code: ReasonCode = Field(description="Why the command was refused.")
-    message: str = Field(description="Human-readable explanation (pt-BR, fit for the customer).")
+    message: str = Field(
+        max_length=MAX_MESSAGE_LENGTH,
+        description="Human-readable explanation (pt-BR, fit for the customer).",
+    )
     phone_number: PhoneNumber | None = Field(
         default=None, description="Customer's WhatsApp number, if known, so they can be told."
     )
-    customer_name: str | None = Field(default=None, description="Customer's name, if known.")
+    customer_name: Name | None = Field(default=None, description="Customer's name, if known.")
 
 
 class OrderStatusChanged(Envelope):
@@ -255,11 +298,11 @@ class OrderStatusChanged(Envelope):
     event_type: Literal["OrderStatusChanged"] = Field(
         default="OrderStatusChanged", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order.")
+    order_id: Reference = Field(description="The order.")
     from_status: OrderStatus = Field(description="Status before the change.")
     to_status: OrderStatus = Field(description="Status after the change.")
     by: Actor = Field(description="Who made the change.")
-    reason: str | None = Field(
+    reason: Reason | None = Field(
         default=None,
         description="Why: a reason code (e.g. `CONFIRMATION_TIMEOUT`) or the restaurant's or "
         "customer's own words.",
@@ -269,12 +312,12 @@ class OrderStatusChanged(Envelope):
     )
     at: UtcDatetime = Field(description="When the change happened (UTC).")
     phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
-    customer_name: str = Field(description="Customer's name.")
+    customer_name: Name = Field(description="Customer's name.")
     total_cents: Cents = Field(description="Order total, in centavos.")
-    delivery_time: str | None = Field(
+    delivery_time: DeliveryTime | None = Field(
         default=None, description="Estimated delivery or pick-up time, if the restaurant gave one."
     )
-    store_name: str | None = Field(default=None, description="Store's display name, if known.")
+    store_name: Name | None = Field(default=None, description="Store's display name, if known.")
 
 
 class OrderPaymentStatusChanged(Envelope):
@@ -283,15 +326,15 @@ class OrderPaymentStatusChanged(Envelope):
     event_type: Literal["OrderPaymentStatusChanged"] = Field(
         default="OrderPaymentStatusChanged", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order.")
+    order_id: Reference = Field(description="The order.")
     from_status: PaymentStatus = Field(description="Payment status before the change.")
     to_status: PaymentStatus = Field(description="Payment status after the change.")
-    reason: str | None = Field(
+    reason: Reason | None = Field(
         default=None, description="Why, e.g. the Asaas event `PAYMENT_OVERDUE`."
     )
     at: UtcDatetime = Field(description="When the change happened (UTC).")
     phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
-    customer_name: str | None = Field(default=None, description="Customer's name.")
+    customer_name: Name | None = Field(default=None, description="Customer's name.")
     total_cents: Cents = Field(description="Order total, in centavos.")
 
 
@@ -301,8 +344,8 @@ class PaymentInstructionsIssued(Envelope, PaymentInstructions):
     event_type: Literal["PaymentInstructionsIssued"] = Field(
         default="PaymentInstructionsIssued", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order to pay.")
+    order_id: Reference = Field(description="The order to pay.")
     payment_method: PaymentMethod = Field(description="PIX, CREDIT or DEBIT.")
     phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
-    customer_name: str | None = Field(default=None, description="Customer's name.")
+    customer_name: Name | None = Field(default=None, description="Customer's name.")
     total_cents: Cents = Field(description="Amount to pay, in centavos.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -12,26 +12,51 @@ from shared.contracts.base import (
     CamelModel,
     Cents,
     Envelope,
+    Name,
     PhoneNumber,
+    Reason,
+    Reference,
     TimeZoneName,
     UtcDatetime,
+    clipped,
+)
+from shared.contracts.limits import (
+    MAX_CPF_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_EMAIL_LENGTH,
+    MAX_MESSAGE_LENGTH,
+    MAX_PIX_PAYLOAD_LENGTH,
+    MAX_QR_IMAGE_LENGTH,
+    MAX_REFERENCE_LENGTH,
+    MAX_URL_LENGTH,
 )
 from shared.contracts.values import PaymentMethod
+
+ProviderCode = Annotated[str, clipped(MAX_REFERENCE_LENGTH)]
+"""A code the payment provider gave (an error code, a webhook event), cut at 200 characters."""
+
+ProviderText = Annotated[str, clipped(MAX_MESSAGE_LENGTH)]
+"""An explanation built from what the payment provider said, cut at 1000 characters."""
 
 
 class PaymentInstructions(CamelModel):
     """How the customer pays an online charge: PIX code and QR image, or the hosted card page."""
 
     pix_payload: str | None = Field(
-        default=None, description="PIX copy-and-paste code (Asaas `payload`); PIX only."
+        default=None,
+        max_length=MAX_PIX_PAYLOAD_LENGTH,
+        description="PIX copy-and-paste code (Asaas `payload`); PIX only.",
     )
     pix_qr_code_image: str | None = Field(
         default=None,
+        max_length=MAX_QR_IMAGE_LENGTH,
         description="PIX QR code as a base64-encoded PNG without a `data:` prefix (Asaas "
         "`encodedImage`); PIX only.",
     )
     invoice_url: str | None = Field(
-        default=None, description="Asaas hosted payment page (`invoiceUrl`); CREDIT and DEBIT."
+        default=None,
+        max_length=MAX_URL_LENGTH,
+        description="Asaas hosted payment page (`invoiceUrl`); CREDIT and DEBIT.",
     )
     expires_at: UtcDatetime | None = Field(
         default=None, description="When the PIX code or the charge stops accepting payment (UTC)."
@@ -41,9 +66,15 @@ class PaymentInstructions(CamelModel):
 class PaymentCustomer(CamelModel):
     """The payer as Asaas needs it (`cpfCnpj` is mandatory there)."""
 
-    name: str = Field(min_length=1, description="Customer's name.")
-    cpf: str = Field(min_length=1, description="Customer's CPF (digits; check digits validated).")
-    email: str | None = Field(default=None, description="Customer's e-mail, if known.")
+    name: Name = Field(min_length=1, description="Customer's name.")
+    cpf: str = Field(
+        min_length=1,
+        max_length=MAX_CPF_LENGTH,
+        description="Customer's CPF (digits; check digits validated).",
+    )
+    email: str | None = Field(
+        default=None, max_length=MAX_EMAIL_LENGTH, description="Customer's e-mail, if known."
+    )
     phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
 
 
@@ -56,14 +87,13 @@ class RequestPayment(Envelope):
     event_type: Literal["RequestPayment"] = Field(
         default="RequestPayment", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(
-        min_length=1, description="The order to charge (Asaas `externalReference`)."
-    )
+    order_id: Reference = Field(description="The order to charge (Asaas `externalReference`).")
     payment_method: PaymentMethod = Field(description="PIX, CREDIT or DEBIT; never CASH.")
     amount_cents: Cents = Field(gt=0, description="Amount to charge, in centavos.")
     customer: PaymentCustomer = Field(description="The payer.")
     description: str = Field(
-        description="Charge description shown to the payer, e.g. `Pedido #...`."
+        max_length=MAX_DESCRIPTION_LENGTH,
+        description="Charge description shown to the payer, e.g. `Pedido #...`.",
     )
     time_zone: TimeZoneName = Field(
         description="The store's IANA time zone; Asaas due dates are store-local dates."
@@ -87,8 +117,8 @@ class CancelPayment(Envelope):
     event_type: Literal["CancelPayment"] = Field(
         default="CancelPayment", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(min_length=1, description="The order whose pending charge is deleted.")
-    payment_id: str | None = Field(
+    order_id: Reference = Field(description="The order whose pending charge is deleted.")
+    payment_id: Reference | None = Field(
         default=None, description="Asaas payment id, if the order service knows it."
     )
 
@@ -99,11 +129,11 @@ class RequestRefund(Envelope):
     event_type: Literal["RequestRefund"] = Field(
         default="RequestRefund", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(min_length=1, description="The order to refund.")
-    payment_id: str | None = Field(
+    order_id: Reference = Field(description="The order to refund.")
+    payment_id: Reference | None = Field(
         default=None, description="Asaas payment id, if the order service knows it."
     )
-    reason: str = Field(description="Why the money goes back, e.g. `CONFIRMATION_TIMEOUT`.")
+    reason: Reason = Field(description="Why the money goes back, e.g. `CONFIRMATION_TIMEOUT`.")
 
 
 # Events
@@ -115,8 +145,8 @@ class PaymentCreated(Envelope):
     event_type: Literal["PaymentCreated"] = Field(
         default="PaymentCreated", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order charged.")
-    payment_id: str = Field(description="Asaas payment id.")
+    order_id: Reference = Field(description="The order charged.")
+    payment_id: Reference = Field(description="Asaas payment id.")
     method: PaymentMethod = Field(description="The payment method charged.")
     amount_cents: Cents = Field(description="Amount charged, in centavos.")
     instructions: PaymentInstructions = Field(description="How the customer pays.")
@@ -128,12 +158,12 @@ class PaymentCreationFailed(Envelope):
     event_type: Literal["PaymentCreationFailed"] = Field(
         default="PaymentCreationFailed", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order that could not be charged.")
-    reason_code: str = Field(
+    order_id: Reference = Field(description="The order that could not be charged.")
+    reason_code: ProviderCode = Field(
         description="Machine-readable cause: the Asaas error code (e.g. `invalid_cpfCnpj`) or "
         "`CREDENTIALS_MISSING`, `PROVIDER_UNAVAILABLE`."
     )
-    message: str = Field(description="Human-readable explanation.")
+    message: ProviderText = Field(description="Human-readable explanation.")
     retryable: bool = Field(
         description="True if the failure was transient (retries exhausted); false if final."
     )
@@ -145,8 +175,8 @@ class PaymentSucceeded(Envelope):
     event_type: Literal["PaymentSucceeded"] = Field(
         default="PaymentSucceeded", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order paid.")
-    payment_id: str = Field(description="Asaas payment id.")
+    order_id: Reference = Field(description="The order paid.")
+    payment_id: Reference = Field(description="Asaas payment id.")
     amount_cents: Cents = Field(description="Amount paid, in centavos.")
     paid_at: UtcDatetime = Field(description="When the payment was confirmed (UTC).")
 
@@ -157,10 +187,10 @@ class PaymentFailed(Envelope):
     event_type: Literal["PaymentFailed"] = Field(
         default="PaymentFailed", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order whose payment failed.")
-    payment_id: str = Field(description="Asaas payment id.")
-    reason: str = Field(description="The Asaas webhook event, e.g. `PAYMENT_OVERDUE`.")
-    message: str = Field(description="Human-readable explanation.")
+    order_id: Reference = Field(description="The order whose payment failed.")
+    payment_id: Reference = Field(description="Asaas payment id.")
+    reason: ProviderCode = Field(description="The Asaas webhook event, e.g. `PAYMENT_OVERDUE`.")
+    message: ProviderText = Field(description="Human-readable explanation.")
 
 
 class PaymentCancelled(Envelope):
@@ -169,8 +199,8 @@ class PaymentCancelled(Envelope):
     event_type: Literal["PaymentCancelled"] = Field(
         default="PaymentCancelled", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order whose charge was deleted.")
-    payment_id: str = Field(description="Asaas payment id.")
+    order_id: Reference = Field(description="The order whose charge was deleted.")
+    payment_id: Reference = Field(description="Asaas payment id.")
 
 
 class RefundRequested(Envelope):
@@ -179,8 +209,8 @@ class RefundRequested(Envelope):
     event_type: Literal["RefundRequested"] = Field(
         default="RefundRequested", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order being refunded.")
-    payment_id: str = Field(description="Asaas payment id.")
+    order_id: Reference = Field(description="The order being refunded.")
+    payment_id: Reference = Field(description="Asaas payment id.")
     amount_cents: Cents = Field(description="Amount being refunded, in centavos.")
 
 
@@ -190,8 +220,8 @@ class PaymentRefunded(Envelope):
     event_type: Literal["PaymentRefunded"] = Field(
         default="PaymentRefunded", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order refunded.")
-    payment_id: str = Field(description="Asaas payment id.")
+    order_id: Reference = Field(description="The order refunded.")
+    payment_id: Reference = Field(description="Asaas payment id.")
     amount_cents: Cents = Field(description="Amount refunded, in centavos.")
     refunded_at: UtcDatetime = Field(description="When Asaas confirmed the refund (UTC).")
 
@@ -202,9 +232,11 @@ class RefundFailed(Envelope):
     event_type: Literal["RefundFailed"] = Field(
         default="RefundFailed", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order that could not be refunded.")
-    payment_id: str = Field(description="Asaas payment id.")
-    reason: str = Field(description="The last error, e.g. Asaas's error code and description.")
+    order_id: Reference = Field(description="The order that could not be refunded.")
+    payment_id: Reference = Field(description="Asaas payment id.")
+    reason: ProviderText = Field(
+        description="The last error, e.g. Asaas's error code and description."
+    )
     attempts: int = Field(ge=1, description="How many refund attempts were made.")
 
 
@@ -214,8 +246,8 @@ class PaymentChargebackReported(Envelope):
     event_type: Literal["PaymentChargebackReported"] = Field(
         default="PaymentChargebackReported", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order whose payment is disputed.")
-    payment_id: str = Field(description="Asaas payment id.")
-    asaas_event: str = Field(
+    order_id: Reference = Field(description="The order whose payment is disputed.")
+    payment_id: Reference = Field(description="Asaas payment id.")
+    asaas_event: ProviderCode = Field(
         description="The Asaas webhook event, e.g. `PAYMENT_CHARGEBACK_REQUESTED`."
     )

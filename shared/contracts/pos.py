@@ -6,7 +6,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.contracts.base import TYPE_NAME_DESCRIPTION, Envelope, Message, UtcDatetime
+from shared.contracts.base import (
+    TYPE_NAME_DESCRIPTION,
+    DeliveryTime,
+    Envelope,
+    Message,
+    Reason,
+    Reference,
+    UtcDatetime,
+)
+from shared.contracts.limits import MAX_ID_LENGTH
 from shared.contracts.orders import OrderSnapshot
 from shared.contracts.values import PosStatus, ReasonCode
 
@@ -19,7 +28,7 @@ class PosOrderReceived(Envelope):
     event_type: Literal["PosOrderReceived"] = Field(
         default="PosOrderReceived", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order.")
+    order_id: Reference = Field(description="The order.")
     order: OrderSnapshot = Field(description="The full order, amounts in centavos.")
     awaiting_confirmation: bool = Field(
         description="True if the restaurant must confirm (PosOrderConfirmed) or reject it."
@@ -37,7 +46,7 @@ class PosOrderCancelled(Envelope):
     event_type: Literal["PosOrderCancelled"] = Field(
         default="PosOrderCancelled", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(description="The order.")
+    order_id: Reference = Field(description="The order.")
     reason: ReasonCode = Field(
         description="Why, e.g. `CONFIRMATION_TIMEOUT`, `CUSTOMER_CANCELLED`, `ALREADY_CANCELLED`."
     )
@@ -49,18 +58,20 @@ class PosOrderCancelled(Envelope):
 class PosUpdate(Message):
     """Base of the POS's messages: only `eventType`, `eventId` and `occurredAt` are required."""
 
-    correlation_id: str | None = Field(
+    correlation_id: Reference | None = Field(
         default=None, description="Optional; the order's correlation id is used when absent."
     )
-    causation_id: str | None = Field(
+    causation_id: Reference | None = Field(
         default=None, description="Optional: `eventId` of the message this answers."
     )
     client_id: str | None = Field(
         default=None,
+        max_length=MAX_ID_LENGTH,
         description="Optional and informative only: the store is the topic the update came on.",
     )
     store_id: str | None = Field(
         default=None,
+        max_length=MAX_ID_LENGTH,
         description="Optional and informative only: the store is the topic the update came on.",
     )
 
@@ -71,7 +82,7 @@ class PosOrderConfirmed(PosUpdate):
     event_type: Literal["PosOrderConfirmed"] = Field(
         default="PosOrderConfirmed", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(min_length=1, description="The order.")
+    order_id: Reference = Field(description="The order.")
 
 
 class PosOrderRejected(PosUpdate):
@@ -80,8 +91,10 @@ class PosOrderRejected(PosUpdate):
     event_type: Literal["PosOrderRejected"] = Field(
         default="PosOrderRejected", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(min_length=1, description="The order.")
-    reason: str = Field(description="The restaurant's reason, told to the customer.")
+    order_id: Reference = Field(description="The order.")
+    reason: Reason = Field(
+        description="The restaurant's reason, told to the customer (at most 500 characters)."
+    )
 
 
 class PosOrderStatusUpdated(PosUpdate):
@@ -90,8 +103,10 @@ class PosOrderStatusUpdated(PosUpdate):
     event_type: Literal["PosOrderStatusUpdated"] = Field(
         default="PosOrderStatusUpdated", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: str = Field(min_length=1, description="The order.")
+    order_id: Reference = Field(description="The order.")
     status: PosStatus = Field(description="PREPARING, READY, DELIVERING, DELIVERED or COMPLETED.")
-    delivery_time: str | None = Field(
-        default=None, description="Estimated delivery or pick-up time, e.g. `30 minutos`."
+    delivery_time: DeliveryTime | None = Field(
+        default=None,
+        description="Estimated delivery or pick-up time, e.g. `30 minutos` (at most 100 "
+        "characters).",
     )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from shared.contracts.base import TYPE_NAME_DESCRIPTION, Envelope, UtcDatetime
+from shared.contracts.base import TYPE_NAME_DESCRIPTION, Envelope, Reference, UtcDatetime
+from shared.contracts.limits import MAX_REFERENCE_LENGTH, MAX_TIMER_PAYLOAD_ENTRIES
+
+PayloadText = Annotated[str, StringConstraints(max_length=MAX_REFERENCE_LENGTH)]
+"""A key or value of a timer's payload: at most 200 characters."""
 
 
 class TimerPurpose(StrEnum):
@@ -23,14 +27,18 @@ class ScheduleTimer(Envelope):
     event_type: Literal["ScheduleTimer"] = Field(
         default="ScheduleTimer", description=TYPE_NAME_DESCRIPTION
     )
-    timer_id: str = Field(
-        min_length=1, description="Caller-chosen id, e.g. `<orderId>:confirmation`; the upsert key."
+    timer_id: Reference = Field(
+        description="Caller-chosen id, e.g. `<orderId>:confirmation`; the upsert key."
     )
     due_at: UtcDatetime = Field(description="When the timer fires (UTC).")
     purpose: TimerPurpose = Field(description="What the timer is for.")
-    order_id: str | None = Field(default=None, description="The order the timer concerns, if any.")
-    payload: dict[str, str] = Field(
-        default_factory=dict, description="Opaque strings handed back in `TimerFired`."
+    order_id: Reference | None = Field(
+        default=None, description="The order the timer concerns, if any."
+    )
+    payload: dict[PayloadText, PayloadText] = Field(
+        default_factory=dict,
+        max_length=MAX_TIMER_PAYLOAD_ENTRIES,
+        description="Opaque strings handed back in `TimerFired` (at most 20).",
     )
 
 
@@ -40,7 +48,7 @@ class CancelTimer(Envelope):
     event_type: Literal["CancelTimer"] = Field(
         default="CancelTimer", description=TYPE_NAME_DESCRIPTION
     )
-    timer_id: str = Field(min_length=1, description="The timer to remove.")
+    timer_id: Reference = Field(description="The timer to remove.")
 
 
 class TimerFired(Envelope):
@@ -49,11 +57,15 @@ class TimerFired(Envelope):
     event_type: Literal["TimerFired"] = Field(
         default="TimerFired", description=TYPE_NAME_DESCRIPTION
     )
-    timer_id: str = Field(description="The timer that fired.")
+    timer_id: Reference = Field(description="The timer that fired.")
     purpose: TimerPurpose = Field(description="What the timer is for.")
-    order_id: str | None = Field(default=None, description="The order the timer concerns, if any.")
+    order_id: Reference | None = Field(
+        default=None, description="The order the timer concerns, if any."
+    )
     due_at: UtcDatetime = Field(description="When the timer was due (UTC).")
     fired_at: UtcDatetime = Field(description="When it actually fired (UTC).")
-    payload: dict[str, str] = Field(
-        default_factory=dict, description="The payload given in `ScheduleTimer`."
+    payload: dict[PayloadText, PayloadText] = Field(
+        default_factory=dict,
+        max_length=MAX_TIMER_PAYLOAD_ENTRIES,
+        description="The payload given in `ScheduleTimer`.",
     )

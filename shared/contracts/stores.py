@@ -15,15 +15,28 @@ from shared.contracts.base import (
     TYPE_NAME_DESCRIPTION,
     CamelModel,
     Envelope,
+    Name,
     Reais,
     TimeZoneName,
     UtcDatetime,
     reais_to_cents,
 )
+from shared.contracts.limits import (
+    MAX_ID_LENGTH,
+    MAX_MINUTES,
+    MAX_OPERATING_HOURS,
+    MAX_ORDER_TOTAL_CENTS,
+    MAX_PAYMENT_METHODS,
+    MAX_TEMPLATE_LENGTH,
+    as_reais,
+)
 from shared.contracts.values import OrderStatus, PaymentMethod
 
-Minutes = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-"""A duration in minutes: non-negative, fractions allowed (0.1 is 6 seconds)."""
+Minutes = Annotated[float, Field(ge=0, le=MAX_MINUTES, allow_inf_nan=False)]
+"""A duration in minutes: non-negative, at most a week, fractions allowed (0.1 is 6 seconds)."""
+
+Template = Annotated[str, StringConstraints(max_length=MAX_TEMPLATE_LENGTH)]
+"""A status message template: at most 1000 characters."""
 
 HourMinute = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 """A local wall-clock time `HH:MM`, 00:00 to 23:59."""
@@ -93,7 +106,8 @@ def _parse_day(value: Any) -> Any:
     try:
         return _DAY_NUMBERS[value.strip().lower()]
     except KeyError:
-        raise ValueError(f"unknown day {value!r}; use 0-6 (0 = Monday) or mon ... sun") from None
+        day = value.strip()[:20]  # a word, not whatever was sent
+        raise ValueError(f"unknown day {day!r}; use 0-6 (0 = Monday) or mon ... sun") from None
 
 
 Weekday = Annotated[int, BeforeValidator(_parse_day), Field(ge=0, le=6)]
@@ -127,9 +141,13 @@ class OperatingHours(CamelModel):
 class StoreOrderConfig(CamelModel):
     """How a store takes orders; a store without one gets `default_for(...)`."""
 
-    client_id: str = Field(min_length=1, description="The restaurant (tenant) id.")
-    store_id: str = Field(min_length=1, description="The restaurant's store id.")
-    store_name: str | None = Field(
+    client_id: str = Field(
+        min_length=1, max_length=MAX_ID_LENGTH, description="The restaurant (tenant) id."
+    )
+    store_id: str = Field(
+        min_length=1, max_length=MAX_ID_LENGTH, description="The restaurant's store id."
+    )
+    store_name: Name | None = Field(
         default=None, description="Display name, used for `{store_name}` in templates."
     )
     requires_confirmation: bool = Field(
@@ -151,7 +169,7 @@ class StoreOrderConfig(CamelModel):
     notify_customer_on_status_change: bool = Field(
         default=True, description="Whether the customer is told of each status change."
     )
-    notification_templates: dict[OrderStatus, str] = Field(
+    notification_templates: dict[OrderStatus, Template] = Field(
         default_factory=lambda: dict(DEFAULT_NOTIFICATION_TEMPLATES),
         description="Message per order status; statuses left out keep the default pt-BR "
         "template, an empty string sends nothing. Placeholders: {order_id}, {total}, "
@@ -160,10 +178,13 @@ class StoreOrderConfig(CamelModel):
     accepted_payment_methods: list[PaymentMethod] = Field(
         default_factory=lambda: list(PaymentMethod),
         min_length=1,
+        max_length=MAX_PAYMENT_METHODS,
         description="Payment methods the store accepts: PIX, CREDIT, DEBIT, CASH.",
     )
     minimum_order_value: Reais = Field(
-        default=Decimal("0"), description="Minimum subtotal in reais (at most 2 decimals)."
+        default=Decimal("0"),
+        le=as_reais(MAX_ORDER_TOTAL_CENTS),
+        description="Minimum subtotal in reais (at most 2 decimals, at most 100000.00).",
     )
     operating_hours_check: bool = Field(
         default=False, description="Whether orders are refused outside `operatingHours`."
@@ -173,7 +194,9 @@ class StoreOrderConfig(CamelModel):
         description="IANA time zone of the store, for opening hours and Asaas due dates.",
     )
     operating_hours: list[OperatingHours] = Field(
-        default_factory=list, description="Weekly opening ranges; empty means always open."
+        default_factory=list,
+        max_length=MAX_OPERATING_HOURS,
+        description="Weekly opening ranges; empty means always open (at most 50).",
     )
     payment_timeout: Minutes = Field(
         default=15, description="Minutes an online order waits for payment before it is cancelled."

@@ -8,11 +8,14 @@ import pytest
 
 from services.notifier.domain import (
     CANCELLATION_WORDS,
+    SHOWN_REASON_LENGTH,
+    UNKNOWN_DELIVERY_TIME,
     CustomerMessage,
     messages_for,
     outside_free_form_window,
 )
 from shared.contracts.base import format_brl
+from shared.contracts.limits import MAX_DELIVERY_TIME_LENGTH
 from shared.contracts.stores import DEFAULT_NOTIFICATION_TEMPLATES, StoreOrderConfig
 from shared.contracts.values import (
     NotificationKind,
@@ -287,3 +290,82 @@ def test_the_free_form_window_is_counted_from_the_placement() -> None:
     assert not outside_free_form_window(placed, placed + timedelta(hours=23), window)
     assert outside_free_form_window(placed, placed + timedelta(hours=25), window)
     assert not outside_free_form_window(None, placed + timedelta(days=9), window)
+
+
+def cancelled_by_restaurant(reason: str) -> str:
+    """The WhatsApp text of an order the restaurant cancelled with `reason`."""
+    event = status_changed(
+        "o1", OrderStatus.CANCELLED, reason=reason, reason_code=ReasonCode.RESTAURANT_REJECTED
+    )
+    return only(messages_for(event, DEFAULTS)).body
+
+
+CANCELLED_BY_RESTAURANT = "Seu pedido #o1 foi cancelado. O restaurante não pôde aceitar o pedido."
+
+
+def test_a_restaurants_reason_reaches_the_customer_without_control_characters() -> None:
+    body = cancelled_by_restaurant("sem\x00 gás\x1b[31m\x07 hoje\u202e")
+
+    assert body == f"{CANCELLED_BY_RESTAURANT} Motivo: sem gás[31m hoje."
+
+
+def test_a_restaurants_reason_reaches_the_customer_on_one_line() -> None:
+    body = cancelled_by_restaurant("acabou\n\n\nSeu pedido foi reembolsado\r\n\t  (mentira)")
+
+    assert body == (
+        f"{CANCELLED_BY_RESTAURANT} Motivo: acabou Seu pedido foi reembolsado (mentira)."
+    )
+
+
+def test_a_restaurants_reason_reaches_the_customer_as_written_not_styled() -> None:
+    body = cancelled_by_restaurant("*URGENTE* ~sem~ _gás_ ```hoje```")
+
+    assert body == f"{CANCELLED_BY_RESTAURANT} Motivo: URGENTE sem gás hoje."
+
+
+def test_a_long_reason_reaches_the_customer_cut_with_an_ellipsis() -> None:
+    body = cancelled_by_restaurant("muito " * 80)
+
+    said = body.removeprefix(f"{CANCELLED_BY_RESTAURANT} Motivo: ")
+    assert len(said) == SHOWN_REASON_LENGTH + 1  # the closing full stop
+    assert said.endswith("muito….")
+
+
+def test_emoji_and_accents_of_a_reason_reach_the_customer_intact() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+
+    assert cancelled_by_restaurant(f"Cozinha fechada {family} ação") == (
+        f"{CANCELLED_BY_RESTAURANT} Motivo: Cozinha fechada {family} ação."
+    )
+
+
+def test_a_reason_of_nothing_but_control_characters_is_not_told() -> None:
+    assert cancelled_by_restaurant("\x00\x01\u200b ***") == CANCELLED_BY_RESTAURANT
+
+
+def test_a_pos_delivery_time_reaches_the_customer_as_plain_text() -> None:
+    event = status_changed("o9", OrderStatus.DELIVERING, delivery_time="*30*\n\nminutos\x00\u2066")
+
+    assert only(messages_for(event, DEFAULTS)).body == (
+        "Seu pedido #o9 saiu para entrega e chegará em aproximadamente 30 minutos."
+    )
+
+
+def test_an_event_written_before_the_limits_shows_at_most_the_delivery_time_limit() -> None:
+    event = status_changed("o9", OrderStatus.DELIVERING).model_copy(
+        update={"delivery_time": "x" * 5000}
+    )
+
+    message = only(messages_for(event, DEFAULTS))
+
+    assert "x" * MAX_DELIVERY_TIME_LENGTH not in message.body
+    assert "x" * (MAX_DELIVERY_TIME_LENGTH - 1) + "…" in message.body
+    assert "x" * MAX_DELIVERY_TIME_LENGTH not in "".join(message.template_variables.values())
+
+
+def test_a_delivery_time_of_only_invisible_characters_reads_as_unknown() -> None:
+    event = status_changed("o9", OrderStatus.DELIVERING, delivery_time="\u200b\x00 ")
+
+    assert only(messages_for(event, DEFAULTS)).body.endswith(
+        f"aproximadamente {UNKNOWN_DELIVERY_TIME}."
+    )

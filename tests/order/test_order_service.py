@@ -3,6 +3,7 @@ and what a repeated, refused, misdirected or concurrent message does."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from services.order.adapters.in_memory import (
 )
 from services.order.domain.errors import WrongStore
 from services.order.domain.order import Order
+from services.order.handlers import answer_malformed, decode_command
 from services.order.service import OrderService, order_id_for
+from shared.consumer import ReceivedRecord
 from shared.contracts.orders import OrderPlaced, OrderRejected, PlaceOrder
 from shared.contracts.payments import (
     PaymentChargebackReported,
@@ -32,12 +35,19 @@ from shared.contracts.pos import (
     PosOrderReceived,
     PosOrderRejected,
 )
+from shared.contracts.registry import ContractError
 from shared.contracts.scheduler import ScheduleTimer, TimerFired
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus, ReasonCode
 from shared.records import OutgoingRecord
-from shared.topics import ORDERS_EVENTS, PAYMENTS_COMMANDS, SCHEDULER_COMMANDS, pos_orders_topic
-from tests.builders import CLIENT, STORE, cancel_order, caused, place_order, pos_update
+from shared.topics import (
+    ORDERS_COMMANDS,
+    ORDERS_EVENTS,
+    PAYMENTS_COMMANDS,
+    SCHEDULER_COMMANDS,
+    pos_orders_topic,
+)
+from tests.builders import CLIENT, STORE, cancel_order, caused, item, place_order, pos_update
 from tests.sinks import RecordingSink, messages, sent
 
 T0 = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
@@ -362,3 +372,67 @@ async def test_a_chargeback_is_counted_for_on_call_and_changes_no_order(
     after = REGISTRY.get_sample_value("order_alerts_total", {"kind": "chargeback"})
     assert after == before + 1
     assert await world.orders.get(order.order_id) == order
+
+
+async def answer_as_the_consumer_does(service: OrderService, raw: bytes) -> None:
+    """Decode a command as the order consumer does and, unreadable, answer it."""
+    with pytest.raises(ContractError) as unreadable:
+        decode_command(raw)
+    record = ReceivedRecord(ORDERS_COMMANDS, 0, 0, CLIENT.encode(), raw, {})
+    await answer_malformed(service)(unreadable.value, record)
+
+
+async def test_a_place_order_beyond_a_limit_is_answered_limit_exceeded_naming_the_field(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("CASH").to_wire()
+    command["items"][0]["quantity"] = 10**19  # overflowed the database's int64 before limits
+
+    await answer_as_the_consumer_does(service, json.dumps(command).encode())
+
+    assert world.orders.orders == {}
+    [rejected] = messages(world.sink.records, OrderRejected)
+    assert rejected.reason_code is ReasonCode.LIMIT_EXCEEDED
+    assert rejected.message == "O pedido passa dos limites aceitos em: items.0.quantity."
+    assert (rejected.command_id, rejected.correlation_id) == (
+        command["commandId"],
+        command["correlationId"],
+    )
+
+
+async def test_a_place_order_beyond_a_limit_and_malformed_is_answered_malformed(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("CASH").to_wire()
+    command["items"][0]["quantity"] = 1000
+    command["items"][0]["unitPrice"] = "18.905"
+
+    await answer_as_the_consumer_does(service, json.dumps(command).encode())
+
+    [rejected] = messages(world.sink.records, OrderRejected)
+    assert rejected.reason_code is ReasonCode.MALFORMED_COMMAND
+
+
+async def test_an_unreadable_command_with_ids_too_long_to_answer_on_is_only_dead_lettered(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("CASH").to_wire()
+    command["correlationId"] = "t" * 10_000
+    command["commandId"] = "c" * 10_000
+
+    await answer_as_the_consumer_does(service, json.dumps(command).encode())
+
+    assert world.sink.records == []
+    assert world.orders.orders == {}
+
+
+async def test_an_order_beyond_the_maximum_total_is_answered_limit_exceeded_and_stores_nothing(
+    world: World, service: OrderService
+) -> None:
+    banquet = [item(f"i{n}", quantity=999, unit_price="10000.00") for n in range(100)]
+
+    await service.place(place_order("CASH", items=banquet))
+
+    assert world.orders.orders == {}
+    [rejected] = messages(world.sink.records, OrderRejected)
+    assert rejected.reason_code is ReasonCode.LIMIT_EXCEEDED

@@ -8,13 +8,11 @@ from datetime import datetime
 from validate_docbr import CPF
 
 from shared.contracts.base import format_brl
+from shared.contracts.limits import MAX_ORDER_TOTAL_CENTS
 from shared.contracts.orders import PlaceOrder
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import DeliveryType, ReasonCode
 from shared.topics import TopicNameError, pos_orders_topic
-
-MAX_ITEMS = 100
-"""More lines than any restaurant order has; a bigger command is a chatbot bug."""
 
 _CPF = CPF()
 
@@ -43,10 +41,6 @@ def rejection_of(command: PlaceOrder, config: StoreOrderConfig, now: datetime) -
         pos_orders_topic(command.client_id, command.store_id)
     except TopicNameError as error:
         return Rejection(ReasonCode.UNKNOWN_STORE, f"Loja desconhecida: {error}.")
-    if len(command.items) > MAX_ITEMS:
-        return Rejection(
-            ReasonCode.INVALID_ITEMS, f"O pedido tem mais de {MAX_ITEMS} itens diferentes."
-        )
     if command.delivery.type is DeliveryType.DELIVERY and command.delivery.address is None:
         return Rejection(
             ReasonCode.INVALID_DELIVERY, "Informe o endereço de entrega para pedidos com entrega."
@@ -62,6 +56,11 @@ def rejection_of(command: PlaceOrder, config: StoreOrderConfig, now: datetime) -
     subtotal = subtotal_cents(command)
     if subtotal == 0:
         return Rejection(ReasonCode.INVALID_ITEMS, "O valor dos itens deve ser maior que zero.")
+    if subtotal + command.delivery.fee_cents > MAX_ORDER_TOTAL_CENTS:
+        return Rejection(
+            ReasonCode.LIMIT_EXCEEDED,
+            f"O pedido passa do valor máximo de {format_brl(MAX_ORDER_TOTAL_CENTS)}.",
+        )
     if subtotal < config.minimum_order_value_cents:
         return Rejection(
             ReasonCode.BELOW_MINIMUM_ORDER_VALUE,

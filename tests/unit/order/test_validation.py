@@ -114,3 +114,18 @@ def test_an_order_worth_nothing_is_refused() -> None:
 
 def test_a_store_id_that_cannot_name_a_topic_is_an_unknown_store() -> None:
     assert reason(command(store_id="loja 1"), config()) == "UNKNOWN_STORE"
+
+
+def test_an_order_worth_the_maximum_total_passes() -> None:
+    banquet = [item(f"i{n}", quantity=10, unit_price="999.99") for n in range(10)]
+    fee = {"type": "PICKUP", "fee": "1.00"}  # 10 x 10 x 999,99 + 1,00 = 100.000,00
+    assert reason(command("CASH", items=banquet, delivery=fee), config()) is None
+
+
+def test_an_order_a_centavo_beyond_the_maximum_total_exceeds_a_limit() -> None:
+    banquet = [item(f"i{n}", quantity=10, unit_price="999.99") for n in range(10)]
+    fee = {"type": "PICKUP", "fee": "1.01"}
+    rejection = rejection_of(command("CASH", items=banquet, delivery=fee), config(), TUESDAY_NIGHT)
+    assert rejection is not None
+    assert rejection.reason_code == "LIMIT_EXCEEDED"
+    assert "R$ 100.000,00" in rejection.message
