@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import uuid
@@ -32,7 +33,7 @@ from shared.topics import (
 )
 from tests.builders import envelope, now
 from tests.integration.kafka_helpers import Record, read_until, running_broker
-from tests.notifier.emulator import TwilioEmulator
+from tests.notifier.emulator import ACCOUNT_SID, AUTH_TOKEN, TwilioEmulator
 from tests.notifier.events import (
     config_changed,
     instructions,
@@ -500,3 +501,32 @@ async def test_messages_a_day_after_the_order_was_placed_go_as_approved_template
         TEMPLATES["PAYMENT_CONFIRMED"],
     ]
     assert twilio.state()["refused"] == {}
+
+
+async def test_the_twilio_token_never_reaches_the_log_sent_or_refused(
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
+) -> None:
+    phone = restaurant.phone()
+    accepted = start_notifier()
+    await restaurant.publish(
+        status_changed("ord-t1", OrderStatus.CONFIRMED, phone=phone, **restaurant.ids())
+    )
+    await eventually(lambda: len(twilio.messages(phone)) == 1, timeout=60, what="sent")
+    accepted.terminate()
+    wrong_token = f"wrong-twilio-token-{uuid.uuid4().hex}"
+    refused = start_notifier(TWILIO_AUTH_TOKEN=wrong_token)
+    await restaurant.publish(
+        status_changed("ord-t2", OrderStatus.CONFIRMED, phone=phone, **restaurant.ids())
+    )
+    await eventually(
+        lambda: refused.metric("notifier_notifications_total", outcome="failed") >= 1,
+        timeout=60,
+        what="the send Twilio refused recorded",
+    )
+
+    for process, token in ((accepted, AUTH_TOKEN), (refused, wrong_token)):
+        text = process.log_path.read_text(errors="replace")
+        basic = base64.b64encode(f"{ACCOUNT_SID}:{token}".encode()).decode()
+        assert token not in text, process.log_path.name
+        assert basic not in text, process.log_path.name
+    assert "not sent" in refused.log_path.read_text(errors="replace")  # the refusal was logged
