@@ -116,7 +116,9 @@ async def test_a_timer_fires_once_never_early_and_cancel_and_reschedule_are_obey
     services: Services, commands: Commands, kafka_bootstrap: str, database: Database
 ) -> None:
     services.start(SCHEDULER, **QUICK_COMPACTION).wait_ready()
-    soon = now() + timedelta(seconds=1.5)
+    # Due well after the commands that cancel and move them are consumed (the group is joined
+    # by then: the replica is ready), yet soon enough for a test.
+    soon = now() + timedelta(seconds=4)
     plain = await commands.schedule("plain", soon)
     await commands.schedule("cancelled", soon)
     await commands.cancel("cancelled")
@@ -129,9 +131,11 @@ async def test_a_timer_fires_once_never_early_and_cancel_and_reschedule_are_obey
 
     assert Counter(event.order_id for event in fired) == Counter({"plain": 1, "moved": 1})
     by_order = {event.order_id: event for event in fired}
-    assert by_order["plain"].fired_at >= plain.due_at
     assert by_order["moved"].due_at == moved.due_at
-    assert by_order["moved"].fired_at >= moved.due_at
+    # Never early, and late by less than a generous bound (DESIGN.md asks for 1 s; the
+    # benchmark measures the figure, a test only guards against a broken wake-up).
+    for event, scheduled in ((by_order["plain"], plain), (by_order["moved"], moved)):
+        assert scheduled.due_at <= event.fired_at < scheduled.due_at + timedelta(seconds=2)
 
 
 async def _none_pending(database: Database) -> bool:
@@ -164,8 +168,11 @@ async def test_two_scheduler_processes_sharing_1000_timers_fire_each_exactly_onc
 async def test_timers_a_dead_replica_held_under_lease_are_fired_by_a_live_one(
     services: Services, commands: Commands, kafka_bootstrap: str, database: Database
 ) -> None:
+    # The live replica runs first, so that the lease, not the time it takes to join the
+    # group, is what holds the timers back.
+    services.start(SCHEDULER, **QUICK_COMPACTION).wait_ready()
     dead_replica = MongoTimerStore(database)
-    due = now() - timedelta(seconds=1)
+    due = now() + timedelta(seconds=1)
     for n in range(20):
         await dead_replica.upsert(
             Timer(
@@ -181,15 +188,17 @@ async def test_timers_a_dead_replica_held_under_lease_are_fired_by_a_live_one(
                 partition=n % 6,  # the partitions of scheduler.commands the dead replica owned
             )
         )
-    claimed = await dead_replica.claim_due(now(), timedelta(seconds=3), limit=100)
-    assert len(claimed.claimed) == 20  # claimed, then the replica "dies": never fires nor completes
-    claimed_at = now()
+    lease = timedelta(seconds=6)
+    # Claimed as of their due time, then the replica "dies": it never fires nor completes them.
+    claimed_at = due + timedelta(milliseconds=1)  # due times are kept to the millisecond, up
+    claimed = await dead_replica.claim_due(claimed_at, lease, limit=100)
+    assert len(claimed.claimed) == 20
 
-    services.start(SCHEDULER, **QUICK_COMPACTION).wait_ready()
     fired = await commands.fired(kafka_bootstrap, distinct=20)
 
     assert Counter(event.order_id for event in fired) == Counter({f"held{n}": 1 for n in range(20)})
-    assert all(event.fired_at >= claimed_at + timedelta(seconds=3) for event in fired)
+    released = claimed_at + lease
+    assert all(released <= e.fired_at < released + timedelta(seconds=5) for e in fired)
 
 
 async def test_a_replica_killed_while_firing_loses_no_timer(
