@@ -16,7 +16,7 @@ from services.notifier.domain import (
 )
 from shared.contracts.base import format_brl
 from shared.contracts.limits import MAX_DELIVERY_TIME_LENGTH
-from shared.contracts.stores import DEFAULT_NOTIFICATION_TEMPLATES, StoreOrderConfig
+from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import (
     NotificationKind,
     OrderStatus,
@@ -41,19 +41,33 @@ def only(messages: list[CustomerMessage]) -> CustomerMessage:
     return messages[0]
 
 
+AS_THE_CUSTOMER_READS = {
+    OrderStatus.PENDING: (
+        "Seu pedido #ord-42 foi recebido e está aguardando confirmação do restaurante."
+    ),
+    OrderStatus.CONFIRMED: (
+        "Seu pedido #ord-42 foi confirmado! Estamos preparando tudo com muito carinho."
+    ),
+    OrderStatus.PREPARING: "Seu pedido #ord-42 está sendo preparado. Logo estará pronto!",
+    OrderStatus.READY: "Seu pedido #ord-42 está pronto! Em breve sairá para entrega.",
+    OrderStatus.DELIVERING: (
+        "Seu pedido #ord-42 saiu para entrega e chegará em aproximadamente 30 minutos."
+    ),
+    OrderStatus.DELIVERED: "Seu pedido #ord-42 foi entregue. Bom apetite!",
+    OrderStatus.COMPLETED: "Seu pedido #ord-42 foi concluído. Obrigado pela preferência!",
+    OrderStatus.CANCELLED: "Seu pedido #ord-42 foi cancelado.",
+    OrderStatus.REFUNDED: "Seu pedido #ord-42 foi cancelado e o valor de R$ 44,80 foi reembolsado.",
+}
+"""The source design's pt-BR texts (section 5.2), written out as WhatsApp shows them."""
+
+
 @pytest.mark.parametrize("status", list(OrderStatus))
 def test_each_status_renders_its_default_pt_br_template(status: OrderStatus) -> None:
     event = status_changed("ord-42", status, delivery_time="30 minutos", total_cents=4480)
 
     message = only(messages_for(event, DEFAULTS))
 
-    expected = (
-        DEFAULT_NOTIFICATION_TEMPLATES[status]
-        .replace("{order_id}", "ord-42")
-        .replace("{delivery_time}", "30 minutos")
-        .replace("{total}", "R$ 44,80")
-    )
-    assert message.body == expected
+    assert message.body == AS_THE_CUSTOMER_READS[status]
     assert message.kind is NotificationKind.ORDER_STATUS
     assert message.to == PHONE
     assert message.order_id == "ord-42"
