@@ -118,7 +118,9 @@ class OrderService:
         if answer is None:
             log.warning("unreadable command names no clientId/correlationId; dead-lettered only")
             return
-        metrics.COMMANDS_REJECTED.labels(str(payload.get("eventType")), "MALFORMED_COMMAND").inc()
+        named = payload.get("eventType")
+        event_type = named if named in (PlaceOrder.__name__, CancelOrder.__name__) else "unknown"
+        metrics.COMMANDS_REJECTED.labels(event_type, "MALFORMED_COMMAND").inc()
         await self._sink.send(*records_of([answer]))
 
     async def _reject(
