@@ -170,7 +170,9 @@ class IdempotentConsumer(Generic[M]):
         except Exception as failure:
             if is_unavailable(failure):
                 raise
-            log.warning("%s: answering an unreadable message failed: %s", self.name, _text(failure))
+            log.warning(
+                "%s: answering an unreadable message failed: %s", self.name, describe_error(failure)
+            )
 
     def _scope(self, received: ReceivedRecord) -> str:
         """Where an event id must be unique: the consumer, and for a topic pattern (one topic
@@ -200,7 +202,7 @@ class IdempotentConsumer(Generic[M]):
         return "handled"
 
     async def _dead_letter(self, received: ReceivedRecord, error: BaseException) -> None:
-        description = _text(error)
+        description = describe_error(error)
         log.warning(
             "%s: dead-lettering %s[%d]@%d: %s",
             self.name,
@@ -231,7 +233,7 @@ class IdempotentConsumer(Generic[M]):
         DEAD_LETTERS.labels(self.name, received.topic, type(error).__name__).inc()
 
 
-def _text(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     """An error for a header or a log line: short, and without the input pydantic would quote."""
     detail = describe_validation(error) if isinstance(error, ValidationError) else str(error)
     return f"{type(error).__name__}: {detail}"[:MAX_ERROR_HEADER]
