@@ -19,7 +19,7 @@ KUBECONFORM := .local/tools/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
 K8S_SCHEMAS := .local/tools/k8s-schemas
 
 .PHONY: help install run up down infra-up infra-down infra-status test lint format clean bench \
-	k8s-tools k8s-check
+	k8s-tools k8s-check dlq
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ format: .venv/.synced ## Apply ruff's fixes and formatting
 
 clean: down ## Remove server state and logs (installs are kept)
 	rm -rf .local/state .local/logs .local/run
+
+dlq: .venv/.synced ## Dead letters: make dlq ARGS="list orders.commands.dlq" (see README, Dead letters)
+	$(PY) -m shared.dlq_replay $(ARGS)
 
 bench: install ## Benchmarks on the real broker and server; JSON results in bench-results/
 	$(PY) -m bench.scheduler

@@ -1,14 +1,16 @@
 """The idempotent consumer and its dead-letter policy, the same in all four services.
 
-A message is decoded (a malformed one is dead-lettered at once), skipped if its `eventId` was
-already handled, handed to the service, and recorded as handled. A failing handler is retried
-with backoff; a permanent failure, or one that outlasts its retries, goes to `<topic>.dlq` with
-the error in headers. When a dependency is unreachable the message is not dead-lettered: the
+A message is decoded (one that cannot be read, whatever the reason, is dead-lettered at once),
+skipped if its `eventId` was already handled, handed to the service, and recorded as handled.
+A failing handler is retried with backoff; a permanent failure, or one that outlasts its
+retries, goes to `<topic>.dlq` with the error in headers and is not recorded, so that a replay
+from the DLQ is handled. When a dependency is unreachable the message is not dead-lettered: the
 error propagates, FastStream leaves the offset uncommitted and the message comes again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -16,20 +18,24 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from pydantic import ValidationError
 
 from shared.contracts.base import Message
-from shared.contracts.registry import ContractError
+from shared.contracts.registry import MESSAGE_TYPES, ContractError, describe_validation
 from shared.errors import PermanentError, is_unavailable
 from shared.logs import log_context
 from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, HANDLER_SECONDS, MESSAGES_HANDLED
 from shared.processed_events import ProcessedEvents
 from shared.records import (
     HEADER_CONSUMER,
+    HEADER_DEAD_VALUE_BYTES,
     HEADER_ERROR,
     HEADER_ERROR_TYPE,
+    HEADER_EVENT_ID,
     HEADER_EVENT_TYPE,
     HEADER_ORIGINAL_OFFSET,
     HEADER_ORIGINAL_PARTITION,
@@ -46,6 +52,9 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
 
 MAX_ERROR_HEADER = 1_000
+MAX_DEAD_VALUE = 64 * 1024
+"""What a dead letter keeps of a value too large for the DLQ (the original stays on its topic)."""
+MAX_DEAD_HEADER = 1_000
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,13 @@ class ReceivedRecord:
             offset=record.offset,
             key=record.key,
             value=record.value or b"",
-            headers={name: value.decode(errors="replace") for name, value in record.headers or ()},
+            headers={name: _header_text(value) for name, value in record.headers or ()},
         )
+
+
+def _header_text(value: bytes | None) -> str:
+    """Any header value as text: a null one is empty, bytes that are not UTF-8 are escaped."""
+    return "" if value is None else bytes(value).decode(errors="backslashreplace")
 
 
 Decoder = Callable[[bytes], M]
@@ -117,6 +131,8 @@ class IdempotentConsumer(Generic[M]):
     async def handle(self, received: ReceivedRecord) -> None:
         """Handles one record; raises only when the message must come again later."""
         event_type = received.headers.get(HEADER_EVENT_TYPE, "unknown")
+        if event_type not in MESSAGE_TYPES:  # a metric label: never the sender's own text
+            event_type = "unknown"
         try:
             with HANDLER_SECONDS.labels(self.name).time():
                 outcome = await self._outcome_of(received)
@@ -128,10 +144,9 @@ class IdempotentConsumer(Generic[M]):
     async def _outcome_of(self, received: ReceivedRecord) -> str:
         try:
             message = self.subscription.decode(received.value)
-        except (ContractError, PermanentError) as error:
-            answer = self.subscription.answer_malformed
-            if answer is not None and isinstance(error, ContractError):
-                await answer(error, received)
+        except Exception as error:  # whatever cannot be read never will be: no retry
+            if isinstance(error, ContractError):
+                await self._answer_malformed(error, received)
             await self._dead_letter(received, error)
             return "dead_lettered"
         with log_context(
@@ -144,31 +159,50 @@ class IdempotentConsumer(Generic[M]):
         ):
             return await self._handled(message, received)
 
+    async def _answer_malformed(self, error: ContractError, received: ReceivedRecord) -> None:
+        """Tells the sender, when the subscription does; a failing answer is no reason to keep
+        the message (it is dead-lettered all the same) unless a dependency is away."""
+        answer = self.subscription.answer_malformed
+        if answer is None:
+            return
+        try:
+            await answer(error, received)
+        except Exception as failure:
+            if is_unavailable(failure):
+                raise
+            log.warning(
+                "%s: answering an unreadable message failed: %s", self.name, describe_error(failure)
+            )
+
+    def _scope(self, received: ReceivedRecord) -> str:
+        """Where an event id must be unique: the consumer, and for a topic pattern (one topic
+        per store, each POS making its own ids) the topic it came from too."""
+        if self.subscription.pattern is None:
+            return self.name
+        return f"{self.name}@{received.topic}"
+
     async def _handled(self, message: M, received: ReceivedRecord) -> str:
-        event_id = str(message.event_id)
-        if await self._processed.contains(self.name, event_id):
+        event_id, scope = str(message.event_id), self._scope(received)
+        if await self._processed.contains(scope, event_id):
             log.info("%s: event %s already handled, skipped", self.name, event_id)
             return "duplicate"
-        outcome = "handled"
         try:
             await retry_transient(
                 lambda: self.subscription.handle(message, received),
                 is_transient=lambda error: not isinstance(error, PermanentError),
                 backoff=self._backoff,
             )
-        except PermanentError as error:
-            await self._dead_letter(received, error)
-            outcome = "dead_lettered"
         except Exception as error:
-            if is_unavailable(error):
+            if not isinstance(error, PermanentError) and is_unavailable(error):
                 raise
+            # Not recorded as processed: a replay from the DLQ, once fixed, must be handled.
             await self._dead_letter(received, error)
-            outcome = "dead_lettered"
-        await self._processed.add(self.name, event_id, self._clock())
-        return outcome
+            return "dead_lettered"
+        await self._processed.add(scope, event_id, self._clock())
+        return "handled"
 
     async def _dead_letter(self, received: ReceivedRecord, error: BaseException) -> None:
-        description = f"{type(error).__name__}: {error}"[:MAX_ERROR_HEADER]
+        description = describe_error(error)
         log.warning(
             "%s: dead-lettering %s[%d]@%d: %s",
             self.name,
@@ -185,16 +219,32 @@ class IdempotentConsumer(Generic[M]):
             HEADER_ORIGINAL_OFFSET: str(received.offset),
             HEADER_CONSUMER: self.name,
         }
-        DEAD_LETTERS.labels(self.name, received.topic, type(error).__name__).inc()
-        await self._dead_letters.send(
-            OutgoingRecord(
-                topic=dlq_topic(received.topic),
-                key=received.key or b"",
-                value=received.value,
-                headers=headers,
-                event_id=received.headers.get("event-id", ""),
-            )
+        record = OutgoingRecord(
+            topic=dlq_topic(received.topic),
+            key=received.key or b"",
+            value=received.value,
+            headers=headers,
+            event_id=received.headers.get(HEADER_EVENT_ID, "")[:MAX_DEAD_HEADER],
         )
+        try:
+            await self._dead_letters.send(record)
+        except MessageSizeTooLargeError:
+            await self._dead_letters.send(_cut_to_fit(record))
+        DEAD_LETTERS.labels(self.name, received.topic, type(error).__name__).inc()
+
+
+def describe_error(error: BaseException) -> str:
+    """An error for a header or a log line: short, and without the input pydantic would quote."""
+    detail = describe_validation(error) if isinstance(error, ValidationError) else str(error)
+    return f"{type(error).__name__}: {detail}"[:MAX_ERROR_HEADER]
+
+
+def _cut_to_fit(record: OutgoingRecord) -> OutgoingRecord:
+    """A dead letter too large for its topic: the start of its value and of each header, and
+    how large the value was (the whole record stays on its topic until retention ends)."""
+    headers = {name: value[:MAX_DEAD_HEADER] for name, value in record.headers.items()}
+    headers[HEADER_DEAD_VALUE_BYTES] = str(len(record.value))
+    return dataclasses.replace(record, value=record.value[:MAX_DEAD_VALUE], headers=headers)
 
 
 def _observe_lag(name: str, kafka: Any, record: ConsumerRecord[Any, Any]) -> None:
@@ -245,4 +295,26 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer[Any]) -> None:
         ack_policy=AckPolicy.NACK_ON_ERROR,
         listener=subscription.listener,
         title=subscription.name,
+        parser=parse_without_headers,
+        decoder=undecoded,
+        no_reply=True,
     )(on_message)
+
+
+async def parse_without_headers(
+    record: ConsumerRecord[Any, Any],
+    parse: Callable[[ConsumerRecord[Any, Any]], Awaitable[KafkaMessage]],
+) -> KafkaMessage:
+    """FastStream's parsing, shown no headers: it decodes each as UTF-8 (a null or binary one
+    would fail before the consumer could dead-letter the message, and the nack with it, so the
+    message would be skipped) and answers to a `reply_to` header. The consumer reads the
+    record itself."""
+    message = await parse(dataclasses.replace(record, headers=()))
+    message.raw_message = record
+    return message
+
+
+async def undecoded(message: KafkaMessage) -> bytes:
+    """The body as it came: FastStream's decoder runs `json.loads` on it before the handler
+    (a 1000-deep body would raise there); the consumer decodes it itself."""
+    return bytes(message.body)

@@ -18,6 +18,9 @@ HEADER_ORIGINAL_TOPIC = "dlq-original-topic"
 HEADER_ORIGINAL_PARTITION = "dlq-original-partition"
 HEADER_ORIGINAL_OFFSET = "dlq-original-offset"
 HEADER_CONSUMER = "dlq-consumer"
+HEADER_DEAD_VALUE_BYTES = "dlq-value-bytes"
+"""Set when a dead letter was too large for its DLQ: the size of the value it was cut from."""
+HEADER_DLQ_PREFIX = "dlq-"
 
 
 @dataclass(frozen=True)

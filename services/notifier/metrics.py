@@ -31,6 +31,11 @@ POSSIBLE_DUPLICATES = Counter(
     "redelivery): the customer may have received it twice.",
 )
 STORE_CONFIGS = Gauge("notifier_store_configs", "Store configurations known from stores.config.")
+STORE_CONFIGS_UNREADABLE = Counter(
+    "notifier_store_configs_unreadable_total",
+    "Records of stores.config that could not be read and were skipped (the store keeps its "
+    "previous or default configuration until a readable record replaces it).",
+)
 DUPLICATES_AVOIDED = Counter(
     "notifier_duplicates_avoided_total",
     "Unfinished claims found on redelivery whose message Twilio already lists: recorded as "

@@ -51,6 +51,11 @@ M = TypeVar("M", bound=Message)
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 """Turns the wire dict of version n of a message into the wire dict of version n + 1."""
 
+MAX_PROBLEM = 500
+"""ContractError messages are cut here: they travel in DLQ headers, logs and OrderRejected."""
+MAX_QUOTED = 60
+"""How much of a sender's own value (an unknown eventType) an error message quotes."""
+
 
 class ContractError(ValueError):
     """A message that does not fit its contract: unreadable, unknown, too new or invalid."""
@@ -64,7 +69,7 @@ class ContractError(ValueError):
         errors: Sequence[Mapping[str, Any]] = (),
         payload: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(_cut(message, MAX_PROBLEM))
         self.event_type = event_type
         """The message's `eventType`, if it could be read."""
         self.event_version = event_version
@@ -134,7 +139,7 @@ class Registry:
         message_type = self._types.get(event_type)
         if message_type is None:
             raise ContractError(
-                f"unknown eventType {event_type!r}", event_type=event_type, payload=payload
+                f"unknown eventType {_quoted(event_type)}", event_type=event_type, payload=payload
             )
         if types and not issubclass(message_type, types):
             expected = ", ".join(sorted(t.__name__ for t in types))
@@ -149,10 +154,10 @@ class Registry:
             return message_type.model_validate(upcast)
         except ValidationError as error:
             raise ContractError(
-                f"invalid {event_type} v{version}: {error}",
+                f"invalid {event_type} v{version}: {describe_validation(error)}",
                 event_type=event_type,
                 event_version=version,
-                errors=error.errors(include_url=False, include_context=False),
+                errors=error.errors(include_url=False, include_context=False, include_input=False),
                 payload=payload,
             ) from None
 
@@ -167,7 +172,7 @@ class Registry:
             )
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise ContractError(
-                f"{event_type} has an invalid eventVersion {version!r} (a positive integer)",
+                f"{event_type} has an invalid eventVersion {_quoted(version)} (a positive integer)",
                 event_type=event_type,
                 payload=payload,
             )
@@ -199,6 +204,29 @@ class Registry:
         return upcast
 
 
+def describe_validation(error: ValidationError) -> str:
+    """Pydantic's errors as `field.path: message`, never the offending input (personal data)."""
+    problems = [
+        f"{'.'.join(_cut(str(part), MAX_QUOTED) for part in detail['loc']) or '(message)'}: "
+        f"{detail['msg']}"
+        for detail in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
+    return _cut("; ".join(problems), MAX_PROBLEM)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _quoted(value: object) -> str:
+    """A sender's value in an error message, only when it is short (never a whole body)."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= MAX_QUOTED else f"(a text of {len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**MAX_QUOTED:
+        return repr(value)
+    return f"(a {type(value).__name__})"
+
+
 def _as_object(data: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(data, Mapping):
         return dict(data)
@@ -207,6 +235,10 @@ def _as_object(data: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
         parsed = json.loads(data, parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ContractError(f"message is not JSON: {error}") from None
+    except RecursionError:
+        raise ContractError("message is not readable JSON: nested too deeply") from None
+    except ValueError as error:  # e.g. an integer beyond Python's int-str digit limit
+        raise ContractError(f"message is not readable JSON: {error}") from None
     if not isinstance(parsed, dict):
         raise ContractError(f"message is not a JSON object but {type(parsed).__name__}")
     return parsed

@@ -145,6 +145,7 @@ async def test_store_configuration_is_validated_published_and_creates_the_pos_to
         await admin.close()
     assert pos_orders_topic(restaurant.client_id, restaurant.store_id) in existing
     assert pos_updates_topic(restaurant.client_id, restaurant.store_id) in existing
+    assert dlq_topic(pos_updates_topic(restaurant.client_id, restaurant.store_id)) in existing
 
 
 async def test_routes_refuse_a_missing_or_wrong_token(system: dict[str, ServiceProcess]) -> None:

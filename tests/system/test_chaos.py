@@ -1,7 +1,9 @@
 """Chaos: continuous traffic while each service is killed (-9) and restarted, the Kafka broker and
 the MongoDB-protocol server are restarted, Asaas fails a burst of charge creations and delivers
-its webhooks twice and out of order. When the traffic stops and the system settles, every order
-must be in the state its story implies, with at most one charge and exactly the refunds due.
+its webhooks twice and out of order, and poison (1000-deep JSON, a 5000-digit integer, binary and
+null headers) lands on `orders.commands` and on a POS updates topic. When the traffic stops and
+the system settles, every order must be in the state its story implies, with at most one charge
+and exactly the refunds due, and every poison message is in its topic's DLQ.
 
 This module has a broker and a server of its own, so that restarting them disturbs no other test.
 """
@@ -20,11 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from deploy.local.servers import FerretDBServer, KafkaServer, free_port
 from services.order.service import order_id_for
 from shared.clients.pos import PosClient
 from shared.contracts.pos import PosOrderReceived
+from shared.records import HEADER_ORIGINAL_TOPIC
+from shared.topics import ORDERS_COMMANDS, dlq_topic, pos_updates_topic
+from tests.integration.kafka_helpers import read_all
 from tests.system.conftest import Restaurant, System, start_system
 from tests.waiting import eventually
 
@@ -196,8 +202,10 @@ async def test_no_order_is_lost_and_every_story_ends_as_it_should_through_crashe
         traffic = Traffic(restaurants, stack)
         await traffic.open_the_stores()
         running = asyncio.create_task(traffic.run())
+        poisoned = asyncio.create_task(poison_midway(chaos_system, traffic))
         faults = await inject_faults(chaos_system, own_servers, restaurants)
         await running
+        poison = await poisoned
         violations = await settle(traffic)
     print(f"\nPOS got {dict(traffic.received)}, confirmed {len(traffic.confirmed)}")
 
@@ -224,9 +232,57 @@ async def test_no_order_is_lost_and_every_story_ends_as_it_should_through_crashe
         f"violations, {duplicates} WhatsApp messages sent twice "
         f"({counted} counted by the notifier as a crash between sending and recording)"
     )
+    dead = await dead_poison(chaos_system, poison)
+    assert dead == poison, "every poison message is in its topic's DLQ"
     assert violations == [], "\n".join(violations)
     assert charges_violations == [], "\n".join(charges_violations)
     assert duplicates <= counted
+
+
+POISON: list[tuple[bytes, list[tuple[str, bytes | None]]]] = [
+    (b"[" * 1000 + b"]" * 1000, []),
+    (b'{"eventType": "PlaceOrder", "n": ' + b"9" * 5000 + b"}", []),
+    (b'{"eventType": "PosOrderConfirmed"}', [("event-type", b"\xff\xfe"), ("event-id", None)]),
+]
+
+
+async def poison_midway(system: System, traffic: Traffic) -> set[tuple[str, bytes]]:
+    """Once half the orders are placed, poison on the commands topic and on a POS's updates
+    topic, under the restaurant's own key; (topic, value) of each."""
+    await eventually(lambda: len(traffic.placed) >= ORDERS // 2, timeout=300, what="midway")
+    restaurant = traffic.restaurants[0]
+    targets = [ORDERS_COMMANDS, pos_updates_topic(restaurant.client_id, restaurant.store_id)]
+    producer = AIOKafkaProducer(bootstrap_servers=system.bootstrap, acks="all")
+    await persist(producer.start)
+    sent: set[tuple[str, bytes]] = set()
+    try:
+        for topic in targets:
+            for value, headers in POISON:
+                await persist(
+                    functools.partial(
+                        producer.send_and_wait,
+                        topic,
+                        value,
+                        key=restaurant.client_id.encode(),
+                        headers=headers,
+                    )
+                )
+                sent.add((topic, value))
+    finally:
+        await producer.stop()
+    print(f"\n{len(sent)} poison messages sent mid-traffic", flush=True)
+    return sent
+
+
+async def dead_poison(system: System, poison: set[tuple[str, bytes]]) -> set[tuple[str, bytes]]:
+    """The poison messages found in their topics' DLQs (a kill may dead-letter one twice)."""
+    found: set[tuple[str, bytes]] = set()
+    for topic in {topic for topic, _ in poison}:
+        for record in await read_all(system.bootstrap, dlq_topic(topic)):
+            origin = dict(record.headers).get(HEADER_ORIGINAL_TOPIC, b"").decode()
+            if (origin, record.value) in poison:
+                found.add((origin, record.value))
+    return found
 
 
 async def inject_faults(

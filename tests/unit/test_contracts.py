@@ -619,6 +619,40 @@ def test_json_that_is_not_an_object_is_refused() -> None:
         decode("[1, 2]")
 
 
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"[" * 1000 + b"]" * 1000, "nested too deeply"),
+        (b'{"eventType": "PlaceOrder", "n": ' + b"9" * 5000 + b"}", "integer string"),
+    ],
+)
+def test_json_that_python_cannot_read_is_a_contract_error(body: bytes, problem: str) -> None:
+    with pytest.raises(ContractError, match=problem):
+        decode(body)
+
+
+def test_a_contract_error_names_the_field_but_never_quotes_the_input() -> None:
+    data = wire(PlaceOrder)
+    data["customer"]["phoneNumber"] = "Maria da Silva, rua das Flores 12"
+    data["eventVersion"] = "x" * 10_000
+
+    with pytest.raises(ContractError) as caught:
+        decode(data)
+    assert "Maria" not in str(caught.value)
+    assert "xxx" not in str(caught.value)
+    with pytest.raises(ContractError, match=r"customer\.phoneNumber") as caught:
+        decode(wire(PlaceOrder, customer=data["customer"]))
+    assert "Maria" not in str(caught.value)
+    assert all("input" not in detail for detail in caught.value.errors)
+
+
+def test_a_contract_error_quotes_no_long_event_type_and_is_short() -> None:
+    with pytest.raises(ContractError) as caught:
+        decode({"eventType": "Teleport" * 100_000})
+    assert len(str(caught.value)) <= 500
+    assert "TeleportTeleport" not in str(caught.value)
+
+
 def test_a_contract_error_is_a_value_error_carrying_what_could_be_read() -> None:
     data = wire(PlaceOrder, commandId="")
 

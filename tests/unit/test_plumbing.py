@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka import ConsumerRecord
 from aiokafka.errors import (
     InvalidTopicError,
     KafkaConnectionError,
@@ -18,14 +20,14 @@ from aiokafka.errors import (
 from pymongo.errors import ServerSelectionTimeoutError
 
 from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription
-from shared.contracts.registry import decode_as
+from shared.contracts.registry import ContractError, decode_as
 from shared.contracts.scheduler import CancelTimer
 from shared.errors import PermanentError, is_unavailable, is_unpublishable
 from shared.keys import key_for
 from shared.locks import KeyedLocks
 from shared.outbox import OUTBOX, PENDING_SINCE, merge_updates, outbox_update, with_outbox
 from shared.processed_events import InMemoryProcessedEvents
-from shared.records import HEADER_ERROR, OutgoingRecord
+from shared.records import HEADER_ERROR, HEADER_ERROR_TYPE, OutgoingRecord
 from shared.settings import ConsumerSettings
 from shared.topics import (
     STORES_CONFIG,
@@ -147,7 +149,7 @@ def received(message: CancelTimer) -> ReceivedRecord:
     return ReceivedRecord("scheduler.commands", 0, 7, record.key, record.value, record.headers)
 
 
-async def test_a_permanent_error_is_dead_lettered_without_retrying() -> None:
+async def test_a_permanent_error_is_dead_lettered_without_retrying_nor_recording_it() -> None:
     calls = []
 
     async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
@@ -161,7 +163,105 @@ async def test_a_permanent_error_is_dead_lettered_without_retrying() -> None:
     [dead] = sink.records
     assert dead.topic == "scheduler.commands.dlq"
     assert dead.headers[HEADER_ERROR] == "PermanentError: order belongs to another store"
-    assert await processed.contains("unit", str(message.event_id))
+    assert not await processed.contains("unit", str(message.event_id)), "a replay is handled"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [RecursionError("maximum recursion depth exceeded"), ValueError("int too long"), KeyError()],
+)
+async def test_whatever_a_decoder_raises_dead_letters_the_message_at_once(
+    failure: Exception,
+) -> None:
+    def decode(value: bytes) -> CancelTimer:
+        raise failure
+
+    sink, processed = RecordingSink(), InMemoryProcessedEvents()
+    consumer = IdempotentConsumer(
+        Subscription("unit", decode, handler_never_called),
+        processed=processed,
+        dead_letters=sink,
+        settings=ConsumerSettings(attempts=3),
+    )
+    await consumer.handle(received(cancel_timer()))
+    [dead] = sink.records
+    assert dead.headers[HEADER_ERROR_TYPE] == type(failure).__name__
+
+
+async def handler_never_called(message: CancelTimer, received: ReceivedRecord) -> None:
+    raise AssertionError("an unreadable message reached the handler")
+
+
+async def test_an_answer_to_the_sender_that_fails_does_not_keep_the_message_from_the_dlq() -> None:
+    async def answer(error: ContractError, received: ReceivedRecord) -> None:
+        raise ValueError("the answer itself is invalid")
+
+    sink = RecordingSink()
+    consumer = IdempotentConsumer(
+        Subscription(
+            "unit",
+            lambda value: decode_as(value, CancelTimer),
+            handler_never_called,
+            answer_malformed=answer,
+        ),
+        processed=InMemoryProcessedEvents(),
+        dead_letters=sink,
+        settings=ConsumerSettings(attempts=3),
+    )
+    await consumer.handle(dataclasses.replace(received(cancel_timer()), value=b"[" * 1000))
+    [dead] = sink.records
+    assert dead.headers[HEADER_ERROR_TYPE] == "ContractError"
+
+
+async def test_a_validation_error_of_a_handler_reaches_the_dlq_without_the_input() -> None:
+    async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
+        CancelTimer.model_validate({"timerId": "+5511999998888 Maria"})
+
+    sink = RecordingSink()
+    await consumer_with(handler, sink, InMemoryProcessedEvents()).handle(received(cancel_timer()))
+    [dead] = sink.records
+    assert "ValidationError" in dead.headers[HEADER_ERROR]
+    assert "Maria" not in dead.headers[HEADER_ERROR]
+
+
+def test_null_and_binary_header_values_are_read_as_text() -> None:
+    record = ConsumerRecord(
+        topic="t",
+        partition=0,
+        offset=1,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=None,
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=0,
+        headers=(("null", None), ("binary", b"\xff\xfeok"), ("text", "ção".encode())),
+    )
+    assert ReceivedRecord.of(record).headers == {
+        "null": "",
+        "binary": "\\xff\\xfeok",
+        "text": "ção",
+    }
+    assert ReceivedRecord.of(record).value == b""
+
+
+async def test_a_pattern_subscription_dedupes_event_ids_per_topic() -> None:
+    handled: list[str] = []
+
+    async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
+        handled.append(received.topic)
+
+    consumer = IdempotentConsumer(
+        Subscription("unit", lambda value: decode_as(value, CancelTimer), handler, pattern="t.*"),
+        processed=InMemoryProcessedEvents(),
+        dead_letters=RecordingSink(),
+        settings=ConsumerSettings(attempts=3),
+    )
+    message = received(cancel_timer())
+    for topic in ("t.store-1", "t.store-2", "t.store-1"):
+        await consumer.handle(dataclasses.replace(message, topic=topic))
+    assert handled == ["t.store-1", "t.store-2"]
 
 
 async def test_an_unreachable_database_leaves_the_message_for_redelivery_not_the_dlq() -> None:

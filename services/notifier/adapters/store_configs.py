@@ -15,9 +15,10 @@ import time
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.notifier.metrics import STORE_CONFIGS
+from services.notifier.metrics import STORE_CONFIGS, STORE_CONFIGS_UNREADABLE
 from shared.background import BackgroundLoops
-from shared.contracts.registry import ContractError, decode_as
+from shared.consumer import describe_error
+from shared.contracts.registry import decode_as
 from shared.contracts.stores import StoreConfigChanged, StoreOrderConfig
 from shared.topics import STORES_CONFIG
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 StoreKey = tuple[str, str]
 METADATA_WAIT_S = 30.0
+MAX_LOGGED_KEY = 200
 
 
 class KafkaStoreConfigs:
@@ -155,13 +157,15 @@ class KafkaStoreConfigs:
             return
         try:
             changed = decode_as(record.value, StoreConfigChanged)
-        except ContractError as error:
+        except Exception as error:  # a poison record must not stop the copy (every start)
+            STORE_CONFIGS_UNREADABLE.inc()
             log.warning(
-                "ignoring unreadable %s record %s@%d: %s",
+                "skipping unreadable %s record %s[%d]@%d: %s",
                 self._topic,
-                key,
+                key[:MAX_LOGGED_KEY],
+                record.partition,
                 record.offset,
-                error,
+                describe_error(error),
             )
             return
         self._configs[changed.client_id, changed.store_id] = changed.config
