@@ -431,3 +431,61 @@ async def test_the_notifier_skips_and_counts_unreadable_store_configs_and_reads_
 def test_every_corpus_entry_has_a_name_of_its_own() -> None:
     names = [record.name for record in corpus("PlaceOrder")]
     assert len(names) == len(set(names))
+
+
+async def test_an_update_naming_another_stores_order_is_dead_lettered_and_the_next_handled(
+    kafka_bootstrap: str,
+) -> None:
+    client = f"hostile-{uuid.uuid4().hex[:8]}"
+    sink = RecordingSink()
+    orders, configs = InMemoryOrderRepository(sink), InMemoryStoreConfigRepository(sink)
+    service = OrderService(
+        orders, configs, sink=sink, store_topics=InMemoryStoreTopics(), clock=now
+    )
+    mine, theirs = place_order(client_id=client), place_order(client_id=client, store_id="other")
+    for store in ("store-1", "other"):
+        config = StoreOrderConfig(client_id=client, store_id=store, requires_confirmation=True)
+        await configs.put(config, [], now())
+    await service.place(mine)
+    await service.place(theirs)
+    topic = pos_updates_topic(client, "store-1")
+    await create_topics(kafka_bootstrap, topic, dlq_topic(topic))
+    reached: list[tuple[str, str]] = []
+    pos_subscriptions = [s for s in order_subscriptions(service) if s.pattern is not None]
+    consumed = Consumed(
+        POS, lambda: pos_subscriptions, lambda c: pos_update(PosOrderConfirmed, ""), ""
+    )
+    foreign = pos_update(PosOrderConfirmed, order_id_for(theirs))
+    valid = pos_update(PosOrderConfirmed, order_id_for(mine))
+
+    def setup(broker: Any) -> None:
+        consume(
+            broker,
+            rewired(consumed, topic, client, reached),
+            processed=InMemoryProcessedEvents(),
+            dead_letters=BrokerSink(broker),
+            settings=SETTINGS,
+        )
+
+    async with running_broker(kafka_bootstrap, setup):
+        await send_all(
+            kafka_bootstrap,
+            topic,
+            client.encode(),
+            [Hostile("another store's order", foreign.to_json()), Hostile("mine", valid.to_json())],
+        )
+        await eventually(
+            lambda: (topic, str(valid.event_id)) in reached,
+            timeout=HANDLED_WITHIN_S,
+            what="the store's own confirmation handled after the foreign one",
+        )
+        [dead] = await read_until(kafka_bootstrap, dlq_topic(topic), at_least(1))
+
+    assert dead.value == foreign.to_json()
+    assert headers_of(dead)[HEADER_ERROR_TYPE] == "PermanentError"
+    assert "store" in headers_of(dead)[HEADER_ERROR]
+    confirmed = await orders.get(order_id_for(mine))
+    untouched = await orders.get(order_id_for(theirs))
+    assert confirmed is not None
+    assert untouched is not None
+    assert (confirmed.status, untouched.status) == (OrderStatus.CONFIRMED, OrderStatus.PENDING)
