@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from cryptography.fernet import Fernet
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from services.payment.adapters.mongo import INBOX, PAYMENTS
+from services.payment.adapters.mongo import JOBS, PAYMENTS
+from services.payment.ports import WEBHOOK_JOB
 from shared.broker import BrokerSink
 from shared.contracts.base import Message
 from shared.contracts.payments import (
@@ -178,11 +180,13 @@ class PaymentEvents:
         stack, client_id = restaurant.stack, restaurant.client_id
 
         async def settled() -> bool:
-            inbox = stack.database[INBOX]
-            unprocessed = {"clientId": client_id, "outcome": {"$exists": False}}
+            # A webhook's job is removed once it is processed (the inbox entry may be written
+            # after its job ran, so its outcome is no sign).
+            webhook_jobs = stack.database[JOBS[WEBHOOK_JOB]]
+            pending = {"key": {"$regex": f"^{re.escape(client_id)}:"}}
             payment = await stack.database[PAYMENTS].find_one({"_id": f"{client_id}:{order_id}"})
             return (
-                await inbox.count_documents(unprocessed) == 0
+                await webhook_jobs.count_documents(pending) == 0
                 and payment is not None
                 and not payment.get(OUTBOX)
             )

@@ -14,9 +14,10 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,17 @@ class Placed:
     restaurant: Restaurant
     order_id: str
     phone: str
+    at: float
+    """When it was sent (monotonic seconds)."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault injected, and when (monotonic seconds)."""
+
+    name: str
+    started: float
+    ended: float
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +133,14 @@ class Traffic:
         """Chatbots sending and customers paying: each ends once its part is done."""
         self.received: Counter[str] = Counter()
         self.confirmed: list[str] = []
+        self.done_at: float | None = None
+        """When every order was sent and every payment made (monotonic seconds)."""
+
+    def overlaps(self, fault: Fault) -> bool:
+        """Whether orders were in flight during `fault`: one was sent before it ended, and
+        the chatbots and customers were not done before it began."""
+        assert self.done_at is not None
+        return self.placed[0].at < fault.ended and fault.started < self.done_at
 
     async def open_the_stores(self) -> None:
         """Each restaurant's POS answers until the test ends (the stack closes)."""
@@ -140,6 +160,7 @@ class Traffic:
             await self._place(next(restaurants), next(stories), chatbot)
             await asyncio.sleep(PACE_S)
         await asyncio.gather(*self.clients)
+        self.done_at = time.monotonic()
 
     async def _place(self, restaurant: Restaurant, story: Story, chatbot: dict[str, Any]) -> None:
         phone = f"+55119{uuid.uuid4().int % 10**8:08d}"  # one customer per order
@@ -148,7 +169,7 @@ class Traffic:
             update={"customer": command.customer.model_copy(update={"name": story.name})}
         )
         order_id = order_id_for(command)
-        self.placed.append(Placed(story, restaurant, order_id, phone))
+        self.placed.append(Placed(story, restaurant, order_id, phone, time.monotonic()))
         send = chatbot[restaurant.client_id].send
         self.clients.append(asyncio.create_task(persist(lambda: send(command))))
         if story.pays:
@@ -227,11 +248,16 @@ async def test_no_order_is_lost_and_every_story_ends_as_it_should_through_crashe
         for path in Path(chaos_system.processes["notifier"].log_path).parent.glob("notifier*.log")
     )
     print(
-        f"\nchaos: {len(traffic.placed)} orders sent, {len(faults)} faults injected "
-        f"({'; '.join(faults)}), {len(violations) + len(charges_violations)} invariant "
+        f"\nchaos: {len(traffic.placed)} orders sent, {len(faults) + 1} faults injected "
+        f"({'; '.join(f.name for f in faults)}; Asaas webhooks delivered twice, the whole run, "
+        f"one restaurant), {len(violations) + len(charges_violations)} invariant "
         f"violations, {duplicates} WhatsApp messages sent twice "
         f"({counted} counted by the notifier as a crash between sending and recording)"
     )
+    start, done = traffic.placed[0].at, traffic.done_at or 0.0
+    timeline = [f"{f.name} {f.started - start:.1f}-{f.ended - start:.1f}s" for f in faults]
+    print(f"traffic 0-{done - start:.1f}s; faults: " + "; ".join(timeline))
+    assert [f.name for f in faults if not traffic.overlaps(f)] == [], "a fault met no traffic"
     dead = await dead_poison(chaos_system, poison)
     assert dead == poison, "every poison message is in its topic's DLQ"
     assert violations == [], "\n".join(violations)
@@ -287,10 +313,17 @@ async def dead_poison(system: System, poison: set[tuple[str, bytes]]) -> set[tup
 
 async def inject_faults(
     system: System, servers: tuple[KafkaServer, FerretDBServer], restaurants: list[Restaurant]
-) -> list[str]:
-    """One fault after another, a few seconds apart, while the traffic runs; what was done."""
+) -> list[Fault]:
+    """One fault after another, a few seconds apart, while the traffic runs; what was done and
+    when."""
     kafka, mongo = servers
-    faults: list[str] = []
+    faults: list[Fault] = []
+
+    @contextlib.asynccontextmanager
+    async def fault(name: str) -> AsyncIterator[None]:
+        started = time.monotonic()
+        yield
+        faults.append(Fault(name, started, time.monotonic()))
 
     async def pause() -> None:
         await asyncio.sleep(3)
@@ -298,26 +331,25 @@ async def inject_faults(
     for name in ("order", "payment", "notifier", "scheduler"):
         await pause()
         process = system.processes[name]
-        process.kill()
-        process.start()
-        await asyncio.to_thread(process.wait_ready, 120)
-        faults.append(f"kill -9 {name}")
+        async with fault(f"kill -9 {name}"):
+            process.kill()
+            process.start()
+            await asyncio.to_thread(process.wait_ready, 120)
     await pause()
-    await asyncio.to_thread(kafka.stop)
-    await asyncio.to_thread(kafka.start)
-    faults.append("Kafka broker restarted")
+    async with fault("Kafka broker restarted"):
+        await asyncio.to_thread(kafka.stop)
+        await asyncio.to_thread(kafka.start)
     await pause()
-    await asyncio.to_thread(mongo.kill)
-    await asyncio.to_thread(mongo.start)
-    faults.append("MongoDB-protocol server killed and restarted")
+    async with fault("MongoDB-protocol server killed and restarted"):
+        await asyncio.to_thread(mongo.kill)
+        await asyncio.to_thread(mongo.start)
     asaas = restaurants[1].asaas
-    await asaas.post("/_control/faults", json={"fail5xx": {"POST /v3/payments": 4}})
-    faults.append("Asaas 5xx burst on charge creation")
-    await asaas.post("/_control/webhooks/pause")
-    await pause()
-    await asaas.post("/_control/webhooks/resume", json={"order": "reverse"})
-    faults.append("Asaas webhooks held and delivered in reverse order")
-    faults.append("Asaas webhooks delivered twice (whole run, one restaurant)")
+    async with fault("Asaas 5xx burst on charge creation"):
+        await asaas.post("/_control/faults", json={"fail5xx": {"POST /v3/payments": 4}})
+    async with fault("Asaas webhooks held and delivered in reverse order"):
+        await asaas.post("/_control/webhooks/pause")
+        await pause()
+        await asaas.post("/_control/webhooks/resume", json={"order": "reverse"})
     return faults
 
 
