@@ -22,13 +22,8 @@ from services.notifier.adapters.store_configs import InMemoryStoreConfigs, Kafka
 from services.notifier.handlers import subscriptions as notifier_subscriptions
 from services.notifier.metrics import STORE_CONFIGS_UNREADABLE
 from services.notifier.service import NotificationService
-from services.order.adapters.in_memory import (
-    InMemoryOrderRepository,
-    InMemoryStoreConfigRepository,
-    InMemoryStoreTopics,
-)
 from services.order.handlers import subscriptions as order_subscriptions
-from services.order.service import OrderService, order_id_for
+from services.order.service import order_id_for
 from services.payment.adapters.in_memory import (
     InMemoryJobQueue,
     InMemoryPaymentRepository,
@@ -74,6 +69,7 @@ from tests.component.test_payment_component import FakeAsaas, request_payment
 from tests.integration.kafka_helpers import Record, at_least, read_until, running_broker
 from tests.notifier.events import config_changed, status_changed
 from tests.notifier.fakes import FakeMessenger
+from tests.order.twins import OrderTwins
 from tests.sinks import RecordingSink
 from tests.waiting import eventually
 
@@ -165,14 +161,7 @@ class Consumed:
 
 
 def order_service() -> list[Subscription[Any]]:
-    sink = RecordingSink()
-    service = OrderService(
-        InMemoryOrderRepository(sink),
-        InMemoryStoreConfigRepository(sink),
-        sink=sink,
-        store_topics=InMemoryStoreTopics(),
-        clock=now,
-    )
+    service = OrderTwins().service
     return order_subscriptions(service)
 
 
@@ -437,11 +426,8 @@ async def test_an_update_naming_another_stores_order_is_dead_lettered_and_the_ne
     kafka_bootstrap: str,
 ) -> None:
     client = f"hostile-{uuid.uuid4().hex[:8]}"
-    sink = RecordingSink()
-    orders, configs = InMemoryOrderRepository(sink), InMemoryStoreConfigRepository(sink)
-    service = OrderService(
-        orders, configs, sink=sink, store_topics=InMemoryStoreTopics(), clock=now
-    )
+    twins = OrderTwins()
+    orders, configs, service = twins.orders, twins.configs, twins.service
     mine, theirs = place_order(client_id=client), place_order(client_id=client, store_id="other")
     for store in ("store-1", "other"):
         config = StoreOrderConfig(client_id=client, store_id=store, requires_confirmation=True)
@@ -452,9 +438,7 @@ async def test_an_update_naming_another_stores_order_is_dead_lettered_and_the_ne
     await create_topics(kafka_bootstrap, topic, dlq_topic(topic))
     reached: list[tuple[str, str]] = []
     pos_subscriptions = [s for s in order_subscriptions(service) if s.pattern is not None]
-    consumed = Consumed(
-        POS, lambda: pos_subscriptions, lambda c: pos_update(PosOrderConfirmed, ""), ""
-    )
+    consumed = Consumed(POS, lambda: pos_subscriptions, lambda c: valid, "PosOrderConfirmed")
     foreign = pos_update(PosOrderConfirmed, order_id_for(theirs))
     valid = pos_update(PosOrderConfirmed, order_id_for(mine))
 

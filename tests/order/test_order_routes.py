@@ -10,16 +10,10 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from services.order.adapters.in_memory import (
-    InMemoryOrderRepository,
-    InMemoryStoreConfigRepository,
-    InMemoryStoreTopics,
-)
 from services.order.config import QuerySettings
 from services.order.routes import order_routes
-from services.order.service import OrderService
-from tests.builders import CLIENT, STORE, now, place_order
-from tests.sinks import RecordingSink
+from tests.builders import CLIENT, STORE, place_order
+from tests.order.twins import OrderTwins
 
 TOKEN = "route-test-token"
 ORDERS = f"/stores/{CLIENT}/{STORE}/orders"
@@ -27,14 +21,7 @@ ORDERS = f"/stores/{CLIENT}/{STORE}/orders"
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    sink = RecordingSink()
-    service = OrderService(
-        InMemoryOrderRepository(sink),
-        InMemoryStoreConfigRepository(sink),
-        sink=sink,
-        store_topics=InMemoryStoreTopics(),
-        clock=now,
-    )
+    service = OrderTwins().service
     for _ in range(205):
         await service.place(place_order("CASH"))
     app = FastAPI()

@@ -12,21 +12,14 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from services.order.adapters.in_memory import (
-    InMemoryOrderRepository,
-    InMemoryStoreConfigRepository,
-    InMemoryStoreTopics,
-)
 from services.order.config import QuerySettings
 from services.order.routes import CONFIG_BODY_LIMIT, order_routes
-from services.order.service import OrderService
 from services.payment.asaas_updates import AsaasUpdateService
 from services.payment.restaurants import Restaurants
 from services.payment.routes import CREDENTIALS_BODY_LIMIT, admin_router, webhook_router
 from shared.contracts.limits import MAX_NAME_LENGTH, MAX_TEMPLATE_LENGTH
 from shared.contracts.values import OrderStatus
-from tests.builders import now
-from tests.sinks import RecordingSink
+from tests.order.twins import OrderTwins
 
 TOKEN = "http-test-token"
 WEBHOOK_LIMIT = 256 * 1024
@@ -62,14 +55,7 @@ def webhooks() -> ReceivedWebhooks:
 
 @pytest.fixture
 async def http(webhooks: ReceivedWebhooks) -> AsyncIterator[httpx.AsyncClient]:
-    sink = RecordingSink()
-    service = OrderService(
-        InMemoryOrderRepository(sink),
-        InMemoryStoreConfigRepository(sink),
-        sink=sink,
-        store_topics=InMemoryStoreTopics(),
-        clock=now,
-    )
+    service = OrderTwins().service
     restaurants = cast(Restaurants, AnyWebhookToken())
     app = FastAPI()
     app.include_router(order_routes(service, SecretStr(TOKEN), QuerySettings()))
