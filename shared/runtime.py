@@ -8,7 +8,7 @@ topics the service declared, starts the broker and the loops, and tears all of i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -124,10 +124,6 @@ class ServiceRuntime:
         finally:
             await loops.stop()
             await self.broker.stop()
-            await _run_all(reversed(self._on_stop))
+            for hook in reversed(self._on_stop):
+                await hook()
             self.client.close()
-
-
-async def _run_all(hooks: Iterable[Hook]) -> None:
-    for hook in hooks:
-        await hook()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from services.notifier.domain import CustomerEvent, CustomerMessage
@@ -19,16 +20,19 @@ def audit_event(
     now: datetime,
 ) -> NotificationSent | NotificationFailed:
     """What became of one message `event` called for, caused by that event."""
+    about: dict[str, Any] = {
+        "order_id": message.order_id,
+        "source_event_id": event.event_id,
+        "kind": message.kind,
+        "to": message.to,
+    }
     if outcome.state is LedgerState.SENT:
         assert outcome.twilio_sid is not None
         return NotificationSent.caused_by(
             event,
             event_id=event_id,
             now=now,
-            order_id=message.order_id,
-            source_event_id=event.event_id,
-            kind=message.kind,
-            to=message.to,
+            **about,
             twilio_sid=outcome.twilio_sid,
             body=outcome.body,
             template_sid=outcome.template_sid,
@@ -37,10 +41,7 @@ def audit_event(
         event,
         event_id=event_id,
         now=now,
-        order_id=message.order_id,
-        source_event_id=event.event_id,
-        kind=message.kind,
-        to=message.to,
+        **about,
         error_code=outcome.error_code or "unknown",
         message=outcome.error_message or "",
         permanent=outcome.permanent,
