@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY
 
 from services.order.adapters.in_memory import (
+    InMemoryOrderNumbers,
     InMemoryOrderRepository,
     InMemoryStoreConfigRepository,
     InMemoryStoreTopics,
@@ -75,12 +76,14 @@ class World:
     configs: InMemoryStoreConfigRepository
     store_topics: InMemoryStoreTopics
     sink: RecordingSink
+    numbers: InMemoryOrderNumbers = field(default_factory=InMemoryOrderNumbers)
 
     def replica(self) -> OrderService:
         """An order service on these repositories (each call another replica)."""
         return OrderService(
             self.orders,
             self.configs,
+            numbers=self.numbers,
             sink=self.sink,
             store_topics=self.store_topics,
             clock=lambda: T0,

@@ -82,6 +82,7 @@ def an_order(
         command,
         StoreOrderConfig.default_for(client_id, store_id),
         order_id=order_id,
+        order_number=1,
         placed_event_id=f"placed-{order_id}",
         now=placed_at,
     )

@@ -50,7 +50,7 @@ def config(**fields: Any) -> StoreOrderConfig:
 
 
 def placed(method: str = "CASH", **fields: Any) -> OrderDecision:
-    return decisions.place(command(method), config(**fields), "order-1", cause())
+    return decisions.place(command(method), config(**fields), "order-1", cause(), order_number=7)
 
 
 def envelope_at(minutes: float) -> dict[str, Any]:
