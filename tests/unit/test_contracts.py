@@ -938,6 +938,15 @@ def test_templates_left_out_keep_their_default() -> None:
     )
 
 
+def test_a_template_may_use_every_placeholder_of_the_design() -> None:
+    names = ["order_number", "order_id", "total", "delivery_time", "store_name", "customer_name"]
+    template = " ".join("{" + name + "}" for name in names)
+    config = StoreOrderConfig.model_validate(
+        {"clientId": CLIENT, "storeId": STORE, "notificationTemplates": {"READY": template}}
+    )
+    assert config.notification_templates[OrderStatus.READY] == template
+
+
 def test_a_template_with_an_unknown_placeholder_is_refused_by_name() -> None:
     with pytest.raises(
         ValidationError, match=r"template for READY: unknown placeholder \{pedido\}"
