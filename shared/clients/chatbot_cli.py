@@ -195,28 +195,39 @@ def parser() -> argparse.ArgumentParser:
     cancel = commands.add_parser("cancel", help="cancel an order (the customer's CancelOrder)")
     cancel.add_argument("--order", required=True, help="the order id")
     cancel.add_argument("--reason")
-    status = commands.add_parser(
+    status = _look_up(
+        commands,
         "status",
-        help="an order's status, by its id",
-        description="Prints the order's number, status, payment status, items and total.",
-        epilog="example:\n  python -m shared.clients.chatbot_cli status --order "
-        "0b6f3c1e-8d2a-5f4b-9c7d-1e2f3a4b5c6d",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "an order's status, by its id",
+        "Prints the order's number, status, payment status, items and total.",
+        "status --order 0b6f3c1e-8d2a-5f4b-9c7d-1e2f3a4b5c6d",
     )
     status.add_argument("--order", required=True, help="the order id")
-    status.add_argument("--json", action="store_true", help="print the order as JSON")
-    recent = commands.add_parser(
+    recent = _look_up(
+        commands,
         "recent",
-        help="a customer's latest orders, by phone number",
-        description="Prints the customer's latest orders, newest first, one line each.",
-        epilog="example:\n  python -m shared.clients.chatbot_cli recent --phone +5511987654321 "
-        "--limit 5",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "a customer's latest orders, by phone number",
+        "Prints the customer's latest orders, newest first, one line each.",
+        "recent --phone +5511987654321 --limit 5",
     )
     recent.add_argument("--phone", required=True, help="E.164, e.g. +5511987654321")
     recent.add_argument("--limit", type=int, default=3, help="how many (default %(default)s)")
-    recent.add_argument("--json", action="store_true", help="print the orders as JSON")
     return found
+
+
+def _look_up(
+    commands: Any, name: str, summary: str, description: str, example: str
+) -> argparse.ArgumentParser:
+    """A look-up command on the order service's HTTP API, with its example and `--json`."""
+    command: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=f"example:\n  python -m shared.clients.chatbot_cli {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("--json", action="store_true", help="print the answer as JSON")
+    return command
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -10,7 +10,6 @@ later). Every failure is a `QueryError` whose message a person can act on.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -59,12 +58,7 @@ class ChatbotQueries:
     async def __aenter__(self) -> ChatbotQueries:
         return self
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._http.aclose()
 
     async def status(self, order_id: str) -> OrderSnapshot:

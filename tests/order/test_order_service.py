@@ -101,6 +101,11 @@ class World:
         config = StoreOrderConfig.model_validate({"client_id": CLIENT, "store_id": STORE} | fields)
         await self.configs.put(config, [], T0)
 
+    async def placed(self, service: OrderService, command: PlaceOrder) -> Order:
+        """`command` placed through `service`, and the order it stored."""
+        await service.place(command)
+        return await self.stored(command)
+
     async def stored(self, command: PlaceOrder) -> Order:
         order = await self.orders.get(order_id_for(command))
         assert order is not None
@@ -279,8 +284,7 @@ async def test_an_order_of_another_restaurant_is_not_found_by_its_cancel(
     world: World, service: OrderService
 ) -> None:
     command = place_order("PIX")
-    await service.place(command)
-    order = await world.stored(command)
+    order = await world.placed(service, command)
 
     await service.cancel(cancel_order(order.order_id, client_id="rest-2"))
 
@@ -311,8 +315,7 @@ async def test_a_pos_update_that_came_on_another_stores_topic_is_refused(
 ) -> None:
     await world.configure(requires_confirmation=True)
     command = place_order("CASH")
-    await service.place(command)
-    order = await world.stored(command)
+    order = await world.placed(service, command)
     confirmed = pos_update(PosOrderConfirmed, order.order_id)
 
     with pytest.raises(WrongStore):
@@ -450,8 +453,7 @@ async def test_a_pos_update_of_an_order_the_pos_never_received_is_answered_order
     world: World, service: OrderService
 ) -> None:
     command = place_order("PIX")  # unpaid: the kitchen never saw it
-    await service.place(command)
-    order = await world.stored(command)
+    order = await world.placed(service, command)
 
     refused = await refusal_of(world, service, pos_update(PosOrderConfirmed, order.order_id))
 
@@ -463,8 +465,7 @@ async def test_a_pos_update_of_another_restaurants_order_is_answered_as_unknown(
     world: World, service: OrderService
 ) -> None:
     command = place_order("CASH", client_id="rest-2", store_id=STORE)
-    await service.place(command)
-    order = await world.stored(command)
+    order = await world.placed(service, command)
 
     with pytest.raises(WrongStore):  # dead-lettered, for whoever looks after the restaurants
         await service.on_pos_update(pos_update(PosOrderConfirmed, order.order_id), (CLIENT, STORE))
@@ -482,8 +483,7 @@ async def test_a_pos_update_the_lifecycle_does_not_allow_is_answered_with_the_cu
 ) -> None:
     await world.configure(requires_confirmation=False)
     command = place_order("CASH")
-    await service.place(command)
-    order = await world.stored(command)
+    order = await world.placed(service, command)
     ready = pos_update(PosOrderStatusUpdated, order.order_id, status="READY")  # not PREPARING
 
     refused = await refusal_of(world, service, ready)
