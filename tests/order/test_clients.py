@@ -194,3 +194,37 @@ async def test_the_chatbot_command_line_explains_what_went_wrong_in_one_line(
     assert code == 0
     assert "example:" in printed
     assert "--limit" in printed
+
+
+async def test_the_simulated_pos_shows_orders_by_number_and_why_an_update_was_refused(
+    restaurant: Restaurant, tmp_path: Path
+) -> None:
+    await restaurant.configure(requiresConfirmation=False)
+    screen_log = tmp_path / "pos.log"
+    with screen_log.open("wb") as screen:
+        pos = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "shared.clients.pos_simulator", "--bootstrap",
+            restaurant.bootstrap, "--client", restaurant.client_id, "--store",
+            restaurant.store_id, stdin=subprocess.PIPE, stdout=screen,
+            stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+        )  # fmt: skip
+        try:
+            await restaurant.place(restaurant.order())
+
+            def shows(text: str) -> bool:
+                return text in screen_log.read_text()
+
+            await eventually(lambda: shows("novo pedido #1 de Ana"), what="the order on screen")
+            assert pos.stdin is not None
+            pos.stdin.write(b"status #1 READY\nconfirm 99\n")  # skips PREPARING; no order 99
+            await pos.stdin.drain()
+            await eventually(lambda: shows("pedido 99"), what="both refusals on screen")
+        finally:
+            pos.terminate()
+            await pos.wait()
+    lines = screen_log.read_text().splitlines()
+    assert (
+        "[POS] atualização recusada, pedido #1: mudança não permitida (TRANSITION_NOT_ALLOWED), "
+        "status atual CONFIRMED"
+    ) in lines
+    assert "[POS] atualização recusada, pedido 99: pedido desconhecido (ORDER_NOT_FOUND)" in lines
