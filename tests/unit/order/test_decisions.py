@@ -13,7 +13,12 @@ from services.order.domain.change import Cause, OrderDecision
 from services.order.domain.errors import InvalidTransition, OrderError
 from services.order.domain.order import Deadlines, Order
 from services.order.outgoing import topic_of
-from shared.contracts.orders import OrderPaymentStatusChanged, OrderPlaced, OrderStatusChanged
+from shared.contracts.orders import (
+    OrderPaymentStatusChanged,
+    OrderPlaced,
+    OrderStatusChanged,
+    PaymentInstructionsIssued,
+)
 from shared.contracts.payments import (
     CancelPayment,
     PaymentCancelled,
@@ -266,6 +271,17 @@ def test_every_message_about_a_new_order_carries_its_number() -> None:
     assert placed_event.order_number == placed_event.order.order_number == 7
     assert changed.order_number == 7
     assert received.order_number == received.order.order_number == 7
+
+
+def test_the_payment_instructions_carry_the_order_number() -> None:
+    created = PaymentCreated(
+        **envelope_at(1), order_id="order-1", payment_id="pay_1", method="PIX", amount_cents=2620,
+        instructions=PaymentInstructions(pix_payload="000201"),
+    )  # fmt: skip
+    decision = decisions.on_payment_event(placed("PIX").state, created, cause(1))
+    (issued,) = decision.events
+    assert isinstance(issued, PaymentInstructionsIssued)
+    assert issued.order_number == 7
 
 
 def test_the_charge_is_described_to_the_payer_by_the_order_number() -> None:
