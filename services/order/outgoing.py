@@ -167,7 +167,8 @@ def pos_update_refused(
             "detail": f"order {update.order_id} is not an order this POS received",
         }
     ours = order is not None and (order.client_id, order.store_id) == store
-    same_turn = order.correlation_id if order is not None and ours else None
+    # The order's conversation turn, unless the order is another store's.
+    same_turn = order.correlation_id if ours and order is not None else None
     return PosUpdateRejected(
         event_id=event_id,
         occurred_at=now,
