@@ -54,7 +54,7 @@ def template() -> Document:
     now = datetime.now(UTC)
     config = StoreOrderConfig.default_for(command.client_id, command.store_id)
     decision = decisions.place(
-        command, config, order_id_for(command), Cause.of(command, now, uuid.uuid4)
+        command, config, order_id_for(command), Cause.of(command, now, uuid.uuid4), order_number=1
     )
     return to_document(decision.state)
 

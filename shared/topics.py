@@ -30,7 +30,10 @@ DLQ_SUFFIX = ".dlq"
 # Kafka topic names allow [a-zA-Z0-9._-]; POS topics embed ids, so ids are held to that alphabet.
 _LEGAL_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-POS_UPDATES_PATTERN = r"pos\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.updates"
+POS_UPDATES_PATTERN = r"pos\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.updates$"
+"""Every store's updates topic and nothing longer: aiokafka matches a pattern at the start only,
+and without the `$` the order service read its own `...updates.dlq` topics and dead-lettered
+them again, one `.dlq` longer each time."""
 _POS_TOPIC = re.compile(
     r"^pos\.(?P<client>[A-Za-z0-9_-]+)\.(?P<store>[A-Za-z0-9_-]+)\.(?P<kind>orders|updates)$"
 )

@@ -119,9 +119,12 @@ class _Facts:
     customer_name: str | None
     delivery_time: str | None
     store_name: str | None
+    order_number: int | None = None
 
     def placeholders(self, config: StoreOrderConfig) -> dict[str, str]:
         return {
+            # An order placed before numbers existed is known by its id.
+            "order_number": self.order_id if self.order_number is None else str(self.order_number),
             "order_id": self.order_id,
             "total": format_brl(self.total_cents),
             "delivery_time": plain_text(self.delivery_time, MAX_DELIVERY_TIME_LENGTH)
@@ -208,6 +211,7 @@ def _status_message(
             order.customer_name,
             order.delivery_time,
             None,
+            order.order_number,
         )
         extra = ""
     else:
@@ -219,6 +223,7 @@ def _status_message(
             event.customer_name,
             event.delivery_time,
             event.store_name,
+            event.order_number,
         )
         extra = (
             cancellation_words(event.reason_code, event.reason)
@@ -256,7 +261,9 @@ def local_time(moment: datetime, time_zone: str) -> str:
 def _payment_instructions(
     event: PaymentInstructionsIssued, config: StoreOrderConfig
 ) -> list[CustomerMessage]:
-    facts = _Facts(event.order_id, event.total_cents, event.customer_name, None, None)
+    facts = _Facts(
+        event.order_id, event.total_cents, event.customer_name, None, None, event.order_number
+    )
     total = format_brl(event.total_cents)
     expiry = local_time(event.expires_at, config.time_zone) if event.expires_at else None
     if event.pix_payload:
@@ -291,7 +298,9 @@ def _payment_instructions(
 def _payment_status_message(
     event: OrderPaymentStatusChanged, config: StoreOrderConfig
 ) -> list[CustomerMessage]:
-    facts = _Facts(event.order_id, event.total_cents, event.customer_name, None, None)
+    facts = _Facts(
+        event.order_id, event.total_cents, event.customer_name, None, None, event.order_number
+    )
     total = format_brl(event.total_cents)
     order = f"#{event.order_id}"
     if event.to_status is PaymentStatus.PAID:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.order.adapters import mongo_order_repository, mongo_store_config_repository
+from services.order.adapters.mongo_order_numbers import MongoOrderNumbers
 from services.order.adapters.mongo_order_repository import MongoOrderRepository
 from services.order.adapters.mongo_store_config_repository import MongoStoreConfigRepository
 from services.order.adapters.pos_topics import PosTopics
@@ -26,6 +27,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     service = OrderService(
         MongoOrderRepository(runtime.database, runtime.relay),
         MongoStoreConfigRepository(runtime.database, runtime.relay),
+        numbers=MongoOrderNumbers(runtime.database),
         sink=runtime.sink,
         store_topics=PosTopics(settings.kafka.bootstrap_servers, POS_TOPIC_PARTITIONS),
         clock=clock,

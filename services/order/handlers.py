@@ -102,6 +102,17 @@ def pos_update_handler(service: OrderService) -> Handler[PosReport]:
     return _refusals_are_permanent(handle)
 
 
+def answer_unreadable_pos_update(service: OrderService) -> Answer:
+    async def answer(error: ContractError, received: ReceivedRecord) -> None:
+        try:
+            store = store_of_pos_topic(received.topic)
+        except TopicNameError:
+            return  # no store's topic, so no POS to tell (dead-lettered all the same)
+        await service.answer_unreadable_pos_update(error.payload or {}, str(error), store)
+
+    return answer
+
+
 def subscriptions(service: OrderService) -> list[Subscription[Any]]:
     """The four things the order service consumes: commands, payments, deadlines, the POS."""
     return [
@@ -126,5 +137,6 @@ def subscriptions(service: OrderService) -> list[Subscription[Any]]:
             decode_pos_update,
             pos_update_handler(service),
             pattern=POS_UPDATES_PATTERN,
+            answer_malformed=answer_unreadable_pos_update(service),
         ),
     ]

@@ -11,6 +11,11 @@ COMMANDS_REJECTED = Counter(
 DUPLICATE_COMMANDS = Counter(
     "order_duplicate_commands_total", "PlaceOrder commands whose commandId had an order already"
 )
+POS_UPDATES_REFUSED = Counter(
+    "order_pos_updates_refused_total",
+    "POS updates refused and answered with PosUpdateRejected, by reason",
+    ["reason"],
+)
 MESSAGES_DECIDED = Counter(
     "order_messages_decided_total", "Messages published by order decisions, by type", ["type"]
 )

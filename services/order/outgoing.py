@@ -1,5 +1,6 @@
 """What the order service publishes, and where: the topic of each message its decisions imply,
-and the answers to commands it refuses (which change no order, so they go out at once)."""
+and the answers to commands and POS updates it refuses (which change no order, so they go out
+at once)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from services.order.domain.decisions import PosReport
+from services.order.domain.errors import InvalidTransition, OrderError, WrongStore
 from services.order.domain.order import Order
 from services.order.domain.validation import Rejection
 from shared.contracts.base import Envelope
@@ -27,7 +30,7 @@ from shared.contracts.orders import (
     PlaceOrder,
 )
 from shared.contracts.payments import CancelPayment, RequestPayment, RequestRefund
-from shared.contracts.pos import PosOrderCancelled, PosOrderReceived
+from shared.contracts.pos import PosOrderCancelled, PosOrderReceived, PosUpdateRejected
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer
 from shared.contracts.stores import StoreConfigChanged
 from shared.contracts.values import ReasonCode
@@ -59,7 +62,7 @@ def topic_of(message: Envelope) -> str:
             return PAYMENTS_COMMANDS
         case ScheduleTimer() | CancelTimer():
             return SCHEDULER_COMMANDS
-        case PosOrderReceived() | PosOrderCancelled():
+        case PosOrderReceived() | PosOrderCancelled() | PosUpdateRejected():
             return pos_orders_topic(message.client_id, message.store_id)
         case StoreConfigChanged():
             return STORES_CONFIG
@@ -79,7 +82,7 @@ def rejected(
     now: datetime,
 ) -> OrderRejected:
     """The chatbot's answer to a command the order service refuses, with whom to tell."""
-    details: dict[str, str | None]
+    details: dict[str, str | int | None]
     if isinstance(command, PlaceOrder):
         details = {
             "command_id": command.command_id,
@@ -89,6 +92,7 @@ def rejected(
     else:
         details = {
             "order_id": command.order_id,
+            "order_number": order.order_number if order else None,
             "phone_number": order.phone_number if order else None,
             "customer_name": order.customer_name if order else None,
         }
@@ -133,6 +137,74 @@ def unreadable(
         command_id=_fitting(payload.get("commandId"), MAX_REFERENCE_LENGTH),
         reason_code=reason_code,
         message=message[:MAX_PROBLEM_TEXT],
+    )
+
+
+def pos_update_refused(
+    update: PosReport,
+    error: OrderError,
+    order: Order | None,
+    store: tuple[str, str],
+    *,
+    event_id: UUID,
+    now: datetime,
+) -> PosUpdateRejected:
+    """The POS's answer to an update the order refused (`order` as it was read, if it was).
+    Only an order of the POS's own store is described; another restaurant's is not found."""
+    fields: dict[str, Any]
+    if isinstance(error, InvalidTransition) and order is not None:
+        fields = {
+            "reason": ReasonCode.TRANSITION_NOT_ALLOWED,
+            "order_number": order.order_number,
+            "current_status": error.current,
+            "detail": str(error),
+        }
+    elif isinstance(error, WrongStore) and order is not None and order.client_id == store[0]:
+        fields = {"reason": ReasonCode.WRONG_STORE, "detail": str(error)}
+    else:  # no such order, the POS never received it, or another restaurant's
+        fields = {
+            "reason": ReasonCode.ORDER_NOT_FOUND,
+            "detail": f"order {update.order_id} is not an order this POS received",
+        }
+    ours = order is not None and (order.client_id, order.store_id) == store
+    # The order's conversation turn, unless the order is another store's.
+    same_turn = order.correlation_id if ours and order is not None else None
+    return PosUpdateRejected(
+        event_id=event_id,
+        occurred_at=now,
+        correlation_id=update.correlation_id or same_turn or str(update.event_id),
+        causation_id=str(update.event_id),
+        client_id=store[0],
+        store_id=store[1],
+        order_id=update.order_id,
+        refused_event_id=str(update.event_id),
+        **fields,
+    )
+
+
+def unreadable_pos_update(
+    payload: Mapping[str, Any],
+    problem: str,
+    store: tuple[str, str],
+    *,
+    event_id: UUID,
+    now: datetime,
+) -> PosUpdateRejected:
+    """The POS's answer to an update it sent that could not be read, with what it named."""
+    refused = _fitting(payload.get("eventId"), MAX_REFERENCE_LENGTH)
+    return PosUpdateRejected(
+        event_id=event_id,
+        occurred_at=now,
+        correlation_id=_fitting(payload.get("correlationId"), MAX_REFERENCE_LENGTH)
+        or refused
+        or str(event_id),
+        causation_id=refused,
+        client_id=store[0],
+        store_id=store[1],
+        order_id=_fitting(payload.get("orderId"), MAX_REFERENCE_LENGTH),
+        refused_event_id=refused,
+        reason=ReasonCode.MALFORMED_UPDATE,
+        detail=problem,
     )
 
 

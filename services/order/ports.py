@@ -50,6 +50,14 @@ class OrderRepository(Protocol):
         ...
 
 
+class OrderNumbers(Protocol):
+    """Each store's order numbers: 1, 2, 3, ... never the same one twice (a gap is allowed)."""
+
+    async def next(self, client_id: str, store_id: str, order_id: str, now: datetime) -> int:
+        """The store's next number, claimed for `order_id` (a new one on every call)."""
+        ...
+
+
 class StoreConfigRepository(Protocol):
     """Stores' order configurations; a store without one has none here (defaults apply)."""
 

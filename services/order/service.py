@@ -13,13 +13,31 @@ from services.order import metrics
 from services.order.domain import decisions
 from services.order.domain.change import Cause, OrderDecision
 from services.order.domain.decisions import PaymentEvent, PosReport
-from services.order.domain.errors import ConcurrencyConflict, OrderNotFound, WrongStore
+from services.order.domain.errors import (
+    ConcurrencyConflict,
+    OrderError,
+    OrderNotFound,
+    WrongStore,
+)
 from services.order.domain.order import Order
 from services.order.domain.validation import Rejection, rejection_of
-from services.order.outgoing import records_of, rejected, unreadable
-from services.order.ports import OrderQuery, OrderRepository, StoreConfigRepository, StoreTopics
+from services.order.outgoing import (
+    pos_update_refused,
+    records_of,
+    rejected,
+    unreadable,
+    unreadable_pos_update,
+)
+from services.order.ports import (
+    OrderNumbers,
+    OrderQuery,
+    OrderRepository,
+    StoreConfigRepository,
+    StoreTopics,
+)
 from shared.contracts.orders import CancelOrder, PlaceOrder
 from shared.contracts.payments import PaymentChargebackReported, RefundFailed
+from shared.contracts.pos import PosUpdateRejected
 from shared.contracts.scheduler import TimerFired
 from shared.contracts.stores import StoreConfigChanged, StoreOrderConfig
 from shared.contracts.values import ReasonCode
@@ -46,6 +64,7 @@ class OrderService:
         orders: OrderRepository,
         configs: StoreConfigRepository,
         *,
+        numbers: OrderNumbers,
         sink: RecordSink,
         store_topics: StoreTopics,
         clock: Callable[[], datetime],
@@ -53,6 +72,7 @@ class OrderService:
     ) -> None:
         self._orders = orders
         self._configs = configs
+        self._numbers = numbers
         self._sink = sink
         self._store_topics = store_topics
         self._clock = clock
@@ -61,35 +81,42 @@ class OrderService:
     # Commands from the chatbot
 
     async def place(self, command: PlaceOrder) -> None:
-        """A new order, or nothing new when the `commandId` was seen before."""
+        """A new order with the store's next number, or nothing new when the `commandId` was
+        seen before: its order keeps the number it got."""
         order_id = order_id_for(command)
+        # Looked up first, so that a repeated command claims no number (and is not refused
+        # under a configuration changed since it was accepted).
+        if await self._orders.get(order_id) is not None:
+            await self._repeated(command, order_id)
+            return
         config = await self.config_of(command.client_id, command.store_id)
         now = self._clock()
         rejection = rejection_of(command, config, now)
         if rejection is not None:
-            # Refused now, but a first delivery may have been accepted under another config.
-            if await self._orders.get(order_id) is None:
-                await self._reject(command, rejection)
-                return
-            added = False
-        else:
-            await self._store_topics.ensure(command.client_id, command.store_id)
-            cause = Cause.of(command, now, self._new_id)
-            decision = decisions.place(command, config, order_id, cause)
-            # The insert is the duplicate check: a look-up first would be one more round trip.
-            added = await self._orders.add(decision.state, records_of(decision.events), now)
-        if added:
-            metrics.ORDERS_PLACED.labels(command.payment_method).inc()
-            self._count(decision)
-        else:
-            log.info(
-                "command %s of %s repeated: order %s exists",
-                command.command_id,
-                command.client_id,
-                order_id,
-            )
-            metrics.DUPLICATE_COMMANDS.inc()
+            await self._reject(command, rejection)
+            return
+        await self._store_topics.ensure(command.client_id, command.store_id)
+        # Claimed before the insert: a crash in between leaves a gap, never a duplicate.
+        number = await self._numbers.next(command.client_id, command.store_id, order_id, now)
+        cause = Cause.of(command, now, self._new_id)
+        decision = decisions.place(command, config, order_id, cause, order_number=number)
+        if not await self._orders.add(decision.state, records_of(decision.events), now):
+            # Another delivery of the command was stored meanwhile: its number stands.
+            await self._repeated(command, order_id)
+            return
+        metrics.ORDERS_PLACED.labels(command.payment_method).inc()
+        self._count(decision)
         await self._orders.publish(order_id)
+
+    async def _repeated(self, command: PlaceOrder, order_id: str) -> None:
+        log.info(
+            "command %s of %s repeated: order %s exists",
+            command.command_id,
+            command.client_id,
+            order_id,
+        )
+        metrics.DUPLICATE_COMMANDS.inc()
+        await self._orders.publish(order_id)  # what an earlier delivery may have left
 
     async def cancel(self, command: CancelOrder) -> None:
         """The customer's cancellation; refused (OrderRejected) once the order is confirmed."""
@@ -175,14 +202,49 @@ class OrderService:
         )
 
     async def on_pos_update(self, update: PosReport, store: tuple[str, str]) -> None:
-        """A POS report; `store` is the store of the topic it came on, its only identity."""
+        """A POS report; `store` is the store of the topic it came on, its only identity. A
+        refused report is answered on the store's POS topic with PosUpdateRejected; one naming
+        another store's order raises WrongStore afterwards, to be dead-lettered."""
+        seen: Order | None = None
 
         def decide(order: Order) -> OrderDecision:
+            nonlocal seen
+            seen = order
             if (order.client_id, order.store_id) != store:
                 raise WrongStore(order.order_id, store)
             return decisions.on_pos_update(order, update, self._clock(), self._new_id)
 
-        await self._apply(update.order_id, decide)
+        try:
+            await self._apply(update.order_id, decide)
+        except ConcurrencyConflict:
+            raise
+        except OrderError as error:
+            answer = pos_update_refused(
+                update, error, seen, store, event_id=self._new_id(), now=self._clock()
+            )
+            await self._refuse_pos_update(answer)
+            if isinstance(error, WrongStore):
+                raise
+
+    async def answer_unreadable_pos_update(
+        self, payload: Mapping[str, Any], problem: str, store: tuple[str, str]
+    ) -> None:
+        """Tells the store's POS that an update it sent could not be read."""
+        answer = unreadable_pos_update(
+            payload, problem, store, event_id=self._new_id(), now=self._clock()
+        )
+        await self._refuse_pos_update(answer)
+
+    async def _refuse_pos_update(self, answer: PosUpdateRejected) -> None:
+        log.info(
+            "POS update %s of %s/%s refused: %s",
+            answer.refused_event_id,
+            answer.client_id,
+            answer.store_id,
+            answer.reason,
+        )
+        metrics.POS_UPDATES_REFUSED.labels(answer.reason).inc()
+        await self._sink.send(*records_of([answer]))
 
     async def _apply(self, order_id: str, decide: Decide, *, client_id: str | None = None) -> Order:
         """Runs `decide` on the current order and saves its decision; decided again when the

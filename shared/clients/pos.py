@@ -1,12 +1,14 @@
 """A store's POS client: receive the store's orders, confirm, reject, and report progress.
 
     async with PosClient("127.0.0.1:9092", "client-1", "store-1") as pos:
-        async for message in pos.messages():      # PosOrderReceived / PosOrderCancelled
-            await pos.confirm(message.order_id)
+        async for message in pos.messages():
+            if isinstance(message, PosOrderReceived) and message.awaiting_confirmation:
+                await pos.confirm(message.order_id)
 
 It reads `pos.<clientId>.<storeId>.orders` in the consumer group `pos.<clientId>.<storeId>.pos`
 (inside the prefix a Kafka ACL can grant the POS) and writes `pos.<clientId>.<storeId>.updates`,
-keyed by `clientId` like every topic.
+keyed by `clientId` like every topic. An update the order service refuses is answered on the
+first topic with `PosUpdateRejected` (why, and the order's status when it is the store's).
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from shared.contracts.pos import (
     PosOrderRejected,
     PosOrderStatusUpdated,
     PosUpdate,
+    PosUpdateRejected,
 )
 from shared.contracts.values import PosStatus
 from shared.records import OutgoingRecord
 from shared.settings import KafkaSettings
 from shared.topics import pos_orders_topic, pos_updates_topic
 
-PosMessage = PosOrderReceived | PosOrderCancelled
+PosMessage = PosOrderReceived | PosOrderCancelled | PosUpdateRejected
 U = TypeVar("U", bound=PosUpdate)
 
 
@@ -73,9 +76,10 @@ class PosClient:
         await self._broker.stop()
 
     async def messages(self) -> AsyncIterator[PosMessage]:
-        """The store's orders and cancellations, in order, from where the store left off."""
+        """The store's orders, cancellations and refusals of its own updates (each says why),
+        in order, from where the store left off."""
         async for message in follow(self._orders):
-            if isinstance(message, PosOrderReceived | PosOrderCancelled):
+            if isinstance(message, PosOrderReceived | PosOrderCancelled | PosUpdateRejected):
                 yield message
 
     async def confirm(self, order_id: str) -> PosOrderConfirmed:

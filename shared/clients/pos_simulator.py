@@ -3,8 +3,10 @@
     python -m shared.clients.pos_simulator --client c1 --store s1 --auto   # confirms and cooks
     python -m shared.clients.pos_simulator --client c1 --store s1          # you type the moves
 
-Manual mode reads lines from stdin: `confirm <orderId>`, `reject <orderId> <reason>`,
-`status <orderId> <PREPARING|READY|DELIVERING|DELIVERED|COMPLETED> [delivery time]`.
+Manual mode reads lines from stdin: `confirm <order>`, `reject <order> <reason>`,
+`status <order> <PREPARING|READY|DELIVERING|DELIVERED|COMPLETED> [delivery time]`, where
+`<order>` is the number on the screen (`12` or `#12`) or the order id. An update the order
+service refuses is shown with its reason (`PosUpdateRejected`).
 """
 
 from __future__ import annotations
@@ -14,22 +16,41 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Mapping
 
 from shared.clients.pos import PosClient, PosMessage
 from shared.contracts.base import format_brl
-from shared.contracts.pos import PosOrderReceived
-from shared.contracts.values import PosStatus
+from shared.contracts.pos import PosOrderCancelled, PosOrderReceived, PosUpdateRejected
+from shared.contracts.values import PosStatus, ReasonCode
 
 KITCHEN = (PosStatus.PREPARING, PosStatus.READY, PosStatus.DELIVERING, PosStatus.DELIVERED)
 
+REFUSAL_WORDS: Mapping[ReasonCode, str] = {
+    ReasonCode.ORDER_NOT_FOUND: "pedido desconhecido",
+    ReasonCode.WRONG_STORE: "pedido de outra loja",
+    ReasonCode.TRANSITION_NOT_ALLOWED: "mudança não permitida",
+    ReasonCode.MALFORMED_UPDATE: "mensagem ilegível",
+}
+
+
+def label(order_id: str | None, order_number: int | None) -> str:
+    """How the kitchen names an order: `#12`, or its id when it has no number."""
+    if order_number is not None:
+        return f"#{order_number}"
+    return order_id or "?"
+
 
 def screen(message: PosMessage) -> str:
-    """The POS screen's line for a message."""
-    if not isinstance(message, PosOrderReceived):
-        return f"[POS] pedido {message.order_id} CANCELADO ({message.reason})"
+    """The POS screen's lines for a message."""
+    if isinstance(message, PosOrderCancelled):
+        name = label(message.order_id, message.order_number)
+        return f"[POS] pedido {name} CANCELADO ({message.reason})"
+    if isinstance(message, PosUpdateRejected):
+        return refusal(message)
     order = message.order
     total = format_brl(order.total_cents)
-    lines = [f"[POS] novo pedido {order.order_id} de {order.customer_name}, {total}"]
+    name = label(order.order_id, order.order_number)
+    lines = [f"[POS] novo pedido {name} de {order.customer_name}, {total}"]
     lines += [f"        {item.quantity}x {item.name}" for item in order.items]
     if message.awaiting_confirmation:
         deadline = f"{message.confirm_by:%H:%M:%S} UTC" if message.confirm_by else "sem prazo"
@@ -37,6 +58,31 @@ def screen(message: PosMessage) -> str:
     else:
         lines.append("        confirmado")
     return "\n".join(lines)
+
+
+def refusal(message: PosUpdateRejected) -> str:
+    """What the kitchen reads when an update of its POS was refused, and why."""
+    words = REFUSAL_WORDS.get(message.reason, message.reason)
+    line = f"[POS] atualização recusada, pedido {label(message.order_id, message.order_number)}"
+    line += f": {words} ({message.reason})"
+    if message.current_status is not None:
+        line += f", status atual {message.current_status}"
+    return line + (f"\n        {message.detail}" if message.detail else "")
+
+
+class OrderNames:
+    """The orders on the screen by number, so that the kitchen can type `12` or `#12`."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, str] = {}
+
+    def saw(self, message: PosMessage) -> None:
+        if isinstance(message, PosOrderReceived) and message.order.order_number is not None:
+            self._ids[str(message.order.order_number)] = message.order_id
+
+    def order_id(self, typed: str) -> str:
+        """The order id of what was typed: a number on the screen, or an id as it is."""
+        return self._ids.get(typed.removeprefix("#"), typed)
 
 
 async def automatic(pos: PosClient, step: float) -> None:
@@ -52,13 +98,16 @@ async def automatic(pos: PosClient, step: float) -> None:
             await pos.update_status(
                 message.order_id, status, "30 minutos" if status is PosStatus.DELIVERING else None
             )
-            print(f"[POS] {message.order_id} -> {status}", flush=True)
+            print(f"[POS] {label(message.order_id, message.order_number)} -> {status}", flush=True)
         await pos.update_status(message.order_id, PosStatus.COMPLETED)
 
 
 async def manual(pos: PosClient) -> None:
+    names = OrderNames()
+
     async def show() -> None:
         async for message in pos.messages():
+            names.saw(message)
             print(screen(message), flush=True)
 
     showing = asyncio.create_task(show())
@@ -67,14 +116,21 @@ async def manual(pos: PosClient) -> None:
         while line := await loop.run_in_executor(None, sys.stdin.readline):
             words = line.split()
             match words:
-                case ["confirm", order_id]:
-                    await pos.confirm(order_id)
-                case ["reject", order_id, *reason]:
-                    await pos.reject(order_id, " ".join(reason) or "Recusado pela loja")
-                case ["status", order_id, status, *time]:
-                    await pos.update_status(order_id, PosStatus(status), " ".join(time) or None)
+                case ["confirm", order]:
+                    await pos.confirm(names.order_id(order))
+                case ["reject", order, *reason]:
+                    why = " ".join(reason) or "Recusado pela loja"
+                    await pos.reject(names.order_id(order), why)
+                case ["status", order, status, *time] if status in PosStatus.__members__:
+                    await pos.update_status(
+                        names.order_id(order), PosStatus(status), " ".join(time) or None
+                    )
                 case _:
-                    print("? confirm <id> | reject <id> <reason> | status <id> <STATUS> [time]")
+                    print(
+                        "? confirm <nº> | reject <nº> <motivo> | status <nº> "
+                        "<PREPARING|READY|DELIVERING|DELIVERED|COMPLETED> [tempo]",
+                        flush=True,
+                    )
     finally:
         showing.cancel()
 

@@ -4,6 +4,7 @@ from shared.contracts.base import (
     Cents,
     Envelope,
     Message,
+    OrderNumber,
     PhoneNumber,
     Reais,
     TimeZoneName,
@@ -52,6 +53,7 @@ from shared.contracts.pos import (
     PosOrderRejected,
     PosOrderStatusUpdated,
     PosUpdate,
+    PosUpdateRejected,
 )
 from shared.contracts.registry import (
     MESSAGE_TYPES,
@@ -114,6 +116,7 @@ __all__ = [
     "NotificationSent",
     "OperatingHours",
     "OrderItem",
+    "OrderNumber",
     "OrderPaymentStatusChanged",
     "OrderPlaced",
     "OrderRejected",
@@ -142,6 +145,7 @@ __all__ = [
     "PosOrderStatusUpdated",
     "PosStatus",
     "PosUpdate",
+    "PosUpdateRejected",
     "Reais",
     "ReasonCode",
     "RefundFailed",

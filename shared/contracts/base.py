@@ -28,6 +28,7 @@ from shared.contracts.limits import (
     MAX_ID_LENGTH,
     MAX_NAME_LENGTH,
     MAX_NOTE_LENGTH,
+    MAX_ORDER_NUMBER,
     MAX_REASON_LENGTH,
     MAX_REFERENCE_LENGTH,
     MAX_TIME_ZONE_LENGTH,
@@ -43,6 +44,14 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 Cents = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_CENTS)]
 """An amount of money in integer centavos, at most R$ 1 bilhão; floats are refused, even 12.0."""
+
+OrderNumber = Annotated[StrictInt, Field(ge=1, le=MAX_ORDER_NUMBER)]
+"""The number people say out loud (`#12`): per store, 1, 2, 3, ... in placement order."""
+
+ORDER_NUMBER_DESCRIPTION = (
+    "The order's number in its store (1, 2, 3, ... in placement order), what customers and "
+    "kitchens see as `#<orderNumber>`; null only for an order placed before numbers existed."
+)
 
 Reais = Annotated[Decimal, Field(ge=0, max_digits=11, decimal_places=2)]
 """An amount in reais as stated by the chatbot: a decimal with at most two places (each use

@@ -83,6 +83,9 @@ catering is a few thousand reais."""
 MAX_AMOUNT_CENTS = 100_000_000_000
 """R$ 1 bilhão: the bound of any amount in centavos, so that no sum of them nears int64 (MongoDB)
 and each stays exact as a JSON double (2^53)."""
+MAX_ORDER_NUMBER = 2**53 - 1
+"""The highest order number: exact as a JSON double, a store placing a million orders a day
+would reach it in 24 million years."""
 MAX_MINUTES = 7 * 24 * 60
 """A week, the longest timeout of a store (DESIGN.md section 4)."""
 

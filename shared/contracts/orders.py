@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StrictInt, model_validator
 
 from shared.contracts.base import (
+    ORDER_NUMBER_DESCRIPTION,
     TYPE_NAME_DESCRIPTION,
     AddressPart,
     CamelModel,
@@ -16,6 +17,7 @@ from shared.contracts.base import (
     Envelope,
     Name,
     Note,
+    OrderNumber,
     PhoneNumber,
     Reais,
     Reason,
@@ -178,6 +180,7 @@ class OrderSnapshot(CamelModel):
     """The order document as published to other services and to the POS."""
 
     order_id: Reference = Field(description="Order id.")
+    order_number: OrderNumber | None = Field(default=None, description=ORDER_NUMBER_DESCRIPTION)
     client_id: str = Field(max_length=MAX_ID_LENGTH, description="The restaurant (tenant) id.")
     store_id: str = Field(max_length=MAX_ID_LENGTH, description="The restaurant's store id.")
     customer_id: Reference = Field(description="The chatbot's id for the customer.")
@@ -265,6 +268,7 @@ class OrderPlaced(Envelope):
         default="OrderPlaced", description=TYPE_NAME_DESCRIPTION
     )
     order_id: Reference = Field(description="The new order's id.")
+    order_number: OrderNumber | None = Field(default=None, description=ORDER_NUMBER_DESCRIPTION)
     command_id: Reference = Field(description="The `commandId` of the PlaceOrder that created it.")
     order: OrderSnapshot = Field(description="The order as created.")
 
@@ -280,6 +284,9 @@ class OrderRejected(Envelope):
     )
     order_id: Reference | None = Field(
         default=None, description="The order concerned, for a refused CancelOrder."
+    )
+    order_number: OrderNumber | None = Field(
+        default=None, description="The number of the order concerned, when it exists."
     )
     reason_code: ReasonCode = Field(description="Why the command was refused.")
     message: str = Field(
@@ -299,6 +306,7 @@ class OrderStatusChanged(Envelope):
         default="OrderStatusChanged", description=TYPE_NAME_DESCRIPTION
     )
     order_id: Reference = Field(description="The order.")
+    order_number: OrderNumber | None = Field(default=None, description=ORDER_NUMBER_DESCRIPTION)
     from_status: OrderStatus = Field(description="Status before the change.")
     to_status: OrderStatus = Field(description="Status after the change.")
     by: Actor = Field(description="Who made the change.")
@@ -327,6 +335,7 @@ class OrderPaymentStatusChanged(Envelope):
         default="OrderPaymentStatusChanged", description=TYPE_NAME_DESCRIPTION
     )
     order_id: Reference = Field(description="The order.")
+    order_number: OrderNumber | None = Field(default=None, description=ORDER_NUMBER_DESCRIPTION)
     from_status: PaymentStatus = Field(description="Payment status before the change.")
     to_status: PaymentStatus = Field(description="Payment status after the change.")
     reason: Reason | None = Field(
@@ -345,6 +354,7 @@ class PaymentInstructionsIssued(Envelope, PaymentInstructions):
         default="PaymentInstructionsIssued", description=TYPE_NAME_DESCRIPTION
     )
     order_id: Reference = Field(description="The order to pay.")
+    order_number: OrderNumber | None = Field(default=None, description=ORDER_NUMBER_DESCRIPTION)
     payment_method: PaymentMethod = Field(description="PIX, CREDIT or DEBIT.")
     phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
     customer_name: Name | None = Field(default=None, description="Customer's name.")

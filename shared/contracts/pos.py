@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from shared.contracts.base import (
+    ORDER_NUMBER_DESCRIPTION,
     TYPE_NAME_DESCRIPTION,
     DeliveryTime,
     Envelope,
     Message,
+    OrderNumber,
     Reason,
     Reference,
     UtcDatetime,
+    clipped,
 )
-from shared.contracts.limits import MAX_ID_LENGTH
+from shared.contracts.limits import MAX_ID_LENGTH, MAX_MESSAGE_LENGTH
 from shared.contracts.orders import OrderSnapshot
-from shared.contracts.values import PosStatus, ReasonCode
+from shared.contracts.values import OrderStatus, PosStatus, ReasonCode
 
 # To the POS, on `pos.<clientId>.<storeId>.orders`
 
@@ -29,6 +32,7 @@ class PosOrderReceived(Envelope):
         default="PosOrderReceived", description=TYPE_NAME_DESCRIPTION
     )
     order_id: Reference = Field(description="The order.")
+    order_number: OrderNumber | None = Field(default=None, description=ORDER_NUMBER_DESCRIPTION)
     order: OrderSnapshot = Field(description="The full order, amounts in centavos.")
     awaiting_confirmation: bool = Field(
         description="True if the restaurant must confirm (PosOrderConfirmed) or reject it."
@@ -47,8 +51,40 @@ class PosOrderCancelled(Envelope):
         default="PosOrderCancelled", description=TYPE_NAME_DESCRIPTION
     )
     order_id: Reference = Field(description="The order.")
+    order_number: OrderNumber | None = Field(default=None, description=ORDER_NUMBER_DESCRIPTION)
     reason: ReasonCode = Field(
         description="Why, e.g. `CONFIRMATION_TIMEOUT`, `CUSTOMER_CANCELLED`, `ALREADY_CANCELLED`."
+    )
+
+
+class PosUpdateRejected(Envelope):
+    """An update of the POS was refused: nothing changed, and this says why."""
+
+    event_type: Literal["PosUpdateRejected"] = Field(
+        default="PosUpdateRejected", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: Reference | None = Field(
+        default=None, description="The order the update named, when it could be read."
+    )
+    order_number: OrderNumber | None = Field(
+        default=None, description="That order's number, when it is an order of this store."
+    )
+    refused_event_id: Reference | None = Field(
+        default=None, description="`eventId` of the refused update, when it could be read."
+    )
+    reason: ReasonCode = Field(
+        description="Why: `ORDER_NOT_FOUND` (no such order, or the POS never received it), "
+        "`WRONG_STORE` (an order of another store), `TRANSITION_NOT_ALLOWED` (the lifecycle "
+        "does not allow it from `currentStatus`) or `MALFORMED_UPDATE` (unreadable; it is "
+        "dead-lettered too)."
+    )
+    current_status: OrderStatus | None = Field(
+        default=None, description="The order's status now, when it is an order of this store."
+    )
+    detail: Annotated[str, clipped(MAX_MESSAGE_LENGTH)] = Field(
+        default="",
+        description="What was wrong, for the POS's developers (field paths for an unreadable "
+        "update, never its values).",
     )
 
 

@@ -42,6 +42,7 @@ from shared.contracts.pos import (
     PosOrderRejected,
     PosOrderStatusUpdated,
     PosUpdate,
+    PosUpdateRejected,
 )
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired
 from shared.contracts.stores import StoreConfigChanged
@@ -268,7 +269,11 @@ SCHEDULER_COMMANDS: tuple[type[Message], ...] = (ScheduleTimer, CancelTimer)
 SCHEDULER_EVENTS: tuple[type[Message], ...] = (TimerFired,)
 STORE_CONFIG_EVENTS: tuple[type[Message], ...] = (StoreConfigChanged,)
 NOTIFICATION_EVENTS: tuple[type[Message], ...] = (NotificationSent, NotificationFailed)
-POS_ORDER_MESSAGES: tuple[type[Message], ...] = (PosOrderReceived, PosOrderCancelled)
+POS_ORDER_MESSAGES: tuple[type[Message], ...] = (
+    PosOrderReceived,
+    PosOrderCancelled,
+    PosUpdateRejected,
+)
 """What travels on `pos.<clientId>.<storeId>.orders`."""
 POS_UPDATE_MESSAGES: tuple[type[Message], ...] = (
     PosOrderConfirmed,

@@ -42,7 +42,7 @@ HourMinute = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d
 """A local wall-clock time `HH:MM`, 00:00 to 23:59."""
 
 TEMPLATE_PLACEHOLDERS = frozenset(
-    {"order_id", "total", "delivery_time", "store_name", "customer_name"}
+    {"order_number", "order_id", "total", "delivery_time", "store_name", "customer_name"}
 )
 """The only placeholders a notification template may use."""
 

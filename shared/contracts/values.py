@@ -20,7 +20,8 @@ class OrderStatus(StrEnum):
 
 
 class PaymentStatus(StrEnum):
-    """Payment status of an order; NOT_APPLICABLE for cash."""
+    """Payment status of an order; NOT_APPLICABLE for cash, CANCELLED for an online order
+    cancelled before it was paid (its charge deleted, nothing owed)."""
 
     NOT_APPLICABLE = "NOT_APPLICABLE"
     PENDING = "PENDING"
@@ -28,6 +29,7 @@ class PaymentStatus(StrEnum):
     FAILED = "FAILED"
     REFUND_PENDING = "REFUND_PENDING"
     REFUNDED = "REFUNDED"
+    CANCELLED = "CANCELLED"
 
 
 class PaymentMethod(StrEnum):
@@ -88,6 +90,10 @@ class ReasonCode(StrEnum):
     PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
     # Answer to the POS when it confirms an order that is already cancelled.
     ALREADY_CANCELLED = "ALREADY_CANCELLED"
+    # Why a POS update was refused (PosUpdateRejected; ORDER_NOT_FOUND too).
+    WRONG_STORE = "WRONG_STORE"
+    TRANSITION_NOT_ALLOWED = "TRANSITION_NOT_ALLOWED"
+    MALFORMED_UPDATE = "MALFORMED_UPDATE"
     # Why a PlaceOrder was refused.
     MALFORMED_COMMAND = "MALFORMED_COMMAND"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
@@ -99,7 +105,7 @@ class ReasonCode(StrEnum):
     INVALID_DELIVERY = "INVALID_DELIVERY"
     CPF_REQUIRED = "CPF_REQUIRED"
     INVALID_CPF = "INVALID_CPF"
-    # Why a CancelOrder was refused.
+    # Why a CancelOrder (or a POS update) was refused.
     ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
     CANCELLATION_NOT_ALLOWED = "CANCELLATION_NOT_ALLOWED"
 

@@ -9,6 +9,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from services.order.adapters.in_memory import (
+    InMemoryOrderNumbers,
     InMemoryOrderRepository,
     InMemoryStoreConfigRepository,
     InMemoryStoreTopics,
@@ -47,7 +48,12 @@ async def component() -> AsyncIterator[Component]:
     sink = BrokerSink(broker)
     orders, configs = InMemoryOrderRepository(sink), InMemoryStoreConfigRepository(sink)
     service = OrderService(
-        orders, configs, sink=sink, store_topics=InMemoryStoreTopics(), clock=now
+        orders,
+        configs,
+        numbers=InMemoryOrderNumbers(),
+        sink=sink,
+        store_topics=InMemoryStoreTopics(),
+        clock=now,
     )
     topics = (ORDERS_EVENTS, PAYMENTS_COMMANDS, SCHEDULER_COMMANDS, KITCHEN)
     async with running(broker, subscriptions(service), *topics) as kafka:

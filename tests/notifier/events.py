@@ -86,10 +86,12 @@ def status_changed(
     reason: str | None = None,
     reason_code: ReasonCode | None = None,
     store_name: str | None = None,
+    order_number: int | None = None,
 ) -> OrderStatusChanged:
     return OrderStatusChanged(
         **envelope(client_id=client_id, store_id=store_id),
         order_id=order_id,
+        order_number=order_number,
         from_status=OrderStatus.PENDING,
         to_status=to_status,
         by=Actor.RESTAURANT,

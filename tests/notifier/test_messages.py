@@ -139,6 +139,18 @@ def test_missing_facts_get_words_instead_of_raw_placeholders() -> None:
     assert body == "o restaurante: chega em alguns minutos, Maria"
 
 
+def test_a_template_may_name_the_order_number_and_an_order_without_one_shows_its_id() -> None:
+    config = StoreOrderConfig(
+        client_id="rest-1",
+        store_id="store-1",
+        notification_templates={OrderStatus.READY: "Pedido #{order_number} pronto"},
+    )
+    numbered = status_changed("ord-9", OrderStatus.READY, order_number=12)
+    assert only(messages_for(numbered, config)).body == "Pedido #12 pronto"
+    older = status_changed("ord-9", OrderStatus.READY)
+    assert only(messages_for(older, config)).body == "Pedido #ord-9 pronto"
+
+
 def test_the_event_store_name_is_used_when_the_config_has_none() -> None:
     config = StoreOrderConfig(
         client_id="rest-1",
@@ -242,7 +254,9 @@ def test_a_refund_is_told_by_payment_refunded_when_status_messages_are_off() -> 
     assert message.kind is NotificationKind.PAYMENT_REFUNDED
 
 
-@pytest.mark.parametrize("status", [PaymentStatus.PENDING, PaymentStatus.REFUND_PENDING])
+@pytest.mark.parametrize(
+    "status", [PaymentStatus.PENDING, PaymentStatus.REFUND_PENDING, PaymentStatus.CANCELLED]
+)
 def test_other_payment_statuses_send_nothing(status: PaymentStatus) -> None:
     assert messages_for(payment_status_changed("o1", status), DEFAULTS) == []
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
-from deploy.local.servers import REPO_ROOT
+from deploy.local.servers import REPO_ROOT, free_port
 from shared.clients.chatbot import ChatbotClient
 from shared.clients.pos import PosClient
 from shared.contracts.orders import CancelOrder, OrderPlaced, OrderRejected, OrderStatusChanged
 from shared.contracts.pos import PosOrderReceived
 from shared.contracts.values import PosStatus
-from tests.order.conftest import Restaurant
+from shared.topics import ORDERS_EVENTS
+from tests.order.conftest import ADMIN, Restaurant
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -101,3 +104,127 @@ async def test_the_command_lines_place_an_order_and_the_simulated_pos_cooks_it(
             pos.terminate()
             await pos.wait()
     assert "novo pedido" in (tmp_path / "pos.log").read_text()
+
+
+async def chatbot_cli(*args: str, token: str) -> tuple[int, str, str]:
+    """Runs the chatbot command line as a person would: exit code, what it printed, its errors."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shared.clients.chatbot_cli", *args,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT,
+        env=os.environ | {"CHATBOT_TOKEN": token},
+    )  # fmt: skip
+    printed, errors = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, printed.decode(), errors.decode()
+
+
+async def test_the_chatbot_command_line_tells_an_orders_status_and_a_customers_latest_orders(
+    restaurant: Restaurant,
+) -> None:
+    await restaurant.configure(requiresConfirmation=False)
+    phone = f"+55119{uuid.uuid4().int % 10**8:08d}"
+    customer = {"customer_id": f"cust-{phone}", "phone_number": phone, "name": "Bia"}
+    for _ in range(4):
+        await restaurant.place(restaurant.order("CASH", customer=customer))
+    placed = await restaurant.messages(ORDERS_EVENTS, OrderPlaced, count=4)
+    token = ADMIN["Authorization"].removeprefix("Bearer ")
+    service = ["--order-service", str(restaurant.http.base_url)]
+
+    code, printed, errors = await chatbot_cli(
+        *service, "status", "--order", placed[0].order_id, token=token
+    )
+    assert (code, errors) == (0, "")
+    assert printed.splitlines() == [
+        "Order #1: CONFIRMED, payment NOT_APPLICABLE",
+        "  2x X-Burger",
+        "  Total R$ 37,80, CASH, pickup",
+        f"  Placed {placed[0].order.created_at:%Y-%m-%d %H:%M} UTC, order id {placed[0].order_id}",
+    ]
+
+    code, printed, errors = await chatbot_cli(*service, "recent", "--phone", phone, token=token)
+    assert (code, errors) == (0, "")
+    heading, *lines = printed.splitlines()
+    assert heading == f"Latest orders of {phone}, newest first:"
+    assert [line.split()[:3] for line in lines] == [
+        ["#4", "CONFIRMED", "payment"],
+        ["#3", "CONFIRMED", "payment"],
+        ["#2", "CONFIRMED", "payment"],
+    ]
+    assert lines[0].endswith(placed[3].order_id)
+
+    code, printed, _ = await chatbot_cli(
+        *service, "recent", "--phone", phone, "--limit", "10", "--json", token=token
+    )
+    assert code == 0
+    assert [order["orderNumber"] for order in json.loads(printed)] == [4, 3, 2, 1]
+    stranger = "+5521900000001"
+    code, printed, _ = await chatbot_cli(*service, "recent", "--phone", stranger, token=token)
+    assert (code, printed) == (0, f"No orders for {stranger}.\n")
+
+
+async def test_the_chatbot_command_line_explains_what_went_wrong_in_one_line(
+    restaurant: Restaurant,
+) -> None:
+    token = ADMIN["Authorization"].removeprefix("Bearer ")
+    service = ["--order-service", str(restaurant.http.base_url)]
+    cases = [
+        (["status", "--order", "no-such-order"], token, "order no-such-order not found"),
+        (["status", "--order", "x"], "wrong-token", "the order service refused the token (401)"),
+        (["recent", "--phone", "11 98765-4321"], token, "is not a phone number in E.164 form"),
+        (["recent", "--phone", "+5511987654321", "--limit", "0"], token, "must be 1 to 200"),
+    ]
+    for args, given, expected in cases:
+        code, printed, errors = await chatbot_cli(*service, *args, token=given)
+        assert (code, printed) == (1, ""), args
+        assert errors.startswith("error: "), errors
+        assert expected in errors, errors
+        assert errors.count("\n") == 1, errors  # one line, no traceback
+
+    away = ["--order-service", f"http://127.0.0.1:{free_port()}"]
+    code, _, errors = await chatbot_cli(*away, "status", "--order", "x", token=token)
+    assert code == 1
+    assert "cannot be reached" in errors
+    assert "is it running?" in errors
+
+    code, printed, _ = await chatbot_cli("--help", token=token)
+    assert code == 0
+    assert "chatbot_cli status --order" in printed
+    assert "chatbot_cli recent --phone +5511987654321" in printed
+    code, printed, _ = await chatbot_cli("recent", "--help", token=token)
+    assert code == 0
+    assert "example:" in printed
+    assert "--limit" in printed
+
+
+async def test_the_simulated_pos_shows_orders_by_number_and_why_an_update_was_refused(
+    restaurant: Restaurant, tmp_path: Path
+) -> None:
+    await restaurant.configure(requiresConfirmation=False)
+    screen_log = tmp_path / "pos.log"
+    with screen_log.open("wb") as screen:
+        pos = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "shared.clients.pos_simulator", "--bootstrap",
+            restaurant.bootstrap, "--client", restaurant.client_id, "--store",
+            restaurant.store_id, stdin=subprocess.PIPE, stdout=screen,
+            stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+        )  # fmt: skip
+        try:
+            await restaurant.place(restaurant.order())
+
+            def shows(text: str) -> bool:
+                return text in screen_log.read_text()
+
+            await eventually(lambda: shows("novo pedido #1 de Ana"), what="the order on screen")
+            assert pos.stdin is not None
+            pos.stdin.write(b"status #1 READY\nconfirm 99\n")  # skips PREPARING; no order 99
+            await pos.stdin.drain()
+            await eventually(lambda: shows("pedido 99"), what="both refusals on screen")
+        finally:
+            pos.terminate()
+            await pos.wait()
+    lines = screen_log.read_text().splitlines()
+    assert (
+        "[POS] atualização recusada, pedido #1: mudança não permitida (TRANSITION_NOT_ALLOWED), "
+        "status atual CONFIRMED"
+    ) in lines
+    assert "[POS] atualização recusada, pedido 99: pedido desconhecido (ORDER_NOT_FOUND)" in lines

@@ -6,9 +6,11 @@ events) and the POS (its two per-store topics) for a restaurant of its own.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
+from motor.motor_asyncio import AsyncIOMotorClient
 
 from shared.contracts.orders import (
     CancelOrder,
@@ -20,6 +22,7 @@ from shared.contracts.orders import (
 )
 from shared.contracts.payments import (
     CancelPayment,
+    PaymentCancelled,
     PaymentCreated,
     PaymentInstructions,
     PaymentRefunded,
@@ -34,7 +37,8 @@ from shared.contracts.pos import (
     PosOrderRejected,
     PosOrderStatusUpdated,
 )
-from shared.contracts.scheduler import ScheduleTimer
+from shared.contracts.scheduler import CancelTimer, ScheduleTimer
+from shared.mongo import Document
 from shared.topics import (
     ORDERS_EVENTS,
     PAYMENTS_COMMANDS,
@@ -252,6 +256,48 @@ async def test_customer_cancels_a_pending_online_order_and_its_charge_is_deleted
     )
     assert change.by == "CUSTOMER"
     assert change.reason_code == "CUSTOMER_CANCELLED"
+    (unscheduled,) = await restaurant.messages(SCHEDULER_COMMANDS, CancelTimer)
+    assert unscheduled.timer_id == f"{order_id}:payment"
+
+    # The payment service deleted the charge: nothing is owed.
+    await restaurant.send(
+        PAYMENTS_EVENTS,
+        caused(cancel, PaymentCancelled, order_id=order_id, payment_id=f"pay_{order_id[:8]}"),
+    )
+    await eventually(
+        lambda: _has_status(restaurant, order_id, ("CANCELLED", "CANCELLED")),
+        what="the payment of the cancelled order is CANCELLED",
+    )
+    (told,) = await restaurant.messages(
+        ORDERS_EVENTS, OrderPaymentStatusChanged, lambda m: m.order_id == order_id
+    )
+    assert (told.from_status, told.to_status, told.order_number) == ("PENDING", "CANCELLED", 1)
+
+
+async def test_a_confirmed_orders_confirmation_deadline_is_cleared_and_its_timer_cancelled(
+    restaurant: Restaurant, mongo_client: AsyncIOMotorClient[Document], order_database: str
+) -> None:
+    await restaurant.configure(requiresConfirmation=True, autoConfirmationTimeout=30)
+    order_id = await placed(restaurant)
+    (timer,) = await restaurant.messages(SCHEDULER_COMMANDS, ScheduleTimer)
+    assert (await restaurant.order_document(order_id))["confirmationTimeout"] is not None
+
+    await restaurant.pos_send(restaurant.pos_update(PosOrderConfirmed, order_id))
+
+    (cancel,) = await restaurant.messages(SCHEDULER_COMMANDS, CancelTimer)
+    assert cancel.timer_id == timer.timer_id == f"{order_id}:confirmation"
+    document = await restaurant.order_document(order_id)
+    assert (document["status"], document["confirmationTimeout"]) == ("CONFIRMED", None)
+    database = mongo_client[order_database]
+    stored = await database["orders"].find_one({"_id": order_id})
+    assert stored is not None
+    assert stored["deadlines"] == {"payment": None, "confirmation": None}
+
+    async def buried() -> bool:  # the scheduler's tombstone: the timer will not fire
+        name = {"$regex": f"^{re.escape(timer.timer_id)}@"}
+        return await database["timers_done"].find_one({"_id": name}) is not None
+
+    await eventually(buried, what="the scheduler cancelled the confirmation timer")
 
 
 async def test_customer_cannot_cancel_a_confirmed_order(restaurant: Restaurant) -> None:

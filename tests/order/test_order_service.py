@@ -6,20 +6,27 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY
 
 from services.order.adapters.in_memory import (
+    InMemoryOrderNumbers,
     InMemoryOrderRepository,
     InMemoryStoreConfigRepository,
     InMemoryStoreTopics,
 )
+from services.order.domain.decisions import PosReport
 from services.order.domain.errors import WrongStore
 from services.order.domain.order import Order
-from services.order.handlers import answer_malformed, decode_command
+from services.order.handlers import (
+    answer_malformed,
+    answer_unreadable_pos_update,
+    decode_command,
+    decode_pos_update,
+)
 from services.order.service import OrderService, order_id_for
 from shared.consumer import ReceivedRecord
 from shared.contracts.orders import OrderPlaced, OrderRejected, PlaceOrder
@@ -34,6 +41,8 @@ from shared.contracts.pos import (
     PosOrderConfirmed,
     PosOrderReceived,
     PosOrderRejected,
+    PosOrderStatusUpdated,
+    PosUpdateRejected,
 )
 from shared.contracts.registry import ContractError
 from shared.contracts.scheduler import ScheduleTimer, TimerFired
@@ -75,12 +84,14 @@ class World:
     configs: InMemoryStoreConfigRepository
     store_topics: InMemoryStoreTopics
     sink: RecordingSink
+    numbers: InMemoryOrderNumbers = field(default_factory=InMemoryOrderNumbers)
 
     def replica(self) -> OrderService:
         """An order service on these repositories (each call another replica)."""
         return OrderService(
             self.orders,
             self.configs,
+            numbers=self.numbers,
             sink=self.sink,
             store_topics=self.store_topics,
             clock=lambda: T0,
@@ -89,6 +100,11 @@ class World:
     async def configure(self, **fields: object) -> None:
         config = StoreOrderConfig.model_validate({"client_id": CLIENT, "store_id": STORE} | fields)
         await self.configs.put(config, [], T0)
+
+    async def placed(self, service: OrderService, command: PlaceOrder) -> Order:
+        """`command` placed through `service`, and the order it stored."""
+        await service.place(command)
+        return await self.stored(command)
 
     async def stored(self, command: PlaceOrder) -> Order:
         order = await self.orders.get(order_id_for(command))
@@ -196,6 +212,41 @@ async def test_a_place_order_repeated_with_its_command_id_makes_no_second_order_
     assert len(messages(world.sink.records, PosOrderReceived)) == 1
 
 
+async def test_a_stores_orders_are_numbered_in_placement_order_and_a_repeat_keeps_its_number(
+    world: World, service: OrderService
+) -> None:
+    first, second, third = (place_order("CASH") for _ in range(3))
+    elsewhere = place_order("CASH", store_id="store-2")
+    await service.place(first)
+    await service.place(second)
+    await service.place(first.model_copy(update={"event_id": uuid.uuid4()}))
+    await service.place(third)
+    await service.place(elsewhere)
+
+    numbers = [(await world.stored(c)).order_number for c in (first, second, third, elsewhere)]
+    assert numbers == [1, 2, 3, 1]
+    assert [placed.order_number for placed in messages(world.sink.records, OrderPlaced)] == [
+        1,
+        2,
+        3,
+        1,
+    ]
+    assert [r.order_number for r in messages(world.sink.records, PosOrderReceived)] == [1, 2, 3, 1]
+
+
+async def test_a_command_refused_now_but_accepted_before_finds_its_order(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("PIX")
+    await service.place(command)
+    await world.configure(accepted_payment_methods=["CASH"])  # PIX no longer accepted
+
+    await service.place(command.model_copy(update={"event_id": uuid.uuid4()}))
+
+    assert messages(world.sink.records, OrderRejected) == []
+    assert (await world.stored(command)).order_number == 1
+
+
 async def test_a_refused_place_order_is_answered_order_rejected_and_stores_nothing(
     world: World, service: OrderService
 ) -> None:
@@ -233,8 +284,7 @@ async def test_an_order_of_another_restaurant_is_not_found_by_its_cancel(
     world: World, service: OrderService
 ) -> None:
     command = place_order("PIX")
-    await service.place(command)
-    order = await world.stored(command)
+    order = await world.placed(service, command)
 
     await service.cancel(cancel_order(order.order_id, client_id="rest-2"))
 
@@ -265,13 +315,19 @@ async def test_a_pos_update_that_came_on_another_stores_topic_is_refused(
 ) -> None:
     await world.configure(requires_confirmation=True)
     command = place_order("CASH")
-    await service.place(command)
-    order = await world.stored(command)
+    order = await world.placed(service, command)
     confirmed = pos_update(PosOrderConfirmed, order.order_id)
 
     with pytest.raises(WrongStore):
         await service.on_pos_update(confirmed, (CLIENT, "store-2"))
     assert (await world.stored(command)).status is OrderStatus.PENDING
+    [refused] = messages(world.sink.records, PosUpdateRejected)
+    assert refused.reason is ReasonCode.WRONG_STORE
+    assert (refused.client_id, refused.store_id) == (CLIENT, "store-2")
+    assert (refused.order_id, refused.refused_event_id) == (order.order_id, str(confirmed.event_id))
+    # Nothing of the other store's order is told: neither its number nor its status.
+    assert (refused.order_number, refused.current_status) == (None, None)
+    assert (pos_orders_topic(CLIENT, "store-2"), "PosUpdateRejected") in sent(world.sink.records)
 
     await service.on_pos_update(confirmed, (CLIENT, STORE))
     assert (await world.stored(command)).status is OrderStatus.CONFIRMED
@@ -372,6 +428,91 @@ async def test_a_chargeback_is_counted_for_on_call_and_changes_no_order(
     after = REGISTRY.get_sample_value("order_alerts_total", {"kind": "chargeback"})
     assert after == before + 1
     assert await world.orders.get(order.order_id) == order
+
+
+async def refusal_of(world: World, service: OrderService, update: PosReport) -> PosUpdateRejected:
+    """The one answer the store's POS gets to `update`, which changes no order."""
+    before = dict(world.orders.orders)
+    await service.on_pos_update(update, (CLIENT, STORE))
+    assert world.orders.orders == before
+    [refused] = messages(world.sink.records, PosUpdateRejected)
+    assert sent(world.sink.records)[-1] == (KITCHEN, "PosUpdateRejected")
+    assert refused.refused_event_id == refused.causation_id == str(update.event_id)
+    return refused
+
+
+async def test_a_pos_update_of_an_unknown_order_is_answered_order_not_found(
+    world: World, service: OrderService
+) -> None:
+    refused = await refusal_of(world, service, pos_update(PosOrderConfirmed, "no-such-order"))
+    assert (refused.reason, refused.order_id) == (ReasonCode.ORDER_NOT_FOUND, "no-such-order")
+    assert (refused.order_number, refused.current_status) == (None, None)
+
+
+async def test_a_pos_update_of_an_order_the_pos_never_received_is_answered_order_not_found(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("PIX")  # unpaid: the kitchen never saw it
+    order = await world.placed(service, command)
+
+    refused = await refusal_of(world, service, pos_update(PosOrderConfirmed, order.order_id))
+
+    assert refused.reason is ReasonCode.ORDER_NOT_FOUND
+    assert (refused.order_number, refused.current_status) == (None, None)
+
+
+async def test_a_pos_update_of_another_restaurants_order_is_answered_as_unknown(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("CASH", client_id="rest-2", store_id=STORE)
+    order = await world.placed(service, command)
+
+    with pytest.raises(WrongStore):  # dead-lettered, for whoever looks after the restaurants
+        await service.on_pos_update(pos_update(PosOrderConfirmed, order.order_id), (CLIENT, STORE))
+
+    [refused] = messages(world.sink.records, PosUpdateRejected)
+    assert sent(world.sink.records)[-1] == (KITCHEN, "PosUpdateRejected")
+    assert refused.reason is ReasonCode.ORDER_NOT_FOUND  # not even that the order exists
+    assert (refused.order_number, refused.current_status) == (None, None)
+    assert refused.correlation_id != order.correlation_id  # not that restaurant's conversation
+    assert (await world.stored(command)).status is OrderStatus.CONFIRMED
+
+
+async def test_a_pos_update_the_lifecycle_does_not_allow_is_answered_with_the_current_status(
+    world: World, service: OrderService
+) -> None:
+    await world.configure(requires_confirmation=False)
+    command = place_order("CASH")
+    order = await world.placed(service, command)
+    ready = pos_update(PosOrderStatusUpdated, order.order_id, status="READY")  # not PREPARING
+
+    refused = await refusal_of(world, service, ready)
+
+    assert refused.reason is ReasonCode.TRANSITION_NOT_ALLOWED
+    assert (refused.order_id, refused.order_number) == (order.order_id, 1)
+    assert refused.current_status is OrderStatus.CONFIRMED
+    assert "CONFIRMED -> READY" in refused.detail
+    assert refused.correlation_id == order.correlation_id
+
+
+async def test_an_unreadable_pos_update_is_answered_malformed_with_what_could_be_read(
+    world: World, service: OrderService
+) -> None:
+    update = pos_update(PosOrderStatusUpdated, "order-9", status="PREPARING").to_wire()
+    update["status"] = "BURNT"
+    raw = json.dumps(update).encode()
+    with pytest.raises(ContractError) as unreadable:
+        decode_pos_update(raw)
+    record = ReceivedRecord(KITCHEN.replace(".orders", ".updates"), 0, 0, None, raw, {})
+
+    await answer_unreadable_pos_update(service)(unreadable.value, record)
+
+    [refused] = messages(world.sink.records, PosUpdateRejected)
+    assert sent(world.sink.records) == [(KITCHEN, "PosUpdateRejected")]
+    assert (refused.reason, refused.order_id) == (ReasonCode.MALFORMED_UPDATE, "order-9")
+    assert refused.refused_event_id == update["eventId"]
+    assert "status" in refused.detail
+    assert "BURNT" not in refused.detail
 
 
 async def answer_as_the_consumer_does(service: OrderService, raw: bytes) -> None:

@@ -3,6 +3,7 @@ in-memory twins."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -10,14 +11,16 @@ import pytest
 
 from services.order.adapters import mongo_order_repository, mongo_store_config_repository
 from services.order.adapters.in_memory import (
+    InMemoryOrderNumbers,
     InMemoryOrderRepository,
     InMemoryStoreConfigRepository,
 )
+from services.order.adapters.mongo_order_numbers import MongoOrderNumbers
 from services.order.adapters.mongo_order_repository import MongoOrderRepository
 from services.order.adapters.mongo_store_config_repository import MongoStoreConfigRepository
 from services.order.domain.errors import ConcurrencyConflict
 from services.order.domain.order import Order, new_order
-from services.order.ports import OrderQuery, OrderRepository, StoreConfigRepository
+from services.order.ports import OrderNumbers, OrderQuery, OrderRepository, StoreConfigRepository
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus
 from shared.mongo import Database, ensure_indexes
@@ -35,6 +38,7 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 class Subject:
     orders: OrderRepository
     configs: StoreConfigRepository
+    numbers: OrderNumbers
     sink: RecordingSink
 
     def published(self) -> list[str]:
@@ -44,7 +48,12 @@ class Subject:
 @pytest.fixture
 def in_memory_repositories() -> Subject:
     sink = RecordingSink()
-    return Subject(InMemoryOrderRepository(sink), InMemoryStoreConfigRepository(sink), sink)
+    return Subject(
+        InMemoryOrderRepository(sink),
+        InMemoryStoreConfigRepository(sink),
+        InMemoryOrderNumbers(),
+        sink,
+    )
 
 
 @pytest.fixture
@@ -55,7 +64,10 @@ async def mongo_repositories(database: Database) -> Subject:
     sink = RecordingSink()
     relay = OutboxRelay(sink, OutboxSettings())
     return Subject(
-        MongoOrderRepository(database, relay), MongoStoreConfigRepository(database, relay), sink
+        MongoOrderRepository(database, relay),
+        MongoStoreConfigRepository(database, relay),
+        MongoOrderNumbers(database),
+        sink,
     )
 
 
@@ -82,6 +94,7 @@ def an_order(
         command,
         StoreOrderConfig.default_for(client_id, store_id),
         order_id=order_id,
+        order_number=1,
         placed_event_id=f"placed-{order_id}",
         now=placed_at,
     )
@@ -245,3 +258,46 @@ async def test_a_store_config_is_put_read_back_replaced_and_its_records_publishe
     assert await subject.configs.get(CLIENT, STORE) == second
     assert await subject.configs.get(CLIENT, "store-2") is None
     assert subject.published() == ["first", "second"]
+
+
+# Order numbers
+
+
+async def claimed(numbers: OrderNumbers, count: int, store: str = STORE) -> list[int]:
+    """`count` numbers of the store claimed at once, as they were handed out."""
+    return list(
+        await asyncio.gather(*(numbers.next(CLIENT, store, f"order-{n}", T0) for n in range(count)))
+    )
+
+
+async def test_each_stores_numbers_start_at_one_and_go_up_by_one(subject: Subject) -> None:
+    numbers = subject.numbers
+    assert [await numbers.next(CLIENT, STORE, f"o{n}", T0) for n in range(3)] == [1, 2, 3]
+    assert await numbers.next(CLIENT, "store-2", "o4", T0) == 1
+    assert await numbers.next("rest-2", STORE, "o5", T0) == 1
+    assert await numbers.next(CLIENT, STORE, "o6", T0) == 4
+
+
+async def test_numbers_claimed_at_once_are_all_different_with_no_hole(subject: Subject) -> None:
+    assert sorted(await claimed(subject.numbers, 25)) == list(range(1, 26))
+
+
+async def test_replicas_claiming_at_once_never_share_a_number_and_leave_no_hole(
+    database: Database,
+) -> None:
+    first, second = MongoOrderNumbers(database), MongoOrderNumbers(database)
+
+    both = await asyncio.gather(claimed(first, 20), claimed(second, 20))
+
+    assert sorted(both[0] + both[1]) == list(range(1, 41))
+
+
+async def test_a_replica_continues_after_the_numbers_others_claimed(database: Database) -> None:
+    early, late = MongoOrderNumbers(database), MongoOrderNumbers(database)
+    assert sorted(await claimed(early, 37)) == list(range(1, 38))
+
+    # The late one never saw this store: it searches past 37 claims.
+    assert await late.next(CLIENT, STORE, "o38", T0) == 38
+    # The early one remembers 37, which is stale now: 38 is taken, so it takes 39.
+    assert await early.next(CLIENT, STORE, "o39", T0) == 39
+    assert await MongoOrderNumbers(database).next(CLIENT, "store-2", "o1", T0) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.order.adapters.in_memory import (
+    InMemoryOrderNumbers,
     InMemoryOrderRepository,
     InMemoryStoreConfigRepository,
     InMemoryStoreTopics,
@@ -26,6 +27,7 @@ class OrderTwins:
         self.service = OrderService(
             self.orders,
             self.configs,
+            numbers=InMemoryOrderNumbers(),
             sink=self.sink,
             store_topics=InMemoryStoreTopics(),
             clock=now,

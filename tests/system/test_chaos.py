@@ -190,19 +190,15 @@ class Traffic:
         await persist(confirm)
 
     @staticmethod
-    def _to_confirm(message: object) -> bool:
-        return (
-            isinstance(message, PosOrderReceived)
-            and message.awaiting_confirmation
-            and message.order.customer_name.endswith("-confirmed")
-        )
+    def _to_confirm(message: PosOrderReceived) -> bool:
+        return message.awaiting_confirmation and message.order.customer_name.endswith("-confirmed")
 
     async def _answer(self, pos: PosClient) -> None:
         while True:
             try:
                 async for message in pos.messages():
                     self.received[type(message).__name__] += 1
-                    if self._to_confirm(message):
+                    if isinstance(message, PosOrderReceived) and self._to_confirm(message):
                         await persist(functools.partial(pos.confirm, message.order_id))
                         self.confirmed.append(message.order_id)
             except asyncio.CancelledError:

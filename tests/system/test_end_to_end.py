@@ -14,9 +14,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.contracts.orders import OrderPlaced
+from shared.contracts.orders import CancelOrder, OrderPlaced, OrderStatusChanged
 from shared.contracts.pos import PosOrderCancelled, PosOrderReceived
 from shared.contracts.values import PosStatus
+from tests.builders import envelope
 from tests.system.conftest import Restaurant, System
 from tests.waiting import eventually
 
@@ -123,6 +124,29 @@ async def test_pix_order_paid_confirmed_by_the_restaurant_and_delivered(
         ],
     )
     assert TOTAL in messages[1]
+
+
+async def test_pix_order_the_customer_cancels_before_paying_has_its_charge_deleted_and_owes_nothing(
+    restaurant: Restaurant,
+) -> None:
+    await restaurant.onboard()
+    order_id = await placed(restaurant, "PIX")
+    await one_charge(restaurant, order_id)
+
+    async with restaurant.chatbot() as chatbot:
+        cancel = CancelOrder(
+            **envelope(client_id=restaurant.client_id, store_id=restaurant.store_id),
+            order_id=order_id,
+            reason="Desisti",
+        )
+        outcome = await chatbot.cancel(cancel)
+    assert isinstance(outcome, OrderStatusChanged)
+    assert outcome.to_status == "CANCELLED"
+
+    await state(restaurant, order_id, ("CANCELLED", "CANCELLED"))
+    assert await restaurant.charges(order_id) == []  # deleted on Asaas
+    messages = await conversation(restaurant, 1, settle=lambda m: "foi cancelado" in m[-1])
+    assert not any("Não foi possível confirmar o pagamento" in message for message in messages)
 
 
 async def test_cash_order_confirmed_at_once_goes_straight_to_the_kitchen(

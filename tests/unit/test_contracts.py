@@ -62,6 +62,7 @@ from shared.contracts import (
     PosOrderStatusUpdated,
     PosStatus,
     PosUpdate,
+    PosUpdateRejected,
     ReasonCode,
     RefundFailed,
     RefundRequested,
@@ -110,6 +111,7 @@ def envelope(**overrides: Any) -> dict[str, Any]:
 def snapshot() -> OrderSnapshot:
     return OrderSnapshot(
         order_id="order_0123456789ab",
+        order_number=12,
         client_id=CLIENT,
         store_id=STORE,
         customer_id="customer-1",
@@ -210,7 +212,11 @@ SAMPLES: dict[type[Message], Message] = {
         ),
         CancelOrder(**envelope(), order_id="order_1", reason="Desisti"),
         OrderPlaced(
-            **envelope(), order_id="order_0123456789ab", command_id="cmd-1", order=snapshot()
+            **envelope(),
+            order_id="order_0123456789ab",
+            order_number=12,
+            command_id="cmd-1",
+            order=snapshot(),
         ),
         OrderRejected(
             **envelope(),
@@ -223,6 +229,7 @@ SAMPLES: dict[type[Message], Message] = {
         OrderStatusChanged(
             **envelope(),
             order_id="order_1",
+            order_number=3,
             from_status=OrderStatus.PENDING,
             to_status=OrderStatus.CANCELLED,
             by=Actor.SYSTEM,
@@ -341,7 +348,18 @@ SAMPLES: dict[type[Message], Message] = {
             awaiting_confirmation=True,
             confirm_by=NOW + timedelta(minutes=15),
         ),
-        PosOrderCancelled(**envelope(), order_id="order_1", reason=ReasonCode.ALREADY_CANCELLED),
+        PosOrderCancelled(
+            **envelope(), order_id="order_1", order_number=3, reason=ReasonCode.ALREADY_CANCELLED
+        ),
+        PosUpdateRejected(
+            **envelope(),
+            order_id="order_1",
+            order_number=3,
+            refused_event_id=str(uuid4()),
+            reason=ReasonCode.TRANSITION_NOT_ALLOWED,
+            current_status=OrderStatus.CONFIRMED,
+            detail="order order_1: CONFIRMED -> READY is not an allowed transition",
+        ),
         PosOrderConfirmed(**pos_update(), order_id="order_1"),
         PosOrderRejected(
             **pos_update(correlation_id="turn-1"), order_id="order_1", reason="Sem gás"
@@ -918,6 +936,15 @@ def test_templates_left_out_keep_their_default() -> None:
         config.notification_templates[OrderStatus.READY]
         == DEFAULT_NOTIFICATION_TEMPLATES[OrderStatus.READY]
     )
+
+
+def test_a_template_may_use_every_placeholder_of_the_design() -> None:
+    names = ["order_number", "order_id", "total", "delivery_time", "store_name", "customer_name"]
+    template = " ".join("{" + name + "}" for name in names)
+    config = StoreOrderConfig.model_validate(
+        {"clientId": CLIENT, "storeId": STORE, "notificationTemplates": {"READY": template}}
+    )
+    assert config.notification_templates[OrderStatus.READY] == template
 
 
 def test_a_template_with_an_unknown_placeholder_is_refused_by_name() -> None:

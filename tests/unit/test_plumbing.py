@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -30,6 +31,7 @@ from shared.processed_events import InMemoryProcessedEvents
 from shared.records import HEADER_ERROR, HEADER_ERROR_TYPE, OutgoingRecord
 from shared.settings import ConsumerSettings
 from shared.topics import (
+    POS_UPDATES_PATTERN,
     STORES_CONFIG,
     TopicNameError,
     dlq_topic,
@@ -62,6 +64,13 @@ def test_pos_topics_name_the_store_and_give_it_back() -> None:
     assert pos_updates_topic("client-1", "store_2") == "pos.client-1.store_2.updates"
     assert store_of_pos_topic("pos.client-1.store_2.updates") == ("client-1", "store_2")
     assert dlq_topic("orders.events") == "orders.events.dlq"
+
+
+def test_the_pos_updates_pattern_takes_each_stores_updates_topic_and_not_its_dead_letters() -> None:
+    pattern = re.compile(POS_UPDATES_PATTERN)  # as aiokafka compiles it, then `match`es topics
+    assert pattern.match(pos_updates_topic("client-1", "store_2"))
+    assert not pattern.match(dlq_topic(pos_updates_topic("client-1", "store_2")))
+    assert not pattern.match(pos_orders_topic("client-1", "store_2"))
 
 
 @pytest.mark.parametrize("bad", ["", "a.b", "a b", "x" * 101, "ção"])

@@ -1,5 +1,6 @@
-"""In-memory twins of the order service's repositories and POS topics, for unit and component
-tests; the contract tests in tests/order/test_repositories.py hold them to the MongoDB ones."""
+"""In-memory twins of the order service's repositories, order numbers and POS topics, for unit
+and component tests; the contract tests in tests/order/test_repositories.py hold them to the
+MongoDB ones."""
 
 from __future__ import annotations
 
@@ -83,6 +84,18 @@ class InMemoryOrderRepository:
         found = [order for order in self.orders.values() if _matches(order, query)]
         found.sort(key=lambda order: (order.created_at, order.order_id), reverse=True)
         return found[: query.limit]
+
+
+class InMemoryOrderNumbers:
+    """Each store's last number in a dict; who got which is in `claims`."""
+
+    def __init__(self) -> None:
+        self.claims: dict[tuple[str, str], list[str]] = {}
+
+    async def next(self, client_id: str, store_id: str, order_id: str, now: datetime) -> int:
+        claimed = self.claims.setdefault((client_id, store_id), [])
+        claimed.append(order_id)
+        return len(claimed)
 
 
 class InMemoryStoreConfigRepository:

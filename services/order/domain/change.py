@@ -76,7 +76,12 @@ class Change:
         self.messages.append(message_type(**(envelope | fields)))
 
     def to_pos(self, message_type: type[Envelope], **fields: Any) -> None:
-        self.emit(message_type, order_id=self.order.order_id, **fields)
+        self.emit(
+            message_type,
+            order_id=self.order.order_id,
+            order_number=self.order.order_number,
+            **fields,
+        )
 
     def status(
         self,
@@ -95,6 +100,7 @@ class Change:
         self.emit(
             OrderStatusChanged,
             order_id=self.order.order_id,
+            order_number=self.order.order_number,
             from_status=current,
             to_status=to,
             by=by,
@@ -114,6 +120,7 @@ class Change:
         self.emit(
             OrderPaymentStatusChanged,
             order_id=self.order.order_id,
+            order_number=self.order.order_number,
             from_status=current,
             to_status=to,
             reason=reason,
@@ -132,11 +139,25 @@ class Change:
             order_id=self.order.order_id,
         )
 
-    def unschedule(self, purpose: TimerPurpose) -> None:
-        self.emit(
-            CancelTimer,
-            timer_id=timer_id(self.order.order_id, purpose),
-        )
+    def clear_deadline(self, purpose: TimerPurpose) -> None:
+        """The deadline no longer applies: gone from the order, and its timer cancelled unless
+        it came due already (then it fired or is firing, and finds nothing left to do)."""
+        deadlines = self.order.deadlines
+        if purpose is TimerPurpose.PAYMENT_DEADLINE:
+            due = deadlines.payment
+            cleared: dict[str, Any] = {"deadlines": deadlines.model_copy(update={"payment": None})}
+        else:
+            due = deadlines.confirmation
+            cleared = {
+                "deadlines": deadlines.model_copy(update={"confirmation": None}),
+                "confirmation_timeout": None,
+                "refund_timeout": None,
+            }
+        if due is None:
+            return
+        self.update(**cleared)
+        if due > self.now:
+            self.emit(CancelTimer, timer_id=timer_id(self.order.order_id, purpose))
 
     def decision(self) -> OrderDecision:
         return Decision(self.order, tuple(self.messages), self.changed)

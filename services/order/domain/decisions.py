@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from services.order.domain.change import Cause, Change, OrderDecision
-from services.order.domain.errors import OrderError
+from services.order.domain.errors import NotReleased
 from services.order.domain.lifecycle import CLOSED, already_passed, is_allowed
 from services.order.domain.order import Order, new_order
 from services.order.domain.validation import Rejection
@@ -49,18 +49,29 @@ from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import Actor, OrderStatus, PaymentStatus, ReasonCode
 
 PAID_AFTER_CANCELLATION = "PAID_AFTER_CANCELLATION"
+PAYMENT_DELETED = "PAYMENT_DELETED"
 
 
 # Placing and releasing
 
 
 def place(
-    command: PlaceOrder, config: StoreOrderConfig, order_id: str, cause: Cause
+    command: PlaceOrder,
+    config: StoreOrderConfig,
+    order_id: str,
+    cause: Cause,
+    *,
+    order_number: int,
 ) -> OrderDecision:
     """A new PENDING order: cash goes to the POS at once, online waits for its payment."""
     placed_event_id = cause.new_id()
     order = new_order(
-        command, config, order_id=order_id, placed_event_id=str(placed_event_id), now=cause.now
+        command,
+        config,
+        order_id=order_id,
+        order_number=order_number,
+        placed_event_id=str(placed_event_id),
+        now=cause.now,
     )
     change = Change(order, cause)
     change.changed = True
@@ -70,6 +81,7 @@ def place(
             event_id=placed_event_id,
             now=cause.now,
             order_id=order_id,
+            order_number=order_number,
             command_id=command.command_id,
             order=order.snapshot(),
         )
@@ -89,7 +101,7 @@ def place(
             email=command.customer.email,
             phone_number=command.customer.phone_number,
         ),
-        description=f"Pedido #{order_id}"
+        description=f"Pedido #{order_number}"
         + (f" - {config.store_name}" if config.store_name else ""),
         time_zone=config.time_zone,
     )
@@ -151,10 +163,8 @@ def _cancel(change: Change, code: ReasonCode, by: Actor, *, words: str | None = 
             order_id=order.order_id,
             payment_id=order.payment_id,
         )
-    if order.deadlines.payment is not None and order.deadlines.payment > change.now:
-        change.unschedule(TimerPurpose.PAYMENT_DEADLINE)
-    if order.deadlines.confirmation is not None and order.deadlines.confirmation > change.now:
-        change.unschedule(TimerPurpose.CONFIRMATION_DEADLINE)
+    change.clear_deadline(TimerPurpose.PAYMENT_DEADLINE)
+    change.clear_deadline(TimerPurpose.CONFIRMATION_DEADLINE)
 
 
 def _refund(change: Change, reason: str) -> None:
@@ -200,6 +210,7 @@ def on_payment_created(order: Order, event: PaymentCreated, cause: Cause) -> Ord
         change.emit(
             PaymentInstructionsIssued,
             order_id=order.order_id,
+            order_number=order.order_number,
             payment_method=order.payment_method,
             phone_number=order.phone_number,
             customer_name=order.customer_name,
@@ -226,8 +237,19 @@ def on_payment_failed(
     order: Order, event: PaymentFailed | PaymentCancelled, cause: Cause
 ) -> OrderDecision:
     """The charge will not be paid (overdue, refused, deleted): the order is cancelled."""
-    reason = event.reason if isinstance(event, PaymentFailed) else "PAYMENT_DELETED"
+    reason = event.reason if isinstance(event, PaymentFailed) else PAYMENT_DELETED
     return _payment_failed(order, cause, reason=reason, words=None, code=ReasonCode.PAYMENT_FAILED)
+
+
+def on_payment_cancelled(order: Order, event: PaymentCancelled, cause: Cause) -> OrderDecision:
+    """The charge is deleted: nothing is owed for a cancelled order (payment CANCELLED); an order
+    still waiting for it is cancelled, as when the payment fails."""
+    if order.status is OrderStatus.PENDING:
+        return on_payment_failed(order, event, cause)
+    change = Change(order, cause)
+    if order.status in CLOSED and order.payment_status is PaymentStatus.PENDING:
+        change.payment(PaymentStatus.CANCELLED, reason=PAYMENT_DELETED)
+    return change.decision()
 
 
 def _payment_failed(
@@ -252,9 +274,8 @@ def on_payment_succeeded(order: Order, event: PaymentSucceeded, cause: Cause) ->
     if order.payment_id is None:
         change.update(payment_id=event.payment_id)
     change.payment(PaymentStatus.PAID, reason="PAYMENT_CONFIRMED")
+    change.clear_deadline(TimerPurpose.PAYMENT_DEADLINE)
     if order.status is OrderStatus.PENDING:
-        if order.deadlines.payment is not None and order.deadlines.payment > cause.now:
-            change.unschedule(TimerPurpose.PAYMENT_DEADLINE)
         _release(change)
     else:
         _refund(change, PAID_AFTER_CANCELLATION)
@@ -309,8 +330,7 @@ def on_pos_confirmed(order: Order, update: PosOrderConfirmed, cause: Cause) -> O
         change.to_pos(PosOrderCancelled, reason=ReasonCode.ALREADY_CANCELLED)
     elif order.status is OrderStatus.PENDING:
         change.status(OrderStatus.CONFIRMED, Actor.RESTAURANT, notes="Confirmado pelo restaurante")
-        if order.deadlines.confirmation is not None and order.deadlines.confirmation > cause.now:
-            change.unschedule(TimerPurpose.CONFIRMATION_DEADLINE)
+        change.clear_deadline(TimerPurpose.CONFIRMATION_DEADLINE)
     return change.decision()
 
 
@@ -343,7 +363,7 @@ def on_pos_status_updated(
 
 def _require_released(order: Order) -> None:
     if not order.released:
-        raise OrderError(f"order {order.order_id} was never sent to the POS")
+        raise NotReleased(order.order_id)
 
 
 # Dispatch by message type
@@ -369,8 +389,10 @@ def on_payment_event(order: Order, event: PaymentEvent, cause: Cause) -> OrderDe
             return on_payment_creation_failed(order, event, cause)
         case PaymentSucceeded():
             return on_payment_succeeded(order, event, cause)
-        case PaymentFailed() | PaymentCancelled():
+        case PaymentFailed():
             return on_payment_failed(order, event, cause)
+        case PaymentCancelled():
+            return on_payment_cancelled(order, event, cause)
         case RefundRequested():
             return on_refund_requested(order, event, cause)
         case PaymentRefunded():

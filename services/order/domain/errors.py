@@ -26,6 +26,13 @@ class OrderNotFound(OrderError):
         self.order_id = order_id
 
 
+class NotReleased(OrderError):
+    """A POS update names an order its POS never received (an unpaid online order)."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} was never sent to the POS")
+
+
 class WrongStore(OrderError):
     """A POS update names an order of another store than the topic it came on."""
 

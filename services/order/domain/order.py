@@ -84,6 +84,7 @@ def new_order(
     config: StoreOrderConfig,
     *,
     order_id: str,
+    order_number: int,
     placed_event_id: str,
     now: datetime,
 ) -> Order:
@@ -93,6 +94,7 @@ def new_order(
     online = command.payment_method.is_online
     return Order(
         order_id=order_id,
+        order_number=order_number,
         client_id=command.client_id,
         store_id=command.store_id,
         customer_id=command.customer.customer_id,

@@ -11,10 +11,17 @@ import pytest
 from services.order.domain import decisions
 from services.order.domain.change import Cause, OrderDecision
 from services.order.domain.errors import InvalidTransition, OrderError
-from services.order.domain.order import Order
+from services.order.domain.order import Deadlines, Order
 from services.order.outgoing import topic_of
+from shared.contracts.orders import (
+    OrderPaymentStatusChanged,
+    OrderPlaced,
+    OrderStatusChanged,
+    PaymentInstructionsIssued,
+)
 from shared.contracts.payments import (
     CancelPayment,
+    PaymentCancelled,
     PaymentCreated,
     PaymentInstructions,
     PaymentRefunded,
@@ -26,6 +33,7 @@ from shared.contracts.pos import (
     PosOrderCancelled,
     PosOrderConfirmed,
     PosOrderReceived,
+    PosOrderRejected,
     PosOrderStatusUpdated,
 )
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
@@ -50,7 +58,7 @@ def config(**fields: Any) -> StoreOrderConfig:
 
 
 def placed(method: str = "CASH", **fields: Any) -> OrderDecision:
-    return decisions.place(command(method), config(**fields), "order-1", cause())
+    return decisions.place(command(method), config(**fields), "order-1", cause(), order_number=7)
 
 
 def envelope_at(minutes: float) -> dict[str, Any]:
@@ -209,11 +217,122 @@ def test_late_pos_confirmation_is_answered_already_cancelled() -> None:
     assert decision.state.status == "CANCELLED"
 
 
-def test_confirmation_cancels_the_deadline_timer() -> None:
-    order = placed(requires_confirmation=True, auto_confirmation_timeout=5).state
-    decision = pos(order, pos_confirmed(order), 1)
+def test_confirmation_clears_its_deadline_from_the_order_and_cancels_the_timer() -> None:
+    order = succeeded(
+        placed("PIX", requires_confirmation=True, auto_confirmation_timeout=5).state
+    ).state
+    assert order.deadlines.confirmation is not None
+    assert (order.confirmation_timeout, order.refund_timeout) != (None, None)
+
+    decision = pos(order, pos_confirmed(order), 2)
+
     assert types(decision) == ["OrderStatusChanged", "CancelTimer"]
-    assert isinstance(decision.events[1], CancelTimer)
+    cancelled = decision.events[1]
+    assert isinstance(cancelled, CancelTimer)
+    assert cancelled.timer_id == "order-1:confirmation"
+    confirmed = decision.state
+    assert confirmed.deadlines.confirmation is None
+    assert (confirmed.confirmation_timeout, confirmed.refund_timeout) == (None, None)
+
+
+def test_payment_clears_the_payment_deadline_from_the_order_and_cancels_its_timer() -> None:
+    order = placed("PIX", payment_timeout=15).state
+
+    decision = succeeded(order)
+
+    assert decision.state.deadlines.payment is None
+    timers = [m.timer_id for m in decision.events if isinstance(m, CancelTimer)]
+    assert timers == ["order-1:payment"]
+
+
+def test_cancellation_clears_every_deadline_and_cancels_only_timers_not_yet_due() -> None:
+    waiting = succeeded(
+        placed("PIX", requires_confirmation=True, auto_confirmation_timeout=5).state
+    ).state
+    rejected = pos(waiting, pos_update(PosOrderRejected, "order-1", reason="Fechando"), 2)
+    timers = [m.timer_id for m in rejected.events if isinstance(m, CancelTimer)]
+    assert timers == ["order-1:confirmation"]
+    assert rejected.state.deadlines == Deadlines()
+    assert rejected.state.confirmation_timeout is None
+
+    timed_out = fired(placed("PIX").state, TimerPurpose.PAYMENT_DEADLINE, 16)
+    assert timed_out.state.deadlines == Deadlines()
+    assert not [m for m in timed_out.events if isinstance(m, CancelTimer)]  # it fired
+
+
+def test_every_message_about_a_new_order_carries_its_number() -> None:
+    decision = placed(requires_confirmation=False)
+
+    assert decision.state.order_number == 7
+    placed_event, changed, received = decision.events
+    assert isinstance(placed_event, OrderPlaced)
+    assert isinstance(changed, OrderStatusChanged)
+    assert isinstance(received, PosOrderReceived)
+    assert placed_event.order_number == placed_event.order.order_number == 7
+    assert changed.order_number == 7
+    assert received.order_number == received.order.order_number == 7
+
+
+def test_the_payment_instructions_carry_the_order_number() -> None:
+    created = PaymentCreated(
+        **envelope_at(1), order_id="order-1", payment_id="pay_1", method="PIX", amount_cents=2620,
+        instructions=PaymentInstructions(pix_payload="000201"),
+    )  # fmt: skip
+    decision = decisions.on_payment_event(placed("PIX").state, created, cause(1))
+    (issued,) = decision.events
+    assert isinstance(issued, PaymentInstructionsIssued)
+    assert issued.order_number == 7
+
+
+def test_the_charge_is_described_to_the_payer_by_the_order_number() -> None:
+    request = placed("PIX", store_name="Burger da Ana").events[1]
+    assert isinstance(request, RequestPayment)
+    assert request.description == "Pedido #7 - Burger da Ana"
+
+
+def timed_out_unpaid() -> Order:
+    """A PIX order cancelled at its payment deadline, its charge not yet deleted."""
+    return fired(placed("PIX").state, TimerPurpose.PAYMENT_DEADLINE, 16).state
+
+
+def charge_deleted(order: Order, minutes: float) -> OrderDecision:
+    event = PaymentCancelled(**envelope_at(minutes), order_id=order.order_id, payment_id="pay_1")
+    return decisions.on_payment_event(order, event, cause(minutes))
+
+
+def test_the_deleted_charge_of_a_cancelled_order_ends_its_payment_cancelled() -> None:
+    cancelled = timed_out_unpaid()
+    assert cancelled.payment_status == "PENDING"
+
+    decision = charge_deleted(cancelled, 17)
+
+    assert types(decision) == ["OrderPaymentStatusChanged"]
+    told = decision.events[0]
+    assert isinstance(told, OrderPaymentStatusChanged)
+    assert (told.from_status, told.to_status, told.order_number) == ("PENDING", "CANCELLED", 7)
+    assert (decision.state.status, decision.state.payment_status) == ("CANCELLED", "CANCELLED")
+    assert charge_deleted(decision.state, 18).unchanged
+
+
+def test_a_deleted_charge_changes_nothing_for_an_order_paid_meanwhile() -> None:
+    paid_after = succeeded(timed_out_unpaid(), 17)
+    assert paid_after.state.payment_status == "REFUND_PENDING"
+    assert charge_deleted(paid_after.state, 18).unchanged
+
+
+def test_a_charge_deleted_while_its_order_waits_cancels_it_as_a_failed_payment() -> None:
+    decision = charge_deleted(placed("PIX").state, 3)
+    assert (decision.state.status, decision.state.payment_status) == ("CANCELLED", "FAILED")
+    assert decision.state.cancellation_reason == "PAYMENT_FAILED"
+
+
+def test_a_payment_after_the_charge_was_deleted_is_refunded() -> None:
+    deleted = charge_deleted(
+        fired(placed("PIX").state, TimerPurpose.PAYMENT_DEADLINE, 16).state, 17
+    )
+    decision = succeeded(deleted.state, 18)
+    assert decision.state.payment_status == "REFUND_PENDING"
+    assert "RequestRefund" in types(decision)
 
 
 def test_kitchen_status_out_of_the_table_is_refused() -> None:
