@@ -12,16 +12,18 @@ from aiokafka.errors import InvalidTopicError, TopicAlreadyExistsError, for_code
 from faststream.kafka import KafkaBroker
 
 from shared.records import OutgoingRecord
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, KafkaTarget, kafka_settings
 from shared.topics import COMPACTED_TOPICS, DLQ_SUFFIX, is_legal_topic
 
 DLQ_RETENTION_MS = 14 * 24 * 3600 * 1000
 
 
 def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
-    """A broker whose producer is idempotent and waits for all in-sync replicas (`acks=all`)."""
+    """A broker whose producer is idempotent and waits for all in-sync replicas (`acks=all`),
+    connected as `settings` say (TLS, SASL/SCRAM)."""
     return KafkaBroker(
         settings.bootstrap_servers,
+        security=settings.broker_security(),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -82,11 +84,11 @@ def topic_config(topic: str) -> dict[str, str]:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Iterable[str], *, partitions: int, replication_factor: int = 1
+    kafka: KafkaTarget, topics: Iterable[str], *, partitions: int, replication_factor: int = 1
 ) -> list[str]:
     """Creates the topics that do not exist yet; returns the names it created."""
     wanted = sorted(set(topics))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(**kafka_settings(kafka).client_options(), request_timeout_ms=15_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

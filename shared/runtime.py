@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from pymongo import IndexModel
 
+from shared.auth import Access, AccessSettings, MongoRevocations, revocations_subscription
 from shared.background import BackgroundLoops
 from shared.broker import BrokerSink, build_broker, ensure_topics
 from shared.consumer import Subscription, consume
@@ -81,6 +82,14 @@ class ServiceRuntime:
         for subscription in subscriptions:
             self.topics(*subscription.topics, *map(dlq_topic, subscription.topics))
 
+    def access(self, settings: AccessSettings, *also_trusted: Any) -> Access:
+        """Bearer checks for the service's routes: its own copy of the restaurants' revocations
+        (consumed from `auth.revocations`), and the public keys of AUTH_PUBLIC_KEYS plus
+        `also_trusted` (the order service trusts the key it signs with)."""
+        revocations = MongoRevocations(self.database)
+        self.consume(revocations_subscription(self.name, revocations))
+        return Access(settings.admin_token, settings.verifier(*also_trusted), revocations)
+
     def loop(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A loop that runs while the service does (started once the broker is)."""
         self._loops.append((name, run))
@@ -108,7 +117,7 @@ class ServiceRuntime:
         loops = BackgroundLoops()
         await ensure_indexes(self.database, self._indexes)
         await ensure_topics(
-            self.settings.kafka.bootstrap_servers,
+            self.settings.kafka,
             self._topics,
             partitions=self.settings.kafka.topic_partitions,
         )

@@ -25,7 +25,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     ledger = MongoNotificationLedger(runtime.database, runtime.relay)
     twilio = TwilioClient(settings.twilio)
     store_configs = KafkaStoreConfigs(
-        settings.kafka.bootstrap_servers,
+        settings.kafka,
         sync_timeout_s=settings.notifier.store_config_sync_timeout_s,
     )
     notifications = NotificationService(

@@ -52,7 +52,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
         runtime.loop(name, loop)
     runtime.on_stop(clients.close)
     routers = [
-        admin_router(restaurants, settings.admin.admin_token),
+        admin_router(restaurants, runtime.access(settings.access)),
         webhook_router(
             use_cases.asaas_updates, restaurants, settings.asaas.webhook_body_limit_bytes
         ),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,6 +19,7 @@ from typing import Any
 
 from shared.clients.chatbot import ChatbotClient
 from shared.contracts.orders import CancelOrder, PlaceOrder
+from shared.settings import kafka_from_environment
 
 
 def _item(text: str) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def _envelope(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    async with ChatbotClient(args.bootstrap) as chatbot:
+    async with ChatbotClient(kafka_from_environment(args.bootstrap)) as chatbot:
         if args.command == "place":
             command = PlaceOrder(
                 **_envelope(args),
@@ -66,7 +66,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+        "--bootstrap",
+        help="Kafka bootstrap servers (default KAFKA_BOOTSTRAP_SERVERS); TLS and the SASL "
+        "identity come from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD...",
     )
     parser.add_argument("--client", required=True, help="the restaurant (clientId)")
     parser.add_argument("--store", required=True, help="the store (storeId)")

@@ -21,6 +21,7 @@ from deploy.local.servers import free_port
 from shared.clients.chatbot import ChatbotClient
 from shared.clients.pos import PosClient
 from shared.contracts.orders import PlaceOrder
+from tests.access import TOKEN_ENV
 from tests.builders import customer, item, place_order
 from tests.processes import ServiceProcess
 
@@ -72,12 +73,16 @@ def start_system(bootstrap: str, mongodb_uri: str, logs: Path, *, fast: bool = T
         name: f"test_sys_{tag}_{name}" for name in ("order", "payment", "notifier", "scheduler")
     }
     ports = {name: free_port() for name in ("asaas", "twilio", "payment")}
-    common = (FAST if fast else {}) | {
-        "ADMIN_TOKEN": ADMIN_TOKEN,
-        "LOG_LEVEL": "INFO",
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "MONGODB_URI": mongodb_uri,
-    }
+    common = (
+        (FAST if fast else {})
+        | TOKEN_ENV
+        | {
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "LOG_LEVEL": "INFO",
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "MONGODB_URI": mongodb_uri,
+        }
+    )
 
     def process(
         name: str, module: str, env: dict[str, str], port: int | None = None

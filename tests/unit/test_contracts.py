@@ -83,6 +83,7 @@ from shared.contracts import (
     register_upcaster,
     render_template,
 )
+from shared.contracts.access import TokensRevoked
 from shared.contracts.base import TYPE_NAME_DESCRIPTION
 from shared.topics import TopicNameError
 from tests import builders
@@ -371,6 +372,12 @@ SAMPLES: dict[type[Message], Message] = {
             error_code=63016,
             message="Outside the 24-hour window",
             permanent=True,
+        ),
+        TokensRevoked(
+            **builders.message_fields(occurred_at=NOW),
+            client_id=CLIENT,
+            not_before=NOW.replace(microsecond=0),
+            reason="restaurant off-boarded",
         ),
     ]
 }

@@ -26,6 +26,13 @@ WRONG_VALUES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def local_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the environment as the local run gives it (the default ADMIN_TOKEN)."""
+    monkeypatch.setenv("LOCAL_RUN", "true")
+    monkeypatch.delenv("ADMIN_TOKEN", raising=False)
+
+
 def refusal(settings_type: type[ServiceSettings]) -> InvalidSettings:
     """What reading `settings_type` from the environment raises (it must raise)."""
     with pytest.raises(InvalidSettings) as raised:
@@ -154,3 +161,53 @@ def test_a_service_started_with_a_wrong_secret_exits_naming_it() -> None:
     )
     assert "s3cret" not in started.stderr
     assert wrong.split(",")[0] not in started.stderr
+
+
+@pytest.mark.parametrize("settings_type", [OrderSettings, PaymentSettings])
+def test_the_local_default_admin_token_is_refused_outside_the_local_system(
+    monkeypatch: pytest.MonkeyPatch, settings_type: type[ServiceSettings]
+) -> None:
+    monkeypatch.setenv("PAYMENT_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    monkeypatch.delenv("LOCAL_RUN")
+
+    refused = refusal(settings_type)
+
+    assert refused.problems == [
+        "ADMIN_TOKEN: Value error, is the local default, which only the local system accepts "
+        "(LOCAL_RUN=true); set a secret token"
+    ]
+    assert "local-admin-token" not in str(refused)
+
+
+def test_a_secret_admin_token_needs_no_local_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOCAL_RUN")
+    monkeypatch.setenv("ADMIN_TOKEN", "a-secret-operator-token")
+
+    settings = load_settings(OrderSettings)
+
+    assert settings.access.admin_token.get_secret_value() == "a-secret-operator-token"
+    assert not settings.access.local_run
+
+
+def test_the_local_system_takes_the_local_default_admin_token() -> None:
+    settings = load_settings(OrderSettings)
+
+    assert settings.access.admin_token.get_secret_value() == "local-admin-token"
+
+
+def test_an_order_service_deployed_with_the_local_admin_token_does_not_start() -> None:
+    env = {name: value for name, value in os.environ.items() if name != "LOCAL_RUN"}
+
+    started = subprocess.run(
+        [sys.executable, "-m", "services.order"],
+        env=env | {"ADMIN_TOKEN": "local-admin-token"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert started.returncode == 1
+    assert started.stderr.startswith(
+        "order service: invalid settings: ADMIN_TOKEN: Value error, is the local default"
+    )
