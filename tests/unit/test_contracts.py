@@ -1107,3 +1107,23 @@ def test_online_payment_methods_are_those_charged_through_asaas() -> None:
         PaymentMethod.CREDIT,
         PaymentMethod.DEBIT,
     ]
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["+5511900000077", "whatsapp:5511900000077", "whatsapp:+0511900000077", "whatsapp:+55 11"],
+)
+def test_a_store_whatsapp_sender_must_be_a_whatsapp_e164_address(sender: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        StoreOrderConfig(client_id=CLIENT, store_id=STORE, whatsapp_sender=sender)
+
+    assert [error["loc"] for error in refused.value.errors()] == [("whatsapp_sender",)]
+
+
+def test_a_store_whatsapp_sender_is_optional_and_travels_in_its_config() -> None:
+    config = StoreOrderConfig(
+        client_id=CLIENT, store_id=STORE, whatsapp_sender="whatsapp:+5511900000077"
+    )
+
+    assert config.to_wire()["whatsappSender"] == "whatsapp:+5511900000077"
+    assert StoreOrderConfig.default_for(CLIENT, STORE).whatsapp_sender is None
