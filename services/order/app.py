@@ -16,7 +16,15 @@ from services.order.routes import order_routes
 from services.order.service import OrderService
 from shared.runtime import Clock, ServiceRuntime, utc_now
 from shared.tokens import TokenSigner, load_signing_key
-from shared.topics import FIXED_TOPICS
+from shared.topics import (
+    AUTH_REVOCATIONS,
+    FIXED_TOPICS,
+    ORDERS_EVENTS,
+    PAYMENTS_COMMANDS,
+    POS_TOPICS,
+    SCHEDULER_COMMANDS,
+    STORES_CONFIG,
+)
 
 SERVICE = "order"
 POS_TOPIC_PARTITIONS = 1
@@ -42,6 +50,11 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     access = runtime.access(settings.access, *([signer.public_key] if signer else []))
     runtime.indexes(mongo_order_repository.INDEXES, mongo_store_config_repository.INDEXES)
     runtime.topics(*FIXED_TOPICS)
+    runtime.publishes(
+        ORDERS_EVENTS, PAYMENTS_COMMANDS, SCHEDULER_COMMANDS, STORES_CONFIG, AUTH_REVOCATIONS
+    )
+    runtime.publishes(POS_TOPICS)  # each store's `...orders`
+    runtime.creates(POS_TOPICS)
     runtime.consume(*subscriptions(service))
     return runtime.app(
         routers=[

@@ -47,6 +47,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     )
     runtime.indexes(INDEXES)
     runtime.topics(PAYMENTS_EVENTS)
+    runtime.publishes(PAYMENTS_EVENTS)
     runtime.consume(*subscriptions(use_cases.charges, use_cases.refunds))
     for name, loop in use_cases.background_loops().items():
         runtime.loop(name, loop)
