@@ -10,6 +10,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -149,8 +150,29 @@ async def test_an_order_placed_by_the_chatbot_is_confirmed_by_the_pos_under_the_
         await eventually(
             lambda: _count(restaurant, 2), timeout=60, what="the customer told twice on WhatsApp"
         )
+        await _revoked_everywhere(restaurant)
     finally:
         await restaurant.close()
+
+
+async def _revoked_everywhere(restaurant: Restaurant) -> None:
+    """A restaurant token opens the payment service (verified there with the public key) until
+    the operator revokes the restaurant's tokens on the order service; then neither opens."""
+    token = bearer(
+        mint(Role.RESTAURANT, CLIENT, issued_at=datetime.now(UTC) - timedelta(seconds=5))
+    )
+    credentials = f"/restaurants/{CLIENT}/asaas"
+    assert (await restaurant.payment_api.get(credentials, headers=token)).status_code == 200
+
+    revoked = await restaurant.order_api.post("/auth/revocations", json={"clientId": CLIENT})
+    assert revoked.status_code == 202, revoked.text
+
+    async def refused() -> bool:
+        payment = await restaurant.payment_api.get(credentials, headers=token)
+        order = await restaurant.order_api.get(f"/stores/{CLIENT}/{STORE}/config", headers=token)
+        return (payment.status_code, order.status_code) == (401, 401)
+
+    await eventually(refused, timeout=30, what="the revocation seen by both services")
 
 
 async def _count(restaurant: Restaurant, at_least: int) -> bool:
