@@ -901,6 +901,7 @@ def test_a_store_without_configuration_gets_the_source_design_defaults() -> None
         "timeZone": "America/Sao_Paulo",
         "operatingHours": [],
         "paymentTimeout": 15,
+        "whatsappSender": None,
         "updatedAt": None,
     }
     assert set(config.notification_templates) == set(OrderStatus)

@@ -141,18 +141,22 @@ def test_the_environment_overrides_a_services_own_port_and_database(
     assert (settings.port, settings.database) == (9181, "orders_eu")
 
 
-def test_a_service_started_with_a_wrong_secret_exits_naming_it() -> None:
-    wrong = f"{Fernet.generate_key().decode()},s3cret-second-key"
-    env = os.environ | {"PAYMENT_ENCRYPTION_KEY": wrong}
-
-    started = subprocess.run(
-        [sys.executable, "-m", "services.payment"],
+def start(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m <module>` with `env`, run to its end (a refusing service exits at once)."""
+    return subprocess.run(
+        [sys.executable, "-m", module],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_a_service_started_with_a_wrong_secret_exits_naming_it() -> None:
+    wrong = f"{Fernet.generate_key().decode()},s3cret-second-key"
+
+    started = start("services.payment", dict(os.environ) | {"PAYMENT_ENCRYPTION_KEY": wrong})
 
     assert started.returncode == 1
     assert started.stderr.startswith(
@@ -198,14 +202,7 @@ def test_the_local_system_takes_the_local_default_admin_token() -> None:
 def test_an_order_service_deployed_with_the_local_admin_token_does_not_start() -> None:
     env = {name: value for name, value in os.environ.items() if name != "LOCAL_RUN"}
 
-    started = subprocess.run(
-        [sys.executable, "-m", "services.order"],
-        env=env | {"ADMIN_TOKEN": "local-admin-token"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    started = start("services.order", env | {"ADMIN_TOKEN": "local-admin-token"})
 
     assert started.returncode == 1
     assert started.stderr.startswith(

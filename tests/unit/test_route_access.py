@@ -169,45 +169,61 @@ REFUSED_TOKENS = {
 }
 
 
+async def assert_refused(
+    services: Services, route: Route, token: str | None, status: int, detail: str
+) -> httpx.Response:
+    """The route answers `status` with a problem saying `detail`, quoting no token, and nothing
+    a route could change has changed."""
+    before = services.state()
+
+    response = await call(services, route, token)
+
+    problem = assert_problem(response, status, never=token or ADMIN)
+    assert detail in problem["detail"]
+    assert services.state() == before
+    return response
+
+
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
 @pytest.mark.parametrize("case", sorted(REFUSED_TOKENS))
 async def test_a_route_refuses_a_missing_or_bad_token_with_401_and_changes_nothing(
     services: Services, route: Route, case: str
 ) -> None:
     token, detail = REFUSED_TOKENS[case]
-    before = services.state()
 
-    response = await call(services, route, token)
+    response = await assert_refused(services, route, token, 401, detail)
 
-    problem = assert_problem(response, 401, never=token or ADMIN)
-    assert detail in problem["detail"]
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert services.state() == before
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
 async def test_a_revoked_token_is_refused_with_401(services: Services, route: Route) -> None:
     token = mint(Role.RESTAURANT, MINE, issued_at=datetime.now(UTC) - timedelta(minutes=1))
     await services.revocations.revoke(MINE, datetime.now(UTC).replace(microsecond=0))
-    before = services.state()
 
-    response = await call(services, route, token)
-
-    assert "was revoked" in assert_problem(response, 401, never=token)["detail"]
-    assert services.state() == before
+    await assert_refused(services, route, token, 401, "was revoked")
 
 
-@pytest.mark.parametrize("route", NAMING_CLIENT, ids=route_id)
-async def test_another_restaurants_token_gets_403_on_a_route_naming_a_clientid(
-    services: Services, route: Route
+FORBIDDEN = [
+    *[(route, Role.RESTAURANT, THEIRS, "this token is for another restaurant")
+      for route in NAMING_CLIENT],
+    *[(route, Role.CHATBOT, MINE, "a chatbot token may not do this") for route in WRITES],
+    *[(route, Role.RESTAURANT, MINE, "a restaurant token may not do this")
+      for route in OPERATOR_ONLY],
+]  # fmt: skip
+"""Another restaurant's token on a route naming a clientId; a chatbot's on a write route; a
+restaurant's on an operator route."""
+
+
+@pytest.mark.parametrize(
+    ("route", "role", "client_id", "detail"),
+    FORBIDDEN,
+    ids=[f"{role}-of-{client}-{route_id(route)}" for route, role, client, _ in FORBIDDEN],
+)
+async def test_a_token_of_another_restaurant_or_role_gets_403_and_changes_nothing(
+    services: Services, route: Route, role: Role, client_id: str, detail: str
 ) -> None:
-    token = mint(Role.RESTAURANT, THEIRS)
-    before = services.state()
-
-    response = await call(services, route, token)
-
-    assert "another restaurant" in assert_problem(response, 403, never=token)["detail"]
-    assert services.state() == before
+    await assert_refused(services, route, mint(role, client_id), 403, detail)
 
 
 async def test_another_restaurants_order_is_not_found(services: Services) -> None:
@@ -237,30 +253,6 @@ async def test_a_list_query_returns_only_the_callers_restaurant(services: Servic
         assert (found(mine), found(theirs)) == ({services.my_order}, {services.their_order})
     operator = await services.http.get(path, headers=bearer(ADMIN))
     assert found(operator) == both
-
-
-@pytest.mark.parametrize("route", WRITES, ids=route_id)
-async def test_a_chatbot_token_gets_403_on_a_write_route(services: Services, route: Route) -> None:
-    token = mint(Role.CHATBOT, MINE)
-    before = services.state()
-
-    response = await call(services, route, token)
-
-    assert "a chatbot token may not do this" in assert_problem(response, 403, never=token)["detail"]
-    assert services.state() == before
-
-
-@pytest.mark.parametrize("route", OPERATOR_ONLY, ids=route_id)
-async def test_a_restaurant_token_gets_403_on_an_operator_route(
-    services: Services, route: Route
-) -> None:
-    token = mint(Role.RESTAURANT, MINE)
-    before = services.state()
-
-    response = await call(services, route, token)
-
-    assert "a restaurant token may not do this" in assert_problem(response, 403)["detail"]
-    assert services.state() == before
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
