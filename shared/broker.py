@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import InvalidTopicError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import (
+    InvalidTopicError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    for_code,
+)
 from faststream.kafka import KafkaBroker
 
 from shared.records import OutgoingRecord
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, KafkaTarget, kafka_settings
 from shared.topics import COMPACTED_TOPICS, DLQ_SUFFIX, is_legal_topic
+
+log = logging.getLogger(__name__)
 
 DLQ_RETENTION_MS = 14 * 24 * 3600 * 1000
 
 
 def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
-    """A broker whose producer is idempotent and waits for all in-sync replicas (`acks=all`)."""
+    """A broker whose producer is idempotent and waits for all in-sync replicas (`acks=all`),
+    connected as `settings` say (TLS, SASL/SCRAM)."""
     return KafkaBroker(
         settings.bootstrap_servers,
+        security=settings.broker_security(),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -82,11 +92,11 @@ def topic_config(topic: str) -> dict[str, str]:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Iterable[str], *, partitions: int, replication_factor: int = 1
+    kafka: KafkaTarget, topics: Iterable[str], *, partitions: int, replication_factor: int = 1
 ) -> list[str]:
     """Creates the topics that do not exist yet; returns the names it created."""
     wanted = sorted(set(topics))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(**kafka_settings(kafka).client_options(), request_timeout_ms=15_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -103,11 +113,18 @@ async def ensure_topics(
             for name in missing
         ]
         response = await admin.create_topics(new_topics, timeout_ms=15_000)
+        created = []
         for name, code, *rest in response.topic_errors:
             # Another replica may have created it between our listing and our request.
-            if code not in (0, TopicAlreadyExistsError.errno):
+            if code in (0, TopicAlreadyExistsError.errno):
+                created.append(name)
+            elif code == TopicAuthorizationFailedError.errno:
+                # Under ACLs a service sees and creates only its own topics; the others are the
+                # platform's to make (Strimzi KafkaTopics) and it never touches them.
+                log.warning("not allowed to create or see topic %s: it must be made for us", name)
+            else:
                 detail = rest[0] if rest else ""
                 raise for_code(code)(f"creating topic {name} failed: {detail}")
-        return missing
+        return created
     finally:
         await admin.close()

@@ -22,7 +22,7 @@ from shared.records import (
     HEADER_ORIGINAL_PARTITION,
     HEADER_ORIGINAL_TOPIC,
 )
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, kafka_from_environment
 from shared.topics import DLQ_SUFFIX
 
 HEADER_REPLAYED_FROM = "replayed-from"
@@ -62,8 +62,8 @@ def origin(headers: dict[str, str]) -> str:
     )
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def partitions_of(kafka: KafkaSettings, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -80,15 +80,15 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     return numbers
 
 
-async def dead_letters(bootstrap: str, topic: str, selection: Selection) -> AsyncIterator[Record]:
+async def dead_letters(
+    kafka: KafkaSettings, topic: str, selection: Selection
+) -> AsyncIterator[Record]:
     """The records of `topic` the selection names, partition by partition, up to the end the
     topic has now."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        numbers = await partitions_of(bootstrap, topic)
+        numbers = await partitions_of(kafka, topic)
         chosen = sorted(numbers) if selection.partition is None else [selection.partition]
         partitions = [TopicPartition(topic, number) for number in chosen]
         consumer.assign(partitions)
@@ -113,9 +113,9 @@ async def dead_letters(bootstrap: str, topic: str, selection: Selection) -> Asyn
         await consumer.stop()
 
 
-async def list_records(bootstrap: str, topic: str, selection: Selection, out: TextIO) -> int:
+async def list_records(kafka: KafkaSettings, topic: str, selection: Selection, out: TextIO) -> int:
     count = 0
-    async for record in dead_letters(bootstrap, topic, selection):
+    async for record in dead_letters(kafka, topic, selection):
         headers = headers_of(record)
         error = headers.get(HEADER_ERROR, "")[:MAX_SHOWN_ERROR]
         event_type = headers.get(HEADER_EVENT_TYPE, "-")[:40]
@@ -125,9 +125,9 @@ async def list_records(bootstrap: str, topic: str, selection: Selection, out: Te
     return count
 
 
-async def show(bootstrap: str, topic: str, selection: Selection, out: TextIO) -> int:
+async def show(kafka: KafkaSettings, topic: str, selection: Selection, out: TextIO) -> int:
     count = 0
-    async for record in dead_letters(bootstrap, topic, selection):
+    async for record in dead_letters(kafka, topic, selection):
         print(f"== {topic} {position(record)}  key={text(record.key)}", file=out)
         for name, value in record.headers:
             print(f"{name}: {text(value)}", file=out)
@@ -138,11 +138,11 @@ async def show(bootstrap: str, topic: str, selection: Selection, out: TextIO) ->
     return count
 
 
-async def replay(bootstrap: str, topic: str, selection: Selection, out: TextIO) -> int:
+async def replay(kafka: KafkaSettings, topic: str, selection: Selection, out: TextIO) -> int:
     """Publishes each selected dead letter to its original topic with its key and headers
     (without the DLQ's own); returns how many were replayed."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         acks="all",
         enable_idempotence=True,
         max_request_size=MAX_REQUEST_BYTES,
@@ -150,7 +150,7 @@ async def replay(bootstrap: str, topic: str, selection: Selection, out: TextIO) 
     await producer.start()
     replayed = 0
     try:
-        async for record in dead_letters(bootstrap, topic, selection):
+        async for record in dead_letters(kafka, topic, selection):
             headers = headers_of(record)
             original = headers.get(HEADER_ORIGINAL_TOPIC)
             where = f"{topic} {position(record)}"
@@ -228,9 +228,9 @@ async def run(argv: Sequence[str], out: TextIO = sys.stdout) -> int:
     arguments = parser().parse_args(argv)
     if not arguments.topic.endswith(DLQ_SUFFIX):
         raise SystemExit(f"{arguments.topic} is not a dead-letter topic (<topic>{DLQ_SUFFIX})")
-    bootstrap = arguments.bootstrap_servers or KafkaSettings().bootstrap_servers
+    kafka = kafka_from_environment(arguments.bootstrap_servers)
     action: Any = {"list": list_records, "show": show, "replay": replay}[arguments.command]
-    await action(bootstrap, arguments.topic, selection_of(arguments), out)
+    await action(kafka, arguments.topic, selection_of(arguments), out)
     return 0
 
 

@@ -4,25 +4,28 @@ serving with uvicorn."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Annotated, Any
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 from motor.motor_asyncio import AsyncIOMotorClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.contracts.limits import error_fields
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -35,8 +38,10 @@ def service_http_app(
     readiness: dict[str, ReadinessCheck],
     routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
-    """A FastAPI app with `/healthz`, `/readyz` (each named check must pass) and `/metrics`."""
+    """A FastAPI app with `/healthz`, `/readyz` (each named check must pass) and `/metrics`,
+    whose errors are problems (RFC 9457)."""
     app = FastAPI(title=name, lifespan=lifespan)
+    answer_with_problems(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -71,24 +76,63 @@ def dependencies_ready(
     return {"mongodb": mongodb, "kafka": kafka}
 
 
-_bearer = HTTPBearer(auto_error=False)
+PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
-def bearer_guard(token: SecretStr) -> Any:
-    """A route dependency refusing requests without `Authorization: Bearer <token>` (401);
-    the comparison takes the same time whatever the given token."""
-    expected = token.get_secret_value().encode()
+def problem(
+    status: int,
+    detail: str,
+    *,
+    errors: Sequence[Mapping[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """An RFC 9457 problem: `type` (about:blank: the status says it all), `title` (the status's
+    phrase), `status`, `detail`, and for validation the `errors` (field paths, never input)."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
+    )
 
-    async def guard(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> None:
-        given = credentials.credentials.encode() if credentials else b""
-        if not hmac.compare_digest(given, expected):
-            raise HTTPException(
-                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
 
-    return Depends(guard)
+def answer_with_problems(app: FastAPI) -> None:
+    """Makes every error `app` answers a problem: raised HTTPExceptions (a list as `detail` is a
+    list of field errors), FastAPI's own validation of paths and queries, and the unforeseen."""
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        if isinstance(error.detail, list):
+            return problem(error.status_code, "the request has invalid fields", errors=error.detail)
+        return problem(error.status_code, str(error.detail), headers=error.headers)
+
+    async def invalid_request(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        return problem(422, "the request has invalid fields", errors=request_problems(error))
+
+    async def unforeseen(request: Request, error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "the service failed to answer; it has been logged")
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Exception, unforeseen)
+
+
+def request_problems(error: RequestValidationError) -> list[dict[str, str]]:
+    """FastAPI's errors of a path or query as a field and a problem each, never the input."""
+    return [
+        {
+            "field": ".".join(str(part) for part in detail.get("loc", ())[1:]),
+            "problem": str(detail.get("msg", ""))[:MAX_PROBLEM_LENGTH],
+        }
+        for detail in error.errors()
+    ]
 
 
 MAX_PROBLEM_LENGTH = 200
@@ -125,6 +169,24 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
         raise BodyRefused(400, "body is not readable JSON") from None
+
+
+async def json_body(request: Request, limit: int) -> Any:
+    """The request's JSON body; HTTPException(413) beyond `limit` bytes, (400) if unreadable."""
+    try:
+        return parse_json(await read_body(request, limit))
+    except BodyRefused as refused:
+        raise HTTPException(refused.status, refused.problem) from None
+
+
+def validated(model: type[M], data: Any) -> M:
+    """`data` as `model`; HTTPException(422) listing the fields at fault, never their values."""
+    if not isinstance(data, dict):
+        raise HTTPException(422, [{"field": "", "problem": "body must be a JSON object"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise HTTPException(422, field_problems(error)) from None
 
 
 def field_problems(error: ValidationError) -> list[dict[str, str]]:

@@ -8,14 +8,17 @@ topics the service declared, starts the broker and the loops, and tears all of i
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from pymongo import IndexModel
 
+from shared.auth import Access, AccessSettings, MongoRevocations, revocations_subscription
 from shared.background import BackgroundLoops
 from shared.broker import BrokerSink, build_broker, ensure_topics
 from shared.consumer import Subscription, consume
@@ -25,7 +28,7 @@ from shared.outbox import OutboxRelay
 from shared.processed_events import INDEXES as PROCESSED_INDEXES
 from shared.processed_events import MongoProcessedEvents
 from shared.settings import ServiceSettings
-from shared.topics import dlq_topic
+from shared.topics import PREFIX_MARK, dlq_topic
 
 Clock = Callable[[], datetime]
 Hook = Callable[[], Awaitable[None]]
@@ -33,6 +36,24 @@ Hook = Callable[[], Awaitable[None]]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class KafkaUsage:
+    """What a service does on Kafka, which its ACLs must allow and nothing more: topics it reads,
+    writes and creates (a name ending in `*` is a prefix, e.g. `pos.*`) and its consumer groups."""
+
+    read: set[str] = field(default_factory=set)
+    write: set[str] = field(default_factory=set)
+    create: set[str] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)
+
+
+def pattern_prefix(pattern: str) -> str:
+    r"""The topics a subscription pattern may match, as a prefix: `pos\.[a-z]+` gives `pos.*`."""
+    literal = re.match(r"(?:[^\\.^$*+?()\[\]{}|]|\\.)*", pattern)
+    text = literal.group(0) if literal else ""
+    return re.sub(r"\\(.)", r"\1", text) + PREFIX_MARK
 
 
 class ServiceRuntime:
@@ -54,6 +75,7 @@ class ServiceRuntime:
         self._before_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self._readiness = dependencies_ready(self.client, self.broker)
+        self.kafka_usage = KafkaUsage()
         self.indexes(PROCESSED_INDEXES)
         self.loop("prune-processed-events", lambda: self.processed.keep_pruned(clock))
 
@@ -80,6 +102,35 @@ class ServiceRuntime:
         )
         for subscription in subscriptions:
             self.topics(*subscription.topics, *map(dlq_topic, subscription.topics))
+            consumed = [*subscription.topics]
+            if subscription.pattern is not None:
+                consumed.append(pattern_prefix(subscription.pattern))
+            self.kafka_usage.read.update(consumed)
+            # Dead letters of a pattern's topics go under the same prefix.
+            self.kafka_usage.write.update(
+                topic if topic.endswith(PREFIX_MARK) else dlq_topic(topic) for topic in consumed
+            )
+            self.kafka_usage.groups.add(subscription.name)
+
+    def reads(self, *topics: str) -> None:
+        """Topics the service reads outside its subscriptions (a local copy, without a group)."""
+        self.kafka_usage.read.update(topics)
+
+    def publishes(self, *topics: str) -> None:
+        """Topics (or `prefix*`es) the service produces to: what its ACLs must let it write."""
+        self.kafka_usage.write.update(topics)
+
+    def creates(self, *topics: str) -> None:
+        """Topics (or `prefix*`es) the service creates while it runs (each store's POS topics)."""
+        self.kafka_usage.create.update(topics)
+
+    def access(self, settings: AccessSettings, *also_trusted: Any) -> Access:
+        """Bearer checks for the service's routes: its own copy of the restaurants' revocations
+        (consumed from `auth.revocations`), and the public keys of AUTH_PUBLIC_KEYS plus
+        `also_trusted` (the order service trusts the key it signs with)."""
+        revocations = MongoRevocations(self.database)
+        self.consume(revocations_subscription(self.name, revocations))
+        return Access(settings.admin_token, settings.verifier(*also_trusted), revocations)
 
     def loop(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A loop that runs while the service does (started once the broker is)."""
@@ -99,16 +150,18 @@ class ServiceRuntime:
 
     def app(self, routers: Sequence[APIRouter] = ()) -> FastAPI:
         """The service's HTTP app, whose lifespan runs everything declared above."""
-        return service_http_app(
+        app = service_http_app(
             self.name, lifespan=self._lifespan, readiness=self._readiness, routers=routers
         )
+        app.state.kafka_usage = self.kafka_usage  # read by `make k8s-check` against its ACLs
+        return app
 
     @asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         loops = BackgroundLoops()
         await ensure_indexes(self.database, self._indexes)
         await ensure_topics(
-            self.settings.kafka.bootstrap_servers,
+            self.settings.kafka,
             self._topics,
             partitions=self.settings.kafka.topic_partitions,
         )

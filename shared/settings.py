@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import ssl
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from aiokafka.helpers import create_ssl_context
+from faststream.security import BaseSecurity, SASLScram256, SASLScram512
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+ScramMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256"]
 
 
 class KafkaSettings(BaseSettings):
@@ -25,6 +31,107 @@ class KafkaSettings(BaseSettings):
     metadata_max_age_ms: int = Field(
         default=5000, ge=500, description="How often topic metadata (and pattern matches) refresh."
     )
+    security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="KAFKA_SECURITY_PROTOCOL: PLAINTEXT (the local run), SSL, SASL_PLAINTEXT or "
+        "SASL_SSL (production: SCRAM over TLS).",
+    )
+    sasl_mechanism: ScramMechanism = Field(
+        default="SCRAM-SHA-512", description="KAFKA_SASL_MECHANISM, for the SASL_* protocols."
+    )
+    sasl_username: str = Field(
+        default="", max_length=200, description="KAFKA_SASL_USERNAME: this client's identity."
+    )
+    sasl_password: SecretStr = Field(
+        default=SecretStr(""),
+        max_length=1000,
+        description="KAFKA_SASL_PASSWORD (a secret: never logged).",
+    )
+    ssl_ca_file: str | None = Field(
+        default=None,
+        description="KAFKA_SSL_CA_FILE: the CA that signed the brokers' certificates (Strimzi's "
+        "cluster CA `ca.crt`); the system's CAs when unset.",
+    )
+    ssl_cert_file: str | None = Field(
+        default=None, description="KAFKA_SSL_CERT_FILE: a client certificate (mutual TLS)."
+    )
+    ssl_key_file: str | None = Field(
+        default=None, description="KAFKA_SSL_KEY_FILE: the client certificate's key."
+    )
+
+    @model_validator(mode="after")
+    def _complete_security(self) -> Self:
+        if self.security_protocol.startswith("SASL_") and not (
+            self.sasl_username and self.sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL {self.security_protocol} needs KAFKA_SASL_USERNAME "
+                "and KAFKA_SASL_PASSWORD"
+            )
+        if (self.ssl_cert_file is None) != (self.ssl_key_file is None):
+            raise ValueError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of the SSL protocols (None for the plain ones)."""
+        if not self.uses_tls:
+            return None
+        context: ssl.SSLContext = create_ssl_context(
+            cafile=self.ssl_ca_file, certfile=self.ssl_cert_file, keyfile=self.ssl_key_file
+        )
+        return context
+
+    def client_options(self) -> dict[str, Any]:
+        """What every aiokafka client (consumer, producer, admin) of this service connects with."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.uses_tls:
+            options["ssl_context"] = self.ssl_context()
+        if self.security_protocol.startswith("SASL_"):
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password.get_secret_value(),
+            }
+        return options
+
+    def broker_security(self) -> BaseSecurity | None:
+        """The same connection in FastStream's terms, for the service's broker."""
+        if self.security_protocol.startswith("SASL_"):
+            scram = SASLScram512 if self.sasl_mechanism == "SCRAM-SHA-512" else SASLScram256
+            return scram(
+                self.sasl_username,
+                self.sasl_password.get_secret_value(),
+                ssl_context=self.ssl_context(),
+                use_ssl=self.uses_tls,
+            )
+        if self.uses_tls:
+            return BaseSecurity(ssl_context=self.ssl_context(), use_ssl=True)
+        return None
+
+
+KafkaTarget = KafkaSettings | str
+"""A broker to connect to: whole settings, or bare bootstrap servers on a plain listener."""
+
+
+def kafka_from_environment(bootstrap_servers: str | None = None) -> KafkaSettings:
+    """A command line's connection: KAFKA_* of the environment (TLS, SASL identity), with the
+    bootstrap servers it was given, if any."""
+    kafka = KafkaSettings()
+    if bootstrap_servers:
+        kafka = kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
+    return kafka
+
+
+def kafka_settings(target: KafkaTarget) -> KafkaSettings:
+    """`target` as settings; bare servers take the other settings from the environment."""
+    return target if isinstance(target, KafkaSettings) else KafkaSettings(bootstrap_servers=target)
 
 
 class MongoSettings(BaseSettings):
@@ -55,16 +162,6 @@ class HttpSettings(BaseSettings):
         le=65535,
         description="Listen port (HTTP_PORT); by default the service's own (DESIGN.md section "
         "11: order 8081, payment 8082, notifier 8083, scheduler 8084).",
-    )
-
-
-class AdminSettings(BaseSettings):
-    """The bearer token of admin and query routes."""
-
-    model_config = SettingsConfigDict(extra="ignore")
-
-    admin_token: SecretStr = Field(
-        default=SecretStr("local-admin-token"), description="Bearer token (ADMIN_TOKEN)."
     )
 
 

@@ -12,6 +12,7 @@ SCHEDULER_COMMANDS = "scheduler.commands"
 SCHEDULER_EVENTS = "scheduler.events"
 STORES_CONFIG = "stores.config"
 NOTIFICATIONS_EVENTS = "notifications.events"
+AUTH_REVOCATIONS = "auth.revocations"
 
 FIXED_TOPICS = (
     ORDERS_COMMANDS,
@@ -22,10 +23,15 @@ FIXED_TOPICS = (
     SCHEDULER_EVENTS,
     STORES_CONFIG,
     NOTIFICATIONS_EVENTS,
+    AUTH_REVOCATIONS,
 )
-COMPACTED_TOPICS = frozenset({STORES_CONFIG})
+COMPACTED_TOPICS = frozenset({STORES_CONFIG, AUTH_REVOCATIONS})
 
 DLQ_SUFFIX = ".dlq"
+PREFIX_MARK = "*"
+"""Ends a topic name that stands for every topic with that prefix (as a Kafka ACL's `prefix`)."""
+POS_TOPICS = "pos." + PREFIX_MARK
+"""Every store's POS topics (and their dead-letter topics)."""
 
 # Kafka topic names allow [a-zA-Z0-9._-]; POS topics embed ids, so ids are held to that alphabet.
 _LEGAL_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")

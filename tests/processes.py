@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local.servers import REPO_ROOT, free_port
+from tests.access import TOKEN_ENV
 
 
 @dataclass
@@ -115,7 +116,10 @@ def services(
             "MONGODB_URI": mongodb_uri,
             "MONGODB_DATABASE": database_name,
             "LOG_LEVEL": "INFO",
-        },
+            # The tests are the local system: the documented admin token may open it.
+            "LOCAL_RUN": "true",
+        }
+        | TOKEN_ENV,
         tmp_path,
     )
     yield running

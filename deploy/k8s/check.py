@@ -23,7 +23,9 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings
 
+from shared.runtime import KafkaUsage
 from shared.settings import settings_groups, variable_names
+from shared.topics import PREFIX_MARK
 
 K8S_DIR = Path(__file__).resolve().parent
 REPO_ROOT = K8S_DIR.parents[1]
@@ -33,6 +35,7 @@ CRD_SCHEMAS = K8S_DIR / "crd-schemas"
 Resource = dict[str, Any]
 SettingsFor = Callable[[str], type[BaseModel]]
 MetricsFor = Callable[[Iterable[str]], set[str]]
+UsageFor = Callable[[str], KafkaUsage]
 
 LISTEN_EVERYWHERE = ("0.0.0.0", "::")  # noqa: S104 (a pod must answer its probes and peers)
 READINESS_PATH = "/readyz"
@@ -279,7 +282,8 @@ def check_service_settings(
             if variable.required and variable.name not in provided:
                 report.add(cwhere, f"required setting {variable.name} is not provided")
         literals = {name: source.value for name, source in env.items() if source.value is not None}
-        for problem in validate_literals(readable, literals):
+        secrets = [name for name, source in env.items() if source.value is None]
+        for problem in validate_literals(readable, literals, secrets):
             report.add(cwhere, problem)
         _check_listener(container, literals, cwhere, report)
         _check_grace(pod, container, readable, literals, cwhere, report)
@@ -305,18 +309,31 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def validate_literals(readable: Mapping[str, SettingVar], literals: Mapping[str, str]) -> list[str]:
-    """Builds each settings component from the literal values (Secrets unknown, so a missing
-    field is not an error here) and returns what does not validate."""
+SECRET_STAND_IN = "value-of-a-secret"  # noqa: S105 (a stand-in, not a secret)
+
+
+def validate_literals(
+    readable: Mapping[str, SettingVar],
+    literals: Mapping[str, str],
+    unknown: Iterable[str] = (),
+) -> list[str]:
+    """Builds each settings component from the literal values, the `unknown` ones (Secrets) set
+    to a stand-in whose own errors are not reported, and returns what does not validate."""
     problems: list[str] = []
     components = {variable.component for variable in readable.values()}
-    with _environment(literals):
+    hidden = {name.upper() for name in unknown}
+    stand_ins = dict.fromkeys(hidden, SECRET_STAND_IN)
+    with _environment(stand_ins | dict(literals)):
         for component in sorted(components, key=lambda cls: cls.__name__):
             try:
                 component()
             except ValidationError as error:
                 for detail in error.errors():
-                    if detail["type"] == "missing":
+                    field = str(detail["loc"][0]) if detail["loc"] else ""
+                    secret = field in component.model_fields and any(
+                        name in hidden for name in variable_names(component, field)
+                    )
+                    if detail["type"] == "missing" or secret:
                         continue
                     problems.append(
                         f"{component.__name__}.{'.'.join(str(part) for part in detail['loc'])}: "
@@ -428,27 +445,39 @@ def check_wiring(resources: list[Resource], report: Report) -> None:
         )
 
 
-def check_ingress(resources: list[Resource], report: Report) -> None:
-    """Only Asaas's webhook route is public, and PUBLIC_BASE_URL names the Ingress host."""
-    hosts: set[str] = set()
+WEBHOOK_PREFIX = "/webhooks/asaas/"
+TLS_LISTENER = "https"
+
+
+def check_http_routes(resources: list[Resource], report: Report) -> None:
+    """Only Asaas's webhook route is public, through a Gateway's TLS listener, on the host of
+    PUBLIC_BASE_URL; no Ingress (ingress-nginx is retired)."""
     for ingress in _of_kind(resources, "Ingress"):
-        for rule in ingress["spec"].get("rules") or []:
-            hosts.add(rule.get("host", ""))
-            for path in (rule.get("http") or {}).get("paths") or []:
-                if not str(path.get("path", "")).startswith("/webhooks/asaas/"):
+        report.add(_key(ingress), "ingress-nginx is retired: expose HTTP with an HTTPRoute")
+    hosts: set[str] = set()
+    for route in _of_kind(resources, "HTTPRoute"):
+        spec = route["spec"]
+        hosts.update(spec.get("hostnames") or [])
+        for parent in spec.get("parentRefs") or []:
+            if parent.get("sectionName") != TLS_LISTENER:
+                report.add(
+                    _key(route),
+                    f"attaches to {parent.get('name')} outside its {TLS_LISTENER} listener (TLS)",
+                )
+        for rule in spec.get("rules") or []:
+            matches = rule.get("matches") or [{}]
+            for match in matches:
+                path = match.get("path") or {"type": "PathPrefix", "value": "/"}
+                if path.get("type") != "PathPrefix" or not str(path.get("value", "")).startswith(
+                    WEBHOOK_PREFIX
+                ):
                     report.add(
-                        _key(ingress),
-                        f"exposes {path.get('path')}: only /webhooks/asaas/ is public",
+                        _key(route),
+                        f"exposes {path.get('value')}: only {WEBHOOK_PREFIX} is public",
                     )
-                backend = path.get("backend", {}).get("service", {}).get("name")
-                if backend != "payment":
-                    report.add(_key(ingress), f"routes to {backend}, not the payment service")
-        tls_hosts = {
-            host for tls in ingress["spec"].get("tls") or [] for host in tls.get("hosts") or []
-        }
-        for rule in ingress["spec"].get("rules") or []:
-            if rule.get("host") not in tls_hosts:
-                report.add(_key(ingress), f"host {rule.get('host')} has no TLS")
+            for backend in rule.get("backendRefs") or []:
+                if backend.get("kind", "Service") != "Service" or backend.get("name") != "payment":
+                    report.add(_key(route), f"routes to {backend.get('name')}, not payment")
     for config_map in _of_kind(resources, "ConfigMap"):
         url = (config_map.get("data") or {}).get("PUBLIC_BASE_URL")
         if url is None:
@@ -457,8 +486,88 @@ def check_ingress(resources: list[Resource], report: Report) -> None:
         if parsed.scheme != "https" or parsed.hostname not in hosts:
             report.add(
                 _key(config_map),
-                f"PUBLIC_BASE_URL {url} is not https on an Ingress host {sorted(hosts)}",
+                f"PUBLIC_BASE_URL {url} is not https on an HTTPRoute host {sorted(hosts)}",
             )
+
+
+def import_kafka_usage(service: str) -> KafkaUsage:
+    """What `services.<service>` declares it does on Kafka, read off the app it builds."""
+    from cryptography.fernet import Fernet
+
+    module = importlib.import_module(f"services.{service}.app")
+    # Settings a build needs and a manifest keeps in Secrets: stand-ins, never used.
+    stand_ins = {"LOCAL_RUN": "true", "PAYMENT_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    with _environment(stand_ins):
+        app = module.build_app()
+    usage = app.state.kafka_usage
+    assert isinstance(usage, KafkaUsage)
+    return usage
+
+
+def expected_grants(usage: KafkaUsage) -> dict[tuple[str, str], set[str]]:
+    """The ACLs a service's Kafka usage needs, by (resource type, name or `prefix*`)."""
+    grants: dict[tuple[str, str], set[str]] = {}
+    for topic in usage.read:
+        grants.setdefault(("topic", topic), set()).update({"Read", "Describe"})
+    for topic in usage.write:
+        grants.setdefault(("topic", topic), set()).update({"Write", "Describe"})
+    for topic in usage.create:
+        grants.setdefault(("topic", topic), set()).add("Create")
+    for group in usage.groups:
+        grants.setdefault(("group", group), set()).add("Read")
+    return grants
+
+
+def granted(user: Resource) -> dict[tuple[str, str], set[str]]:
+    """The ACLs a KafkaUser allows, by (resource type, name or `prefix*`)."""
+    grants: dict[tuple[str, str], set[str]] = {}
+    for acl in ((user["spec"].get("authorization") or {}).get("acls")) or []:
+        if acl.get("type", "allow") != "allow":
+            continue
+        resource = acl["resource"]
+        name = str(resource.get("name", ""))
+        if resource.get("patternType") == "prefix":
+            name += PREFIX_MARK
+        grants.setdefault((resource["type"], name), set()).update(acl.get("operations") or [])
+    return grants
+
+
+def check_kafka_users(resources: list[Resource], usage_for: UsageFor, report: Report) -> None:
+    """Each service connects as its own KafkaUser, whose ACLs are exactly what its code does."""
+    users = {user["metadata"]["name"]: user for user in _of_kind(resources, "KafkaUser")}
+    if not users:
+        return
+    for deployment in _of_kind(resources, "Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            service = service_of(container)
+            if service is None:
+                continue
+            where = f"{_key(deployment)} container {container.get('name')}"
+            env = container_env(container, _namespace(deployment), resources, report)
+            username = env.get("KAFKA_SASL_USERNAME")
+            user = users.get(str(username.value)) if username is not None else None
+            if user is None:
+                report.add(where, "connects to Kafka as no KafkaUser of these manifests")
+                continue
+            if not (env.get("KAFKA_SECURITY_PROTOCOL") and env["KAFKA_SECURITY_PROTOCOL"].value):
+                report.add(where, "sets no KAFKA_SECURITY_PROTOCOL (SASL_SSL)")
+            try:
+                wanted = expected_grants(usage_for(service))
+            except ImportError as error:
+                report.add(where, f"services.{service}.app cannot be imported ({error})")
+                continue
+            given = granted(user)
+            for resource in sorted(wanted.keys() | given.keys()):
+                kind, name = resource
+                for operation in sorted(wanted.get(resource, set()) - given.get(resource, set())):
+                    report.add(
+                        _key(user), f"lacks {operation} on {kind} {name}, which {service} uses"
+                    )
+                for operation in sorted(given.get(resource, set()) - wanted.get(resource, set())):
+                    report.add(
+                        _key(user),
+                        f"allows {operation} on {kind} {name}, which {service} never uses",
+                    )
 
 
 def check_topics(resources: list[Resource], report: Report) -> None:
@@ -557,6 +666,7 @@ def check_resources(
     resources: list[Resource],
     settings_for: SettingsFor = import_settings,
     metrics_for: MetricsFor = exposed_metric_names,
+    usage_for: UsageFor = import_kafka_usage,
 ) -> Report:
     """Runs every rule on one rendered kustomization."""
     report = Report(name)
@@ -564,8 +674,9 @@ def check_resources(
         check_pod_hardening(deployment, report)
         check_service_settings(deployment, resources, settings_for, report)
     check_wiring(resources, report)
-    check_ingress(resources, report)
+    check_http_routes(resources, report)
     check_topics(resources, report)
+    check_kafka_users(resources, usage_for, report)
     check_alerts(resources, metrics_for, report)
     return report
 

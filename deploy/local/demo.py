@@ -1,7 +1,8 @@
 """`python -m deploy.local.demo`: the guided demo of `make run`, on the system `make up` started.
 
-It onboards a demo restaurant through the real HTTP routes (store configuration on the order
-service, Asaas credentials on the payment service), then plays three stories and prints each
+It onboards a demo restaurant through the real HTTP routes (the operator mints the restaurant's
+and its chatbot's tokens, the restaurant sets its store configuration on the order service and
+its Asaas credentials on the payment service), then plays three stories and prints each
 as the customer's WhatsApp conversation (read back from the Twilio emulator) beside the POS
 screen: a PIX order paid and delivered, a cash order confirmed by the restaurant, and a card
 order refunded because the restaurant never answered (demo deadlines are seconds long).
@@ -118,18 +119,30 @@ class Demo:
         self.chatbot = chatbot
         self.pos = pos
         self.pos_messages = pos.messages()
+        self.chatbot_auth = ADMIN
+
+    async def token(self, role: str) -> dict[str, str]:
+        """A token the operator mints for the demo restaurant's `role`, as a header."""
+        response = await self.http.post(
+            f"{ORDER_URL}/auth/tokens", json={"role": role, "clientId": CLIENT}, headers=ADMIN
+        )
+        response.raise_for_status()
+        return {"Authorization": f"Bearer {response.json()['token']}"}
 
     async def onboard(self) -> None:
         say("▶ Onboarding the demo restaurant through the real routes")
+        restaurant = await self.token("restaurant")
+        self.chatbot_auth = await self.token("chatbot")
+        say(f"  the operator minted a restaurant and a chatbot token for {CLIENT}")
         response = await self.http.put(
-            f"{ORDER_URL}/stores/{CLIENT}/{STORE}/config", json=CONFIG, headers=ADMIN
+            f"{ORDER_URL}/stores/{CLIENT}/{STORE}/config", json=CONFIG, headers=restaurant
         )
         response.raise_for_status()
         response = await self.http.put(
             f"{PAYMENT_URL}/restaurants/{CLIENT}/asaas",
             json={"apiKey": ASAAS_KEY, "webhookToken": "demo-webhook-token",
                   "baseUrl": f"{ASAAS_URL}/v3"},
-            headers=ADMIN,
+            headers=restaurant,
         )  # fmt: skip
         response.raise_for_status()
         say(f"  store {CLIENT}/{STORE}: confirmation by the restaurant, 30 s for cash orders,")
@@ -149,7 +162,7 @@ class Demo:
                 return message
 
     async def status(self, order_id: str) -> tuple[str, str]:
-        response = await self.http.get(f"{ORDER_URL}/orders/{order_id}", headers=ADMIN)
+        response = await self.http.get(f"{ORDER_URL}/orders/{order_id}", headers=self.chatbot_auth)
         document: dict[str, Any] = response.json()
         return document["status"], document["paymentStatus"]
 

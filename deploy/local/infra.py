@@ -38,11 +38,29 @@ def _no_env() -> dict[str, str]:
     return {}
 
 
+def _access_env() -> dict[str, str]:
+    """The local run is the local system (the documented ADMIN_TOKEN opens it), and signs its
+    tokens with a key kept in `.local/state/` (made on first use); the environment may say
+    otherwise."""
+    env = {"LOCAL_RUN": os.environ.get("LOCAL_RUN", "true")}
+    if os.environ.get("AUTH_SIGNING_KEY") or os.environ.get("AUTH_PUBLIC_KEYS"):
+        return env
+    from shared.tokens import generate_signing_key, load_signing_key, public_pem
+
+    key_file = STATE_DIR / "auth-signing-key.pem"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(generate_signing_key())
+        key_file.chmod(0o600)
+    key = key_file.read_text()
+    return env | {"AUTH_SIGNING_KEY": key, "AUTH_PUBLIC_KEYS": public_pem(load_signing_key(key))}
+
+
 def _payment_env() -> dict[str, str]:
     """The local run's credential encryption key: from the environment, else one kept in
     `.local/state/` (made on first use), so stored credentials stay readable across runs."""
     if os.environ.get("PAYMENT_ENCRYPTION_KEY"):
-        return {}
+        return _access_env()
     key_file = STATE_DIR / "payment-encryption.key"
     if not key_file.exists():
         from cryptography.fernet import Fernet
@@ -50,7 +68,7 @@ def _payment_env() -> dict[str, str]:
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.write_bytes(Fernet.generate_key())
         key_file.chmod(0o600)
-    return {"PAYMENT_ENCRYPTION_KEY": key_file.read_text().strip()}
+    return _access_env() | {"PAYMENT_ENCRYPTION_KEY": key_file.read_text().strip()}
 
 
 @dataclass(frozen=True)
@@ -72,7 +90,7 @@ SERVICES = (
     Service("asaas-emulator", "deploy.emulators.asaas", 8701),
     Service("twilio-emulator", "deploy.emulators.twilio", 8702),
     Service("scheduler", "services.scheduler", 8084),
-    Service("order", "services.order", 8081),
+    Service("order", "services.order", 8081, env=_access_env),
     Service("payment", "services.payment", 8082, env=_payment_env),
     Service("notifier", "services.notifier", 8083),
 )

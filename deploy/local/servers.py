@@ -21,11 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
+from pydantic import SecretStr
+
+from shared.settings import KafkaSettings, KafkaTarget, kafka_settings
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL = REPO_ROOT / ".local"
 KAFKA_LIBS = LOCAL / "kafka" / "libs"
 FERRETDB_BIN = LOCAL / "bin" / "ferretdb"
 KAFKA_CONFIG_TEMPLATE = Path(__file__).parent / "kafka" / "server.properties"
+KAFKA_SCRAM_TEMPLATE = Path(__file__).parent / "kafka" / "server-scram.properties"
+SCRAM_MECHANISM = "SCRAM-SHA-512"
 
 
 class ServerError(RuntimeError):
@@ -120,15 +126,51 @@ class LocalServer:
 
 @dataclass
 class KafkaServer(LocalServer):
-    """A single combined broker+controller in KRaft mode."""
+    """A single combined broker+controller in KRaft mode; with `scram_users` (name: password)
+    its only client listener takes SASL/SCRAM-SHA-512 and ACLs decide (the `admin_user` is the
+    super user), as a production cluster does."""
 
     port: int = 9092
     controller_port: int = 9093
     heap: str = "768m"
+    scram_users: dict[str, str] = field(default_factory=dict)
+    admin_user: str = "admin"
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def client_settings(self, user: str | None = None) -> KafkaSettings:
+        """How a client connects: plainly, or as `user` (the admin by default) over SCRAM."""
+        if not self.scram_users:
+            return KafkaSettings(bootstrap_servers=self.bootstrap_servers)
+        name = user or self.admin_user
+        return KafkaSettings(
+            bootstrap_servers=self.bootstrap_servers,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism=SCRAM_MECHANISM,
+            sasl_username=name,
+            sasl_password=SecretStr(self.scram_users[name]),
+        )
+
+    def _config_text(self, data_dir: Path) -> str:
+        template = KAFKA_CONFIG_TEMPLATE.read_text()
+        if self.scram_users:
+            template += "\n" + KAFKA_SCRAM_TEMPLATE.read_text()
+        return Template(template).substitute(
+            port=self.port,
+            controller_port=self.controller_port,
+            data_dir=data_dir,
+            admin_user=self.admin_user,
+            admin_password=self.scram_users.get(self.admin_user, ""),
+        )
+
+    def _scram_arguments(self) -> list[str]:
+        # SCRAM credentials go into the metadata log when the storage is formatted.
+        return [
+            f"--add-scram={SCRAM_MECHANISM}=[name={name},password={password}]"
+            for name, password in self.scram_users.items()
+        ]
 
     def start(self, timeout: float = 90.0) -> None:
         java = shutil.which("java")
@@ -139,11 +181,9 @@ class KafkaServer(LocalServer):
         data_dir = self.home / "data"
         config = self.home / "server.properties"
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(
-            Template(KAFKA_CONFIG_TEMPLATE.read_text()).substitute(
-                port=self.port, controller_port=self.controller_port, data_dir=data_dir
-            )
-        )
+        if self.scram_users and self.admin_user not in self.scram_users:
+            raise ServerError(f"scram_users must hold the admin user {self.admin_user!r}")
+        config.write_text(self._config_text(data_dir))
         classpath = f"{KAFKA_LIBS}/*"
         jvm = [java, "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-cp", classpath]
         if not (data_dir / "meta.properties").exists():
@@ -157,6 +197,7 @@ class KafkaServer(LocalServer):
                     f"--cluster-id={cluster_id}",
                     "-c",
                     str(config),
+                    *self._scram_arguments(),
                 ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -178,7 +219,7 @@ class KafkaServer(LocalServer):
             return False
         # A thread of its own, so that this works from inside a running event loop as well.
         with ThreadPoolExecutor(max_workers=1) as thread:
-            return thread.submit(asyncio.run, kafka_round_trip(self.bootstrap_servers)).result()
+            return thread.submit(asyncio.run, kafka_round_trip(self.client_settings())).result()
 
 
 @dataclass
@@ -214,19 +255,20 @@ class FerretDBServer(LocalServer):
         return mongo_ping(self.uri)
 
 
-async def kafka_round_trip(bootstrap_servers: str, timeout: float = 10.0) -> bool:
+async def kafka_round_trip(kafka: KafkaTarget, timeout: float = 10.0) -> bool:
     """Produces one message to a probe topic and reads it back."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     topic = "_local.readiness"
     marker = uuid.uuid4().hex.encode()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+    options = kafka_settings(kafka).client_options()
+    producer = AIOKafkaProducer(**options, request_timeout_ms=5000)
     try:
         await producer.start()
         sent = await asyncio.wait_for(producer.send_and_wait(topic, marker), timeout)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**options, enable_auto_commit=False)
     try:
         await consumer.start()
         partition = TopicPartition(topic, sent.partition)

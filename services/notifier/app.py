@@ -25,7 +25,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     ledger = MongoNotificationLedger(runtime.database, runtime.relay)
     twilio = TwilioClient(settings.twilio)
     store_configs = KafkaStoreConfigs(
-        settings.kafka.bootstrap_servers,
+        settings.kafka,
         sync_timeout_s=settings.notifier.store_config_sync_timeout_s,
     )
     notifications = NotificationService(
@@ -47,6 +47,8 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
 
     runtime.indexes(INDEXES)
     runtime.topics(STORES_CONFIG, NOTIFICATIONS_EVENTS)
+    runtime.reads(STORES_CONFIG)
+    runtime.publishes(NOTIFICATIONS_EVENTS)
     runtime.consume(*subscriptions(notifications))
     runtime.before_start(load_store_configs)
     runtime.loop("compact-ledger", lambda: ledger.keep_compacted(clock))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -102,6 +102,8 @@ class CustomerMessage:
     """Keys of the approved template to use instead (first configured one wins)."""
     template_variables: Mapping[str, str] = field(default_factory=dict)
     """Twilio ContentVariables: 1 customer name, 2 order id, 3 total, 4 store name, 5 detail."""
+    sender: str | None = None
+    """The store's own WhatsApp sender (`whatsapp:+...`); None: the platform's."""
 
     def notification_id(self, source_event_id: UUID) -> str:
         """The ledger id: one message per (source event, kind)."""
@@ -146,7 +148,12 @@ class _Facts:
 
 
 def messages_for(event: CustomerEvent, config: StoreOrderConfig) -> list[CustomerMessage]:
-    """The messages `event` sends, given the store's configuration (empty: none is due)."""
+    """The messages `event` sends, given the store's configuration (empty: none is due), each
+    from the store's own sender when it has one."""
+    return [replace(message, sender=config.whatsapp_sender) for message in _messages(event, config)]
+
+
+def _messages(event: CustomerEvent, config: StoreOrderConfig) -> list[CustomerMessage]:
     match event:
         case OrderPlaced():
             return _status_message(event, config)

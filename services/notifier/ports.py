@@ -90,12 +90,17 @@ class Messenger(Protocol):
         body: str | None = None,
         content_sid: str | None = None,
         content_variables: Mapping[str, str] | None = None,
+        from_: str | None = None,
     ) -> str:
-        """Sends one WhatsApp message; returns its SID. Raises GatewayRefused/Unavailable."""
+        """Sends one WhatsApp message (from `from_`, else the platform's sender); returns its
+        SID. Raises GatewayRefused/Unavailable."""
         ...
 
-    async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
-        """The SID of a message with this body sent to `to` since `since`, if Twilio lists one."""
+    async def find_sent(
+        self, to: str, body: str, since: datetime, from_: str | None = None
+    ) -> str | None:
+        """The SID of a message with this body sent to `to` (from `from_`, else the platform's
+        sender) since `since`, if Twilio lists one."""
         ...
 
 

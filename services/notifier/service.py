@@ -119,7 +119,9 @@ class NotificationService:
         sid = None
         if claimed_at is not None:
             try:
-                sid = await self._messenger.find_sent(message.to, message.body, claimed_at)
+                sid = await self._messenger.find_sent(
+                    message.to, message.body, claimed_at, from_=message.sender
+                )
             except (GatewayError, httpx.TransportError) as error:
                 log.warning(
                     "could not list Twilio messages to check %s: %s", notification_id, error
@@ -150,7 +152,9 @@ class NotificationService:
                 TEMPLATE_FALLBACKS.labels("window").inc()
                 return await self._send_template(message, template_sid)
             try:
-                sid = await self._messenger.send(message.to, body=message.body)
+                sid = await self._messenger.send(
+                    message.to, body=message.body, from_=message.sender
+                )
                 return Outcome(LedgerState.SENT, twilio_sid=sid, body=message.body)
             except GatewayRefused as error:
                 if error.code != OUTSIDE_WINDOW or template_sid is None:
@@ -166,7 +170,10 @@ class NotificationService:
 
     async def _send_template(self, message: CustomerMessage, template_sid: str) -> Outcome:
         sid = await self._messenger.send(
-            message.to, content_sid=template_sid, content_variables=message.template_variables
+            message.to,
+            content_sid=template_sid,
+            content_variables=message.template_variables,
+            from_=message.sender,
         )
         return Outcome(LedgerState.SENT, twilio_sid=sid, template_sid=template_sid)
 

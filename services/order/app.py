@@ -1,9 +1,11 @@
-"""build_app(): the order service's wiring: its repositories, the POS topics, its consumers."""
+"""build_app(): the order service's wiring: its repositories, the POS topics, its consumers, its
+routes and the key it mints tokens with."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.order.access_routes import access_routes
 from services.order.adapters import mongo_order_repository, mongo_store_config_repository
 from services.order.adapters.mongo_order_numbers import MongoOrderNumbers
 from services.order.adapters.mongo_order_repository import MongoOrderRepository
@@ -14,7 +16,16 @@ from services.order.handlers import subscriptions
 from services.order.routes import order_routes
 from services.order.service import OrderService
 from shared.runtime import Clock, ServiceRuntime, utc_now
-from shared.topics import FIXED_TOPICS
+from shared.tokens import TokenSigner, load_signing_key
+from shared.topics import (
+    AUTH_REVOCATIONS,
+    FIXED_TOPICS,
+    ORDERS_EVENTS,
+    PAYMENTS_COMMANDS,
+    POS_TOPICS,
+    SCHEDULER_COMMANDS,
+    STORES_CONFIG,
+)
 
 SERVICE = "order"
 POS_TOPIC_PARTITIONS = 1
@@ -29,12 +40,27 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
         MongoStoreConfigRepository(runtime.database, runtime.relay),
         numbers=MongoOrderNumbers(runtime.database),
         sink=runtime.sink,
-        store_topics=PosTopics(settings.kafka.bootstrap_servers, POS_TOPIC_PARTITIONS),
+        store_topics=PosTopics(settings.kafka, POS_TOPIC_PARTITIONS),
         clock=clock,
     )
+    signing_key = settings.tokens.signing_key
+    signer = (
+        None
+        if signing_key is None
+        else TokenSigner(load_signing_key(signing_key.get_secret_value()), clock)
+    )
+    access = runtime.access(settings.access, *([signer.public_key] if signer else []))
     runtime.indexes(mongo_order_repository.INDEXES, mongo_store_config_repository.INDEXES)
     runtime.topics(*FIXED_TOPICS)
+    runtime.publishes(
+        ORDERS_EVENTS, PAYMENTS_COMMANDS, SCHEDULER_COMMANDS, STORES_CONFIG, AUTH_REVOCATIONS
+    )
+    runtime.publishes(POS_TOPICS)  # each store's `...orders`
+    runtime.creates(POS_TOPICS)
     runtime.consume(*subscriptions(service))
     return runtime.app(
-        routers=[order_routes(service, settings.admin.admin_token, settings.queries)]
+        routers=[
+            order_routes(service, access, settings.queries),
+            access_routes(access, signer, settings.tokens, runtime.sink, clock),
+        ]
     )

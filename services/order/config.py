@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import AdminSettings, ServiceSettings
+from shared.auth import AccessSettings
+from shared.settings import ServiceSettings
+from shared.tokens import load_signing_key
 
 
 class QuerySettings(BaseSettings):
@@ -17,9 +19,35 @@ class QuerySettings(BaseSettings):
     max_limit: int = Field(default=200, ge=1, description="Most orders one page may hold.")
 
 
+class TokenSettings(BaseSettings):
+    """The key `POST /auth/tokens` signs with, and how long the tokens it mints live."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description="AUTH_SIGNING_KEY: the Ed25519 private key (PEM, PKCS#8) that signs minted "
+        "tokens; its public key goes to every service's AUTH_PUBLIC_KEYS. Unset: no minting.",
+    )
+    default_ttl_s: int = Field(
+        default=24 * 3600, ge=1, description="AUTH_DEFAULT_TTL_S: a token's life unless asked."
+    )
+    max_ttl_s: int = Field(
+        default=90 * 24 * 3600, ge=1, description="AUTH_MAX_TTL_S: the longest life one may ask."
+    )
+
+    @field_validator("signing_key")
+    @classmethod
+    def _ed25519(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            load_signing_key(key.get_secret_value())
+        return key
+
+
 class Settings(ServiceSettings):
     PORT: ClassVar[int] = 8081
     DATABASE: ClassVar[str] = "orders"
 
-    admin: AdminSettings = Field(default_factory=AdminSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    tokens: TokenSettings = Field(default_factory=TokenSettings)
     queries: QuerySettings = Field(default_factory=QuerySettings)

@@ -1,4 +1,5 @@
-"""The order service's HTTP routes: store configuration and order queries, behind a bearer.
+"""The order service's HTTP routes: store configuration and order queries, each scoped to the
+caller's restaurant (the operator sees every one).
 
 No `from __future__ import annotations` here: FastAPI reads the route signatures at definition,
 and the page-size limit is built from settings in the enclosing function.
@@ -10,15 +11,16 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import SecretStr, ValidationError
 
 from services.order.config import QuerySettings
 from services.order.domain.order import Order
 from services.order.ports import OrderQuery
 from services.order.service import OrderService
+from shared.auth import Access, Caller
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus
-from shared.http import BodyRefused, bearer_guard, field_problems, parse_json, read_body
+from shared.http import json_body, validated
+from shared.tokens import Role
 from shared.topics import TopicNameError, pos_orders_topic
 
 CONFIG_BODY_LIMIT = 128 * 1024
@@ -48,48 +50,47 @@ def _cursor(cursor: str | None) -> tuple[datetime, str] | None:
         raise HTTPException(400, "cursor is not one this service gave") from None
 
 
-def _store(client_id: str, store_id: str) -> None:
+def _store(caller: Caller, client_id: str, store_id: str) -> None:
+    caller.require(client_id)
     try:
         pos_orders_topic(client_id, store_id)
     except TopicNameError as error:
         raise HTTPException(400, str(error)) from None
 
 
-def order_routes(service: OrderService, admin_token: SecretStr, limits: QuerySettings) -> APIRouter:
-    router = APIRouter(dependencies=[bearer_guard(admin_token)])
+def order_routes(service: OrderService, access: Access, limits: QuerySettings) -> APIRouter:
+    router = APIRouter()
     Limit = Annotated[int, Query(ge=1, le=limits.max_limit)]
+    Restaurant = Annotated[Caller, access.allow(Role.RESTAURANT)]
+    Reader = Annotated[Caller, access.allow(Role.RESTAURANT, Role.CHATBOT)]
 
     @router.put("/stores/{client_id}/{store_id}/config")
-    async def put_config(client_id: str, store_id: str, request: Request) -> dict[str, Any]:
-        _store(client_id, store_id)
-        try:
-            body = parse_json(await read_body(request, CONFIG_BODY_LIMIT))
-        except BodyRefused as refused:
-            raise HTTPException(refused.status, refused.problem) from None
-        if not isinstance(body, dict):
-            raise HTTPException(422, [{"field": "", "problem": "body must be a JSON object"}])
-        try:
-            config = StoreOrderConfig.model_validate(
-                body | {"clientId": client_id, "storeId": store_id}
-            )
-        except ValidationError as error:
-            raise HTTPException(422, field_problems(error)) from None
+    async def put_config(
+        client_id: str, store_id: str, request: Request, caller: Restaurant
+    ) -> dict[str, Any]:
+        _store(caller, client_id, store_id)
+        body = await json_body(request, CONFIG_BODY_LIMIT)
+        if isinstance(body, dict):
+            body |= {"clientId": client_id, "storeId": store_id}
+        config = validated(StoreOrderConfig, body)
         return (await service.put_config(config)).to_wire()
 
     @router.get("/stores/{client_id}/{store_id}/config")
-    async def get_config(client_id: str, store_id: str) -> dict[str, Any]:
-        _store(client_id, store_id)
+    async def get_config(client_id: str, store_id: str, caller: Restaurant) -> dict[str, Any]:
+        _store(caller, client_id, store_id)
         return (await service.config_of(client_id, store_id)).to_wire()
 
     @router.get("/orders/{order_id}")
-    async def get_order(order_id: str) -> dict[str, Any]:
+    async def get_order(order_id: str, caller: Reader) -> dict[str, Any]:
         order = await service.get_order(order_id)
-        if order is None:
-            raise HTTPException(404, f"order {order_id} not found")
+        # Another restaurant's order is answered as one that does not exist.
+        if order is None or not caller.acts_for(order.client_id):
+            raise HTTPException(404, "no such order")
         return order.snapshot().to_wire()
 
     @router.get("/orders")
     async def find_orders(
+        caller: Reader,
         phone_number: Annotated[str | None, Query(alias="phoneNumber")] = None,
         customer_id: Annotated[str | None, Query(alias="customerId")] = None,
         payment_status: Annotated[PaymentStatus | None, Query(alias="paymentStatus")] = None,
@@ -103,6 +104,7 @@ def order_routes(service: OrderService, admin_token: SecretStr, limits: QuerySet
             phone_number=phone_number,
             customer_id=customer_id,
             payment_status=payment_status,
+            client_id=caller.scope,
             limit=limit,
             before=_cursor(cursor),
         )
@@ -112,10 +114,12 @@ def order_routes(service: OrderService, admin_token: SecretStr, limits: QuerySet
     async def store_orders(
         client_id: str,
         store_id: str,
+        caller: Reader,
         status: OrderStatus | None = None,
         limit: Limit = limits.default_limit,
         cursor: str | None = None,
     ) -> dict[str, Any]:
+        _store(caller, client_id, store_id)
         query = OrderQuery(
             client_id=client_id,
             store_id=store_id,

@@ -47,12 +47,13 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     )
     runtime.indexes(INDEXES)
     runtime.topics(PAYMENTS_EVENTS)
+    runtime.publishes(PAYMENTS_EVENTS)
     runtime.consume(*subscriptions(use_cases.charges, use_cases.refunds))
     for name, loop in use_cases.background_loops().items():
         runtime.loop(name, loop)
     runtime.on_stop(clients.close)
     routers = [
-        admin_router(restaurants, settings.admin.admin_token),
+        admin_router(restaurants, runtime.access(settings.access)),
         webhook_router(
             use_cases.asaas_updates, restaurants, settings.asaas.webhook_body_limit_bytes
         ),

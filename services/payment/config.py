@@ -8,9 +8,10 @@ from cryptography.fernet import Fernet, MultiFernet
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth import AccessSettings
 from shared.gateway import GatewaySettings
 from shared.retry import Backoff
-from shared.settings import AdminSettings, ServiceSettings
+from shared.settings import ServiceSettings
 
 
 class EncryptionSettings(BaseSettings):
@@ -166,7 +167,7 @@ class Settings(ServiceSettings):
     PORT: ClassVar[int] = 8082
     DATABASE: ClassVar[str] = "payment"
 
-    admin: AdminSettings = Field(default_factory=AdminSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
     encryption: EncryptionSettings = Field(default_factory=EncryptionSettings)
     asaas: AsaasSettings = Field(default_factory=AsaasSettings)
     policy: PaymentPolicy = Field(default_factory=PaymentPolicy)

@@ -1,10 +1,12 @@
-"""The payment service's HTTP routes: restaurant credentials (admin) and Asaas webhooks."""
+"""The payment service's HTTP routes: a restaurant's Asaas credentials (the operator's, or the
+restaurant's own) and Asaas webhooks (Asaas's token, not a bearer).
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI reads the route signatures at definition.
+"""
 
 import logging
 import re
-from typing import Any
+from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Request
@@ -14,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from services.payment.asaas_updates import AsaasUpdateService
 from services.payment.metrics import WEBHOOKS_RECEIVED
 from services.payment.restaurants import Restaurants
+from shared.auth import Access, Caller
 from shared.gateway import GatewayRefused, GatewayUnavailable
-from shared.http import BodyRefused, bearer_guard, field_problems, parse_json, read_body
+from shared.http import BodyRefused, field_problems, parse_json, problem, read_body
+from shared.tokens import Role
 
 log = logging.getLogger(__name__)
 
@@ -40,42 +44,41 @@ class AsaasCredentials(BaseModel):
     base_url: str = Field(alias="baseUrl", pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=300)
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
-
-
-def admin_router(restaurants: Restaurants, admin_token: SecretStr) -> APIRouter:
-    router = APIRouter(dependencies=[bearer_guard(admin_token)])
+def admin_router(restaurants: Restaurants, access: Access) -> APIRouter:
+    router = APIRouter()
+    Restaurant = Annotated[Caller, access.allow(Role.RESTAURANT)]
 
     @router.put("/restaurants/{client_id}/asaas")
-    async def put_credentials(client_id: str, request: Request) -> JSONResponse:
+    async def put_credentials(client_id: str, request: Request, caller: Restaurant) -> JSONResponse:
+        caller.require(client_id)
         if not CLIENT_ID.match(client_id):
-            return _error(422, "clientId must be 1-100 letters, digits, '_' or '-'")
+            return problem(422, "clientId must be 1-100 letters, digits, '_' or '-'")
         try:
             payload = parse_json(await read_body(request, CREDENTIALS_BODY_LIMIT))
             body = AsaasCredentials.model_validate(payload)
         except BodyRefused as refused:
-            return _error(refused.status, refused.problem)
+            return problem(refused.status, refused.problem)
         except ValidationError as error:
             # Field names and messages only: the input (a secret, perhaps) is never echoed.
-            return _error(422, "invalid credentials body", problems=field_problems(error))
+            return problem(422, "invalid credentials body", errors=field_problems(error))
         try:
             summary = await restaurants.configure(
                 client_id, body.api_key, body.webhook_token, body.base_url
             )
         except GatewayRefused as error:
-            return _error(
+            return problem(
                 400, f"Asaas refused the webhook registration: {error.code}: {error.description}"
             )
         except (GatewayUnavailable, httpx.TransportError) as error:
-            return _error(502, f"Asaas could not be reached: {type(error).__name__}")
+            return problem(502, f"Asaas could not be reached: {type(error).__name__}")
         return JSONResponse(summary)
 
     @router.get("/restaurants/{client_id}/asaas")
-    async def get_credentials(client_id: str, request: Request) -> JSONResponse:
+    async def get_credentials(client_id: str, caller: Restaurant) -> JSONResponse:
+        caller.require(client_id)
         summary = await restaurants.summary(client_id)
         if summary is None:
-            return JSONResponse({"clientId": client_id, "configured": False}, status_code=404)
+            return problem(404, "no Asaas credentials are configured for this restaurant")
         return JSONResponse(summary)
 
     return router
@@ -92,14 +95,14 @@ def webhook_router(
         if not await restaurants.webhook_token_matches(client_id, token):
             WEBHOOKS_RECEIVED.labels("unknown", "unauthorized").inc()
             log.warning("webhook for %s refused: missing or wrong token", client_id)
-            return _error(401, "unauthorized")
+            return problem(401, "missing or wrong asaas-access-token")
         try:
             body = await read_body(request, body_limit)
             payload = parse_json(body)
         except BodyRefused as refused:
             outcome = "too_large" if refused.status == 413 else "malformed"
             WEBHOOKS_RECEIVED.labels("unknown", outcome).inc()
-            return _error(refused.status, refused.problem)
+            return problem(refused.status, refused.problem)
         if (
             not isinstance(payload, dict)
             or not isinstance(payload.get("id"), str)
@@ -107,7 +110,7 @@ def webhook_router(
             or not payload["id"]
         ):
             WEBHOOKS_RECEIVED.labels("unknown", "malformed").inc()
-            return _error(400, "an Asaas event needs a string `id` and `event`")
+            return problem(400, "an Asaas event needs a string `id` and `event`")
         outcome = await asaas_updates.receive_webhook(client_id, payload, body.decode())
         return JSONResponse({"received": True, "duplicate": outcome == "duplicate"})
 

@@ -31,6 +31,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     timers = TimerService(store, runtime.sink, clock, policy)
     runtime.indexes(INDEXES)
     runtime.topics(SCHEDULER_EVENTS)
+    runtime.publishes(SCHEDULER_EVENTS)
     runtime.consume(*subscriptions(timers))
     runtime.loop("fire-timers", timers.run)
     runtime.loop("maintain-timers", timers.maintain)

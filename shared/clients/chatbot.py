@@ -1,10 +1,12 @@
 """The chatbot's client: place and cancel orders, and await each outcome by `correlationId`.
 
-    async with ChatbotClient("127.0.0.1:9092") as chatbot:
+    async with ChatbotClient(KafkaSettings()) as chatbot:   # or bare "127.0.0.1:9092"
         outcome = await chatbot.place(command)   # OrderPlaced or OrderRejected
 
 Outcomes come from `orders.events`, read from the moment the client starts; a command is
 matched to its answer by `correlationId` and `commandId` (or `orderId` for a cancellation).
+The client connects as its settings say (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*: the chatbot's
+own identity); it writes `orders.commands` and reads `orders.events` without a consumer group.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from shared.contracts.orders import (
 )
 from shared.contracts.values import OrderStatus
 from shared.records import OutgoingRecord
-from shared.settings import KafkaSettings
+from shared.settings import KafkaTarget, kafka_settings
 from shared.topics import ORDERS_COMMANDS, ORDERS_EVENTS
 
 PlaceOutcome = OrderPlaced | OrderRejected
@@ -37,19 +39,17 @@ CancelOutcome = OrderStatusChanged | OrderRejected
 class ChatbotClient:
     """Publishes order commands on `orders.commands` and waits for their answers."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self._broker = build_broker(
-            KafkaSettings(bootstrap_servers=bootstrap_servers), client_id="chatbot"
-        )
+    def __init__(self, kafka: KafkaTarget) -> None:
+        self._kafka = kafka_settings(kafka)
+        self._broker = build_broker(self._kafka, client_id="chatbot")
         self._sink = BrokerSink(self._broker)
-        self._bootstrap_servers = bootstrap_servers
         self._events: AIOKafkaConsumer | None = None
         self._waiting: dict[tuple[str, str], asyncio.Future[Message]] = {}
         self._reading: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ChatbotClient:
         await self._broker.start()
-        self._events = await reader_from_now(self._bootstrap_servers, ORDERS_EVENTS)
+        self._events = await reader_from_now(self._kafka, ORDERS_EVENTS)
         self._reading = asyncio.create_task(self._read(self._events))
         return self
 

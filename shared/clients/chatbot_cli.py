@@ -26,6 +26,7 @@ from shared.clients.chatbot_queries import ChatbotQueries, QueryError
 from shared.contracts.base import format_brl
 from shared.contracts.orders import CancelOrder, OrderSnapshot, PlaceOrder
 from shared.contracts.registry import describe_validation
+from shared.settings import kafka_from_environment
 
 EXAMPLES = """\
 examples (on a system started by `make up`):
@@ -99,7 +100,7 @@ def summary(order: OrderSnapshot) -> str:
 
 
 async def _command(args: argparse.Namespace) -> list[str]:
-    async with ChatbotClient(args.bootstrap) as chatbot:
+    async with ChatbotClient(kafka_from_environment(args.bootstrap)) as chatbot:
         if args.command == "place":
             command = PlaceOrder(
                 **_envelope(args),
@@ -145,10 +146,11 @@ async def run(args: argparse.Namespace) -> list[str]:
     except TimeoutError:
         raise Refused(
             f"no answer within {args.timeout:g} s: is the order service running and "
-            f"reading {args.bootstrap}?"
+            f"reading {kafka_from_environment(args.bootstrap).bootstrap_servers}?"
         ) from None
     except KafkaError as error:
-        raise Refused(f"Kafka at {args.bootstrap} failed: {error}") from None
+        servers = kafka_from_environment(args.bootstrap).bootstrap_servers
+        raise Refused(f"Kafka at {servers} failed: {error}") from None
     except ValidationError as error:
         problems = describe_validation(error)
         raise Refused(f"the {args.command} command is not valid: {problems}") from None
@@ -163,8 +165,8 @@ def parser() -> argparse.ArgumentParser:
     )
     found.add_argument(
         "--bootstrap",
-        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        help="Kafka, for place and cancel (default: $KAFKA_BOOTSTRAP_SERVERS or %(default)s)",
+        help="Kafka, for place and cancel (default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092); "
+        "TLS and the SASL identity come from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, ...",
     )
     found.add_argument(
         "--order-service",

@@ -1,6 +1,6 @@
 """A store's POS client: receive the store's orders, confirm, reject, and report progress.
 
-    async with PosClient("127.0.0.1:9092", "client-1", "store-1") as pos:
+    async with PosClient(KafkaSettings(), "client-1", "store-1") as pos:
         async for message in pos.messages():
             if isinstance(message, PosOrderReceived) and message.awaiting_confirmation:
                 await pos.confirm(message.order_id)
@@ -8,7 +8,9 @@
 It reads `pos.<clientId>.<storeId>.orders` in the consumer group `pos.<clientId>.<storeId>.pos`
 (inside the prefix a Kafka ACL can grant the POS) and writes `pos.<clientId>.<storeId>.updates`,
 keyed by `clientId` like every topic. An update the order service refuses is answered on the
-first topic with `PosUpdateRejected` (why, and the order's status when it is the store's).
+first topic with `PosUpdateRejected` (why, and the order's status when it is the store's). It
+connects as its settings say (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*: the store's own identity,
+whose ACLs open that prefix only).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from shared.contracts.pos import (
 )
 from shared.contracts.values import PosStatus
 from shared.records import OutgoingRecord
-from shared.settings import KafkaSettings
+from shared.settings import KafkaTarget, kafka_settings
 from shared.topics import pos_orders_topic, pos_updates_topic
 
 PosMessage = PosOrderReceived | PosOrderCancelled | PosUpdateRejected
@@ -44,18 +46,17 @@ U = TypeVar("U", bound=PosUpdate)
 class PosClient:
     """One store's point of sale on its two Kafka topics."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str, store_id: str) -> None:
+    def __init__(self, kafka: KafkaTarget, client_id: str, store_id: str) -> None:
         self.client_id = client_id
         self.store_id = store_id
         self._orders_topic = pos_orders_topic(client_id, store_id)
         self._updates_topic = pos_updates_topic(client_id, store_id)
-        self._broker = build_broker(
-            KafkaSettings(bootstrap_servers=bootstrap_servers), client_id=f"pos-{client_id}"
-        )
+        settings = kafka_settings(kafka)
+        self._broker = build_broker(settings, client_id=f"pos-{client_id}")
         self._sink = BrokerSink(self._broker)
         self._orders = AIOKafkaConsumer(
             self._orders_topic,
-            bootstrap_servers=bootstrap_servers,
+            **settings.client_options(),
             group_id=f"pos.{client_id}.{store_id}.pos",
             auto_offset_reset="earliest",
             enable_auto_commit=True,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 from collections.abc import Mapping
 
@@ -22,6 +21,7 @@ from shared.clients.pos import PosClient, PosMessage
 from shared.contracts.base import format_brl
 from shared.contracts.pos import PosOrderCancelled, PosOrderReceived, PosUpdateRejected
 from shared.contracts.values import PosStatus, ReasonCode
+from shared.settings import kafka_from_environment
 
 KITCHEN = (PosStatus.PREPARING, PosStatus.READY, PosStatus.DELIVERING, PosStatus.DELIVERED)
 
@@ -136,14 +136,16 @@ async def manual(pos: PosClient) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    async with PosClient(args.bootstrap, args.client, args.store) as pos:
+    async with PosClient(kafka_from_environment(args.bootstrap), args.client, args.store) as pos:
         await (automatic(pos, args.step) if args.auto else manual(pos))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+        "--bootstrap",
+        help="Kafka bootstrap servers (default KAFKA_BOOTSTRAP_SERVERS); TLS and the SASL "
+        "identity come from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD...",
     )
     parser.add_argument("--client", required=True)
     parser.add_argument("--store", required=True)

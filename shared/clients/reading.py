@@ -9,16 +9,17 @@ from aiokafka import AIOKafkaConsumer
 
 from shared.contracts.base import Message
 from shared.contracts.registry import ContractError, decode
+from shared.settings import KafkaTarget, kafka_settings
 
 
 async def reader_from_now(
-    bootstrap_servers: str, topic: str, *, timeout: float = 15.0
+    kafka: KafkaTarget, topic: str, *, timeout: float = 15.0
 ) -> AIOKafkaConsumer:
     """A started, group-less consumer of every partition of `topic`, positioned at its end, so
     that everything published after this call returns is read."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap_servers,
+        **kafka_settings(kafka).client_options(),
         enable_auto_commit=False,
         auto_offset_reset="latest",
     )

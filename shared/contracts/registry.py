@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 from pydantic import ValidationError
 
 from shared import topics
+from shared.contracts.access import TokensRevoked
 from shared.contracts.base import Message
 from shared.contracts.notifications import NotificationFailed, NotificationSent
 from shared.contracts.orders import (
@@ -269,6 +270,7 @@ SCHEDULER_COMMANDS: tuple[type[Message], ...] = (ScheduleTimer, CancelTimer)
 SCHEDULER_EVENTS: tuple[type[Message], ...] = (TimerFired,)
 STORE_CONFIG_EVENTS: tuple[type[Message], ...] = (StoreConfigChanged,)
 NOTIFICATION_EVENTS: tuple[type[Message], ...] = (NotificationSent, NotificationFailed)
+ACCESS_EVENTS: tuple[type[Message], ...] = (TokensRevoked,)
 POS_ORDER_MESSAGES: tuple[type[Message], ...] = (
     PosOrderReceived,
     PosOrderCancelled,
@@ -291,6 +293,7 @@ TOPIC_MESSAGES: Mapping[str, tuple[type[Message], ...]] = {
     topics.SCHEDULER_EVENTS: SCHEDULER_EVENTS,
     topics.STORES_CONFIG: STORE_CONFIG_EVENTS,
     topics.NOTIFICATIONS_EVENTS: NOTIFICATION_EVENTS,
+    topics.AUTH_REVOCATIONS: ACCESS_EVENTS,
 }
 """The messages allowed on each fixed topic (POS topics are per store: see `messages_for_topic`)."""
 

@@ -41,6 +41,9 @@ Template = Annotated[str, StringConstraints(max_length=MAX_TEMPLATE_LENGTH)]
 HourMinute = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 """A local wall-clock time `HH:MM`, 00:00 to 23:59."""
 
+WhatsAppSender = Annotated[str, StringConstraints(pattern=r"^whatsapp:\+[1-9]\d{7,14}$")]
+"""A WhatsApp sender as Twilio names it: `whatsapp:` and an E.164 number."""
+
 TEMPLATE_PLACEHOLDERS = frozenset(
     {"order_number", "order_id", "total", "delivery_time", "store_name", "customer_name"}
 )
@@ -200,6 +203,12 @@ class StoreOrderConfig(CamelModel):
     )
     payment_timeout: Minutes = Field(
         default=15, description="Minutes an online order waits for payment before it is cancelled."
+    )
+    whatsapp_sender: WhatsAppSender | None = Field(
+        default=None,
+        description="The store's own WhatsApp number (`whatsapp:+<E.164>`, a sender of the "
+        "platform's Twilio account): messages of its orders go out from it. Unset: the "
+        "platform's TWILIO_FROM.",
     )
     updated_at: UtcDatetime | None = Field(
         default=None, description="When the configuration last changed (UTC)."

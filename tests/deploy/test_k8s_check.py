@@ -21,7 +21,8 @@ from deploy.k8s.check import (
     validate_literals,
 )
 from shared.broker import DLQ_RETENTION_MS
-from shared.topics import FIXED_TOPICS, dlq_topic
+from shared.runtime import KafkaUsage
+from shared.topics import COMPACTED_TOPICS, FIXED_TOPICS, dlq_topic
 
 
 class _Http(BaseSettings):
@@ -134,7 +135,7 @@ def _deny_all() -> dict[str, Any]:
 
 def _topic(name: str, partitions: int = 3, **config: str) -> dict[str, Any]:
     return {
-        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "apiVersion": "kafka.strimzi.io/v1",
         "kind": "KafkaTopic",
         "metadata": {"name": name, "labels": {"strimzi.io/cluster": "events"}},
         "spec": {"topicName": name, "partitions": partitions, "replicas": 1, "config": config},
@@ -142,8 +143,9 @@ def _topic(name: str, partitions: int = 3, **config: str) -> dict[str, Any]:
 
 
 def _all_topics(partitions: int = 3) -> list[dict[str, Any]]:
-    topics = [_topic(name, partitions) for name in FIXED_TOPICS if name != "stores.config"]
-    topics.append(_topic("stores.config", partitions, **{"cleanup.policy": "compact"}))
+    topics = [_topic(name, partitions) for name in FIXED_TOPICS if name not in COMPACTED_TOPICS]
+    compacted = {"cleanup.policy": "compact"}
+    topics += [_topic(name, partitions, **compacted) for name in sorted(COMPACTED_TOPICS)]
     retention = {"retention.ms": str(DLQ_RETENTION_MS)}
     topics += [_topic(dlq_topic(name), partitions, **retention) for name in FIXED_TOPICS]
     return topics
@@ -154,8 +156,17 @@ def _resources(**settings: str) -> list[dict[str, Any]]:
     return [_deployment(), _config_map(data), _deny_all()]
 
 
+DEMO_USAGE = KafkaUsage(
+    read={"demo.in", "pos.*"}, write={"demo.out", "demo.in.dlq", "pos.*"}, groups={"demo"}
+)
+
+
+def _usage_for(service: str) -> KafkaUsage:
+    return DEMO_USAGE
+
+
 def _problems(resources: list[dict[str, Any]]) -> list[str]:
-    report = check_resources("test", resources, _settings_for, _metrics_for)
+    report = check_resources("test", resources, _settings_for, _metrics_for, _usage_for)
     return report.problems
 
 
@@ -338,3 +349,124 @@ def test_report_prefixes_each_problem_with_the_kustomization() -> None:
     report = Report("overlays/dev")
     report.add("Deployment/x", "broken")
     assert report.problems == ["overlays/dev: Deployment/x: broken"]
+
+
+def _http_route(
+    path: str = "/webhooks/asaas/", backend: str = "payment", section: str = "https"
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "webhooks", "namespace": "ns"},
+        "spec": {
+            "parentRefs": [{"name": "public", "namespace": "gateway", "sectionName": section}],
+            "hostnames": ["payments.example.com"],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": path}}],
+                    "backendRefs": [{"kind": "Service", "name": backend, "port": 8082}],
+                }
+            ],
+        },
+    }
+
+
+def test_the_webhook_route_on_the_public_base_urls_host_passes() -> None:
+    resources = [*_resources(PUBLIC_BASE_URL="https://payments.example.com"), _http_route()]
+    assert _problems(resources) == []
+
+
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        (_http_route(path="/"), "exposes /: only /webhooks/asaas/ is public"),
+        (_http_route(backend="order"), "routes to order, not payment"),
+        (_http_route(section="http"), "outside its https listener"),
+    ],
+    ids=["everything-public", "wrong-backend", "no-tls"],
+)
+def test_an_http_route_exposing_more_than_the_webhook_or_without_tls_is_reported(
+    route: dict[str, Any], expected: str
+) -> None:
+    resources = [*_resources(PUBLIC_BASE_URL="https://payments.example.com"), route]
+    assert any(expected in problem for problem in _problems(resources)), _problems(resources)
+
+
+def test_a_public_base_url_on_no_route_host_and_any_ingress_are_reported() -> None:
+    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i"},
+               "spec": {"rules": []}}  # fmt: skip
+    resources = [*_resources(PUBLIC_BASE_URL="https://elsewhere.example.com"), _http_route()]
+    problems = _problems([*resources, ingress])
+    assert any("is not https on an HTTPRoute host" in problem for problem in problems)
+    assert any("ingress-nginx is retired" in problem for problem in problems)
+
+
+def _acl(kind: str, name: str, *operations: str, prefix: bool = False) -> dict[str, Any]:
+    pattern = "prefix" if prefix else "literal"
+    return {
+        "resource": {"type": kind, "name": name, "patternType": pattern},
+        "operations": list(operations),
+    }
+
+
+def _kafka_user(*acls: dict[str, Any], name: str = "demo") -> dict[str, Any]:
+    return {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "KafkaUser",
+        "metadata": {"name": name, "labels": {"strimzi.io/cluster": "events"}},
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {"type": "simple", "acls": list(acls)},
+        },
+    }
+
+
+DEMO_ACLS = [
+    _acl("topic", "demo.in", "Read", "Describe"),
+    _acl("topic", "demo.in.dlq", "Write", "Describe"),
+    _acl("topic", "demo.out", "Write", "Describe"),
+    _acl("topic", "pos.", "Read", "Write", "Describe", prefix=True),
+    _acl("group", "demo", "Read"),
+]
+
+
+def _with_kafka_user(*acls: dict[str, Any], username: str = "demo") -> list[dict[str, Any]]:
+    resources = _resources(KAFKA_SECURITY_PROTOCOL="SASL_SSL")
+    container = resources[0]["spec"]["template"]["spec"]["containers"][0]
+    container["env"].append({"name": "KAFKA_SASL_USERNAME", "value": username})
+    return [*resources, _kafka_user(*acls)]
+
+
+class _KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+    security_protocol: str = "PLAINTEXT"
+    sasl_username: str = ""
+
+
+class _SaslSettings(_Settings):
+    sasl: _KafkaSettings = Field(default_factory=_KafkaSettings)
+
+
+def _problems_with_sasl(resources: list[dict[str, Any]]) -> list[str]:
+    report = check_resources("test", resources, lambda _: _SaslSettings, _metrics_for, _usage_for)
+    return report.problems
+
+
+def test_a_kafka_user_allowing_exactly_what_the_service_does_passes() -> None:
+    assert _problems_with_sasl(_with_kafka_user(*DEMO_ACLS)) == []
+
+
+def test_a_kafka_user_missing_what_the_code_needs_or_allowing_more_is_reported() -> None:
+    acls = [*DEMO_ACLS[1:], _acl("topic", "demo.in", "Read"), _acl("topic", "other", "Write")]
+
+    problems = _problems_with_sasl(_with_kafka_user(*acls))
+
+    assert sorted(problems) == [
+        "test: KafkaUser/demo: allows Write on topic other, which demo never uses",
+        "test: KafkaUser/demo: lacks Describe on topic demo.in, which demo uses",
+    ]
+
+
+def test_a_service_connecting_as_no_kafka_user_is_reported() -> None:
+    problems = _problems_with_sasl(_with_kafka_user(*DEMO_ACLS, username="someone-else"))
+    assert any("connects to Kafka as no KafkaUser" in problem for problem in problems)

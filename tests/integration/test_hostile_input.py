@@ -53,7 +53,7 @@ from shared.records import (
     HEADER_ERROR_TYPE,
     HEADER_ORIGINAL_OFFSET,
 )
-from shared.settings import ConsumerSettings
+from shared.settings import ConsumerSettings, KafkaSettings
 from shared.topics import (
     ORDERS_COMMANDS,
     ORDERS_EVENTS,
@@ -407,7 +407,7 @@ async def test_the_notifier_skips_and_counts_unreadable_store_configs_and_reads_
         kafka_bootstrap, topic, key, [Hostile("valid", config_changed(config).to_json())]
     )
 
-    configs = KafkaStoreConfigs(kafka_bootstrap, topic=topic)
+    configs = KafkaStoreConfigs(KafkaSettings(bootstrap_servers=kafka_bootstrap), topic=topic)
     await configs.start()  # a poison record crash-looped the notifier here at every start
     try:
         assert await configs.catch_up(timeout_s=HANDLED_WITHIN_S)

@@ -13,6 +13,8 @@ from tests.processes import ServiceProcess, Services
 ACCOUNT_SID = "AC00000000000000000000000000000000"
 AUTH_TOKEN = "local-twilio-token"
 SENDER = "whatsapp:+5511900000000"
+STORE_SENDER = "whatsapp:+5511900000077"
+"""A store's own WhatsApp number, a sender of the emulator's account besides the platform's."""
 EMULATOR = "deploy.emulators.twilio"
 
 
@@ -64,6 +66,8 @@ class TwilioEmulator:
 
 @pytest.fixture
 def twilio(services: Services) -> Iterator[TwilioEmulator]:
-    emulator = TwilioEmulator(services.start(EMULATOR).wait_ready())
+    emulator = TwilioEmulator(
+        services.start(EMULATOR, TWILIO_EMULATOR_SENDERS=STORE_SENDER).wait_ready()
+    )
     yield emulator
     emulator.close()

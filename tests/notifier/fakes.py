@@ -24,16 +24,20 @@ class FakeMessenger:
         body: str | None = None,
         content_sid: str | None = None,
         content_variables: Mapping[str, str] | None = None,
+        from_: str | None = None,
     ) -> str:
         if self.unavailable:
             raise GatewayUnavailable("twilio", 503, "20503", "Service Unavailable")
         if body is not None and to in self.refuse_free_form:
             code = self.refuse_free_form[to]
             raise GatewayRefused("twilio", 400, code, f"refused {code}")
-        self.sent.append({"to": to, "body": body, "content_sid": content_sid})
+        sent: dict[str, object] = {"to": to, "body": body, "content_sid": content_sid}
+        self.sent.append(sent | ({"from": from_} if from_ else {}))
         return f"SM{len(self.sent):032x}"
 
-    async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+    async def find_sent(
+        self, to: str, body: str, since: datetime, from_: str | None = None
+    ) -> str | None:
         for number, sent in enumerate(self.sent, start=1):
             if (sent["to"], sent["body"]) == (to, body):
                 return f"SM{number:032x}"

@@ -10,6 +10,7 @@ from services.notifier.domain import (
     CANCELLATION_WORDS,
     SHOWN_REASON_LENGTH,
     UNKNOWN_DELIVERY_TIME,
+    CustomerEvent,
     CustomerMessage,
     messages_for,
     outside_free_form_window,
@@ -397,3 +398,20 @@ def test_a_delivery_time_of_only_invisible_characters_reads_as_unknown() -> None
     assert only(messages_for(event, DEFAULTS)).body.endswith(
         f"aproximadamente {UNKNOWN_DELIVERY_TIME}."
     )
+
+
+def test_every_message_of_a_store_with_its_own_sender_goes_out_from_it() -> None:
+    own = DEFAULTS.model_copy(update={"whatsapp_sender": "whatsapp:+5511900000077"})
+    events: list[CustomerEvent] = [
+        order_placed("ord-42"),
+        status_changed("ord-42", OrderStatus.READY),
+        instructions("ord-42", PaymentMethod.PIX),
+        payment_status_changed("ord-42", PaymentStatus.PAID),
+        rejected(),
+    ]
+
+    senders = [only(messages_for(event, own)).sender for event in events]
+    platform = [only(messages_for(event, DEFAULTS)).sender for event in events]
+
+    assert senders == ["whatsapp:+5511900000077"] * len(events)
+    assert platform == [None] * len(events)

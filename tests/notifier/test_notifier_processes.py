@@ -33,7 +33,13 @@ from shared.topics import (
 )
 from tests.builders import envelope, now
 from tests.integration.kafka_helpers import Record, read_until, running_broker
-from tests.notifier.emulator import ACCOUNT_SID, AUTH_TOKEN, TwilioEmulator
+from tests.notifier.emulator import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    SENDER,
+    STORE_SENDER,
+    TwilioEmulator,
+)
 from tests.notifier.events import (
     config_changed,
     instructions,
@@ -178,8 +184,12 @@ async def test_each_event_sends_its_message_once_even_when_delivered_again(
     assert notifier.metric("notifier_possible_duplicates_total") == 0
 
 
+def messages_to(twilio: TwilioEmulator, phone: str, count: int) -> Callable[[], bool]:
+    return lambda: len(twilio.messages(phone)) >= count
+
+
 def three_messages_to(twilio: TwilioEmulator, phone: str) -> Callable[[], bool]:
-    return lambda: len(twilio.messages(phone)) >= 3
+    return messages_to(twilio, phone, 3)
 
 
 async def test_a_429_burst_is_retried_and_every_message_arrives_once_in_order_per_order(
@@ -291,6 +301,27 @@ async def test_a_store_configuration_changed_while_running_applies_to_the_next_m
     assert bodies[0].startswith("Seu pedido #ord-c foi confirmado!")
     assert bodies[1] == "Cantina da Nona preparando ord-c"
     assert bodies[2].startswith("Recebemos o pagamento")  # READY was not sent
+
+
+async def test_a_store_with_its_own_whatsapp_sender_messages_its_customers_from_it(
+    start_notifier: StartNotifier, twilio: TwilioEmulator, kafka_bootstrap: str
+) -> None:
+    start_notifier()
+    async with running_broker(kafka_bootstrap) as broker:
+        own, platform = Restaurant(broker), Restaurant(broker)
+        await own.configure(whatsapp_sender=STORE_SENDER)
+        phones = {own.client_id: own.phone(), platform.client_id: platform.phone()}
+        for store in (own, platform):
+            phone = phones[store.client_id]
+            await store.publish(order_placed("ord-s", phone=phone, **store.ids()))
+            await store.publish(
+                status_changed("ord-s", OrderStatus.CONFIRMED, phone=phone, **store.ids())
+            )
+        for phone in phones.values():
+            await eventually(messages_to(twilio, phone, 2), timeout=60, what="2 messages")
+
+    assert {m["from"] for m in twilio.messages(phones[own.client_id])} == {STORE_SENDER}
+    assert {m["from"] for m in twilio.messages(phones[platform.client_id])} == {SENDER}
 
 
 async def test_a_malformed_event_is_dead_lettered_and_later_events_are_still_notified(

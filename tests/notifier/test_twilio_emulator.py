@@ -11,7 +11,7 @@ import pytest
 from services.notifier.adapters.twilio_client import TwilioClient
 from services.notifier.config import TwilioSettings
 from shared.gateway import GatewayRefused
-from tests.notifier.emulator import ACCOUNT_SID, AUTH_TOKEN, SENDER, TwilioEmulator
+from tests.notifier.emulator import ACCOUNT_SID, AUTH_TOKEN, SENDER, STORE_SENDER, TwilioEmulator
 
 pytestmark = pytest.mark.integration
 
@@ -180,3 +180,35 @@ async def test_a_timed_out_send_that_twilio_accepted_is_found_not_sent_twice(
 
     [message] = twilio.messages(TO)
     assert message["sid"] == sid
+
+
+async def test_a_message_goes_out_from_the_sender_asked_when_the_account_owns_it(
+    twilio: TwilioEmulator,
+) -> None:
+    client = client_for(twilio)
+    sid = await client.send(TO, body="Da loja", from_=STORE_SENDER)
+    [message] = twilio.messages(TO)
+    since = parsedate_to_datetime(message["date_created"])
+    found = await client.find_sent(TO, "Da loja", since, from_=STORE_SENDER)
+    elsewhere = await client.find_sent(TO, "Da loja", since)  # from the platform's sender
+    await client.aclose()
+
+    assert (message["sid"], message["from"]) == (sid, STORE_SENDER)
+    assert (found, elsewhere) == (sid, None)
+
+
+@pytest.mark.parametrize(
+    ("sender", "code"),
+    [("whatsapp:+5511900000099", "63007"), ("+5511900000099", "21606")],
+    ids=["unknown-whatsapp-sender", "unknown-number"],
+)
+async def test_a_sender_the_account_does_not_own_gets_twilios_error(
+    twilio: TwilioEmulator, sender: str, code: str
+) -> None:
+    client = client_for(twilio)
+    with pytest.raises(GatewayRefused) as refused:
+        await client.send(TO, body="Olá", from_=sender)
+    await client.aclose()
+
+    assert (refused.value.status, refused.value.code) == (400, code)
+    assert twilio.messages(TO) == []

@@ -22,6 +22,7 @@ from shared.contracts.pos import PosUpdate
 from shared.contracts.registry import ContractError, decode
 from shared.records import OutgoingRecord
 from shared.topics import ORDERS_COMMANDS, pos_orders_topic, pos_updates_topic
+from tests.access import TOKEN_ENV
 from tests.builders import envelope, place_order, pos_update
 from tests.integration.kafka_helpers import read_until, running_broker
 from tests.processes import ServiceProcess, Services
@@ -56,7 +57,8 @@ def system(
             "KAFKA_METADATA_MAX_AGE_MS": "1000",
             "OUTBOX_SWEEP_INTERVAL_S": "0.5",
             "CONSUMER_ATTEMPTS": "2",
-        },
+        }
+        | TOKEN_ENV,
         Path(tmp_path_factory.mktemp("order-system")),
     )
     processes = {

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 
 from services.order.config import QuerySettings
 from services.order.routes import order_routes
+from shared.http import answer_with_problems
+from tests.access import in_memory_access
 from tests.builders import CLIENT, STORE, place_order
 from tests.order.twins import OrderTwins
 
@@ -25,7 +26,8 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     for _ in range(205):
         await service.place(place_order("CASH"))
     app = FastAPI()
-    app.include_router(order_routes(service, SecretStr(TOKEN), QuerySettings()))
+    answer_with_problems(app)
+    app.include_router(order_routes(service, in_memory_access(TOKEN)[0], QuerySettings()))
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(

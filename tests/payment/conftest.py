@@ -39,6 +39,7 @@ from shared.mongo import Database, Document
 from shared.outbox import OUTBOX
 from shared.records import OutgoingRecord
 from shared.topics import PAYMENTS_COMMANDS, PAYMENTS_EVENTS
+from tests.access import TOKEN_ENV
 from tests.integration.kafka_helpers import Record, running_broker
 from tests.processes import ServiceProcess
 from tests.waiting import eventually
@@ -48,7 +49,7 @@ M = TypeVar("M", bound=Message)
 ADMIN_TOKEN = "test-admin-token"
 VALID_CPF = "52998224725"
 
-FAST_SERVICE = {
+FAST_SERVICE = TOKEN_ENV | {
     "ADMIN_TOKEN": ADMIN_TOKEN,
     "LOG_LEVEL": "INFO",
     "CONSUMER_ATTEMPTS": "2",

@@ -7,7 +7,7 @@ never each other's data.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from deploy.local.servers import free_port
 from shared.clients.chatbot import ChatbotClient
 from shared.clients.pos import PosClient
 from shared.contracts.orders import PlaceOrder
+from tests.access import TOKEN_ENV
 from tests.builders import customer, item, place_order
 from tests.processes import ServiceProcess
 
@@ -62,27 +63,41 @@ PAYMENT_FAST = {
 """The payment service's waits shortened, so that tests see retries and reconciliation."""
 
 
-def start_system(bootstrap: str, mongodb_uri: str, logs: Path, *, fast: bool = True) -> System:
+def start_system(
+    bootstrap: str,
+    mongodb_uri: str,
+    logs: Path,
+    *,
+    fast: bool = True,
+    env: Mapping[str, Mapping[str, str]] | None = None,
+) -> System:
     """Starts the emulators, then the services, and waits until every one answers.
 
     `fast` shortens sweeps, retries and reconciliation for tests; without it the services keep
-    their production defaults (benchmarks)."""
+    their production defaults (benchmarks). `env` adds variables to a process by its name (a
+    service's Kafka identity)."""
     tag = uuid.uuid4().hex[:8]
     databases = {
         name: f"test_sys_{tag}_{name}" for name in ("order", "payment", "notifier", "scheduler")
     }
     ports = {name: free_port() for name in ("asaas", "twilio", "payment")}
-    common = (FAST if fast else {}) | {
-        "ADMIN_TOKEN": ADMIN_TOKEN,
-        "LOG_LEVEL": "INFO",
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "MONGODB_URI": mongodb_uri,
-    }
+    common = (
+        (FAST if fast else {})
+        | TOKEN_ENV
+        | {
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "LOG_LEVEL": "INFO",
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "MONGODB_URI": mongodb_uri,
+        }
+    )
 
     def process(
-        name: str, module: str, env: dict[str, str], port: int | None = None
+        name: str, module: str, variables: dict[str, str], port: int | None = None
     ) -> ServiceProcess:
-        found = ServiceProcess(module, env, logs / f"{name}.log")
+        found = ServiceProcess(
+            module, variables | dict((env or {}).get(name, {})), logs / f"{name}.log"
+        )
         if port is not None:
             found.port = port
         return found

@@ -84,6 +84,7 @@ from shared.contracts import (
     register_upcaster,
     render_template,
 )
+from shared.contracts.access import TokensRevoked
 from shared.contracts.base import TYPE_NAME_DESCRIPTION
 from shared.topics import TopicNameError
 from tests import builders
@@ -389,6 +390,12 @@ SAMPLES: dict[type[Message], Message] = {
             error_code=63016,
             message="Outside the 24-hour window",
             permanent=True,
+        ),
+        TokensRevoked(
+            **builders.message_fields(occurred_at=NOW),
+            client_id=CLIENT,
+            not_before=NOW.replace(microsecond=0),
+            reason="restaurant off-boarded",
         ),
     ]
 }
@@ -912,6 +919,7 @@ def test_a_store_without_configuration_gets_the_source_design_defaults() -> None
         "timeZone": "America/Sao_Paulo",
         "operatingHours": [],
         "paymentTimeout": 15,
+        "whatsappSender": None,
         "updatedAt": None,
     }
     assert set(config.notification_templates) == set(OrderStatus)
@@ -1127,3 +1135,23 @@ def test_online_payment_methods_are_those_charged_through_asaas() -> None:
         PaymentMethod.CREDIT,
         PaymentMethod.DEBIT,
     ]
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["+5511900000077", "whatsapp:5511900000077", "whatsapp:+0511900000077", "whatsapp:+55 11"],
+)
+def test_a_store_whatsapp_sender_must_be_a_whatsapp_e164_address(sender: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        StoreOrderConfig(client_id=CLIENT, store_id=STORE, whatsapp_sender=sender)
+
+    assert [error["loc"] for error in refused.value.errors()] == [("whatsapp_sender",)]
+
+
+def test_a_store_whatsapp_sender_is_optional_and_travels_in_its_config() -> None:
+    config = StoreOrderConfig(
+        client_id=CLIENT, store_id=STORE, whatsapp_sender="whatsapp:+5511900000077"
+    )
+
+    assert config.to_wire()["whatsappSender"] == "whatsapp:+5511900000077"
+    assert StoreOrderConfig.default_for(CLIENT, STORE).whatsapp_sender is None

@@ -26,6 +26,13 @@ WRONG_VALUES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def local_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the environment as the local run gives it (the default ADMIN_TOKEN)."""
+    monkeypatch.setenv("LOCAL_RUN", "true")
+    monkeypatch.delenv("ADMIN_TOKEN", raising=False)
+
+
 def refusal(settings_type: type[ServiceSettings]) -> InvalidSettings:
     """What reading `settings_type` from the environment raises (it must raise)."""
     with pytest.raises(InvalidSettings) as raised:
@@ -134,18 +141,22 @@ def test_the_environment_overrides_a_services_own_port_and_database(
     assert (settings.port, settings.database) == (9181, "orders_eu")
 
 
-def test_a_service_started_with_a_wrong_secret_exits_naming_it() -> None:
-    wrong = f"{Fernet.generate_key().decode()},s3cret-second-key"
-    env = os.environ | {"PAYMENT_ENCRYPTION_KEY": wrong}
-
-    started = subprocess.run(
-        [sys.executable, "-m", "services.payment"],
+def start(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m <module>` with `env`, run to its end (a refusing service exits at once)."""
+    return subprocess.run(
+        [sys.executable, "-m", module],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_a_service_started_with_a_wrong_secret_exits_naming_it() -> None:
+    wrong = f"{Fernet.generate_key().decode()},s3cret-second-key"
+
+    started = start("services.payment", dict(os.environ) | {"PAYMENT_ENCRYPTION_KEY": wrong})
 
     assert started.returncode == 1
     assert started.stderr.startswith(
@@ -154,3 +165,46 @@ def test_a_service_started_with_a_wrong_secret_exits_naming_it() -> None:
     )
     assert "s3cret" not in started.stderr
     assert wrong.split(",")[0] not in started.stderr
+
+
+@pytest.mark.parametrize("settings_type", [OrderSettings, PaymentSettings])
+def test_the_local_default_admin_token_is_refused_outside_the_local_system(
+    monkeypatch: pytest.MonkeyPatch, settings_type: type[ServiceSettings]
+) -> None:
+    monkeypatch.setenv("PAYMENT_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    monkeypatch.delenv("LOCAL_RUN")
+
+    refused = refusal(settings_type)
+
+    assert refused.problems == [
+        "ADMIN_TOKEN: Value error, is the local default, which only the local system accepts "
+        "(LOCAL_RUN=true); set a secret token"
+    ]
+    assert "local-admin-token" not in str(refused)
+
+
+def test_a_secret_admin_token_needs_no_local_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOCAL_RUN")
+    monkeypatch.setenv("ADMIN_TOKEN", "a-secret-operator-token")
+
+    settings = load_settings(OrderSettings)
+
+    assert settings.access.admin_token.get_secret_value() == "a-secret-operator-token"
+    assert not settings.access.local_run
+
+
+def test_the_local_system_takes_the_local_default_admin_token() -> None:
+    settings = load_settings(OrderSettings)
+
+    assert settings.access.admin_token.get_secret_value() == "local-admin-token"
+
+
+def test_an_order_service_deployed_with_the_local_admin_token_does_not_start() -> None:
+    env = {name: value for name, value in os.environ.items() if name != "LOCAL_RUN"}
+
+    started = start("services.order", env | {"ADMIN_TOKEN": "local-admin-token"})
+
+    assert started.returncode == 1
+    assert started.stderr.startswith(
+        "order service: invalid settings: ADMIN_TOKEN: Value error, is the local default"
+    )

@@ -10,7 +10,6 @@ from typing import Any, cast
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 
 from services.order.config import QuerySettings
 from services.order.routes import CONFIG_BODY_LIMIT, order_routes
@@ -19,6 +18,8 @@ from services.payment.restaurants import Restaurants
 from services.payment.routes import CREDENTIALS_BODY_LIMIT, admin_router, webhook_router
 from shared.contracts.limits import MAX_NAME_LENGTH, MAX_TEMPLATE_LENGTH
 from shared.contracts.values import OrderStatus
+from shared.http import answer_with_problems
+from tests.access import in_memory_access
 from tests.order.twins import OrderTwins
 
 TOKEN = "http-test-token"
@@ -57,9 +58,11 @@ def webhooks() -> ReceivedWebhooks:
 async def http(webhooks: ReceivedWebhooks) -> AsyncIterator[httpx.AsyncClient]:
     service = OrderTwins().service
     restaurants = cast(Restaurants, AnyWebhookToken())
+    access, _ = in_memory_access(TOKEN)
     app = FastAPI()
-    app.include_router(order_routes(service, SecretStr(TOKEN), QuerySettings()))
-    app.include_router(admin_router(restaurants, SecretStr(TOKEN)))
+    answer_with_problems(app)
+    app.include_router(order_routes(service, access, QuerySettings()))
+    app.include_router(admin_router(restaurants, access))
     app.include_router(
         webhook_router(cast(AsaasUpdateService, webhooks), restaurants, WEBHOOK_LIMIT)
     )
@@ -121,12 +124,12 @@ async def test_a_config_that_is_not_an_object_is_unprocessable(
     response = await send(http, CONFIG, body)
 
     assert response.status_code == 422
-    assert response.json()["detail"] == [{"field": "", "problem": "body must be a JSON object"}]
+    assert response.json()["errors"] == [{"field": "", "problem": "body must be a JSON object"}]
 
 
 def problems_of(response: httpx.Response) -> list[dict[str, str]]:
     assert response.status_code == 422
-    return cast(list[dict[str, str]], response.json()["detail"])
+    return cast(list[dict[str, str]], response.json()["errors"])
 
 
 async def test_a_config_beyond_its_limits_is_unprocessable_naming_fields_not_values(
@@ -198,7 +201,7 @@ async def test_credentials_of_the_wrong_types_are_unprocessable_and_never_said_b
     response = await http.put(CREDENTIALS, json=body)
 
     assert response.status_code == 422
-    assert {problem["field"] for problem in response.json()["problems"]} == {
+    assert {problem["field"] for problem in response.json()["errors"]} == {
         "apiKey",
         "webhookToken",
         "baseUrl",

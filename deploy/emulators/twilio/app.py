@@ -20,13 +20,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 API_VERSION = "2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
@@ -43,10 +43,15 @@ ERRORS: dict[int, tuple[int, str]] = {
     21603: (400, "A 'From' phone number is required."),
     21604: (400, "A 'To' phone number is required."),
     21614: (400, "'To' number is not a valid mobile number"),
+    21606: (
+        400,
+        "The From phone number is not a valid, SMS-capable inbound phone number or short code "
+        "for your account.",
+    ),
     21617: (400, "The concatenated message body exceeds the 1600 character limit."),
     21656: (400, "The ContentVariables Parameter is invalid."),
     63003: (400, "Channel could not find To address"),
-    63007: (400, "Twilio could not find a Channel with the specified From address"),
+    63007: (400, "Twilio could not find a Channel with the specified 'From' address"),
     63016: (
         400,
         "Failed to send freeform message because you are outside the allowed window. "
@@ -68,6 +73,24 @@ class EmulatorSettings(BaseSettings):
         validation_alias="TWILIO_FROM",
         description="The WhatsApp sender the account owns (TWILIO_FROM).",
     )
+    senders: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="TWILIO_EMULATOR_SENDERS",
+        description="TWILIO_EMULATOR_SENDERS: more WhatsApp senders the account owns (the "
+        "stores' own numbers), comma-separated.",
+    )
+
+    @field_validator("senders", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def owns(self, sender: str) -> bool:
+        """Whether `sender` (`whatsapp:+...`) is one of the account's WhatsApp senders."""
+        owned = {_number(address) for address in (self.sender, *self.senders)}
+        return _number(sender) in owned
 
 
 def twilio_error(code: int, status: int | None = None, message: str | None = None) -> JSONResponse:
@@ -209,8 +232,10 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
             return refuse(21603)
         if not E164.match(_number(to)):
             return refuse(21211)
-        if _number(sender) != _number(settings.sender):
-            return refuse(63007)
+        if not settings.owns(sender):
+            # Twilio's answer for a From it has no WhatsApp channel for (63007), and for a bare
+            # number the account does not own (21606).
+            return refuse(63007 if sender.startswith("whatsapp:") else 21606)
         if not body and content_sid is None:
             return refuse(21602)
         if len(body) > MAX_BODY:

@@ -20,6 +20,7 @@ from shared.background import BackgroundLoops
 from shared.consumer import describe_error
 from shared.contracts.registry import decode_as
 from shared.contracts.stores import StoreConfigChanged, StoreOrderConfig
+from shared.settings import KafkaSettings
 from shared.topics import STORES_CONFIG
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,9 @@ MAX_LOGGED_KEY = 200
 
 class KafkaStoreConfigs:
     def __init__(
-        self, bootstrap_servers: str, *, topic: str = STORES_CONFIG, sync_timeout_s: float = 2.0
+        self, kafka: KafkaSettings, *, topic: str = STORES_CONFIG, sync_timeout_s: float = 2.0
     ) -> None:
-        self._bootstrap = bootstrap_servers
+        self._kafka = kafka
         self._topic = topic
         self._sync_timeout_s = sync_timeout_s
         self._configs: dict[StoreKey, StoreOrderConfig] = {}
@@ -48,7 +49,7 @@ class KafkaStoreConfigs:
     async def start(self) -> None:
         """Reads the topic from its beginning and follows it in the background from now on."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            **self._kafka.client_options(),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -63,7 +64,7 @@ class KafkaStoreConfigs:
         # End offsets are asked on a connection of their own: on the follower's, they would
         # queue behind its long-polling fetch (up to fetch_max_wait_ms per message handled).
         self._offsets = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            **self._kafka.client_options(),
             group_id=None,
             enable_auto_commit=False,
             client_id="notifier-store-config-offsets",
@@ -73,7 +74,7 @@ class KafkaStoreConfigs:
 
     async def _partition_numbers(self, consumer: AIOKafkaConsumer) -> set[int]:
         # A topic created a moment ago may not be in the metadata yet.
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        admin = AIOKafkaAdminClient(**self._kafka.client_options())
         await admin.start()
         try:
             deadline = time.monotonic() + METADATA_WAIT_S

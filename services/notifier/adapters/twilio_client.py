@@ -64,9 +64,12 @@ class TwilioClient:
         body: str | None = None,
         content_sid: str | None = None,
         content_variables: Mapping[str, str] | None = None,
+        from_: str | None = None,
     ) -> str:
-        """Sends one message (free-form `body`, or the approved template `content_sid`)."""
-        form: dict[str, str] = {"To": whatsapp_address(to), "From": self._settings.sender}
+        """Sends one message (free-form `body`, or the approved template `content_sid`), from
+        `from_` (a store's own sender) or the platform's."""
+        sender = from_ or self._settings.sender
+        form: dict[str, str] = {"To": whatsapp_address(to), "From": sender}
         if content_sid is not None:
             form["ContentSid"] = content_sid
             if content_variables:
@@ -85,7 +88,7 @@ class TwilioClient:
                 TWILIO_RETRIES.labels(last_failure[-1]).inc()
             if answer_lost and body is not None:
                 # The last request may have been accepted with its answer lost: look first.
-                sid = await self._accepted_meanwhile(to, body, started)
+                sid = await self._accepted_meanwhile(to, body, started, sender)
                 if sid is not None:
                     return sid
             try:
@@ -100,21 +103,26 @@ class TwilioClient:
 
         return await with_retries(attempt, self._settings)
 
-    async def _accepted_meanwhile(self, to: str, body: str, since: datetime) -> str | None:
+    async def _accepted_meanwhile(
+        self, to: str, body: str, since: datetime, sender: str
+    ) -> str | None:
         try:
-            return await self._find(to, body, since)
+            return await self._find(to, body, since, sender)
         except (GatewayError, httpx.TransportError) as error:
             log.warning("could not check whether Twilio accepted the last try: %s", error)
             return None
 
-    async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+    async def find_sent(
+        self, to: str, body: str, since: datetime, from_: str | None = None
+    ) -> str | None:
         """Looks for `body` among the latest messages to `to` (Twilio lists newest first)."""
-        return await with_retries(lambda: self._find(to, body, since), self._settings)
+        sender = from_ or self._settings.sender
+        return await with_retries(lambda: self._find(to, body, since, sender), self._settings)
 
-    async def _find(self, to: str, body: str, since: datetime) -> str | None:
+    async def _find(self, to: str, body: str, since: datetime, sender: str) -> str | None:
         params = {
             "To": whatsapp_address(to),
-            "From": self._settings.sender,
+            "From": sender,
             "PageSize": str(LOOK_BACK),
         }
         payload = await self._get(params)
