@@ -26,7 +26,7 @@ from shared.clients.chatbot_queries import ChatbotQueries, QueryError
 from shared.contracts.base import format_brl
 from shared.contracts.orders import CancelOrder, OrderSnapshot, PlaceOrder
 from shared.contracts.registry import describe_validation
-from shared.settings import kafka_from_environment
+from shared.settings import KafkaSettings, kafka_from_environment
 
 EXAMPLES = """\
 examples (on a system started by `make up`):
@@ -99,8 +99,8 @@ def summary(order: OrderSnapshot) -> str:
     )
 
 
-async def _command(args: argparse.Namespace) -> list[str]:
-    async with ChatbotClient(kafka_from_environment(args.bootstrap)) as chatbot:
+async def _command(args: argparse.Namespace, kafka: KafkaSettings) -> list[str]:
+    async with ChatbotClient(kafka) as chatbot:
         if args.command == "place":
             command = PlaceOrder(
                 **_envelope(args),
@@ -137,20 +137,20 @@ async def _query(args: argparse.Namespace) -> list[str]:
 
 async def run(args: argparse.Namespace) -> list[str]:
     """What the command prints; Refused says why it could not be done."""
+    kafka = kafka_from_environment(args.bootstrap)
     try:
         if args.command in ("status", "recent"):
             return await _query(args)
-        return await _command(args)
+        return await _command(args, kafka)
     except QueryError as error:
         raise Refused(str(error)) from None
     except TimeoutError:
         raise Refused(
             f"no answer within {args.timeout:g} s: is the order service running and "
-            f"reading {kafka_from_environment(args.bootstrap).bootstrap_servers}?"
+            f"reading {kafka.bootstrap_servers}?"
         ) from None
     except KafkaError as error:
-        servers = kafka_from_environment(args.bootstrap).bootstrap_servers
-        raise Refused(f"Kafka at {servers} failed: {error}") from None
+        raise Refused(f"Kafka at {kafka.bootstrap_servers} failed: {error}") from None
     except ValidationError as error:
         problems = describe_validation(error)
         raise Refused(f"the {args.command} command is not valid: {problems}") from None
