@@ -66,7 +66,7 @@ STORIES = (
     Story("cash-unanswered", "CASH", False, False, ("CANCELLED", "NOT_APPLICABLE")),
     Story("pix-paid-confirmed", "PIX", True, True, ("CONFIRMED", "PAID")),
     Story("card-paid-unanswered", "CREDIT", True, False, ("REFUNDED", "REFUNDED"), True),
-    Story("pix-unpaid", "PIX", False, False, ("CANCELLED", "PENDING")),
+    Story("pix-unpaid", "PIX", False, False, ("CANCELLED", "CANCELLED")),
 )
 
 
