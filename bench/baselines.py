@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import AsyncMongoClient
 
 from bench.harness import percentile
 from shared.broker import ensure_topics
@@ -58,8 +58,8 @@ async def kafka_produce_consume(bootstrap: str, partitions: int) -> dict[str, fl
 
 
 async def mongo_writes(uri: str) -> dict[str, float]:
-    """Sequential inserts, then sequential conditional (versioned) updates, through Motor."""
-    client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(uri)
+    """Sequential inserts, then sequential conditional (versioned) updates, through PyMongo."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
     collection = client[f"bench_raw_{uuid.uuid4().hex[:6]}"]["documents"]
     try:
         started = time.perf_counter()
@@ -75,5 +75,5 @@ async def mongo_writes(uri: str) -> dict[str, float]:
         updates = MONGO_WRITES / (time.perf_counter() - started)
         await client.drop_database(collection.database.name)
     finally:
-        client.close()
+        await client.close()
     return {"inserts_per_s": inserts, "conditional_updates_per_s": updates}

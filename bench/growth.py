@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import AsyncMongoClient
 
 from bench.harness import Results, run_benchmark, say
 from deploy.local.demo import order as demo_order
@@ -147,7 +147,7 @@ async def measure(repository: MongoOrderRepository, newest: Document, oldest: Do
 
 
 async def run(servers: Servers) -> Results:
-    client: AsyncIOMotorClient[Document] = AsyncIOMotorClient(servers.mongodb_uri, tz_aware=True)
+    client: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_uri, tz_aware=True)
     database = client[f"bench_growth_{uuid.uuid4().hex[:6]}"]
     await ensure_indexes(database, INDEXES)
     repository = MongoOrderRepository(database, OutboxRelay(RecordingSink(), OutboxSettings()))
@@ -172,7 +172,7 @@ async def run(servers: Servers) -> Results:
             results[str(size)] = await measure(repository, batch[-1], oldest)
     finally:
         await client.drop_database(database.name)
-        client.close()
+        await client.close()
     return results
 
 

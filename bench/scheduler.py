@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import AsyncMongoClient
 
 from bench.harness import percentile, run_benchmark, say
 from services.scheduler.adapters.mongo_timer_store import (
@@ -184,7 +184,7 @@ async def _median_tick(store: MongoTimerStore) -> float:
 
 async def run(servers: Servers) -> dict[str, Any]:
     kafka, mongodb = servers.kafka_bootstrap_servers, servers.mongodb_uri
-    client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(mongodb, tz_aware=True)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb, tz_aware=True)
     broker = build_broker(KafkaSettings(bootstrap_servers=kafka), client_id="bench")
     topic = f"bench.scheduler.events.{uuid.uuid4().hex[:6]}"
     await ensure_topics(kafka, [topic], partitions=6)
@@ -212,7 +212,7 @@ async def run(servers: Servers) -> dict[str, Any]:
         await client.drop_database(base_db.name)
     finally:
         await broker.stop()
-        client.close()
+        await client.close()
     return results
 
 

@@ -16,9 +16,9 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
-from motor.motor_asyncio import AsyncIOMotorClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
+from pymongo import AsyncMongoClient
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.contracts.limits import error_fields
@@ -63,7 +63,7 @@ def service_http_app(
 
 
 def dependencies_ready(
-    client: AsyncIOMotorClient[Any], broker: KafkaBroker
+    client: AsyncMongoClient[Any], broker: KafkaBroker
 ) -> dict[str, ReadinessCheck]:
     """The readiness checks every service has: MongoDB answers a ping, Kafka a metadata call."""
 

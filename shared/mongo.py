@@ -1,7 +1,7 @@
 """MongoDB client factory and index bootstrap; repositories are the only users of the driver.
 
-Motor is behind this module and the repositories, so moving to PyMongo's AsyncMongoClient is
-one adapter (DESIGN.md section 10).
+PyMongo's own asynchronous API (`AsyncMongoClient`), Motor's successor, is behind this module and
+the repositories.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
-from pymongo import IndexModel, monitoring
+from pymongo import AsyncMongoClient, IndexModel, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.errors import is_unavailable
 from shared.metrics import MONGO_COMMAND_SECONDS
@@ -18,7 +18,7 @@ from shared.retry import retry_transient
 from shared.settings import MongoSettings
 
 Document = dict[str, Any]
-Database = AsyncIOMotorDatabase[Document]
+Database = AsyncDatabase[Document]
 
 
 class CommandTimer(monitoring.CommandListener):
@@ -47,10 +47,10 @@ class CommandTimer(monitoring.CommandListener):
         self._observe(event, "failed")
 
 
-def connect(settings: MongoSettings, *, app_name: str) -> AsyncIOMotorClient[Document]:
+def connect(settings: MongoSettings, *, app_name: str) -> AsyncMongoClient[Document]:
     """A client with bounded timeouts, so an unreachable server fails fast instead of hanging,
     and its commands timed on `/metrics`."""
-    return AsyncIOMotorClient(
+    return AsyncMongoClient(
         settings.uri.get_secret_value(),
         appname=app_name,
         tz_aware=True,

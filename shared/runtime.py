@@ -179,4 +179,4 @@ class ServiceRuntime:
             await self.broker.stop()
             for hook in reversed(self._on_stop):
                 await hook()
-            self.client.close()
+            await self.client.close()

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
-from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import AsyncMongoClient
 
 from shared.broker import ensure_topics
 from shared.mongo import Database, Document
@@ -39,10 +39,10 @@ def mongodb_uri(servers: Servers) -> str:
 
 
 @pytest.fixture(scope="session")
-async def mongo_client(mongodb_uri: str) -> AsyncIterator[AsyncIOMotorClient[Document]]:
-    client: AsyncIOMotorClient[Document] = AsyncIOMotorClient(mongodb_uri, tz_aware=True)
+async def mongo_client(mongodb_uri: str) -> AsyncIterator[AsyncMongoClient[Document]]:
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongodb_uri, tz_aware=True)
     yield client
-    client.close()
+    await client.close()
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def database_name() -> str:
 
 @pytest.fixture
 async def database(
-    mongo_client: AsyncIOMotorClient[Document], database_name: str
+    mongo_client: AsyncMongoClient[Document], database_name: str
 ) -> AsyncIterator[Database]:
     """A database of its own for each test, dropped afterwards."""
     yield mongo_client[database_name]

@@ -41,7 +41,7 @@ async def test_commands_are_timed_by_name_and_collection_and_failures_apart(
             await collection.database.command("noSuchCommand")
     finally:
         await client.drop_database(collection.database.name)
-        client.close()
+        await client.close()
 
     assert calls("update", collection_name, "ok") == 1
     assert calls("find", collection_name, "ok") == 1

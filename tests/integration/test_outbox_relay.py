@@ -1,4 +1,4 @@
-"""The embedded outbox on the MongoDB-protocol server through motor, relayed to the real broker."""
+"""The embedded outbox on the MongoDB-protocol server, relayed to the real broker."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
-from motor.motor_asyncio import AsyncIOMotorCollection
 from prometheus_client import REGISTRY
+from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.broker import BrokerSink
 from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription, subscribe
@@ -48,7 +48,7 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.integration
 
 NO_GRACE = OutboxSettings(sweep_grace_s=0, sweep_interval_s=0.1)
-Collection = AsyncIOMotorCollection[Document]
+Collection = AsyncCollection[Document]
 
 
 class RelayKilled(BaseException):

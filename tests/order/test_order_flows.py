@@ -10,7 +10,7 @@ import re
 import uuid
 
 import pytest
-from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import AsyncMongoClient
 
 from shared.contracts.orders import (
     CancelOrder,
@@ -275,7 +275,7 @@ async def test_customer_cancels_a_pending_online_order_and_its_charge_is_deleted
 
 
 async def test_a_confirmed_orders_confirmation_deadline_is_cleared_and_its_timer_cancelled(
-    restaurant: Restaurant, mongo_client: AsyncIOMotorClient[Document], order_database: str
+    restaurant: Restaurant, mongo_client: AsyncMongoClient[Document], order_database: str
 ) -> None:
     await restaurant.configure(requiresConfirmation=True, autoConfirmationTimeout=30)
     order_id = await placed(restaurant)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from cryptography.fernet import Fernet
-from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import AsyncMongoClient
 
 from services.payment.adapters.mongo import JOBS, PAYMENTS
 from services.payment.ports import WEBHOOK_JOB
@@ -105,7 +105,7 @@ def start_stack(
     tmp: Path,
     kafka_bootstrap: str,
     mongodb_uri: str,
-    mongo: AsyncIOMotorClient[Document],
+    mongo: AsyncMongoClient[Document],
     **overrides: str,
 ) -> Stack:
     emulator = ServiceProcess("deploy.emulators.asaas", FAST_EMULATOR, tmp / "asaas.log")
@@ -385,7 +385,7 @@ def stack_fixture(**overrides: str) -> Any:
         module_tmp: Path,
         kafka_bootstrap: str,
         mongodb_uri: str,
-        mongo_client: AsyncIOMotorClient[Document],
+        mongo_client: AsyncMongoClient[Document],
     ) -> AsyncIterator[Stack]:
         started = start_stack(module_tmp, kafka_bootstrap, mongodb_uri, mongo_client, **overrides)
         yield started

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import AsyncMongoClient
 
 from shared.broker import BrokerSink
 from shared.contracts.payments import PaymentCreated, PaymentRefunded, PaymentSucceeded
@@ -25,7 +25,7 @@ async def stack(
     module_tmp: Path,
     kafka_bootstrap: str,
     mongodb_uri: str,
-    mongo_client: AsyncIOMotorClient[Document],
+    mongo_client: AsyncMongoClient[Document],
 ) -> AsyncIterator[Stack]:
     """A first replica (it takes the webhooks) and a second one on the same database."""
     first = start_stack(
