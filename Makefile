@@ -19,7 +19,7 @@ KUBECONFORM := .local/tools/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
 K8S_SCHEMAS := .local/tools/k8s-schemas
 
 .PHONY: help install run up down infra-up infra-down infra-status test lint format clean bench \
-	k8s-tools k8s-check dlq
+	k8s-tools k8s-check dlq contract
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ run: up ## Start the system, play the guided demo, and keep it up until Ctrl-C
 
 test: install k8s-check ## Check the manifests, then run the whole test suite against real Kafka and FerretDB
 	$(PY) -m pytest
+
+contract: .venv/.synced ## Regenerate docs/contract/ (AsyncAPI 3 and a JSON Schema per message) from the code
+	$(PY) -m deploy.contract
 
 lint: .venv/.synced ## ruff (lint + format check), mypy and hadolint (Dockerfile)
 	.venv/bin/ruff check .

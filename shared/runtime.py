@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from pymongo import IndexModel
 
+from shared.asyncapi import asyncapi_document
 from shared.auth import Access, AccessSettings, MongoRevocations, revocations_subscription
 from shared.background import BackgroundLoops
 from shared.broker import BrokerSink, build_broker, ensure_topics
@@ -154,6 +155,12 @@ class ServiceRuntime:
             self.name, lifespan=self._lifespan, readiness=self._readiness, routers=routers
         )
         app.state.kafka_usage = self.kafka_usage  # read by `make k8s-check` against its ACLs
+
+        @app.get("/asyncapi.json", include_in_schema=False)
+        async def asyncapi() -> dict[str, Any]:
+            """This service's Kafka contract: every topic and message; what it sends, receives."""
+            return asyncapi_document(f"{self.name} service", {self.name: self.kafka_usage})
+
         return app
 
     @asynccontextmanager

@@ -490,16 +490,20 @@ def check_http_routes(resources: list[Resource], report: Report) -> None:
             )
 
 
-def import_kafka_usage(service: str) -> KafkaUsage:
-    """What `services.<service>` declares it does on Kafka, read off the app it builds."""
+def build_service_app(service: str) -> Any:
+    """The app `services.<service>` builds, offline: nothing connects until its lifespan runs."""
     from cryptography.fernet import Fernet
 
     module = importlib.import_module(f"services.{service}.app")
     # Settings a build needs and a manifest keeps in Secrets: stand-ins, never used.
     stand_ins = {"LOCAL_RUN": "true", "PAYMENT_ENCRYPTION_KEY": Fernet.generate_key().decode()}
     with _environment(stand_ins):
-        app = module.build_app()
-    usage = app.state.kafka_usage
+        return module.build_app()
+
+
+def import_kafka_usage(service: str) -> KafkaUsage:
+    """What `services.<service>` declares it does on Kafka, read off the app it builds."""
+    usage = build_service_app(service).state.kafka_usage
     assert isinstance(usage, KafkaUsage)
     return usage
 
