@@ -15,6 +15,7 @@ from shared.contracts.base import Message
 from shared.contracts.notifications import NotificationFailed, NotificationSent
 from shared.contracts.orders import (
     CancelOrder,
+    ChangePaymentMethod,
     OrderPaymentStatusChanged,
     OrderPlaced,
     OrderRejected,
@@ -246,7 +247,7 @@ def _as_object(data: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-ORDER_COMMANDS: tuple[type[Message], ...] = (PlaceOrder, CancelOrder)
+ORDER_COMMANDS: tuple[type[Message], ...] = (PlaceOrder, CancelOrder, ChangePaymentMethod)
 ORDER_EVENTS: tuple[type[Message], ...] = (
     OrderPlaced,
     OrderRejected,

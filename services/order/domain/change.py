@@ -128,6 +128,7 @@ class Change:
             phone_number=self.order.phone_number,
             customer_name=self.order.customer_name,
             total_cents=self.order.total_cents,
+            payment_method=self.order.payment_method,
         )
 
     def schedule(self, purpose: TimerPurpose, due_at: datetime) -> None:
