@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.contracts.orders import (
     OrderItem,
@@ -115,17 +116,18 @@ def payment_status_changed(
     phone: str = PHONE,
     total_cents: int = 4480,
     reason: str | None = None,
+    **fields: Any,
 ) -> OrderPaymentStatusChanged:
     return OrderPaymentStatusChanged(
         **envelope(client_id=client_id, store_id=store_id),
         order_id=order_id,
-        from_status=PaymentStatus.PENDING,
         to_status=to_status,
         reason=reason,
         at=now(),
         phone_number=phone,
         customer_name="Maria",
         total_cents=total_cents,
+        **({"from_status": PaymentStatus.PENDING} | fields),
     )
 
 
@@ -138,6 +140,7 @@ def instructions(
     phone: str = PHONE,
     total_cents: int = 123450,
     expires_at: datetime | None = None,
+    order_number: int | None = None,
 ) -> PaymentInstructionsIssued:
     pix = method is PaymentMethod.PIX
     return PaymentInstructionsIssued(
@@ -151,6 +154,7 @@ def instructions(
         pix_qr_code_image="iVBORw0KGgo=" if pix else None,
         invoice_url=None if pix else f"https://sandbox.asaas.com/i/{order_id}",
         expires_at=expires_at or now() + timedelta(minutes=15),
+        order_number=order_number,
     )
 
 
