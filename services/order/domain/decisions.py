@@ -53,6 +53,7 @@ PAID_AFTER_CANCELLATION = "PAID_AFTER_CANCELLATION"
 PAID_AFTER_METHOD_CHANGE = "PAID_AFTER_METHOD_CHANGE"
 PAYMENT_DELETED = "PAYMENT_DELETED"
 PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
+NO_CHARGE = "NO_CHARGE"
 SETTLED = frozenset({PaymentStatus.PAID, PaymentStatus.REFUND_PENDING, PaymentStatus.REFUNDED})
 """Payment statuses of an order whose money arrived (and may be on its way back)."""
 UNPAID = frozenset({PaymentStatus.PENDING, PaymentStatus.FAILED})
@@ -166,18 +167,23 @@ def _cancel(change: Change, code: ReasonCode, by: Actor, *, words: str | None = 
         change.to_pos(PosOrderCancelled, reason=code)
     if order.payment_status is PaymentStatus.PAID:
         _refund(change, code.value)
+    elif _charge_never_made(order):
+        change.payment(PaymentStatus.CANCELLED, reason=NO_CHARGE)
     else:
         _delete_charge(change)
     change.clear_deadline(TimerPurpose.PAYMENT_DEADLINE)
     change.clear_deadline(TimerPurpose.CONFIRMATION_DEADLINE)
 
 
+def _charge_never_made(order: Order) -> bool:
+    """The payment failed before any charge existed (PaymentCreationFailed)."""
+    return order.payment_status is PaymentStatus.FAILED and order.payment_id is None
+
+
 def _delete_charge(change: Change) -> None:
-    """The charge of the current attempt is deleted on Asaas while nobody has paid it (a failed
-    creation left none to delete)."""
+    """The charge of the current attempt is deleted on Asaas while nobody has paid it."""
     order = change.order
-    failed_creation = order.payment_status is PaymentStatus.FAILED and order.payment_id is None
-    if order.payment_status in UNPAID and not failed_creation:
+    if order.payment_status in UNPAID and not _charge_never_made(order):
         change.emit(
             CancelPayment,
             order_id=order.order_id,

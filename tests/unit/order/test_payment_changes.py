@@ -137,14 +137,15 @@ def test_the_customer_cancelling_a_failed_order_deletes_its_charge() -> None:
     assert "CancelPayment" in types(decision)
 
 
-def test_an_order_whose_charge_could_not_be_made_has_no_charge_to_delete() -> None:
+def test_an_order_whose_charge_could_not_be_made_is_cancelled_owing_nothing() -> None:
     event = PaymentCreationFailed(
         **envelope_at(1), order_id="order-1", reason_code="PROVIDER_UNAVAILABLE",
         message="Asaas could not be reached", retryable=True,
     )  # fmt: skip
     order = decisions.on_payment_event(placed("PIX").state, event, cause(1)).state
     decision = fired(order, TimerPurpose.PAYMENT_DEADLINE, 15)
-    assert types(decision) == ["OrderStatusChanged"]
+    assert types(decision) == ["OrderStatusChanged", "OrderPaymentStatusChanged"]
+    assert (decision.state.status, decision.state.payment_status) == ("CANCELLED", "CANCELLED")
 
 
 # Switching
