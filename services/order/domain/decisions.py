@@ -184,12 +184,13 @@ def _delete_charge(change: Change) -> None:
     """The charge of the current attempt is deleted on Asaas while nobody has paid it."""
     order = change.order
     if order.payment_status in UNPAID and not _charge_never_made(order):
-        change.emit(
-            CancelPayment,
-            order_id=order.order_id,
-            attempt=order.payment_attempt,
-            payment_id=order.payment_id,
-        )
+        _delete(change, order.payment_attempt, order.payment_id)
+
+
+def _delete(change: Change, attempt: int, payment_id: str | None) -> None:
+    change.emit(
+        CancelPayment, order_id=change.order.order_id, attempt=attempt, payment_id=payment_id
+    )
 
 
 def _refund(change: Change, reason: str) -> None:
@@ -306,12 +307,7 @@ def on_payment_created(order: Order, event: PaymentCreated, cause: Cause) -> Ord
         return change.decision()
     change.update(payment_id=event.payment_id, payment_details=event.instructions)
     if order.status in CLOSED:
-        change.emit(
-            CancelPayment,
-            order_id=order.order_id,
-            attempt=event.attempt,
-            payment_id=event.payment_id,
-        )
+        _delete(change, event.attempt, event.payment_id)
     elif order.payment_status is PaymentStatus.PENDING:
         change.emit(
             PaymentInstructionsIssued,
@@ -393,12 +389,7 @@ def on_left_behind_charge(order: Order, event: PaymentEvent, cause: Cause) -> Or
                 reason=PAID_AFTER_METHOD_CHANGE,
             )
         case PaymentCreated():
-            change.emit(
-                CancelPayment,
-                order_id=order.order_id,
-                attempt=event.attempt,
-                payment_id=event.payment_id,
-            )
+            _delete(change, event.attempt, event.payment_id)
     return change.decision()
 
 
