@@ -7,6 +7,7 @@ never each other's data.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,6 +244,12 @@ class Restaurant:
         assert response.status_code == 200, response.text
         data: list[dict[str, Any]] = response.json()["data"]
         return data
+
+    async def refund_requests(self) -> Counter[tuple[str, int]]:
+        """How many refund requests the restaurant's Asaas account got, by (charge, answer)."""
+        response = await self.asaas.get("/_control/refunds")
+        assert response.status_code == 200, response.text
+        return Counter((entry["payment"], entry["status"]) for entry in response.json()["data"])
 
     async def whatsapp(self, phone: str | None = None) -> list[str]:
         """The bodies of the WhatsApp messages the customer (or `phone`) got, oldest first."""
