@@ -7,6 +7,7 @@ out; run this once; then drop the old key. Prints counts and restaurant ids, nev
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from dataclasses import dataclass, field, replace
@@ -81,6 +82,14 @@ async def _rotate(settings: RotationSettings) -> KeyRotation:
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        prog="python -m services.payment.key_rotation",
+        description="Re-encrypts every restaurant's stored Asaas credentials with the newest key "
+        "of PAYMENT_ENCRYPTION_KEY (the first), so that older keys can be dropped. Reads "
+        "MONGODB_URI, MONGODB_DATABASE and PAYMENT_ENCRYPTION_KEY.",
+        epilog="example: PAYMENT_ENCRYPTION_KEY=NEW_KEY,OLD_KEY python -m "
+        "services.payment.key_rotation",
+    ).parse_args()
     try:
         settings = load_settings(RotationSettings)
     except InvalidSettings as error:
