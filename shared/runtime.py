@@ -3,7 +3,8 @@
 A service's `build_app` makes a `ServiceRuntime`, builds its adapters and use cases on the
 runtime's database, sink and relay, declares what it consumes (`consume`) and which loops it
 runs (`loop`), and returns `runtime.app(...)`. The app's lifespan creates the indexes and
-topics the service declared, starts the broker and the loops, and tears all of it down.
+topics the service declared, starts the broker and the loops, and tears all of it down; spans
+are exported as the service's OTEL_* settings say (shared/tracing.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from shared.processed_events import INDEXES as PROCESSED_INDEXES
 from shared.processed_events import MongoProcessedEvents
 from shared.settings import ServiceSettings
 from shared.topics import PREFIX_MARK, dlq_topic
+from shared.tracing import Tracing, trace_http_app
 
 Clock = Callable[[], datetime]
 Hook = Callable[[], Awaitable[None]]
@@ -64,6 +66,7 @@ class ServiceRuntime:
         self.name = name
         self.settings = settings
         self.clock = clock
+        self.tracing = Tracing.start(name, settings.tracing)
         self.client = connect(settings.mongo, app_name=name)
         self.database = self.client[settings.database]
         self.broker = build_broker(settings.kafka, client_id=name)
@@ -74,7 +77,7 @@ class ServiceRuntime:
         self._topics: set[str] = set()
         self._loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         self._before_start: list[Hook] = []
-        self._on_stop: list[Hook] = []
+        self._on_stop: list[Hook] = [self.tracing.stop]
         self._readiness = dependencies_ready(self.client, self.broker)
         self.kafka_usage = KafkaUsage()
         self.indexes(PROCESSED_INDEXES)
@@ -155,6 +158,7 @@ class ServiceRuntime:
             self.name, lifespan=self._lifespan, readiness=self._readiness, routers=routers
         )
         app.state.kafka_usage = self.kafka_usage  # read by `make k8s-check` against its ACLs
+        trace_http_app(app)
 
         @app.get("/asyncapi.json", include_in_schema=False)
         async def asyncapi() -> dict[str, Any]:
