@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -639,11 +640,10 @@ def promql_metric_names(expr: str) -> set[str]:
     return names
 
 
-def check_alerts(resources: list[Resource], metrics_for: MetricsFor, report: Report) -> None:
-    """Every metric an alert reads is one the services expose."""
-    rules = _of_kind(resources, "PrometheusRule")
-    if not rules:
-        return
+def _exposed(
+    resources: list[Resource], metrics_for: MetricsFor, report: Report, where: str
+) -> set[str] | None:
+    """The metrics the rendered services expose (None, reported, when they cannot be read)."""
     services = {
         name
         for deployment in _of_kind(resources, "Deployment")
@@ -651,9 +651,19 @@ def check_alerts(resources: list[Resource], metrics_for: MetricsFor, report: Rep
         if (name := service_of(container))
     }
     try:
-        exposed = metrics_for(sorted(services))
+        return metrics_for(sorted(services))
     except ImportError as error:
-        report.add("PrometheusRule", f"a service's metrics cannot be imported ({error})")
+        report.add(where, f"a service's metrics cannot be imported ({error})")
+        return None
+
+
+def check_alerts(resources: list[Resource], metrics_for: MetricsFor, report: Report) -> None:
+    """Every metric an alert reads is one the services expose."""
+    rules = _of_kind(resources, "PrometheusRule")
+    if not rules:
+        return
+    exposed = _exposed(resources, metrics_for, report, "PrometheusRule")
+    if exposed is None:
         return
     for rule_file in rules:
         for group in rule_file["spec"]["groups"]:
@@ -663,6 +673,58 @@ def check_alerts(resources: list[Resource], metrics_for: MetricsFor, report: Rep
                         f"{_key(rule_file)} {rule.get('alert') or rule.get('record')}",
                         f"metric {name} is not exposed by any service",
                     )
+
+
+DASHBOARD_LABEL = "grafana_dashboard"
+"""The label Grafana's dashboard sidecar (kube-prometheus-stack) loads ConfigMaps by."""
+_LABEL_VALUES = re.compile(r"label_values\((.*),\s*[A-Za-z_][A-Za-z0-9_]*\s*\)", re.DOTALL)
+
+
+def dashboard_queries(dashboard: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(where, PromQL) of every query a Grafana dashboard runs: its panels' targets (rows'
+    panels included) and its variables' queries (`label_values(<expr>, label)` as `<expr>`)."""
+    panels = list(dashboard.get("panels") or [])
+    while panels:
+        panel = panels.pop(0)
+        panels.extend(panel.get("panels") or [])
+        for target in panel.get("targets") or []:
+            if target.get("expr"):
+                yield f"panel {panel.get('title')!r}", str(target["expr"])
+    for variable in (dashboard.get("templating") or {}).get("list") or []:
+        if variable.get("type") != "query":
+            continue
+        query = variable.get("query")
+        text = str(query.get("query", "") if isinstance(query, Mapping) else query or "")
+        match = _LABEL_VALUES.fullmatch(text.strip())
+        yield f"variable {variable.get('name')!r}", match.group(1) if match else text
+
+
+def check_dashboards(resources: list[Resource], metrics_for: MetricsFor, report: Report) -> None:
+    """Every metric a Grafana dashboard (a ConfigMap labelled grafana_dashboard) reads is one
+    the services expose; where alerts ship, a dashboard ships too."""
+    dashboards = [
+        config_map
+        for config_map in _of_kind(resources, "ConfigMap")
+        if DASHBOARD_LABEL in (config_map["metadata"].get("labels") or {})
+    ]
+    if _of_kind(resources, "PrometheusRule") and not dashboards:
+        report.add("ConfigMap", f"alerts without a Grafana dashboard (label {DASHBOARD_LABEL})")
+    if not dashboards:
+        return
+    exposed = _exposed(resources, metrics_for, report, "Grafana dashboard")
+    if exposed is None:
+        return
+    for config_map in dashboards:
+        for file, text in (config_map.get("data") or {}).items():
+            where = f"{_key(config_map)} {file}"
+            try:
+                dashboard = json.loads(text)
+            except ValueError as error:
+                report.add(where, f"is not JSON ({error})")
+                continue
+            for place, query in dashboard_queries(dashboard):
+                for name in sorted(promql_metric_names(query) - exposed):
+                    report.add(f"{where} {place}", f"metric {name} is not exposed by any service")
 
 
 def check_resources(
@@ -682,6 +744,7 @@ def check_resources(
     check_topics(resources, report)
     check_kafka_users(resources, usage_for, report)
     check_alerts(resources, metrics_for, report)
+    check_dashboards(resources, metrics_for, report)
     return report
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from deploy.k8s.check import (
     Report,
     check_resources,
+    dashboard_queries,
+    exposed_metric_names,
     process_variables,
     promql_metric_names,
     settings_variables,
@@ -324,10 +327,70 @@ def test_an_alert_on_a_metric_no_service_exposes_is_reported() -> None:
             ]
         },
     }
-    problems = _problems([*_resources(), rule])
+    problems = _problems([*_resources(), rule, _dashboard("demo_orders_total")])
     assert problems == [
         "test: PrometheusRule/alerts Typo: metric demo_order_total is not exposed by any service"
     ]
+    assert _problems([*_resources(), rule]) == [
+        *problems,
+        "test: ConfigMap: alerts without a Grafana dashboard (label grafana_dashboard)",
+    ]
+
+
+def _dashboard(*exprs: str, variable: str = "label_values(dead_letters_total, namespace)") -> Any:
+    dashboard: dict[str, Any] = {
+        "title": "demo",
+        "panels": [
+            {"type": "row", "title": "row", "panels": [{"title": "inner", "targets": []}]},
+            {"type": "timeseries", "title": "outer", "targets": []},
+        ],
+        "templating": {
+            "list": [
+                {"name": "datasource", "type": "datasource", "query": "prometheus"},
+                {"name": "namespace", "type": "query", "query": {"query": variable}},
+            ]
+        },
+    }
+    for n, expr in enumerate(exprs):
+        panel = dashboard["panels"][n % 2]
+        (panel["panels"][0] if panel["type"] == "row" else panel)["targets"].append({"expr": expr})
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "board", "namespace": "ns", "labels": {"grafana_dashboard": "1"}},
+        "data": {"board.json": json.dumps(dashboard)},
+    }
+
+
+def test_a_dashboard_reading_only_exposed_metrics_passes() -> None:
+    board = _dashboard("sum by (topic) (rate(dead_letters_total[$__rate_interval]))", "up")
+    assert _problems([*_resources(), board]) == []
+
+
+def test_a_dashboard_panel_or_variable_on_a_metric_no_service_exposes_is_reported() -> None:
+    board = _dashboard(
+        'sum(rate(demo_order_total{namespace="$namespace"}[$__rate_interval]))',
+        "rate(demo_orders_total[5m])",
+        variable="label_values(demo_lag, namespace)",
+    )
+
+    assert _problems([*_resources(), board]) == [
+        "test: ConfigMap/board board.json panel 'inner': metric demo_order_total is not "
+        "exposed by any service",
+        "test: ConfigMap/board board.json variable 'namespace': metric demo_lag is not exposed "
+        "by any service",
+    ]
+
+
+def test_the_shipped_dashboard_reads_only_metrics_the_services_expose() -> None:
+    board = Path(__file__).parents[2] / "deploy" / "observability" / "dashboard.json"
+    exposed = exposed_metric_names(["order", "payment", "notifier", "scheduler"])
+    queries = list(dashboard_queries(json.loads(board.read_text())))
+    used = set().union(*(promql_metric_names(query) for _, query in queries))
+
+    assert len(queries) >= 20
+    assert used - exposed == set()
+    assert {"order_status_entered_total", "consumer_lag_messages", "dead_letters_total"} <= used
 
 
 def test_promql_metric_names_leave_out_functions_keywords_labels_and_durations() -> None:
