@@ -50,6 +50,8 @@ class KafkaUsage:
     write: set[str] = field(default_factory=set)
     create: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
+    consumes: dict[str, set[str]] = field(default_factory=dict)
+    """The topics (or `prefix*`es) each consumer group reads: what its lag is measured on."""
 
 
 def pattern_prefix(pattern: str) -> str:
@@ -115,6 +117,7 @@ class ServiceRuntime:
                 topic if topic.endswith(PREFIX_MARK) else dlq_topic(topic) for topic in consumed
             )
             self.kafka_usage.groups.add(subscription.name)
+            self.kafka_usage.consumes.setdefault(subscription.name, set()).update(consumed)
 
     def reads(self, *topics: str) -> None:
         """Topics the service reads outside its subscriptions (a local copy, without a group)."""

@@ -427,13 +427,13 @@ def check_wiring(resources: list[Resource], report: Report) -> None:
         if not selected(pdb["spec"].get("selector", {}).get("matchLabels") or {}):
             report.add(_key(pdb), "selects no Deployment")
     names = {deployment["metadata"]["name"] for deployment in deployments}
+    for scaled in _of_kind(resources, "ScaledObject"):
+        target = scaled["spec"]["scaleTargetRef"]
+        kind = target.get("kind", "Deployment")
+        if kind != "Deployment" or target.get("name") not in names:
+            report.add(_key(scaled), f"scales {kind}/{target.get('name')}, not a Deployment here")
     for hpa in _of_kind(resources, "HorizontalPodAutoscaler"):
-        target = hpa["spec"]["scaleTargetRef"]
-        if target.get("kind") != "Deployment" or target.get("name") not in names:
-            report.add(
-                _key(hpa),
-                f"scales {target.get('kind')}/{target.get('name')}, not a Deployment here",
-            )
+        report.add(_key(hpa), "the services wait on I/O: scale on consumer lag (ScaledObject)")
     if deployments and not any(
         policy["spec"].get("podSelector") in ({}, None)
         and set(policy["spec"].get("policyTypes") or []) == {"Ingress", "Egress"}
@@ -575,6 +575,116 @@ def check_kafka_users(resources: list[Resource], usage_for: UsageFor, report: Re
                     )
 
 
+KEDA_DEFAULT_MAX_REPLICAS = 100
+KEDA_SASL = {"SCRAM-SHA-512": "scram_sha512", "SCRAM-SHA-256": "scram_sha256"}
+"""KAFKA_SASL_MECHANISM in the Kafka scaler's words."""
+
+
+def lag_triggers(usage: KafkaUsage) -> set[tuple[str, str | None]]:
+    """(consumer group, topic) of each lag a service's scaling must follow; a pattern's topics
+    are one trigger without a topic (KEDA then reads every topic the group has offsets on)."""
+    return {
+        (group, None if topic.endswith(PREFIX_MARK) else topic)
+        for group, topics in usage.consumes.items()
+        for topic in topics
+    }
+
+
+def check_scaling(resources: list[Resource], usage_for: UsageFor, report: Report) -> None:
+    """Each consuming service scales on a ScaledObject whose Kafka triggers name exactly its
+    consumer groups and topics, connected as the service connects (bootstrap servers, SASL and
+    TLS, its own KafkaUser's password, the cluster CA it mounts), never to zero, never past the
+    partitions (allowIdleConsumers false)."""
+    scaled_objects = _of_kind(resources, "ScaledObject")
+    if not scaled_objects:
+        return
+    by_target = {scaled["spec"]["scaleTargetRef"]["name"]: scaled for scaled in scaled_objects}
+    auths = {_key(auth): auth for auth in _of_kind(resources, "TriggerAuthentication")}
+    for deployment in _of_kind(resources, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            service = service_of(container)
+            if service is None:
+                continue
+            try:
+                usage = usage_for(service)
+            except ImportError as error:
+                report.add(_key(deployment), f"services.{service}.app cannot be imported ({error})")
+                continue
+            scaled = by_target.get(deployment["metadata"]["name"])
+            if scaled is None:
+                if usage.consumes:
+                    report.add(_key(deployment), "consumes Kafka but no ScaledObject scales it")
+                continue
+            env = container_env(container, _namespace(deployment), resources, report)
+            mounted = {
+                str((volume.get("secret") or {}).get("secretName"))
+                for volume in pod.get("volumes") or []
+            }
+            _check_scaled_object(scaled, usage, env, mounted, auths, report)
+
+
+def _check_scaled_object(
+    scaled: Resource,
+    usage: KafkaUsage,
+    env: Mapping[str, EnvSource],
+    mounted: set[str],
+    auths: Mapping[str, Resource],
+    report: Report,
+) -> None:
+    where, spec = _key(scaled), scaled["spec"]
+    if spec.get("minReplicaCount", 0) < 1:
+        report.add(where, "minReplicaCount below 1: the HTTP API and the timers must keep running")
+    triggers = [trigger for trigger in spec["triggers"] if trigger["type"] == "kafka"]
+    found = {(t["metadata"].get("consumerGroup", ""), t["metadata"].get("topic")) for t in triggers}
+    wanted = lag_triggers(usage)
+    for group, topic in sorted(wanted - found, key=str):
+        report.add(where, f"no trigger on the lag of group {group} on {topic or 'its topics'}")
+    for group, topic in sorted(found - wanted, key=str):
+        report.add(where, f"a trigger on group {group} on {topic or 'its topics'}, never consumed")
+
+    def value(name: str) -> str:
+        return str(env[name].value) if name in env else ""
+
+    protocol = value("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT"
+    sasl = KEDA_SASL.get(value("KAFKA_SASL_MECHANISM") or "SCRAM-SHA-512", "unknown")
+    expected = {
+        "sasl": sasl if protocol.startswith("SASL_") else "none",
+        "tls": "enable" if protocol in ("SSL", "SASL_SSL") else "disable",
+        "offsetResetPolicy": "earliest",  # as the services' consumers start
+    }
+    password = env.get("KAFKA_SASL_PASSWORD")
+    for trigger in triggers:
+        metadata = trigger["metadata"]
+        twhere = f"{where} trigger {metadata.get('consumerGroup')}/{metadata.get('topic', '*')}"
+        servers = metadata.get("bootstrapServers") or value(
+            str(metadata.get("bootstrapServersFromEnv"))
+        )
+        if servers != value("KAFKA_BOOTSTRAP_SERVERS"):
+            report.add(twhere, f"reads {servers or 'no bootstrap servers'}, not the service's")
+        for name, wanted_value in expected.items():
+            if metadata.get(name, "none" if name == "sasl" else "") != wanted_value:
+                report.add(twhere, f"{name} {metadata.get(name)} is not {wanted_value}")
+        if str(metadata.get("allowIdleConsumers", "false")).lower() == "true":
+            report.add(twhere, "allowIdleConsumers would scale past the partitions")
+        if not protocol.startswith("SASL_"):
+            continue
+        ref = trigger.get("authenticationRef") or {}
+        auth = auths.get(f"TriggerAuthentication/{ref.get('name')}")
+        if auth is None:
+            report.add(twhere, "no TriggerAuthentication of these manifests: KEDA cannot log in")
+            continue
+        secrets = {t["parameter"]: t for t in auth["spec"].get("secretTargetRef") or []}
+        from_env = {t["parameter"]: t["name"] for t in auth["spec"].get("env") or []}
+        given = secrets.get("password", {})
+        if password is None or f"{given.get('name')}/{given.get('key')}" != password.origin:
+            report.add(_key(auth), "password is not the service's KAFKA_SASL_PASSWORD Secret")
+        if from_env.get("username") != "KAFKA_SASL_USERNAME":
+            report.add(_key(auth), "username is not the service's KAFKA_SASL_USERNAME")
+        if expected["tls"] == "enable" and secrets.get("ca", {}).get("name") not in mounted:
+            report.add(_key(auth), "ca is not the cluster CA Secret the service mounts")
+
+
 def check_topics(resources: list[Resource], report: Report) -> None:
     """A KafkaTopic for every fixed topic and its DLQ, sized alike and as the services expect."""
     from shared.broker import DLQ_RETENTION_MS
@@ -612,9 +722,10 @@ def check_topics(resources: list[Resource], report: Report) -> None:
             report.add(
                 _key(config_map), f"KAFKA_TOPIC_PARTITIONS {value} != KafkaTopic partitions {count}"
             )
-    for hpa in _of_kind(resources, "HorizontalPodAutoscaler"):
-        if hpa["spec"]["maxReplicas"] > count:
-            report.add(_key(hpa), f"maxReplicas {hpa['spec']['maxReplicas']} > {count} partitions")
+    for scaled in _of_kind(resources, "ScaledObject"):
+        most = scaled["spec"].get("maxReplicaCount", KEDA_DEFAULT_MAX_REPLICAS)
+        if most > count:
+            report.add(_key(scaled), f"maxReplicaCount {most} > {count} partitions")
 
 
 _PROMQL_WORDS = {
@@ -743,6 +854,7 @@ def check_resources(
     check_http_routes(resources, report)
     check_topics(resources, report)
     check_kafka_users(resources, usage_for, report)
+    check_scaling(resources, usage_for, report)
     check_alerts(resources, metrics_for, report)
     check_dashboards(resources, metrics_for, report)
     return report

@@ -18,6 +18,7 @@ from deploy.k8s.check import (
     check_resources,
     dashboard_queries,
     exposed_metric_names,
+    lag_triggers,
     process_variables,
     promql_metric_names,
     settings_variables,
@@ -160,7 +161,10 @@ def _resources(**settings: str) -> list[dict[str, Any]]:
 
 
 DEMO_USAGE = KafkaUsage(
-    read={"demo.in", "pos.*"}, write={"demo.out", "demo.in.dlq", "pos.*"}, groups={"demo"}
+    read={"demo.in", "pos.*"},
+    write={"demo.out", "demo.in.dlq", "pos.*"},
+    groups={"demo"},
+    consumes={"demo": {"demo.in", "pos.*"}},
 )
 
 
@@ -504,6 +508,8 @@ class _KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
     security_protocol: str = "PLAINTEXT"
     sasl_username: str = ""
+    sasl_password: str = ""
+    bootstrap_servers: str = ""
 
 
 class _SaslSettings(_Settings):
@@ -533,3 +539,129 @@ def test_a_kafka_user_missing_what_the_code_needs_or_allowing_more_is_reported()
 def test_a_service_connecting_as_no_kafka_user_is_reported() -> None:
     problems = _problems_with_sasl(_with_kafka_user(*DEMO_ACLS, username="someone-else"))
     assert any("connects to Kafka as no KafkaUser" in problem for problem in problems)
+
+
+def _trigger(topic: str | None, **metadata: str) -> dict[str, Any]:
+    found = {
+        "bootstrapServersFromEnv": "KAFKA_BOOTSTRAP_SERVERS",
+        "consumerGroup": "demo",
+        "offsetResetPolicy": "earliest",
+        "sasl": "scram_sha512",
+        "tls": "enable",
+    }
+    if topic is not None:
+        found["topic"] = topic
+    return {
+        "type": "kafka",
+        "metadata": found | metadata,
+        "authenticationRef": {"name": "demo-kafka"},
+    }
+
+
+def _scaled(*triggers: dict[str, Any], **spec: Any) -> list[dict[str, Any]]:
+    """The demo service as a SASL_SSL client, scaled by a ScaledObject on `triggers`."""
+    resources = _with_kafka_user(*DEMO_ACLS)
+    resources[1]["data"]["KAFKA_BOOTSTRAP_SERVERS"] = "kafka:9093"
+    pod = resources[0]["spec"]["template"]["spec"]
+    pod["volumes"] = [{"name": "ca", "secret": {"secretName": "cluster-ca"}}]
+    pod["containers"][0]["env"].append(
+        {
+            "name": "KAFKA_SASL_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "demo", "key": "password"}},
+        }
+    )
+    authentication = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": {"name": "demo-kafka", "namespace": "ns"},
+        "spec": {
+            "env": [{"parameter": "username", "name": "KAFKA_SASL_USERNAME"}],
+            "secretTargetRef": [
+                {"parameter": "password", "name": "demo", "key": "password"},
+                {"parameter": "ca", "name": "cluster-ca", "key": "ca.crt"},
+            ],
+        },
+    }
+    scaled_object = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "demo", "namespace": "ns"},
+        "spec": {
+            "scaleTargetRef": {"name": "demo"},
+            "minReplicaCount": 1,
+            "maxReplicaCount": 3,
+            "triggers": list(triggers),
+        }
+        | spec,
+    }
+    return [*resources, authentication, scaled_object]
+
+
+def test_a_scaled_object_on_each_consumed_group_and_topic_connected_as_the_service_passes() -> None:
+    assert _problems_with_sasl(_scaled(_trigger("demo.in"), _trigger(None))) == []
+
+
+def test_a_scaled_object_missing_a_consumed_topic_or_naming_one_never_consumed_is_reported() -> (
+    None
+):
+    problems = _problems_with_sasl(_scaled(_trigger("demo.in"), _trigger("demo.out")))
+
+    assert problems == [
+        "test: ScaledObject/demo: no trigger on the lag of group demo on its topics",
+        "test: ScaledObject/demo: a trigger on group demo on demo.out, never consumed",
+    ]
+
+
+def test_a_scaled_object_that_may_stop_the_service_or_outgrow_the_partitions_is_reported() -> None:
+    triggers = (_trigger("demo.in", allowIdleConsumers="true"), _trigger(None))
+    resources = [*_scaled(*triggers, minReplicaCount=0, maxReplicaCount=4), *_all_topics(3)]
+    resources[1]["data"]["KAFKA_TOPIC_PARTITIONS"] = "3"
+
+    problems = _problems_with_sasl(resources)
+
+    assert sorted(problems) == [
+        "test: ScaledObject/demo trigger demo/demo.in: allowIdleConsumers would scale past the "
+        "partitions",
+        "test: ScaledObject/demo: maxReplicaCount 4 > 3 partitions",
+        "test: ScaledObject/demo: minReplicaCount below 1: the HTTP API and the timers must keep "
+        "running",
+    ]
+
+
+def test_a_scaler_connecting_otherwise_than_its_service_is_reported() -> None:
+    resources = _scaled(
+        _trigger("demo.in", tls="disable", bootstrapServers="elsewhere:9092"), _trigger(None)
+    )
+    authentication = resources[-2]["spec"]
+    authentication["secretTargetRef"] = [
+        {"parameter": "password", "name": "another-user", "key": "password"},
+        {"parameter": "ca", "name": "some-ca", "key": "ca.crt"},
+    ]
+
+    problems = _problems_with_sasl(resources)
+
+    assert sorted(problems) == [
+        "test: ScaledObject/demo trigger demo/demo.in: reads elsewhere:9092, not the service's",
+        "test: ScaledObject/demo trigger demo/demo.in: tls disable is not enable",
+        *["test: TriggerAuthentication/demo-kafka: ca is not the cluster CA Secret the service "
+          "mounts"] * 2,
+        *["test: TriggerAuthentication/demo-kafka: password is not the service's "
+          "KAFKA_SASL_PASSWORD Secret"] * 2,
+    ]  # fmt: skip
+
+
+def test_a_cpu_autoscaler_is_reported() -> None:
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "demo"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "demo"}, "maxReplicas": 2},
+    }
+    assert _problems([*_resources(), hpa]) == [
+        "test: HorizontalPodAutoscaler/demo: the services wait on I/O: scale on consumer lag "
+        "(ScaledObject)"
+    ]
+
+
+def test_lag_triggers_are_a_group_and_topic_each_and_a_patterns_group_without_topic() -> None:
+    assert lag_triggers(DEMO_USAGE) == {("demo", "demo.in"), ("demo", None)}
