@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -93,6 +94,23 @@ def trace_headers(topic: str, message: Message) -> dict[str, str]:
         headers: dict[str, str] = {}
         _PROPAGATOR.inject(headers)
         return headers
+
+
+def current_context() -> dict[str, str]:
+    """The current trace context as W3C headers, to keep with work done later (a timer)."""
+    headers: dict[str, str] = {}
+    _PROPAGATOR.inject(headers)
+    return headers
+
+
+@contextmanager
+def continuing(headers: Mapping[str, str]) -> Iterator[None]:
+    """Runs the block in the trace context kept in `headers` (none: no trace)."""
+    token = otel_context.attach(context_from(headers))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def context_from(headers: Mapping[str, str]) -> Context:
