@@ -34,8 +34,7 @@ from shared.settings import TracingSettings
 TRACER_NAME = "restaurant-orders"
 _tracer = trace.get_tracer(TRACER_NAME)
 _PROPAGATOR = TraceContextTextMapPropagator()
-TRACE_HEADERS = frozenset(_PROPAGATOR.fields)
-"""`traceparent` and `tracestate`: W3C trace context only (no baggage: it could carry anything)."""
+"""`traceparent` and `tracestate` only: W3C baggage could carry anything (personal data)."""
 QUIET_ROUTES = "/healthz,/readyz,/metrics"
 _URL_ATTRIBUTES = ("http.url", "url.full", "http.target")
 
@@ -91,9 +90,7 @@ def trace_headers(topic: str, message: Message) -> dict[str, str]:
     }
     name = f"create {topic} {message.event_type}"
     with _tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
-        headers: dict[str, str] = {}
-        _PROPAGATOR.inject(headers)
-        return headers
+        return current_context()
 
 
 def current_context() -> dict[str, str]:

@@ -654,6 +654,7 @@ def _check_scaled_object(
         "offsetResetPolicy": "earliest",  # as the services' consumers start
     }
     password = env.get("KAFKA_SASL_PASSWORD")
+    used: set[str] = set()
     for trigger in triggers:
         metadata = trigger["metadata"]
         twhere = f"{where} trigger {metadata.get('consumerGroup')}/{metadata.get('topic', '*')}"
@@ -667,13 +668,11 @@ def _check_scaled_object(
                 report.add(twhere, f"{name} {metadata.get(name)} is not {wanted_value}")
         if str(metadata.get("allowIdleConsumers", "false")).lower() == "true":
             report.add(twhere, "allowIdleConsumers would scale past the partitions")
-        if not protocol.startswith("SASL_"):
-            continue
-        ref = trigger.get("authenticationRef") or {}
-        auth = auths.get(f"TriggerAuthentication/{ref.get('name')}")
-        if auth is None:
+        ref = f"TriggerAuthentication/{(trigger.get('authenticationRef') or {}).get('name')}"
+        if protocol.startswith("SASL_") and ref not in auths:
             report.add(twhere, "no TriggerAuthentication of these manifests: KEDA cannot log in")
-            continue
+        used.add(ref)
+    for auth in (auths[ref] for ref in sorted(used & auths.keys())):
         secrets = {t["parameter"]: t for t in auth["spec"].get("secretTargetRef") or []}
         from_env = {t["parameter"]: t["name"] for t in auth["spec"].get("env") or []}
         given = secrets.get("password", {})

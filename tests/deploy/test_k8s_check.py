@@ -643,11 +643,11 @@ def test_a_scaler_connecting_otherwise_than_its_service_is_reported() -> None:
     assert sorted(problems) == [
         "test: ScaledObject/demo trigger demo/demo.in: reads elsewhere:9092, not the service's",
         "test: ScaledObject/demo trigger demo/demo.in: tls disable is not enable",
-        *["test: TriggerAuthentication/demo-kafka: ca is not the cluster CA Secret the service "
-          "mounts"] * 2,
-        *["test: TriggerAuthentication/demo-kafka: password is not the service's "
-          "KAFKA_SASL_PASSWORD Secret"] * 2,
-    ]  # fmt: skip
+        "test: TriggerAuthentication/demo-kafka: ca is not the cluster CA Secret the service "
+        "mounts",
+        "test: TriggerAuthentication/demo-kafka: password is not the service's "
+        "KAFKA_SASL_PASSWORD Secret",
+    ]
 
 
 def test_a_cpu_autoscaler_is_reported() -> None:
@@ -665,3 +665,19 @@ def test_a_cpu_autoscaler_is_reported() -> None:
 
 def test_lag_triggers_are_a_group_and_topic_each_and_a_patterns_group_without_topic() -> None:
     assert lag_triggers(DEMO_USAGE) == {("demo", "demo.in"), ("demo", None)}
+
+
+def test_a_scaler_without_its_trigger_authentication_is_reported() -> None:
+    resources = [
+        r
+        for r in _scaled(_trigger("demo.in"), _trigger(None))
+        if r["kind"] != "TriggerAuthentication"
+    ]
+
+    problems = _problems_with_sasl(resources)
+
+    assert problems == [
+        f"test: ScaledObject/demo trigger demo/{topic}: no TriggerAuthentication of these "
+        "manifests: KEDA cannot log in"
+        for topic in ("demo.in", "*")
+    ]
