@@ -1,4 +1,4 @@
-"""`python -m shared.clients.chatbot_cli`: order, cancel, pay and look up as the chatbot would.
+"""`python -m shared.clients.chatbot_cli`: place, cancel, repay and look up orders as a chatbot.
 
 `place`, `cancel` and `pay-with` go over Kafka and print the outcome (OrderPlaced, OrderRejected,
 OrderStatusChanged or OrderPaymentStatusChanged) as JSON; `status` and `recent` ask the order
