@@ -1,0 +1,75 @@
+"""build_app(): the panel's wiring: the order service's API, each store's POS topic, the pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.panel.adapters.order_api import OrderApi, OrderApiError
+from services.panel.config import Settings
+from services.panel.feeds import StoreFeeds
+from services.panel.routes import PageError, page, panel_routes, see_other
+from services.panel.session import SignedOut
+from shared.runtime import Clock, ServiceRuntime, utc_now
+from shared.topics import POS_TOPICS
+
+SERVICE = "panel"
+STATIC = Path(__file__).parent / "static"
+SECURITY_HEADERS = {
+    # Scripts and styles only from the panel itself (no CDN, nothing inline), no framing.
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(SERVICE, settings, clock)
+    access = runtime.access(settings.access)
+    orders = OrderApi(settings.panel.order_url)
+    feeds = StoreFeeds(settings.kafka, settings.panel.feed_linger_s)
+    # Each store's `...orders` is read without a group; its `...updates` written, as a POS does.
+    runtime.reads(POS_TOPICS)
+    runtime.publishes(POS_TOPICS)
+    runtime.on_stop(feeds.close)
+    runtime.on_stop(orders.close)
+    app = runtime.app(routers=[panel_routes(access, orders, feeds, runtime.sink, settings.panel)])
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    async def signed_out(request: Request, error: Exception) -> Response:
+        return see_other("/entrar")
+
+    async def page_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, PageError)
+        return page(request, "error.html", status=error.status, message=error.message)
+
+    async def order_service_error(request: Request, error: Exception) -> Response:
+        message = "O serviço de pedidos não respondeu. Tente de novo em instantes."
+        return page(request, "error.html", status=502, message=message)
+
+    app.add_exception_handler(SignedOut, signed_out)
+    app.add_exception_handler(PageError, page_error)
+    app.add_exception_handler(OrderApiError, order_service_error)
+
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every answer (plain ASGI: the live stream passes untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(SECURITY_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
