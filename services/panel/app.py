@@ -15,7 +15,6 @@ from services.panel.feeds import StoreFeeds
 from services.panel.routes import PageError, page, panel_routes, see_other
 from services.panel.session import SignedOut
 from shared.runtime import Clock, ServiceRuntime, utc_now
-from shared.topics import POS_TOPICS
 
 SERVICE = "panel"
 STATIC = Path(__file__).parent / "static"
@@ -34,8 +33,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     orders = OrderApi(settings.panel.order_url)
     feeds = StoreFeeds(settings.kafka, settings.panel.feed_linger_s)
     # Each store's `...orders` is read without a group; its `...updates` written, as a POS does.
-    runtime.reads(POS_TOPICS)
-    runtime.publishes(POS_TOPICS)
+    runtime.acts_as_pos()
     runtime.on_stop(feeds.close)
     runtime.on_stop(orders.close)
     app = runtime.app(routers=[panel_routes(access, orders, feeds, runtime.sink, settings.panel)])
