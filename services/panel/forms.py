@@ -47,7 +47,8 @@ def config_fields(config: StoreOrderConfig) -> dict[str, Any]:
     """What the configuration form shows for `config`."""
     wire = config.to_wire()
     return {
-        **{name: wire[name] for name in (*CHECKBOXES, *NUMBERS, "timeZone")},
+        **{name: wire[name] for name in (*CHECKBOXES, "timeZone")},
+        **{name: f"{wire[name]:g}" for name in NUMBERS},
         "storeName": config.store_name or "",
         "minimumOrderValue": f"{config.minimum_order_value:.2f}".replace(".", ","),
         "acceptedPaymentMethods": [method.value for method in config.accepted_payment_methods],

@@ -5,6 +5,7 @@ No `from __future__ import annotations` here: FastAPI reads the route signatures
 """
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from services.panel import domain, metrics, session
 from services.panel.adapters.order_api import ConfigRefused, OrderApi
@@ -53,6 +55,7 @@ ACTIVE = (
 )
 PAYMENT_LABELS = {method: domain.PAYMENT_METHOD_LABELS[method] for method in PaymentMethod}
 POS_STATUSES = frozenset(status.value for status in PosStatus)
+BOARD_VERSION = "X-Board-Version"
 POLL_S = 0.1
 KEEPALIVE_S = 10.0
 SAMPLE = {
@@ -171,18 +174,30 @@ def panel_routes(
 
     @router.get("/lojas/{client_id}/{store_id}", include_in_schema=False)
     async def board_page(request: Request, store: StoreAccess) -> HTMLResponse:
-        board = await _board(store)
-        return page(request, "board.html", store=store, board=board, csrf=store.csrf)
+        columns, version = await _board(store)
+        return page(
+            request,
+            "board.html",
+            store=store,
+            columns=Markup(columns),  # noqa: S704 (rendered by the autoescaping template)
+            version=version,
+            csrf=store.csrf,
+        )
 
     @router.get("/lojas/{client_id}/{store_id}/quadro", include_in_schema=False)
-    async def board_fragment(request: Request, store: StoreAccess) -> HTMLResponse:
-        board = await _board(store)
-        return page(request, "board_columns.html", store=store, board=board, csrf=store.csrf)
+    async def board_fragment(store: StoreAccess) -> HTMLResponse:
+        columns, version = await _board(store)
+        return HTMLResponse(columns, headers={BOARD_VERSION: version, "Cache-Control": "no-store"})
 
-    async def _board(store: Store) -> domain.Board:
+    async def _board(store: Store) -> tuple[str, str]:
+        """The board's columns as HTML, and a digest by which the browser tells a change."""
         found = await orders.store_orders(store.token, store.client_id, store.store_id, ACTIVE)
         feed = feeds.known(store.client_id, store.store_id)
-        return domain.board(found, feed.refusals if feed else None)
+        board = domain.board(found, feed.refusals if feed else None)
+        columns = TEMPLATES.get_template("board_columns.html").render(
+            store=store, board=board, csrf=store.csrf
+        )
+        return columns, hashlib.sha256(columns.encode()).hexdigest()[:16]
 
     @router.get("/lojas/{client_id}/{store_id}/eventos", include_in_schema=False)
     async def events(store: StoreAccess) -> StreamingResponse:

@@ -44,15 +44,18 @@
     fetch(board.dataset.board, { credentials: "same-origin", cache: "no-store" })
       .then(function (answer) {
         if (answer.redirected || answer.status === 401) { window.location.href = "/entrar"; return null; }
-        return answer.ok ? answer.text() : null;
+        // An unchanged board is left alone, so a button about to be pressed stays in place.
+        const version = answer.headers.get("X-Board-Version");
+        if (!answer.ok || version === board.dataset.version) return null;
+        return answer.text().then(function (html) { return { html: html, version: version }; });
       })
-      .then(function (html) {
-        if (html === null) return;
+      .then(function (fresh) {
+        if (fresh === null) return;
         const open = document.activeElement && board.contains(document.activeElement);
         // Keep the board as it is while someone is typing in one of its forms.
         if (open && /INPUT|SELECT|TEXTAREA/.test(document.activeElement.tagName)) return;
-        board.innerHTML = html;
-        board.dataset.loadedAt = String(Date.now());
+        board.innerHTML = fresh.html;
+        board.dataset.version = fresh.version;
         countdowns();
       })
       .finally(function () {
