@@ -62,6 +62,8 @@ KITCHEN = (S.CONFIRMED, S.PREPARING, S.READY, S.DELIVERING, S.DELIVERED, S.COMPL
 CANCELLABLE = frozenset({S.PENDING, S.CONFIRMED, S.PREPARING, S.READY, S.DELIVERING})
 """Statuses whose order the restaurant may still refuse or cancel."""
 DELIVERY_ONLY = frozenset({S.DELIVERING, S.DELIVERED})
+MAX_ORDER_NUMBER_DIGITS = 8
+"""A search of at most this many digits is an order number; a phone has at least ten."""
 
 
 @dataclass(frozen=True)
@@ -260,3 +262,25 @@ def totals_by_status(orders: Sequence[OrderSnapshot]) -> list[StatusTotal]:
         for status in OrderStatus
         if status in counts
     ]
+
+
+@dataclass(frozen=True)
+class Search:
+    """What the history was asked for: an order number (`#12`, `12`) or a customer's phone."""
+
+    number: int | None = None
+    phone: str | None = None
+
+
+def search_of(text: str) -> Search:
+    """`#12` or `12` is an order number; a phone is E.164, a Brazilian number (DDD and 8 or 9
+    digits) gets +55; anything else finds nothing."""
+    wanted = text.strip()
+    digits = "".join(character for character in wanted if character.isdigit())
+    if wanted.lstrip("#").isdigit() and len(digits) <= MAX_ORDER_NUMBER_DIGITS:
+        return Search(number=int(digits))
+    if not digits:
+        return Search()
+    if not wanted.startswith("+") and len(digits) in (10, 11):
+        digits = "55" + digits
+    return Search(phone=f"+{digits}")

@@ -48,11 +48,15 @@ ACTIVE = (
     OrderStatus.PREPARING,
     OrderStatus.READY,
     OrderStatus.DELIVERING,
+)
+FINISHED = (
     OrderStatus.DELIVERED,
     OrderStatus.COMPLETED,
     OrderStatus.CANCELLED,
     OrderStatus.REFUNDED,
 )
+FINISHED_SHOWN = 10
+"""Finished orders the board shows per status: the latest, the rest is in the history."""
 PAYMENT_LABELS = {method: domain.PAYMENT_METHOD_LABELS[method] for method in PaymentMethod}
 POS_STATUSES = frozenset(status.value for status in PosStatus)
 BOARD_VERSION = "X-Board-Version"
@@ -191,7 +195,13 @@ def panel_routes(
 
     async def _board(store: Store) -> tuple[str, str]:
         """The board's columns as HTML, and a digest by which the browser tells a change."""
-        found = await orders.store_orders(store.token, store.client_id, store.store_id, ACTIVE)
+        active, finished = await asyncio.gather(
+            orders.store_orders(store.token, store.client_id, store.store_id, ACTIVE),
+            orders.store_orders(
+                store.token, store.client_id, store.store_id, FINISHED, FINISHED_SHOWN
+            ),
+        )
+        found = active + finished
         feed = feeds.known(store.client_id, store.store_id)
         board = domain.board(found, feed.refusals if feed else None)
         columns = TEMPLATES.get_template("board_columns.html").render(
@@ -326,7 +336,9 @@ def panel_routes(
         config = await orders.config(store.token, store.client_id, store.store_id)
         zone = ZoneInfo(config.time_zone)
         start = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        found = await orders.store_orders(store.token, store.client_id, store.store_id, ACTIVE)
+        found = await orders.store_orders_back_to(
+            store.token, store.client_id, store.store_id, lambda order: order.created_at < start
+        )
         todays = [order for order in found if order.created_at >= start]
         return page(
             request,
@@ -342,26 +354,31 @@ def panel_routes(
 
     @router.get("/lojas/{client_id}/{store_id}/historico", include_in_schema=False)
     async def history(request: Request, store: StoreAccess, busca: str = "") -> HTMLResponse:
-        wanted = busca.strip()
+        search = domain.search_of(busca)
         found: list[OrderSnapshot] = []
-        if wanted.lstrip("#").isdigit() and len(wanted.lstrip("#")) < 9:
-            number = int(wanted.lstrip("#"))
-            every = await orders.store_orders(store.token, store.client_id, store.store_id, [None])
+        if search.number is not None:
+            number = search.number
+            # Numbers grow in placement order: the look-back stops at the first one not above it.
+            every = await orders.store_orders_back_to(
+                store.token,
+                store.client_id,
+                store.store_id,
+                lambda order: (order.order_number or 0) <= number,
+            )
             found = [order for order in every if order.order_number == number]
-        elif wanted:
-            phone = "+" + "".join(digit for digit in wanted if digit.isdigit())
+        elif search.phone is not None:
             found = [
                 order
-                for order in await orders.by_phone(store.token, phone)
+                for order in await orders.by_phone(store.token, search.phone)
                 if order.store_id == store.store_id
             ]
         return page(
             request,
             "history.html",
             store=store,
-            search=wanted,
+            search=busca.strip(),
             cards=[domain.card(order) for order in found],
-            searched=bool(wanted),
+            searched=bool(busca.strip()),
             csrf=store.csrf,
         )
 

@@ -144,3 +144,11 @@ def test_totals_per_status_count_orders_and_sum_their_money() -> None:
         ("Confirmado", 2, "R$ 89,60"),
         ("Cancelado", 1, "R$ 44,80"),
     ]
+
+
+def test_a_history_search_is_an_order_number_or_a_phone_with_brazils_code_by_default() -> None:
+    assert domain.search_of("#12") == domain.Search(number=12)
+    assert domain.search_of(" 12 ") == domain.Search(number=12)
+    assert domain.search_of("(11) 98765-4321") == domain.Search(phone="+5511987654321")
+    assert domain.search_of("+351 912 345 678") == domain.Search(phone="+351912345678")
+    assert domain.search_of("Ana") == domain.Search()

@@ -139,3 +139,29 @@ def field_is_marked(browser: WebDriver, name: str) -> bool:
         field.get_attribute("aria-invalid") == "true"
         and field.get_attribute("aria-describedby") == f"erro-{name}"
     )
+
+
+async def test_the_board_reconnects_after_a_panel_restart_and_shows_what_came_meanwhile(
+    system: System, restaurant: Restaurant, browser: WebDriver
+) -> None:
+    await restaurant.onboard(requiresConfirmation=True, autoConfirmationTimeout=30)
+    sign_in(browser, system, restaurant)
+    await eventually(
+        lambda: browser.find_element(By.ID, "conexao").text == "Ao vivo",
+        what="the board's live stream",
+    )
+    browser.execute_script("window.notReloaded = true;")
+    panel = system.processes["panel"]
+
+    panel.kill()
+    async with restaurant.chatbot() as chatbot:
+        outcome = await chatbot.place(restaurant.order("CASH"))
+    assert isinstance(outcome, OrderPlaced), outcome
+    panel.start().wait_ready(timeout=90)
+
+    await eventually(
+        lambda: card_in(browser, "novos", outcome.order_id),
+        timeout=60,
+        what="the order placed while the panel was down",
+    )
+    assert browser.execute_script("return window.notReloaded === true;")

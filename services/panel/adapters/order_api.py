@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +15,10 @@ from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus
 
 PAGE = 50
+LONGEST_PAGE = 200
+"""The order service's largest page (ORDER_QUERY_MAX_LIMIT's default)."""
+MOST_PAGES = 25
+"""Pages one look-back reads at most: 5,000 orders, more than a store's busiest day."""
 
 
 class OrderApiError(Exception):
@@ -44,17 +48,38 @@ class OrderApi:
         await self._http.aclose()
 
     async def store_orders(
-        self, token: str, client_id: str, store_id: str, statuses: Sequence[OrderStatus | None]
+        self,
+        token: str,
+        client_id: str,
+        store_id: str,
+        statuses: Sequence[OrderStatus],
+        limit: int = PAGE,
     ) -> list[OrderSnapshot]:
-        """The store's newest orders of each status (None: of any status), one query each."""
+        """The store's newest `limit` orders of each status, one query each."""
         path = f"{_store_path(client_id, store_id)}/orders"
         pages = await asyncio.gather(
-            *(
-                self._get(token, path, {"limit": PAGE} | ({"status": status} if status else {}))
-                for status in statuses
-            )
+            *(self._get(token, path, {"limit": limit, "status": status}) for status in statuses)
         )
         return [_order(found) for page in pages for found in _orders(page)]
+
+    async def store_orders_back_to(
+        self, token: str, client_id: str, store_id: str, until: Callable[[OrderSnapshot], bool]
+    ) -> list[OrderSnapshot]:
+        """The store's orders, newest first, up to the first one `until` accepts (included)."""
+        path = f"{_store_path(client_id, store_id)}/orders"
+        found: list[OrderSnapshot] = []
+        params: dict[str, Any] = {"limit": LONGEST_PAGE}
+        for _ in range(MOST_PAGES):
+            page = await self._get(token, path, params)
+            for order in map(_order, _orders(page)):
+                found.append(order)
+                if until(order):
+                    return found
+            cursor = page.get("nextCursor")
+            if not isinstance(cursor, str):
+                break
+            params = {"limit": LONGEST_PAGE, "cursor": cursor}
+        return found
 
     async def by_phone(self, token: str, phone_number: str) -> list[OrderSnapshot]:
         """The restaurant's newest orders of one customer's phone (E.164)."""
