@@ -9,11 +9,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.panel.adapters.order_api import OrderApi, OrderApiError
+from services.panel.adapters.order_api import OrderApi
 from services.panel.config import Settings
-from services.panel.feeds import StoreFeeds
+from services.panel.feeds import FeedUnavailable, StoreFeeds
 from services.panel.routes import PageError, page, panel_routes, see_other
 from services.panel.session import SignedOut
+from shared.clients.chatbot_queries import QueryError
 from shared.runtime import Clock, ServiceRuntime, utc_now
 
 SERVICE = "panel"
@@ -39,23 +40,34 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     app = runtime.app(routers=[panel_routes(access, orders, feeds, runtime.sink, settings.panel)])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    answer_with_pages(app)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+SERVICE_DOWN = "O serviço de pedidos não respondeu. Tente de novo em instantes."
+NO_TOPIC = "Esta loja ainda não recebeu pedidos nem foi configurada."
+
+
+def answer_with_pages(app: FastAPI) -> None:
+    """A browser's errors are pages in its language: signed out goes to the sign-in page."""
+
     async def signed_out(request: Request, error: Exception) -> Response:
         return see_other("/entrar")
 
     async def page_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, PageError)
-        return page(request, "error.html", status=error.status, message=error.message)
-
-    async def order_service_error(request: Request, error: Exception) -> Response:
-        message = "O serviço de pedidos não respondeu. Tente de novo em instantes."
-        return page(request, "error.html", status=502, message=message)
+        match error:
+            case PageError():
+                status, message = error.status, error.message
+            case FeedUnavailable():
+                status, message = 409, NO_TOPIC
+            case _:
+                status, message = 502, SERVICE_DOWN
+        return page(request, "error.html", status=status, message=message)
 
     app.add_exception_handler(SignedOut, signed_out)
-    app.add_exception_handler(PageError, page_error)
-    app.add_exception_handler(OrderApiError, order_service_error)
-
-    app.add_middleware(SecurityHeaders)
-    return app
+    for error_type in (PageError, FeedUnavailable, QueryError):
+        app.add_exception_handler(error_type, page_error)
 
 
 class SecurityHeaders:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
+from shared.clients.chatbot_queries import QueryError
 from shared.contracts.orders import OrderSnapshot
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus
@@ -19,14 +20,6 @@ LONGEST_PAGE = 200
 """The order service's largest page (ORDER_QUERY_MAX_LIMIT's default)."""
 MOST_PAGES = 25
 """Pages one look-back reads at most: 5,000 orders, more than a store's busiest day."""
-
-
-class OrderApiError(Exception):
-    """The order service gave no usable answer: why, in words, and the status if one came."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class ConfigRefused(Exception):
@@ -90,7 +83,7 @@ class OrderApi:
         """One order, or None when there is none the token may see."""
         try:
             return _order(await self._get(token, f"/orders/{quote(order_id, safe='')}", {}))
-        except OrderApiError as error:
+        except QueryError as error:
             if error.status == 404:
                 return None
             raise
@@ -120,7 +113,7 @@ class OrderApi:
                 method, path, headers={"Authorization": f"Bearer {token}"}, **options
             )
         except httpx.TransportError as error:
-            raise OrderApiError(
+            raise QueryError(
                 f"the order service cannot be reached ({type(error).__name__})"
             ) from None
 
@@ -129,7 +122,7 @@ class OrderApi:
         if answer.status_code != 200:
             detail = body.get("detail")
             said = f": {detail}" if isinstance(detail, str) else ""
-            raise OrderApiError(
+            raise QueryError(
                 f"the order service answered {answer.status_code}{said}", answer.status_code
             )
         return body
@@ -150,7 +143,7 @@ def _json(answer: httpx.Response) -> dict[str, Any]:
 def _orders(page: dict[str, Any]) -> list[Any]:
     orders = page.get("orders")
     if not isinstance(orders, list):
-        raise OrderApiError("the order service answered without a list of orders")
+        raise QueryError("the order service answered without a list of orders")
     return orders
 
 
@@ -158,11 +151,11 @@ def _config(document: Any) -> StoreOrderConfig:
     try:
         return StoreOrderConfig.model_validate(document)
     except ValidationError:
-        raise OrderApiError("the order service answered a configuration it cannot read") from None
+        raise QueryError("the order service answered a configuration it cannot read") from None
 
 
 def _order(document: Any) -> OrderSnapshot:
     try:
         return OrderSnapshot.model_validate(document)
     except ValidationError:
-        raise OrderApiError("the order service answered an order the panel cannot read") from None
+        raise QueryError("the order service answered an order the panel cannot read") from None
