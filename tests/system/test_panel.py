@@ -113,10 +113,7 @@ async def test_a_new_order_is_announced_on_the_live_stream_and_appears_on_the_bo
 async def test_the_buttons_confirm_and_move_an_order_and_a_refused_move_is_shown_on_its_card(
     restaurant: Restaurant, panel: PanelSession
 ) -> None:
-    await restaurant.onboard(requiresConfirmation=True)
-    await panel.sign_in(restaurant_token(restaurant))
-    order_id = await placed(restaurant)
-    await eventually(lambda: _on_board(panel, restaurant, order_id), what="the order on the board")
+    order_id = await order_on_the_board(restaurant, panel)
 
     assert (await panel.act(restaurant, order_id, "confirmar")).status_code == 303
     await reaches(restaurant, order_id, "CONFIRMED")
@@ -134,10 +131,7 @@ async def test_the_buttons_confirm_and_move_an_order_and_a_refused_move_is_shown
 async def test_a_form_without_its_form_token_changes_nothing(
     restaurant: Restaurant, panel: PanelSession
 ) -> None:
-    await restaurant.onboard(requiresConfirmation=True)
-    await panel.sign_in(restaurant_token(restaurant))
-    order_id = await placed(restaurant)
-    await eventually(lambda: _on_board(panel, restaurant, order_id), what="the order on the board")
+    order_id = await order_on_the_board(restaurant, panel)
 
     answer = await panel.http.post(
         f"{panel.store_path(restaurant)}/pedidos/{order_id}/confirmar", data={"csrf": "0" * 64}
@@ -233,5 +227,14 @@ async def test_the_history_finds_an_order_by_number_and_by_phone(
     assert "1 pedido(s), R$ 44,80 no total." in today.text
 
 
-async def _on_board(panel: PanelSession, restaurant: Restaurant, order_id: str) -> bool:
-    return f'id="pedido-{order_id}"' in await panel.board(restaurant)
+async def order_on_the_board(restaurant: Restaurant, panel: PanelSession) -> str:
+    """A signed-in session of a store that confirms its orders, and an order on its board."""
+    await restaurant.onboard(requiresConfirmation=True)
+    await panel.sign_in(restaurant_token(restaurant))
+    order_id = await placed(restaurant)
+
+    async def on_the_board() -> bool:
+        return f'id="pedido-{order_id}"' in await panel.board(restaurant)
+
+    await eventually(on_the_board, what="the order on the board")
+    return order_id

@@ -57,31 +57,37 @@ def card_in(browser: WebDriver, column: str, order_id: str) -> bool:
     return present(browser, f'[data-column="{column}"] #pedido-{order_id}')
 
 
-def sign_in(browser: WebDriver, system: System, restaurant: Restaurant) -> None:
+async def sign_in(browser: WebDriver, system: System, restaurant: Restaurant) -> None:
+    """Signs in, opens the store's board and waits until it is live; the page is marked, so
+    that a test can tell the board changed without a reload."""
     browser.get(f"{system.url('panel')}/entrar")
     browser.find_element(By.ID, "token").send_keys(restaurant_token(restaurant))
     browser.find_element(By.CSS_SELECTOR, "form[action='/entrar'] button").click()
     browser.find_element(By.ID, "loja").send_keys(restaurant.store_id)
     browser.find_element(By.CSS_SELECTOR, "form[action='/lojas'] button").click()
-
-
-async def test_a_restaurant_signs_in_sees_an_order_arrive_live_and_moves_it_along(
-    system: System, restaurant: Restaurant, browser: WebDriver, tmp_path: Path
-) -> None:
-    await restaurant.onboard(requiresConfirmation=True, autoConfirmationTimeout=30)
-    sign_in(browser, system, restaurant)
     await eventually(
         lambda: browser.find_element(By.ID, "conexao").text == "Ao vivo",
         what="the board's live stream",
     )
     browser.execute_script("window.notReloaded = true;")
 
+
+def not_reloaded(browser: WebDriver) -> bool:
+    return bool(browser.execute_script("return window.notReloaded === true;"))
+
+
+async def test_a_restaurant_signs_in_sees_an_order_arrive_live_and_moves_it_along(
+    system: System, restaurant: Restaurant, browser: WebDriver, tmp_path: Path
+) -> None:
+    await restaurant.onboard(requiresConfirmation=True, autoConfirmationTimeout=30)
+    await sign_in(browser, system, restaurant)
+
     async with restaurant.chatbot() as chatbot:
         outcome = await chatbot.place(restaurant.order("CASH"))
     assert isinstance(outcome, OrderPlaced), outcome
     order_id = outcome.order_id
     await eventually(lambda: card_in(browser, "novos", order_id), what="the new order's card")
-    assert browser.execute_script("return window.notReloaded === true;")
+    assert not_reloaded(browser)
     card = browser.find_element(By.ID, f"pedido-{order_id}")
     assert "#1" in card.text
     assert "R$ 44,80" in card.text
@@ -110,7 +116,7 @@ async def test_an_invalid_configuration_is_shown_beside_its_field_and_nothing_is
     system: System, restaurant: Restaurant, browser: WebDriver, tmp_path: Path
 ) -> None:
     await restaurant.onboard(requiresConfirmation=True, autoConfirmationTimeout=5)
-    sign_in(browser, system, restaurant)
+    await sign_in(browser, system, restaurant)
     browser.find_element(By.LINK_TEXT, "Configuração").click()
     preview = browser.find_element(By.ID, "previa-READY")
     template = browser.find_element(By.ID, "template.READY")
@@ -145,12 +151,7 @@ async def test_the_board_reconnects_after_a_panel_restart_and_shows_what_came_me
     system: System, restaurant: Restaurant, browser: WebDriver
 ) -> None:
     await restaurant.onboard(requiresConfirmation=True, autoConfirmationTimeout=30)
-    sign_in(browser, system, restaurant)
-    await eventually(
-        lambda: browser.find_element(By.ID, "conexao").text == "Ao vivo",
-        what="the board's live stream",
-    )
-    browser.execute_script("window.notReloaded = true;")
+    await sign_in(browser, system, restaurant)
     panel = system.processes["panel"]
 
     panel.kill()
@@ -164,4 +165,4 @@ async def test_the_board_reconnects_after_a_panel_restart_and_shows_what_came_me
         timeout=60,
         what="the order placed while the panel was down",
     )
-    assert browser.execute_script("return window.notReloaded === true;")
+    assert not_reloaded(browser)
