@@ -12,7 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.panel.adapters.order_api import OrderApi
 from services.panel.config import Settings
 from services.panel.feeds import FeedUnavailable, StoreFeeds
-from services.panel.routes import PageError, page, panel_routes, see_other
+from services.panel.pages import PageError, page, see_other
+from services.panel.routes import panel_routes
 from services.panel.session import SignedOut
 from shared.clients.chatbot_queries import QueryError
 from shared.runtime import Clock, ServiceRuntime, utc_now
@@ -37,7 +38,8 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     runtime.acts_as_pos()
     runtime.on_stop(feeds.close)
     runtime.on_stop(orders.close)
-    app = runtime.app(routers=[panel_routes(access, orders, feeds, runtime.sink, settings.panel)])
+    routes = panel_routes(access, orders, feeds, runtime.sink, settings.panel, clock)
+    app = runtime.app(routers=[routes])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     answer_with_pages(app)

@@ -7,16 +7,14 @@ No `from __future__ import annotations` here: FastAPI reads the route signatures
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import HTMLResponse, StreamingResponse
 from markupsafe import Markup
 
 from services.panel import domain, metrics, session
@@ -31,17 +29,18 @@ from services.panel.forms import (
     form_of,
     form_values,
 )
+from services.panel.pages import TEMPLATES, PageError, page, see_other
 from shared.auth import Access, Caller
 from shared.clients.pos import PosUpdates
 from shared.contracts.base import format_brl
+from shared.contracts.limits import MAX_DELIVERY_TIME_LENGTH, MAX_REASON_LENGTH
 from shared.contracts.orders import OrderSnapshot
-from shared.contracts.pos import PosUpdate
-from shared.contracts.values import OrderStatus, PaymentMethod, PosStatus
+from shared.contracts.pos import PosUpdate, PosUpdateRejected
+from shared.contracts.values import OrderStatus, PosStatus
 from shared.records import RecordSink
 from shared.tokens import Role
 from shared.topics import TopicNameError, pos_orders_topic
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 ACTIVE = (
     OrderStatus.PENDING,
     OrderStatus.CONFIRMED,
@@ -57,7 +56,7 @@ FINISHED = (
 )
 FINISHED_SHOWN = 10
 """Finished orders the board shows per status: the latest, the rest is in the history."""
-PAYMENT_LABELS = {method: domain.PAYMENT_METHOD_LABELS[method] for method in PaymentMethod}
+PAYMENT_METHODS = tuple(domain.PAYMENT_METHOD_LABELS.items())
 POS_STATUSES = frozenset(status.value for status in PosStatus)
 BOARD_VERSION = "X-Board-Version"
 POLL_S = 0.1
@@ -70,15 +69,6 @@ SAMPLE = {
     "customer_name": "Ana",
 }
 """Values the templates' live preview fills in."""
-
-
-class PageError(Exception):
-    """A page that cannot be shown: its status and what the person should know."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -99,16 +89,13 @@ class Store:
         return f"/lojas/{self.client_id}/{self.store_id}"
 
 
-def page(request: Request, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, name, context, status_code=status)
-
-
-def see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
 def panel_routes(
-    access: Access, orders: OrderApi, feeds: StoreFeeds, sink: RecordSink, settings: PanelSettings
+    access: Access,
+    orders: OrderApi,
+    feeds: StoreFeeds,
+    sink: RecordSink,
+    settings: PanelSettings,
+    clock: Callable[[], datetime],
 ) -> APIRouter:
     router = APIRouter()
 
@@ -241,7 +228,9 @@ def panel_routes(
         except FeedUnavailable:
             yield "retry: 5000\nevent: unavailable\ndata: {}\n\n"
 
-    @router.post("/lojas/{client_id}/{store_id}/pedidos/{order_id}/{action}")
+    @router.post(
+        "/lojas/{client_id}/{store_id}/pedidos/{order_id}/{action}", include_in_schema=False
+    )
     async def act(request: Request, store: StoreAccess, order_id: str, action: str) -> Response:
         form = await form_of(request)
         session.check_csrf(store.token, field(form, session.CSRF_FIELD))
@@ -260,12 +249,12 @@ def panel_routes(
                 reason = field(form, "motivo")
                 if not reason:
                     raise PageError(400, "Informe o motivo para o cliente.")
-                sent = await updates.reject(order_id, reason[:500])
+                sent = await updates.reject(order_id, reason[:MAX_REASON_LENGTH])
             elif action == "status":
                 status = field(form, "status")
                 if status not in POS_STATUSES:
                     raise PageError(400, "Escolha o novo status.")
-                delivery_time = field(form, "previsao")[:100] or None
+                delivery_time = field(form, "previsao")[:MAX_DELIVERY_TIME_LENGTH] or None
                 sent = await updates.update_status(order_id, PosStatus(status), delivery_time)
             else:
                 raise PageError(404, "Ação desconhecida.")
@@ -275,7 +264,7 @@ def panel_routes(
         return see_other(f"{store.path}#pedido-{order_id}")
 
     async def _outcome(
-        store: Store, before: OrderSnapshot, event_id: str, refusals: dict[str, Any]
+        store: Store, before: OrderSnapshot, event_id: str, refusals: dict[str, PosUpdateRejected]
     ) -> str:
         """Waits until the order service took the update (the order changed) or refused it."""
         deadline = time.monotonic() + settings.action_wait_s
@@ -326,7 +315,7 @@ def panel_routes(
             errors=errors,
             saved=saved,
             statuses=[(status.value, domain.STATUS_LABELS[status]) for status in OrderStatus],
-            methods=[(method.value, label) for method, label in PAYMENT_LABELS.items()],
+            methods=[(method.value, label) for method, label in PAYMENT_METHODS],
             sample=SAMPLE,
             csrf=store.csrf,
         )
@@ -335,7 +324,7 @@ def panel_routes(
     async def today(request: Request, store: StoreAccess) -> HTMLResponse:
         config = await orders.config(store.token, store.client_id, store.store_id)
         zone = ZoneInfo(config.time_zone)
-        start = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = clock().astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
         found = await orders.store_orders_back_to(
             store.token, store.client_id, store.store_id, lambda order: order.created_at < start
         )

@@ -9,6 +9,7 @@ import hmac
 
 from fastapi import HTTPException, Request, Response
 
+from services.panel.pages import PageError
 from shared.auth import Access, Caller
 from shared.tokens import Role
 
@@ -45,7 +46,7 @@ def csrf_token(token: str) -> str:
 def check_csrf(token: str, given: str | None) -> None:
     """403 unless a form carries its session's form token."""
     if not given or not hmac.compare_digest(csrf_token(token), given):
-        raise HTTPException(403, "o formulário expirou; recarregue a página")
+        raise PageError(403, "O formulário expirou: recarregue a página e tente de novo.")
 
 
 def keep(response: Response, token: str, *, secure: bool) -> None:
