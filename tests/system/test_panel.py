@@ -117,6 +117,11 @@ async def test_the_buttons_confirm_and_move_an_order_and_a_refused_move_is_shown
 
     assert (await panel.act(restaurant, order_id, "confirmar")).status_code == 303
     await reaches(restaurant, order_id, "CONFIRMED")
+
+    async def told() -> bool:
+        return any("foi confirmado" in message for message in await restaurant.whatsapp())
+
+    await eventually(told, what="the customer's WhatsApp confirmation")
     moved = await panel.act(restaurant, order_id, "status", status="PREPARING", previsao="30 min")
     assert moved.status_code == 303
     await reaches(restaurant, order_id, "PREPARING")
@@ -126,6 +131,36 @@ async def test_the_buttons_confirm_and_move_an_order_and_a_refused_move_is_shown
     board = await panel.board(restaurant)
     assert "Mudança não permitida: o pedido está em preparo." in board
     assert (await restaurant.order_document(order_id))["status"] == "PREPARING"
+
+
+async def test_rejecting_with_a_reason_cancels_the_order_and_tells_the_customer_why(
+    restaurant: Restaurant, panel: PanelSession
+) -> None:
+    order_id = await order_on_the_board(restaurant, panel)
+
+    answer = await panel.act(restaurant, order_id, "recusar", motivo="Acabou o pão de hambúrguer")
+
+    assert answer.status_code == 303
+    await reaches(restaurant, order_id, "CANCELLED")
+    document = await restaurant.order_document(order_id)
+    assert document["cancellationReason"] == "Acabou o pão de hambúrguer"
+    assert in_column(await panel.board(restaurant), "cancelados", order_id)
+
+
+async def test_a_deadline_running_out_moves_the_card_to_cancelled_and_the_stream_says_so(
+    restaurant: Restaurant, panel: PanelSession
+) -> None:
+    await restaurant.onboard(requiresConfirmation=True, autoConfirmationTimeout=0.05)
+    await panel.sign_in(restaurant_token(restaurant))
+
+    async with panel.stream(restaurant) as events:
+        assert await events.next() == "ready"
+        order_id = await placed(restaurant)
+        assert await events.next() == "order"
+        assert await events.next(timeout=30) == "change"
+
+    await reaches(restaurant, order_id, "CANCELLED")
+    assert in_column(await panel.board(restaurant), "cancelados", order_id)
 
 
 async def test_a_form_without_its_form_token_changes_nothing(
@@ -225,6 +260,14 @@ async def test_the_history_finds_an_order_by_number_and_by_phone(
         assert f'id="pedido-{order_id}"' in answer.text, search
     today = await panel.http.get(panel.store_path(restaurant) + "/hoje")
     assert "1 pedido(s), R$ 44,80 no total." in today.text
+
+
+def in_column(board: str, column: str, order_id: str) -> bool:
+    """Whether the order's card is in `column` of the board's HTML (columns follow each other)."""
+    start = board.find(f'data-column="{column}"')
+    end = board.find("data-column=", start + 1)
+    card = board.find(f'id="pedido-{order_id}"', start)
+    return start >= 0 and card >= 0 and (end < 0 or card < end)
 
 
 async def order_on_the_board(restaurant: Restaurant, panel: PanelSession) -> str:
