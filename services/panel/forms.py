@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -115,6 +116,33 @@ def form_values(form: Form) -> dict[str, Any]:
     }
 
 
+PROBLEMS_IN_PORTUGUESE = (
+    (re.compile(r"Input should be greater than or equal to (\S+)"), "Deve ser no mínimo {0}."),
+    (re.compile(r"Input should be less than or equal to (\S+)"), "Deve ser no máximo {0}."),
+    (re.compile(r"Input should be a valid (number|decimal)"), "Informe um número."),
+    (
+        re.compile(r"Decimal input should have no more than (\d+) decimal"),
+        "Use até {0} casas decimais.",
+    ),
+    (re.compile(r"String should have at most (\d+) characters"), "Use até {0} caracteres."),
+    (re.compile(r"String should match pattern"), "Formato inválido."),
+    (re.compile(r"List should have at least 1 item"), "Escolha ao menos um."),
+    (re.compile(r"Field required"), "Obrigatório."),
+    (re.compile(r"unknown time zone"), "Fuso horário desconhecido (ex.: America/Sao_Paulo)."),
+    (re.compile(r"unknown day"), "Dia desconhecido: use 0 a 6 (0 = segunda) ou mon … sun."),
+    (re.compile(r"unknown placeholder (\{[^}]*\})"), "Marcador desconhecido: {0}."),
+)
+"""The order service's validation problems said in Portuguese; any other is shown as it came."""
+
+
+def in_portuguese(problem: str) -> str:
+    for pattern, words in PROBLEMS_IN_PORTUGUESE:
+        found = pattern.search(problem)
+        if found:
+            return words.format(*found.groups())
+    return problem
+
+
 def errors_by_field(errors: list[dict[str, str]]) -> dict[str, list[str]]:
     """The order service's field errors keyed by the form field they belong beside
     (`notificationTemplates.READY` beside that template, `operatingHours.0.opens` beside hours)."""
@@ -124,5 +152,5 @@ def errors_by_field(errors: list[dict[str, str]]) -> dict[str, list[str]]:
         name = path[0]
         if name == "notificationTemplates" and len(path) > 1:
             name = f"template.{path[1]}"
-        found.setdefault(name or "geral", []).append(str(error.get("problem", "")))
+        found.setdefault(name or "geral", []).append(in_portuguese(str(error.get("problem", ""))))
     return found

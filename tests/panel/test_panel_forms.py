@@ -54,19 +54,25 @@ def test_the_form_becomes_the_whole_configuration_keeping_what_it_does_not_show(
     assert "clientId" not in document
 
 
-def test_each_error_goes_beside_its_field_and_a_template_beside_its_status() -> None:
+def test_each_error_goes_beside_its_field_in_portuguese_and_a_template_beside_its_status() -> None:
     errors = errors_by_field(
         [
-            {"field": "autoConfirmationTimeout", "problem": "too small"},
-            {"field": "operatingHours.1.closes", "problem": "missing"},
-            {"field": "notificationTemplates.READY", "problem": "too long"},
-            {"field": "", "problem": "not an object"},
+            {
+                "field": "autoConfirmationTimeout",
+                "problem": "Input should be greater than or equal to 0",
+            },
+            {"field": "operatingHours.1.closes", "problem": "Field required"},
+            {
+                "field": "notificationTemplates.READY",
+                "problem": "String should have at most 1000 characters",
+            },
+            {"field": "", "problem": "body must be a JSON object"},
         ]
     )
 
     assert errors == {
-        "autoConfirmationTimeout": ["too small"],
-        "operatingHours": ["missing"],
-        "template.READY": ["too long"],
-        "geral": ["not an object"],
+        "autoConfirmationTimeout": ["Deve ser no mínimo 0."],
+        "operatingHours": ["Obrigatório."],
+        "template.READY": ["Use até 1000 caracteres."],
+        "geral": ["body must be a JSON object"],
     }

@@ -131,6 +131,8 @@ async def test_an_invalid_configuration_is_shown_beside_its_field_and_nothing_is
 
     await eventually(lambda: present(browser, "#erro-autoConfirmationTimeout"), what="the error")
     assert field_is_marked(browser, "autoConfirmationTimeout")
+    error = browser.find_element(By.ID, "erro-autoConfirmationTimeout")
+    assert error.text == "Deve ser no mínimo 0."
     browser.save_screenshot(str(tmp_path / "config.png"))
     config = await restaurant.order_api.get(
         f"/stores/{restaurant.client_id}/{restaurant.store_id}/config"
