@@ -22,7 +22,7 @@ from pydantic.json_schema import models_json_schema
 from pymongo import AsyncMongoClient
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.contracts.limits import error_fields
+from shared.contracts.limits import error_fields, nested_deeper_than
 
 log = logging.getLogger(__name__)
 
@@ -263,9 +263,12 @@ def parse_json(body: bytes) -> Any:
     """`body` as JSON: BodyRefused(400) when it is not, nests too deep or holds a number too long
     for Python to read (which raise RecursionError and ValueError, not JSONDecodeError)."""
     try:
-        return json.loads(body)
+        parsed = json.loads(body)
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
         raise BodyRefused(400, "body is not readable JSON") from None
+    if nested_deeper_than(parsed):
+        raise BodyRefused(400, "body is not readable JSON: nested too deeply")
+    return parsed
 
 
 async def json_body(request: Request, limit: int) -> Any:
