@@ -50,31 +50,25 @@ def calls(python: Path) -> list[str]:
     return (python.parent / "calls").read_text().splitlines()
 
 
-async def test_ctrl_c_while_the_system_stays_up_stops_it_and_returns(
-    python: Path, terminals: list[Terminal]
+@pytest.mark.parametrize(
+    ("demo_seconds", "interrupted_at", "never_shown"),
+    [(0, "Ctrl-C stops it.", "The demo failed"), (600, "demo started", "System up")],
+    ids=["while-the-system-stays-up", "during-the-demo"],
+)
+async def test_ctrl_c_stops_what_make_run_started_and_returns(
+    python: Path,
+    terminals: list[Terminal],
+    demo_seconds: int,
+    interrupted_at: str,
+    never_shown: str,
 ) -> None:
-    terminal = make_run(python, demo_seconds=0)
+    terminal = make_run(python, demo_seconds)
     terminals.append(terminal)
-    await terminal.shows("Ctrl-C stops it.")
+    await terminal.shows(interrupted_at)
 
     terminal.type(b"\x03")
 
     assert await terminal.exits() != 0
     assert calls(python) == ["-m deploy.local.demo", "-m deploy.local.infra down"]
     assert terminal.session() == []
-
-
-async def test_ctrl_c_during_the_demo_stops_the_demo_and_the_system_and_returns(
-    python: Path, terminals: list[Terminal]
-) -> None:
-    terminal = make_run(python, demo_seconds=600)
-    terminals.append(terminal)
-    await terminal.shows("demo started")
-
-    terminal.type(b"\x03")
-
-    assert await terminal.exits() != 0
-    assert calls(python) == ["-m deploy.local.demo", "-m deploy.local.infra down"]
-    assert terminal.session() == []
-    assert "demo played" not in terminal.output
-    assert "System up" not in terminal.output
+    assert never_shown not in terminal.output
