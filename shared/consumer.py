@@ -22,6 +22,8 @@ from aiokafka.errors import MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 from pydantic import ValidationError
 
 from shared.contracts.base import Message
@@ -46,6 +48,7 @@ from shared.records import (
 from shared.retry import Backoff, retry_transient
 from shared.settings import ConsumerSettings
 from shared.topics import dlq_topic
+from shared.tracing import annotate, processing
 
 log = logging.getLogger(__name__)
 
@@ -133,13 +136,24 @@ class IdempotentConsumer(Generic[M]):
         event_type = received.headers.get(HEADER_EVENT_TYPE, "unknown")
         if event_type not in MESSAGE_TYPES:  # a metric label: never the sender's own text
             event_type = "unknown"
-        try:
-            with HANDLER_SECONDS.labels(self.name).time():
-                outcome = await self._outcome_of(received)
-        except Exception:
-            MESSAGES_HANDLED.labels(self.name, event_type, "redelivered").inc()
-            raise
-        MESSAGES_HANDLED.labels(self.name, event_type, outcome).inc()
+        with processing(
+            self.name,
+            received.topic,
+            received.partition,
+            received.offset,
+            event_type,
+            received.headers,
+        ) as span:
+            try:
+                with HANDLER_SECONDS.labels(self.name).time():
+                    outcome = await self._outcome_of(received)
+            except Exception as error:
+                MESSAGES_HANDLED.labels(self.name, event_type, "redelivered").inc()
+                span.set_attribute("outcome", "redelivered")
+                span.set_status(StatusCode.ERROR, describe_error(error))
+                raise
+            MESSAGES_HANDLED.labels(self.name, event_type, outcome).inc()
+            span.set_attribute("outcome", outcome)
 
     async def _outcome_of(self, received: ReceivedRecord) -> str:
         try:
@@ -149,6 +163,7 @@ class IdempotentConsumer(Generic[M]):
                 await self._answer_malformed(error, received)
             await self._dead_letter(received, error)
             return "dead_lettered"
+        annotate(message)
         with log_context(
             correlationId=getattr(message, "correlation_id", None),
             clientId=getattr(message, "client_id", None),
@@ -203,6 +218,7 @@ class IdempotentConsumer(Generic[M]):
 
     async def _dead_letter(self, received: ReceivedRecord, error: BaseException) -> None:
         description = describe_error(error)
+        trace.get_current_span().set_status(StatusCode.ERROR, description)
         log.warning(
             "%s: dead-lettering %s[%d]@%d: %s",
             self.name,

@@ -13,6 +13,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from shared.retry import Backoff, retry_transient
+from shared.tracing import trace_http_client
 
 T = TypeVar("T")
 
@@ -67,11 +68,14 @@ class GatewaySettings(BaseModel):
 
 
 def http_client(base_url: str, settings: GatewaySettings, **options: object) -> httpx.AsyncClient:
-    """An httpx client with a timeout on every call (connect, read, write, pool)."""
-    return httpx.AsyncClient(
-        base_url=base_url,
-        timeout=httpx.Timeout(settings.timeout_s),
-        **options,  # type: ignore[arg-type]
+    """An httpx client with a timeout on every call (connect, read, write, pool), each call a
+    span of the trace that made it."""
+    return trace_http_client(
+        httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(settings.timeout_s),
+            **options,  # type: ignore[arg-type]
+        )
     )
 
 

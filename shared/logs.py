@@ -1,9 +1,9 @@
 """Logging of every service: one JSON object per line on stderr, with the message's context.
 
 The idempotent consumer puts `correlationId`, `clientId`, `storeId`, `orderId`, `eventType` and
-`eventId` of the message being handled into every line logged meanwhile (`log_context`), so
-that one conversation turn can be followed across the four services. Level from LOG_LEVEL;
-LOG_FORMAT=text gives plain lines for reading by eye.
+`eventId` of the message being handled into every line logged meanwhile (`log_context`), and
+`traceId` within a trace, so that one conversation turn can be followed across the four
+services. Level from LOG_LEVEL; LOG_FORMAT=text gives plain lines for reading by eye.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TextIO
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 _CONTEXT: ContextVar[dict[str, str]] = ContextVar("log_context", default={})  # noqa: B039
@@ -35,6 +36,9 @@ class _WithContext(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for name, value in _CONTEXT.get().items():
             setattr(record, name, value)
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:  # the line's trace, to find it among the spans and back
+            record.traceId = trace.format_trace_id(span.trace_id)
         return True
 
 

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from shared.contracts.base import Message
 from shared.keys import key_for
+from shared.tracing import trace_headers
 
 HEADER_EVENT_TYPE = "event-type"
 HEADER_EVENT_ID = "event-id"
@@ -35,7 +36,8 @@ class OutgoingRecord:
 
     @classmethod
     def of(cls, topic: str, message: Message) -> OutgoingRecord:
-        """The record of `message` on `topic`: key from the key helper, metadata in headers."""
+        """The record of `message` on `topic`: key from the key helper, metadata in headers,
+        and the trace context of the code making it (kept in an outbox until it is sent)."""
         client_id = getattr(message, "client_id", None)
         store_id = getattr(message, "store_id", None)
         headers = {
@@ -46,6 +48,7 @@ class OutgoingRecord:
         correlation_id = getattr(message, "correlation_id", None)
         if correlation_id:
             headers[HEADER_CORRELATION_ID] = correlation_id
+        headers |= trace_headers(topic, message)
         return cls(
             topic=topic,
             key=key_for(topic, client_id, store_id),

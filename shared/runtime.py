@@ -3,7 +3,8 @@
 A service's `build_app` makes a `ServiceRuntime`, builds its adapters and use cases on the
 runtime's database, sink and relay, declares what it consumes (`consume`) and which loops it
 runs (`loop`), and returns `runtime.app(...)`. The app's lifespan creates the indexes and
-topics the service declared, starts the broker and the loops, and tears all of it down.
+topics the service declared, starts the broker and the loops, and tears all of it down; spans
+are exported as the service's OTEL_* settings say (shared/tracing.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from shared.processed_events import INDEXES as PROCESSED_INDEXES
 from shared.processed_events import MongoProcessedEvents
 from shared.settings import ServiceSettings
 from shared.topics import PREFIX_MARK, dlq_topic
+from shared.tracing import Tracing, trace_http_app
 
 Clock = Callable[[], datetime]
 Hook = Callable[[], Awaitable[None]]
@@ -48,6 +50,8 @@ class KafkaUsage:
     write: set[str] = field(default_factory=set)
     create: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
+    consumes: dict[str, set[str]] = field(default_factory=dict)
+    """The topics (or `prefix*`es) each consumer group reads: what its lag is measured on."""
 
 
 def pattern_prefix(pattern: str) -> str:
@@ -64,6 +68,7 @@ class ServiceRuntime:
         self.name = name
         self.settings = settings
         self.clock = clock
+        self.tracing = Tracing.start(name, settings.tracing)
         self.client = connect(settings.mongo, app_name=name)
         self.database = self.client[settings.database]
         self.broker = build_broker(settings.kafka, client_id=name)
@@ -74,7 +79,7 @@ class ServiceRuntime:
         self._topics: set[str] = set()
         self._loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         self._before_start: list[Hook] = []
-        self._on_stop: list[Hook] = []
+        self._on_stop: list[Hook] = [self.tracing.stop]
         self._readiness = dependencies_ready(self.client, self.broker)
         self.kafka_usage = KafkaUsage()
         self.indexes(PROCESSED_INDEXES)
@@ -112,6 +117,7 @@ class ServiceRuntime:
                 topic if topic.endswith(PREFIX_MARK) else dlq_topic(topic) for topic in consumed
             )
             self.kafka_usage.groups.add(subscription.name)
+            self.kafka_usage.consumes.setdefault(subscription.name, set()).update(consumed)
 
     def reads(self, *topics: str) -> None:
         """Topics the service reads outside its subscriptions (a local copy, without a group)."""
@@ -155,6 +161,7 @@ class ServiceRuntime:
             self.name, lifespan=self._lifespan, readiness=self._readiness, routers=routers
         )
         app.state.kafka_usage = self.kafka_usage  # read by `make k8s-check` against its ACLs
+        trace_http_app(app)
 
         @app.get("/asyncapi.json", include_in_schema=False)
         async def asyncapi() -> dict[str, Any]:

@@ -196,6 +196,35 @@ class OutboxSettings(BaseSettings):
     batch_size: int = Field(default=100, ge=1, description="Documents taken by one sweep.")
 
 
+class TracingSettings(BaseSettings):
+    """OpenTelemetry traces (the standard OTEL_* variables): off unless an exporter is named."""
+
+    model_config = SettingsConfigDict(env_prefix="OTEL_", extra="ignore")
+
+    traces_exporter: Literal["none", "otlp"] = Field(
+        default="none",
+        description="OTEL_TRACES_EXPORTER: `otlp` sends spans over OTLP/HTTP; `none` (the "
+        "default) records none, while the trace context still passes through.",
+    )
+    exporter_otlp_endpoint: str = Field(
+        default="http://127.0.0.1:4318",
+        pattern=r"^https?://",
+        description="OTEL_EXPORTER_OTLP_ENDPOINT: the collector's OTLP/HTTP base URL (spans go "
+        "to its /v1/traces).",
+    )
+    traces_sampler_arg: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="OTEL_TRACES_SAMPLER_ARG: the share of new traces recorded; a trace begun "
+        "elsewhere follows its sender's decision.",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.traces_exporter == "otlp"
+
+
 class ServiceSettings(BaseModel):
     """A service's `Settings`: groups of the above (and its own), each a field whose type is the
     group (`shared.entrypoint.load_settings` reads them one by one). A service names its own
@@ -209,6 +238,7 @@ class ServiceSettings(BaseModel):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @property
     def port(self) -> int:

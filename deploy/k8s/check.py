@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -426,13 +427,13 @@ def check_wiring(resources: list[Resource], report: Report) -> None:
         if not selected(pdb["spec"].get("selector", {}).get("matchLabels") or {}):
             report.add(_key(pdb), "selects no Deployment")
     names = {deployment["metadata"]["name"] for deployment in deployments}
+    for scaled in _of_kind(resources, "ScaledObject"):
+        target = scaled["spec"]["scaleTargetRef"]
+        kind = target.get("kind", "Deployment")
+        if kind != "Deployment" or target.get("name") not in names:
+            report.add(_key(scaled), f"scales {kind}/{target.get('name')}, not a Deployment here")
     for hpa in _of_kind(resources, "HorizontalPodAutoscaler"):
-        target = hpa["spec"]["scaleTargetRef"]
-        if target.get("kind") != "Deployment" or target.get("name") not in names:
-            report.add(
-                _key(hpa),
-                f"scales {target.get('kind')}/{target.get('name')}, not a Deployment here",
-            )
+        report.add(_key(hpa), "the services wait on I/O: scale on consumer lag (ScaledObject)")
     if deployments and not any(
         policy["spec"].get("podSelector") in ({}, None)
         and set(policy["spec"].get("policyTypes") or []) == {"Ingress", "Egress"}
@@ -574,6 +575,115 @@ def check_kafka_users(resources: list[Resource], usage_for: UsageFor, report: Re
                     )
 
 
+KEDA_DEFAULT_MAX_REPLICAS = 100
+KEDA_SASL = {"SCRAM-SHA-512": "scram_sha512", "SCRAM-SHA-256": "scram_sha256"}
+"""KAFKA_SASL_MECHANISM in the Kafka scaler's words."""
+
+
+def lag_triggers(usage: KafkaUsage) -> set[tuple[str, str | None]]:
+    """(consumer group, topic) of each lag a service's scaling must follow; a pattern's topics
+    are one trigger without a topic (KEDA then reads every topic the group has offsets on)."""
+    return {
+        (group, None if topic.endswith(PREFIX_MARK) else topic)
+        for group, topics in usage.consumes.items()
+        for topic in topics
+    }
+
+
+def check_scaling(resources: list[Resource], usage_for: UsageFor, report: Report) -> None:
+    """Each consuming service scales on a ScaledObject whose Kafka triggers name exactly its
+    consumer groups and topics, connected as the service connects (bootstrap servers, SASL and
+    TLS, its own KafkaUser's password, the cluster CA it mounts), never to zero, never past the
+    partitions (allowIdleConsumers false)."""
+    scaled_objects = _of_kind(resources, "ScaledObject")
+    if not scaled_objects:
+        return
+    by_target = {scaled["spec"]["scaleTargetRef"]["name"]: scaled for scaled in scaled_objects}
+    auths = {_key(auth): auth for auth in _of_kind(resources, "TriggerAuthentication")}
+    for deployment in _of_kind(resources, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            service = service_of(container)
+            if service is None:
+                continue
+            try:
+                usage = usage_for(service)
+            except ImportError as error:
+                report.add(_key(deployment), f"services.{service}.app cannot be imported ({error})")
+                continue
+            scaled = by_target.get(deployment["metadata"]["name"])
+            if scaled is None:
+                if usage.consumes:
+                    report.add(_key(deployment), "consumes Kafka but no ScaledObject scales it")
+                continue
+            env = container_env(container, _namespace(deployment), resources, report)
+            mounted = {
+                str((volume.get("secret") or {}).get("secretName"))
+                for volume in pod.get("volumes") or []
+            }
+            _check_scaled_object(scaled, usage, env, mounted, auths, report)
+
+
+def _check_scaled_object(
+    scaled: Resource,
+    usage: KafkaUsage,
+    env: Mapping[str, EnvSource],
+    mounted: set[str],
+    auths: Mapping[str, Resource],
+    report: Report,
+) -> None:
+    where, spec = _key(scaled), scaled["spec"]
+    if spec.get("minReplicaCount", 0) < 1:
+        report.add(where, "minReplicaCount below 1: the HTTP API and the timers must keep running")
+    triggers = [trigger for trigger in spec["triggers"] if trigger["type"] == "kafka"]
+    found = {(t["metadata"].get("consumerGroup", ""), t["metadata"].get("topic")) for t in triggers}
+    wanted = lag_triggers(usage)
+    for group, topic in sorted(wanted - found, key=str):
+        report.add(where, f"no trigger on the lag of group {group} on {topic or 'its topics'}")
+    for group, topic in sorted(found - wanted, key=str):
+        report.add(where, f"a trigger on group {group} on {topic or 'its topics'}, never consumed")
+
+    def value(name: str) -> str:
+        return str(env[name].value) if name in env else ""
+
+    protocol = value("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT"
+    sasl = KEDA_SASL.get(value("KAFKA_SASL_MECHANISM") or "SCRAM-SHA-512", "unknown")
+    expected = {
+        "sasl": sasl if protocol.startswith("SASL_") else "none",
+        "tls": "enable" if protocol in ("SSL", "SASL_SSL") else "disable",
+        "offsetResetPolicy": "earliest",  # as the services' consumers start
+    }
+    password = env.get("KAFKA_SASL_PASSWORD")
+    used: set[str] = set()
+    for trigger in triggers:
+        metadata = trigger["metadata"]
+        twhere = f"{where} trigger {metadata.get('consumerGroup')}/{metadata.get('topic', '*')}"
+        servers = metadata.get("bootstrapServers") or value(
+            str(metadata.get("bootstrapServersFromEnv"))
+        )
+        if servers != value("KAFKA_BOOTSTRAP_SERVERS"):
+            report.add(twhere, f"reads {servers or 'no bootstrap servers'}, not the service's")
+        for name, wanted_value in expected.items():
+            if metadata.get(name, "none" if name == "sasl" else "") != wanted_value:
+                report.add(twhere, f"{name} {metadata.get(name)} is not {wanted_value}")
+        if str(metadata.get("allowIdleConsumers", "false")).lower() == "true":
+            report.add(twhere, "allowIdleConsumers would scale past the partitions")
+        ref = f"TriggerAuthentication/{(trigger.get('authenticationRef') or {}).get('name')}"
+        if protocol.startswith("SASL_") and ref not in auths:
+            report.add(twhere, "no TriggerAuthentication of these manifests: KEDA cannot log in")
+        used.add(ref)
+    for auth in (auths[ref] for ref in sorted(used & auths.keys())):
+        secrets = {t["parameter"]: t for t in auth["spec"].get("secretTargetRef") or []}
+        from_env = {t["parameter"]: t["name"] for t in auth["spec"].get("env") or []}
+        given = secrets.get("password", {})
+        if password is None or f"{given.get('name')}/{given.get('key')}" != password.origin:
+            report.add(_key(auth), "password is not the service's KAFKA_SASL_PASSWORD Secret")
+        if from_env.get("username") != "KAFKA_SASL_USERNAME":
+            report.add(_key(auth), "username is not the service's KAFKA_SASL_USERNAME")
+        if expected["tls"] == "enable" and secrets.get("ca", {}).get("name") not in mounted:
+            report.add(_key(auth), "ca is not the cluster CA Secret the service mounts")
+
+
 def check_topics(resources: list[Resource], report: Report) -> None:
     """A KafkaTopic for every fixed topic and its DLQ, sized alike and as the services expect."""
     from shared.broker import DLQ_RETENTION_MS
@@ -611,9 +721,10 @@ def check_topics(resources: list[Resource], report: Report) -> None:
             report.add(
                 _key(config_map), f"KAFKA_TOPIC_PARTITIONS {value} != KafkaTopic partitions {count}"
             )
-    for hpa in _of_kind(resources, "HorizontalPodAutoscaler"):
-        if hpa["spec"]["maxReplicas"] > count:
-            report.add(_key(hpa), f"maxReplicas {hpa['spec']['maxReplicas']} > {count} partitions")
+    for scaled in _of_kind(resources, "ScaledObject"):
+        most = scaled["spec"].get("maxReplicaCount", KEDA_DEFAULT_MAX_REPLICAS)
+        if most > count:
+            report.add(_key(scaled), f"maxReplicaCount {most} > {count} partitions")
 
 
 _PROMQL_WORDS = {
@@ -639,11 +750,10 @@ def promql_metric_names(expr: str) -> set[str]:
     return names
 
 
-def check_alerts(resources: list[Resource], metrics_for: MetricsFor, report: Report) -> None:
-    """Every metric an alert reads is one the services expose."""
-    rules = _of_kind(resources, "PrometheusRule")
-    if not rules:
-        return
+def _exposed(
+    resources: list[Resource], metrics_for: MetricsFor, report: Report, where: str
+) -> set[str] | None:
+    """The metrics the rendered services expose (None, reported, when they cannot be read)."""
     services = {
         name
         for deployment in _of_kind(resources, "Deployment")
@@ -651,9 +761,19 @@ def check_alerts(resources: list[Resource], metrics_for: MetricsFor, report: Rep
         if (name := service_of(container))
     }
     try:
-        exposed = metrics_for(sorted(services))
+        return metrics_for(sorted(services))
     except ImportError as error:
-        report.add("PrometheusRule", f"a service's metrics cannot be imported ({error})")
+        report.add(where, f"a service's metrics cannot be imported ({error})")
+        return None
+
+
+def check_alerts(resources: list[Resource], metrics_for: MetricsFor, report: Report) -> None:
+    """Every metric an alert reads is one the services expose."""
+    rules = _of_kind(resources, "PrometheusRule")
+    if not rules:
+        return
+    exposed = _exposed(resources, metrics_for, report, "PrometheusRule")
+    if exposed is None:
         return
     for rule_file in rules:
         for group in rule_file["spec"]["groups"]:
@@ -663,6 +783,58 @@ def check_alerts(resources: list[Resource], metrics_for: MetricsFor, report: Rep
                         f"{_key(rule_file)} {rule.get('alert') or rule.get('record')}",
                         f"metric {name} is not exposed by any service",
                     )
+
+
+DASHBOARD_LABEL = "grafana_dashboard"
+"""The label Grafana's dashboard sidecar (kube-prometheus-stack) loads ConfigMaps by."""
+_LABEL_VALUES = re.compile(r"label_values\((.*),\s*[A-Za-z_][A-Za-z0-9_]*\s*\)", re.DOTALL)
+
+
+def dashboard_queries(dashboard: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(where, PromQL) of every query a Grafana dashboard runs: its panels' targets (rows'
+    panels included) and its variables' queries (`label_values(<expr>, label)` as `<expr>`)."""
+    panels = list(dashboard.get("panels") or [])
+    while panels:
+        panel = panels.pop(0)
+        panels.extend(panel.get("panels") or [])
+        for target in panel.get("targets") or []:
+            if target.get("expr"):
+                yield f"panel {panel.get('title')!r}", str(target["expr"])
+    for variable in (dashboard.get("templating") or {}).get("list") or []:
+        if variable.get("type") != "query":
+            continue
+        query = variable.get("query")
+        text = str(query.get("query", "") if isinstance(query, Mapping) else query or "")
+        match = _LABEL_VALUES.fullmatch(text.strip())
+        yield f"variable {variable.get('name')!r}", match.group(1) if match else text
+
+
+def check_dashboards(resources: list[Resource], metrics_for: MetricsFor, report: Report) -> None:
+    """Every metric a Grafana dashboard (a ConfigMap labelled grafana_dashboard) reads is one
+    the services expose; where alerts ship, a dashboard ships too."""
+    dashboards = [
+        config_map
+        for config_map in _of_kind(resources, "ConfigMap")
+        if DASHBOARD_LABEL in (config_map["metadata"].get("labels") or {})
+    ]
+    if _of_kind(resources, "PrometheusRule") and not dashboards:
+        report.add("ConfigMap", f"alerts without a Grafana dashboard (label {DASHBOARD_LABEL})")
+    if not dashboards:
+        return
+    exposed = _exposed(resources, metrics_for, report, "Grafana dashboard")
+    if exposed is None:
+        return
+    for config_map in dashboards:
+        for file, text in (config_map.get("data") or {}).items():
+            where = f"{_key(config_map)} {file}"
+            try:
+                dashboard = json.loads(text)
+            except ValueError as error:
+                report.add(where, f"is not JSON ({error})")
+                continue
+            for place, query in dashboard_queries(dashboard):
+                for name in sorted(promql_metric_names(query) - exposed):
+                    report.add(f"{where} {place}", f"metric {name} is not exposed by any service")
 
 
 def check_resources(
@@ -681,7 +853,9 @@ def check_resources(
     check_http_routes(resources, report)
     check_topics(resources, report)
     check_kafka_users(resources, usage_for, report)
+    check_scaling(resources, usage_for, report)
     check_alerts(resources, metrics_for, report)
+    check_dashboards(resources, metrics_for, report)
     return report
 
 

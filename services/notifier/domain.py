@@ -104,13 +104,16 @@ class CustomerMessage:
     """Twilio ContentVariables: 1 customer name, 2 order id, 3 total, 4 store name, 5 detail."""
     sender: str | None = None
     """The store's own WhatsApp sender (`whatsapp:+...`); None: the platform's."""
+    store_templates: Mapping[str, str] = field(default_factory=dict)
+    """The store's own approved templates; when it has any, the platform's are not used."""
 
     def notification_id(self, source_event_id: UUID) -> str:
         """The ledger id: one message per (source event, kind)."""
         return f"{source_event_id}:{self.kind.value}"
 
-    def template_sid(self, templates: Mapping[str, str]) -> str | None:
-        """The configured ContentSid for this message, if any."""
+    def template_sid(self, platform_templates: Mapping[str, str]) -> str | None:
+        """The ContentSid configured for this message (the store's, else the platform's)."""
+        templates = self.store_templates or platform_templates
         return next((templates[key] for key in self.template_keys if key in templates), None)
 
 
@@ -149,8 +152,11 @@ class _Facts:
 
 def messages_for(event: CustomerEvent, config: StoreOrderConfig) -> list[CustomerMessage]:
     """The messages `event` sends, given the store's configuration (empty: none is due), each
-    from the store's own sender when it has one."""
-    return [replace(message, sender=config.whatsapp_sender) for message in _messages(event, config)]
+    from the store's own sender and with its own approved templates when it has them."""
+    return [
+        replace(message, sender=config.whatsapp_sender, store_templates=config.whatsapp_templates)
+        for message in _messages(event, config)
+    ]
 
 
 def _messages(event: CustomerEvent, config: StoreOrderConfig) -> list[CustomerMessage]:

@@ -19,4 +19,9 @@ POS_UPDATES_REFUSED = Counter(
 MESSAGES_DECIDED = Counter(
     "order_messages_decided_total", "Messages published by order decisions, by type", ["type"]
 )
+ORDERS_ENTERING = Counter(
+    "order_status_entered_total",
+    "Orders that entered a status (placed orders enter PENDING), by status",
+    ["status"],
+)
 ALERTS = Counter("order_alerts_total", "Conditions someone must act on (chargebacks)", ["kind"])

@@ -35,12 +35,12 @@ from services.order.ports import (
     StoreConfigRepository,
     StoreTopics,
 )
-from shared.contracts.orders import CancelOrder, PlaceOrder
+from shared.contracts.orders import CancelOrder, OrderPlaced, OrderStatusChanged, PlaceOrder
 from shared.contracts.payments import PaymentChargebackReported, RefundFailed
 from shared.contracts.pos import PosUpdateRejected
 from shared.contracts.scheduler import TimerFired
 from shared.contracts.stores import StoreConfigChanged, StoreOrderConfig
-from shared.contracts.values import ReasonCode
+from shared.contracts.values import OrderStatus, ReasonCode
 from shared.records import RecordSink
 
 log = logging.getLogger(__name__)
@@ -273,6 +273,11 @@ class OrderService:
     def _count(self, decision: OrderDecision) -> None:
         for message in decision.events:
             metrics.MESSAGES_DECIDED.labels(message.event_type).inc()
+            match message:
+                case OrderPlaced():
+                    metrics.ORDERS_ENTERING.labels(OrderStatus.PENDING).inc()
+                case OrderStatusChanged():
+                    metrics.ORDERS_ENTERING.labels(message.to_status).inc()
 
     # Store configurations and queries
 

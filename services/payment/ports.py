@@ -3,7 +3,7 @@ credentials) and each restaurant's Asaas account."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -159,6 +159,15 @@ class CredentialsRepository(Protocol):
     async def get(self, client_id: str) -> StoredCredentials | None: ...
 
     async def put(self, credentials: StoredCredentials) -> None: ...
+
+    def client_ids(self) -> AsyncIterator[str]:
+        """Every restaurant with stored credentials (a scan: for key rotation, not a hot path)."""
+        ...
+
+    async def replace_secrets(self, was: StoredCredentials, now: StoredCredentials) -> bool:
+        """Stores `now` only if the restaurant's secrets are still those of `was`; False when
+        they changed in between (new credentials are never overwritten by older ones)."""
+        ...
 
 
 UNCLEAR_FAILURES = (GatewayUnavailable, httpx.TransportError)

@@ -27,9 +27,17 @@ class Timer:
     partition: int | None = None
     """The `scheduler.commands` partition its command came on: the replica owning that
     partition fires it."""
+    trace_context: dict[str, str] = field(default_factory=dict)
+    """The W3C trace context (`traceparent`) of the handling that set it: its firing continues
+    that trace."""
 
     @classmethod
-    def from_command(cls, command: ScheduleTimer, partition: int | None = None) -> Timer:
+    def from_command(
+        cls,
+        command: ScheduleTimer,
+        partition: int | None = None,
+        trace_context: dict[str, str] | None = None,
+    ) -> Timer:
         return cls(
             timer_id=command.timer_id,
             client_id=command.client_id,
@@ -42,4 +50,5 @@ class Timer:
             order_id=command.order_id,
             payload=dict(command.payload),
             partition=partition,
+            trace_context=dict(trace_context or {}),
         )

@@ -24,6 +24,7 @@ from shared.contracts.scheduler import CancelTimer, ScheduleTimer
 from shared.records import OutgoingRecord, RecordSink
 from shared.retry import Backoff
 from shared.topics import SCHEDULER_EVENTS
+from shared.tracing import continuing, current_context
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class TimerService:
         self._reconcile_sooner = asyncio.Event()
 
     async def schedule(self, command: ScheduleTimer, partition: int | None = None) -> None:
-        if await self._store.upsert(Timer.from_command(command, partition)):
+        if await self._store.upsert(Timer.from_command(command, partition, current_context())):
             TIMERS_SCHEDULED.inc()
             if self._next_tick is None or command.due_at < self._next_tick:
                 self._wake.set()
@@ -104,7 +105,11 @@ class TimerService:
         due = await self._store.claim_due(now, self._policy.lease, self._policy.batch_size)
         if due.claimed:
             fired = [timer_fired(t, event_id=uuid.uuid4(), now=self._clock()) for t in due.claimed]
-            await self._sink.send(*(OutgoingRecord.of(self._events_topic, e) for e in fired))
+            records = []
+            for timer, event in zip(due.claimed, fired, strict=True):
+                with continuing(timer.trace_context):  # the trace of the order that set it
+                    records.append(OutgoingRecord.of(self._events_topic, event))
+            await self._sink.send(*records)
             for event in fired:
                 TIMER_LATENESS.observe(max(0.0, (event.fired_at - event.due_at).total_seconds()))
             TIMERS_FIRED.inc(len(fired))

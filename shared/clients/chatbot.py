@@ -7,6 +7,7 @@ Outcomes come from `orders.events`, read from the moment the client starts; a co
 matched to its answer by `correlationId` and `commandId` (or `orderId` for a cancellation).
 The client connects as its settings say (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*: the chatbot's
 own identity); it writes `orders.commands` and reads `orders.events` without a consumer group.
+Each command begins a trace, recorded by the process's tracer provider or `tracer_provider`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer
+from opentelemetry.trace import SpanKind, TracerProvider
 
 from shared.broker import BrokerSink, build_broker
 from shared.clients.reading import follow, reader_from_now
@@ -31,6 +33,7 @@ from shared.contracts.values import OrderStatus
 from shared.records import OutgoingRecord
 from shared.settings import KafkaTarget, kafka_settings
 from shared.topics import ORDERS_COMMANDS, ORDERS_EVENTS
+from shared.tracing import message_attributes, tracer
 
 PlaceOutcome = OrderPlaced | OrderRejected
 CancelOutcome = OrderStatusChanged | OrderRejected
@@ -39,8 +42,11 @@ CancelOutcome = OrderStatusChanged | OrderRejected
 class ChatbotClient:
     """Publishes order commands on `orders.commands` and waits for their answers."""
 
-    def __init__(self, kafka: KafkaTarget) -> None:
+    def __init__(
+        self, kafka: KafkaTarget, *, tracer_provider: TracerProvider | None = None
+    ) -> None:
         self._kafka = kafka_settings(kafka)
+        self._tracer = tracer(tracer_provider)
         self._broker = build_broker(self._kafka, client_id="chatbot")
         self._sink = BrokerSink(self._broker)
         self._events: AIOKafkaConsumer | None = None
@@ -84,8 +90,14 @@ class ChatbotClient:
         return answer
 
     async def send(self, command: PlaceOrder | CancelOrder) -> None:
-        """Sends a command without waiting for its answer."""
-        await self._sink.send(OutgoingRecord.of(ORDERS_COMMANDS, command))
+        """Sends a command without waiting for its answer; it begins a trace (or continues the
+        caller's) that the services' spans carry on."""
+        with self._tracer.start_as_current_span(
+            f"chatbot {command.event_type}",
+            kind=SpanKind.PRODUCER,
+            attributes=message_attributes(command),
+        ):
+            await self._sink.send(OutgoingRecord.of(ORDERS_COMMANDS, command))
 
     async def _ask(
         self, command: PlaceOrder | CancelOrder, subject: str, timeout: float

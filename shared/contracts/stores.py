@@ -30,7 +30,7 @@ from shared.contracts.limits import (
     MAX_TEMPLATE_LENGTH,
     as_reais,
 )
-from shared.contracts.values import OrderStatus, PaymentMethod
+from shared.contracts.values import NotificationKind, OrderStatus, PaymentMethod
 
 Minutes = Annotated[float, Field(ge=0, le=MAX_MINUTES, allow_inf_nan=False)]
 """A duration in minutes: non-negative, at most a week, fractions allowed (0.1 is 6 seconds)."""
@@ -43,6 +43,16 @@ HourMinute = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d
 
 WhatsAppSender = Annotated[str, StringConstraints(pattern=r"^whatsapp:\+[1-9]\d{7,14}$")]
 """A WhatsApp sender as Twilio names it: `whatsapp:` and an E.164 number."""
+
+ContentSid = Annotated[str, StringConstraints(pattern=r"^HX[0-9a-fA-F]{32}$")]
+"""An approved WhatsApp template as Twilio's Content API names it: `HX` and 32 hex digits."""
+
+CONTENT_TEMPLATE_KEYS = frozenset(
+    {kind.value for kind in NotificationKind}
+    | {f"{NotificationKind.ORDER_STATUS.value}:{status.value}" for status in OrderStatus}
+)
+"""What an approved template may be chosen for: a notification kind (`PAYMENT_INSTRUCTIONS`,
+`ORDER_STATUS` for any status, ...) or one status (`ORDER_STATUS:READY`)."""
 
 TEMPLATE_PLACEHOLDERS = frozenset(
     {"order_number", "order_id", "total", "delivery_time", "store_name", "customer_name"}
@@ -210,9 +220,28 @@ class StoreOrderConfig(CamelModel):
         "platform's Twilio account): messages of its orders go out from it. Unset: the "
         "platform's TWILIO_FROM.",
     )
+    whatsapp_templates: dict[str, ContentSid] = Field(
+        default_factory=dict,
+        max_length=len(CONTENT_TEMPLATE_KEYS),
+        description="The store's own approved WhatsApp templates (Twilio ContentSids `HX...`), "
+        "sent instead of a text outside the 24-hour window; keyed by notification kind "
+        "(`PAYMENT_INSTRUCTIONS`, `ORDER_STATUS`, ...) or `ORDER_STATUS:<status>`. When set, "
+        "they replace the platform's TWILIO_CONTENT_TEMPLATES for the store's messages.",
+    )
     updated_at: UtcDatetime | None = Field(
         default=None, description="When the configuration last changed (UTC)."
     )
+
+    @field_validator("whatsapp_templates")
+    @classmethod
+    def _known_template_keys(cls, templates: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(templates) - CONTENT_TEMPLATE_KEYS)
+        if unknown:
+            shown = ", ".join(key[:40] for key in unknown[:3])
+            raise ValueError(
+                f"unknown template key(s) {shown}: use a notification kind or ORDER_STATUS:<status>"
+            )
+        return templates
 
     @field_validator("notification_templates")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from deploy.k8s.check import (
     Report,
     check_resources,
+    dashboard_queries,
+    exposed_metric_names,
+    lag_triggers,
     process_variables,
     promql_metric_names,
     settings_variables,
@@ -157,7 +161,10 @@ def _resources(**settings: str) -> list[dict[str, Any]]:
 
 
 DEMO_USAGE = KafkaUsage(
-    read={"demo.in", "pos.*"}, write={"demo.out", "demo.in.dlq", "pos.*"}, groups={"demo"}
+    read={"demo.in", "pos.*"},
+    write={"demo.out", "demo.in.dlq", "pos.*"},
+    groups={"demo"},
+    consumes={"demo": {"demo.in", "pos.*"}},
 )
 
 
@@ -324,10 +331,70 @@ def test_an_alert_on_a_metric_no_service_exposes_is_reported() -> None:
             ]
         },
     }
-    problems = _problems([*_resources(), rule])
+    problems = _problems([*_resources(), rule, _dashboard("demo_orders_total")])
     assert problems == [
         "test: PrometheusRule/alerts Typo: metric demo_order_total is not exposed by any service"
     ]
+    assert _problems([*_resources(), rule]) == [
+        *problems,
+        "test: ConfigMap: alerts without a Grafana dashboard (label grafana_dashboard)",
+    ]
+
+
+def _dashboard(*exprs: str, variable: str = "label_values(dead_letters_total, namespace)") -> Any:
+    dashboard: dict[str, Any] = {
+        "title": "demo",
+        "panels": [
+            {"type": "row", "title": "row", "panels": [{"title": "inner", "targets": []}]},
+            {"type": "timeseries", "title": "outer", "targets": []},
+        ],
+        "templating": {
+            "list": [
+                {"name": "datasource", "type": "datasource", "query": "prometheus"},
+                {"name": "namespace", "type": "query", "query": {"query": variable}},
+            ]
+        },
+    }
+    for n, expr in enumerate(exprs):
+        panel = dashboard["panels"][n % 2]
+        (panel["panels"][0] if panel["type"] == "row" else panel)["targets"].append({"expr": expr})
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "board", "namespace": "ns", "labels": {"grafana_dashboard": "1"}},
+        "data": {"board.json": json.dumps(dashboard)},
+    }
+
+
+def test_a_dashboard_reading_only_exposed_metrics_passes() -> None:
+    board = _dashboard("sum by (topic) (rate(dead_letters_total[$__rate_interval]))", "up")
+    assert _problems([*_resources(), board]) == []
+
+
+def test_a_dashboard_panel_or_variable_on_a_metric_no_service_exposes_is_reported() -> None:
+    board = _dashboard(
+        'sum(rate(demo_order_total{namespace="$namespace"}[$__rate_interval]))',
+        "rate(demo_orders_total[5m])",
+        variable="label_values(demo_lag, namespace)",
+    )
+
+    assert _problems([*_resources(), board]) == [
+        "test: ConfigMap/board board.json panel 'inner': metric demo_order_total is not "
+        "exposed by any service",
+        "test: ConfigMap/board board.json variable 'namespace': metric demo_lag is not exposed "
+        "by any service",
+    ]
+
+
+def test_the_shipped_dashboard_reads_only_metrics_the_services_expose() -> None:
+    board = Path(__file__).parents[2] / "deploy" / "observability" / "dashboard.json"
+    exposed = exposed_metric_names(["order", "payment", "notifier", "scheduler"])
+    queries = list(dashboard_queries(json.loads(board.read_text())))
+    used = set().union(*(promql_metric_names(query) for _, query in queries))
+
+    assert len(queries) >= 20
+    assert used - exposed == set()
+    assert {"order_status_entered_total", "consumer_lag_messages", "dead_letters_total"} <= used
 
 
 def test_promql_metric_names_leave_out_functions_keywords_labels_and_durations() -> None:
@@ -441,6 +508,8 @@ class _KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
     security_protocol: str = "PLAINTEXT"
     sasl_username: str = ""
+    sasl_password: str = ""
+    bootstrap_servers: str = ""
 
 
 class _SaslSettings(_Settings):
@@ -470,3 +539,145 @@ def test_a_kafka_user_missing_what_the_code_needs_or_allowing_more_is_reported()
 def test_a_service_connecting_as_no_kafka_user_is_reported() -> None:
     problems = _problems_with_sasl(_with_kafka_user(*DEMO_ACLS, username="someone-else"))
     assert any("connects to Kafka as no KafkaUser" in problem for problem in problems)
+
+
+def _trigger(topic: str | None, **metadata: str) -> dict[str, Any]:
+    found = {
+        "bootstrapServersFromEnv": "KAFKA_BOOTSTRAP_SERVERS",
+        "consumerGroup": "demo",
+        "offsetResetPolicy": "earliest",
+        "sasl": "scram_sha512",
+        "tls": "enable",
+    }
+    if topic is not None:
+        found["topic"] = topic
+    return {
+        "type": "kafka",
+        "metadata": found | metadata,
+        "authenticationRef": {"name": "demo-kafka"},
+    }
+
+
+def _scaled(*triggers: dict[str, Any], **spec: Any) -> list[dict[str, Any]]:
+    """The demo service as a SASL_SSL client, scaled by a ScaledObject on `triggers`."""
+    resources = _with_kafka_user(*DEMO_ACLS)
+    resources[1]["data"]["KAFKA_BOOTSTRAP_SERVERS"] = "kafka:9093"
+    pod = resources[0]["spec"]["template"]["spec"]
+    pod["volumes"] = [{"name": "ca", "secret": {"secretName": "cluster-ca"}}]
+    pod["containers"][0]["env"].append(
+        {
+            "name": "KAFKA_SASL_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "demo", "key": "password"}},
+        }
+    )
+    authentication = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": {"name": "demo-kafka", "namespace": "ns"},
+        "spec": {
+            "env": [{"parameter": "username", "name": "KAFKA_SASL_USERNAME"}],
+            "secretTargetRef": [
+                {"parameter": "password", "name": "demo", "key": "password"},
+                {"parameter": "ca", "name": "cluster-ca", "key": "ca.crt"},
+            ],
+        },
+    }
+    scaled_object = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "demo", "namespace": "ns"},
+        "spec": {
+            "scaleTargetRef": {"name": "demo"},
+            "minReplicaCount": 1,
+            "maxReplicaCount": 3,
+            "triggers": list(triggers),
+        }
+        | spec,
+    }
+    return [*resources, authentication, scaled_object]
+
+
+def test_a_scaled_object_on_each_consumed_group_and_topic_connected_as_the_service_passes() -> None:
+    assert _problems_with_sasl(_scaled(_trigger("demo.in"), _trigger(None))) == []
+
+
+def test_a_scaled_object_missing_a_consumed_topic_or_naming_one_never_consumed_is_reported() -> (
+    None
+):
+    problems = _problems_with_sasl(_scaled(_trigger("demo.in"), _trigger("demo.out")))
+
+    assert problems == [
+        "test: ScaledObject/demo: no trigger on the lag of group demo on its topics",
+        "test: ScaledObject/demo: a trigger on group demo on demo.out, never consumed",
+    ]
+
+
+def test_a_scaled_object_that_may_stop_the_service_or_outgrow_the_partitions_is_reported() -> None:
+    triggers = (_trigger("demo.in", allowIdleConsumers="true"), _trigger(None))
+    resources = [*_scaled(*triggers, minReplicaCount=0, maxReplicaCount=4), *_all_topics(3)]
+    resources[1]["data"]["KAFKA_TOPIC_PARTITIONS"] = "3"
+
+    problems = _problems_with_sasl(resources)
+
+    assert sorted(problems) == [
+        "test: ScaledObject/demo trigger demo/demo.in: allowIdleConsumers would scale past the "
+        "partitions",
+        "test: ScaledObject/demo: maxReplicaCount 4 > 3 partitions",
+        "test: ScaledObject/demo: minReplicaCount below 1: the HTTP API and the timers must keep "
+        "running",
+    ]
+
+
+def test_a_scaler_connecting_otherwise_than_its_service_is_reported() -> None:
+    resources = _scaled(
+        _trigger("demo.in", tls="disable", bootstrapServers="elsewhere:9092"), _trigger(None)
+    )
+    authentication = resources[-2]["spec"]
+    authentication["secretTargetRef"] = [
+        {"parameter": "password", "name": "another-user", "key": "password"},
+        {"parameter": "ca", "name": "some-ca", "key": "ca.crt"},
+    ]
+
+    problems = _problems_with_sasl(resources)
+
+    assert sorted(problems) == [
+        "test: ScaledObject/demo trigger demo/demo.in: reads elsewhere:9092, not the service's",
+        "test: ScaledObject/demo trigger demo/demo.in: tls disable is not enable",
+        "test: TriggerAuthentication/demo-kafka: ca is not the cluster CA Secret the service "
+        "mounts",
+        "test: TriggerAuthentication/demo-kafka: password is not the service's "
+        "KAFKA_SASL_PASSWORD Secret",
+    ]
+
+
+def test_a_cpu_autoscaler_is_reported() -> None:
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "demo"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "demo"}, "maxReplicas": 2},
+    }
+    assert _problems([*_resources(), hpa]) == [
+        "test: HorizontalPodAutoscaler/demo: the services wait on I/O: scale on consumer lag "
+        "(ScaledObject)"
+    ]
+
+
+def test_lag_triggers_are_a_group_and_topic_each_and_a_patterns_group_without_topic() -> None:
+    assert lag_triggers(DEMO_USAGE) == {("demo", "demo.in"), ("demo", None)}
+
+
+def test_a_scaler_without_its_trigger_authentication_is_reported() -> None:
+    resources = [
+        r
+        for r in _scaled(_trigger("demo.in"), _trigger(None))
+        if r["kind"] != "TriggerAuthentication"
+    ]
+
+    problems = _problems_with_sasl(resources)
+
+    assert problems == [
+        f"test: ScaledObject/demo trigger demo/{topic}: no TriggerAuthentication of these "
+        "manifests: KEDA cannot log in"
+        for topic in ("demo.in", "*")
+    ]

@@ -51,6 +51,10 @@ async def read_until(
     return records
 
 
+def headers_of(record: Record) -> dict[str, str]:
+    return {name: (value or b"").decode(errors="replace") for name, value in record.headers}
+
+
 def at_least(count: int) -> Callable[[list[Record]], bool]:
     return lambda records: len(records) >= count
 

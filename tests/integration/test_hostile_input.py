@@ -66,7 +66,12 @@ from shared.topics import (
 )
 from tests.builders import cancel_timer, caused, envelope, now, place_order, pos_update
 from tests.component.test_payment_component import FakeAsaas, request_payment
-from tests.integration.kafka_helpers import Record, at_least, read_until, running_broker
+from tests.integration.kafka_helpers import (
+    at_least,
+    headers_of,
+    read_until,
+    running_broker,
+)
 from tests.notifier.events import config_changed, status_changed
 from tests.notifier.fakes import FakeMessenger
 from tests.order.twins import OrderTwins
@@ -129,6 +134,11 @@ def corpus(expected_type: str) -> list[Hostile]:
             ),
         ),
         Hostile("a reply_to header", b"{}", (("reply_to", ORDERS_COMMANDS.encode()),)),
+        Hostile(
+            "a binary trace context",
+            b"{}",
+            (("traceparent", b"\x00\xff" * 30), ("tracestate", None)),
+        ),
         Hostile("empty body", b""),
         Hostile("null body", None),
         Hostile(
@@ -318,10 +328,6 @@ async def send_all(bootstrap: str, topic: str, key: bytes, hostile: list[Hostile
         await producer.stop()
 
 
-def headers_of(record: Record) -> dict[str, str]:
-    return {name: (value or b"").decode(errors="replace") for name, value in record.headers}
-
-
 @pytest.mark.parametrize("consumed", CONSUMED, ids=lambda consumed: consumed.topic)
 async def test_nothing_unreadable_stalls_a_partition_and_all_of_it_is_dead_lettered(
     kafka_bootstrap: str, consumed: Consumed
@@ -334,9 +340,17 @@ async def test_nothing_unreadable_stalls_a_partition_and_all_of_it_is_dead_lette
     hostile = corpus(consumed.expected_type)
     valid = consumed.valid(client)
     key = client.encode()
-    # A readable message is handled whatever its headers carry.
+    # A readable message is handled whatever its headers carry, a trace context that is
+    # garbage (binary, oversized) included: it is ignored, the handling starts a trace.
     valid_with_odd_headers = Hostile(
-        "valid", valid.to_json(), (("x-null", None), ("x-binary", b"\xff\xfe"))
+        "valid",
+        valid.to_json(),
+        (
+            ("x-null", None),
+            ("x-binary", b"\xff\xfe"),
+            ("traceparent", b"00-\xff\xfe\x00garbage-\xc3\x28-01"),
+            ("tracestate", b"k=" + b"v" * 10_000),
+        ),
     )
 
     def setup(broker: Any) -> None:

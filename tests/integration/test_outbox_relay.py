@@ -37,12 +37,14 @@ from tests.integration.kafka_helpers import (
     CountingProcessedEvents,
     Record,
     at_least,
+    headers_of,
     read_all,
     read_until,
     running_broker,
 )
 from tests.integration.test_kafka_keys import cancel_timer
 from tests.sinks import RecordingSink
+from tests.unit.test_tracing import sender_span, traced
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -417,3 +419,26 @@ async def test_a_sweep_ends_when_documents_fail_in_a_row(database: Database) -> 
 
 def event_ids(records: list[Record]) -> list[str]:
     return [dict(record.headers)[HEADER_EVENT_ID].decode() for record in records]
+
+
+async def test_relayed_records_carry_the_trace_of_the_handling_that_wrote_them_not_the_relays(
+    kafka_bootstrap: str, new_topics: NewTopics, database: Database
+) -> None:
+    [topic] = await new_topics("orders.events")
+    orders = database["orders"]
+    handling_trace, relay_trace = (
+        0xA1A1A1A1A1A1A1A1A1A1A1A1A1A1A1A1,
+        0xB2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2,
+    )
+    with sender_span(handling_trace):
+        records = [OutgoingRecord.of(topic, cancel_timer("r-trace", n)) for n in (1, 2)]
+    await orders.insert_one(with_outbox({"_id": "o-trace"}, records, datetime.now(UTC)))
+
+    async with running_broker(kafka_bootstrap) as broker:
+        relay = OutboxRelay(BrokerSink(broker), NO_GRACE)
+        relay.attach(orders)
+        with sender_span(relay_trace):
+            assert await relay.sweep() == 2
+
+    relayed = await read_until(kafka_bootstrap, topic, at_least(2))
+    assert [traced(headers_of(record)).trace_id for record in relayed] == [handling_trace] * 2

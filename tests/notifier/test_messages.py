@@ -415,3 +415,17 @@ def test_every_message_of_a_store_with_its_own_sender_goes_out_from_it() -> None
 
     assert senders == ["whatsapp:+5511900000077"] * len(events)
     assert platform == [None] * len(events)
+
+
+def test_a_store_s_own_approved_templates_replace_the_platform_s() -> None:
+    own = DEFAULTS.model_copy(update={"whatsapp_templates": {"ORDER_STATUS": "HXstore"}})
+    platform = {"ORDER_STATUS:READY": "HXplatformready", "PAYMENT_CONFIRMED": "HXplatformpaid"}
+
+    ready = only(messages_for(status_changed("o1", OrderStatus.READY), own))
+    paid = only(messages_for(payment_status_changed("o1", PaymentStatus.PAID), own))
+
+    assert ready.template_sid(platform) == "HXstore"
+    assert paid.template_sid(platform) is None  # the store's account has no such template
+    assert only(messages_for(status_changed("o1", OrderStatus.READY), DEFAULTS)).template_sid(
+        platform
+    ) == ("HXplatformready")

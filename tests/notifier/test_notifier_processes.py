@@ -324,6 +324,36 @@ async def test_a_store_with_its_own_whatsapp_sender_messages_its_customers_from_
     assert {m["from"] for m in twilio.messages(phones[platform.client_id])} == {SENDER}
 
 
+async def test_a_store_with_its_own_approved_templates_sends_them_instead_of_the_platforms(
+    start_notifier: StartNotifier, twilio: TwilioEmulator, kafka_bootstrap: str
+) -> None:
+    start_notifier()
+    store_templates = {"ORDER_STATUS": "HX" + "5" * 32, "PAYMENT_CONFIRMED": "HX" + "6" * 32}
+    async with running_broker(kafka_bootstrap) as broker:
+        own, platform = Restaurant(broker), Restaurant(broker)
+        await own.configure(whatsapp_sender=STORE_SENDER, whatsapp_templates=store_templates)
+        phones = {own.client_id: own.phone(), platform.client_id: platform.phone()}
+        a_day_ago = now() - timedelta(hours=25)  # outside the window: templates only
+        for store in (own, platform):
+            phone = phones[store.client_id]
+            await store.publish(order_placed("ord-t", phone=phone, at=a_day_ago, **store.ids()))
+            await store.publish(
+                payment_status_changed("ord-t", PaymentStatus.PAID, phone=phone, **store.ids())
+            )
+        for phone in phones.values():
+            await eventually(messages_to(twilio, phone, 2), timeout=60, what="2 messages")
+
+    sent_by_own = twilio.messages(phones[own.client_id])
+    assert [(m["from"], m["content_sid"]) for m in sent_by_own] == [
+        (STORE_SENDER, store_templates["ORDER_STATUS"]),
+        (STORE_SENDER, store_templates["PAYMENT_CONFIRMED"]),
+    ]
+    assert [m["content_sid"] for m in twilio.messages(phones[platform.client_id])] == [
+        TEMPLATES["ORDER_STATUS"],
+        TEMPLATES["PAYMENT_CONFIRMED"],
+    ]
+
+
 async def test_a_malformed_event_is_dead_lettered_and_later_events_are_still_notified(
     start_notifier: StartNotifier,
     twilio: TwilioEmulator,

@@ -577,3 +577,22 @@ async def test_an_order_beyond_the_maximum_total_is_answered_limit_exceeded_and_
     assert world.orders.orders == {}
     [rejected] = messages(world.sink.records, OrderRejected)
     assert rejected.reason_code is ReasonCode.LIMIT_EXCEEDED
+
+
+def entered(status: OrderStatus) -> float:
+    return REGISTRY.get_sample_value("order_status_entered_total", {"status": status}) or 0.0
+
+
+async def test_each_status_an_order_enters_is_counted_for_the_dashboard(
+    world: World, service: OrderService
+) -> None:
+    before = {status: entered(status) for status in OrderStatus}
+
+    await service.place(place_order("CASH"))  # a cash order is confirmed at once
+
+    after = {status: entered(status) for status in OrderStatus}
+    grown = {status: after[status] - before[status] for status in OrderStatus}
+    assert {status: n for status, n in grown.items() if n} == {
+        OrderStatus.PENDING: 1,
+        OrderStatus.CONFIRMED: 1,
+    }

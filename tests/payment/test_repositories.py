@@ -191,6 +191,21 @@ async def test_credentials_are_replaced_by_a_second_put(storage: Storage) -> Non
     assert await storage.credentials.get("c-10") is None
 
 
+async def test_secrets_are_replaced_only_while_they_are_the_ones_read(storage: Storage) -> None:
+    read = StoredCredentials("c-11", "enc-1", "enc-2", "http://a/v3", "wh-1", "http://u", NOW)
+    rotated = replace(read, api_key_encrypted="rot-1", webhook_token_encrypted="rot-2")
+    await storage.credentials.put(read)
+    await storage.credentials.put(replace(read, client_id="c-12"))
+
+    assert await storage.credentials.replace_secrets(read, rotated)
+    assert await storage.credentials.get("c-11") == rotated
+    assert not await storage.credentials.replace_secrets(
+        read, replace(rotated, api_key_encrypted="x")
+    )
+    assert await storage.credentials.get("c-11") == rotated
+    assert sorted([c async for c in storage.credentials.client_ids()]) == ["c-11", "c-12"]
+
+
 async def test_a_job_version_is_claimed_by_one_runner_until_its_lease_ends(
     storage: Storage,
 ) -> None:

@@ -13,6 +13,7 @@ from services.scheduler.service import FiringPolicy, TimerService
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
 from tests import builders, sinks
+from tests.unit.test_tracing import SENDER_TRACE, sender_span, traced
 from tests.waiting import eventually
 
 
@@ -103,3 +104,16 @@ async def test_a_cancelled_timer_does_not_fire(running: TimerService, sink: Reco
 
     await eventually(lambda: len(sink.records) >= 1, timeout=10, what="the witness fired")
     assert [fired.timer_id for fired in sink.fired()] == ["witness"]
+
+
+async def test_a_fired_timer_continues_the_trace_of_the_handling_that_set_it(
+    sink: RecordingSink,
+) -> None:
+    scheduler = TimerService(InMemoryTimerStore(), sink, now)
+    with sender_span():
+        await scheduler.schedule(schedule("order-7:payment", now() - timedelta(seconds=1)))
+    with sender_span(trace_id=0xB2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2):  # the firing loop's own
+        await scheduler.fire_due()
+
+    [record] = sink.records
+    assert traced(record.headers).trace_id == SENDER_TRACE

@@ -34,6 +34,7 @@ def timer(timer_id: str, due_in: float, *, scheduled_at: datetime = T0, by: str 
         scheduled_at=scheduled_at,
         order_id="order-1",
         payload={"k": "v"},
+        trace_context={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
     )
 
 

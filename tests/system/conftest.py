@@ -7,7 +7,9 @@ never each other's data.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from opentelemetry.trace import TracerProvider
 from pymongo import MongoClient
 
 from deploy.local.servers import free_port
@@ -164,16 +167,31 @@ def start_system(
     return system
 
 
+@contextmanager
+def running_system(
+    bootstrap: str,
+    mongodb_uri: str,
+    logs: Path,
+    *,
+    env: Mapping[str, Mapping[str, str]] | None = None,
+) -> Iterator[System]:
+    """A started system (`start_system`), stopped and its databases dropped afterwards."""
+    running = start_system(bootstrap, mongodb_uri, logs, env=env)
+    try:
+        yield running
+    finally:
+        running.stop()
+        with MongoClient[dict[str, Any]](mongodb_uri) as client:
+            for name in running.databases.values():
+                client.drop_database(name)
+
+
 @pytest.fixture(scope="module")
 def system(
     kafka_bootstrap: str, mongodb_uri: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
-    running = start_system(kafka_bootstrap, mongodb_uri, tmp_path_factory.mktemp("system"))
-    yield running
-    running.stop()
-    with MongoClient[dict[str, Any]](mongodb_uri) as client:
-        for name in running.databases.values():
-            client.drop_database(name)
+    with running_system(kafka_bootstrap, mongodb_uri, tmp_path_factory.mktemp("system")) as running:
+        yield running
 
 
 class Restaurant:
@@ -225,8 +243,8 @@ class Restaurant:
             items=[item(quantity=2), item("refri", "Refrigerante", unit_price="7.00")],
         )
 
-    def chatbot(self) -> ChatbotClient:
-        return ChatbotClient(self.system.bootstrap)
+    def chatbot(self, tracer_provider: TracerProvider | None = None) -> ChatbotClient:
+        return ChatbotClient(self.system.bootstrap, tracer_provider=tracer_provider)
 
     def pos(self) -> PosClient:
         return PosClient(self.system.bootstrap, self.client_id, self.store_id)
@@ -243,6 +261,12 @@ class Restaurant:
         assert response.status_code == 200, response.text
         data: list[dict[str, Any]] = response.json()["data"]
         return data
+
+    async def refund_requests(self) -> Counter[tuple[str, int]]:
+        """How many refund requests the restaurant's Asaas account got, by (charge, answer)."""
+        response = await self.asaas.get("/_control/refunds")
+        assert response.status_code == 200, response.text
+        return Counter((entry["payment"], entry["status"]) for entry in response.json()["data"])
 
     async def whatsapp(self, phone: str | None = None) -> list[str]:
         """The bodies of the WhatsApp messages the customer (or `phone`) got, oldest first."""

@@ -920,6 +920,7 @@ def test_a_store_without_configuration_gets_the_source_design_defaults() -> None
         "operatingHours": [],
         "paymentTimeout": 15,
         "whatsappSender": None,
+        "whatsappTemplates": {},
         "updatedAt": None,
     }
     assert set(config.notification_templates) == set(OrderStatus)
@@ -1155,3 +1156,32 @@ def test_a_store_whatsapp_sender_is_optional_and_travels_in_its_config() -> None
 
     assert config.to_wire()["whatsappSender"] == "whatsapp:+5511900000077"
     assert StoreOrderConfig.default_for(CLIENT, STORE).whatsapp_sender is None
+
+
+def test_a_store_s_approved_templates_are_keyed_by_kind_or_status_and_named_by_content_sid() -> (
+    None
+):
+    templates = {"ORDER_STATUS:READY": "HX" + "a" * 32, "PAYMENT_INSTRUCTIONS": "HX" + "b" * 32}
+
+    config = StoreOrderConfig(client_id=CLIENT, store_id=STORE, whatsapp_templates=templates)
+
+    assert config.to_wire()["whatsappTemplates"] == templates
+    assert StoreOrderConfig.default_for(CLIENT, STORE).whatsapp_templates == {}
+
+
+@pytest.mark.parametrize(
+    ("key", "sid"),
+    [
+        ("ORDER_STATUS:LOST", "HX" + "a" * 32),
+        ("SOMETHING", "HX" + "a" * 32),
+        ("ORDER_STATUS", "HXshort"),
+        ("ORDER_STATUS", "MG" + "a" * 32),
+    ],
+)
+def test_a_store_template_with_an_unknown_key_or_a_malformed_sid_is_refused(
+    key: str, sid: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        StoreOrderConfig(client_id=CLIENT, store_id=STORE, whatsapp_templates={key: sid})
+
+    assert [error["loc"][0] for error in refused.value.errors()] == ["whatsapp_templates"]

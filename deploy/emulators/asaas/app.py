@@ -271,9 +271,22 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
     @app.post("/v3/payments/{payment_id}/refund")
     async def refund(payment_id: str, request: Request) -> JSONResponse:
         account = account_of(request)
+        answer = await refund_of(account, payment_id, await body_of(request))
+        account.refund_requests.append(
+            {"payment": payment_id, "status": answer.status_code, "at": local_now().isoformat()}
+        )
+        return answer
+
+    async def refund_of(
+        account: Account, payment_id: str, fields: dict[str, Any] | None
+    ) -> JSONResponse:
+        """A refund of the whole remaining value, or of `value` (reais) when given; each one
+        accepted is appended to the charge's `refunds`, as Asaas lists them."""
         payment = account.payments.get(payment_id)
         if payment is None or payment["deleted"]:
             return not_found()
+        if fields is None:
+            return error(400, "invalid_object", "Não foi possível ler a requisição.")
         if payment["status"] not in PAID:
             return error(
                 400, "invalid_action", f"Não é possível estornar uma cobrança {payment['status']}."
@@ -286,15 +299,29 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
                 "Saldo insuficiente para realizar o estorno. O valor será estornado quando houver "
                 "saldo disponível.",
             )
+        refunds: list[dict[str, Any]] = payment["refunds"] or []
+        remaining = payment["value"] - sum((entry["value"] for entry in refunds), Decimal(0))
+        try:
+            value = Decimal(str(fields.get("value", remaining)))
+        except InvalidOperation:
+            return error(400, "invalid_value", "Valor do estorno inválido.")
+        if not value.is_finite() or not Decimal(0) < value <= remaining:
+            return error(400, "invalid_value", "O valor do estorno excede o valor disponível.")
+        entry = {
+            "dateCreated": local_now().isoformat(),
+            "status": "PENDING",
+            "value": value,
+            "description": fields.get("description"),
+        }
+        payment["refunds"] = [*refunds, entry]
+        if value < remaining:
+            return ok(payment)  # a partial refund leaves the charge paid
         payment["status"] = "REFUND_IN_PROGRESS"
-        payment["refunds"] = [
-            {"dateCreated": local_now().isoformat(), "status": "PENDING", "value": payment["value"]}
-        ]
         emulator.emit(account, payment, "PAYMENT_REFUND_IN_PROGRESS")
 
         def refunded() -> None:
             payment["status"] = "REFUNDED"
-            payment["refunds"][0]["status"] = "DONE"
+            entry["status"] = "DONE"
             emulator.emit(account, payment, "PAYMENT_REFUNDED")
 
         emulator.later(emulator.settings.refund_delay_s, refunded)
@@ -502,6 +529,14 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
         if account is None:
             return needs_account()
         return ok({"data": account.deliveries})
+
+    @app.get("/_control/refunds")
+    async def refund_requests(request: Request) -> JSONResponse:
+        """Every refund request the account got, accepted or refused, oldest first."""
+        account = control_account(request)
+        if account is None:
+            return needs_account()
+        return ok({"data": account.refund_requests})
 
     @app.get("/_control/state")
     async def state(request: Request) -> JSONResponse:

@@ -97,6 +97,8 @@ class Account:
     faults: Faults = field(default_factory=Faults)
     paused: bool = False
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    refund_requests: list[dict[str, Any]] = field(default_factory=list)
+    """Every `POST /v3/payments/{id}/refund` the account got, with the status it was answered."""
 
 
 @dataclass

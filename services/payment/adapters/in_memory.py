@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,3 +116,22 @@ class InMemoryCredentialsRepository:
 
     async def put(self, credentials: StoredCredentials) -> None:
         self.credentials[credentials.client_id] = credentials
+
+    async def client_ids(self) -> AsyncIterator[str]:
+        for client_id in list(self.credentials):
+            yield client_id
+
+    async def replace_secrets(self, was: StoredCredentials, now: StoredCredentials) -> bool:
+        current = self.credentials.get(was.client_id)
+        if current is None or _secrets(current) != _secrets(was):
+            return False
+        self.credentials[was.client_id] = replace(
+            current,
+            api_key_encrypted=now.api_key_encrypted,
+            webhook_token_encrypted=now.webhook_token_encrypted,
+        )
+        return True
+
+
+def _secrets(credentials: StoredCredentials) -> tuple[str, str]:
+    return credentials.api_key_encrypted, credentials.webhook_token_encrypted

@@ -10,7 +10,7 @@ a webhook's `_id` is its Asaas event id, so a duplicate insert fails reliably.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -314,3 +314,23 @@ class MongoCredentialsRepository:
             await self._collection.insert_one(document)
         except DuplicateKeyError:
             await self._collection.replace_one({"_id": credentials.client_id}, document)
+
+    async def client_ids(self) -> AsyncIterator[str]:
+        async for found in self._collection.find({}, {"_id": 1}):
+            yield str(found["_id"])
+
+    async def replace_secrets(self, was: StoredCredentials, now: StoredCredentials) -> bool:
+        updated = await self._collection.update_one(
+            {
+                "_id": was.client_id,
+                "apiKeyEncrypted": was.api_key_encrypted,
+                "webhookTokenEncrypted": was.webhook_token_encrypted,
+            },
+            {
+                "$set": {
+                    "apiKeyEncrypted": now.api_key_encrypted,
+                    "webhookTokenEncrypted": now.webhook_token_encrypted,
+                }
+            },
+        )
+        return updated.modified_count == 1

@@ -89,6 +89,7 @@ def timer_document(timer: Timer) -> Document:
         "scheduledAt": _exact(timer.scheduled_at),
         "payload": timer.payload,
         "partition": timer.partition,
+        "traceContext": timer.trace_context,
     }
 
 
@@ -105,6 +106,7 @@ def _timer(document: dict[str, Any]) -> Timer:
         scheduled_at=datetime.fromisoformat(document["scheduledAt"]),
         payload=dict(document.get("payload") or {}),
         partition=document.get("partition"),
+        trace_context=dict(document.get("traceContext") or {}),
     )
 
 
