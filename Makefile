@@ -88,11 +88,13 @@ up: install ## Start the whole system in the background; returns once every part
 down: ## Stop what `make up` started, services first
 	@if [ -x $(PY) ]; then $(PY) -m deploy.local.infra down; fi
 
+# A shell runs its trap only once the command in the foreground ends, so the recipe waits on a
+# sleep in the background (`wait` ends at the signal) and the trap ends it and the recipe.
 run: up ## Start the system, play the guided demo, and keep it up until Ctrl-C
-	@trap '$(MAKE) --no-print-directory down' INT TERM; \
+	@trap 'kill $$waiting 2>/dev/null; $(MAKE) --no-print-directory down; exit 130' INT TERM; \
 		$(PY) -m deploy.local.demo || echo "The demo failed (logs in .local/logs/); the system stays up."; \
 		echo "System up. Logs in .local/logs/. Ctrl-C stops it."; \
-		while true; do sleep 3600; done
+		sleep infinity & waiting=$$!; wait $$waiting
 
 test: install browser k8s-check ## Check the manifests, then run the whole test suite against real Kafka and FerretDB
 	$(PY) -m pytest

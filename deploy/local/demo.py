@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -275,4 +276,8 @@ async def main() -> None:
 if __name__ == "__main__":
     # The POS topic does not exist until the store is configured: aiokafka's complaint is noise.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        say("\nDemo interrupted.")
+        sys.exit(130)

@@ -62,8 +62,12 @@ class PosClient:
         )
 
     async def __aenter__(self) -> PosClient:
-        await self._broker.start()
-        await self._orders.start()
+        try:
+            await self._broker.start()
+            await self._orders.start()
+        except BaseException:
+            await self.__aexit__(None, None, None)  # clients left open warn at exit
+            raise
         return self
 
     async def __aexit__(
