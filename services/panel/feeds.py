@@ -47,9 +47,15 @@ class StoreFeed:
         self._task = asyncio.create_task(self._read(), name=f"feed-{client_id}-{store_id}")
         self.users = 0
 
+    @property
+    def reading(self) -> bool:
+        """False once its reader failed (the broker gone): the next viewer opens a new feed."""
+        return not self._task.done()
+
     async def stop(self) -> None:
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        # A reader that failed has said why in the log already.
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
         await self._consumer.stop()
 
@@ -70,6 +76,13 @@ class StoreFeed:
                 queue.put_nowait(signal)
 
     async def _read(self) -> None:
+        try:
+            await self._follow()
+        except Exception:
+            log.exception("reading the POS topic of %s/%s failed", self.client_id, self.store_id)
+            raise
+
+    async def _follow(self) -> None:
         async for message in follow(self._consumer):
             if isinstance(message, PosOrderReceived):
                 self.tell("order")
@@ -129,6 +142,10 @@ class StoreFeeds:
             if closing is not None:
                 closing.cancel()
             feed = self._feeds.get(key)
+            if feed is not None and not feed.reading:
+                del self._feeds[key]
+                await feed.stop()
+                feed = None
             if feed is None:
                 try:
                     consumer = await reader_from_now(
