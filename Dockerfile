@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# One image for the four services; the container's command picks one:
-#   python -m services.order | services.payment | services.notifier | services.scheduler
+# One image for the five services; the container's command picks one:
+#   python -m services.order | services.payment | services.notifier | services.scheduler |
+#   services.panel
 # Build: docker build -t restaurant-orders:<tag> .
 
 # Both stages use the same base, so the venv's interpreter links resolve in the final image.
@@ -38,5 +39,5 @@ COPY services/ services/
 RUN python -m compileall -q shared services
 # Numeric, so that Kubernetes can verify runAsNonRoot.
 USER 10001:10001
-EXPOSE 8081 8082 8083 8084
+EXPOSE 8081 8082 8083 8084 8085
 CMD ["python", "-m", "services.order"]

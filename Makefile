@@ -19,7 +19,7 @@ KUBECONFORM := .local/tools/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
 K8S_SCHEMAS := .local/tools/k8s-schemas
 
 .PHONY: help install run up down infra-up infra-down infra-status test lint format clean bench \
-	k8s-tools k8s-check dlq contract
+	k8s-tools k8s-check dlq contract browser
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -63,6 +63,17 @@ k8s-check: .venv/.synced k8s-tools ## Render every overlay, validate it offline,
 
 install: .venv/.synced $(KAFKA_LIBS)/.installed $(FERRETDB) ## Install Python packages, Kafka jars and FerretDB
 
+# The panel's browser tests drive Debian's Chromium through its chromedriver (Selenium).
+browser: ## Install Chromium and chromedriver from Debian's packages (as root) when missing
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "chromium and chromedriver are missing: run as root, or apt-get install chromium chromium-driver"; \
+			exit 1; \
+		fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium chromium-driver; \
+	fi
+
 infra-up: install ## Start only Kafka (127.0.0.1:9092) and FerretDB (127.0.0.1:27017)
 	$(PY) -m deploy.local.infra up --infra-only
 
@@ -77,13 +88,15 @@ up: install ## Start the whole system in the background; returns once every part
 down: ## Stop what `make up` started, services first
 	@if [ -x $(PY) ]; then $(PY) -m deploy.local.infra down; fi
 
+# A shell runs its trap only once the command in the foreground ends, so the recipe waits on a
+# sleep in the background (`wait` ends at the signal) and the trap ends it and the recipe.
 run: up ## Start the system, play the guided demo, and keep it up until Ctrl-C
-	@trap '$(MAKE) --no-print-directory down' INT TERM; \
+	@trap 'kill $$waiting 2>/dev/null; $(MAKE) --no-print-directory down; exit 130' INT TERM; \
 		$(PY) -m deploy.local.demo || echo "The demo failed (logs in .local/logs/); the system stays up."; \
 		echo "System up. Logs in .local/logs/. Ctrl-C stops it."; \
-		while true; do sleep 3600; done
+		sleep infinity & waiting=$$!; wait $$waiting
 
-test: install k8s-check ## Check the manifests, then run the whole test suite against real Kafka and FerretDB
+test: install browser k8s-check ## Check the manifests, then run the whole test suite against real Kafka and FerretDB
 	$(PY) -m pytest
 
 contract: .venv/.synced ## Regenerate docs/contract/ (AsyncAPI 3 and a JSON Schema per message) from the code

@@ -1,8 +1,8 @@
 """Order pipeline benchmark: orders to the restaurant's POS through the whole local system.
 
-Runs the four services and both emulators as processes on the real broker and MongoDB-protocol
-server (the tests' selection), and reports every figure beside a baseline measured in the same
-run on the same machine (`bench.baselines`):
+Runs the five services (the panel idle) and both emulators as processes on the real broker and
+MongoDB-protocol server (the tests' selection), and reports every figure beside a baseline
+measured in the same run on the same machine (`bench.baselines`):
 
 - cash orders: sustained throughput from `PlaceOrder` to `PosOrderReceived`, then latency
   p50/p95/p99 at half that rate;

@@ -18,7 +18,7 @@ from deploy.k8s.check import import_kafka_usage
 from shared.asyncapi import asyncapi_document, standalone_schema
 from shared.contracts.registry import MESSAGE_TYPES
 
-SERVICES = ("order", "payment", "notifier", "scheduler")
+SERVICES = ("order", "payment", "notifier", "scheduler", "panel")
 CONTRACT_DIR = Path(__file__).resolve().parents[1] / "docs" / "contract"
 TITLE = "Restaurant orders: Kafka contract"
 

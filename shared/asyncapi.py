@@ -132,14 +132,15 @@ def _messages() -> dict[str, Any]:
     }
 
 
-def _addresses(declared: set[str], *, reading: bool) -> list[str]:
+def _addresses(declared: set[str], *, reading: bool, as_pos: bool = False) -> list[str]:
     """The channels behind a service's declared topics: dead-letter topics are left out, and the
     POS prefix is the updates topics when read and the orders topics when written (DESIGN.md
-    section 3: the system reads only what a POS sends and writes only what a POS reads)."""
+    section 3: the system reads only what a POS sends and writes only what a POS reads), the
+    other way round for a service that acts as a POS (`as_pos`: the restaurant panel)."""
     addresses = []
     for topic in sorted(declared):
         if topic == topics.POS_TOPICS:
-            addresses.append(POS_UPDATES if reading else POS_ORDERS)
+            addresses.append(POS_UPDATES if reading != as_pos else POS_ORDERS)
         elif topic in TOPIC_MESSAGES:
             addresses.append(topic)
     return addresses
@@ -149,7 +150,8 @@ def _operations(usages: Mapping[str, KafkaUsage]) -> dict[str, Any]:
     operations: dict[str, Any] = {}
     for service, usage in sorted(usages.items()):
         for action, declared in (("receive", usage.read), ("send", usage.write)):
-            for address in _addresses(declared, reading=action == "receive"):
+            reading = action == "receive"
+            for address in _addresses(declared, reading=reading, as_pos=usage.as_pos):
                 channel = channel_id(address)
                 operations[f"{service}-{action}s-{channel}"] = {
                     "action": action,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -13,6 +12,8 @@ from typing import Any, TextIO, TypeAlias
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared import command_line
+from shared.command_line import Failed, say
 from shared.records import (
     HEADER_DEAD_VALUE_BYTES,
     HEADER_DLQ_PREFIX,
@@ -76,7 +77,7 @@ async def partitions_of(kafka: KafkaSettings, topic: str) -> list[int]:
         for partition in found.get("partitions", [])
     ]
     if not numbers:
-        raise SystemExit(f"topic {topic} does not exist")
+        raise Failed(f"topic {topic} does not exist")
     return numbers
 
 
@@ -181,14 +182,29 @@ async def replay(kafka: KafkaSettings, topic: str, selection: Selection, out: Te
     return replayed
 
 
+EXAMPLES = """\
+examples (README.md, "Dead letters"):
+  python -m shared.dlq_replay list orders.commands.dlq
+  python -m shared.dlq_replay show orders.commands.dlq 12 --partition 3
+  python -m shared.dlq_replay replay orders.commands.dlq --offset 12 --partition 3
+  python -m shared.dlq_replay --bootstrap 127.0.0.1:9092 replay orders.commands.dlq \\
+      --from 10 --to 20
+"""
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m shared.dlq_replay",
         description="List, show and replay the records of a dead-letter topic (<topic>.dlq).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     root.add_argument(
+        "--bootstrap",
         "--bootstrap-servers",
-        help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092)",
+        dest="bootstrap_servers",
+        help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092); "
+        "TLS and the SASL identity come from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, ...",
     )
     commands = root.add_subparsers(dest="command", required=True)
     helps = {
@@ -224,18 +240,30 @@ def selection_of(arguments: argparse.Namespace) -> Selection:
     return Selection(partition, arguments.first, arguments.last)
 
 
-async def run(argv: Sequence[str], out: TextIO = sys.stdout) -> int:
-    arguments = parser().parse_args(argv)
+def arguments_of(argv: Sequence[str] | None) -> argparse.Namespace:
+    root = parser()
+    arguments = root.parse_args(argv)
     if not arguments.topic.endswith(DLQ_SUFFIX):
-        raise SystemExit(f"{arguments.topic} is not a dead-letter topic (<topic>{DLQ_SUFFIX})")
-    kafka = kafka_from_environment(arguments.bootstrap_servers)
+        root.error(f"{arguments.topic} is not a dead-letter topic (<topic>{DLQ_SUFFIX})")
+    return arguments
+
+
+async def act(arguments: argparse.Namespace, kafka: KafkaSettings, out: TextIO) -> int:
     action: Any = {"list": list_records, "show": show, "replay": replay}[arguments.command]
-    await action(kafka, arguments.topic, selection_of(arguments), out)
-    return 0
+    return int(await action(kafka, arguments.topic, selection_of(arguments), out))
 
 
-def main() -> None:
-    sys.exit(asyncio.run(run(sys.argv[1:])))
+async def run(argv: Sequence[str], out: TextIO = sys.stdout) -> int:
+    """The tool on `argv`, printing to `out`; returns how many dead letters it went through."""
+    arguments = arguments_of(argv)
+    return await act(arguments, kafka_from_environment(arguments.bootstrap_servers), out)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = arguments_of(argv)
+    kafka = kafka_from_environment(arguments.bootstrap_servers)
+    say(f"{arguments.command} {arguments.topic} on Kafka at {kafka.bootstrap_servers}")
+    command_line.run(act(arguments, kafka, sys.stdout), kafka=kafka.bootstrap_servers)
 
 
 if __name__ == "__main__":

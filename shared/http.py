@@ -9,7 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
@@ -17,11 +17,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
+from pydantic.json_schema import models_json_schema
 from pymongo import AsyncMongoClient
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.contracts.limits import error_fields
+from shared.contracts.limits import error_fields, nested_deeper_than
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,53 @@ M = TypeVar("M", bound=BaseModel)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+class Health(BaseModel):
+    """Answer of `GET /healthz`: the process serves HTTP."""
+
+    status: Literal["ok"] = Field(description="Always `ok`.")
+    service: str = Field(description="The service's name.")
+
+
+class Readiness(BaseModel):
+    """Answer of `GET /readyz` when every check passes (otherwise a 503 problem with `checks`)."""
+
+    ready: bool = Field(description="Whether every check passed.")
+    checks: dict[str, bool] = Field(description="Each check (mongodb, kafka, ...) and its result.")
+
+
+class FieldProblem(BaseModel):
+    """One invalid field of a request: where it is and what is wrong, never its value."""
+
+    field: str = Field(description="The field's path, dot-separated (`items.0.quantity`).")
+    problem: str = Field(description="What is wrong with it.")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: every 4xx and 5xx answer of every service."""
+
+    type: str = Field(description="`about:blank`: the status says what kind of problem it is.")
+    title: str = Field(description="The status's phrase, e.g. `Not Found`.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong with this request, in words.")
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="For an invalid request: each field at fault."
+    )
+    checks: dict[str, bool] | None = Field(
+        default=None, description="For a service not ready: each readiness check and its result."
+    )
+
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": description}
+    for code, description in (
+        ("4XX", "The request was refused: a problem (RFC 9457) says why."),
+        ("5XX", "The service failed or is not ready: a problem (RFC 9457)."),
+    )
+}
+"""What OpenAPI says every route may answer besides its success."""
 
 
 def service_http_app(
@@ -40,26 +88,75 @@ def service_http_app(
 ) -> FastAPI:
     """A FastAPI app with `/healthz`, `/readyz` (each named check must pass) and `/metrics`,
     whose errors are problems (RFC 9457)."""
-    app = FastAPI(title=name, lifespan=lifespan)
+    app = FastAPI(title=name, lifespan=lifespan, responses=PROBLEM_RESPONSES)
     answer_with_problems(app)
+    document_problems_and_bodies(app)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": name}
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> Health:
+        """The process serves HTTP (liveness)."""
+        return Health(status="ok", service=name)
 
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
+    @app.get("/readyz", tags=["operations"], response_model=Readiness)
+    async def readyz() -> Readiness | Response:
+        """Every dependency answers (readiness); 503 with each check's result otherwise."""
         results = {check: await _passes(run) for check, run in readiness.items()}
-        ready = all(results.values())
-        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+        if not all(results.values()):
+            return problem(503, "a dependency does not answer", checks=results)
+        return Readiness(ready=True, checks=results)
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
+        """Prometheus metrics, in its text format."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:
         app.include_router(router)
     return app
+
+
+SCHEMAS = "#/components/schemas/"
+BODY_SCHEMAS = "x-body-schemas"
+"""Where `request_body` leaves its models' schemas for `document_problems_and_bodies`."""
+
+
+def request_body(model: type[BaseModel], **operation: Any) -> dict[str, Any]:
+    """`openapi_extra` of a route that reads its own JSON body (bounded, see `json_body`) as
+    `model`: OpenAPI shows the body as that model (`operation`: more of the operation)."""
+    _, schemas = models_json_schema([(model, "validation")], ref_template=SCHEMAS + "{model}")
+    schema = {"$ref": SCHEMAS + model.__name__}
+    content = {"application/json": {"schema": schema}}
+    return (
+        {"requestBody": {"required": True, "content": content}}
+        | operation
+        | {BODY_SCHEMAS: schemas["$defs"]}
+    )
+
+
+def document_problems_and_bodies(app: FastAPI) -> None:
+    """Completes `app`'s OpenAPI: error answers as `application/problem+json` (FastAPI puts
+    every model under application/json) and the models of the bodies routes read themselves."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # cached by FastAPI; what follows changes nothing the second time
+        known = document.setdefault("components", {}).setdefault("schemas", {})
+        for operation in (op for path in document["paths"].values() for op in path.values()):
+            for name, schema in operation.pop(BODY_SCHEMAS, {}).items():
+                if known.setdefault(name, schema) != schema:
+                    raise ValueError(f"two schemas are named {name}: rename one of the models")
+            for code, answer in operation.get("responses", {}).items():
+                content = answer.get("content", {})
+                if code[0] in "45" and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def dependencies_ready(
@@ -76,14 +173,12 @@ def dependencies_ready(
     return {"mongodb": mongodb, "kafka": kafka}
 
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
-
-
 def problem(
     status: int,
     detail: str,
     *,
     errors: Sequence[Mapping[str, str]] | None = None,
+    checks: Mapping[str, bool] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """An RFC 9457 problem: `type` (about:blank: the status says it all), `title` (the status's
@@ -96,6 +191,8 @@ def problem(
     }
     if errors is not None:
         body["errors"] = list(errors)
+    if checks is not None:
+        body["checks"] = dict(checks)
     return JSONResponse(
         body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
     )
@@ -166,9 +263,12 @@ def parse_json(body: bytes) -> Any:
     """`body` as JSON: BodyRefused(400) when it is not, nests too deep or holds a number too long
     for Python to read (which raise RecursionError and ValueError, not JSONDecodeError)."""
     try:
-        return json.loads(body)
+        parsed = json.loads(body)
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
         raise BodyRefused(400, "body is not readable JSON") from None
+    if nested_deeper_than(parsed):
+        raise BodyRefused(400, "body is not readable JSON: nested too deeply")
+    return parsed
 
 
 async def json_body(request: Request, limit: int) -> Any:

@@ -30,7 +30,7 @@ from shared.outbox import OutboxRelay
 from shared.processed_events import INDEXES as PROCESSED_INDEXES
 from shared.processed_events import MongoProcessedEvents
 from shared.settings import ServiceSettings
-from shared.topics import PREFIX_MARK, dlq_topic
+from shared.topics import POS_TOPICS, PREFIX_MARK, dlq_topic
 from shared.tracing import Tracing, trace_http_app
 
 Clock = Callable[[], datetime]
@@ -52,6 +52,9 @@ class KafkaUsage:
     groups: set[str] = field(default_factory=set)
     consumes: dict[str, set[str]] = field(default_factory=dict)
     """The topics (or `prefix*`es) each consumer group reads: what its lag is measured on."""
+    as_pos: bool = False
+    """True for a service that stands in for stores' POSes (the restaurant panel): on `pos.*` it
+    reads what the order service sends a POS and writes what a POS sends."""
 
 
 def pattern_prefix(pattern: str) -> str:
@@ -126,6 +129,12 @@ class ServiceRuntime:
     def publishes(self, *topics: str) -> None:
         """Topics (or `prefix*`es) the service produces to: what its ACLs must let it write."""
         self.kafka_usage.write.update(topics)
+
+    def acts_as_pos(self) -> None:
+        """The service reads the stores' `...orders` and writes their `...updates`, as a POS."""
+        self.reads(POS_TOPICS)
+        self.publishes(POS_TOPICS)
+        self.kafka_usage.as_pos = True
 
     def creates(self, *topics: str) -> None:
         """Topics (or `prefix*`es) the service creates while it runs (each store's POS topics)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ TWILIO_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "local-twilio-token")
 ADMIN = {"Authorization": f"Bearer {os.environ.get('ADMIN_TOKEN', 'local-admin-token')}"}
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 ORDER_URL, PAYMENT_URL = "http://127.0.0.1:8081", "http://127.0.0.1:8082"
+PANEL_URL = "http://127.0.0.1:8085"
+PANEL_TOKEN_TTL_S = 12 * 3600
 ASAAS_URL, TWILIO_URL = "http://127.0.0.1:8701", "http://127.0.0.1:8702"
 CONFIG = {
     "storeName": "Burger da Praça",
@@ -123,11 +126,25 @@ class Demo:
 
     async def token(self, role: str) -> dict[str, str]:
         """A token the operator mints for the demo restaurant's `role`, as a header."""
-        response = await self.http.post(
-            f"{ORDER_URL}/auth/tokens", json={"role": role, "clientId": CLIENT}, headers=ADMIN
-        )
+        return {"Authorization": f"Bearer {await self.mint(role)}"}
+
+    async def mint(self, role: str, ttl_s: int | None = None) -> str:
+        asked: dict[str, Any] = {"role": role, "clientId": CLIENT}
+        if ttl_s is not None:
+            asked["ttlSeconds"] = ttl_s
+        response = await self.http.post(f"{ORDER_URL}/auth/tokens", json=asked, headers=ADMIN)
         response.raise_for_status()
-        return {"Authorization": f"Bearer {response.json()['token']}"}
+        token: str = response.json()["token"]
+        return token
+
+    async def open_the_panel(self) -> None:
+        """Where the restaurant's staff work without a POS: the panel, and a token to sign in."""
+        token = await self.mint("restaurant", PANEL_TOKEN_TTL_S)
+        say("\n▶ The restaurant panel")
+        say(f"  open {PANEL_URL}/entrar and paste this restaurant token (valid 12 hours):")
+        say(f"  {token}")
+        say(f"  then the board of the demo store: {PANEL_URL}/lojas/{CLIENT}/{STORE}")
+        say("  (place an order with the chatbot command line below and watch it arrive)")
 
     async def onboard(self) -> None:
         say("▶ Onboarding the demo restaurant through the real routes")
@@ -251,6 +268,7 @@ async def main() -> None:
         await demo.pix_order_paid_and_delivered()
         await demo.cash_order_confirmed_by_the_restaurant()
         await demo.paid_order_refunded_when_the_restaurant_never_answers()
+        await demo.open_the_panel()
     say("\n✔ Demo finished. The system stays up: try `python -m shared.clients.chatbot_cli`")
     say("  and `python -m shared.clients.pos_simulator` (see the README). Ctrl-C stops it.")
 
@@ -258,4 +276,8 @@ async def main() -> None:
 if __name__ == "__main__":
     # The POS topic does not exist until the store is configured: aiokafka's complaint is noise.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        say("\nDemo interrupted.")
+        sys.exit(130)

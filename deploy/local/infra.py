@@ -93,6 +93,7 @@ SERVICES = (
     Service("order", "services.order", 8081, env=_access_env),
     Service("payment", "services.payment", 8082, env=_payment_env),
     Service("notifier", "services.notifier", 8083),
+    Service("panel", "services.panel", 8085, env=_access_env),
 )
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from services.payment.asaas_updates import AsaasUpdateService
@@ -18,7 +18,14 @@ from services.payment.metrics import WEBHOOKS_RECEIVED
 from services.payment.restaurants import Restaurants
 from shared.auth import Access, Caller
 from shared.gateway import GatewayRefused, GatewayUnavailable
-from shared.http import BodyRefused, field_problems, parse_json, problem, read_body
+from shared.http import (
+    BodyRefused,
+    field_problems,
+    parse_json,
+    problem,
+    read_body,
+    request_body,
+)
 from shared.tokens import Role
 
 log = logging.getLogger(__name__)
@@ -44,12 +51,44 @@ class AsaasCredentials(BaseModel):
     base_url: str = Field(alias="baseUrl", pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=300)
 
 
+class AsaasSetup(BaseModel):
+    """What may be shown of a restaurant's Asaas setup: never its key nor its webhook token."""
+
+    client_id: str = Field(alias="clientId", description="The restaurant.")
+    configured: bool = Field(description="Always true: the credentials are stored.")
+    base_url: str = Field(alias="baseUrl", description="The Asaas API it uses.")
+    webhook_id: str | None = Field(alias="webhookId", description="Its webhook's id on Asaas.")
+    webhook_url: str | None = Field(alias="webhookUrl", description="Where Asaas posts events.")
+    updated_at: str = Field(alias="updatedAt", description="When it was last set (UTC).")
+
+
+class AsaasEvent(BaseModel):
+    """An Asaas webhook event as this service reads it: the fields Asaas adds are kept too."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, description="The event's id (duplicates are answered 200).")
+    event: str = Field(description="The event's type, e.g. `PAYMENT_CONFIRMED`.")
+
+
+class WebhookReceipt(BaseModel):
+    """Answer of an Asaas webhook: stored, and whether it was stored before."""
+
+    received: bool = Field(description="Always true: the event is stored.")
+    duplicate: bool = Field(description="Whether this event id had arrived before.")
+
+
 def admin_router(restaurants: Restaurants, access: Access) -> APIRouter:
     router = APIRouter()
     Restaurant = Annotated[Caller, access.allow(Role.RESTAURANT)]
 
-    @router.put("/restaurants/{client_id}/asaas")
-    async def put_credentials(client_id: str, request: Request, caller: Restaurant) -> JSONResponse:
+    @router.put(
+        "/restaurants/{client_id}/asaas",
+        response_model=AsaasSetup,
+        openapi_extra=request_body(AsaasCredentials),
+    )
+    async def put_credentials(client_id: str, request: Request, caller: Restaurant) -> Response:
+        """Sets the restaurant's Asaas credentials and registers its webhook on Asaas."""
         caller.require(client_id)
         if not CLIENT_ID.match(client_id):
             return problem(422, "clientId must be 1-100 letters, digits, '_' or '-'")
@@ -73,8 +112,9 @@ def admin_router(restaurants: Restaurants, access: Access) -> APIRouter:
             return problem(502, f"Asaas could not be reached: {type(error).__name__}")
         return JSONResponse(summary)
 
-    @router.get("/restaurants/{client_id}/asaas")
-    async def get_credentials(client_id: str, caller: Restaurant) -> JSONResponse:
+    @router.get("/restaurants/{client_id}/asaas", response_model=AsaasSetup)
+    async def get_credentials(client_id: str, caller: Restaurant) -> Response:
+        """The restaurant's Asaas setup (404 before it is set)."""
         caller.require(client_id)
         summary = await restaurants.summary(client_id)
         if summary is None:
@@ -84,13 +124,27 @@ def admin_router(restaurants: Restaurants, access: Access) -> APIRouter:
     return router
 
 
+ASAAS_TOKEN = {
+    "name": "asaas-access-token",
+    "in": "header",
+    "required": True,
+    "description": "The webhook token the restaurant set (compared in constant time).",
+    "schema": {"type": "string"},
+}
+
+
 def webhook_router(
     asaas_updates: AsaasUpdateService, restaurants: Restaurants, body_limit: int
 ) -> APIRouter:
     router = APIRouter()
 
-    @router.post("/webhooks/asaas/{client_id}")
-    async def asaas_webhook(client_id: str, request: Request) -> JSONResponse:
+    @router.post(
+        "/webhooks/asaas/{client_id}",
+        response_model=WebhookReceipt,
+        openapi_extra=request_body(AsaasEvent, parameters=[ASAAS_TOKEN]),
+    )
+    async def asaas_webhook(client_id: str, request: Request) -> Response:
+        """An Asaas event of the restaurant, authenticated by its `asaas-access-token`."""
         token = request.headers.get("asaas-access-token")
         if not await restaurants.webhook_token_matches(client_id, token):
             WEBHOOKS_RECEIVED.labels("unknown", "unauthorized").inc()

@@ -61,8 +61,12 @@ class ChatbotClient:
         self._reading: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ChatbotClient:
-        await self._broker.start()
-        self._events = await reader_from_now(self._kafka, ORDERS_EVENTS)
+        try:
+            await self._broker.start()
+            self._events = await reader_from_now(self._kafka, ORDERS_EVENTS)
+        except BaseException:
+            await self._broker.stop()  # a producer left open warns at exit
+            raise
         self._reading = asyncio.create_task(self._read(self._events))
         return self
 

@@ -9,21 +9,20 @@ on stderr, exit code 1.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import sys
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from shared import command_line
 from shared.clients.chatbot import ChatbotClient
 from shared.clients.chatbot_queries import ChatbotQueries, QueryError
+from shared.command_line import Failed, progress, say
 from shared.contracts.base import format_brl
 from shared.contracts.orders import CancelOrder, ChangePaymentMethod, OrderSnapshot, PlaceOrder
 from shared.contracts.registry import describe_validation
@@ -42,10 +41,6 @@ examples (on a system started by `make up`):
 status and recent send the bearer token of --token, else of CHATBOT_TOKEN, else of ADMIN_TOKEN
 (the local run's is local-admin-token); prefer the variables, a command line is visible to others.
 """
-
-
-class Refused(Exception):
-    """A command-line request that failed, in words for whoever typed it."""
 
 
 def _item(text: str) -> dict[str, Any]:
@@ -103,7 +98,8 @@ def summary(order: OrderSnapshot) -> str:
 
 
 async def _command(args: argparse.Namespace, kafka: KafkaSettings) -> list[str]:
-    async with ChatbotClient(kafka) as chatbot:
+    say(f"chatbot of {args.client}/{args.store} on Kafka at {kafka.bootstrap_servers}")
+    async with ChatbotClient(kafka) as chatbot, progress("the order service's answer"):
         if args.command == "place":
             command = PlaceOrder(
                 **_envelope(args),
@@ -131,6 +127,7 @@ async def _command(args: argparse.Namespace, kafka: KafkaSettings) -> list[str]:
 
 
 async def _query(args: argparse.Namespace) -> list[str]:
+    say(f"asking the order service at {args.order_service}")
     async with ChatbotQueries(args.order_service, args.token) as queries:
         if args.command == "status":
             order = await queries.status(args.order)
@@ -143,25 +140,22 @@ async def _query(args: argparse.Namespace) -> list[str]:
     return [f"Latest orders of {args.phone}, newest first:", *map(summary, orders)]
 
 
-async def run(args: argparse.Namespace) -> list[str]:
-    """What the command prints; Refused says why it could not be done."""
-    kafka = kafka_from_environment(args.bootstrap)
+async def run(args: argparse.Namespace, kafka: KafkaSettings) -> list[str]:
+    """What the command prints; Failed says why it could not be done."""
     try:
         if args.command in ("status", "recent"):
             return await _query(args)
         return await _command(args, kafka)
     except QueryError as error:
-        raise Refused(str(error)) from None
+        raise Failed(str(error)) from None
     except TimeoutError:
-        raise Refused(
+        raise Failed(
             f"no answer within {args.timeout:g} s: is the order service running and "
             f"reading {kafka.bootstrap_servers}?"
         ) from None
-    except KafkaError as error:
-        raise Refused(f"Kafka at {kafka.bootstrap_servers} failed: {error}") from None
     except ValidationError as error:
         problems = describe_validation(error)
-        raise Refused(f"the {args.command} command is not valid: {problems}") from None
+        raise Failed(f"the {args.command} command is not valid: {problems}") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -255,11 +249,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = arguments.parse_args(argv)
     if args.command in ("place", "cancel", "pay-with") and not (args.client and args.store):
         arguments.error(f"{args.command} needs --client and --store (before the command)")
-    try:
-        lines = asyncio.run(run(args))
-    except Refused as refused:
-        print(f"error: {refused}", file=sys.stderr)
-        sys.exit(1)
+    kafka = kafka_from_environment(args.bootstrap)
+    lines = command_line.run(run(args, kafka), kafka=kafka.bootstrap_servers)
     print("\n".join(lines))
 
 

@@ -35,7 +35,7 @@ from shared.contracts.pos import (
     PosUpdateRejected,
 )
 from shared.contracts.values import PosStatus
-from shared.records import OutgoingRecord
+from shared.records import OutgoingRecord, RecordSink
 from shared.settings import KafkaTarget, kafka_settings
 from shared.topics import pos_orders_topic, pos_updates_topic
 
@@ -50,10 +50,9 @@ class PosClient:
         self.client_id = client_id
         self.store_id = store_id
         self._orders_topic = pos_orders_topic(client_id, store_id)
-        self._updates_topic = pos_updates_topic(client_id, store_id)
         settings = kafka_settings(kafka)
         self._broker = build_broker(settings, client_id=f"pos-{client_id}")
-        self._sink = BrokerSink(self._broker)
+        self.updates = PosUpdates(BrokerSink(self._broker), client_id, store_id)
         self._orders = AIOKafkaConsumer(
             self._orders_topic,
             **settings.client_options(),
@@ -63,8 +62,12 @@ class PosClient:
         )
 
     async def __aenter__(self) -> PosClient:
-        await self._broker.start()
-        await self._orders.start()
+        try:
+            await self._broker.start()
+            await self._orders.start()
+        except BaseException:
+            await self.__aexit__(None, None, None)  # clients left open warn at exit
+            raise
         return self
 
     async def __aexit__(
@@ -82,6 +85,28 @@ class PosClient:
         async for message in follow(self._orders):
             if isinstance(message, PosOrderReceived | PosOrderCancelled | PosUpdateRejected):
                 yield message
+
+    async def confirm(self, order_id: str) -> PosOrderConfirmed:
+        return await self.updates.confirm(order_id)
+
+    async def reject(self, order_id: str, reason: str) -> PosOrderRejected:
+        return await self.updates.reject(order_id, reason)
+
+    async def update_status(
+        self, order_id: str, status: PosStatus, delivery_time: str | None = None
+    ) -> PosOrderStatusUpdated:
+        return await self.updates.update_status(order_id, status, delivery_time)
+
+
+class PosUpdates:
+    """What a store's POS says to the order service, on `pos.<clientId>.<storeId>.updates`
+    through `sink` (the POS client's own producer, or a service's: the restaurant panel)."""
+
+    def __init__(self, sink: RecordSink, client_id: str, store_id: str) -> None:
+        self.client_id = client_id
+        self.store_id = store_id
+        self._topic = pos_updates_topic(client_id, store_id)
+        self._sink = sink
 
     async def confirm(self, order_id: str) -> PosOrderConfirmed:
         return await self._publish(PosOrderConfirmed(**self._envelope(), order_id=order_id))
@@ -109,5 +134,5 @@ class PosClient:
         }
 
     async def _publish(self, update: U) -> U:
-        await self._sink.send(OutgoingRecord.of(self._updates_topic, update))
+        await self._sink.send(OutgoingRecord.of(self._topic, update))
         return update

@@ -1,8 +1,5 @@
 """`python -m shared.clients.pos_simulator`: a store's POS on its Kafka topics.
 
-    python -m shared.clients.pos_simulator --client c1 --store s1 --auto   # confirms and cooks
-    python -m shared.clients.pos_simulator --client c1 --store s1          # you type the moves
-
 Manual mode reads lines from stdin: `confirm <order>`, `reject <order> <reason>`,
 `status <order> <PREPARING|READY|DELIVERING|DELIVERED|COMPLETED> [delivery time]`, where
 `<order>` is the number on the screen (`12` or `#12`) or the order id. An update the order
@@ -15,14 +12,35 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import AsyncIterator, Mapping, Sequence
 
+from pydantic import ValidationError
+
+from shared import command_line
 from shared.clients.pos import PosClient, PosMessage
+from shared.command_line import say
 from shared.contracts.base import format_brl
 from shared.contracts.pos import PosOrderCancelled, PosOrderReceived, PosUpdateRejected
+from shared.contracts.registry import describe_validation
 from shared.contracts.values import PosStatus, ReasonCode
-from shared.settings import kafka_from_environment
+from shared.settings import KafkaSettings, kafka_from_environment
+from shared.topics import TopicNameError, pos_orders_topic, pos_updates_topic
 
+EXAMPLES = """\
+examples (on a system started by `make up`):
+  python -m shared.clients.pos_simulator --client demo-burger --store centro --auto
+  python -m shared.clients.pos_simulator --client demo-burger --store centro
+then type, for the order shown as #12:
+  confirm 12
+  status 12 preparing
+  status 12 delivering 25 minutos
+  reject 12 sem entregador
+"""
+MOVES = (
+    "confirm <nº> | reject <nº> <motivo> | "
+    "status <nº> <preparing|ready|delivering|delivered|completed> [tempo]"
+)
 KITCHEN = (PosStatus.PREPARING, PosStatus.READY, PosStatus.DELIVERING, PosStatus.DELIVERED)
 
 REFUSAL_WORDS: Mapping[ReasonCode, str] = {
@@ -111,48 +129,91 @@ async def manual(pos: PosClient) -> None:
             print(screen(message), flush=True)
 
     showing = asyncio.create_task(show())
-    loop = asyncio.get_running_loop()
+    say(f"type a move: {MOVES}")
     try:
-        while line := await loop.run_in_executor(None, sys.stdin.readline):
-            words = line.split()
-            match words:
-                case ["confirm", order]:
-                    await pos.confirm(names.order_id(order))
-                case ["reject", order, *reason]:
-                    why = " ".join(reason) or "Recusado pela loja"
-                    await pos.reject(names.order_id(order), why)
-                case ["status", order, status, *time] if status in PosStatus.__members__:
-                    await pos.update_status(
-                        names.order_id(order), PosStatus(status), " ".join(time) or None
-                    )
-                case _:
-                    print(
-                        "? confirm <nº> | reject <nº> <motivo> | status <nº> "
-                        "<PREPARING|READY|DELIVERING|DELIVERED|COMPLETED> [tempo]",
-                        flush=True,
-                    )
+        async for line in typed_lines():
+            try:
+                await move(pos, names, line.split())
+            except ValidationError as error:
+                print(f"? {describe_validation(error)}", flush=True)
     finally:
         showing.cancel()
 
 
-async def run(args: argparse.Namespace) -> None:
-    async with PosClient(kafka_from_environment(args.bootstrap), args.client, args.store) as pos:
+async def typed_lines() -> AsyncIterator[str]:
+    """The lines of stdin, read by a daemon thread: Ctrl-C never waits for the next line."""
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def hand_over(line: str) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop ended meanwhile
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+
+    def read() -> None:
+        for line in sys.stdin:
+            hand_over(line)
+        hand_over("")
+
+    threading.Thread(target=read, name="stdin", daemon=True).start()
+    while line := await lines.get():
+        yield line
+
+
+async def move(pos: PosClient, names: OrderNames, words: list[str]) -> None:
+    """What the kitchen typed, sent as the POS's update; `?` and the moves when unreadable."""
+    match words:
+        case ["confirm", order]:
+            await pos.confirm(names.order_id(order))
+        case ["reject", order, *reason]:
+            await pos.reject(names.order_id(order), " ".join(reason) or "Recusado pela loja")
+        case ["status", order, status, *time] if status.upper() in PosStatus.__members__:
+            status = PosStatus[status.upper()]
+            await pos.update_status(names.order_id(order), status, " ".join(time) or None)
+        case []:
+            return
+        case _:
+            print(f"? {MOVES}", flush=True)
+
+
+async def run(args: argparse.Namespace, kafka: KafkaSettings) -> None:
+    say(
+        f"POS of {args.client}/{args.store} on Kafka at {kafka.bootstrap_servers}: orders from "
+        f"{pos_orders_topic(args.client, args.store)}, updates to "
+        f"{pos_updates_topic(args.client, args.store)}"
+    )
+    async with PosClient(kafka, args.client, args.store) as pos:
+        say("waiting for orders (Ctrl-C stops)")
         await (automatic(pos, args.step) if args.auto else manual(pos))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
+def parser() -> argparse.ArgumentParser:
+    found = argparse.ArgumentParser(
+        prog="python -m shared.clients.pos_simulator",
+        description=__doc__.split("\n\n", 1)[1],
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    found.add_argument(
         "--bootstrap",
         help="Kafka bootstrap servers (default KAFKA_BOOTSTRAP_SERVERS); TLS and the SASL "
         "identity come from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD...",
     )
-    parser.add_argument("--client", required=True)
-    parser.add_argument("--store", required=True)
-    parser.add_argument("--auto", action="store_true", help="confirm and cook every order")
-    parser.add_argument("--step", type=float, default=2.0, help="seconds between kitchen steps")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(parser.parse_args()))
+    found.add_argument("--client", required=True, help="the restaurant (clientId)")
+    found.add_argument("--store", required=True, help="the store (storeId)")
+    found.add_argument("--auto", action="store_true", help="confirm and cook every order")
+    found.add_argument("--step", type=float, default=2.0, help="seconds between kitchen steps")
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = parser()
+    args = arguments.parse_args(argv)
+    try:
+        pos_orders_topic(args.client, args.store)
+    except TopicNameError as error:
+        arguments.error(str(error))
+    kafka = kafka_from_environment(args.bootstrap)
+    command_line.run(run(args, kafka), kafka=kafka.bootstrap_servers)
 
 
 if __name__ == "__main__":

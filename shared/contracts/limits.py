@@ -95,6 +95,26 @@ MAX_MINUTES = 7 * 24 * 60
 """A week, the longest timeout of a store (DESIGN.md section 4)."""
 
 
+MAX_JSON_DEPTH = 32
+"""Nesting of a message or request body (an order nests 5 deep). Python 3.11 cannot read about
+1000 levels and later versions read many more, so the limit is the system's own."""
+
+
+def nested_deeper_than(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests objects and arrays more than `limit` deep (walked without
+    recursion, so any depth Python could parse is measured)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in node)
+    return False
+
+
 def as_reais(cents: int) -> Decimal:
     """A limit in centavos as the reais a command states: 1_000_000 -> Decimal('10000.00')."""
     return Decimal(cents).scaleb(-2)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from shared import topics
 from shared.contracts.access import TokensRevoked
 from shared.contracts.base import Message
+from shared.contracts.limits import nested_deeper_than
 from shared.contracts.notifications import NotificationFailed, NotificationSent
 from shared.contracts.orders import (
     CancelOrder,
@@ -242,6 +243,8 @@ def _as_object(data: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
         raise ContractError("message is not readable JSON: nested too deeply") from None
     except ValueError as error:  # e.g. an integer beyond Python's int-str digit limit
         raise ContractError(f"message is not readable JSON: {error}") from None
+    if nested_deeper_than(parsed):
+        raise ContractError("message is not readable JSON: nested too deeply")
     if not isinstance(parsed, dict):
         raise ContractError(f"message is not a JSON object but {type(parsed).__name__}")
     return parsed

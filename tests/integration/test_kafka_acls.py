@@ -41,7 +41,7 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.integration
 
 CLIENT, STORE, OTHER_STORE = "acl-burger", "s1", "s2"
-SERVICES = ("order", "payment", "notifier", "scheduler")
+SERVICES = ("order", "payment", "notifier", "scheduler", "panel")
 
 
 @dataclass

@@ -189,11 +189,12 @@ async def test_the_chatbot_command_line_tells_an_orders_status_and_a_customers_l
     placed = await restaurant.messages(ORDERS_EVENTS, OrderPlaced, count=4)
     token = ADMIN["Authorization"].removeprefix("Bearer ")
     service = ["--order-service", str(restaurant.http.base_url)]
+    asked = f"asking the order service at {restaurant.http.base_url}\n"  # on stderr
 
     code, printed, errors = await chatbot_cli(
         *service, "status", "--order", placed[0].order_id, token=token
     )
-    assert (code, errors) == (0, "")
+    assert (code, errors) == (0, asked)
     assert printed.splitlines() == [
         "Order #1: CONFIRMED, payment NOT_APPLICABLE",
         "  2x X-Burger",
@@ -202,7 +203,7 @@ async def test_the_chatbot_command_line_tells_an_orders_status_and_a_customers_l
     ]
 
     code, printed, errors = await chatbot_cli(*service, "recent", "--phone", phone, token=token)
-    assert (code, errors) == (0, "")
+    assert (code, errors) == (0, asked)
     heading, *lines = printed.splitlines()
     assert heading == f"Latest orders of {phone}, newest first:"
     assert [line.split()[:3] for line in lines] == [
@@ -236,9 +237,10 @@ async def test_the_chatbot_command_line_explains_what_went_wrong_in_one_line(
     for args, given, expected in cases:
         code, printed, errors = await chatbot_cli(*service, *args, token=given)
         assert (code, printed) == (1, ""), args
-        assert errors.startswith("error: "), errors
-        assert expected in errors, errors
-        assert errors.count("\n") == 1, errors  # one line, no traceback
+        where, error = errors.splitlines()  # what it asked, then one line: no traceback
+        assert where == f"asking the order service at {restaurant.http.base_url}"
+        assert error.startswith("error: "), errors
+        assert expected in error, errors
 
     away = ["--order-service", f"http://127.0.0.1:{free_port()}"]
     code, _, errors = await chatbot_cli(*away, "status", "--order", "x", token=token)

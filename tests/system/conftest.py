@@ -1,4 +1,4 @@
-"""The whole system as real processes: both emulators and the four services, on the real broker
+"""The whole system as real processes: both emulators and the five services, on the real broker
 and MongoDB-protocol server. Each test onboards a restaurant of its own (fresh clientId and
 Asaas account) and a customer of its own (fresh phone number), so tests share the processes but
 never each other's data.
@@ -81,9 +81,10 @@ def start_system(
     service's Kafka identity)."""
     tag = uuid.uuid4().hex[:8]
     databases = {
-        name: f"test_sys_{tag}_{name}" for name in ("order", "payment", "notifier", "scheduler")
+        name: f"test_sys_{tag}_{name}"
+        for name in ("order", "payment", "notifier", "scheduler", "panel")
     }
-    ports = {name: free_port() for name in ("asaas", "twilio", "payment")}
+    ports = {name: free_port() for name in ("asaas", "twilio", "payment", "order")}
     common = (
         (FAST if fast else {})
         | TOKEN_ENV
@@ -127,7 +128,10 @@ def start_system(
             "scheduler", "services.scheduler", common | {"MONGODB_DATABASE": databases["scheduler"]}
         ),
         "order": process(
-            "order", "services.order", common | {"MONGODB_DATABASE": databases["order"]}
+            "order",
+            "services.order",
+            common | {"MONGODB_DATABASE": databases["order"]},
+            ports["order"],
         ),
         "payment": process(
             "payment",
@@ -152,6 +156,16 @@ def start_system(
                 "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
                 "TWILIO_BACKOFF_INITIAL_S": "0.05",
                 "TWILIO_BACKOFF_MAX_S": "0.3",
+            },
+        ),
+        "panel": process(
+            "panel",
+            "services.panel",
+            common
+            | {
+                "MONGODB_DATABASE": databases["panel"],
+                "PANEL_ORDER_URL": f"http://127.0.0.1:{ports['order']}",
+                "PANEL_ACTION_WAIT_S": "5",
             },
         ),
     }

@@ -105,6 +105,15 @@ def test_the_order_service_receives_pos_updates_and_sends_pos_orders(
     assert not [name for name in operations if "dlq" in name]
 
 
+def test_the_panel_acts_as_a_pos_receiving_pos_orders_and_sending_pos_updates(
+    document: dict[str, Any],
+) -> None:
+    operations = document["operations"]
+    assert operations["panel-receives-pos-clientId-storeId-orders"]["action"] == "receive"
+    assert operations["panel-sends-pos-clientId-storeId-updates"]["action"] == "send"
+    assert "panel-sends-pos-clientId-storeId-orders" not in operations
+
+
 def refs(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():

@@ -15,6 +15,7 @@ from shared.contracts.limits import (
     MAX_EMAIL_LENGTH,
     MAX_ID_LENGTH,
     MAX_ITEMS,
+    MAX_JSON_DEPTH,
     MAX_MESSAGE_LENGTH,
     MAX_MINUTES,
     MAX_NAME_LENGTH,
@@ -27,6 +28,7 @@ from shared.contracts.limits import (
     MAX_TEMPLATE_LENGTH,
     MAX_TIMER_PAYLOAD_ENTRIES,
     error_fields,
+    nested_deeper_than,
     only_limits_exceeded,
 )
 from shared.contracts.notifications import NotificationFailed
@@ -233,3 +235,13 @@ def test_a_timer_payload_has_a_maximum_number_of_entries() -> None:
                 payload={"k": "v" * (MAX_REFERENCE_LENGTH + 1)},
             )
         )
+
+
+def test_json_nested_to_the_limit_is_measured_within_it_and_one_level_more_beyond() -> None:
+    at_limit: Any = 1
+    for level in range(MAX_JSON_DEPTH):
+        at_limit = [at_limit] if level % 2 else {"a": at_limit}
+
+    assert not nested_deeper_than(at_limit)
+    assert nested_deeper_than([at_limit])
+    assert not nested_deeper_than(place_order("PIX").to_wire())
