@@ -9,7 +9,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo
 
-from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.contracts.base import (
     TYPE_NAME_DESCRIPTION,
@@ -88,6 +95,12 @@ DEFAULT_PICKUP_TEMPLATES: Mapping[OrderStatus, str] = {
     OrderStatus.DELIVERED: "Seu pedido #{order_number} foi retirado. Bom apetite!",
 }
 """Where a pickup order's message differs: it is picked up, it never leaves for delivery."""
+
+_DEFAULTS_OF = {
+    "notification_templates": DEFAULT_NOTIFICATION_TEMPLATES,
+    "pickup_notification_templates": DEFAULT_PICKUP_TEMPLATES,
+}
+"""What each templates field holds for the statuses a store leaves out."""
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -259,21 +272,14 @@ class StoreOrderConfig(CamelModel):
             )
         return templates
 
-    @field_validator("notification_templates")
+    @field_validator("notification_templates", "pickup_notification_templates")
     @classmethod
-    def _known_placeholders(cls, templates: dict[OrderStatus, str]) -> dict[OrderStatus, str]:
-        for status, template in templates.items():
-            _check_placeholders(status, template)
-        return {**DEFAULT_NOTIFICATION_TEMPLATES, **templates}
-
-    @field_validator("pickup_notification_templates")
-    @classmethod
-    def _known_pickup_placeholders(
-        cls, templates: dict[OrderStatus, str]
+    def _known_placeholders(
+        cls, templates: dict[OrderStatus, str], info: ValidationInfo
     ) -> dict[OrderStatus, str]:
         for status, template in templates.items():
             _check_placeholders(status, template)
-        return {**DEFAULT_PICKUP_TEMPLATES, **templates}
+        return {**_DEFAULTS_OF[info.field_name or ""], **templates}
 
     @classmethod
     def default_for(cls, client_id: str, store_id: str) -> Self:

@@ -372,35 +372,43 @@ def test_a_refund_is_told_by_payment_refunded_when_status_messages_are_off() -> 
     assert message.kind is NotificationKind.PAYMENT_REFUNDED
 
 
-def test_a_paid_order_the_restaurant_never_confirmed_is_cancelled_with_apology_and_refund() -> None:
+@pytest.mark.parametrize(
+    ("code", "paid", "after_cancelled"),
+    [
+        (
+            ReasonCode.CONFIRMATION_TIMEOUT,
+            PaymentStatus.PAID,
+            "O restaurante não pôde confirmar seu pedido no momento. Pedimos desculpas pelo "
+            "inconveniente. O valor de R$ 44,80 será reembolsado; avisaremos assim que o "
+            "reembolso for concluído.",
+        ),
+        (
+            ReasonCode.RESTAURANT_REJECTED,
+            PaymentStatus.NOT_APPLICABLE,
+            "O restaurante não pôde aceitar o pedido. Pedimos desculpas pelo inconveniente.",
+        ),
+        (
+            ReasonCode.PAYMENT_TIMEOUT,
+            PaymentStatus.PENDING,
+            "O pagamento não foi recebido dentro do prazo.",
+        ),
+    ],
+    ids=["paid-never-confirmed", "cash-rejected", "unpaid"],
+)
+def test_a_cancellation_apologises_when_the_restaurant_caused_it_and_promises_a_paid_refund(
+    code: ReasonCode, paid: PaymentStatus, after_cancelled: str
+) -> None:
     event = status_changed(
         "o1",
         OrderStatus.CANCELLED,
-        reason="CONFIRMATION_TIMEOUT",
-        reason_code=ReasonCode.CONFIRMATION_TIMEOUT,
+        reason=code.value,
+        reason_code=code,
         order_number=4,
-        payment_status=PaymentStatus.PAID,
+        payment_status=paid,
     )
 
     assert only(messages_for(event, DEFAULTS)).body == (
-        "Seu pedido #4 foi cancelado. O restaurante não pôde confirmar seu pedido no momento. "
-        "Pedimos desculpas pelo inconveniente. O valor de R$ 44,80 será reembolsado; avisaremos "
-        "assim que o reembolso for concluído."
-    )
-
-
-def test_an_unpaid_order_cancelled_for_its_payment_is_told_why_without_apology_or_refund() -> None:
-    event = status_changed(
-        "o1",
-        OrderStatus.CANCELLED,
-        reason="PAYMENT_TIMEOUT",
-        reason_code=ReasonCode.PAYMENT_TIMEOUT,
-        order_number=4,
-        payment_status=PaymentStatus.PENDING,
-    )
-
-    assert only(messages_for(event, DEFAULTS)).body == (
-        "Seu pedido #4 foi cancelado. O pagamento não foi recebido dentro do prazo."
+        f"Seu pedido #4 foi cancelado. {after_cancelled}"
     )
 
 

@@ -966,17 +966,24 @@ def test_a_template_may_use_every_placeholder_of_the_design() -> None:
     assert config.notification_templates[OrderStatus.READY] == template
 
 
-def test_a_template_with_an_unknown_placeholder_is_refused_by_name() -> None:
+@pytest.mark.parametrize("field", ["notificationTemplates", "pickupNotificationTemplates"])
+def test_a_template_with_an_unknown_placeholder_is_refused_by_name(field: str) -> None:
     with pytest.raises(
         ValidationError, match=r"template for READY: unknown placeholder \{pedido\}"
     ):
         StoreOrderConfig.model_validate(
-            {
-                "clientId": CLIENT,
-                "storeId": STORE,
-                "notificationTemplates": {"READY": "#{pedido} pronto"},
-            }
+            {"clientId": CLIENT, "storeId": STORE, field: {"READY": "#{pedido} pronto"}}
         )
+
+
+def test_pickup_templates_left_out_keep_their_default() -> None:
+    config = StoreOrderConfig.model_validate(
+        {"clientId": CLIENT, "storeId": STORE, "pickupNotificationTemplates": {"READY": "Já!"}}
+    )
+
+    assert config.pickup_notification_templates[OrderStatus.READY] == "Já!"
+    assert config.pickup_notification_templates[OrderStatus.DELIVERING] == ""
+    assert config.notification_templates == DEFAULT_NOTIFICATION_TEMPLATES
 
 
 def test_a_template_for_an_unknown_status_is_refused() -> None:
