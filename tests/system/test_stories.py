@@ -51,7 +51,9 @@ def store_config(story: Story) -> dict[str, Any]:
         "refundTimeout": 60,
     }
     if story.ending is Ending.UNPAID:
-        config["paymentTimeout"] = 0.1
+        # Long enough for the charge to be made first on a busy machine: a deadline passing
+        # before it leaves no instructions to tell (the charge is deleted as it comes).
+        config["paymentTimeout"] = 0.5
     if story.ending is Ending.NEVER_ANSWERED:
         config["autoConfirmationTimeout" if story.method == "CASH" else "refundTimeout"] = 0.05
     return config
@@ -113,7 +115,11 @@ async def play(story: Story, system: System) -> Played:
         messages[:] = await restaurant.whatsapp_messages()
         return len(messages) >= len(story.messages)
 
-    await eventually(all_read, timeout=WAIT_S, what=f"{story.name}: {len(story.messages)} messages")
+    try:
+        await eventually(all_read, timeout=WAIT_S, what=f"{story.name}: all messages")
+    except AssertionError as error:
+        read = [message["body"] for message in messages]
+        raise AssertionError(f"{error}; read {read}, expected {story.messages}") from None
     return Played(restaurant, await restaurant.order_document(order_id), messages)
 
 
