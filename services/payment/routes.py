@@ -176,8 +176,15 @@ def webhook_router(
 def pix_image_router(pix_images: PixImages) -> APIRouter:
     router = APIRouter()
 
-    @router.get("/pix/{token}.png")
+    @router.get(
+        "/pix/{token}.png",
+        response_class=Response,
+        responses={
+            200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
+        },
+    )
     async def pix_image(token: str) -> Response:
+        """A PIX QR code as a PNG, until its code expires (404 after)."""
         png = await pix_images.image(token)
         if png is None:
             return problem(404, "no such PIX QR image, or its code expired")
