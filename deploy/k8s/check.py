@@ -446,17 +446,25 @@ def check_wiring(resources: list[Resource], report: Report) -> None:
         )
 
 
-WEBHOOK_PREFIX = "/webhooks/asaas/"
+PUBLIC_PREFIXES = {
+    "/webhooks/asaas/": "Asaas cannot deliver webhooks",
+    "/pix/": "WhatsApp cannot fetch the PIX QR images",
+}
+"""The payment service's public paths, and what breaks when one is not routed."""
 TLS_LISTENER = "https"
 
 
 def check_http_routes(resources: list[Resource], report: Report) -> None:
-    """Only Asaas's webhook route is public, through a Gateway's TLS listener, on the host of
-    PUBLIC_BASE_URL; no Ingress (ingress-nginx is retired)."""
+    """Exactly the payment service's public paths (Asaas's webhooks, the PIX QR images) are
+    public, through a Gateway's TLS listener, on the host of PUBLIC_BASE_URL; no Ingress
+    (ingress-nginx is retired)."""
+    public = ", ".join(PUBLIC_PREFIXES)
     for ingress in _of_kind(resources, "Ingress"):
         report.add(_key(ingress), "ingress-nginx is retired: expose HTTP with an HTTPRoute")
     hosts: set[str] = set()
-    for route in _of_kind(resources, "HTTPRoute"):
+    routed: set[str] = set()
+    routes = _of_kind(resources, "HTTPRoute")
+    for route in routes:
         spec = route["spec"]
         hosts.update(spec.get("hostnames") or [])
         for parent in spec.get("parentRefs") or []:
@@ -469,16 +477,18 @@ def check_http_routes(resources: list[Resource], report: Report) -> None:
             matches = rule.get("matches") or [{}]
             for match in matches:
                 path = match.get("path") or {"type": "PathPrefix", "value": "/"}
-                if path.get("type") != "PathPrefix" or not str(path.get("value", "")).startswith(
-                    WEBHOOK_PREFIX
-                ):
-                    report.add(
-                        _key(route),
-                        f"exposes {path.get('value')}: only {WEBHOOK_PREFIX} is public",
-                    )
+                value = str(path.get("value", ""))
+                prefix = next((known for known in PUBLIC_PREFIXES if value.startswith(known)), None)
+                if path.get("type") != "PathPrefix" or prefix is None:
+                    report.add(_key(route), f"exposes {value}: only {public} are public")
+                elif value == prefix:
+                    routed.add(prefix)
             for backend in rule.get("backendRefs") or []:
                 if backend.get("kind", "Service") != "Service" or backend.get("name") != "payment":
                     report.add(_key(route), f"routes to {backend.get('name')}, not payment")
+    for prefix, broken in PUBLIC_PREFIXES.items():
+        if routes and prefix not in routed:
+            report.add("HTTPRoute", f"no route for {prefix}: {broken}")
     for config_map in _of_kind(resources, "ConfigMap"):
         url = (config_map.get("data") or {}).get("PUBLIC_BASE_URL")
         if url is None:

@@ -343,6 +343,14 @@ class OrderStatusChanged(Envelope):
         default=None, description="Estimated delivery or pick-up time, if the restaurant gave one."
     )
     store_name: Name | None = Field(default=None, description="Store's display name, if known.")
+    delivery_type: DeliveryType | None = Field(
+        default=None,
+        description="DELIVERY or PICKUP, if known (a pickup order is not told it "
+        "leaves for delivery).",
+    )
+    payment_status: PaymentStatus | None = Field(
+        default=None, description="The order's payment status when its status changed, if known."
+    )
 
 
 class OrderPaymentStatusChanged(Envelope):
@@ -369,6 +377,13 @@ class OrderPaymentStatusChanged(Envelope):
         default=None,
         description="The order's payment method after the change (absent from events published "
         "before it was added).",
+    )
+    order_status: OrderStatus | None = Field(
+        default=None, description="The order's status when its payment status changed, if known."
+    )
+    requires_confirmation: bool | None = Field(
+        default=None,
+        description="Whether the restaurant must confirm the order once it is paid, if known.",
     )
 
 

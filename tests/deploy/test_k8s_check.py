@@ -418,9 +418,7 @@ def test_report_prefixes_each_problem_with_the_kustomization() -> None:
     assert report.problems == ["overlays/dev: Deployment/x: broken"]
 
 
-def _http_route(
-    path: str = "/webhooks/asaas/", backend: str = "payment", section: str = "https"
-) -> dict[str, Any]:
+def _http_route(*paths: str, backend: str = "payment", section: str = "https") -> dict[str, Any]:
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
@@ -430,7 +428,10 @@ def _http_route(
             "hostnames": ["payments.example.com"],
             "rules": [
                 {
-                    "matches": [{"path": {"type": "PathPrefix", "value": path}}],
+                    "matches": [
+                        {"path": {"type": "PathPrefix", "value": path}}
+                        for path in paths or ("/webhooks/asaas/", "/pix/")
+                    ],
                     "backendRefs": [{"kind": "Service", "name": backend, "port": 8082}],
                 }
             ],
@@ -438,7 +439,7 @@ def _http_route(
     }
 
 
-def test_the_webhook_route_on_the_public_base_urls_host_passes() -> None:
+def test_the_webhook_and_pix_image_routes_on_the_public_base_urls_host_pass() -> None:
     resources = [*_resources(PUBLIC_BASE_URL="https://payments.example.com"), _http_route()]
     assert _problems(resources) == []
 
@@ -446,13 +447,14 @@ def test_the_webhook_route_on_the_public_base_urls_host_passes() -> None:
 @pytest.mark.parametrize(
     ("route", "expected"),
     [
-        (_http_route(path="/"), "exposes /: only /webhooks/asaas/ is public"),
+        (_http_route("/"), "exposes /: only /webhooks/asaas/, /pix/ are public"),
+        (_http_route("/webhooks/asaas/"), "no route for /pix/: WhatsApp cannot fetch"),
         (_http_route(backend="order"), "routes to order, not payment"),
         (_http_route(section="http"), "outside its https listener"),
     ],
-    ids=["everything-public", "wrong-backend", "no-tls"],
+    ids=["everything-public", "no-pix-images", "wrong-backend", "no-tls"],
 )
-def test_an_http_route_exposing_more_than_the_webhook_or_without_tls_is_reported(
+def test_an_http_route_exposing_more_or_less_than_the_public_paths_or_without_tls_is_reported(
     route: dict[str, Any], expected: str
 ) -> None:
     resources = [*_resources(PUBLIC_BASE_URL="https://payments.example.com"), route]

@@ -19,6 +19,7 @@ from services.payment.adapters.in_memory import (
     InMemoryCredentialsRepository,
     InMemoryJobQueue,
     InMemoryPaymentRepository,
+    InMemoryPixImageStore,
     InMemoryWebhookInbox,
 )
 from services.payment.config import PaymentPolicy
@@ -89,6 +90,7 @@ async def world() -> AsyncIterator[World]:
         payments,
         jobs,
         InMemoryWebhookInbox(),
+        InMemoryPixImageStore(),
         restaurants,
         PaymentPolicy(),
         clients.settings,

@@ -18,17 +18,13 @@ from shared.contracts.orders import (
 from shared.contracts.pos import PosOrderReceived
 from tests.builders import envelope
 from tests.system.conftest import Restaurant
+from tests.system.stories import CARD, CONFIRMED, PAID, PIX
 from tests.system.test_end_to_end import conversation, customer_pays, one_charge, state
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 STORE_TIME = ZoneInfo("America/Sao_Paulo")
-NUMBERED_TEMPLATES = {
-    "PENDING": "Pedido #{order_number} recebido! Total {total}.",
-    "CONFIRMED": "Pedido #{order_number} confirmado pela {store_name}.",
-}
-"""The store's own texts, naming the order by its number."""
 
 
 async def pix_order_whose_payment_failed(restaurant: Restaurant) -> tuple[OrderPlaced, str]:
@@ -38,13 +34,10 @@ async def pix_order_whose_payment_failed(restaurant: Restaurant) -> tuple[OrderP
         placed = await chatbot.place(restaurant.order("PIX"))
     assert isinstance(placed, OrderPlaced), placed
     charge = await one_charge(restaurant, placed.order_id)
-    await conversation(restaurant, 2)
+    await conversation(restaurant, 1)
     details = (await restaurant.order_document(placed.order_id))["paymentDetails"]
-    expiry = datetime.fromisoformat(details["expiresAt"]).astimezone(STORE_TIME)
-    pix = (
-        f"Pedido #{placed.order_number}: para pagar R$ 44,80 com PIX, copie o código abaixo e "
-        "cole na opção PIX Copia e Cola do app do seu banco. O código vale até "
-        f"{expiry:%d/%m/%Y} às {expiry:%H:%M}.\n\n{details['pixPayload']}"
+    pix = PIX.format(
+        number=placed.order_number, expiry=shown(details), pix_code=details["pixPayload"]
     )
     overdue = await restaurant.asaas.post(f"/v3/sandbox/payment/{charge['id']}/overdue")
     assert overdue.status_code == 200, overdue.text
@@ -65,6 +58,12 @@ async def switch(restaurant: Restaurant, order_id: str, method: str) -> OrderPay
     return outcome
 
 
+def shown(details: dict[str, Any]) -> str:
+    """When the instructions stop being accepted, in the store's time, as the customer reads it."""
+    expires = datetime.fromisoformat(details["expiresAt"]).astimezone(STORE_TIME)
+    return f"{expires:%d/%m/%Y} às {expires:%H:%M}"
+
+
 async def new_charge(restaurant: Restaurant, order_id: str) -> dict[str, Any]:
     """The charge of the order's second attempt (`externalReference` `<orderId>:2`)."""
     return await one_charge(restaurant, f"{order_id}:2")
@@ -80,7 +79,7 @@ def failed_text(number: int | None, others: str) -> str:
 async def test_pix_payment_fails_the_customer_switches_to_card_pays_and_the_order_reaches_the_pos(
     restaurant: Restaurant,
 ) -> None:
-    await restaurant.onboard(requiresConfirmation=False, notificationTemplates=NUMBERED_TEMPLATES)
+    await restaurant.onboard(requiresConfirmation=False)
     async with restaurant.pos() as pos:
         placed, pix = await pix_order_whose_payment_failed(restaurant)
         order_id, number = placed.order_id, placed.order_number
@@ -99,16 +98,16 @@ async def test_pix_payment_fails_the_customer_switches_to_card_pays_and_the_orde
     await state(restaurant, order_id, ("CONFIRMED", "PAID"))
     document = await restaurant.order_document(order_id)
     assert document["paymentId"] == card["id"]
+    details = document["paymentDetails"]
+    assert details["invoiceUrl"] == card["invoiceUrl"]
+    assert shown(details) == f"{date.fromisoformat(card['dueDate']):%d/%m/%Y} às 23:59"
 
-    due = date.fromisoformat(card["dueDate"])
     expected = [
-        f"Pedido #{number} recebido! Total R$ 44,80.",
         pix,
         failed_text(number, "cartão de crédito, cartão de débito ou dinheiro"),
-        f"Pedido #{number}: para pagar R$ 44,80 com cartão de crédito, acesse o link: "
-        f"{card['invoiceUrl']}\nO link vale até {due:%d/%m/%Y} às 23:59.",
-        f"Recebemos o pagamento de R$ 44,80 do pedido #{number}. Obrigado, Ana!",
-        f"Pedido #{number} confirmado pela Burger da Praça.",
+        CARD.format(number=number, link=card["invoiceUrl"], expiry=shown(details)),
+        PAID.format(number=number),
+        CONFIRMED.format(number=number),
     ]
     messages = await conversation(restaurant, len(expected))
     assert messages == expected
@@ -122,7 +121,6 @@ async def test_pix_payment_fails_the_customer_switches_to_cash_and_the_restauran
         requiresConfirmation=True,
         autoConfirmationTimeout=30,
         acceptedPaymentMethods=["PIX", "CASH"],
-        notificationTemplates=NUMBERED_TEMPLATES,
     )
     async with restaurant.pos() as pos:
         placed, pix = await pix_order_whose_payment_failed(restaurant)
@@ -141,12 +139,11 @@ async def test_pix_payment_fails_the_customer_switches_to_cash_and_the_restauran
 
     await eventually(charge_deleted, what="the PIX charge deleted on Asaas")
     expected = [
-        f"Pedido #{number} recebido! Total R$ 44,80.",
         pix,
         failed_text(number, "dinheiro"),
         f"Combinado! O pedido #{number} (R$ 44,80) será pago em dinheiro e já foi enviado para "
         "a loja.",
-        f"Pedido #{number} confirmado pela Burger da Praça.",
+        CONFIRMED.format(number=number),
     ]
     messages = await conversation(restaurant, len(expected))
     assert messages == expected
