@@ -447,8 +447,10 @@ def check_wiring(resources: list[Resource], report: Report) -> None:
         )
 
 
-WEBHOOK_PREFIX = "/webhooks/asaas/"
-PAYMENT_PATHS = {WEBHOOK_PREFIX: "Asaas cannot deliver webhooks"}
+PAYMENT_PATHS = {
+    "/webhooks/asaas/": "Asaas cannot deliver webhooks",
+    "/pix/": "WhatsApp cannot fetch the PIX QR images",
+}
 """The payment service's public paths, and what breaks when one is not routed."""
 TLS_LISTENER = "https"
 ROOT = "/"
@@ -456,7 +458,8 @@ ROOT = "/"
 
 def public_paths(paths_for: PathsFor) -> dict[str, dict[str, str]]:
     """What each service exposes through the Gateway, by path, and what breaks when a path is
-    not routed: the payment service's webhooks and the panel's pages (read off its app)."""
+    not routed: the payment service's webhooks and PIX images, the panel's pages (read off its
+    app)."""
     panel = {path: f"restaurants cannot reach the panel's {path}" for path in paths_for("panel")}
     return {"payment": PAYMENT_PATHS, "panel": panel}
 
@@ -504,7 +507,7 @@ def check_http_routes(resources: list[Resource], paths_for: PathsFor, report: Re
                     payment_hosts.update(spec.get("hostnames") or [])
                 for path in paths:
                     if _opens_only(path, public[name]):
-                        routed.add((name, path["value"]))
+                        routed.add((name, path.get("value", ROOT)))
                     else:
                         report.add(
                             _key(route),

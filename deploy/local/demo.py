@@ -3,9 +3,10 @@
 It onboards a demo restaurant through the real HTTP routes (the operator mints the restaurant's
 and its chatbot's tokens, the restaurant sets its store configuration on the order service and
 its Asaas credentials on the payment service), then plays three stories and prints each
-as the customer's WhatsApp conversation (read back from the Twilio emulator) beside the POS
-screen: a PIX order paid and delivered, a cash order confirmed by the restaurant, and a card
-order refunded because the restaurant never answered (demo deadlines are seconds long).
+as the customer's WhatsApp conversation (read back from the Twilio emulator, the PIX QR image
+included) beside the POS screen: a PIX order paid and delivered, a cash order for pickup
+confirmed by the restaurant, and a card order refunded with an apology because the restaurant
+never answered (demo deadlines are seconds long).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ CONFIG = {
 }
 
 
+DELIVERY_KITCHEN = (PosStatus.PREPARING, PosStatus.READY, PosStatus.DELIVERING,
+                    PosStatus.DELIVERED, PosStatus.COMPLETED)  # fmt: skip
+PICKUP_KITCHEN = (PosStatus.PREPARING, PosStatus.READY, PosStatus.COMPLETED)
+
+
 def say(text: str = "") -> None:
     print(text, flush=True)
 
@@ -75,15 +81,33 @@ class WhatsApp:
             params={"To": f"whatsapp:{self._phone}", "PageSize": 1000},
             auth=(TWILIO_SID, TWILIO_TOKEN),
         )
-        bodies = [message["body"] for message in reversed(response.json()["messages"])]
-        new = bodies[self.seen :]
-        for body in new:
-            lines = (body or "").splitlines() or [""]
+        messages = list(reversed(response.json()["messages"]))
+        new = messages[self.seen :]
+        for message in new:
+            lines = (message["body"] or "").splitlines() or [""]
             say(f"  📱 {lines[0]}")
             for line in lines[1:]:
                 say(f"     {line}")
-        self.seen = len(bodies)
-        return new
+            if message["num_media"] != "0":
+                say(f"     🖼  {await self._media(message)}")
+        self.seen = len(messages)
+        return [message["body"] for message in new]
+
+    async def _media(self, message: dict[str, Any]) -> str:
+        """The image Twilio fetched for `message`, in words (it fetches after answering)."""
+        for _ in range(20):
+            response = await self._http.get(
+                TWILIO_URL + message["subresource_uris"]["media"], auth=(TWILIO_SID, TWILIO_TOKEN)
+            )
+            media = response.json()["media_list"]
+            if media:
+                content = await self._http.get(
+                    TWILIO_URL + media[0]["uri"].removesuffix(".json"),
+                    auth=(TWILIO_SID, TWILIO_TOKEN),
+                )
+                return f"QR code image ({media[0]['content_type']}, {len(content.content)} bytes)"
+            await asyncio.sleep(0.25)
+        return "an image Twilio could not fetch"
 
 
 async def until(check: Callable[[], Awaitable[bool]], chat: WhatsApp, timeout: float) -> None:
@@ -95,7 +119,14 @@ async def until(check: Callable[[], Awaitable[bool]], chat: WhatsApp, timeout: f
     await chat.show_new()
 
 
-def order(phone: str, name: str, method: str, items: list[tuple[str, int, str]]) -> PlaceOrder:
+def order(
+    phone: str,
+    name: str,
+    method: str,
+    items: list[tuple[str, int, str]],
+    delivery: str = "DELIVERY",
+) -> PlaceOrder:
+    address = {"street": "Rua Augusta", "number": "100", "city": "São Paulo", "state": "SP"}
     return PlaceOrder(
         event_id=uuid.uuid4(),
         occurred_at=datetime.now(UTC),
@@ -110,8 +141,8 @@ def order(phone: str, name: str, method: str, items: list[tuple[str, int, str]])
              "unit_price": Decimal(price)}
             for item, quantity, price in items
         ],
-        delivery={"type": "DELIVERY", "address": {"street": "Rua Augusta", "number": "100",
-                  "city": "São Paulo", "state": "SP"}, "fee": Decimal("5.00")},
+        delivery={"type": delivery, "address": address if delivery == "DELIVERY" else None,
+                  "fee": Decimal("5.00" if delivery == "DELIVERY" else "0")},
         payment_method=method,
     )  # fmt: skip
 
@@ -123,6 +154,8 @@ class Demo:
         self.pos = pos
         self.pos_messages = pos.messages()
         self.chatbot_auth = ADMIN
+        self.numbers: dict[str, str] = {}
+        """How people name each order: `#<orderNumber>`."""
 
     async def token(self, role: str) -> dict[str, str]:
         """A token the operator mints for the demo restaurant's `role`, as a header."""
@@ -169,6 +202,7 @@ class Demo:
         outcome = await self.chatbot.place(command)
         if not isinstance(outcome, OrderPlaced):
             raise SystemExit(f"the order was refused: {outcome.message}")
+        self.numbers[outcome.order_id] = f"#{outcome.order_number or outcome.order_id}"
         return outcome.order_id
 
     async def pos_receives(self) -> PosOrderReceived:
@@ -202,11 +236,12 @@ class Demo:
 
         return check
 
-    async def cook(self, order_id: str, chat: WhatsApp, payment: str) -> None:
-        for status in (PosStatus.PREPARING, PosStatus.READY, PosStatus.DELIVERING,
-                       PosStatus.DELIVERED, PosStatus.COMPLETED):  # fmt: skip
+    async def cook(
+        self, order_id: str, chat: WhatsApp, payment: str, *, pickup: bool = False
+    ) -> None:
+        for status in PICKUP_KITCHEN if pickup else DELIVERY_KITCHEN:
             await asyncio.sleep(1)
-            say(f"[POS] {order_id} -> {status}")
+            say(f"[POS] {self.numbers[order_id]} -> {status}")
             await self.pos.update_status(
                 order_id, status, "25 minutos" if status is PosStatus.DELIVERING else None
             )
@@ -218,26 +253,28 @@ class Demo:
         order_id = await self.place(
             order("+5511911110001", "Ana", "PIX", [("X-Burger", 2, "18.90"), ("Suco", 1, "7.00")])
         )
-        await until(chat.has(2), chat, 30)
+        await until(chat.has(1), chat, 30)
         await self.pay(order_id)
         await self.pos_receives()
-        say(f"[POS] the restaurant confirms {order_id}")
+        say(f"[POS] the restaurant confirms {self.numbers[order_id]}")
         await self.pos.confirm(order_id)
         await until(self.reached(order_id, ("CONFIRMED", "PAID")), chat, 30)
         await self.cook(order_id, chat, "PAID")
+        await until(chat.has(8), chat, 30)
 
-    async def cash_order_confirmed_by_the_restaurant(self) -> None:
-        say("\n▶ 2. A cash order, confirmed by the restaurant")
+    async def cash_pickup_order_confirmed_by_the_restaurant(self) -> None:
+        say("\n▶ 2. A cash order for pickup, confirmed by the restaurant")
         chat = WhatsApp(self.http, "+5511911110002")
         order_id = await self.place(
-            order("+5511911110002", "Bruno", "CASH", [("Pizza Calabresa", 1, "52.00")])
+            order("+5511911110002", "Bruno", "CASH", [("Pizza Calabresa", 1, "52.00")], "PICKUP")
         )
         await self.pos_receives()
         await asyncio.sleep(2)
-        say(f"[POS] the restaurant confirms {order_id}")
+        say(f"[POS] the restaurant confirms {self.numbers[order_id]}")
         await self.pos.confirm(order_id)
         await until(self.reached(order_id, ("CONFIRMED", "NOT_APPLICABLE")), chat, 30)
-        await self.cook(order_id, chat, "NOT_APPLICABLE")
+        await self.cook(order_id, chat, "NOT_APPLICABLE", pickup=True)
+        await until(chat.has(5), chat, 30)
 
     async def paid_order_refunded_when_the_restaurant_never_answers(self) -> None:
         say("\n▶ 3. A card order the restaurant never confirms: cancelled and refunded")
@@ -245,11 +282,12 @@ class Demo:
         order_id = await self.place(
             order("+5511911110003", "Carla", "CREDIT", [("Temaki", 3, "24.50")])
         )
-        await until(chat.has(2), chat, 30)
+        await until(chat.has(1), chat, 30)
         await self.pay(order_id)
         await self.pos_receives()
         say("[POS] ... nobody at the restaurant answers (15 s)")
         await until(self.reached(order_id, ("REFUNDED", "REFUNDED")), chat, 60)
+        await until(chat.has(4), chat, 30)
         while True:
             message = await anext(self.pos_messages)
             say(screen(message))
@@ -266,7 +304,7 @@ async def main() -> None:
         demo = Demo(http, chatbot, pos)
         await demo.onboard()
         await demo.pix_order_paid_and_delivered()
-        await demo.cash_order_confirmed_by_the_restaurant()
+        await demo.cash_pickup_order_confirmed_by_the_restaurant()
         await demo.paid_order_refunded_when_the_restaurant_never_answers()
         await demo.open_the_panel()
     say("\n✔ Demo finished. The system stays up: try `python -m shared.clients.chatbot_cli`")

@@ -1,9 +1,8 @@
 """Which WhatsApp message each event sends, and its pt-BR text. Pure: no I/O, no clock.
 
-Status messages use the store's templates (`StoreOrderConfig.template_for`, so
-`notifyCustomerOnStatusChange: false` and empty templates send nothing); payment messages and
-rejections are always sent. A refund is told once: by the REFUNDED status message when the
-store sends one, otherwise by PAYMENT_REFUNDED.
+The conversation of docs/DESIGN.md section 5: an online order is first told by its payment
+instructions; status messages use the store's templates (`StoreOrderConfig.template_for`);
+payment messages and rejections are always sent. Every message names the order `#<number>`.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from shared.contracts.orders import (
 )
 from shared.contracts.stores import StoreOrderConfig, render_template
 from shared.contracts.values import (
+    DeliveryType,
     NotificationKind,
     OrderStatus,
     PaymentMethod,
@@ -67,7 +67,7 @@ STATUS_WORDS: Mapping[OrderStatus, str] = {
 """A status in words, for approved templates' variables."""
 
 CANCELLATION_WORDS: Mapping[ReasonCode, str] = {
-    ReasonCode.CONFIRMATION_TIMEOUT: "O restaurante não confirmou o pedido a tempo.",
+    ReasonCode.CONFIRMATION_TIMEOUT: "O restaurante não pôde confirmar seu pedido no momento.",
     ReasonCode.PAYMENT_TIMEOUT: "O pagamento não foi recebido dentro do prazo.",
     ReasonCode.PAYMENT_FAILED: "O pagamento não foi aprovado.",
     ReasonCode.PAYMENT_CREATION_FAILED: "Não foi possível gerar a cobrança do pagamento.",
@@ -75,6 +75,10 @@ CANCELLATION_WORDS: Mapping[ReasonCode, str] = {
     ReasonCode.RESTAURANT_REJECTED: "O restaurante não pôde aceitar o pedido.",
 }
 """Why an order was cancelled, told to the customer."""
+
+APOLOGY = "Pedimos desculpas pelo inconveniente."
+APOLOGISED_FOR = frozenset({ReasonCode.CONFIRMATION_TIMEOUT, ReasonCode.RESTAURANT_REJECTED})
+"""Cancellations the customer did not cause on the payment side: the restaurant's."""
 
 PAYMENT_FAILURE_WORDS: Mapping[str, str] = {
     "PAYMENT_OVERDUE": "O prazo para pagamento terminou.",
@@ -101,7 +105,9 @@ class CustomerMessage:
     template_keys: tuple[str, ...]
     """Keys of the approved template to use instead (first configured one wins)."""
     template_variables: Mapping[str, str] = field(default_factory=dict)
-    """Twilio ContentVariables: 1 customer name, 2 order id, 3 total, 4 store name, 5 detail."""
+    """Twilio ContentVariables: 1 customer name, 2 order number, 3 total, 4 store name, 5 detail."""
+    media_url: str | None = None
+    """An image sent beside the body (Twilio MediaUrl): the PIX QR code."""
     sender: str | None = None
     """The store's own WhatsApp sender (`whatsapp:+...`); None: the platform's."""
     store_templates: Mapping[str, str] = field(default_factory=dict)
@@ -126,10 +132,14 @@ class _Facts:
     store_name: str | None
     order_number: int | None = None
 
+    @property
+    def number(self) -> str:
+        """How the customer knows the order (one placed before numbers existed: by its id)."""
+        return self.order_id if self.order_number is None else str(self.order_number)
+
     def placeholders(self, config: StoreOrderConfig) -> dict[str, str]:
         return {
-            # An order placed before numbers existed is known by its id.
-            "order_number": self.order_id if self.order_number is None else str(self.order_number),
+            "order_number": self.number,
             "order_id": self.order_id,
             "total": format_brl(self.total_cents),
             "delivery_time": plain_text(self.delivery_time, MAX_DELIVERY_TIME_LENGTH)
@@ -143,7 +153,7 @@ class _Facts:
         values = self.placeholders(config)
         return {
             "1": values["customer_name"],
-            "2": values["order_id"],
+            "2": values["order_number"],
             "3": values["total"],
             "4": values["store_name"],
             "5": detail or "-",
@@ -214,9 +224,12 @@ def cancellation_words(reason_code: ReasonCode | None, reason: str | None) -> st
 def _status_message(
     event: OrderPlaced | OrderStatusChanged, config: StoreOrderConfig
 ) -> list[CustomerMessage]:
+    delivery_type: DeliveryType | None
     if isinstance(event, OrderPlaced):
+        if not _awaits_the_restaurant(event):
+            return []
         order = event.order
-        status = OrderStatus.PENDING
+        status, delivery_type = OrderStatus.PENDING, order.delivery_type
         to = order.phone_number
         facts = _Facts(
             order.order_id,
@@ -228,7 +241,7 @@ def _status_message(
         )
         extra = ""
     else:
-        status = event.to_status
+        status, delivery_type = event.to_status, event.delivery_type
         to = event.phone_number
         facts = _Facts(
             event.order_id,
@@ -238,12 +251,8 @@ def _status_message(
             event.store_name,
             event.order_number,
         )
-        extra = (
-            cancellation_words(event.reason_code, event.reason)
-            if status is OrderStatus.CANCELLED
-            else ""
-        )
-    template = config.template_for(status)
+        extra = _cancellation(event) if status is OrderStatus.CANCELLED else ""
+    template = config.template_for(status, delivery_type)
     if template is None:
         return []
     body = render_template(template, facts.placeholders(config)).strip()
@@ -265,6 +274,28 @@ def _status_message(
     ]
 
 
+def _awaits_the_restaurant(event: OrderPlaced) -> bool:
+    """Whether a new order's first word is its PENDING message: a cash order the restaurant must
+    confirm. An online order is first told by its payment instructions, and a cash order the
+    store confirms itself by its CONFIRMED message, a moment later."""
+    order = event.order
+    return not order.payment_method.is_online and order.requires_confirmation
+
+
+def _cancellation(event: OrderStatusChanged) -> str:
+    """What follows "cancelled": why, an apology when the restaurant caused it, and the refund
+    a paid order gets (its end is told by the REFUNDED message)."""
+    parts = [cancellation_words(event.reason_code, event.reason)]
+    if event.reason_code in APOLOGISED_FOR:
+        parts.append(APOLOGY)
+    if event.payment_status is PaymentStatus.PAID:
+        parts.append(
+            f"O valor de {format_brl(event.total_cents)} será reembolsado; avisaremos assim que "
+            "o reembolso for concluído."
+        )
+    return " ".join(part for part in parts if part)
+
+
 def local_time(moment: datetime, time_zone: str) -> str:
     """`29/11/2026 às 14:30` in the store's time zone."""
     local = moment.astimezone(ZoneInfo(time_zone))
@@ -279,19 +310,22 @@ def _payment_instructions(
     )
     total = format_brl(event.total_cents)
     expiry = local_time(event.expires_at, config.time_zone) if event.expires_at else None
+    received = f"Seu pedido #{facts.number} foi recebido e está aguardando o pagamento."
+    media_url = None
     if event.pix_payload:
+        media_url = event.pix_qr_code_url
+        scan = ", ou leia o QR code da imagem" if media_url else ""
         body = (
-            f"Pedido #{event.order_id}: para pagar {total} com PIX, copie o código abaixo e "
-            "cole na opção PIX Copia e Cola do app do seu banco."
+            f"{received} Para pagar {total} com PIX, copie o código abaixo e cole na opção "
+            f"PIX Copia e Cola do app do seu banco{scan}."
             + (f" O código vale até {expiry}." if expiry else "")
             + f"\n\n{event.pix_payload}"
         )
         detail = event.pix_payload
     elif event.invoice_url:
         method = CARD_WORDS.get(event.payment_method, "cartão")
-        body = (
-            f"Pedido #{event.order_id}: para pagar {total} com {method}, acesse o link: "
-            f"{event.invoice_url}" + (f"\nO link vale até {expiry}." if expiry else "")
+        body = f"{received} Para pagar {total} com {method}, acesse o link: {event.invoice_url}" + (
+            f"\nO link vale até {expiry}." if expiry else ""
         )
         detail = event.invoice_url
     else:
@@ -304,6 +338,7 @@ def _payment_instructions(
             order_id=event.order_id,
             template_keys=(NotificationKind.PAYMENT_INSTRUCTIONS.value,),
             template_variables=facts.variables(config, detail),
+            media_url=media_url,
         )
     ]
 
@@ -315,11 +350,13 @@ def _payment_status_message(
         event.order_id, event.total_cents, event.customer_name, None, None, event.order_number
     )
     total = format_brl(event.total_cents)
-    order = f"#{event.order_id}"
+    order = f"#{facts.number}"
     if event.to_status is PaymentStatus.PAID:
         thanks = f"Obrigado, {event.customer_name}!" if event.customer_name else "Obrigado!"
         kind = NotificationKind.PAYMENT_CONFIRMED
         body = f"Recebemos o pagamento de {total} do pedido {order}. {thanks}"
+        if _now_awaits_the_restaurant(event):
+            body += " Agora o pedido está aguardando a confirmação do restaurante."
         detail = thanks
     elif event.to_status is PaymentStatus.FAILED:
         why = PAYMENT_FAILURE_WORDS.get(event.reason or "", "")
@@ -343,8 +380,8 @@ def _payment_status_message(
             return []  # the REFUNDED status message tells the customer
         kind = NotificationKind.PAYMENT_REFUNDED
         body = (
-            f"O valor de {total} do pedido {order} foi reembolsado. O prazo para aparecer "
-            "na sua conta ou fatura depende do seu banco."
+            f"O reembolso de {total} do pedido {order} foi concluído. O prazo para o valor "
+            "aparecer na sua conta ou fatura depende do seu banco."
         )
         detail = ""
     else:
@@ -361,6 +398,11 @@ def _payment_status_message(
     ]
 
 
+def _now_awaits_the_restaurant(event: OrderPaymentStatusChanged) -> bool:
+    """Whether the order just paid goes on to wait for the restaurant's confirmation."""
+    return bool(event.requires_confirmation) and event.order_status is OrderStatus.PENDING
+
+
 def _rejection(event: OrderRejected) -> list[CustomerMessage]:
     if event.phone_number is None:
         return []
@@ -375,7 +417,7 @@ def _rejection(event: OrderRejected) -> list[CustomerMessage]:
             template_keys=(NotificationKind.ORDER_REJECTED.value,),
             template_variables={
                 "1": name,
-                "2": event.order_id or "-",
+                "2": str(event.order_number or event.order_id or "-"),
                 "3": "-",
                 "4": UNKNOWN_STORE_NAME,
                 "5": message,

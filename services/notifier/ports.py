@@ -91,9 +91,10 @@ class Messenger(Protocol):
         content_sid: str | None = None,
         content_variables: Mapping[str, str] | None = None,
         from_: str | None = None,
+        media_url: str | None = None,
     ) -> str:
-        """Sends one WhatsApp message (from `from_`, else the platform's sender); returns its
-        SID. Raises GatewayRefused/Unavailable."""
+        """Sends one WhatsApp message (from `from_`, else the platform's sender; with the image
+        at `media_url` beside a body); returns its SID. Raises GatewayRefused/Unavailable."""
         ...
 
     async def find_sent(

@@ -153,7 +153,10 @@ class NotificationService:
                 return await self._send_template(message, template_sid)
             try:
                 sid = await self._messenger.send(
-                    message.to, body=message.body, from_=message.sender
+                    message.to,
+                    body=message.body,
+                    from_=message.sender,
+                    media_url=message.media_url,
                 )
                 return Outcome(LedgerState.SENT, twilio_sid=sid, body=message.body)
             except GatewayRefused as error:

@@ -10,12 +10,13 @@ from services.payment.adapters.mongo import (
     MongoCredentialsRepository,
     MongoJobQueue,
     MongoPaymentRepository,
+    MongoPixImageStore,
     MongoWebhookInbox,
 )
 from services.payment.config import Settings
 from services.payment.handlers import subscriptions
 from services.payment.restaurants import Restaurants
-from services.payment.routes import admin_router, webhook_router
+from services.payment.routes import admin_router, pix_image_router, webhook_router
 from services.payment.use_cases import build_use_cases
 from shared.runtime import Clock, ServiceRuntime, utc_now
 from shared.topics import PAYMENTS_EVENTS
@@ -40,6 +41,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
         MongoPaymentRepository(database, runtime.relay),
         MongoJobQueue(database),
         MongoWebhookInbox(database),
+        MongoPixImageStore(database),
         restaurants,
         settings.policy,
         settings.asaas.gateway,
@@ -57,5 +59,6 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
         webhook_router(
             use_cases.asaas_updates, restaurants, settings.asaas.webhook_body_limit_bytes
         ),
+        pix_image_router(use_cases.pix_images),
     ]
     return runtime.app(routers)

@@ -16,6 +16,7 @@ from services.payment.payments import (
     UseCase,
     UseCaseContext,
 )
+from services.payment.pix_images import PixImages
 from services.payment.ports import (
     UNCLEAR_FAILURES,
     AsaasAccount,
@@ -44,9 +45,12 @@ DELETABLE = frozenset(
 class ChargeService(UseCase):
     """Creates and deletes the orders' charges."""
 
-    def __init__(self, context: UseCaseContext, gateway: GatewaySettings) -> None:
+    def __init__(
+        self, context: UseCaseContext, gateway: GatewaySettings, pix_images: PixImages
+    ) -> None:
         super().__init__(context)
         self._gateway = gateway
+        self._pix_images = pix_images
 
     # RequestPayment
 
@@ -87,7 +91,9 @@ class ChargeService(UseCase):
                 retryable=True,
             )
             return
-        instructions = await account.instructions(charge, command.payment_method, command.time_zone)
+        instructions = await self._pix_images.publish(
+            await account.instructions(charge, command.payment_method, command.time_zone)
+        )
         payment = domain.created(record.payment, charge.charge_id)
         record = replace(record, payment=payment, instructions=instructions.to_wire())
         events = self._messages.created(command, charge.charge_id, instructions)

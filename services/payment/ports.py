@@ -243,3 +243,22 @@ class AsaasAccounts(Protocol):
     async def account(self, client_id: str) -> AsaasAccount | None:
         """The restaurant's Asaas account, or None when it has no (readable) credentials."""
         ...
+
+
+@dataclass(frozen=True)
+class PixImage:
+    """A PIX QR code's PNG, named by a random token, served until `expires_at`."""
+
+    token: str
+    png: bytes
+    expires_at: datetime
+
+
+class PixImageStore(Protocol):
+    async def put(self, image: PixImage) -> None: ...
+
+    async def get(self, token: str) -> PixImage | None: ...
+
+    async def prune(self, now: datetime) -> int:
+        """Forgets the images expired at `now`; how many."""
+        ...

@@ -1,5 +1,6 @@
 """The payment service's HTTP routes: a restaurant's Asaas credentials (the operator's, or the
-restaurant's own) and Asaas webhooks (Asaas's token, not a bearer).
+restaurant's own), Asaas webhooks (Asaas's token, not a bearer) and the PIX QR images (public:
+their unguessable address is the key).
 
 No `from __future__ import annotations` here: FastAPI reads the route signatures at definition.
 """
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from services.payment.asaas_updates import AsaasUpdateService
 from services.payment.metrics import WEBHOOKS_RECEIVED
+from services.payment.pix_images import PixImages
 from services.payment.restaurants import Restaurants
 from shared.auth import Access, Caller
 from shared.gateway import GatewayRefused, GatewayUnavailable
@@ -167,5 +169,26 @@ def webhook_router(
             return problem(400, "an Asaas event needs a string `id` and `event`")
         outcome = await asaas_updates.receive_webhook(client_id, payload, body.decode())
         return JSONResponse({"received": True, "duplicate": outcome == "duplicate"})
+
+    return router
+
+
+def pix_image_router(pix_images: PixImages) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(
+        "/pix/{token}.png",
+        response_class=Response,
+        responses={
+            200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
+        },
+    )
+    async def pix_image(token: str) -> Response:
+        """A PIX QR code as a PNG, until its code expires (404 after)."""
+        png = await pix_images.image(token)
+        if png is None:
+            return problem(404, "no such PIX QR image, or its code expired")
+        # Private: a shared cache must not keep a payment's code past its expiry.
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private"})
 
     return router

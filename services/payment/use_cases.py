@@ -16,6 +16,7 @@ from services.payment.config import PaymentPolicy
 from services.payment.jobs import JobRunner
 from services.payment.outgoing import PaymentMessages
 from services.payment.payments import Payments, UseCaseContext
+from services.payment.pix_images import PixImages
 from services.payment.ports import (
     RECONCILE_JOB,
     REFUND_JOB,
@@ -23,6 +24,7 @@ from services.payment.ports import (
     AsaasAccounts,
     JobQueue,
     PaymentRepository,
+    PixImageStore,
     WebhookInbox,
 )
 from services.payment.refunds import RefundService
@@ -38,6 +40,7 @@ class PaymentUseCases:
     refunds: RefundService
     asaas_updates: AsaasUpdateService
     runner: JobRunner
+    pix_images: PixImages
 
     def background_loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
         """The loops that take the jobs, and the housekeeping, by name; start every one."""
@@ -46,6 +49,7 @@ class PaymentUseCases:
             "refunds": partial(self.runner.run, REFUND_JOB, self.refunds.refund),
             "reconciliation": partial(self.runner.run, RECONCILE_JOB, self.asaas_updates.reconcile),
             "housekeeping": self.runner.housekeeping,
+            "pix-images": self.pix_images.prune,
         }
 
 
@@ -53,6 +57,7 @@ def build_use_cases(
     repository: PaymentRepository,
     jobs: JobQueue,
     inbox: WebhookInbox,
+    images: PixImageStore,
     accounts: AsaasAccounts,
     policy: PaymentPolicy,
     gateway: GatewaySettings,
@@ -69,9 +74,11 @@ def build_use_cases(
         clock=clock,
     )
     runner = JobRunner(jobs, inbox, policy, clock)
+    pix_images = PixImages(images, policy.public_base_url, clock)
     return PaymentUseCases(
-        charges=ChargeService(context, gateway),
+        charges=ChargeService(context, gateway, pix_images),
         refunds=RefundService(context, jobs, runner.wake),
         asaas_updates=AsaasUpdateService(context, jobs, inbox, runner.wake),
         runner=runner,
+        pix_images=pix_images,
     )

@@ -73,6 +73,7 @@ from shared.contracts.registry import (
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerFired, TimerPurpose
 from shared.contracts.stores import (
     DEFAULT_NOTIFICATION_TEMPLATES,
+    DEFAULT_PICKUP_TEMPLATES,
     TEMPLATE_PLACEHOLDERS,
     OperatingHours,
     StoreConfigChanged,
@@ -92,6 +93,7 @@ from shared.contracts.values import (
 
 __all__ = [
     "DEFAULT_NOTIFICATION_TEMPLATES",
+    "DEFAULT_PICKUP_TEMPLATES",
     "MESSAGE_TYPES",
     "POS_ORDER_MESSAGES",
     "POS_UPDATE_MESSAGES",

@@ -326,6 +326,14 @@ class OrderStatusChanged(Envelope):
         default=None, description="Estimated delivery or pick-up time, if the restaurant gave one."
     )
     store_name: Name | None = Field(default=None, description="Store's display name, if known.")
+    delivery_type: DeliveryType | None = Field(
+        default=None,
+        description="DELIVERY or PICKUP, if known (a pickup order is not told it "
+        "leaves for delivery).",
+    )
+    payment_status: PaymentStatus | None = Field(
+        default=None, description="The order's payment status when its status changed, if known."
+    )
 
 
 class OrderPaymentStatusChanged(Envelope):
@@ -345,6 +353,13 @@ class OrderPaymentStatusChanged(Envelope):
     phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
     customer_name: Name | None = Field(default=None, description="Customer's name.")
     total_cents: Cents = Field(description="Order total, in centavos.")
+    order_status: OrderStatus | None = Field(
+        default=None, description="The order's status when its payment status changed, if known."
+    )
+    requires_confirmation: bool | None = Field(
+        default=None,
+        description="Whether the restaurant must confirm the order once it is paid, if known.",
+    )
 
 
 class PaymentInstructionsIssued(Envelope, PaymentInstructions):

@@ -53,6 +53,12 @@ class PaymentInstructions(CamelModel):
         description="PIX QR code as a base64-encoded PNG without a `data:` prefix (Asaas "
         "`encodedImage`); PIX only.",
     )
+    pix_qr_code_url: str | None = Field(
+        default=None,
+        max_length=MAX_URL_LENGTH,
+        description="Public HTTPS address of the PIX QR code as a PNG, served by the payment "
+        "service at an unguessable path until the code expires (then 404); PIX only.",
+    )
     invoice_url: str | None = Field(
         default=None,
         max_length=MAX_URL_LENGTH,

@@ -9,7 +9,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo
 
-from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.contracts.base import (
     TYPE_NAME_DESCRIPTION,
@@ -30,7 +37,7 @@ from shared.contracts.limits import (
     MAX_TEMPLATE_LENGTH,
     as_reais,
 )
-from shared.contracts.values import NotificationKind, OrderStatus, PaymentMethod
+from shared.contracts.values import DeliveryType, NotificationKind, OrderStatus, PaymentMethod
 
 Minutes = Annotated[float, Field(ge=0, le=MAX_MINUTES, allow_inf_nan=False)]
 """A duration in minutes: non-negative, at most a week, fractions allowed (0.1 is 6 seconds)."""
@@ -61,24 +68,39 @@ TEMPLATE_PLACEHOLDERS = frozenset(
 
 DEFAULT_NOTIFICATION_TEMPLATES: Mapping[OrderStatus, str] = {
     OrderStatus.PENDING: (
-        "Seu pedido #{order_id} foi recebido e está aguardando confirmação do restaurante."
+        "Seu pedido #{order_number} foi recebido e está aguardando confirmação do restaurante."
     ),
     OrderStatus.CONFIRMED: (
-        "Seu pedido #{order_id} foi confirmado! Estamos preparando tudo com muito carinho."
+        "Seu pedido #{order_number} foi confirmado! Estamos preparando tudo com muito carinho."
     ),
-    OrderStatus.PREPARING: "Seu pedido #{order_id} está sendo preparado. Logo estará pronto!",
-    OrderStatus.READY: "Seu pedido #{order_id} está pronto! Em breve sairá para entrega.",
+    OrderStatus.PREPARING: "Seu pedido #{order_number} está sendo preparado. Logo estará pronto!",
+    OrderStatus.READY: "Seu pedido #{order_number} está pronto! Em breve sairá para entrega.",
     OrderStatus.DELIVERING: (
-        "Seu pedido #{order_id} saiu para entrega e chegará em aproximadamente {delivery_time}."
+        "Seu pedido #{order_number} saiu para entrega e chegará em aproximadamente {delivery_time}."
     ),
-    OrderStatus.DELIVERED: "Seu pedido #{order_id} foi entregue. Bom apetite!",
-    OrderStatus.COMPLETED: "Seu pedido #{order_id} foi concluído. Obrigado pela preferência!",
-    OrderStatus.CANCELLED: "Seu pedido #{order_id} foi cancelado.",
+    OrderStatus.DELIVERED: "Seu pedido #{order_number} foi entregue. Bom apetite!",
+    OrderStatus.COMPLETED: "Seu pedido #{order_number} foi concluído. Obrigado pela preferência!",
+    OrderStatus.CANCELLED: "Seu pedido #{order_number} foi cancelado.",
     OrderStatus.REFUNDED: (
-        "Seu pedido #{order_id} foi cancelado e o valor de {total} foi reembolsado."
+        "O reembolso de {total} do pedido #{order_number} foi concluído. O prazo para o valor "
+        "aparecer na sua conta ou fatura depende do seu banco."
     ),
 }
-"""The source design's pt-BR status templates (section 5.2): every store's defaults."""
+"""The source design's pt-BR status templates (section 5.2), naming the order by its number:
+every store's defaults. REFUNDED follows the cancellation's message, which said a refund comes."""
+
+DEFAULT_PICKUP_TEMPLATES: Mapping[OrderStatus, str] = {
+    OrderStatus.READY: "Seu pedido #{order_number} está pronto para retirada! Pode vir buscar.",
+    OrderStatus.DELIVERING: "",
+    OrderStatus.DELIVERED: "Seu pedido #{order_number} foi retirado. Bom apetite!",
+}
+"""Where a pickup order's message differs: it is picked up, it never leaves for delivery."""
+
+_DEFAULTS_OF = {
+    "notification_templates": DEFAULT_NOTIFICATION_TEMPLATES,
+    "pickup_notification_templates": DEFAULT_PICKUP_TEMPLATES,
+}
+"""What each templates field holds for the statuses a store leaves out."""
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -185,8 +207,15 @@ class StoreOrderConfig(CamelModel):
     notification_templates: dict[OrderStatus, Template] = Field(
         default_factory=lambda: dict(DEFAULT_NOTIFICATION_TEMPLATES),
         description="Message per order status; statuses left out keep the default pt-BR "
-        "template, an empty string sends nothing. Placeholders: {order_id}, {total}, "
-        "{delivery_time}, {store_name}, {customer_name}.",
+        "template, an empty string sends nothing. Placeholders: {order_number}, {order_id}, "
+        "{total}, {delivery_time}, {store_name}, {customer_name}.",
+    )
+    pickup_notification_templates: dict[OrderStatus, Template] = Field(
+        default_factory=lambda: dict(DEFAULT_PICKUP_TEMPLATES),
+        description="Message per order status for PICKUP orders where it differs from "
+        "`notificationTemplates` (default: READY says it can be picked up, DELIVERING sends "
+        "nothing, DELIVERED says it was picked up); statuses left out use "
+        "`notificationTemplates`, an empty string sends nothing. Same placeholders.",
     )
     accepted_payment_methods: list[PaymentMethod] = Field(
         default_factory=lambda: list(PaymentMethod),
@@ -243,12 +272,14 @@ class StoreOrderConfig(CamelModel):
             )
         return templates
 
-    @field_validator("notification_templates")
+    @field_validator("notification_templates", "pickup_notification_templates")
     @classmethod
-    def _known_placeholders(cls, templates: dict[OrderStatus, str]) -> dict[OrderStatus, str]:
+    def _known_placeholders(
+        cls, templates: dict[OrderStatus, str], info: ValidationInfo
+    ) -> dict[OrderStatus, str]:
         for status, template in templates.items():
             _check_placeholders(status, template)
-        return {**DEFAULT_NOTIFICATION_TEMPLATES, **templates}
+        return {**_DEFAULTS_OF[info.field_name or ""], **templates}
 
     @classmethod
     def default_for(cls, client_id: str, store_id: str) -> Self:
@@ -267,10 +298,15 @@ class StoreOrderConfig(CamelModel):
         local = moment.astimezone(ZoneInfo(self.time_zone))
         return any(hours.covers(local) for hours in self.operating_hours)
 
-    def template_for(self, status: OrderStatus) -> str | None:
-        """The template to send for `status`, or None when no status message is due."""
+    def template_for(
+        self, status: OrderStatus, delivery_type: DeliveryType | None = None
+    ) -> str | None:
+        """The template to send for `status` (of a pickup order: its own where it has one), or
+        None when no status message is due."""
         if not self.notify_customer_on_status_change:
             return None
+        if delivery_type is DeliveryType.PICKUP and status in self.pickup_notification_templates:
+            return self.pickup_notification_templates[status] or None
         return self.notification_templates.get(status) or None
 
 

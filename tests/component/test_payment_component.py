@@ -14,6 +14,7 @@ from faststream.kafka import KafkaBroker
 from services.payment.adapters.in_memory import (
     InMemoryJobQueue,
     InMemoryPaymentRepository,
+    InMemoryPixImageStore,
     InMemoryWebhookInbox,
 )
 from services.payment.config import PaymentPolicy
@@ -76,6 +77,7 @@ async def component() -> AsyncIterator[Component]:
         payments,
         InMemoryJobQueue(),
         InMemoryWebhookInbox(),
+        InMemoryPixImageStore(),
         cast(AsaasAccounts, asaas),  # only the calls a card charge makes
         PaymentPolicy(),
         GatewaySettings(),

@@ -419,6 +419,7 @@ def test_report_prefixes_each_problem_with_the_kustomization() -> None:
     assert report.problems == ["overlays/dev: Deployment/x: broken"]
 
 
+PAYMENT_MATCHES = (("PathPrefix", "/webhooks/asaas/"), ("PathPrefix", "/pix/"))
 PANEL_PATHS = frozenset({"/", "/entrar", "/lojas"})
 PANEL_MATCHES = (("Exact", "/"), ("PathPrefix", "/entrar"), ("PathPrefix", "/lojas"))
 
@@ -444,7 +445,7 @@ def _http_route(
                 {
                     "matches": [
                         {"path": {"type": kind, "value": value}}
-                        for kind, value in matches or (("PathPrefix", "/webhooks/asaas/"),)
+                        for kind, value in matches or PAYMENT_MATCHES
                     ],
                     "backendRefs": [{"kind": "Service", "name": backend, "port": 8082}],
                 }
@@ -468,7 +469,7 @@ def _route_problems(*routes: dict[str, Any], public_base_url: str) -> list[str]:
     return report.problems
 
 
-def test_the_webhook_and_the_panels_pages_on_the_public_base_urls_host_pass() -> None:
+def test_the_webhook_pix_image_and_panel_routes_on_the_public_base_urls_host_pass() -> None:
     problems = _route_problems(
         _http_route(), _panel_route(), public_base_url="https://payments.example.com"
     )
@@ -480,7 +481,7 @@ def test_the_webhook_and_the_panels_pages_on_the_public_base_urls_host_pass() ->
     [
         (
             [_http_route(("PathPrefix", "/")), _panel_route()],
-            "exposes / (PathPrefix) of payment: only /webhooks/asaas/ are public",
+            "exposes / (PathPrefix) of payment: only /pix/, /webhooks/asaas/ are public",
         ),
         (
             [_http_route(), _panel_route(*PANEL_MATCHES, ("PathPrefix", "/metrics"))],
@@ -499,6 +500,10 @@ def test_the_webhook_and_the_panels_pages_on_the_public_base_urls_host_pass() ->
             "no route for /webhooks/asaas/ of payment: Asaas cannot deliver webhooks",
         ),
         (
+            [_http_route(PAYMENT_MATCHES[0]), _panel_route()],
+            "no route for /pix/ of payment: WhatsApp cannot fetch the PIX QR images",
+        ),
+        (
             [_http_route(), _panel_route(), _http_route(backend="order")],
             "routes to order: only payment, panel are public",
         ),
@@ -510,6 +515,7 @@ def test_the_webhook_and_the_panels_pages_on_the_public_base_urls_host_pass() ->
         "everything-of-the-panel",
         "panel-store-pages-missing",
         "webhook-missing",
+        "pix-images-missing",
         "wrong-backend",
         "no-tls",
     ],

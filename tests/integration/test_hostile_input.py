@@ -27,6 +27,7 @@ from services.order.service import order_id_for
 from services.payment.adapters.in_memory import (
     InMemoryJobQueue,
     InMemoryPaymentRepository,
+    InMemoryPixImageStore,
     InMemoryWebhookInbox,
 )
 from services.payment.config import PaymentPolicy
@@ -180,6 +181,7 @@ def payment_service() -> list[Subscription[Any]]:
         InMemoryPaymentRepository(RecordingSink()),
         InMemoryJobQueue(),
         InMemoryWebhookInbox(),
+        InMemoryPixImageStore(),
         cast(AsaasAccounts, FakeAsaas()),
         PaymentPolicy(),
         GatewaySettings(),

@@ -25,6 +25,9 @@ from shared.contracts.values import (
 )
 from tests.builders import PHONE, envelope, now
 
+INVOICE_URL = "https://sandbox.asaas.com/i/k6tqhmnr4bq2"
+"""Asaas's hosted payment page of a card charge (named by the charge, not the order)."""
+
 
 def order_placed(
     order_id: str,
@@ -34,7 +37,11 @@ def order_placed(
     phone: str = PHONE,
     total_cents: int = 4480,
     at: datetime | None = None,
+    method: PaymentMethod = PaymentMethod.CASH,
+    requires_confirmation: bool = True,
+    order_number: int | None = None,
 ) -> OrderPlaced:
+    """A new order; by default one whose placement is told: cash, the restaurant confirms."""
     placed = at or now()
     snapshot = OrderSnapshot(
         order_id=order_id,
@@ -56,10 +63,11 @@ def order_placed(
         subtotal_cents=total_cents,
         delivery_fee_cents=0,
         total_cents=total_cents,
-        payment_method=PaymentMethod.CASH,
-        payment_status=PaymentStatus.NOT_APPLICABLE,
+        order_number=order_number,
+        payment_method=method,
+        payment_status=PaymentStatus.PENDING if method.is_online else PaymentStatus.NOT_APPLICABLE,
         delivery_type=DeliveryType.DELIVERY,
-        requires_confirmation=False,
+        requires_confirmation=requires_confirmation,
         status_history=[
             StatusHistoryEntry(status=OrderStatus.PENDING, timestamp=placed, by=Actor.SYSTEM)
         ],
@@ -69,6 +77,7 @@ def order_placed(
     return OrderPlaced(
         **envelope(client_id=client_id, store_id=store_id, occurred_at=placed),
         order_id=order_id,
+        order_number=order_number,
         command_id=f"cmd-{order_id}",
         order=snapshot,
     )
@@ -87,6 +96,8 @@ def status_changed(
     reason_code: ReasonCode | None = None,
     store_name: str | None = None,
     order_number: int | None = None,
+    delivery_type: DeliveryType | None = DeliveryType.DELIVERY,
+    payment_status: PaymentStatus | None = None,
 ) -> OrderStatusChanged:
     return OrderStatusChanged(
         **envelope(client_id=client_id, store_id=store_id),
@@ -103,6 +114,8 @@ def status_changed(
         total_cents=total_cents,
         delivery_time=delivery_time,
         store_name=store_name,
+        delivery_type=delivery_type,
+        payment_status=payment_status,
     )
 
 
@@ -115,10 +128,16 @@ def payment_status_changed(
     phone: str = PHONE,
     total_cents: int = 4480,
     reason: str | None = None,
+    order_number: int | None = None,
+    order_status: OrderStatus | None = OrderStatus.PENDING,
+    requires_confirmation: bool | None = False,
 ) -> OrderPaymentStatusChanged:
     return OrderPaymentStatusChanged(
         **envelope(client_id=client_id, store_id=store_id),
         order_id=order_id,
+        order_number=order_number,
+        order_status=order_status,
+        requires_confirmation=requires_confirmation,
         from_status=PaymentStatus.PENDING,
         to_status=to_status,
         reason=reason,
@@ -138,18 +157,22 @@ def instructions(
     phone: str = PHONE,
     total_cents: int = 123450,
     expires_at: datetime | None = None,
+    order_number: int | None = None,
+    qr_code_url: str | None = None,
 ) -> PaymentInstructionsIssued:
     pix = method is PaymentMethod.PIX
     return PaymentInstructionsIssued(
         **envelope(client_id=client_id, store_id=store_id),
         order_id=order_id,
+        order_number=order_number,
+        pix_qr_code_url=qr_code_url if pix else None,
         payment_method=method,
         phone_number=phone,
         customer_name="Maria",
         total_cents=total_cents,
         pix_payload="00020126580014BR.GOV.BCB.PIX0136pix-key-123" if pix else None,
         pix_qr_code_image="iVBORw0KGgo=" if pix else None,
-        invoice_url=None if pix else f"https://sandbox.asaas.com/i/{order_id}",
+        invoice_url=None if pix else INVOICE_URL,
         expires_at=expires_at or now() + timedelta(minutes=15),
     )
 

@@ -25,6 +25,7 @@ class FakeMessenger:
         content_sid: str | None = None,
         content_variables: Mapping[str, str] | None = None,
         from_: str | None = None,
+        media_url: str | None = None,
     ) -> str:
         if self.unavailable:
             raise GatewayUnavailable("twilio", 503, "20503", "Service Unavailable")
@@ -32,7 +33,8 @@ class FakeMessenger:
             code = self.refuse_free_form[to]
             raise GatewayRefused("twilio", 400, code, f"refused {code}")
         sent: dict[str, object] = {"to": to, "body": body, "content_sid": content_sid}
-        self.sent.append(sent | ({"from": from_} if from_ else {}))
+        extra = ({"from": from_} if from_ else {}) | ({"media_url": media_url} if media_url else {})
+        self.sent.append(sent | extra)
         return f"SM{len(self.sent):032x}"
 
     async def find_sent(

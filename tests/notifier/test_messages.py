@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.notifier.domain import (
-    CANCELLATION_WORDS,
     SHOWN_REASON_LENGTH,
     UNKNOWN_DELIVERY_TIME,
     CustomerEvent,
@@ -19,6 +18,7 @@ from shared.contracts.base import format_brl
 from shared.contracts.limits import MAX_DELIVERY_TIME_LENGTH
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import (
+    DeliveryType,
     NotificationKind,
     OrderStatus,
     PaymentMethod,
@@ -27,6 +27,7 @@ from shared.contracts.values import (
 )
 from tests.builders import PHONE
 from tests.notifier.events import (
+    INVOICE_URL,
     instructions,
     order_placed,
     payment_status_changed,
@@ -44,27 +45,38 @@ def only(messages: list[CustomerMessage]) -> CustomerMessage:
 
 AS_THE_CUSTOMER_READS = {
     OrderStatus.PENDING: (
-        "Seu pedido #ord-42 foi recebido e está aguardando confirmação do restaurante."
+        "Seu pedido #42 foi recebido e está aguardando confirmação do restaurante."
     ),
     OrderStatus.CONFIRMED: (
-        "Seu pedido #ord-42 foi confirmado! Estamos preparando tudo com muito carinho."
+        "Seu pedido #42 foi confirmado! Estamos preparando tudo com muito carinho."
     ),
-    OrderStatus.PREPARING: "Seu pedido #ord-42 está sendo preparado. Logo estará pronto!",
-    OrderStatus.READY: "Seu pedido #ord-42 está pronto! Em breve sairá para entrega.",
+    OrderStatus.PREPARING: "Seu pedido #42 está sendo preparado. Logo estará pronto!",
+    OrderStatus.READY: "Seu pedido #42 está pronto! Em breve sairá para entrega.",
     OrderStatus.DELIVERING: (
-        "Seu pedido #ord-42 saiu para entrega e chegará em aproximadamente 30 minutos."
+        "Seu pedido #42 saiu para entrega e chegará em aproximadamente 30 minutos."
     ),
-    OrderStatus.DELIVERED: "Seu pedido #ord-42 foi entregue. Bom apetite!",
-    OrderStatus.COMPLETED: "Seu pedido #ord-42 foi concluído. Obrigado pela preferência!",
-    OrderStatus.CANCELLED: "Seu pedido #ord-42 foi cancelado.",
-    OrderStatus.REFUNDED: "Seu pedido #ord-42 foi cancelado e o valor de R$ 44,80 foi reembolsado.",
+    OrderStatus.DELIVERED: "Seu pedido #42 foi entregue. Bom apetite!",
+    OrderStatus.COMPLETED: "Seu pedido #42 foi concluído. Obrigado pela preferência!",
+    OrderStatus.CANCELLED: "Seu pedido #42 foi cancelado.",
+    OrderStatus.REFUNDED: (
+        "O reembolso de R$ 44,80 do pedido #42 foi concluído. O prazo para o valor aparecer "
+        "na sua conta ou fatura depende do seu banco."
+    ),
 }
-"""The source design's pt-BR texts (section 5.2), written out as WhatsApp shows them."""
+"""The source design's pt-BR texts (section 5.2) naming the order by its number, written out as
+WhatsApp shows them; REFUNDED follows a cancellation that said the refund was coming."""
+
+PICKUP_READS = {
+    OrderStatus.READY: "Seu pedido #42 está pronto para retirada! Pode vir buscar.",
+    OrderStatus.DELIVERED: "Seu pedido #42 foi retirado. Bom apetite!",
+}
 
 
 @pytest.mark.parametrize("status", list(OrderStatus))
 def test_each_status_renders_its_default_pt_br_template(status: OrderStatus) -> None:
-    event = status_changed("ord-42", status, delivery_time="30 minutos", total_cents=4480)
+    event = status_changed(
+        "ord-42", status, delivery_time="30 minutos", total_cents=4480, order_number=42
+    )
 
     message = only(messages_for(event, DEFAULTS))
 
@@ -72,6 +84,44 @@ def test_each_status_renders_its_default_pt_br_template(status: OrderStatus) -> 
     assert message.kind is NotificationKind.ORDER_STATUS
     assert message.to == PHONE
     assert message.order_id == "ord-42"
+
+
+@pytest.mark.parametrize("status", list(OrderStatus))
+def test_a_pickup_order_is_told_it_can_be_picked_up_and_never_that_it_leaves_for_delivery(
+    status: OrderStatus,
+) -> None:
+    event = status_changed(
+        "ord-42",
+        status,
+        delivery_time="30 minutos",
+        order_number=42,
+        delivery_type=DeliveryType.PICKUP,
+    )
+
+    bodies = [message.body for message in messages_for(event, DEFAULTS)]
+
+    if status is OrderStatus.DELIVERING:
+        assert bodies == []
+    else:
+        assert bodies == [PICKUP_READS.get(status, AS_THE_CUSTOMER_READS[status])]
+    assert not any("entrega" in body for body in bodies)
+
+
+def test_a_stores_own_pickup_template_replaces_the_default_for_pickup_orders_only() -> None:
+    config = StoreOrderConfig(
+        client_id="rest-1",
+        store_id="store-1",
+        pickup_notification_templates={OrderStatus.READY: "#{order_number}: retire no balcão"},
+    )
+    pickup = status_changed(
+        "o", OrderStatus.READY, order_number=7, delivery_type=DeliveryType.PICKUP
+    )
+    delivery = status_changed("o", OrderStatus.READY, order_number=7)
+
+    assert only(messages_for(pickup, config)).body == "#7: retire no balcão"
+    assert only(messages_for(delivery, config)).body == (
+        "Seu pedido #7 está pronto! Em breve sairá para entrega."
+    )
 
 
 @pytest.mark.parametrize("status", list(OrderStatus))
@@ -94,13 +144,30 @@ def test_each_status_renders_the_stores_custom_template(status: OrderStatus) -> 
     )
 
 
-def test_an_order_placed_sends_the_pending_status_message() -> None:
-    message = only(messages_for(order_placed("ord-1"), DEFAULTS))
+def test_a_cash_order_the_restaurant_must_confirm_is_told_it_awaits_the_restaurant() -> None:
+    message = only(messages_for(order_placed("ord-1", order_number=3), DEFAULTS))
 
     assert message.kind is NotificationKind.ORDER_STATUS
     assert message.body == (
-        "Seu pedido #ord-1 foi recebido e está aguardando confirmação do restaurante."
+        "Seu pedido #3 foi recebido e está aguardando confirmação do restaurante."
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "requires_confirmation"),
+    [
+        (PaymentMethod.PIX, True),
+        (PaymentMethod.CREDIT, False),
+        (PaymentMethod.DEBIT, True),
+        (PaymentMethod.CASH, False),
+    ],
+)
+def test_other_orders_are_first_told_by_their_payment_instructions_or_their_confirmation(
+    method: PaymentMethod, requires_confirmation: bool
+) -> None:
+    event = order_placed("ord-1", method=method, requires_confirmation=requires_confirmation)
+
+    assert messages_for(event, DEFAULTS) == []
 
 
 @pytest.mark.parametrize(
@@ -185,19 +252,39 @@ def test_an_empty_template_sends_nothing_for_that_status_only() -> None:
     assert only(messages_for(status_changed("o", OrderStatus.READY), config))
 
 
-def test_pix_instructions_carry_the_code_the_total_and_the_expiry_in_store_time() -> None:
+def test_pix_instructions_say_the_order_awaits_payment_with_the_qr_image_and_the_code() -> None:
     config = StoreOrderConfig(client_id="rest-1", store_id="store-1", time_zone="America/Manaus")
     expires = datetime(2026, 11, 29, 18, 30, tzinfo=UTC)  # 14:30 in Manaus (UTC-4)
-    event = instructions("ord-9", PaymentMethod.PIX, total_cents=123450, expires_at=expires)
+    event = instructions(
+        "ord-9",
+        PaymentMethod.PIX,
+        total_cents=123450,
+        expires_at=expires,
+        order_number=9,
+        qr_code_url="https://pay.example.com/pix/abc.png",
+    )
 
     message = only(messages_for(event, config))
 
     assert message.kind is NotificationKind.PAYMENT_INSTRUCTIONS
-    assert "R$ 1.234,50" in message.body
-    assert "PIX Copia e Cola" in message.body
-    assert "29/11/2026 às 14:30" in message.body
-    assert message.body.endswith("\n\n00020126580014BR.GOV.BCB.PIX0136pix-key-123")
+    assert message.body == (
+        "Seu pedido #9 foi recebido e está aguardando o pagamento. Para pagar R$ 1.234,50 com "
+        "PIX, copie o código abaixo e cole na opção PIX Copia e Cola do app do seu banco, ou "
+        "leia o QR code da imagem. O código vale até 29/11/2026 às 14:30.\n\n"
+        "00020126580014BR.GOV.BCB.PIX0136pix-key-123"
+    )
+    assert message.media_url == "https://pay.example.com/pix/abc.png"
     assert message.template_variables["5"] == event.pix_payload
+
+
+def test_pix_instructions_without_an_image_speak_of_the_code_only() -> None:
+    event = instructions("ord-9", PaymentMethod.PIX, order_number=9)
+
+    message = only(messages_for(event, DEFAULTS))
+
+    assert message.media_url is None
+    assert "QR code" not in message.body
+    assert "app do seu banco. O código vale até" in message.body
 
 
 @pytest.mark.parametrize(
@@ -206,21 +293,48 @@ def test_pix_instructions_carry_the_code_the_total_and_the_expiry_in_store_time(
 )
 def test_card_instructions_carry_the_payment_page_link(method: PaymentMethod, words: str) -> None:
     expires = datetime(2026, 11, 29, 23, 59, tzinfo=UTC)  # 20:59 in São Paulo
-    event = instructions("ord-3", method, total_cents=4480, expires_at=expires)
+    event = instructions("ord-3", method, total_cents=4480, expires_at=expires, order_number=3)
 
     message = only(messages_for(event, DEFAULTS))
 
     assert message.body == (
-        f"Pedido #ord-3: para pagar R$ 44,80 com {words}, acesse o link: "
-        "https://sandbox.asaas.com/i/ord-3\nO link vale até 29/11/2026 às 20:59."
+        f"Seu pedido #3 foi recebido e está aguardando o pagamento. Para pagar R$ 44,80 com "
+        f"{words}, acesse o link: {INVOICE_URL}\n"
+        "O link vale até 29/11/2026 às 20:59."
     )
+    assert message.media_url is None
 
 
 def test_payment_confirmed_thanks_the_customer_with_the_total() -> None:
-    message = only(messages_for(payment_status_changed("o1", PaymentStatus.PAID), DEFAULTS))
+    event = payment_status_changed("o1", PaymentStatus.PAID, order_number=5)
+
+    message = only(messages_for(event, DEFAULTS))
 
     assert message.kind is NotificationKind.PAYMENT_CONFIRMED
-    assert message.body == "Recebemos o pagamento de R$ 44,80 do pedido #o1. Obrigado, Maria!"
+    assert message.body == "Recebemos o pagamento de R$ 44,80 do pedido #5. Obrigado, Maria!"
+
+
+def test_a_paid_order_the_restaurant_must_confirm_is_told_it_now_awaits_the_restaurant() -> None:
+    event = payment_status_changed(
+        "o1", PaymentStatus.PAID, order_number=5, requires_confirmation=True
+    )
+
+    assert only(messages_for(event, DEFAULTS)).body == (
+        "Recebemos o pagamento de R$ 44,80 do pedido #5. Obrigado, Maria! Agora o pedido está "
+        "aguardando a confirmação do restaurante."
+    )
+
+
+def test_a_payment_after_the_order_was_cancelled_does_not_say_it_awaits_the_restaurant() -> None:
+    event = payment_status_changed(
+        "o1",
+        PaymentStatus.PAID,
+        order_number=5,
+        requires_confirmation=True,
+        order_status=OrderStatus.CANCELLED,
+    )
+
+    assert "aguardando" not in only(messages_for(event, DEFAULTS)).body
 
 
 def test_payment_failed_says_why_and_what_to_do_next() -> None:
@@ -234,7 +348,7 @@ def test_payment_failed_says_why_and_what_to_do_next() -> None:
 
 
 def test_a_refund_is_told_by_the_refunded_status_message_when_the_store_sends_one() -> None:
-    refunded = payment_status_changed("o1", PaymentStatus.REFUNDED)
+    refunded = payment_status_changed("o1", PaymentStatus.REFUNDED, order_number=8)
     assert messages_for(refunded, DEFAULTS) == []
 
     silent_refund = StoreOrderConfig(
@@ -244,7 +358,10 @@ def test_a_refund_is_told_by_the_refunded_status_message_when_the_store_sends_on
     )
     message = only(messages_for(refunded, silent_refund))
     assert message.kind is NotificationKind.PAYMENT_REFUNDED
-    assert "R$ 44,80" in message.body
+    assert message.body == (
+        "O reembolso de R$ 44,80 do pedido #8 foi concluído. O prazo para o valor aparecer na "
+        "sua conta ou fatura depende do seu banco."
+    )
 
 
 def test_a_refund_is_told_by_payment_refunded_when_status_messages_are_off() -> None:
@@ -253,6 +370,46 @@ def test_a_refund_is_told_by_payment_refunded_when_status_messages_are_off() -> 
     )
     message = only(messages_for(payment_status_changed("o1", PaymentStatus.REFUNDED), quiet))
     assert message.kind is NotificationKind.PAYMENT_REFUNDED
+
+
+@pytest.mark.parametrize(
+    ("code", "paid", "after_cancelled"),
+    [
+        (
+            ReasonCode.CONFIRMATION_TIMEOUT,
+            PaymentStatus.PAID,
+            "O restaurante não pôde confirmar seu pedido no momento. Pedimos desculpas pelo "
+            "inconveniente. O valor de R$ 44,80 será reembolsado; avisaremos assim que o "
+            "reembolso for concluído.",
+        ),
+        (
+            ReasonCode.RESTAURANT_REJECTED,
+            PaymentStatus.NOT_APPLICABLE,
+            "O restaurante não pôde aceitar o pedido. Pedimos desculpas pelo inconveniente.",
+        ),
+        (
+            ReasonCode.PAYMENT_TIMEOUT,
+            PaymentStatus.PENDING,
+            "O pagamento não foi recebido dentro do prazo.",
+        ),
+    ],
+    ids=["paid-never-confirmed", "cash-rejected", "unpaid"],
+)
+def test_a_cancellation_apologises_when_the_restaurant_caused_it_and_promises_a_paid_refund(
+    code: ReasonCode, paid: PaymentStatus, after_cancelled: str
+) -> None:
+    event = status_changed(
+        "o1",
+        OrderStatus.CANCELLED,
+        reason=code.value,
+        reason_code=code,
+        order_number=4,
+        payment_status=paid,
+    )
+
+    assert only(messages_for(event, DEFAULTS)).body == (
+        f"Seu pedido #4 foi cancelado. {after_cancelled}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -277,11 +434,12 @@ def test_a_cancellation_tells_its_reason_in_words() -> None:
     )
 
     assert only(messages_for(by_code, DEFAULTS)).body == (
-        "Seu pedido #o1 foi cancelado. " + CANCELLATION_WORDS[ReasonCode.CONFIRMATION_TIMEOUT]
+        "Seu pedido #o1 foi cancelado. O restaurante não pôde confirmar seu pedido no momento. "
+        "Pedimos desculpas pelo inconveniente."
     )
     assert only(messages_for(by_restaurant, DEFAULTS)).body == (
         "Seu pedido #o1 foi cancelado. O restaurante não pôde aceitar o pedido. "
-        "Motivo: sem entregador disponível."
+        "Motivo: sem entregador disponível. Pedimos desculpas pelo inconveniente."
     )
     bare = status_changed("o1", OrderStatus.CANCELLED)
     assert only(messages_for(bare, DEFAULTS)).body == "Seu pedido #o1 foi cancelado."
@@ -305,7 +463,7 @@ def test_status_templates_are_looked_up_by_status_then_by_kind() -> None:
     assert message.template_sid({"PAYMENT_CONFIRMED": "HXpaid"}) is None
     assert message.template_variables == {
         "1": "Maria",
-        "2": "o1",
+        "2": "o1",  # its number; an order placed before numbers existed shows its id
         "3": "R$ 44,80",
         "4": "o restaurante",
         "5": "pronto",
@@ -322,14 +480,17 @@ def test_the_free_form_window_is_counted_from_the_placement() -> None:
 
 
 def cancelled_by_restaurant(reason: str) -> str:
-    """The WhatsApp text of an order the restaurant cancelled with `reason`."""
+    """The WhatsApp text of an order the restaurant cancelled with `reason`, before the apology."""
     event = status_changed(
         "o1", OrderStatus.CANCELLED, reason=reason, reason_code=ReasonCode.RESTAURANT_REJECTED
     )
-    return only(messages_for(event, DEFAULTS)).body
+    body = only(messages_for(event, DEFAULTS)).body
+    assert body.endswith(f" {APOLOGY}"), body
+    return body.removesuffix(f" {APOLOGY}")
 
 
 CANCELLED_BY_RESTAURANT = "Seu pedido #o1 foi cancelado. O restaurante não pôde aceitar o pedido."
+APOLOGY = "Pedimos desculpas pelo inconveniente."
 
 
 def test_a_restaurants_reason_reaches_the_customer_without_control_characters() -> None:
@@ -429,3 +590,26 @@ def test_a_store_s_own_approved_templates_replace_the_platform_s() -> None:
     assert only(messages_for(status_changed("o1", OrderStatus.READY), DEFAULTS)).template_sid(
         platform
     ) == ("HXplatformready")
+
+
+def test_every_message_names_the_order_by_its_number_and_never_by_its_id() -> None:
+    events: list[CustomerEvent] = [
+        order_placed("ord-internal-id", order_number=12),
+        instructions("ord-internal-id", PaymentMethod.PIX, order_number=12),
+        instructions("ord-internal-id", PaymentMethod.CREDIT, order_number=12),
+        *(
+            payment_status_changed("ord-internal-id", status, order_number=12)
+            for status in (PaymentStatus.PAID, PaymentStatus.FAILED)
+        ),
+        *(status_changed("ord-internal-id", status, order_number=12) for status in OrderStatus),
+    ]
+    silent_refund = DEFAULTS.model_copy(update={"notification_templates": {}})
+    refund = payment_status_changed("ord-internal-id", PaymentStatus.REFUNDED, order_number=12)
+
+    messages = [only(messages_for(event, DEFAULTS)) for event in events]
+    messages.append(only(messages_for(refund, silent_refund)))
+
+    for message in messages:
+        assert "#12" in message.body, message.body
+        assert "ord-internal-id" not in message.body
+        assert message.template_variables["2"] == "12"

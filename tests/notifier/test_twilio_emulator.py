@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +16,7 @@ from services.notifier.adapters.twilio_client import TwilioClient
 from services.notifier.config import TwilioSettings
 from shared.gateway import GatewayRefused
 from tests.notifier.emulator import ACCOUNT_SID, AUTH_TOKEN, SENDER, STORE_SENDER, TwilioEmulator
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -212,3 +217,97 @@ async def test_a_sender_the_account_does_not_own_gets_twilios_error(
 
     assert (refused.value.status, refused.value.code) == (400, code)
     assert twilio.messages(TO) == []
+
+
+# Media
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01"
+SERVED = {"/qr.png": ("image/png", PNG), "/page": ("text/html", b"<html></html>")}
+
+
+class Images(BaseHTTPRequestHandler):
+    """A web server with one image, one page, and nothing else (404)."""
+
+    def do_GET(self) -> None:
+        found = SERVED.get(self.path)
+        if found is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", found[0])
+        self.send_header("Content-Length", str(len(found[1])))
+        self.end_headers()
+        self.wfile.write(found[1])
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def web() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Images)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+async def fetched(twilio: TwilioEmulator, sid: str) -> dict[str, Any]:
+    """The message, with its `media_list`, once Twilio has fetched its media or failed it."""
+    found: dict[str, Any] = {}
+    path = twilio.messages_path.replace(".json", f"/{sid}")
+
+    async def settled() -> bool:
+        async with httpx.AsyncClient(base_url=twilio.url, auth=(ACCOUNT_SID, AUTH_TOKEN)) as http:
+            found.update((await http.get(f"{path}.json")).json())
+            found["media_list"] = (await http.get(f"{path}/Media.json")).json()["media_list"]
+        return bool(found["media_list"]) or found["status"] == "failed"
+
+    await eventually(settled, what=f"message {sid}'s media fetched")
+    return found
+
+
+async def test_a_message_with_an_image_keeps_it_as_its_media_as_twilio_does(
+    twilio: TwilioEmulator, web: str
+) -> None:
+    client = client_for(twilio)
+    sid = await client.send(TO, body="Pague com PIX", media_url=f"{web}/qr.png")
+    await client.aclose()
+
+    message = await fetched(twilio, sid)
+
+    assert re.fullmatch(r"MM[0-9a-f]{32}", sid)
+    assert message["num_media"] == "1"
+    assert message["status"] == "queued"
+    [medium] = message["media_list"]
+    assert medium["content_type"] == "image/png"
+    assert medium["parent_sid"] == sid
+    assert re.fullmatch(r"ME[0-9a-f]{32}", medium["sid"])
+    async with httpx.AsyncClient(base_url=twilio.url, auth=(ACCOUNT_SID, AUTH_TOKEN)) as http:
+        content = await http.get(medium["uri"].removesuffix(".json"))
+    assert content.headers["content-type"] == "image/png"
+    assert content.content == PNG
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "words"),
+    [("/missing.png", 11200, "HTTP retrieval failure"), ("/page", 12300, "Invalid Content-Type")],
+    ids=["unreachable", "not-an-image"],
+)
+async def test_a_message_whose_media_cannot_be_fetched_fails_with_twilios_code(
+    twilio: TwilioEmulator, web: str, path: str, code: int, words: str
+) -> None:
+    client = client_for(twilio)
+    sid = await client.send(TO, body="Pague com PIX", media_url=f"{web}{path}")
+    await client.aclose()
+
+    message = await fetched(twilio, sid)
+
+    assert message["num_media"] == "1"
+    assert (message["status"], message["error_code"], message["error_message"]) == (
+        "failed",
+        code,
+        words,
+    )
+    assert message["media_list"] == []

@@ -5,6 +5,7 @@ Reconciliation waits a minute here, so everything settled in these tests came by
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -88,6 +89,14 @@ async def test_a_pix_charge_gives_the_customer_the_qr_code_and_the_copy_and_past
     assert created.instructions.pix_payload
     assert created.instructions.pix_qr_code_image
     assert created.instructions.expires_at is not None
+    url = created.instructions.pix_qr_code_url
+    assert url is not None
+    assert url.startswith(f"{restaurant.stack.service.url}/pix/")
+    image = await restaurant.service.get(url)  # no bearer: WhatsApp fetches it
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/png"
+    assert image.content == base64.b64decode(created.instructions.pix_qr_code_image)
+    assert (await restaurant.service.get(url.replace("/pix/", "/pix/x"))).status_code == 404
     charge = await restaurant.charge(created.payment_id)
     assert charge["billingType"] == "PIX"
     assert Decimal(str(charge["value"])) == Decimal("44.80")

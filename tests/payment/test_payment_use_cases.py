@@ -18,6 +18,7 @@ from services.payment.adapters.in_memory import (
     InMemoryCredentialsRepository,
     InMemoryJobQueue,
     InMemoryPaymentRepository,
+    InMemoryPixImageStore,
     InMemoryWebhookInbox,
 )
 from services.payment.config import PaymentPolicy
@@ -82,6 +83,7 @@ async def world() -> AsyncIterator[World]:
         payments,
         jobs,
         InMemoryWebhookInbox(),
+        InMemoryPixImageStore(),
         restaurants,
         PaymentPolicy(),
         clients.settings,

@@ -15,6 +15,7 @@ from services.payment.adapters.in_memory import (
     InMemoryCredentialsRepository,
     InMemoryJobQueue,
     InMemoryPaymentRepository,
+    InMemoryPixImageStore,
     InMemoryWebhookInbox,
 )
 from services.payment.adapters.mongo import (
@@ -22,6 +23,7 @@ from services.payment.adapters.mongo import (
     MongoCredentialsRepository,
     MongoJobQueue,
     MongoPaymentRepository,
+    MongoPixImageStore,
     MongoWebhookInbox,
 )
 from services.payment.domain import ChargeStatus, Payment
@@ -31,6 +33,8 @@ from services.payment.ports import (
     JobQueue,
     PaymentRecord,
     PaymentRepository,
+    PixImage,
+    PixImageStore,
     RefundState,
     StaleRecord,
     StoredCredentials,
@@ -54,6 +58,7 @@ class Storage:
     jobs: JobQueue
     inbox: WebhookInbox
     credentials: CredentialsRepository
+    images: PixImageStore
     sink: RecordingSink
 
 
@@ -66,6 +71,7 @@ async def storage(request: pytest.FixtureRequest, database: Database) -> AsyncIt
             InMemoryJobQueue(),
             InMemoryWebhookInbox(),
             InMemoryCredentialsRepository(),
+            InMemoryPixImageStore(),
             sink,
         )
         return
@@ -75,6 +81,7 @@ async def storage(request: pytest.FixtureRequest, database: Database) -> AsyncIt
         MongoJobQueue(database),
         MongoWebhookInbox(database),
         MongoCredentialsRepository(database),
+        MongoPixImageStore(database),
         sink,
     )
 
@@ -219,3 +226,23 @@ async def test_a_job_version_is_claimed_by_one_runner_until_its_lease_ends(
     assert await storage.jobs.claim(job, after_the_lease, lease)
     assert not await storage.jobs.claim(job, after_the_lease, lease)
     assert await storage.jobs.prune_claims(NOW + timedelta(hours=1)) >= 2
+
+
+# PIX images
+
+
+async def test_a_pix_image_is_kept_by_its_token_until_it_is_pruned_after_expiry(
+    storage: Storage,
+) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    early = PixImage(token=uuid.uuid4().hex, png=png, expires_at=NOW)
+    late = PixImage(token=uuid.uuid4().hex, png=b"\x89PNG", expires_at=NOW + timedelta(hours=1))
+    await storage.images.put(early)
+    await storage.images.put(late)
+
+    assert await storage.images.get(early.token) == early
+    assert await storage.images.get("not-a-token") is None
+    assert await storage.images.prune(NOW - timedelta(seconds=1)) == 0
+    assert await storage.images.prune(NOW) == 1
+    assert await storage.images.get(early.token) is None
+    assert await storage.images.get(late.token) == late

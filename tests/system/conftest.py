@@ -246,15 +246,20 @@ class Restaurant:
         )
         assert response.status_code == 200, response.text
 
-    def order(self, method: str = "PIX", *, phone: str | None = None) -> PlaceOrder:
-        """An order of the restaurant's customer (or of the customer on `phone`)."""
+    def order(
+        self, method: str = "PIX", *, phone: str | None = None, delivery: str = "PICKUP"
+    ) -> PlaceOrder:
+        """An order (R$ 44,80) of the restaurant's customer (or of the customer on `phone`), to
+        pick up or to deliver free of charge."""
         phone = phone or self.phone
+        address = {"street": "Rua Augusta", "number": "100"} if delivery == "DELIVERY" else None
         return place_order(
             method,
             client_id=self.client_id,
             store_id=self.store_id,
             customer=customer(customer_id=f"cust-{phone}", phone_number=phone),
             items=[item(quantity=2), item("refri", "Refrigerante", unit_price="7.00")],
+            delivery={"type": delivery, "address": address, "fee": "0"},
         )
 
     def chatbot(self, tracer_provider: TracerProvider | None = None) -> ChatbotClient:
@@ -284,12 +289,28 @@ class Restaurant:
 
     async def whatsapp(self, phone: str | None = None) -> list[str]:
         """The bodies of the WhatsApp messages the customer (or `phone`) got, oldest first."""
+        return [message["body"] for message in await self.whatsapp_messages(phone)]
+
+    async def whatsapp_messages(self, phone: str | None = None) -> list[dict[str, Any]]:
+        """The WhatsApp messages (Twilio's resources) the customer (or `phone`) got, oldest
+        first."""
         response = await self.twilio.get(
             f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json",
             params={"To": f"whatsapp:{phone or self.phone}", "PageSize": 1000},
         )
         assert response.status_code == 200, response.text
-        return [message["body"] for message in reversed(response.json()["messages"])]
+        return list(reversed(response.json()["messages"]))
+
+    async def media(self, message: dict[str, Any]) -> list[tuple[str, bytes]]:
+        """The content type and content of each image Twilio keeps for `message`."""
+        response = await self.twilio.get(message["subresource_uris"]["media"])
+        assert response.status_code == 200, response.text
+        found = []
+        for medium in response.json()["media_list"]:
+            content = await self.twilio.get(medium["uri"].removesuffix(".json"))
+            assert content.status_code == 200, content.text
+            found.append((medium["content_type"], content.content))
+        return found
 
     async def close(self) -> None:
         for client in (self.order_api, self.payment_api, self.asaas, self.twilio):

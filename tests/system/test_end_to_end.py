@@ -28,9 +28,9 @@ KITCHEN = (PosStatus.PREPARING, PosStatus.READY, PosStatus.DELIVERING, PosStatus
            PosStatus.COMPLETED)  # fmt: skip
 
 
-async def placed(restaurant: Restaurant, method: str) -> str:
+async def placed(restaurant: Restaurant, method: str, delivery: str = "PICKUP") -> str:
     async with restaurant.chatbot() as chatbot:
-        outcome = await chatbot.place(restaurant.order(method))
+        outcome = await chatbot.place(restaurant.order(method, delivery=delivery))
     assert isinstance(outcome, OrderPlaced), outcome
     return outcome.order_id
 
@@ -84,7 +84,7 @@ async def test_pix_order_paid_confirmed_by_the_restaurant_and_delivered(
     """Flows 3.1 (manual confirmation), 3.2, 3.4 and 6.3."""
     await restaurant.onboard(requiresConfirmation=True, autoConfirmationTimeout=30)
     async with restaurant.pos() as pos:
-        order_id = await placed(restaurant, "PIX")
+        order_id = await placed(restaurant, "PIX", "DELIVERY")
         charge = await one_charge(restaurant, order_id)
         assert charge["billingType"] == "PIX"
         assert str(charge["value"]) in ("44.8", "44.80")
@@ -108,13 +108,12 @@ async def test_pix_order_paid_confirmed_by_the_restaurant_and_delivered(
         "PENDING", "CONFIRMED", "PREPARING", "READY", "DELIVERING", "DELIVERED", "COMPLETED"
     ]  # fmt: skip
     assert document["paymentId"] == charge["id"]
-    messages = await conversation(restaurant, 9)
+    messages = await conversation(restaurant, 8)
     in_order(
         messages,
         [
-            "foi recebido",
             document["paymentDetails"]["pixPayload"],
-            f"Recebemos o pagamento de {TOTAL}",
+            "aguardando a confirmação do restaurante",
             "foi confirmado",
             "está sendo preparado",
             "está pronto",
@@ -123,7 +122,8 @@ async def test_pix_order_paid_confirmed_by_the_restaurant_and_delivered(
             "foi concluído",
         ],
     )
-    assert TOTAL in messages[1]
+    assert "foi recebido e está aguardando o pagamento" in messages[0]
+    assert TOTAL in messages[0]
 
 
 async def test_pix_order_the_customer_cancels_before_paying_has_its_charge_deleted_and_owes_nothing(
@@ -161,7 +161,8 @@ async def test_cash_order_confirmed_at_once_goes_straight_to_the_kitchen(
     assert received.awaiting_confirmation is False
     await state(restaurant, order_id, ("CONFIRMED", "NOT_APPLICABLE"))
     assert await restaurant.charges(order_id) == []
-    in_order(await conversation(restaurant, 2), ["foi recebido", "foi confirmado"])
+    # No "received, awaiting the restaurant": the store confirmed it at once.
+    in_order(await conversation(restaurant, 1), ["foi confirmado"])
 
 
 async def test_paid_order_the_restaurant_never_confirms_is_cancelled_and_refunded(
@@ -191,13 +192,12 @@ async def test_paid_order_the_restaurant_never_confirms_is_cancelled_and_refunde
     document = await restaurant.order_document(order_id)
     assert document["cancellationReason"] == "CONFIRMATION_TIMEOUT"
     in_order(
-        await conversation(restaurant, 5),
+        await conversation(restaurant, 4),
         [
-            "foi recebido",
-            "para pagar",
+            "foi recebido e está aguardando o pagamento",
             f"Recebemos o pagamento de {TOTAL}",
-            "foi cancelado",
-            f"o valor de {TOTAL} foi reembolsado",
+            "Pedimos desculpas pelo inconveniente",
+            f"O reembolso de {TOTAL}",
         ],
     )
 
@@ -216,7 +216,7 @@ async def test_cash_order_the_restaurant_never_confirms_is_cancelled_at_its_dead
     await state(restaurant, order_id, ("CANCELLED", "NOT_APPLICABLE"))
     texts = await conversation(restaurant, 2)
     in_order(texts, ["foi recebido", "foi cancelado"])
-    assert "não confirmou o pedido a tempo" in texts[1]
+    assert "não pôde confirmar seu pedido no momento" in texts[1]
 
 
 async def test_a_store_that_turned_status_messages_off_sends_only_payment_messages(
@@ -231,9 +231,9 @@ async def test_a_store_that_turned_status_messages_off_sends_only_payment_messag
     second = await placed(restaurant, "PIX")
     await one_charge(restaurant, second)
     texts = await conversation(
-        restaurant, 3, settle=lambda found: sum("para pagar" in text for text in found) == 2
+        restaurant, 3, settle=lambda found: sum("Para pagar" in text for text in found) == 2
     )
-    in_order(texts, ["para pagar", "Recebemos o pagamento", "para pagar"])
+    in_order(texts, ["Para pagar", "Recebemos o pagamento", "Para pagar"])
 
 
 async def test_every_service_counts_the_traffic_on_its_metrics(

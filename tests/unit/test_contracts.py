@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from shared import topics
 from shared.contracts import (
     DEFAULT_NOTIFICATION_TEMPLATES,
+    DEFAULT_PICKUP_TEMPLATES,
     MESSAGE_TYPES,
     POS_ORDER_MESSAGES,
     POS_UPDATE_MESSAGES,
@@ -913,6 +914,9 @@ def test_a_store_without_configuration_gets_the_source_design_defaults() -> None
         "notificationTemplates": {
             status.value: text for status, text in DEFAULT_NOTIFICATION_TEMPLATES.items()
         },
+        "pickupNotificationTemplates": {
+            status.value: text for status, text in DEFAULT_PICKUP_TEMPLATES.items()
+        },
         "acceptedPaymentMethods": ["PIX", "CREDIT", "DEBIT", "CASH"],
         "minimumOrderValue": "0",
         "operatingHoursCheck": False,
@@ -926,14 +930,20 @@ def test_a_store_without_configuration_gets_the_source_design_defaults() -> None
     assert set(config.notification_templates) == set(OrderStatus)
 
 
-def test_the_default_templates_are_the_source_design_ones() -> None:
-    templates = StoreOrderConfig.default_for(CLIENT, STORE).notification_templates
+def test_the_default_templates_are_the_source_design_ones_naming_the_order_number() -> None:
+    config = StoreOrderConfig.default_for(CLIENT, STORE)
+    templates = config.notification_templates
 
     assert templates[OrderStatus.CONFIRMED] == (
-        "Seu pedido #{order_id} foi confirmado! Estamos preparando tudo com muito carinho."
+        "Seu pedido #{order_number} foi confirmado! Estamos preparando tudo com muito carinho."
     )
     assert templates[OrderStatus.REFUNDED] == (
-        "Seu pedido #{order_id} foi cancelado e o valor de {total} foi reembolsado."
+        "O reembolso de {total} do pedido #{order_number} foi concluído. O prazo para o valor "
+        "aparecer na sua conta ou fatura depende do seu banco."
+    )
+    assert all("{order_id}" not in template for template in templates.values())
+    assert config.pickup_notification_templates[OrderStatus.READY] == (
+        "Seu pedido #{order_number} está pronto para retirada! Pode vir buscar."
     )
 
 
@@ -956,17 +966,24 @@ def test_a_template_may_use_every_placeholder_of_the_design() -> None:
     assert config.notification_templates[OrderStatus.READY] == template
 
 
-def test_a_template_with_an_unknown_placeholder_is_refused_by_name() -> None:
+@pytest.mark.parametrize("field", ["notificationTemplates", "pickupNotificationTemplates"])
+def test_a_template_with_an_unknown_placeholder_is_refused_by_name(field: str) -> None:
     with pytest.raises(
         ValidationError, match=r"template for READY: unknown placeholder \{pedido\}"
     ):
         StoreOrderConfig.model_validate(
-            {
-                "clientId": CLIENT,
-                "storeId": STORE,
-                "notificationTemplates": {"READY": "#{pedido} pronto"},
-            }
+            {"clientId": CLIENT, "storeId": STORE, field: {"READY": "#{pedido} pronto"}}
         )
+
+
+def test_pickup_templates_left_out_keep_their_default() -> None:
+    config = StoreOrderConfig.model_validate(
+        {"clientId": CLIENT, "storeId": STORE, "pickupNotificationTemplates": {"READY": "Já!"}}
+    )
+
+    assert config.pickup_notification_templates[OrderStatus.READY] == "Já!"
+    assert config.pickup_notification_templates[OrderStatus.DELIVERING] == ""
+    assert config.notification_templates == DEFAULT_NOTIFICATION_TEMPLATES
 
 
 def test_a_template_for_an_unknown_status_is_refused() -> None:

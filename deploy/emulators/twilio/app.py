@@ -5,7 +5,9 @@ Twilio paths live under `/2010-04-01/`; the fault-injection and inspection API u
 throttling (429, code 20429) and server errors for the next N requests, optionally only for one
 recipient; answers delayed after the message was recorded (a timed-out client's lost answer);
 a permanent error code per recipient; recipients outside the 24-hour WhatsApp window (free-form
-bodies refused with 63016, approved templates accepted); latency on every API call.
+bodies refused with 63016, approved templates accepted); latency on every API call. A message's
+`MediaUrl` is fetched after the answer, as Twilio does: an image is kept as the message's Media
+subresource, anything else fails the message (11200 unreachable, 12300 not an image).
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ from email.utils import format_datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
+import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 API_VERSION = "2010-04-01"
+MEDIA_FETCH_TIMEOUT_S = 10.0
+MAX_MEDIA_BYTES = 5 * 1024 * 1024
+"""Twilio's limit on a message's media."""
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 MAX_BODY = 1600
 
@@ -50,6 +56,8 @@ ERRORS: dict[int, tuple[int, str]] = {
     ),
     21617: (400, "The concatenated message body exceeds the 1600 character limit."),
     21656: (400, "The ContentVariables Parameter is invalid."),
+    11200: (400, "HTTP retrieval failure"),
+    12300: (400, "Invalid Content-Type"),
     63003: (400, "Channel could not find To address"),
     63007: (400, "Twilio could not find a Channel with the specified 'From' address"),
     63016: (
@@ -149,8 +157,18 @@ class Faults:
 
 
 @dataclass
+class Medium:
+    """A fetched image of a message: Twilio's Media resource and its content."""
+
+    resource: dict[str, Any]
+    content: bytes
+
+
+@dataclass
 class State:
     messages: list[dict[str, Any]] = field(default_factory=list)
+    media: dict[str, list[Medium]] = field(default_factory=dict)
+    """A message's fetched media, by message SID."""
     faults: Faults = field(default_factory=Faults)
     refused: dict[str, int] = field(default_factory=dict)
 
@@ -206,18 +224,60 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
     def message_uri(sid: str) -> str:
         return f"/{API_VERSION}/Accounts/{settings.account_sid}/Messages/{sid}.json"
 
+    fetches: set[asyncio.Task[None]] = set()
+
+    async def fetch_media(message: dict[str, Any], urls: list[str]) -> None:
+        """Fetches each MediaUrl as Twilio would: an image becomes a Media resource; a failure
+        fails the message with Twilio's code."""
+        kept: list[Medium] = []
+        async with httpx.AsyncClient(timeout=MEDIA_FETCH_TIMEOUT_S) as http:
+            for url in urls:
+                try:
+                    response = await http.get(url, follow_redirects=True)
+                except httpx.HTTPError:
+                    response = None
+                if response is None or response.status_code != 200:
+                    fail(message, 11200)
+                    return
+                content_type = response.headers.get("content-type", "").split(";")[0].strip()
+                if not content_type.startswith("image/") or len(response.content) > MAX_MEDIA_BYTES:
+                    fail(message, 12300)
+                    return
+                kept.append(medium(message, content_type, response.content))
+        state.media[message["sid"]] = kept
+        message["date_updated"] = format_datetime(datetime.now(UTC))
+
+    def fail(message: dict[str, Any], code: int) -> None:
+        message.update(
+            status="failed",
+            error_code=code,
+            error_message=ERRORS[code][1],
+            date_updated=format_datetime(datetime.now(UTC)),
+        )
+
+    def medium(message: dict[str, Any], content_type: str, content: bytes) -> Medium:
+        now = format_datetime(datetime.now(UTC))
+        sid = "ME" + uuid.uuid4().hex
+        resource = {
+            "account_sid": settings.account_sid,
+            "content_type": content_type,
+            "date_created": now,
+            "date_updated": now,
+            "parent_sid": message["sid"],
+            "sid": sid,
+            "uri": message["uri"].replace(".json", f"/Media/{sid}.json"),
+        }
+        return Medium(resource, content)
+
     @app.post(f"{base}/Messages.json")
     async def create_message(request: Request, account_sid: str) -> JSONResponse:
         if state.faults.latency_s:
             await asyncio.sleep(state.faults.latency_s)
         if (denied := authenticated(request, account_sid)) is not None:
             return denied
-        form = {
-            name: values[0]
-            for name, values in parse_qs(
-                (await request.body()).decode(errors="replace"), keep_blank_values=True
-            ).items()
-        }
+        fields = parse_qs((await request.body()).decode(errors="replace"), keep_blank_values=True)
+        form = {name: values[0] for name, values in fields.items()}
+        media_urls = [url for url in fields.get("MediaUrl", []) if url]
         to, sender = form.get("To", ""), form.get("From", "")
         body = form.get("Body", "")
         content_sid = form.get("ContentSid") or None
@@ -236,7 +296,7 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
             # Twilio's answer for a From it has no WhatsApp channel for (63007), and for a bare
             # number the account does not own (21606).
             return refuse(63007 if sender.startswith("whatsapp:") else 21606)
-        if not body and content_sid is None:
+        if not body and content_sid is None and not media_urls:
             return refuse(21602)
         if len(body) > MAX_BODY:
             return refuse(21617)
@@ -254,7 +314,8 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
         if _number(to) in state.faults.outside_window and content_sid is None:
             return refuse(63016)
         now = datetime.now(UTC)
-        sid = "SM" + uuid.uuid4().hex
+        # Twilio names a message with media MM..., one without SM...
+        sid = ("MM" if media_urls else "SM") + uuid.uuid4().hex
         message = {
             "account_sid": settings.account_sid,
             "api_version": API_VERSION,
@@ -267,7 +328,7 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
             "error_message": None,
             "from": sender,
             "messaging_service_sid": None,
-            "num_media": "0",
+            "num_media": str(len(media_urls)),
             "num_segments": str(_segments(body)) if body else "1",
             "price": None,
             "price_unit": "USD",
@@ -281,6 +342,10 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
             "content_variables": variables,
         }
         state.messages.append(message)
+        if media_urls:
+            # Twilio answers first and fetches the media afterwards.
+            fetches.add(task := asyncio.create_task(fetch_media(message, media_urls)))
+            task.add_done_callback(fetches.discard)
         slow = state.faults.slow_answers
         if (
             slow is not None
@@ -341,6 +406,43 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
                 return JSONResponse(message)
         return twilio_error(20404)
 
+    @app.get(f"{base}/Messages/{{sid}}/Media.json")
+    async def list_media(request: Request, account_sid: str, sid: str) -> JSONResponse:
+        if (denied := authenticated(request, account_sid)) is not None:
+            return denied
+        if not any(message["sid"] == sid for message in state.messages):
+            return twilio_error(20404)
+        media = [found.resource for found in state.media.get(sid, [])]
+        uri = message_uri(sid).replace(".json", "/Media.json")
+        return JSONResponse(
+            {
+                "media_list": media,
+                "end": max(len(media) - 1, 0),
+                "first_page_uri": f"{uri}?PageSize=50&Page=0",
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": 50,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": f"{uri}?PageSize=50&Page=0",
+            }
+        )
+
+    @app.get(f"{base}/Messages/{{sid}}/Media/{{media_sid}}")
+    async def media_content(
+        request: Request, account_sid: str, sid: str, media_sid: str
+    ) -> Response:
+        """A Media resource (`.json`), or the content Twilio stored (without the suffix)."""
+        if (denied := authenticated(request, account_sid)) is not None:
+            return denied
+        wanted = media_sid.removesuffix(".json")
+        for found in state.media.get(sid, []):
+            if found.resource["sid"] == wanted:
+                if media_sid.endswith(".json"):
+                    return JSONResponse(found.resource)
+                return Response(found.content, media_type=found.resource["content_type"])
+        return twilio_error(20404)
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "twilio-emulator"}
@@ -390,6 +492,7 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
     async def reset() -> dict[str, bool]:
         """Forgets every message and fault."""
         state.messages.clear()
+        state.media.clear()
         state.refused.clear()
         state.faults = Faults()
         return {"reset": True}

@@ -65,9 +65,10 @@ class TwilioClient:
         content_sid: str | None = None,
         content_variables: Mapping[str, str] | None = None,
         from_: str | None = None,
+        media_url: str | None = None,
     ) -> str:
-        """Sends one message (free-form `body`, or the approved template `content_sid`), from
-        `from_` (a store's own sender) or the platform's."""
+        """Sends one message (free-form `body` with the image at `media_url`, if any, or the
+        approved template `content_sid`), from `from_` (a store's own sender) or the platform's."""
         sender = from_ or self._settings.sender
         form: dict[str, str] = {"To": whatsapp_address(to), "From": sender}
         if content_sid is not None:
@@ -76,6 +77,8 @@ class TwilioClient:
                 form["ContentVariables"] = json.dumps(dict(content_variables), ensure_ascii=False)
         elif body is not None:
             form["Body"] = body
+            if media_url is not None:
+                form["MediaUrl"] = media_url
         else:
             raise ValueError("a message needs a body or a content_sid")
         last_failure: list[str] = []

@@ -112,6 +112,8 @@ class Change:
             total_cents=self.order.total_cents,
             delivery_time=self.order.delivery_time,
             store_name=self.order.policy.store_name,
+            delivery_type=self.order.delivery_type,
+            payment_status=self.order.payment_status,
         )
 
     def payment(self, to: PaymentStatus, *, reason: str | None = None) -> None:
@@ -128,6 +130,8 @@ class Change:
             phone_number=self.order.phone_number,
             customer_name=self.order.customer_name,
             total_cents=self.order.total_cents,
+            order_status=self.order.status,
+            requires_confirmation=self.order.requires_confirmation,
         )
 
     def schedule(self, purpose: TimerPurpose, due_at: datetime) -> None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.payment.ports import Job, PaymentRecord, StaleRecord, StoredCredentials
+from services.payment.ports import Job, PaymentRecord, PixImage, StaleRecord, StoredCredentials
 from shared.records import OutgoingRecord, RecordSink
 
 
@@ -135,3 +135,20 @@ class InMemoryCredentialsRepository:
 
 def _secrets(credentials: StoredCredentials) -> tuple[str, str]:
     return credentials.api_key_encrypted, credentials.webhook_token_encrypted
+
+
+class InMemoryPixImageStore:
+    def __init__(self) -> None:
+        self.images: dict[str, PixImage] = {}
+
+    async def put(self, image: PixImage) -> None:
+        self.images[image.token] = image
+
+    async def get(self, token: str) -> PixImage | None:
+        return self.images.get(token)
+
+    async def prune(self, now: datetime) -> int:
+        expired = [token for token, image in self.images.items() if image.expires_at <= now]
+        for token in expired:
+            del self.images[token]
+        return len(expired)

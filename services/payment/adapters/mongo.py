@@ -4,7 +4,8 @@
 outbox; writes to it take the document's lock that the outbox relay takes too, and carry a
 version check. Work for the background loops lives in the small `payment_jobs` collection
 (removed when done), so no periodic query reads the payments. `webhook_events` is the inbox:
-a webhook's `_id` is its Asaas event id, so a duplicate insert fails reliably.
+a webhook's `_id` is its Asaas event id, so a duplicate insert fails reliably. `pix_images`
+holds the PIX QR images served to WhatsApp, `_id` = their random token.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from services.payment.ports import (
     JOB_KINDS,
     Job,
     PaymentRecord,
+    PixImage,
     RefundState,
     StaleRecord,
     StoredCredentials,
@@ -46,6 +48,7 @@ CLAIMS = "payment_job_claims"
 MAX_CLAIM_ATTEMPTS = 20
 INBOX = "webhook_events"
 CREDENTIALS = "asaas_credentials"
+PIX_IMAGES = "pix_images"
 INDEXES = {
     PAYMENTS: [
         OUTBOX_INDEX,
@@ -55,6 +58,7 @@ INDEXES = {
     **{name: [IndexModel([("dueAt", ASCENDING)], name="due")] for name in JOBS.values()},
     CLAIMS: [IndexModel([("until", ASCENDING)], name="until")],
     INBOX: [IndexModel([("receivedAt", ASCENDING)], name="received")],
+    PIX_IMAGES: [IndexModel([("expiresAt", ASCENDING)], name="expires")],
 }
 
 
@@ -334,3 +338,27 @@ class MongoCredentialsRepository:
             },
         )
         return updated.modified_count == 1
+
+
+class MongoPixImageStore:
+    def __init__(self, database: Database) -> None:
+        self._collection = database[PIX_IMAGES]
+
+    async def put(self, image: PixImage) -> None:
+        await self._collection.insert_one(
+            {"_id": image.token, "png": image.png, "expiresAt": image.expires_at}
+        )
+
+    async def get(self, token: str) -> PixImage | None:
+        found = await self._collection.find_one({"_id": token})
+        if found is None:
+            return None
+        return PixImage(
+            token=found["_id"],
+            png=bytes(found["png"]),
+            expires_at=found["expiresAt"].astimezone(UTC),
+        )
+
+    async def prune(self, now: datetime) -> int:
+        result = await self._collection.delete_many({"expiresAt": {"$lte": now}})
+        return int(result.deleted_count)

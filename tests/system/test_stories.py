@@ -1,0 +1,247 @@
+"""Every story of `tests/system/stories.py`, played at once against one running system (real
+processes, both emulators), each by a restaurant and a customer of its own, with demo deadlines
+a few seconds long. Each story's customer reads exactly its messages, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from shared.contracts.orders import OrderPlaced
+from shared.contracts.pos import PosOrderCancelled, PosOrderReceived
+from shared.contracts.values import PosStatus
+from tests.system.conftest import Restaurant, System
+from tests.system.stories import (
+    PIX,
+    README_END,
+    README_START,
+    REJECTION_REASON,
+    STORIES,
+    Ending,
+    Story,
+    readme_table,
+)
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+KITCHEN = {
+    "DELIVERY": (PosStatus.PREPARING, PosStatus.READY, PosStatus.DELIVERING,
+                 PosStatus.DELIVERED, PosStatus.COMPLETED),
+    "PICKUP": (PosStatus.PREPARING, PosStatus.READY, PosStatus.COMPLETED),
+}  # fmt: skip
+WAIT_S = 120.0
+"""Thirteen stories share two cores: each step may take a while."""
+
+
+def store_config(story: Story) -> dict[str, Any]:
+    """The store's configuration for the story: its deadline, when it has one, a few seconds."""
+    config: dict[str, Any] = {
+        "requiresConfirmation": story.restaurant_confirms,
+        "autoConfirmationTimeout": 0,
+        "refundTimeout": 60,
+    }
+    if story.ending is Ending.UNPAID:
+        # Long enough for the charge to be made first on a busy machine: a deadline passing
+        # before it leaves no instructions to tell (the charge is deleted as it comes).
+        config["paymentTimeout"] = 0.5
+    if story.ending is Ending.NEVER_ANSWERED:
+        config["autoConfirmationTimeout" if story.method == "CASH" else "refundTimeout"] = 0.05
+    return config
+
+
+def final_state(story: Story) -> tuple[str, str]:
+    online = story.method != "CASH"
+    match story.ending:
+        case Ending.SERVED:
+            return ("COMPLETED", "PAID" if online else "NOT_APPLICABLE")
+        case Ending.UNPAID:
+            return ("CANCELLED", "CANCELLED")
+    return ("REFUNDED", "REFUNDED") if online else ("CANCELLED", "NOT_APPLICABLE")
+
+
+@dataclass
+class Played:
+    """What became of one story: its order and the customer's WhatsApp messages."""
+
+    restaurant: Restaurant
+    order: dict[str, Any]
+    messages: list[dict[str, Any]]
+
+    def expected(self, story: Story) -> list[str]:
+        """The story's texts, with this order's number, payment code, link and expiry."""
+        details = self.order.get("paymentDetails") or {}
+        expires = details.get("expiresAt")
+        expiry = ""
+        if expires:
+            local = datetime.fromisoformat(expires).astimezone(ZoneInfo("America/Sao_Paulo"))
+            expiry = f"{local:%d/%m/%Y} às {local:%H:%M}"
+        values = {
+            "number": self.order["orderNumber"],
+            "expiry": expiry,
+            "pix_code": details.get("pixPayload"),
+            "link": details.get("invoiceUrl"),
+        }
+        return [text.format(**values) for text in story.messages]
+
+
+async def play(story: Story, system: System) -> Played:
+    """The chatbot places the story's order, the customer pays (or not), the POS answers (or
+    not); returns once the order has ended and the customer has read the story's count."""
+    restaurant = Restaurant(system)
+    await restaurant.onboard(**store_config(story))
+    async with restaurant.pos() as pos:
+        async with restaurant.chatbot() as chatbot:
+            placed = await chatbot.place(restaurant.order(story.method, delivery=story.delivery))
+        assert isinstance(placed, OrderPlaced), placed
+        order_id = placed.order_id
+        if story.method != "CASH" and story.ending is not Ending.UNPAID:
+            await customer_pays(restaurant, order_id)
+        if story.ending is not Ending.UNPAID:
+            await kitchen(story, pos.messages(), pos, order_id)
+    await reaches(restaurant, order_id, final_state(story))
+    messages: list[dict[str, Any]] = []
+
+    async def all_read() -> bool:
+        messages[:] = await restaurant.whatsapp_messages()
+        return len(messages) >= len(story.messages)
+
+    try:
+        await eventually(all_read, timeout=WAIT_S, what=f"{story.name}: all messages")
+    except AssertionError as error:
+        read = [message["body"] for message in messages]
+        raise AssertionError(f"{error}; read {read}, expected {story.messages}") from None
+    return Played(restaurant, await restaurant.order_document(order_id), messages)
+
+
+async def customer_pays(restaurant: Restaurant, order_id: str) -> None:
+    async def charged() -> bool:
+        return len(await restaurant.charges(order_id)) == 1
+
+    await eventually(charged, timeout=WAIT_S, what=f"order {order_id}'s charge")
+    (charge,) = await restaurant.charges(order_id)
+    response = await restaurant.asaas.post(f"/v3/sandbox/payment/{charge['id']}/confirm")
+    assert response.status_code == 200, response.text
+
+
+async def kitchen(story: Story, received: AsyncIterator[Any], pos: Any, order_id: str) -> None:
+    """The POS: confirms when it must and cooks, rejects, or never answers."""
+    order = await anext(received)
+    assert isinstance(order, PosOrderReceived), order
+    assert order.awaiting_confirmation is story.restaurant_confirms
+    match story.ending:
+        case Ending.SERVED:
+            if story.restaurant_confirms:
+                await pos.confirm(order_id)
+            for status in KITCHEN[story.delivery]:
+                delivery_time = "25 minutos" if status is PosStatus.DELIVERING else None
+                await pos.update_status(order_id, status, delivery_time)
+        case Ending.REJECTED:
+            await pos.reject(order_id, REJECTION_REASON)
+        case Ending.NEVER_ANSWERED:
+            cancelled = await anext(received)
+            assert isinstance(cancelled, PosOrderCancelled), cancelled
+
+
+async def reaches(restaurant: Restaurant, order_id: str, expected: tuple[str, str]) -> None:
+    async def reached() -> bool:
+        document = await restaurant.order_document(order_id)
+        return (document["status"], document["paymentStatus"]) == expected
+
+    await eventually(reached, timeout=WAIT_S, what=f"order {order_id} reaches {expected}")
+
+
+@pytest.fixture(scope="module")
+async def played(system: System) -> AsyncIterator[dict[str, Played | BaseException]]:
+    """Every story, played at once; a story that failed holds its error."""
+    outcomes = await asyncio.gather(
+        *(play(story, system) for story in STORIES), return_exceptions=True
+    )
+    yield {story.name: outcome for story, outcome in zip(STORIES, outcomes, strict=True)}
+    for outcome in outcomes:
+        if isinstance(outcome, Played):
+            await outcome.restaurant.close()
+
+
+def story_of(played: dict[str, Played | BaseException], story: Story) -> Played:
+    outcome = played[story.name]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+@pytest.mark.parametrize("story", STORIES, ids=[story.name for story in STORIES])
+def test_the_customer_reads_exactly_the_storys_messages_in_order(
+    played: dict[str, Played | BaseException], story: Story
+) -> None:
+    outcome = story_of(played, story)
+
+    assert [message["body"] for message in outcome.messages] == outcome.expected(story)
+
+
+@pytest.mark.parametrize("story", STORIES, ids=[story.name for story in STORIES])
+def test_every_message_names_the_order_by_its_number_never_by_its_id(
+    played: dict[str, Played | BaseException], story: Story
+) -> None:
+    outcome = story_of(played, story)
+
+    for message in outcome.messages:
+        assert f"#{outcome.order['orderNumber']}" in message["body"]
+        assert outcome.order["orderId"] not in message["body"]
+
+
+PIX_STORIES = [story for story in STORIES if story.method == "PIX"]
+
+
+@pytest.mark.parametrize("story", PIX_STORIES, ids=[story.name for story in PIX_STORIES])
+async def test_the_pix_instructions_carry_the_qr_code_as_a_png_image(
+    played: dict[str, Played | BaseException], story: Story
+) -> None:
+    outcome = story_of(played, story)
+    instructions = outcome.messages[story.messages.index(PIX)]
+    others = [message for message in outcome.messages if message is not instructions]
+
+    assert instructions["num_media"] == "1"
+    assert all(message["num_media"] == "0" for message in others)
+
+    async def fetched() -> bool:
+        return bool(await outcome.restaurant.media(instructions))
+
+    await eventually(fetched, timeout=WAIT_S, what="Twilio's copy of the QR image")
+    [(content_type, image)] = await outcome.restaurant.media(instructions)
+    assert content_type == "image/png"
+    assert image.startswith(PNG_SIGNATURE)
+    [now] = [
+        message
+        for message in await outcome.restaurant.whatsapp_messages()
+        if message["sid"] == instructions["sid"]
+    ]
+    assert (now["status"], now["error_code"]) == ("queued", None)
+    url = outcome.order["paymentDetails"]["pixQrCodeUrl"]
+    assert url.startswith(f"{outcome.restaurant.system.url('payment')}/pix/")
+    async with httpx.AsyncClient(timeout=10) as anyone:  # no bearer, as WhatsApp fetches it
+        served = await anyone.get(url)
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/png"
+    assert served.content == image
+
+
+def test_the_readme_shows_the_stories_table() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    start, end = readme.find(README_START), readme.find(README_END)
+    assert start >= 0, f"README.md has no {README_START}"
+    assert end > start, f"README.md has no {README_END} after {README_START}"
+
+    assert readme[start : end + len(README_END)] == readme_table(), (
+        "README.md's table of stories differs from tests/system/stories.py; paste "
+        "`python -c 'from tests.system.stories import readme_table; print(readme_table())'`"
+    )
