@@ -37,6 +37,7 @@ Resource = dict[str, Any]
 SettingsFor = Callable[[str], type[BaseModel]]
 MetricsFor = Callable[[Iterable[str]], set[str]]
 UsageFor = Callable[[str], KafkaUsage]
+PathsFor = Callable[[str], frozenset[str]]
 
 LISTEN_EVERYWHERE = ("0.0.0.0", "::")  # noqa: S104 (a pod must answer its probes and peers)
 READINESS_PATH = "/readyz"
@@ -446,27 +447,46 @@ def check_wiring(resources: list[Resource], report: Report) -> None:
         )
 
 
-PUBLIC_PREFIXES = {
+PAYMENT_PATHS = {
     "/webhooks/asaas/": "Asaas cannot deliver webhooks",
     "/pix/": "WhatsApp cannot fetch the PIX QR images",
 }
 """The payment service's public paths, and what breaks when one is not routed."""
 TLS_LISTENER = "https"
+ROOT = "/"
 
 
-def check_http_routes(resources: list[Resource], report: Report) -> None:
-    """Exactly the payment service's public paths (Asaas's webhooks, the PIX QR images) are
-    public, through a Gateway's TLS listener, on the host of PUBLIC_BASE_URL; no Ingress
-    (ingress-nginx is retired)."""
-    public = ", ".join(PUBLIC_PREFIXES)
+def public_paths(paths_for: PathsFor) -> dict[str, dict[str, str]]:
+    """What each service exposes through the Gateway, by path, and what breaks when a path is
+    not routed: the payment service's webhooks and PIX images, the panel's pages (read off its
+    app)."""
+    panel = {path: f"restaurants cannot reach the panel's {path}" for path in paths_for("panel")}
+    return {"payment": PAYMENT_PATHS, "panel": panel}
+
+
+def _opens_only(path: Mapping[str, Any], public: Iterable[str]) -> bool:
+    """Whether a route's path match opens one public path and nothing beside it: `/` only as
+    Exact (as a prefix it is everything), any other as Exact or PathPrefix."""
+    kind, value = path.get("type", "PathPrefix"), path.get("value", ROOT)
+    return value in public and (kind == "Exact" or (kind == "PathPrefix" and value != ROOT))
+
+
+def _listed(paths: Iterable[str]) -> str:
+    return ", ".join(f"{path} (Exact)" if path == ROOT else path for path in sorted(paths))
+
+
+def check_http_routes(resources: list[Resource], paths_for: PathsFor, report: Report) -> None:
+    """Exactly the public paths of each service (`public_paths`) are routed, through a Gateway's
+    TLS listener; PUBLIC_BASE_URL is on a payment route's host; no Ingress (ingress-nginx is
+    retired)."""
     for ingress in _of_kind(resources, "Ingress"):
         report.add(_key(ingress), "ingress-nginx is retired: expose HTTP with an HTTPRoute")
-    hosts: set[str] = set()
-    routed: set[str] = set()
     routes = _of_kind(resources, "HTTPRoute")
+    public = public_paths(paths_for) if routes else {}  # the panel's app is built only if asked
+    payment_hosts: set[str] = set()
+    routed: set[tuple[str, str]] = set()
     for route in routes:
         spec = route["spec"]
-        hosts.update(spec.get("hostnames") or [])
         for parent in spec.get("parentRefs") or []:
             if parent.get("sectionName") != TLS_LISTENER:
                 report.add(
@@ -474,30 +494,40 @@ def check_http_routes(resources: list[Resource], report: Report) -> None:
                     f"attaches to {parent.get('name')} outside its {TLS_LISTENER} listener (TLS)",
                 )
         for rule in spec.get("rules") or []:
-            matches = rule.get("matches") or [{}]
-            for match in matches:
-                path = match.get("path") or {"type": "PathPrefix", "value": "/"}
-                value = str(path.get("value", ""))
-                prefix = next((known for known in PUBLIC_PREFIXES if value.startswith(known)), None)
-                if path.get("type") != "PathPrefix" or prefix is None:
-                    report.add(_key(route), f"exposes {value}: only {public} are public")
-                elif value == prefix:
-                    routed.add(prefix)
+            paths = [match.get("path") or {} for match in rule.get("matches") or [{}]]
             for backend in rule.get("backendRefs") or []:
-                if backend.get("kind", "Service") != "Service" or backend.get("name") != "payment":
-                    report.add(_key(route), f"routes to {backend.get('name')}, not payment")
-    for prefix, broken in PUBLIC_PREFIXES.items():
-        if routes and prefix not in routed:
-            report.add("HTTPRoute", f"no route for {prefix}: {broken}")
+                name = backend.get("name") if backend.get("kind", "Service") == "Service" else None
+                if name not in public:
+                    report.add(
+                        _key(route),
+                        f"routes to {backend.get('name')}: only {', '.join(public)} are public",
+                    )
+                    continue
+                if name == "payment":
+                    payment_hosts.update(spec.get("hostnames") or [])
+                for path in paths:
+                    if _opens_only(path, public[name]):
+                        routed.add((name, path.get("value", ROOT)))
+                    else:
+                        report.add(
+                            _key(route),
+                            f"exposes {path.get('value', ROOT)} ({path.get('type', 'PathPrefix')})"
+                            f" of {name}: only {_listed(public[name])} are public",
+                        )
+    for service, required in public.items():
+        for path, broken in required.items():
+            if (service, path) not in routed:
+                report.add("HTTPRoute", f"no route for {path} of {service}: {broken}")
     for config_map in _of_kind(resources, "ConfigMap"):
         url = (config_map.get("data") or {}).get("PUBLIC_BASE_URL")
         if url is None:
             continue
         parsed = urlparse(url)
-        if parsed.scheme != "https" or parsed.hostname not in hosts:
+        if parsed.scheme != "https" or parsed.hostname not in payment_hosts:
             report.add(
                 _key(config_map),
-                f"PUBLIC_BASE_URL {url} is not https on an HTTPRoute host {sorted(hosts)}",
+                f"PUBLIC_BASE_URL {url} is not https on a payment route's host "
+                f"{sorted(payment_hosts)}",
             )
 
 
@@ -510,6 +540,11 @@ def build_service_app(service: str) -> Any:
     stand_ins = {"LOCAL_RUN": "true", "PAYMENT_ENCRYPTION_KEY": Fernet.generate_key().decode()}
     with _environment(stand_ins):
         return module.build_app()
+
+
+def import_public_paths(service: str) -> frozenset[str]:
+    """The paths `services.<service>` serves to browsers outside, read off the app it builds."""
+    return frozenset(getattr(build_service_app(service).state, "public_paths", ()))
 
 
 def import_kafka_usage(service: str) -> KafkaUsage:
@@ -853,6 +888,7 @@ def check_resources(
     settings_for: SettingsFor = import_settings,
     metrics_for: MetricsFor = exposed_metric_names,
     usage_for: UsageFor = import_kafka_usage,
+    paths_for: PathsFor = import_public_paths,
 ) -> Report:
     """Runs every rule on one rendered kustomization."""
     report = Report(name)
@@ -860,7 +896,7 @@ def check_resources(
         check_pod_hardening(deployment, report)
         check_service_settings(deployment, resources, settings_for, report)
     check_wiring(resources, report)
-    check_http_routes(resources, report)
+    check_http_routes(resources, paths_for, report)
     check_topics(resources, report)
     check_kafka_users(resources, usage_for, report)
     check_scaling(resources, usage_for, report)

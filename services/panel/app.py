@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +21,7 @@ from shared.runtime import Clock, ServiceRuntime, utc_now
 
 SERVICE = "panel"
 STATIC = Path(__file__).parent / "static"
+STATIC_PATH = "/static"
 SECURITY_HEADERS = {
     # Scripts and styles only from the panel itself (no CDN, nothing inline), no framing.
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
@@ -40,11 +42,20 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     runtime.on_stop(orders.close)
     routes = panel_routes(access, orders, feeds, runtime.sink, settings.panel, clock)
     app = runtime.app(routers=[routes])
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="static")
+    app.state.public_paths = public_paths(routes)  # routed by the Gateway (`make k8s-check`)
 
     answer_with_pages(app)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def public_paths(pages: APIRouter) -> frozenset[str]:
+    """The first path segment of every page and of the static files: what browsers outside
+    reach. Health, readiness, metrics and the API documents stay inside."""
+    return frozenset(
+        "/" + route.path.split("/")[1] for route in pages.routes if isinstance(route, APIRoute)
+    ) | {STATIC_PATH}
 
 
 SERVICE_DOWN = "O serviço de pedidos não respondeu. Tente de novo em instantes."

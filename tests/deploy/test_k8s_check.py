@@ -18,6 +18,7 @@ from deploy.k8s.check import (
     check_resources,
     dashboard_queries,
     exposed_metric_names,
+    import_public_paths,
     lag_triggers,
     process_variables,
     promql_metric_names,
@@ -418,19 +419,33 @@ def test_report_prefixes_each_problem_with_the_kustomization() -> None:
     assert report.problems == ["overlays/dev: Deployment/x: broken"]
 
 
-def _http_route(*paths: str, backend: str = "payment", section: str = "https") -> dict[str, Any]:
+PAYMENT_MATCHES = (("PathPrefix", "/webhooks/asaas/"), ("PathPrefix", "/pix/"))
+PANEL_PATHS = frozenset({"/", "/entrar", "/lojas"})
+PANEL_MATCHES = (("Exact", "/"), ("PathPrefix", "/entrar"), ("PathPrefix", "/lojas"))
+
+
+def _paths_for(service: str) -> frozenset[str]:
+    return PANEL_PATHS if service == "panel" else frozenset()
+
+
+def _http_route(
+    *matches: tuple[str, str],
+    backend: str = "payment",
+    host: str = "payments.example.com",
+    section: str = "https",
+) -> dict[str, Any]:
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": {"name": "webhooks", "namespace": "ns"},
+        "metadata": {"name": backend, "namespace": "ns"},
         "spec": {
             "parentRefs": [{"name": "public", "namespace": "gateway", "sectionName": section}],
-            "hostnames": ["payments.example.com"],
+            "hostnames": [host],
             "rules": [
                 {
                     "matches": [
-                        {"path": {"type": "PathPrefix", "value": path}}
-                        for path in paths or ("/webhooks/asaas/", "/pix/")
+                        {"path": {"type": kind, "value": value}}
+                        for kind, value in matches or PAYMENT_MATCHES
                     ],
                     "backendRefs": [{"kind": "Service", "name": backend, "port": 8082}],
                 }
@@ -439,35 +454,91 @@ def _http_route(*paths: str, backend: str = "payment", section: str = "https") -
     }
 
 
-def test_the_webhook_and_pix_image_routes_on_the_public_base_urls_host_pass() -> None:
-    resources = [*_resources(PUBLIC_BASE_URL="https://payments.example.com"), _http_route()]
-    assert _problems(resources) == []
+def _panel_route(*matches: tuple[str, str], section: str = "https") -> dict[str, Any]:
+    return _http_route(
+        *(matches or PANEL_MATCHES),
+        backend="panel",
+        host="painel.example.com",
+        section=section,
+    )
+
+
+def _route_problems(*routes: dict[str, Any], public_base_url: str) -> list[str]:
+    resources = [*_resources(PUBLIC_BASE_URL=public_base_url), *routes]
+    report = check_resources("test", resources, _settings_for, _metrics_for, _usage_for, _paths_for)
+    return report.problems
+
+
+def test_the_webhook_pix_image_and_panel_routes_on_the_public_base_urls_host_pass() -> None:
+    problems = _route_problems(
+        _http_route(), _panel_route(), public_base_url="https://payments.example.com"
+    )
+    assert problems == []
 
 
 @pytest.mark.parametrize(
-    ("route", "expected"),
+    ("routes", "expected"),
     [
-        (_http_route("/"), "exposes /: only /webhooks/asaas/, /pix/ are public"),
-        (_http_route("/webhooks/asaas/"), "no route for /pix/: WhatsApp cannot fetch"),
-        (_http_route(backend="order"), "routes to order, not payment"),
-        (_http_route(section="http"), "outside its https listener"),
+        (
+            [_http_route(("PathPrefix", "/")), _panel_route()],
+            "exposes / (PathPrefix) of payment: only /pix/, /webhooks/asaas/ are public",
+        ),
+        (
+            [_http_route(), _panel_route(*PANEL_MATCHES, ("PathPrefix", "/metrics"))],
+            "exposes /metrics (PathPrefix) of panel: only / (Exact), /entrar, /lojas are public",
+        ),
+        (
+            [_http_route(), _panel_route(("PathPrefix", "/"), *PANEL_MATCHES[1:])],
+            "exposes / (PathPrefix) of panel",
+        ),
+        (
+            [_http_route(), _panel_route(*PANEL_MATCHES[:2])],
+            "HTTPRoute: no route for /lojas of panel: restaurants cannot reach the panel's /lojas",
+        ),
+        (
+            [_panel_route()],
+            "no route for /webhooks/asaas/ of payment: Asaas cannot deliver webhooks",
+        ),
+        (
+            [_http_route(PAYMENT_MATCHES[0]), _panel_route()],
+            "no route for /pix/ of payment: WhatsApp cannot fetch the PIX QR images",
+        ),
+        (
+            [_http_route(), _panel_route(), _http_route(backend="order")],
+            "routes to order: only payment, panel are public",
+        ),
+        ([_http_route(), _panel_route(section="http")], "outside its https listener"),
     ],
-    ids=["everything-public", "no-pix-images", "wrong-backend", "no-tls"],
+    ids=[
+        "everything-public",
+        "panel-metrics",
+        "everything-of-the-panel",
+        "panel-store-pages-missing",
+        "webhook-missing",
+        "pix-images-missing",
+        "wrong-backend",
+        "no-tls",
+    ],
 )
-def test_an_http_route_exposing_more_or_less_than_the_public_paths_or_without_tls_is_reported(
-    route: dict[str, Any], expected: str
+def test_http_routes_exposing_more_or_less_than_the_public_paths_or_without_tls_are_reported(
+    routes: list[dict[str, Any]], expected: str
 ) -> None:
-    resources = [*_resources(PUBLIC_BASE_URL="https://payments.example.com"), route]
-    assert any(expected in problem for problem in _problems(resources)), _problems(resources)
+    problems = _route_problems(*routes, public_base_url="https://payments.example.com")
+    assert any(expected in problem for problem in problems), problems
 
 
-def test_a_public_base_url_on_no_route_host_and_any_ingress_are_reported() -> None:
+def test_a_public_base_url_on_no_payment_route_host_and_any_ingress_are_reported() -> None:
     ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i"},
                "spec": {"rules": []}}  # fmt: skip
-    resources = [*_resources(PUBLIC_BASE_URL="https://elsewhere.example.com"), _http_route()]
-    problems = _problems([*resources, ingress])
-    assert any("is not https on an HTTPRoute host" in problem for problem in problems)
+    problems = _route_problems(
+        _http_route(), _panel_route(), ingress, public_base_url="https://painel.example.com"
+    )
+    assert any("is not https on a payment route's host" in problem for problem in problems)
     assert any("ingress-nginx is retired" in problem for problem in problems)
+
+
+def test_the_panels_public_paths_are_its_pages_and_static_files_not_health_or_metrics() -> None:
+    assert import_public_paths("panel") == {"/", "/entrar", "/sair", "/lojas", "/static"}
 
 
 def _acl(kind: str, name: str, *operations: str, prefix: bool = False) -> dict[str, Any]:
