@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from shared.contracts.base import Envelope
-from shared.contracts.orders import CancelOrder, PlaceOrder
+from shared.contracts.orders import CancelOrder, ChangePaymentMethod, PlaceOrder
 from shared.contracts.pos import PosUpdate
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerPurpose
 
@@ -80,6 +80,12 @@ def place_order(method: str = "CASH", **fields: Any) -> PlaceOrder:
 
 def cancel_order(order_id: str, **fields: Any) -> CancelOrder:
     return CancelOrder.model_validate(envelope(order_id=order_id) | fields)
+
+
+def change_payment_method(order_id: str, method: str, **fields: Any) -> ChangePaymentMethod:
+    return ChangePaymentMethod.model_validate(
+        envelope(order_id=order_id, payment_method=method) | fields
+    )
 
 
 def schedule_timer(timer_id: str, due_at: datetime, **fields: Any) -> ScheduleTimer:

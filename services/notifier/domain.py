@@ -92,6 +92,10 @@ CARD_WORDS: Mapping[PaymentMethod, str] = {
     PaymentMethod.DEBIT: "cartão de débito",
     PaymentMethod.PIX: "PIX",
 }
+METHOD_WORDS: Mapping[PaymentMethod, str] = {**CARD_WORDS, PaymentMethod.CASH: "dinheiro"}
+"""A payment method in words, as the customer reads it."""
+PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
+"""The reason of the payment status change a ChangePaymentMethod makes."""
 
 
 @dataclass(frozen=True)
@@ -351,6 +355,8 @@ def _payment_status_message(
     )
     total = format_brl(event.total_cents)
     order = f"#{facts.number}"
+    if event.reason == PAYMENT_METHOD_CHANGED:
+        return _payment_method_changed(event, config, facts)
     if event.to_status is PaymentStatus.PAID:
         thanks = f"Obrigado, {event.customer_name}!" if event.customer_name else "Obrigado!"
         kind = NotificationKind.PAYMENT_CONFIRMED
@@ -359,22 +365,7 @@ def _payment_status_message(
             body += " Agora o pedido está aguardando a confirmação do restaurante."
         detail = thanks
     elif event.to_status is PaymentStatus.FAILED:
-        why = PAYMENT_FAILURE_WORDS.get(event.reason or "", "")
-        kind = NotificationKind.PAYMENT_FAILED
-        next_step = (
-            "Se ainda quiser o pedido, é só fazer o pedido de novo por aqui e escolher "
-            "outra forma de pagamento."
-        )
-        body = " ".join(
-            part
-            for part in (
-                f"Não foi possível confirmar o pagamento de {total} do pedido {order}.",
-                why,
-                next_step,
-            )
-            if part
-        )
-        detail = f"{why} {next_step}".strip()
+        return _payment_failed(event, config, facts)
     elif event.to_status is PaymentStatus.REFUNDED:
         if config.template_for(OrderStatus.REFUNDED) is not None:
             return []  # the REFUNDED status message tells the customer
@@ -386,16 +377,68 @@ def _payment_status_message(
         detail = ""
     else:
         return []
-    return [
-        CustomerMessage(
-            kind=kind,
-            to=event.phone_number,
-            body=body,
-            order_id=event.order_id,
-            template_keys=(kind.value,),
-            template_variables=facts.variables(config, detail),
-        )
+    return [_payment_message(kind, event, config, facts, body, detail)]
+
+
+def _payment_failed(
+    event: OrderPaymentStatusChanged, config: StoreOrderConfig, facts: _Facts
+) -> list[CustomerMessage]:
+    """The payment failed but the order is still open: why, and the store's other methods."""
+    why = PAYMENT_FAILURE_WORDS.get(event.reason or "", "")
+    others = [
+        method for method in config.accepted_payment_methods if method != event.payment_method
     ]
+    next_step = (
+        f"O pedido continua aberto: você pode pagar com {_one_of(others)}."
+        if others
+        else "Se ainda quiser o pedido, fale com a loja."
+    )
+    failed = (
+        f"Não foi possível confirmar o pagamento de {format_brl(event.total_cents)} "
+        f"do pedido #{facts.number}."
+    )
+    body = " ".join(part for part in (failed, why, next_step) if part)
+    detail = f"{why} {next_step}".strip()
+    return [_payment_message(NotificationKind.PAYMENT_FAILED, event, config, facts, body, detail)]
+
+
+def _one_of(methods: list[PaymentMethod]) -> str:
+    """`PIX, cartão de crédito ou dinheiro`."""
+    words = [METHOD_WORDS[method] for method in methods]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} ou {words[-1]}"
+
+
+def _payment_method_changed(
+    event: OrderPaymentStatusChanged, config: StoreOrderConfig, facts: _Facts
+) -> list[CustomerMessage]:
+    """The customer chose another method: cash is confirmed here (the order went to the store);
+    an online method's instructions follow in their own message."""
+    if event.to_status is not PaymentStatus.NOT_APPLICABLE:
+        return []
+    body = (
+        f"Combinado! O pedido #{facts.number} ({format_brl(event.total_cents)}) será pago em "
+        "dinheiro e já foi enviado para a loja."
+    )
+    kind = NotificationKind.PAYMENT_METHOD_CHANGED
+    return [_payment_message(kind, event, config, facts, body, METHOD_WORDS[PaymentMethod.CASH])]
+
+
+def _payment_message(
+    kind: NotificationKind,
+    event: OrderPaymentStatusChanged,
+    config: StoreOrderConfig,
+    facts: _Facts,
+    body: str,
+    detail: str,
+) -> CustomerMessage:
+    return CustomerMessage(
+        kind=kind,
+        to=event.phone_number,
+        body=body,
+        order_id=event.order_id,
+        template_keys=(kind.value,),
+        template_variables=facts.variables(config, detail),
+    )
 
 
 def _now_awaits_the_restaurant(event: OrderPaymentStatusChanged) -> bool:

@@ -9,7 +9,7 @@ from services.order.domain.errors import ConcurrencyConflict, OrderError
 from services.order.service import OrderService
 from shared.consumer import Answer, Handler, ReceivedRecord, Subscription
 from shared.contracts.base import Message
-from shared.contracts.orders import CancelOrder, PlaceOrder
+from shared.contracts.orders import CancelOrder, ChangePaymentMethod, PlaceOrder
 from shared.contracts.pos import PosOrderConfirmed, PosOrderRejected, PosOrderStatusUpdated
 from shared.contracts.registry import PAYMENT_EVENTS, ContractError, decode_as
 from shared.contracts.scheduler import TimerFired
@@ -24,11 +24,11 @@ from shared.topics import (
 )
 
 M = TypeVar("M", bound=Message)
-OrderCommand = PlaceOrder | CancelOrder
+OrderCommand = PlaceOrder | CancelOrder | ChangePaymentMethod
 
 
 def decode_command(value: bytes) -> OrderCommand:
-    return cast(OrderCommand, decode_as(value, PlaceOrder, CancelOrder))
+    return cast(OrderCommand, decode_as(value, PlaceOrder, CancelOrder, ChangePaymentMethod))
 
 
 def decode_payment_event(value: bytes) -> Any:
@@ -66,6 +66,8 @@ def command_handler(service: OrderService) -> Handler[OrderCommand]:
                 await service.place(command)
             case CancelOrder():
                 await service.cancel(command)
+            case ChangePaymentMethod():
+                await service.change_payment_method(command)
 
     return _refusals_are_permanent(handle)
 

@@ -22,6 +22,7 @@ from shared.contracts.limits import (
 )
 from shared.contracts.orders import (
     CancelOrder,
+    ChangePaymentMethod,
     OrderPaymentStatusChanged,
     OrderPlaced,
     OrderRejected,
@@ -74,7 +75,7 @@ def records_of(messages: Iterable[Envelope]) -> list[OutgoingRecord]:
 
 
 def rejected(
-    command: PlaceOrder | CancelOrder,
+    command: PlaceOrder | CancelOrder | ChangePaymentMethod,
     rejection: Rejection,
     order: Order | None,
     *,

@@ -35,7 +35,13 @@ from services.order.ports import (
     StoreConfigRepository,
     StoreTopics,
 )
-from shared.contracts.orders import CancelOrder, OrderPlaced, OrderStatusChanged, PlaceOrder
+from shared.contracts.orders import (
+    CancelOrder,
+    ChangePaymentMethod,
+    OrderPlaced,
+    OrderStatusChanged,
+    PlaceOrder,
+)
 from shared.contracts.payments import PaymentChargebackReported, RefundFailed
 from shared.contracts.pos import PosUpdateRejected
 from shared.contracts.scheduler import TimerFired
@@ -49,6 +55,9 @@ ORDER_ID_NAMESPACE = UUID("6f1c3a52-7d0e-4b8e-9a51-3c2f0e8d4b17")
 CONFLICT_ATTEMPTS = 5
 
 Decide = Callable[[Order], OrderDecision]
+Refusable = Callable[[Order], OrderDecision | Rejection]
+OrderCommand = CancelOrder | ChangePaymentMethod
+"""The customer's commands on an existing order."""
 
 
 def order_id_for(command: PlaceOrder) -> str:
@@ -120,18 +129,37 @@ class OrderService:
 
     async def cancel(self, command: CancelOrder) -> None:
         """The customer's cancellation; refused (OrderRejected) once the order is confirmed."""
+        cause = Cause.of(command, self._clock(), self._new_id)
+        await self._on_order(
+            command, lambda order: decisions.cancel_by_customer(order, command, cause)
+        )
+
+    async def change_payment_method(self, command: ChangePaymentMethod) -> None:
+        """The customer pays another way; refused (OrderRejected) unless the order is PENDING,
+        unpaid, before its payment deadline, and the store accepts the method."""
+        config = await self.config_of(command.client_id, command.store_id)
+        accepted = config.accepted_payment_methods
+        cause = Cause.of(command, self._clock(), self._new_id)
+        await self._on_order(
+            command,
+            lambda order: decisions.change_payment_method(order, command, accepted, cause),
+        )
+
+    async def _on_order(self, command: OrderCommand, decide: Refusable) -> None:
+        """Applies the customer's command to its order, or answers it with OrderRejected."""
         refusals: list[Rejection] = []
 
-        def decide(order: Order) -> OrderDecision:
-            cause = Cause.of(command, self._clock(), self._new_id)
-            result = decisions.cancel_by_customer(order, command, cause)
+        def decide_or_refuse(order: Order) -> OrderDecision:
+            result = decide(order)
             if isinstance(result, Rejection):
                 refusals.append(result)
                 return OrderDecision(order, changed=False)
             return result
 
         try:
-            order = await self._apply(command.order_id, decide, client_id=command.client_id)
+            order = await self._apply(
+                command.order_id, decide_or_refuse, client_id=command.client_id
+            )
         except OrderNotFound:
             not_found = Rejection(ReasonCode.ORDER_NOT_FOUND, "Pedido não encontrado.")
             await self._reject(command, not_found)
@@ -152,12 +180,16 @@ class OrderService:
             return
         # The label is a known command type: a hostile eventType must not become a time series.
         event_type = payload.get("eventType")
-        label = event_type if event_type in (PlaceOrder.__name__, CancelOrder.__name__) else "other"
+        known = (PlaceOrder.__name__, CancelOrder.__name__, ChangePaymentMethod.__name__)
+        label = event_type if event_type in known else "other"
         metrics.COMMANDS_REJECTED.labels(label, answer.reason_code).inc()
         await self._sink.send(*records_of([answer]))
 
     async def _reject(
-        self, command: PlaceOrder | CancelOrder, rejection: Rejection, order: Order | None = None
+        self,
+        command: PlaceOrder | OrderCommand,
+        rejection: Rejection,
+        order: Order | None = None,
     ) -> None:
         answer = rejected(command, rejection, order, event_id=self._new_id(), now=self._clock())
         log.info("%s %s refused: %s", command.event_type, command.event_id, rejection.reason_code)

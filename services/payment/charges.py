@@ -1,5 +1,5 @@
-"""RequestPayment and CancelPayment: the order's one charge on Asaas, created at most once and
-deleted while it is pending."""
+"""RequestPayment and CancelPayment: each charge attempt of an order on Asaas, created at most
+once and deleted while it is pending."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 from dataclasses import replace
 
 from services.payment import domain
-from services.payment.domain import ChargeStatus, Payment
+from services.payment.domain import ChargeStatus, Payment, charge_reference
 from services.payment.metrics import PAYMENT_CREATION_FAILURES, PAYMENTS_CREATED
 from services.payment.payments import (
     CREDENTIALS_MISSING,
@@ -55,8 +55,9 @@ class ChargeService(UseCase):
     # RequestPayment
 
     async def request_payment(self, command: RequestPayment) -> None:
-        """Creates the order's one charge and publishes PaymentCreated or PaymentCreationFailed."""
-        key = record_id(command.client_id, command.order_id)
+        """Creates the charge of the order's attempt; publishes PaymentCreated or
+        PaymentCreationFailed."""
+        key = record_id(command.client_id, charge_reference(command.order_id, command.attempt))
         async with self._payments.one_use_case_at_a_time(key):
             await self._charge(command, key)
         await self._payments.publish(key)
@@ -119,6 +120,7 @@ class ChargeService(UseCase):
                     amount_cents=command.amount_cents,
                     status=ChargeStatus.CREATING,
                     created_at=self._clock(),
+                    attempt=command.attempt,
                 ),
                 correlation_id=command.correlation_id,
                 causation_id=str(command.event_id),
@@ -171,8 +173,9 @@ class ChargeService(UseCase):
     ) -> Charge:
         """Creates the charge once: after an unclear failure it is looked up before each retry,
         and once more after the last failure, because Asaas has no idempotency key."""
+        reference = charge_reference(command.order_id, command.attempt)
         request = ChargeRequest(
-            order_id=command.order_id,
+            reference=reference,
             customer_id=await account.customer_id(command.customer),
             method=command.payment_method,
             amount_cents=command.amount_cents,
@@ -184,9 +187,9 @@ class ChargeService(UseCase):
         last_error: BaseException | None = None
         for attempt in range(attempts + 1):
             if unclear:
-                existing = await account.charges_of_order(command.order_id)
+                existing = await account.charges_of_reference(reference)
                 if existing:
-                    log.info("order %s: charge found by externalReference", command.order_id)
+                    log.info("charge %s found by externalReference", reference)
                     return existing[0]
             elapsed = (self._clock() - started).total_seconds()
             if attempt == attempts or elapsed > self._gateway.max_elapsed_s:
@@ -202,8 +205,10 @@ class ChargeService(UseCase):
     # CancelPayment
 
     async def cancel_payment(self, command: CancelPayment) -> None:
-        """Deletes the order's pending charge; PaymentCancelled when Asaas deleted it."""
-        key = record_id(command.client_id, command.order_id)
+        """Deletes the pending charge of the order's attempt; PaymentCancelled when Asaas deleted
+        it."""
+        reference = charge_reference(command.order_id, command.attempt)
+        key = record_id(command.client_id, reference)
         async with self._payments.one_use_case_at_a_time(key):
             record = await self._payments.get(key)
             if record is not None and record.payment.status not in DELETABLE:
@@ -223,7 +228,7 @@ class ChargeService(UseCase):
             if known is not None:
                 charge_ids = [known]
             else:
-                charges = await account.charges_of_order(command.order_id)
+                charges = await account.charges_of_reference(reference)
                 charge_ids = [charge.charge_id for charge in charges]
             deleted = [cid for cid in charge_ids if await self._delete(account, cid)]
             if record is None or record.payment.payment_id not in deleted:

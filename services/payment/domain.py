@@ -165,6 +165,20 @@ class Payment:
     refund_failed: bool = False
     chargebacks: tuple[str, ...] = field(default=())
     """Chargeback events already reported (each is reported once)."""
+    attempt: int = 1
+    """Which charge of the order: one more after each change of payment method."""
+
+    @property
+    def reference(self) -> str:
+        """The charge's Asaas `externalReference` (see `charge_reference`)."""
+        return charge_reference(self.order_id, self.attempt)
+
+
+def charge_reference(order_id: str, attempt: int) -> str:
+    """The `externalReference` of an order's charge attempt: the order id for the first, then
+    `<orderId>:<attempt>`. Each attempt has its own, so looking a charge up after an unclear
+    failure never finds another attempt's, whatever Asaas lists of deleted charges."""
+    return order_id if attempt == 1 else f"{order_id}:{attempt}"
 
 
 def _target(signal: Signal) -> ChargeStatus | None:

@@ -31,7 +31,11 @@ REFUND_FACTS = frozenset({FactKind.REFUND_REQUESTED, FactKind.REFUNDED, FactKind
 
 
 def _message(fact: Fact, payment: Payment, envelope: dict[str, Any]) -> Envelope:
-    common = envelope | {"order_id": payment.order_id, "payment_id": payment.payment_id}
+    common = envelope | {
+        "order_id": payment.order_id,
+        "attempt": payment.attempt,
+        "payment_id": payment.payment_id,
+    }
     match fact.kind:
         case FactKind.SUCCEEDED:
             return PaymentSucceeded(**common, amount_cents=payment.amount_cents, paid_at=fact.at)
@@ -101,6 +105,7 @@ class PaymentMessages:
             event_id=self._new_id(),
             now=self._clock(),
             order_id=command.order_id,
+            attempt=command.attempt,
             **fields,
         )
         return [OutgoingRecord.of(PAYMENTS_EVENTS, answer)]

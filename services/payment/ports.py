@@ -49,11 +49,12 @@ class PaymentRecord:
 
     @property
     def record_id(self) -> str:
-        return record_id(self.payment.client_id, self.payment.order_id)
+        return record_id(self.payment.client_id, self.payment.reference)
 
 
-def record_id(client_id: str, order_id: str) -> str:
-    return f"{client_id}:{order_id}"
+def record_id(client_id: str, reference: str) -> str:
+    """A payment record: one per charge attempt, named by the charge's `externalReference`."""
+    return f"{client_id}:{reference}"
 
 
 class PaymentRepository(Protocol):
@@ -181,9 +182,10 @@ class RefusedForBalance(GatewayRefused):
 
 @dataclass(frozen=True)
 class ChargeRequest:
-    """The one charge of an order, as the use cases ask for it."""
+    """The charge of an order's attempt, as the use cases ask for it."""
 
-    order_id: str
+    reference: str
+    """Its `externalReference`: `domain.charge_reference`."""
     customer_id: str
     method: PaymentMethod
     amount_cents: int
@@ -216,11 +218,11 @@ class AsaasAccount(Protocol):
 
     async def create_charge(self, request: ChargeRequest) -> Charge:
         """One attempt, never retried: Asaas has no idempotency key, so after an unclear
-        failure the caller looks for the charge with `charges_of_order` first."""
+        failure the caller looks for the charge with `charges_of_reference` first."""
         ...
 
-    async def charges_of_order(self, order_id: str) -> list[Charge]:
-        """The order's charges that are not deleted (found by `externalReference`)."""
+    async def charges_of_reference(self, reference: str) -> list[Charge]:
+        """The charges of one `externalReference` (an order's attempt) that are not deleted."""
         ...
 
     async def charge(self, charge_id: str) -> Charge: ...

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from services.payment import domain
-from services.payment.domain import ChargeStatus, InvalidTransition
+from services.payment.domain import ChargeStatus, InvalidTransition, charge_reference
 from services.payment.metrics import REFUNDS
 from services.payment.payments import (
     CREDENTIALS_MISSING,
@@ -61,7 +61,7 @@ class RefundService(UseCase):
 
     async def request_refund(self, command: RequestRefund) -> None:
         """Starts a full refund: the payment is REFUND_PENDING and a refund job is due now."""
-        key = record_id(command.client_id, command.order_id)
+        key = record_id(command.client_id, charge_reference(command.order_id, command.attempt))
         async with self._payments.one_use_case_at_a_time(key):
             record = await self._payments.get(key)
             if record is None or record.payment.payment_id is None:

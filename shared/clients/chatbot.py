@@ -1,10 +1,12 @@
-"""The chatbot's client: place and cancel orders, and await each outcome by `correlationId`.
+"""The chatbot's client: place, cancel and pay orders another way, and await each outcome by
+`correlationId`.
 
     async with ChatbotClient(KafkaSettings()) as chatbot:   # or bare "127.0.0.1:9092"
         outcome = await chatbot.place(command)   # OrderPlaced or OrderRejected
 
 Outcomes come from `orders.events`, read from the moment the client starts; a command is
-matched to its answer by `correlationId` and `commandId` (or `orderId` for a cancellation).
+matched to its answer by `correlationId` and `commandId` (or `orderId` for a cancellation or a
+change of payment method).
 The client connects as its settings say (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*: the chatbot's
 own identity); it writes `orders.commands` and reads `orders.events` without a consumer group.
 Each command begins a trace, recorded by the process's tracer provider or `tracer_provider`.
@@ -24,6 +26,8 @@ from shared.clients.reading import follow, reader_from_now
 from shared.contracts.base import Message
 from shared.contracts.orders import (
     CancelOrder,
+    ChangePaymentMethod,
+    OrderPaymentStatusChanged,
     OrderPlaced,
     OrderRejected,
     OrderStatusChanged,
@@ -37,6 +41,9 @@ from shared.tracing import message_attributes, tracer
 
 PlaceOutcome = OrderPlaced | OrderRejected
 CancelOutcome = OrderStatusChanged | OrderRejected
+PaymentChangeOutcome = OrderPaymentStatusChanged | OrderRejected
+Command = PlaceOrder | CancelOrder | ChangePaymentMethod
+PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
 
 
 class ChatbotClient:
@@ -89,7 +96,16 @@ class ChatbotClient:
         assert isinstance(answer, OrderStatusChanged | OrderRejected)
         return answer
 
-    async def send(self, command: PlaceOrder | CancelOrder) -> None:
+    async def change_payment_method(
+        self, command: ChangePaymentMethod, *, timeout: float = 30.0
+    ) -> PaymentChangeOutcome:
+        """Sends `command`; returns the order's payment status changed to the new method (a new
+        charge's instructions follow as PaymentInstructionsIssued), or the OrderRejected."""
+        answer = await self._ask(command, command.order_id, timeout)
+        assert isinstance(answer, OrderPaymentStatusChanged | OrderRejected)
+        return answer
+
+    async def send(self, command: Command) -> None:
         """Sends a command without waiting for its answer; it begins a trace (or continues the
         caller's) that the services' spans carry on."""
         with self._tracer.start_as_current_span(
@@ -99,9 +115,7 @@ class ChatbotClient:
         ):
             await self._sink.send(OutgoingRecord.of(ORDERS_COMMANDS, command))
 
-    async def _ask(
-        self, command: PlaceOrder | CancelOrder, subject: str, timeout: float
-    ) -> Message:
+    async def _ask(self, command: Command, subject: str, timeout: float) -> Message:
         key = (command.correlation_id, subject)
         waiting = asyncio.get_running_loop().create_future()
         self._waiting[key] = waiting
@@ -124,12 +138,15 @@ class ChatbotClient:
 
 
 def _answered_subject(message: Message) -> str | None:
-    """What a message answers: a commandId (placement) or an orderId (cancellation)."""
+    """What a message answers: a commandId (placement) or an orderId (cancellation, change of
+    payment method)."""
     match message:
         case OrderPlaced():
             return message.command_id
         case OrderRejected():
             return message.command_id or message.order_id
         case OrderStatusChanged() if message.to_status is OrderStatus.CANCELLED:
+            return message.order_id
+        case OrderPaymentStatusChanged() if message.reason == PAYMENT_METHOD_CHANGED:
             return message.order_id
     return None

@@ -1,8 +1,9 @@
-"""`python -m shared.clients.chatbot_cli`: place, cancel and look up orders as the chatbot would.
+"""`python -m shared.clients.chatbot_cli`: place, cancel, repay and look up orders as a chatbot.
 
-`place` and `cancel` go over Kafka and print the outcome (OrderPlaced, OrderRejected or
-OrderStatusChanged) as JSON; `status` and `recent` ask the order service's HTTP API and print
-the orders in words (`--json` for the JSON). Failures are one line on stderr, exit code 1.
+`place`, `cancel` and `pay-with` go over Kafka and print the outcome (OrderPlaced, OrderRejected,
+OrderStatusChanged or OrderPaymentStatusChanged) as JSON; `status` and `recent` ask the order
+service's HTTP API and print the orders in words (`--json` for the JSON). Failures are one line
+on stderr, exit code 1.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from shared.clients.chatbot import ChatbotClient
 from shared.clients.chatbot_queries import ChatbotQueries, QueryError
 from shared.command_line import Failed, progress, say
 from shared.contracts.base import format_brl
-from shared.contracts.orders import CancelOrder, OrderSnapshot, PlaceOrder
+from shared.contracts.orders import CancelOrder, ChangePaymentMethod, OrderSnapshot, PlaceOrder
 from shared.contracts.registry import describe_validation
 from shared.settings import KafkaSettings, kafka_from_environment
 
@@ -32,6 +33,8 @@ examples (on a system started by `make up`):
   python -m shared.clients.chatbot_cli --client demo-burger --store centro place \\
       --method PIX --item "X-Burger:2:18.90" --name Ana --cpf 529.982.247-25
   python -m shared.clients.chatbot_cli --client demo-burger --store centro cancel --order <id>
+  python -m shared.clients.chatbot_cli --client demo-burger --store centro pay-with \\
+      --order <id> --method CASH
   python -m shared.clients.chatbot_cli status --order <id>
   python -m shared.clients.chatbot_cli recent --phone +5511987654321 --limit 5
 
@@ -112,6 +115,11 @@ async def _command(args: argparse.Namespace, kafka: KafkaSettings) -> list[str]:
                 payment_method=args.method,
             )
             outcome = (await chatbot.place(command, timeout=args.timeout)).to_wire()
+        elif args.command == "pay-with":
+            change = ChangePaymentMethod(
+                **_envelope(args), order_id=args.order, payment_method=args.method
+            )
+            outcome = (await chatbot.change_payment_method(change, timeout=args.timeout)).to_wire()
         else:
             cancel = CancelOrder(**_envelope(args), order_id=args.order, reason=args.reason)
             outcome = (await chatbot.cancel(cancel, timeout=args.timeout)).to_wire()
@@ -159,8 +167,9 @@ def parser() -> argparse.ArgumentParser:
     )
     found.add_argument(
         "--bootstrap",
-        help="Kafka, for place and cancel (default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092); "
-        "TLS and the SASL identity come from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, ...",
+        help="Kafka, for place, cancel and pay-with (default: $KAFKA_BOOTSTRAP_SERVERS or "
+        "127.0.0.1:9092); TLS and the SASL identity come from KAFKA_SECURITY_PROTOCOL, "
+        "KAFKA_SASL_USERNAME, ...",
     )
     found.add_argument(
         "--order-service",
@@ -173,8 +182,8 @@ def parser() -> argparse.ArgumentParser:
         or os.environ.get("ADMIN_TOKEN", "local-admin-token"),
         help="bearer token for status and recent (default: $CHATBOT_TOKEN, else $ADMIN_TOKEN)",
     )
-    found.add_argument("--client", help="the restaurant (clientId), for place and cancel")
-    found.add_argument("--store", help="the store (storeId), for place and cancel")
+    found.add_argument("--client", help="the restaurant (clientId), for the commands")
+    found.add_argument("--store", help="the store (storeId), for the commands")
     found.add_argument("--correlation", help="correlationId (a new one by default)")
     found.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an outcome")
     commands = found.add_subparsers(dest="command", required=True, metavar="command")
@@ -191,6 +200,15 @@ def parser() -> argparse.ArgumentParser:
     cancel = commands.add_parser("cancel", help="cancel an order (the customer's CancelOrder)")
     cancel.add_argument("--order", required=True, help="the order id")
     cancel.add_argument("--reason")
+    pay_with = commands.add_parser(
+        "pay-with",
+        help="pay an unpaid order another way (the customer's ChangePaymentMethod)",
+        description="While the order is PENDING, unpaid and before its payment deadline: its "
+        "charge is deleted and a new one made (PIX, CREDIT, DEBIT), or it goes to the store to "
+        "be paid in cash. Prints OrderPaymentStatusChanged, or OrderRejected with its reason.",
+    )
+    pay_with.add_argument("--order", required=True, help="the order id")
+    pay_with.add_argument("--method", required=True, choices=["PIX", "CREDIT", "DEBIT", "CASH"])
     status = _look_up(
         commands,
         "status",
@@ -229,7 +247,7 @@ def _look_up(
 def main(argv: Sequence[str] | None = None) -> None:
     arguments = parser()
     args = arguments.parse_args(argv)
-    if args.command in ("place", "cancel") and not (args.client and args.store):
+    if args.command in ("place", "cancel", "pay-with") and not (args.client and args.store):
         arguments.error(f"{args.command} needs --client and --store (before the command)")
     kafka = kafka_from_environment(args.bootstrap)
     lines = command_line.run(run(args, kafka), kafka=kafka.bootstrap_servers)

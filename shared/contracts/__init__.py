@@ -16,6 +16,7 @@ from shared.contracts.notifications import NotificationFailed, NotificationSent
 from shared.contracts.orders import (
     Address,
     CancelOrder,
+    ChangePaymentMethod,
     Customer,
     Customizations,
     Delivery,
@@ -106,6 +107,7 @@ __all__ = [
     "CancelPayment",
     "CancelTimer",
     "Cents",
+    "ChangePaymentMethod",
     "ContractError",
     "Customer",
     "Customizations",

@@ -68,6 +68,11 @@ MAX_PAYMENT_METHODS = 10
 """Entries of `acceptedPaymentMethods` (four methods exist)."""
 MAX_TIMER_PAYLOAD_ENTRIES = 20
 """Opaque strings a timer hands back."""
+MAX_PAYMENT_CHANGES = 5
+"""ChangePaymentMethod commands one order accepts: each makes (and deletes) an Asaas charge, so a
+chatbot caught in a loop must not make dozens within the payment deadline."""
+MAX_PAYMENT_ATTEMPT = 1 + MAX_PAYMENT_CHANGES
+"""The highest charge attempt of an order: its first charge and one per change of method."""
 
 # Quantities and money (centavos)
 

@@ -258,6 +258,22 @@ class CancelOrder(Envelope):
     reason: Reason | None = Field(default=None, description="The customer's reason, if given.")
 
 
+class ChangePaymentMethod(Envelope):
+    """The customer pays an unpaid order another way (allowed while it is PENDING, unpaid and
+    before its payment deadline): its charge is deleted and a new one made, or, for CASH, the
+    order goes to the POS. Answered by OrderPaymentStatusChanged (reason
+    `PAYMENT_METHOD_CHANGED`) or OrderRejected."""
+
+    event_type: Literal["ChangePaymentMethod"] = Field(
+        default="ChangePaymentMethod", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: Reference = Field(description="The order whose payment method changes.")
+    payment_method: PaymentMethod = Field(
+        description="The new method (PIX, CREDIT, DEBIT or CASH): one the store accepts, other "
+        "than the order's current one."
+    )
+
+
 # Events
 
 
@@ -283,7 +299,8 @@ class OrderRejected(Envelope):
         default=None, description="`commandId` of the refused PlaceOrder, if it could be read."
     )
     order_id: Reference | None = Field(
-        default=None, description="The order concerned, for a refused CancelOrder."
+        default=None,
+        description="The order concerned, for a refused CancelOrder or ChangePaymentMethod.",
     )
     order_number: OrderNumber | None = Field(
         default=None, description="The number of the order concerned, when it exists."
@@ -347,12 +364,20 @@ class OrderPaymentStatusChanged(Envelope):
     from_status: PaymentStatus = Field(description="Payment status before the change.")
     to_status: PaymentStatus = Field(description="Payment status after the change.")
     reason: Reason | None = Field(
-        default=None, description="Why, e.g. the Asaas event `PAYMENT_OVERDUE`."
+        default=None,
+        description="Why, e.g. the Asaas event `PAYMENT_OVERDUE`, or `PAYMENT_METHOD_CHANGED` "
+        "when the customer chose another method (then from PENDING or FAILED to PENDING, or to "
+        "NOT_APPLICABLE for CASH).",
     )
     at: UtcDatetime = Field(description="When the change happened (UTC).")
     phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
     customer_name: Name | None = Field(default=None, description="Customer's name.")
     total_cents: Cents = Field(description="Order total, in centavos.")
+    payment_method: PaymentMethod | None = Field(
+        default=None,
+        description="The order's payment method after the change (absent from events published "
+        "before it was added).",
+    )
     order_status: OrderStatus | None = Field(
         default=None, description="The order's status when its payment status changed, if known."
     )

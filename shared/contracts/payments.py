@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
 from shared.contracts.base import (
     TYPE_NAME_DESCRIPTION,
@@ -25,6 +25,7 @@ from shared.contracts.limits import (
     MAX_DESCRIPTION_LENGTH,
     MAX_EMAIL_LENGTH,
     MAX_MESSAGE_LENGTH,
+    MAX_PAYMENT_ATTEMPT,
     MAX_PIX_PAYLOAD_LENGTH,
     MAX_QR_IMAGE_LENGTH,
     MAX_REFERENCE_LENGTH,
@@ -37,6 +38,21 @@ ProviderCode = Annotated[str, clipped(MAX_REFERENCE_LENGTH)]
 
 ProviderText = Annotated[str, clipped(MAX_MESSAGE_LENGTH)]
 """An explanation built from what the payment provider said, cut at 1000 characters."""
+
+Attempt = Annotated[StrictInt, Field(ge=1, le=MAX_PAYMENT_ATTEMPT)]
+"""Which charge of an order: 1 for the first, one more after each change of payment method."""
+
+
+class OfAttempt(CamelModel):
+    """A payment message about one charge attempt of an order."""
+
+    attempt: Attempt = Field(
+        default=1,
+        description="Which charge of the order this is about: 1 for the first, one more after "
+        "each ChangePaymentMethod. Each attempt is its own Asaas charge (`externalReference` "
+        "`<orderId>` for the first, `<orderId>:<attempt>` after); the order service ignores, "
+        "refunds or deletes what concerns an attempt it no longer follows.",
+    )
 
 
 class PaymentInstructions(CamelModel):
@@ -87,13 +103,16 @@ class PaymentCustomer(CamelModel):
 # Commands
 
 
-class RequestPayment(Envelope):
-    """Create an Asaas charge for an online order (one order, at most one charge)."""
+class RequestPayment(OfAttempt, Envelope):
+    """Create an Asaas charge for an online order (one charge per order and attempt)."""
 
     event_type: Literal["RequestPayment"] = Field(
         default="RequestPayment", description=TYPE_NAME_DESCRIPTION
     )
-    order_id: Reference = Field(description="The order to charge (Asaas `externalReference`).")
+    order_id: Reference = Field(
+        description="The order to charge (Asaas `externalReference`, with the attempt after the "
+        "first)."
+    )
     payment_method: PaymentMethod = Field(description="PIX, CREDIT or DEBIT; never CASH.")
     amount_cents: Cents = Field(gt=0, description="Amount to charge, in centavos.")
     customer: PaymentCustomer = Field(description="The payer.")
@@ -117,7 +136,7 @@ class RequestPayment(Envelope):
         return method
 
 
-class CancelPayment(Envelope):
+class CancelPayment(OfAttempt, Envelope):
     """Delete the pending (unpaid) charge of an order on Asaas."""
 
     event_type: Literal["CancelPayment"] = Field(
@@ -129,7 +148,7 @@ class CancelPayment(Envelope):
     )
 
 
-class RequestRefund(Envelope):
+class RequestRefund(OfAttempt, Envelope):
     """Refund the full paid amount of an order."""
 
     event_type: Literal["RequestRefund"] = Field(
@@ -145,7 +164,7 @@ class RequestRefund(Envelope):
 # Events
 
 
-class PaymentCreated(Envelope):
+class PaymentCreated(OfAttempt, Envelope):
     """An Asaas charge exists for the order; the customer can now pay."""
 
     event_type: Literal["PaymentCreated"] = Field(
@@ -158,7 +177,7 @@ class PaymentCreated(Envelope):
     instructions: PaymentInstructions = Field(description="How the customer pays.")
 
 
-class PaymentCreationFailed(Envelope):
+class PaymentCreationFailed(OfAttempt, Envelope):
     """No charge could be created for the order."""
 
     event_type: Literal["PaymentCreationFailed"] = Field(
@@ -175,7 +194,7 @@ class PaymentCreationFailed(Envelope):
     )
 
 
-class PaymentSucceeded(Envelope):
+class PaymentSucceeded(OfAttempt, Envelope):
     """The customer paid (Asaas `PAYMENT_CONFIRMED`)."""
 
     event_type: Literal["PaymentSucceeded"] = Field(
@@ -187,7 +206,7 @@ class PaymentSucceeded(Envelope):
     paid_at: UtcDatetime = Field(description="When the payment was confirmed (UTC).")
 
 
-class PaymentFailed(Envelope):
+class PaymentFailed(OfAttempt, Envelope):
     """The charge will not be paid (overdue, card refused, refused by risk analysis)."""
 
     event_type: Literal["PaymentFailed"] = Field(
@@ -199,7 +218,7 @@ class PaymentFailed(Envelope):
     message: ProviderText = Field(description="Human-readable explanation.")
 
 
-class PaymentCancelled(Envelope):
+class PaymentCancelled(OfAttempt, Envelope):
     """The pending charge was deleted (Asaas `PAYMENT_DELETED`)."""
 
     event_type: Literal["PaymentCancelled"] = Field(
@@ -209,7 +228,7 @@ class PaymentCancelled(Envelope):
     payment_id: Reference = Field(description="Asaas payment id.")
 
 
-class RefundRequested(Envelope):
+class RefundRequested(OfAttempt, Envelope):
     """Asaas accepted a refund request; the money is on its way back (REFUND_PENDING)."""
 
     event_type: Literal["RefundRequested"] = Field(
@@ -220,7 +239,7 @@ class RefundRequested(Envelope):
     amount_cents: Cents = Field(description="Amount being refunded, in centavos.")
 
 
-class PaymentRefunded(Envelope):
+class PaymentRefunded(OfAttempt, Envelope):
     """The refund is complete (Asaas `PAYMENT_REFUNDED`)."""
 
     event_type: Literal["PaymentRefunded"] = Field(
@@ -232,7 +251,7 @@ class PaymentRefunded(Envelope):
     refunded_at: UtcDatetime = Field(description="When Asaas confirmed the refund (UTC).")
 
 
-class RefundFailed(Envelope):
+class RefundFailed(OfAttempt, Envelope):
     """Refund retries are exhausted; the order stays REFUND_PENDING and someone must act."""
 
     event_type: Literal["RefundFailed"] = Field(
@@ -246,7 +265,7 @@ class RefundFailed(Envelope):
     attempts: int = Field(ge=1, description="How many refund attempts were made.")
 
 
-class PaymentChargebackReported(Envelope):
+class PaymentChargebackReported(OfAttempt, Envelope):
     """Asaas reported a chargeback or dispute on a payment: an alert for a human."""
 
     event_type: Literal["PaymentChargebackReported"] = Field(

@@ -16,6 +16,7 @@ from shared.contracts.limits import nested_deeper_than
 from shared.contracts.notifications import NotificationFailed, NotificationSent
 from shared.contracts.orders import (
     CancelOrder,
+    ChangePaymentMethod,
     OrderPaymentStatusChanged,
     OrderPlaced,
     OrderRejected,
@@ -249,7 +250,7 @@ def _as_object(data: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-ORDER_COMMANDS: tuple[type[Message], ...] = (PlaceOrder, CancelOrder)
+ORDER_COMMANDS: tuple[type[Message], ...] = (PlaceOrder, CancelOrder, ChangePaymentMethod)
 ORDER_EVENTS: tuple[type[Message], ...] = (
     OrderPlaced,
     OrderRejected,

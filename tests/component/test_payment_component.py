@@ -107,7 +107,7 @@ async def test_a_request_payment_creates_the_charge_and_announces_it(
 
     await component.kafka.send(PAYMENTS_COMMANDS, command)
 
-    assert [charge.order_id for charge in component.asaas.charges] == ["o1"]
+    assert [charge.reference for charge in component.asaas.charges] == ["o1"]
     record = await component.payments.get(record_id(CLIENT, "o1"))
     assert record is not None
     assert (record.payment.status, record.payment.payment_id) == (ChargeStatus.PENDING, "pay_1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.contracts.orders import (
     OrderItem,
@@ -131,6 +132,7 @@ def payment_status_changed(
     order_number: int | None = None,
     order_status: OrderStatus | None = OrderStatus.PENDING,
     requires_confirmation: bool | None = False,
+    **fields: Any,
 ) -> OrderPaymentStatusChanged:
     return OrderPaymentStatusChanged(
         **envelope(client_id=client_id, store_id=store_id),
@@ -138,13 +140,13 @@ def payment_status_changed(
         order_number=order_number,
         order_status=order_status,
         requires_confirmation=requires_confirmation,
-        from_status=PaymentStatus.PENDING,
         to_status=to_status,
         reason=reason,
         at=now(),
         phone_number=phone,
         customer_name="Maria",
         total_cents=total_cents,
+        **({"from_status": PaymentStatus.PENDING} | fields),
     )
 
 

@@ -337,14 +337,66 @@ def test_a_payment_after_the_order_was_cancelled_does_not_say_it_awaits_the_rest
     assert "aguardando" not in only(messages_for(event, DEFAULTS)).body
 
 
-def test_payment_failed_says_why_and_what_to_do_next() -> None:
-    event = payment_status_changed("o1", PaymentStatus.FAILED, reason="PAYMENT_OVERDUE")
+def test_a_failed_payment_says_why_and_offers_the_stores_other_methods() -> None:
+    event = payment_status_changed(
+        "o1", PaymentStatus.FAILED, reason="PAYMENT_CREDIT_CARD_CAPTURE_REFUSED",
+        payment_method=PaymentMethod.CREDIT, order_number=12,
+    )  # fmt: skip
 
     message = only(messages_for(event, DEFAULTS))
 
     assert message.kind is NotificationKind.PAYMENT_FAILED
-    assert "O prazo para pagamento terminou." in message.body
-    assert "escolher outra forma de pagamento" in message.body
+    assert message.body == (
+        "Não foi possível confirmar o pagamento de R$ 44,80 do pedido #12. O cartão foi "
+        "recusado. O pedido continua aberto: você pode pagar com PIX, cartão de débito ou "
+        "dinheiro."
+    )
+
+
+@pytest.mark.parametrize(
+    ("accepted", "next_step"),
+    [
+        (["CASH", "PIX"], "O pedido continua aberto: você pode pagar com dinheiro."),
+        (["PIX"], "Se ainda quiser o pedido, fale com a loja."),
+    ],
+)
+def test_a_failed_payment_offers_only_what_the_store_accepts_besides_the_failed_method(
+    accepted: list[str], next_step: str
+) -> None:
+    store = StoreOrderConfig(
+        client_id="rest-1", store_id="store-1", accepted_payment_methods=accepted
+    )
+    event = payment_status_changed(
+        "o1", PaymentStatus.FAILED, reason="PAYMENT_OVERDUE", payment_method=PaymentMethod.PIX,
+        order_number=3,
+    )  # fmt: skip
+
+    assert only(messages_for(event, store)).body == (
+        "Não foi possível confirmar o pagamento de R$ 44,80 do pedido #3. O prazo para "
+        f"pagamento terminou. {next_step}"
+    )
+
+
+def test_a_switch_to_cash_tells_the_customer_the_order_went_to_the_store() -> None:
+    event = payment_status_changed(
+        "o1", PaymentStatus.NOT_APPLICABLE, reason="PAYMENT_METHOD_CHANGED",
+        from_status=PaymentStatus.FAILED, payment_method=PaymentMethod.CASH, order_number=12,
+    )  # fmt: skip
+
+    message = only(messages_for(event, DEFAULTS))
+
+    assert message.kind is NotificationKind.PAYMENT_METHOD_CHANGED
+    assert message.body == (
+        "Combinado! O pedido #12 (R$ 44,80) será pago em dinheiro e já foi enviado para a loja."
+    )
+
+
+def test_a_switch_to_an_online_method_waits_for_its_own_instructions() -> None:
+    event = payment_status_changed(
+        "o1", PaymentStatus.PENDING, reason="PAYMENT_METHOD_CHANGED",
+        from_status=PaymentStatus.FAILED, payment_method=PaymentMethod.CREDIT, order_number=12,
+    )  # fmt: skip
+    assert messages_for(event, DEFAULTS) == []
 
 
 def test_a_refund_is_told_by_the_refunded_status_message_when_the_store_sends_one() -> None:

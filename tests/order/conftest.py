@@ -17,7 +17,7 @@ from pymongo import MongoClient
 
 from shared.broker import BrokerSink
 from shared.contracts.base import Message
-from shared.contracts.orders import CancelOrder, PlaceOrder
+from shared.contracts.orders import CancelOrder, ChangePaymentMethod, PlaceOrder
 from shared.contracts.pos import PosUpdate
 from shared.contracts.registry import ContractError, decode
 from shared.records import OutgoingRecord
@@ -102,7 +102,7 @@ class Restaurant:
     async def send(self, topic: str, message: Message) -> None:
         await self.sink.send(OutgoingRecord.of(topic, message))
 
-    async def place(self, command: PlaceOrder | CancelOrder) -> None:
+    async def place(self, command: PlaceOrder | CancelOrder | ChangePaymentMethod) -> None:
         await self.send(ORDERS_COMMANDS, command)
 
     async def pos_send(self, message: Message) -> None:

@@ -15,7 +15,14 @@ import pytest
 from deploy.local.servers import REPO_ROOT, free_port
 from shared.clients.chatbot import ChatbotClient
 from shared.clients.pos import PosClient
-from shared.contracts.orders import CancelOrder, OrderPlaced, OrderRejected, OrderStatusChanged
+from shared.contracts.orders import (
+    CancelOrder,
+    ChangePaymentMethod,
+    OrderPaymentStatusChanged,
+    OrderPlaced,
+    OrderRejected,
+    OrderStatusChanged,
+)
 from shared.contracts.pos import PosOrderReceived
 from shared.contracts.values import PosStatus
 from shared.topics import ORDERS_EVENTS
@@ -71,6 +78,59 @@ async def test_chatbot_hears_a_refusal_and_a_cancellation(restaurant: Restaurant
         assert isinstance(cancelled, OrderStatusChanged)
         assert cancelled.to_status == "CANCELLED"
         assert cancelled.reason == "Mudei de ideia"
+
+
+async def test_chatbot_switches_an_unpaid_order_to_another_method_and_hears_each_outcome(
+    restaurant: Restaurant,
+) -> None:
+    await restaurant.configure(requiresConfirmation=False, paymentTimeout=10)
+    async with ChatbotClient(restaurant.bootstrap) as chatbot:
+        placed = await chatbot.place(restaurant.order("PIX"))
+        assert isinstance(placed, OrderPlaced)
+
+        def switch(method: str) -> ChangePaymentMethod:
+            return ChangePaymentMethod(
+                **restaurant.envelope(), order_id=placed.order_id, payment_method=method
+            )
+
+        to_card = await chatbot.change_payment_method(switch("CREDIT"))
+        assert isinstance(to_card, OrderPaymentStatusChanged)
+        assert (to_card.from_status, to_card.to_status, to_card.payment_method) == (
+            "PENDING", "PENDING", "CREDIT"
+        )  # fmt: skip
+        to_cash = await chatbot.change_payment_method(switch("CASH"))
+        assert isinstance(to_cash, OrderPaymentStatusChanged)
+        assert (to_cash.to_status, to_cash.payment_method) == ("NOT_APPLICABLE", "CASH")
+        too_late = await chatbot.change_payment_method(switch("PIX"))
+        assert isinstance(too_late, OrderRejected)
+        assert (too_late.reason_code, too_late.order_number) == (
+            "ORDER_NOT_PENDING", placed.order_number
+        )  # fmt: skip
+
+
+async def test_the_chatbot_command_line_pays_an_order_another_way(restaurant: Restaurant) -> None:
+    await restaurant.configure(requiresConfirmation=True, paymentTimeout=10)
+    await restaurant.place(restaurant.order("DEBIT"))
+    (placed,) = await restaurant.messages(ORDERS_EVENTS, OrderPlaced)
+    where = ["--bootstrap", restaurant.bootstrap]
+    store = ["--client", restaurant.client_id, "--store", restaurant.store_id]
+
+    async def pay_with(method: str) -> dict[str, object]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "shared.clients.chatbot_cli", *where, *store, "pay-with",
+            "--order", placed.order_id, "--method", method, stdout=subprocess.PIPE, cwd=REPO_ROOT,
+        )  # fmt: skip
+        printed, _ = await process.communicate()
+        assert process.returncode == 0
+        outcome: dict[str, object] = json.loads(printed)
+        return outcome
+
+    changed = await pay_with("CASH")
+    assert (changed["eventType"], changed["toStatus"], changed["paymentMethod"]) == (
+        "OrderPaymentStatusChanged", "NOT_APPLICABLE", "CASH"
+    )  # fmt: skip
+    refused = await pay_with("CASH")
+    assert (refused["eventType"], refused["reasonCode"]) == ("OrderRejected", "ALREADY_RELEASED")
 
 
 async def test_the_command_lines_place_an_order_and_the_simulated_pos_cooks_it(
@@ -192,6 +252,7 @@ async def test_the_chatbot_command_line_explains_what_went_wrong_in_one_line(
     assert code == 0
     assert "chatbot_cli status --order" in printed
     assert "chatbot_cli recent --phone +5511987654321" in printed
+    assert "pay-with" in printed
     code, printed, _ = await chatbot_cli("recent", "--help", token=token)
     assert code == 0
     assert "example:" in printed

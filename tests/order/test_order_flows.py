@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 
 from shared.contracts.orders import (
     CancelOrder,
+    ChangePaymentMethod,
     OrderPaymentStatusChanged,
     OrderPlaced,
     OrderRejected,
@@ -24,6 +25,7 @@ from shared.contracts.payments import (
     CancelPayment,
     PaymentCancelled,
     PaymentCreated,
+    PaymentFailed,
     PaymentInstructions,
     PaymentRefunded,
     PaymentSucceeded,
@@ -387,3 +389,117 @@ async def test_same_command_twice_gives_one_order(restaurant: Restaurant) -> Non
         f"/stores/{restaurant.client_id}/{restaurant.store_id}/orders"
     )
     assert len(response.json()["orders"]) == 2
+
+
+async def test_a_failed_pix_payment_switched_to_card_is_charged_anew_and_the_old_charge_refunded(
+    restaurant: Restaurant,
+) -> None:
+    await restaurant.configure(requiresConfirmation=False, paymentTimeout=10)
+    order_id = await placed(restaurant, "PIX")
+    (first,) = await restaurant.messages(
+        PAYMENTS_COMMANDS, RequestPayment, lambda m: m.order_id == order_id
+    )
+    old = {"order_id": order_id, "payment_id": "pay_old", "attempt": 1}
+    await restaurant.send(
+        PAYMENTS_EVENTS,
+        caused(first, PaymentCreated, **old, method="PIX", amount_cents=first.amount_cents,
+               instructions=PaymentInstructions(pix_payload="000201PIX", expires_at=now())),
+    )  # fmt: skip
+    await restaurant.send(
+        PAYMENTS_EVENTS,
+        caused(first, PaymentFailed, **old, reason="PAYMENT_OVERDUE", message="expired"),
+    )
+    (failed,) = await restaurant.messages(
+        ORDERS_EVENTS, OrderPaymentStatusChanged, lambda e: e.to_status == "FAILED"
+    )
+    assert await status_of(restaurant, order_id) == ("PENDING", "FAILED")
+
+    switch = ChangePaymentMethod(
+        **restaurant.envelope(), order_id=order_id, payment_method="CREDIT"
+    )
+    await restaurant.place(switch)
+    await restaurant.place(switch)  # delivered twice: switches once
+    (second,) = await restaurant.messages(
+        PAYMENTS_COMMANDS, RequestPayment, lambda m: m.order_id == order_id and m.attempt == 2
+    )
+    assert (second.payment_method, second.amount_cents) == ("CREDIT", first.amount_cents)
+    assert second.correlation_id == switch.correlation_id
+    (deletion,) = await restaurant.messages(
+        PAYMENTS_COMMANDS, CancelPayment, lambda m: m.order_id == order_id
+    )
+    assert (deletion.attempt, deletion.payment_id) == (1, "pay_old")
+
+    # The old PIX is paid after all, late: the money goes back, the order follows the card.
+    await restaurant.send(
+        PAYMENTS_EVENTS,
+        caused(first, PaymentSucceeded, **old, amount_cents=first.amount_cents, paid_at=now()),
+    )
+    (refund,) = await restaurant.messages(
+        PAYMENTS_COMMANDS, RequestRefund, lambda m: m.order_id == order_id
+    )
+    assert (refund.attempt, refund.payment_id, refund.reason) == (
+        1, "pay_old", "PAID_AFTER_METHOD_CHANGE"
+    )  # fmt: skip
+    assert await status_of(restaurant, order_id) == ("PENDING", "PENDING")
+
+    new = {"order_id": order_id, "payment_id": "pay_new", "attempt": 2}
+    await restaurant.send(
+        PAYMENTS_EVENTS,
+        caused(second, PaymentCreated, **new, method="CREDIT", amount_cents=second.amount_cents,
+               instructions=PaymentInstructions(invoice_url="https://pay.test/i/new")),
+    )  # fmt: skip
+    await restaurant.send(
+        PAYMENTS_EVENTS,
+        caused(second, PaymentSucceeded, **new, amount_cents=second.amount_cents, paid_at=now()),
+    )
+    (received,) = await restaurant.pos_messages(PosOrderReceived)
+    assert (received.order.payment_method, received.order.payment_status) == ("CREDIT", "PAID")
+    assert await status_of(restaurant, order_id) == ("CONFIRMED", "PAID")
+    requests = await restaurant.messages(
+        PAYMENTS_COMMANDS, RequestPayment, lambda m: m.order_id == order_id, count=2
+    )
+    assert [request.attempt for request in requests] == [1, 2]
+    statuses = await restaurant.messages(
+        ORDERS_EVENTS, OrderPaymentStatusChanged, lambda e: e.order_id == order_id, count=3
+    )
+    assert [(e.to_status, e.payment_method) for e in statuses] == [
+        ("FAILED", "PIX"), ("PENDING", "CREDIT"), ("PAID", "CREDIT")
+    ]  # fmt: skip
+    assert failed.order_number == received.order.order_number
+
+
+async def test_a_switch_to_cash_goes_to_the_pos_and_a_later_switch_is_refused(
+    restaurant: Restaurant,
+) -> None:
+    await restaurant.configure(
+        requiresConfirmation=True,
+        autoConfirmationTimeout=30,
+        acceptedPaymentMethods=["PIX", "CASH"],
+    )
+    order_id = await placed(restaurant, "PIX")
+    refused_card = ChangePaymentMethod(
+        **restaurant.envelope(), order_id=order_id, payment_method="DEBIT"
+    )
+    await restaurant.place(refused_card)
+    to_cash = ChangePaymentMethod(**restaurant.envelope(), order_id=order_id, payment_method="CASH")
+    await restaurant.place(to_cash)
+
+    (received,) = await restaurant.pos_messages(PosOrderReceived)
+    assert (received.awaiting_confirmation, received.order.payment_method) == (True, "CASH")
+    assert await status_of(restaurant, order_id) == ("PENDING", "NOT_APPLICABLE")
+    timers = await restaurant.messages(
+        SCHEDULER_COMMANDS, CancelTimer, lambda m: m.timer_id == f"{order_id}:payment"
+    )
+    assert len(timers) == 1
+    back_to_pix = ChangePaymentMethod(
+        **restaurant.envelope(), order_id=order_id, payment_method="PIX"
+    )
+    await restaurant.place(back_to_pix)
+    refusals = await restaurant.messages(
+        ORDERS_EVENTS, OrderRejected, lambda e: e.order_id == order_id, count=2
+    )
+    assert [(r.causation_id, r.reason_code) for r in refusals] == [
+        (str(refused_card.event_id), "PAYMENT_METHOD_NOT_ACCEPTED"),
+        (str(back_to_pix.event_id), "ALREADY_RELEASED"),
+    ]
+    assert refusals[1].phone_number == received.order.phone_number

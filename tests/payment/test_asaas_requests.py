@@ -36,7 +36,7 @@ def test_a_customer_is_known_by_the_digits_of_the_cpf_and_asaas_sends_it_nothing
 
 def test_a_charge_is_written_in_reais_with_the_billing_type_of_its_method() -> None:
     request = ChargeRequest(
-        order_id="o-1",
+        reference="o-1",
         customer_id="cus_1",
         method=PaymentMethod.DEBIT,
         amount_cents=4480,

@@ -190,6 +190,50 @@ async def test_a_response_dropped_past_the_client_timeout_still_gives_exactly_on
     assert [c["id"] for c in await restaurant.charges(created.order_id)] == [created.payment_id]
 
 
+async def test_a_new_attempt_after_a_switch_gets_its_own_charge_though_its_answer_is_lost(
+    restaurant: Restaurant, payment_events: PaymentEvents
+) -> None:
+    first = await charged(restaurant, payment_events)
+    order_id = first.order_id
+    await restaurant.control("faults", {"loseResponse": {"POST /v3/payments": 1}})
+    second = restaurant.request_payment(order_id, PaymentMethod.CREDIT)
+    await restaurant.send(
+        restaurant.cancel_payment(order_id),
+        second.model_copy(update={"attempt": 2}),
+    )
+
+    created = await payment_events.wait(order_id, PaymentCreated, count=2)
+    cancelled = await payment_events.wait(order_id, PaymentCancelled)
+    assert (created.attempt, cancelled.attempt, cancelled.payment_id) == (
+        2, 1, first.payment_id
+    )  # fmt: skip
+    assert [c["id"] for c in await restaurant.charges(f"{order_id}:2")] == [created.payment_id]
+    assert (await restaurant.charge(first.payment_id))["deleted"] is True
+    assert (await restaurant.charge(created.payment_id))["billingType"] == "CREDIT_CARD"
+
+
+async def test_the_first_charge_paid_after_a_second_was_made_is_told_and_refunded_as_attempt_1(
+    restaurant: Restaurant, payment_events: PaymentEvents
+) -> None:
+    first = await charged(restaurant, payment_events)
+    order_id = first.order_id
+    second = restaurant.request_payment(order_id, PaymentMethod.CREDIT)
+    await restaurant.send(second.model_copy(update={"attempt": 2}))
+    created = await payment_events.wait(order_id, PaymentCreated, count=2)
+
+    await restaurant.sandbox(first.payment_id, "confirm")
+    succeeded = await payment_events.wait(order_id, PaymentSucceeded)
+    assert (succeeded.attempt, succeeded.payment_id) == (1, first.payment_id)
+    refund = restaurant.request_refund(order_id).model_copy(
+        update={"attempt": 1, "reason": "PAID_AFTER_METHOD_CHANGE"}
+    )
+    await restaurant.send(refund)
+
+    refunded = await payment_events.wait(order_id, PaymentRefunded, timeout=30)
+    assert (refunded.attempt, refunded.payment_id) == (1, first.payment_id)
+    assert (await restaurant.charge(created.payment_id))["status"] == "PENDING"
+
+
 # Webhooks
 
 

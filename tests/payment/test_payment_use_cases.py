@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +27,13 @@ from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import WEBHOOK_JOB, PaymentRecord, StoredCredentials, record_id
 from services.payment.restaurants import Restaurants
 from services.payment.use_cases import PaymentUseCases, build_use_cases
-from shared.contracts.payments import PaymentCreated, PaymentSucceeded, RequestPayment
+from shared.contracts.payments import (
+    CancelPayment,
+    PaymentCreated,
+    PaymentSucceeded,
+    RequestPayment,
+    RequestRefund,
+)
 from shared.contracts.payments import PaymentCustomer as Customer
 from shared.contracts.registry import decode
 from shared.contracts.values import PaymentMethod
@@ -97,15 +104,24 @@ async def world() -> AsyncIterator[World]:
     await clients.close()
 
 
-def request_payment(order_id: str) -> RequestPayment:
+def command_fields(order_id: str, attempt: int = 1) -> dict[str, Any]:
+    return {
+        "event_id": uuid.uuid4(),
+        "occurred_at": now(),
+        "correlation_id": "turn-1",
+        "client_id": CLIENT,
+        "store_id": "s-1",
+        "order_id": order_id,
+        "attempt": attempt,
+    }
+
+
+def request_payment(
+    order_id: str, attempt: int = 1, method: PaymentMethod = PaymentMethod.CREDIT
+) -> RequestPayment:
     return RequestPayment(
-        event_id=uuid.uuid4(),
-        occurred_at=now(),
-        correlation_id="turn-1",
-        client_id=CLIENT,
-        store_id="s-1",
-        order_id=order_id,
-        payment_method=PaymentMethod.CREDIT,
+        **command_fields(order_id, attempt),
+        payment_method=method,
         amount_cents=2590,
         customer=Customer(name="Ana", cpf="529.982.247-25", phone_number="+5511987654321"),
         description="Pedido",
@@ -238,3 +254,106 @@ async def test_credentials_that_cannot_be_decrypted_read_as_missing() -> None:
     )
     assert await rotated.account(CLIENT) is not None
     assert await rotated.webhook_token_matches(CLIENT, "token")
+
+
+async def charges_listed(world: World, reference: str) -> list[dict[str, Any]]:
+    listed = await world.asaas.get("/v3/payments", params={"externalReference": reference})
+    found: list[dict[str, Any]] = listed.json()["data"]
+    return found
+
+
+async def test_each_attempt_of_an_order_gets_its_own_charge_beside_the_deleted_one(
+    world: World,
+) -> None:
+    order_id = "order-switch"
+    await world.use_cases.charges.request_payment(request_payment(order_id, 1, PaymentMethod.PIX))
+    await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id, 1)))
+    await world.use_cases.charges.request_payment(request_payment(order_id, 2))
+
+    events = [decode(record.value) for record in world.sink.records]
+    assert [(type(e).__name__, getattr(e, "attempt", None)) for e in events] == [
+        ("PaymentCreated", 1), ("PaymentCancelled", 1), ("PaymentCreated", 2)
+    ]  # fmt: skip
+    first, _, second = events
+    assert isinstance(first, PaymentCreated)
+    assert isinstance(second, PaymentCreated)
+    assert first.payment_id != second.payment_id
+    [charge] = await charges_listed(world, f"{order_id}:2")
+    assert (charge["id"], charge["billingType"]) == (second.payment_id, "CREDIT_CARD")
+    deleted = (await world.asaas.get(f"/v3/payments/{first.payment_id}")).json()
+    assert deleted["deleted"] is True
+    for attempt, status in ((1, ChargeStatus.CANCELLED), (2, ChargeStatus.PENDING)):
+        reference = order_id if attempt == 1 else f"{order_id}:{attempt}"
+        stored = await world.payments.get(record_id(CLIENT, reference))
+        assert stored is not None
+        assert (stored.payment.attempt, stored.payment.status) == (attempt, status)
+
+
+async def test_a_crash_while_charging_a_new_attempt_never_takes_the_first_attempts_charge(
+    world: World,
+) -> None:
+    order_id = "order-switch-crash"
+    await world.use_cases.charges.request_payment(request_payment(order_id, 1, PaymentMethod.PIX))
+    [first] = [decode(record.value) for record in world.sink.records]
+    assert isinstance(first, PaymentCreated)
+    command = request_payment(order_id, 2)
+    # The process died while attempt 2 was being created, before Asaas was called; the first
+    # charge is still pending (its deletion not yet done).
+    crashed = PaymentRecord(
+        payment=Payment(
+            order_id=order_id, client_id=CLIENT, store_id="s-1", method=PaymentMethod.CREDIT,
+            amount_cents=2590, status=ChargeStatus.CREATING, created_at=now(), attempt=2,
+        ),
+        correlation_id="turn-1", causation_id=str(command.event_id), time_zone="America/Sao_Paulo",
+    )  # fmt: skip
+    await world.payments.insert(crashed, [])
+
+    await world.use_cases.charges.request_payment(command)  # the redelivery
+
+    second = decode(world.sink.records[-1].value)
+    assert isinstance(second, PaymentCreated)
+    assert (second.attempt, second.method) == (2, "CREDIT")
+    assert second.payment_id != first.payment_id
+    assert len(await charges_listed(world, order_id)) == 1
+    assert len(await charges_listed(world, f"{order_id}:2")) == 1
+
+
+async def test_the_first_charge_paid_after_a_switch_is_refunded_on_its_own(
+    world: World,
+) -> None:
+    order_id = "order-paid-late"
+    await world.use_cases.charges.request_payment(request_payment(order_id, 1, PaymentMethod.PIX))
+    await world.use_cases.charges.request_payment(request_payment(order_id, 2))
+    first, second = (decode(record.value) for record in world.sink.records)
+    assert isinstance(first, PaymentCreated)
+    assert isinstance(second, PaymentCreated)
+    confirmed = await world.asaas.post(f"/v3/sandbox/payment/{first.payment_id}/confirm")
+    assert confirmed.status_code == 200
+    payload = {
+        "id": "evt_paid_late",
+        "event": "PAYMENT_RECEIVED",
+        "payment": {"id": first.payment_id, "externalReference": order_id, "status": "RECEIVED"},
+    }
+    await world.use_cases.asaas_updates.receive_webhook(CLIENT, payload, "{}")
+    [job] = await world.jobs.due(WEBHOOK_JOB, now(), 10)
+    await world.use_cases.asaas_updates.process_webhook(job)
+    succeeded = decode(world.sink.records[-1].value)
+    assert isinstance(succeeded, PaymentSucceeded)
+    assert (succeeded.attempt, succeeded.payment_id) == (1, first.payment_id)
+
+    refund = RequestRefund(
+        **command_fields(order_id, 1),
+        payment_id=first.payment_id,
+        reason="PAID_AFTER_METHOD_CHANGE",
+    )
+    await world.use_cases.refunds.request_refund(refund)
+
+    old = await world.payments.get(record_id(CLIENT, order_id))
+    new = await world.payments.get(record_id(CLIENT, f"{order_id}:2"))
+    assert old is not None
+    assert new is not None
+    assert old.payment.status is ChargeStatus.REFUND_PENDING
+    assert (new.payment.status, new.payment.payment_id) == (
+        ChargeStatus.PENDING, second.payment_id
+    )  # fmt: skip
+    assert world.sink.types().count("PaymentCancelled") == 0

@@ -119,7 +119,7 @@ async def test_the_asaas_client_maps_errors_clearly_and_never_logs_the_api_key(
         account = await restaurants.account("caplog-rest")
         assert account is not None
         unknown_customer = ChargeRequest(
-            order_id="caplog-order",
+            reference="caplog-order",
             customer_id="cus_missing",
             method=PaymentMethod.PIX,
             amount_cents=100,

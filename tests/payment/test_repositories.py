@@ -133,6 +133,17 @@ async def test_a_record_is_stored_once_and_read_back_whole(storage: Storage) -> 
     assert await storage.payments.get("c-1:nothing") is None
 
 
+async def test_each_charge_attempt_of_an_order_is_a_record_of_its_own(storage: Storage) -> None:
+    first = a_record()
+    second = a_record(order_id=first.payment.order_id, attempt=2)
+    assert await storage.payments.insert(first, [])
+    assert await storage.payments.insert(second, [])
+
+    assert second.record_id == f"c-1:{first.payment.order_id}:2"
+    assert await storage.payments.get(first.record_id) == replace(first, version=1)
+    assert await storage.payments.get(second.record_id) == replace(second, version=1)
+
+
 async def test_a_save_is_refused_when_someone_saved_first(storage: Storage) -> None:
     record = a_record()
     await storage.payments.insert(record, [])

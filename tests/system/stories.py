@@ -19,6 +19,8 @@ class Ending(StrEnum):
     UNPAID = "not paid in time"
     NEVER_ANSWERED = "the restaurant never answers"
     REJECTED = "the restaurant rejects it"
+    PAID_BY_CARD_INSTEAD = "the PIX payment fails, paid by card instead"
+    PAID_IN_CASH_INSTEAD = "the PIX payment fails, paid in cash instead"
 
 
 REJECTION_REASON = "Acabou o pão de hambúrguer"
@@ -68,6 +70,14 @@ REFUND_COMING = (
 REFUNDED = (
     "O reembolso de R$ 44,80 do pedido #{number} foi concluído. O prazo para o valor aparecer "
     "na sua conta ou fatura depende do seu banco."
+)
+PAYMENT_FAILED = (
+    "Não foi possível confirmar o pagamento de R$ 44,80 do pedido #{number}. O prazo para "
+    "pagamento terminou. O pedido continua aberto: você pode pagar com cartão de crédito, cartão "
+    "de débito ou dinheiro."
+)
+PAID_IN_CASH = (
+    "Combinado! O pedido #{number} (R$ 44,80) será pago em dinheiro e já foi enviado para a loja."
 )
 
 
@@ -183,7 +193,25 @@ STORIES = (
         Ending.REJECTED,
         (AWAITING_RESTAURANT, REJECTED),
     ),
+    Story(
+        "pix-failed-then-card",
+        "PIX",
+        "DELIVERY",
+        False,
+        Ending.PAID_BY_CARD_INSTEAD,
+        (PIX, PAYMENT_FAILED, CARD, PAID, CONFIRMED, PREPARING, *DELIVERED_TO_THE_DOOR),
+    ),
+    Story(
+        "pix-failed-then-cash",
+        "PIX",
+        "PICKUP",
+        True,
+        Ending.PAID_IN_CASH_INSTEAD,
+        (PIX, PAYMENT_FAILED, PAID_IN_CASH, CONFIRMED, PREPARING, *PICKED_UP),
+    ),
 )
+SWITCHED_TO = {Ending.PAID_BY_CARD_INSTEAD: "CREDIT", Ending.PAID_IN_CASH_INSTEAD: "CASH"}
+"""The method a story's customer switches to after the PIX payment failed."""
 
 SHOWN = {
     "number": "7",

@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from shared.contracts.orders import OrderPlaced
+from shared.contracts.orders import ChangePaymentMethod, OrderPaymentStatusChanged, OrderPlaced
 from shared.contracts.pos import PosOrderCancelled, PosOrderReceived
 from shared.contracts.values import PosStatus
+from tests.builders import envelope
 from tests.system.conftest import Restaurant, System
 from tests.system.stories import (
     PIX,
@@ -25,6 +26,7 @@ from tests.system.stories import (
     README_START,
     REJECTION_REASON,
     STORIES,
+    SWITCHED_TO,
     Ending,
     Story,
     readme_table,
@@ -60,9 +62,9 @@ def store_config(story: Story) -> dict[str, Any]:
 
 
 def final_state(story: Story) -> tuple[str, str]:
-    online = story.method != "CASH"
+    online = SWITCHED_TO.get(story.ending, story.method) != "CASH"
     match story.ending:
-        case Ending.SERVED:
+        case Ending.SERVED | Ending.PAID_BY_CARD_INSTEAD | Ending.PAID_IN_CASH_INSTEAD:
             return ("COMPLETED", "PAID" if online else "NOT_APPLICABLE")
         case Ending.UNPAID:
             return ("CANCELLED", "CANCELLED")
@@ -76,22 +78,34 @@ class Played:
     restaurant: Restaurant
     order: dict[str, Any]
     messages: list[dict[str, Any]]
+    pix_details: dict[str, Any] | None = None
+    """The PIX instructions of an order whose payment method changed since."""
+
+    @property
+    def pix(self) -> dict[str, Any]:
+        """The order's PIX instructions."""
+        return self.pix_details or self.order["paymentDetails"]
 
     def expected(self, story: Story) -> list[str]:
         """The story's texts, with this order's number, payment code, link and expiry."""
-        details = self.order.get("paymentDetails") or {}
+        return [
+            text.format(**self._values(self.pix if text == PIX else self.order["paymentDetails"]))
+            for text in story.messages
+        ]
+
+    def _values(self, details: dict[str, Any] | None) -> dict[str, Any]:
+        details = details or {}
         expires = details.get("expiresAt")
         expiry = ""
         if expires:
             local = datetime.fromisoformat(expires).astimezone(ZoneInfo("America/Sao_Paulo"))
             expiry = f"{local:%d/%m/%Y} às {local:%H:%M}"
-        values = {
+        return {
             "number": self.order["orderNumber"],
             "expiry": expiry,
             "pix_code": details.get("pixPayload"),
             "link": details.get("invoiceUrl"),
         }
-        return [text.format(**values) for text in story.messages]
 
 
 async def play(story: Story, system: System) -> Played:
@@ -104,7 +118,13 @@ async def play(story: Story, system: System) -> Played:
             placed = await chatbot.place(restaurant.order(story.method, delivery=story.delivery))
         assert isinstance(placed, OrderPlaced), placed
         order_id = placed.order_id
-        if story.method != "CASH" and story.ending is not Ending.UNPAID:
+        pix_details = None
+        if story.ending in SWITCHED_TO:
+            pix_details = await payment_fails(restaurant, order_id)
+            await switches(restaurant, order_id, SWITCHED_TO[story.ending])
+            if SWITCHED_TO[story.ending] != "CASH":
+                await customer_pays(restaurant, f"{order_id}:2")  # the second charge's reference
+        elif story.method != "CASH" and story.ending is not Ending.UNPAID:
             await customer_pays(restaurant, order_id)
         if story.ending is not Ending.UNPAID:
             await kitchen(story, pos.messages(), pos, order_id)
@@ -120,17 +140,60 @@ async def play(story: Story, system: System) -> Played:
     except AssertionError as error:
         read = [message["body"] for message in messages]
         raise AssertionError(f"{error}; read {read}, expected {story.messages}") from None
-    return Played(restaurant, await restaurant.order_document(order_id), messages)
+    return Played(restaurant, await restaurant.order_document(order_id), messages, pix_details)
 
 
-async def customer_pays(restaurant: Restaurant, order_id: str) -> None:
+async def one_charge(restaurant: Restaurant, reference: str) -> dict[str, Any]:
+    """The charge Asaas holds for an order (or one attempt, by its `externalReference`)."""
+
     async def charged() -> bool:
-        return len(await restaurant.charges(order_id)) == 1
+        return len(await restaurant.charges(reference)) == 1
 
-    await eventually(charged, timeout=WAIT_S, what=f"order {order_id}'s charge")
-    (charge,) = await restaurant.charges(order_id)
+    await eventually(charged, timeout=WAIT_S, what=f"{reference}'s charge")
+    (charge,) = await restaurant.charges(reference)
+    return charge
+
+
+async def customer_pays(restaurant: Restaurant, reference: str) -> None:
+    charge = await one_charge(restaurant, reference)
     response = await restaurant.asaas.post(f"/v3/sandbox/payment/{charge['id']}/confirm")
     assert response.status_code == 200, response.text
+
+
+async def payment_fails(restaurant: Restaurant, order_id: str) -> dict[str, Any]:
+    """The PIX charge expires unpaid; returns its instructions, as the order kept them."""
+    charge = await one_charge(restaurant, order_id)
+    details: dict[str, Any] = {}
+
+    async def instructed() -> bool:
+        details.update((await restaurant.order_document(order_id)).get("paymentDetails") or {})
+        return bool(details)
+
+    await eventually(instructed, timeout=WAIT_S, what=f"order {order_id}'s PIX instructions")
+    response = await restaurant.asaas.post(f"/v3/sandbox/payment/{charge['id']}/overdue")
+    assert response.status_code == 200, response.text
+    await reaches(restaurant, order_id, ("PENDING", "FAILED"))
+    return details
+
+
+async def switches(restaurant: Restaurant, order_id: str, method: str) -> None:
+    """The chatbot sends the customer's new choice of payment method."""
+    command = ChangePaymentMethod(
+        **envelope(client_id=restaurant.client_id, store_id=restaurant.store_id),
+        order_id=order_id,
+        payment_method=method,
+    )
+    async with restaurant.chatbot() as chatbot:
+        outcome = await chatbot.change_payment_method(command, timeout=WAIT_S)
+    assert isinstance(outcome, OrderPaymentStatusChanged), outcome
+    assert (outcome.to_status, outcome.payment_method) == (
+        "NOT_APPLICABLE" if method == "CASH" else "PENDING", method
+    )  # fmt: skip
+
+    async def pix_charge_deleted() -> bool:
+        return await restaurant.charges(order_id) == []  # Asaas lists no deleted charge
+
+    await eventually(pix_charge_deleted, timeout=WAIT_S, what=f"order {order_id}'s PIX deleted")
 
 
 async def kitchen(story: Story, received: AsyncIterator[Any], pos: Any, order_id: str) -> None:
@@ -139,7 +202,7 @@ async def kitchen(story: Story, received: AsyncIterator[Any], pos: Any, order_id
     assert isinstance(order, PosOrderReceived), order
     assert order.awaiting_confirmation is story.restaurant_confirms
     match story.ending:
-        case Ending.SERVED:
+        case Ending.SERVED | Ending.PAID_BY_CARD_INSTEAD | Ending.PAID_IN_CASH_INSTEAD:
             if story.restaurant_confirms:
                 await pos.confirm(order_id)
             for status in KITCHEN[story.delivery]:
@@ -226,7 +289,7 @@ async def test_the_pix_instructions_carry_the_qr_code_as_a_png_image(
         if message["sid"] == instructions["sid"]
     ]
     assert (now["status"], now["error_code"]) == ("queued", None)
-    url = outcome.order["paymentDetails"]["pixQrCodeUrl"]
+    url = outcome.pix["pixQrCodeUrl"]
     assert url.startswith(f"{outcome.restaurant.system.url('payment')}/pix/")
     async with httpx.AsyncClient(timeout=10) as anyone:  # no bearer, as WhatsApp fetches it
         served = await anyone.get(url)

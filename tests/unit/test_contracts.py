@@ -24,6 +24,7 @@ from shared.contracts import (
     CancelOrder,
     CancelPayment,
     CancelTimer,
+    ChangePaymentMethod,
     ContractError,
     Customer,
     Customizations,
@@ -213,6 +214,7 @@ SAMPLES: dict[type[Message], Message] = {
             payment_method=PaymentMethod.PIX,
         ),
         CancelOrder(**envelope(), order_id="order_1", reason="Desisti"),
+        ChangePaymentMethod(**envelope(), order_id="order_1", payment_method=PaymentMethod.CASH),
         OrderPlaced(
             **envelope(),
             order_id="order_0123456789ab",

@@ -130,6 +130,7 @@ class Change:
             phone_number=self.order.phone_number,
             customer_name=self.order.customer_name,
             total_cents=self.order.total_cents,
+            payment_method=self.order.payment_method,
             order_status=self.order.status,
             requires_confirmation=self.order.requires_confirmation,
         )

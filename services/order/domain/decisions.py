@@ -9,7 +9,7 @@ POS confirming a cancelled order).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -18,8 +18,10 @@ from services.order.domain.errors import NotReleased
 from services.order.domain.lifecycle import CLOSED, already_passed, is_allowed
 from services.order.domain.order import Order, new_order
 from services.order.domain.validation import Rejection
+from shared.contracts.limits import MAX_PAYMENT_CHANGES
 from shared.contracts.orders import (
     CancelOrder,
+    ChangePaymentMethod,
     OrderPlaced,
     PaymentInstructionsIssued,
     PlaceOrder,
@@ -29,7 +31,6 @@ from shared.contracts.payments import (
     PaymentCancelled,
     PaymentCreated,
     PaymentCreationFailed,
-    PaymentCustomer,
     PaymentFailed,
     PaymentRefunded,
     PaymentSucceeded,
@@ -46,10 +47,17 @@ from shared.contracts.pos import (
 )
 from shared.contracts.scheduler import TimerFired, TimerPurpose
 from shared.contracts.stores import StoreOrderConfig
-from shared.contracts.values import Actor, OrderStatus, PaymentStatus, ReasonCode
+from shared.contracts.values import Actor, OrderStatus, PaymentMethod, PaymentStatus, ReasonCode
 
 PAID_AFTER_CANCELLATION = "PAID_AFTER_CANCELLATION"
+PAID_AFTER_METHOD_CHANGE = "PAID_AFTER_METHOD_CHANGE"
 PAYMENT_DELETED = "PAYMENT_DELETED"
+PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
+NO_CHARGE = "NO_CHARGE"
+SETTLED = frozenset({PaymentStatus.PAID, PaymentStatus.REFUND_PENDING, PaymentStatus.REFUNDED})
+"""Payment statuses of an order whose money arrived (and may be on its way back)."""
+UNPAID = frozenset({PaymentStatus.PENDING, PaymentStatus.FAILED})
+"""Payment statuses of an online order still waiting for its money."""
 
 
 # Placing and releasing
@@ -89,26 +97,28 @@ def place(
     if not command.payment_method.is_online:
         _release(change)
         return change.decision()
-    assert command.customer.cpf is not None  # validation requires it for online payment
-    change.emit(
-        RequestPayment,
-        order_id=order_id,
-        payment_method=command.payment_method,
-        amount_cents=order.total_cents,
-        customer=PaymentCustomer(
-            name=command.customer.name,
-            cpf=command.customer.cpf,
-            email=command.customer.email,
-            phone_number=command.customer.phone_number,
-        ),
-        description=f"Pedido #{order_number}"
-        + (f" - {config.store_name}" if config.store_name else ""),
-        time_zone=config.time_zone,
-    )
+    _request_payment(change)
     due = cause.now + timedelta(minutes=config.payment_timeout)
     change.update(deadlines=order.deadlines.model_copy(update={"payment": due}))
     change.schedule(TimerPurpose.PAYMENT_DEADLINE, due)
     return change.decision()
+
+
+def _request_payment(change: Change) -> None:
+    """Asks for a charge of the order's current attempt and method, made for its payer."""
+    order = change.order
+    assert order.payer is not None  # validation requires a CPF to pay online
+    store = order.policy.store_name
+    change.emit(
+        RequestPayment,
+        order_id=order.order_id,
+        attempt=order.payment_attempt,
+        payment_method=order.payment_method,
+        amount_cents=order.total_cents,
+        customer=order.payer,
+        description=f"Pedido {order.number}" + (f" - {store}" if store else ""),
+        time_zone=order.policy.time_zone,
+    )
 
 
 def _release(change: Change) -> None:
@@ -157,14 +167,30 @@ def _cancel(change: Change, code: ReasonCode, by: Actor, *, words: str | None = 
         change.to_pos(PosOrderCancelled, reason=code)
     if order.payment_status is PaymentStatus.PAID:
         _refund(change, code.value)
-    elif order.payment_status is PaymentStatus.PENDING:
-        change.emit(
-            CancelPayment,
-            order_id=order.order_id,
-            payment_id=order.payment_id,
-        )
+    elif _charge_never_made(order):
+        change.payment(PaymentStatus.CANCELLED, reason=NO_CHARGE)
+    else:
+        _delete_charge(change)
     change.clear_deadline(TimerPurpose.PAYMENT_DEADLINE)
     change.clear_deadline(TimerPurpose.CONFIRMATION_DEADLINE)
+
+
+def _charge_never_made(order: Order) -> bool:
+    """The payment failed before any charge existed (PaymentCreationFailed)."""
+    return order.payment_status is PaymentStatus.FAILED and order.payment_id is None
+
+
+def _delete_charge(change: Change) -> None:
+    """The charge of the current attempt is deleted on Asaas while nobody has paid it."""
+    order = change.order
+    if order.payment_status in UNPAID and not _charge_never_made(order):
+        _delete(change, order.payment_attempt, order.payment_id)
+
+
+def _delete(change: Change, attempt: int, payment_id: str | None) -> None:
+    change.emit(
+        CancelPayment, order_id=change.order.order_id, attempt=attempt, payment_id=payment_id
+    )
 
 
 def _refund(change: Change, reason: str) -> None:
@@ -172,6 +198,7 @@ def _refund(change: Change, reason: str) -> None:
     change.emit(
         RequestRefund,
         order_id=change.order.order_id,
+        attempt=change.order.payment_attempt,
         payment_id=change.order.payment_id,
         reason=reason,
     )
@@ -191,6 +218,85 @@ def cancel_by_customer(
     return change.decision()
 
 
+# Changing the payment method
+
+
+def change_payment_method(
+    order: Order,
+    command: ChangePaymentMethod,
+    accepted: Sequence[PaymentMethod],
+    cause: Cause,
+) -> OrderDecision | Rejection:
+    """The customer pays another way: the charge is deleted, a new attempt charged (or, for
+    CASH, the order goes to the POS); the payment deadline keeps running. A repeated command
+    changes nothing; one the order cannot take is refused."""
+    if str(command.event_id) in order.payment_changes:
+        return Change(order, cause).decision()
+    refusal = payment_change_refusal(order, command.payment_method, accepted, cause.now)
+    if refusal is not None:
+        return refusal
+    change = Change(order, cause)
+    _delete_charge(change)
+    method = command.payment_method
+    change.update(
+        payment_method=method,
+        payment_id=None,
+        payment_details=None,
+        payment_changes=[*order.payment_changes, str(command.event_id)],
+    )
+    if method.is_online:
+        change.payment(PaymentStatus.PENDING, reason=PAYMENT_METHOD_CHANGED)
+        _request_payment(change)
+    else:
+        change.payment(PaymentStatus.NOT_APPLICABLE, reason=PAYMENT_METHOD_CHANGED)
+        change.clear_deadline(TimerPurpose.PAYMENT_DEADLINE)
+        _release(change)
+    return change.decision()
+
+
+def payment_change_refusal(
+    order: Order, method: PaymentMethod, accepted: Sequence[PaymentMethod], now: datetime
+) -> Rejection | None:
+    """Why the order cannot be paid with `method` now (DESIGN.md section 5.9), or None."""
+    number = order.number
+    if order.status is not OrderStatus.PENDING:
+        return Rejection(
+            ReasonCode.ORDER_NOT_PENDING,
+            f"O pedido {number} não aguarda mais pagamento; a forma de pagamento não pode mudar.",
+        )
+    if order.payment_status in SETTLED:
+        return Rejection(ReasonCode.ALREADY_PAID, f"O pedido {number} já foi pago.")
+    if order.payment_status not in UNPAID:
+        return Rejection(
+            ReasonCode.ALREADY_RELEASED,
+            f"O pedido {number} já foi enviado à loja para pagamento em dinheiro.",
+        )
+    deadline = order.deadlines.payment
+    if deadline is None or now >= deadline:
+        return Rejection(
+            ReasonCode.PAYMENT_DEADLINE_PASSED,
+            f"O prazo para pagar o pedido {number} terminou.",
+        )
+    if method is order.payment_method:
+        return Rejection(
+            ReasonCode.SAME_PAYMENT_METHOD,
+            f"O pedido {number} já está com essa forma de pagamento.",
+        )
+    if method not in accepted:
+        return Rejection(
+            ReasonCode.PAYMENT_METHOD_NOT_ACCEPTED,
+            f"A loja não aceita {method}; formas aceitas: {', '.join(accepted)}.",
+        )
+    if method.is_online and order.payer is None:
+        return Rejection(ReasonCode.CPF_REQUIRED, "Informe o CPF para pagar online.")
+    if len(order.payment_changes) >= MAX_PAYMENT_CHANGES:
+        return Rejection(
+            ReasonCode.TOO_MANY_PAYMENT_CHANGES,
+            f"A forma de pagamento do pedido {number} já mudou {MAX_PAYMENT_CHANGES} vezes.",
+        )
+    return None
+
+
 # Payment events
 
 
@@ -201,11 +307,7 @@ def on_payment_created(order: Order, event: PaymentCreated, cause: Cause) -> Ord
         return change.decision()
     change.update(payment_id=event.payment_id, payment_details=event.instructions)
     if order.status in CLOSED:
-        change.emit(
-            CancelPayment,
-            order_id=order.order_id,
-            payment_id=event.payment_id,
-        )
+        _delete(change, event.attempt, event.payment_id)
     elif order.payment_status is PaymentStatus.PENDING:
         change.emit(
             PaymentInstructionsIssued,
@@ -223,53 +325,44 @@ def on_payment_created(order: Order, event: PaymentCreated, cause: Cause) -> Ord
 def on_payment_creation_failed(
     order: Order, event: PaymentCreationFailed, cause: Cause
 ) -> OrderDecision:
-    """No charge could be made: the order is cancelled."""
-    return _payment_failed(
-        order,
-        cause,
-        reason=event.reason_code,
-        words=event.message,
-        code=ReasonCode.PAYMENT_CREATION_FAILED,
-    )
+    """No charge could be made: the payment FAILED, and another method may still work (cash
+    always does; a billing type the account lacks, a refused CPF or an outage concerns this
+    charge only), so the order waits, as after any failed payment."""
+    return _payment_failed(order, cause, reason=event.reason_code)
 
 
 def on_payment_failed(
     order: Order, event: PaymentFailed | PaymentCancelled, cause: Cause
 ) -> OrderDecision:
-    """The charge will not be paid (overdue, refused, deleted): the order is cancelled."""
+    """The charge will not be paid (overdue, refused, deleted elsewhere): the payment FAILED and
+    the order waits, until its payment deadline, for the customer to pay another way."""
     reason = event.reason if isinstance(event, PaymentFailed) else PAYMENT_DELETED
-    return _payment_failed(order, cause, reason=reason, words=None, code=ReasonCode.PAYMENT_FAILED)
+    return _payment_failed(order, cause, reason=reason)
 
 
 def on_payment_cancelled(order: Order, event: PaymentCancelled, cause: Cause) -> OrderDecision:
     """The charge is deleted: nothing is owed for a cancelled order (payment CANCELLED); an order
-    still waiting for it is cancelled, as when the payment fails."""
+    still waiting for it is left to pay another way, as when the payment fails."""
     if order.status is OrderStatus.PENDING:
         return on_payment_failed(order, event, cause)
     change = Change(order, cause)
-    if order.status in CLOSED and order.payment_status is PaymentStatus.PENDING:
+    if order.status in CLOSED and order.payment_status in UNPAID:
         change.payment(PaymentStatus.CANCELLED, reason=PAYMENT_DELETED)
     return change.decision()
 
 
-def _payment_failed(
-    order: Order, cause: Cause, *, reason: str, words: str | None, code: ReasonCode
-) -> OrderDecision:
+def _payment_failed(order: Order, cause: Cause, *, reason: str) -> OrderDecision:
     change = Change(order, cause)
     if order.status is OrderStatus.PENDING and order.payment_status is PaymentStatus.PENDING:
         change.payment(PaymentStatus.FAILED, reason=reason)
-        _cancel(change, code, Actor.PAYMENT, words=words)
     return change.decision()
 
 
 def on_payment_succeeded(order: Order, event: PaymentSucceeded, cause: Cause) -> OrderDecision:
-    """Paid: the order goes to the POS; if it was cancelled meanwhile, the money goes back."""
+    """Paid (a failed payment too, when the customer tried again on the same page): the order
+    goes to the POS; if it was cancelled meanwhile, the money goes back."""
     change = Change(order, cause)
-    if order.payment_status in (
-        PaymentStatus.PAID,
-        PaymentStatus.REFUND_PENDING,
-        PaymentStatus.REFUNDED,
-    ):
+    if order.payment_status in SETTLED:
         return change.decision()
     if order.payment_id is None:
         change.update(payment_id=event.payment_id)
@@ -279,6 +372,24 @@ def on_payment_succeeded(order: Order, event: PaymentSucceeded, cause: Cause) ->
         _release(change)
     else:
         _refund(change, PAID_AFTER_CANCELLATION)
+    return change.decision()
+
+
+def on_left_behind_charge(order: Order, event: PaymentEvent, cause: Cause) -> OrderDecision:
+    """An event of a charge attempt the order no longer follows (its method was changed): money
+    paid to it goes back, a charge made for it is deleted, the rest changes nothing."""
+    change = Change(order, cause)
+    match event:
+        case PaymentSucceeded():
+            change.emit(
+                RequestRefund,
+                order_id=order.order_id,
+                attempt=event.attempt,
+                payment_id=event.payment_id,
+                reason=PAID_AFTER_METHOD_CHANGE,
+            )
+        case PaymentCreated():
+            _delete(change, event.attempt, event.payment_id)
     return change.decision()
 
 
@@ -312,7 +423,7 @@ def on_timer_fired(order: Order, event: TimerFired, cause: Cause) -> OrderDecisi
     if order.status is not OrderStatus.PENDING:
         return change.decision()
     if event.purpose is TimerPurpose.PAYMENT_DEADLINE:
-        if order.payment_status is PaymentStatus.PENDING:
+        if order.payment_status in UNPAID:
             _cancel(change, ReasonCode.PAYMENT_TIMEOUT, Actor.SYSTEM)
     elif order.released:
         _cancel(change, ReasonCode.CONFIRMATION_TIMEOUT, Actor.SYSTEM)
@@ -382,6 +493,8 @@ PosReport = PosOrderConfirmed | PosOrderRejected | PosOrderStatusUpdated
 
 def on_payment_event(order: Order, event: PaymentEvent, cause: Cause) -> OrderDecision:
     """The decision for any payment event that concerns an order's state."""
+    if event.attempt != order.payment_attempt:
+        return on_left_behind_charge(order, event, cause)
     match event:
         case PaymentCreated():
             return on_payment_created(order, event, cause)

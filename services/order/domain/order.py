@@ -8,7 +8,9 @@ from pydantic import Field
 
 from services.order.domain.validation import subtotal_cents
 from shared.contracts.base import CamelModel, UtcDatetime
+from shared.contracts.limits import MAX_PAYMENT_CHANGES
 from shared.contracts.orders import OrderSnapshot, PlaceOrder, StatusHistoryEntry
+from shared.contracts.payments import PaymentCustomer
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import Actor, OrderStatus, PaymentStatus
 
@@ -67,6 +69,14 @@ class Order(OrderSnapshot):
     released_to_pos_at: UtcDatetime | None = Field(
         default=None, description="When the POS received the order."
     )
+    payer: PaymentCustomer | None = Field(
+        default=None, description="Who pays online (CPF included): each charge is made for them."
+    )
+    payment_changes: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_PAYMENT_CHANGES,
+        description="`eventId`s of the ChangePaymentMethod commands applied, oldest first.",
+    )
 
     def snapshot(self) -> OrderSnapshot:
         """The order as other services and the POS see it."""
@@ -77,6 +87,17 @@ class Order(OrderSnapshot):
     @property
     def released(self) -> bool:
         return self.released_to_pos_at is not None
+
+    @property
+    def number(self) -> str:
+        """`#<orderNumber>`, as people see it (an order placed before numbers: its id)."""
+        return f"#{self.order_number or self.order_id}"
+
+    @property
+    def payment_attempt(self) -> int:
+        """The charge attempt the order follows: 1, and one more after each change of method;
+        payment events of any other attempt are about a charge it left behind."""
+        return 1 + len(self.payment_changes)
 
 
 def new_order(
@@ -92,6 +113,17 @@ def new_order(
     subtotal = subtotal_cents(command)
     fee = command.delivery.fee_cents
     online = command.payment_method.is_online
+    customer = command.customer
+    payer = (
+        PaymentCustomer(
+            name=customer.name,
+            cpf=customer.cpf,
+            email=customer.email,
+            phone_number=customer.phone_number,
+        )
+        if online and customer.cpf
+        else None  # a cash order is never charged: its CPF is not kept
+    )
     return Order(
         order_id=order_id,
         order_number=order_number,
@@ -137,4 +169,5 @@ def new_order(
         correlation_id=command.correlation_id,
         placed_event_id=placed_event_id,
         policy=OrderPolicy.of(config),
+        payer=payer,
     )

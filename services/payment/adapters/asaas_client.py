@@ -165,8 +165,8 @@ class HttpAsaasAccount:
     async def create_charge(self, request: ChargeRequest) -> Charge:
         return charge_of(await self.call("POST", "payments", body=charge_fields(request)))
 
-    async def charges_of_order(self, order_id: str) -> list[Charge]:
-        found = await self._retried("GET", "payments", params={"externalReference": order_id})
+    async def charges_of_reference(self, reference: str) -> list[Charge]:
+        found = await self._retried("GET", "payments", params={"externalReference": reference})
         return [charge_of(item) for item in found.get("data") or [] if not item.get("deleted")]
 
     async def charge(self, charge_id: str) -> Charge:

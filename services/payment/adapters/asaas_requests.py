@@ -54,7 +54,7 @@ def charge_fields(request: ChargeRequest) -> dict[str, Any]:
         "value": cents_to_reais(request.amount_cents),
         "dueDate": request.due_date.isoformat(),
         "description": request.description,
-        "externalReference": request.order_id,
+        "externalReference": request.reference,
     }
 
 

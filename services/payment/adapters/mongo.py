@@ -80,6 +80,7 @@ def payment_document(record: PaymentRecord) -> Document:
     return {
         "_id": record.record_id,
         "orderId": payment.order_id,
+        "attempt": payment.attempt,
         "clientId": payment.client_id,
         "storeId": payment.store_id,
         "method": payment.method.value,
@@ -120,6 +121,7 @@ def payment_record(document: Document) -> PaymentRecord:
             refund_announced=bool(document.get("refundAnnounced")),
             refund_failed=bool(document.get("refundFailed")),
             chargebacks=tuple(document.get("chargebacks") or ()),
+            attempt=int(document.get("attempt", 1)),
         ),
         correlation_id=document["correlationId"],
         causation_id=document["causationId"],

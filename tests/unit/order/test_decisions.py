@@ -320,10 +320,11 @@ def test_a_deleted_charge_changes_nothing_for_an_order_paid_meanwhile() -> None:
     assert charge_deleted(paid_after.state, 18).unchanged
 
 
-def test_a_charge_deleted_while_its_order_waits_cancels_it_as_a_failed_payment() -> None:
+def test_a_charge_deleted_while_its_order_waits_leaves_it_waiting_with_its_payment_failed() -> None:
     decision = charge_deleted(placed("PIX").state, 3)
-    assert (decision.state.status, decision.state.payment_status) == ("CANCELLED", "FAILED")
-    assert decision.state.cancellation_reason == "PAYMENT_FAILED"
+    assert types(decision) == ["OrderPaymentStatusChanged"]
+    assert (decision.state.status, decision.state.payment_status) == ("PENDING", "FAILED")
+    assert decision.state.deadlines.payment == T0 + timedelta(minutes=15)
 
 
 def test_a_payment_after_the_charge_was_deleted_is_refunded() -> None:
