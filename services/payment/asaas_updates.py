@@ -14,6 +14,7 @@ from services.payment.domain import OPEN_STATUSES
 from services.payment.metrics import RECONCILIATION_CHECKS, WEBHOOKS_PROCESSED, WEBHOOKS_RECEIVED
 from services.payment.payments import UseCase, UseCaseContext
 from services.payment.ports import (
+    REFUND_JOB,
     UNCLEAR_FAILURES,
     WEBHOOK_JOB,
     Job,
@@ -22,6 +23,7 @@ from services.payment.ports import (
     WebhookInbox,
     record_id,
 )
+from services.payment.refunds import refund_if_unwanted
 from shared.errors import PermanentError
 from shared.gateway import GatewayRefused
 
@@ -135,15 +137,20 @@ class AsaasUpdateService(UseCase):
                 if decision.unchanged:
                     return "ignored", record.payment.status in OPEN_STATUSES
                 moved = replace(record, payment=decision.state)
+                facts = self._messages.of_facts(moved, decision.events)
+                moved, refund_job = refund_if_unwanted(moved, self._clock())
+                if refund_job is not None:
+                    log.warning("payment %s: paid though its order cancelled it; refunding", key)
+                    await self._jobs.put(refund_job)
                 try:
-                    await self._payments.save(
-                        moved, self._messages.of_facts(moved, decision.events)
-                    )
+                    await self._payments.save(moved, facts)
                     break
                 except StaleRecord:
                     continue
             else:
                 raise StaleRecord(f"payment {key} kept changing")
+        if refund_job is not None:
+            self._wake(REFUND_JOB)
         await self._payments.publish(key)
         status = moved.payment.status
         log.info("payment %s: %s -> %s", key, event, status)

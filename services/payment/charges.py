@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from services.payment import domain
@@ -18,13 +19,16 @@ from services.payment.payments import (
 )
 from services.payment.pix_images import PixImages
 from services.payment.ports import (
+    REFUND_JOB,
     UNCLEAR_FAILURES,
     AsaasAccount,
     Charge,
     ChargeRequest,
+    JobQueue,
     PaymentRecord,
     record_id,
 )
+from services.payment.refunds import refund_if_unwanted
 from shared.contracts.payments import CancelPayment, RequestPayment
 from shared.errors import PermanentError
 from shared.gateway import GatewayRefused, GatewaySettings
@@ -46,11 +50,18 @@ class ChargeService(UseCase):
     """Creates and deletes the orders' charges."""
 
     def __init__(
-        self, context: UseCaseContext, gateway: GatewaySettings, pix_images: PixImages
+        self,
+        context: UseCaseContext,
+        gateway: GatewaySettings,
+        pix_images: PixImages,
+        jobs: JobQueue,
+        wake: Callable[[str], None],
     ) -> None:
         super().__init__(context)
         self._gateway = gateway
         self._pix_images = pix_images
+        self._jobs = jobs
+        self._wake = wake
 
     # RequestPayment
 
@@ -211,6 +222,9 @@ class ChargeService(UseCase):
         key = record_id(command.client_id, reference)
         async with self._payments.one_use_case_at_a_time(key):
             record = await self._payments.get(key)
+            if record is not None:
+                # Marked first: money that reaches this charge from now on goes back.
+                record = await self._mark_unwanted(record)
             if record is not None and record.payment.status not in DELETABLE:
                 log.info(
                     "order %s: charge is %s, nothing to delete",
@@ -240,6 +254,24 @@ class ChargeService(UseCase):
                 await self._payments.save(cancelled, events)
             await self._payments.unwatch(key)
         await self._payments.publish(key)
+
+    async def _mark_unwanted(self, record: PaymentRecord) -> PaymentRecord:
+        """Saves that the order no longer wants the charge; a paid one starts its refund."""
+        decision = domain.cancel_requested(record.payment)
+        if decision.unchanged:
+            return record
+        marked, refund_job = refund_if_unwanted(
+            replace(record, payment=decision.state), self._clock()
+        )
+        if refund_job is not None:
+            log.warning(
+                "order %s: its cancelled charge was paid; refunding", record.payment.order_id
+            )
+            await self._jobs.put(refund_job)
+        saved = await self._payments.save(marked)
+        if refund_job is not None:
+            self._wake(REFUND_JOB)
+        return saved
 
     @staticmethod
     async def _delete(account: AsaasAccount, charge_id: str) -> bool:

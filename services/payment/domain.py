@@ -167,6 +167,9 @@ class Payment:
     """Chargeback events already reported (each is reported once)."""
     attempt: int = 1
     """Which charge of the order: one more after each change of payment method."""
+    unwanted: bool = False
+    """Its order asked for it to be deleted (CancelPayment): money paid to it goes back, whatever
+    the order service believes or learns."""
 
     @property
     def reference(self) -> str:
@@ -259,6 +262,19 @@ def retry_creation(payment: Payment) -> Payment:
 def deleted(payment: Payment, now: datetime) -> PaymentDecision:
     """Asaas deleted the pending charge at our request (same as its PAYMENT_DELETED)."""
     return on_asaas_event(payment, "PAYMENT_DELETED", now)
+
+
+def cancel_requested(payment: Payment) -> PaymentDecision:
+    """The order no longer wants this charge: a pending one is to be deleted and a paid one
+    refunded (`refund_due`), now or whenever the money arrives."""
+    if payment.unwanted:
+        return _no_change(payment)
+    return Decision(replace(payment, unwanted=True))
+
+
+def refund_due(payment: Payment) -> bool:
+    """Money was taken for a charge its order no longer wants, and no refund has begun."""
+    return payment.unwanted and payment.status is ChargeStatus.PAID
 
 
 def refund_requested(payment: Payment) -> PaymentDecision:

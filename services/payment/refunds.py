@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from services.payment import domain
 from services.payment.domain import ChargeStatus, InvalidTransition, charge_reference
@@ -49,6 +49,29 @@ class RefundAttempt:
 ACCEPTED = RefundAttempt(accepted=True)
 
 
+def refund_begun(
+    record: PaymentRecord, *, correlation_id: str, causation_id: str, now: datetime
+) -> tuple[PaymentRecord, Job]:
+    """A record whose payment is now REFUND_PENDING, with its refund begun, and the job that
+    makes the calls; the caller puts the job before it saves the record."""
+    refund = RefundState(correlation_id=correlation_id, causation_id=causation_id, started_at=now)
+    return replace(record, refund=refund), Job(REFUND_JOB, record.record_id, now)
+
+
+def refund_if_unwanted(record: PaymentRecord, now: datetime) -> tuple[PaymentRecord, Job | None]:
+    """Money taken for a charge its order no longer wants goes back at once: the record with its
+    refund begun and the job to put (None when no refund is due)."""
+    if not domain.refund_due(record.payment):
+        return record, None
+    decision = domain.refund_requested(record.payment)
+    return refund_begun(
+        replace(record, payment=decision.state),
+        correlation_id=record.correlation_id,
+        causation_id=record.causation_id,
+        now=now,
+    )
+
+
 class RefundService(UseCase):
     """Starts refunds and makes the attempts the refund loop runs."""
 
@@ -73,14 +96,15 @@ class RefundService(UseCase):
             if decision.unchanged:
                 log.info("order %s: refund already %s", command.order_id, record.payment.status)
                 return
-            refund = RefundState(
+            begun, job = refund_begun(
+                replace(record, payment=decision.state),
                 correlation_id=command.correlation_id,
                 causation_id=str(command.event_id),
-                started_at=self._clock(),
+                now=self._clock(),
             )
             # The job first: without the saved REFUND_PENDING it finds nothing to do.
-            await self._jobs.put(Job(REFUND_JOB, key, self._clock()))
-            await self._payments.save(replace(record, payment=decision.state, refund=refund))
+            await self._jobs.put(job)
+            await self._payments.save(begun)
         self._wake(REFUND_JOB)
 
     async def refund(self, job: Job) -> None:

@@ -76,7 +76,7 @@ def build_use_cases(
     runner = JobRunner(jobs, inbox, policy, clock)
     pix_images = PixImages(images, policy.public_base_url, clock)
     return PaymentUseCases(
-        charges=ChargeService(context, gateway, pix_images),
+        charges=ChargeService(context, gateway, pix_images, jobs, runner.wake),
         refunds=RefundService(context, jobs, runner.wake),
         asaas_updates=AsaasUpdateService(context, jobs, inbox, runner.wake),
         runner=runner,

@@ -323,6 +323,19 @@ class Restaurant:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
+    async def refund_requests(self) -> list[tuple[str, int]]:
+        """Every refund request Asaas got for this restaurant: (charge id, answer status)."""
+        response = await self.asaas.get("/_control/refunds")
+        return [(entry["payment"], entry["status"]) for entry in response.json()["data"]]
+
+    async def payment_document(self, order_id: str, attempt: int = 1) -> dict[str, Any] | None:
+        """The payment service's record of the order's charge attempt, as stored."""
+        reference = order_id if attempt == 1 else f"{order_id}:{attempt}"
+        found: dict[str, Any] | None = await self.stack.database[PAYMENTS].find_one(
+            {"_id": f"{self.client_id}:{reference}"}
+        )
+        return found
+
     async def deliveries(self) -> list[dict[str, Any]]:
         response = await self.asaas.get("/_control/deliveries")
         return list(response.json()["data"])

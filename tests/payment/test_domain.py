@@ -160,6 +160,21 @@ def test_exhausted_refund_retries_report_once_and_keep_the_payment_refund_pendin
     )
 
 
+def test_a_charge_its_order_cancelled_owes_a_refund_once_paid_whenever_the_money_comes() -> None:
+    pending = domain.cancel_requested(payment(ChargeStatus.PENDING)).state
+    paid = domain.cancel_requested(payment(ChargeStatus.PAID)).state
+
+    assert (pending.unwanted, domain.refund_due(pending)) == (True, False)
+    assert domain.refund_due(paid)
+    late, facts = run(pending, "PAYMENT_RECEIVED")  # paid before Asaas could delete it
+    assert (late.status, late.unwanted, facts) == (ChargeStatus.PAID, True, [FactKind.SUCCEEDED])
+    assert domain.refund_due(late)
+    refunding = domain.refund_requested(late).state
+    assert not domain.refund_due(refunding)
+    assert domain.cancel_requested(paid).unchanged
+    assert not domain.refund_due(payment(ChargeStatus.PAID))  # its order still wants it
+
+
 def test_a_deleted_pending_charge_is_cancelled_once() -> None:
     cancelled, facts = run(payment(), "PAYMENT_DELETED", "PAYMENT_DELETED", "PAYMENT_OVERDUE")
     assert cancelled.status is ChargeStatus.CANCELLED

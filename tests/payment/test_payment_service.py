@@ -409,6 +409,46 @@ async def test_cancel_payment_deletes_the_pending_charge_once(
     assert len(payment_events.of(created.order_id, PaymentCancelled)) == 1
 
 
+async def test_a_paid_charge_whose_order_cancels_it_is_refunded_by_the_payment_service(
+    restaurant: Restaurant, payment_events: PaymentEvents
+) -> None:
+    # The order service never heard of the payment (its PaymentSucceeded lost) and cancels.
+    created = await paid(restaurant, payment_events)
+    await restaurant.send(restaurant.cancel_payment(created.order_id))
+
+    await payment_events.wait(created.order_id, RefundRequested)
+    refunded = await payment_events.wait(created.order_id, PaymentRefunded)
+    assert refunded.amount_cents == 4480
+    assert (await restaurant.charge(created.payment_id))["status"] == "REFUNDED"
+    assert await restaurant.refund_requests() == [(created.payment_id, 200)]
+    await payment_events.all_published(restaurant, created.order_id)
+    assert payment_events.of(created.order_id, PaymentCancelled) == []
+
+
+async def test_money_that_arrives_after_the_order_cancelled_its_charge_goes_back(
+    restaurant: Restaurant, payment_events: PaymentEvents
+) -> None:
+    created = await charged(restaurant, payment_events)
+    await restaurant.control("webhooks/pause")
+    await restaurant.sandbox(created.payment_id, "confirm")  # paid; Asaas has not told us yet
+    await restaurant.send(restaurant.cancel_payment(created.order_id))
+    # Asaas refuses to delete a paid charge: the order's cancellation cannot stop the money.
+    await eventually(
+        lambda: _marked_unwanted(restaurant, created.order_id), what="the charge marked unwanted"
+    )
+    await restaurant.control("webhooks/resume")
+
+    await payment_events.wait(created.order_id, PaymentSucceeded)
+    await payment_events.wait(created.order_id, PaymentRefunded)
+    assert (await restaurant.charge(created.payment_id))["status"] == "REFUNDED"
+    assert await restaurant.refund_requests() == [(created.payment_id, 200)]
+
+
+async def _marked_unwanted(restaurant: Restaurant, order_id: str) -> bool:
+    document = await restaurant.payment_document(order_id)
+    return document is not None and document.get("unwanted") is True
+
+
 async def test_a_refund_refused_for_balance_is_retried_until_asaas_accepts(
     restaurant: Restaurant, payment_events: PaymentEvents
 ) -> None:
