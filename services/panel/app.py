@@ -16,7 +16,7 @@ from services.panel.feeds import FeedUnavailable, StoreFeeds
 from services.panel.pages import PageError, page, see_other
 from services.panel.routes import panel_routes
 from services.panel.session import SignedOut
-from shared.clients.chatbot_queries import QueryError
+from shared.clients.order_answers import QueryError
 from shared.runtime import Clock, ServiceRuntime, utc_now
 
 SERVICE = "panel"

@@ -21,7 +21,8 @@ from pydantic import ValidationError
 
 from shared import command_line
 from shared.clients.chatbot import ChatbotClient
-from shared.clients.chatbot_queries import ChatbotQueries, QueryError
+from shared.clients.chatbot_queries import ChatbotQueries
+from shared.clients.order_answers import QueryError
 from shared.command_line import Failed, progress, say
 from shared.contracts.base import format_brl
 from shared.contracts.orders import CancelOrder, ChangePaymentMethod, OrderSnapshot, PlaceOrder

@@ -16,20 +16,19 @@ from urllib.parse import quote
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from shared.clients.order_answers import (
+    QueryError,
+    answer_body,
+    orders_of,
+    snapshot_of,
+    unreachable,
+)
 from shared.contracts.base import PhoneNumber
 from shared.contracts.orders import OrderSnapshot
 
 _PHONE = TypeAdapter(PhoneNumber)
 MAX_RECENT = 200
 """The most orders one look-up returns (the order service's page size limit)."""
-
-
-class QueryError(Exception):
-    """A look-up that got no answer: why, in words, and the HTTP status if one came."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class OrderNotFound(QueryError):
@@ -68,7 +67,7 @@ class ChatbotQueries:
         answer = await self._get(f"/orders/{quote(order_id, safe='')}", {})
         if answer.status_code == 404:
             raise OrderNotFound(f"order {order_id} not found", 404)
-        return _order(self._body(answer))
+        return snapshot_of(answer_body(answer))
 
     async def recent(self, phone_number: str, limit: int = 3) -> list[OrderSnapshot]:
         """The customer's latest `limit` orders, newest first (none: an empty list)."""
@@ -81,44 +80,10 @@ class ChatbotQueries:
         if not 1 <= limit <= MAX_RECENT:
             raise QueryError(f"the limit must be 1 to {MAX_RECENT}, not {limit}")
         answer = await self._get("/orders", {"phoneNumber": phone, "limit": limit})
-        orders = self._body(answer).get("orders")
-        if not isinstance(orders, list):
-            raise QueryError("the order service answered without a list of orders")
-        return [_order(order) for order in orders]
+        return orders_of(answer_body(answer))
 
     async def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
         try:
             return await self._http.get(path, params=params)
         except httpx.TransportError as error:
-            raise QueryError(
-                f"the order service at {self.base_url} cannot be reached "
-                f"({type(error).__name__}); is it running?"
-            ) from None
-
-    def _body(self, answer: httpx.Response) -> dict[str, Any]:
-        if answer.status_code == 401:
-            raise QueryError("the order service refused the token (401): check it", 401)
-        if answer.status_code == 403:
-            raise QueryError("this token may not read these orders (403)", 403)
-        try:
-            body = answer.json()
-        except ValueError:
-            body = None
-        if answer.status_code != 200:
-            detail = body.get("detail") if isinstance(body, dict) else None
-            said = f": {detail}" if isinstance(detail, str) else ""
-            raise QueryError(
-                f"the order service answered {answer.status_code}{said}", answer.status_code
-            )
-        if not isinstance(body, dict):
-            raise QueryError("the order service's answer is not a JSON object")
-        return body
-
-
-def _order(document: Any) -> OrderSnapshot:
-    try:
-        return OrderSnapshot.model_validate(document)
-    except ValidationError:
-        raise QueryError(
-            "the order service answered with an order this client cannot read"
-        ) from None
+            raise unreachable(self.base_url, error) from None

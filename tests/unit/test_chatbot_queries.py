@@ -8,7 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from shared.clients.chatbot_queries import ChatbotQueries, OrderNotFound, QueryError
+from shared.clients.chatbot_queries import ChatbotQueries, OrderNotFound
+from shared.clients.order_answers import QueryError
 
 Answer = Callable[[httpx.Request], httpx.Response]
 

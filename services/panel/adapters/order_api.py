@@ -10,7 +10,13 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from shared.clients.chatbot_queries import QueryError
+from shared.clients.order_answers import (
+    QueryError,
+    answer_body,
+    orders_of,
+    snapshot_of,
+    unreachable,
+)
 from shared.contracts.orders import OrderSnapshot
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus
@@ -53,7 +59,7 @@ class OrderApi:
         pages = await asyncio.gather(
             *(self._get(token, path, {"limit": limit, "status": status}) for status in statuses)
         )
-        return [_order(found) for page in pages for found in _orders(page)]
+        return [order for page in pages for order in orders_of(page)]
 
     async def store_orders_back_to(
         self, token: str, client_id: str, store_id: str, until: Callable[[OrderSnapshot], bool]
@@ -64,7 +70,7 @@ class OrderApi:
         params: dict[str, Any] = {"limit": LONGEST_PAGE}
         for _ in range(MOST_PAGES):
             page = await self._get(token, path, params)
-            for order in map(_order, _orders(page)):
+            for order in orders_of(page):
                 found.append(order)
                 if until(order):
                     return found
@@ -77,12 +83,12 @@ class OrderApi:
     async def by_phone(self, token: str, phone_number: str) -> list[OrderSnapshot]:
         """The restaurant's newest orders of one customer's phone (E.164)."""
         page = await self._get(token, "/orders", {"phoneNumber": phone_number, "limit": PAGE})
-        return [_order(found) for found in _orders(page)]
+        return orders_of(page)
 
     async def order(self, token: str, order_id: str) -> OrderSnapshot | None:
         """One order, or None when there is none the token may see."""
         try:
-            return _order(await self._get(token, f"/orders/{quote(order_id, safe='')}", {}))
+            return snapshot_of(await self._get(token, f"/orders/{quote(order_id, safe='')}", {}))
         except QueryError as error:
             if error.status == 404:
                 return None
@@ -102,10 +108,10 @@ class OrderApi:
         if answer.status_code == 422:
             errors = _json(answer).get("errors")
             raise ConfigRefused(errors if isinstance(errors, list) else [])
-        return _config(self._body(answer))
+        return _config(answer_body(answer))
 
     async def _get(self, token: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self._body(await self._send("GET", token, path, params=params))
+        return answer_body(await self._send("GET", token, path, params=params))
 
     async def _send(self, method: str, token: str, path: str, **options: Any) -> httpx.Response:
         try:
@@ -113,19 +119,7 @@ class OrderApi:
                 method, path, headers={"Authorization": f"Bearer {token}"}, **options
             )
         except httpx.TransportError as error:
-            raise QueryError(
-                f"the order service cannot be reached ({type(error).__name__})"
-            ) from None
-
-    def _body(self, answer: httpx.Response) -> dict[str, Any]:
-        body = _json(answer)
-        if answer.status_code != 200:
-            detail = body.get("detail")
-            said = f": {detail}" if isinstance(detail, str) else ""
-            raise QueryError(
-                f"the order service answered {answer.status_code}{said}", answer.status_code
-            )
-        return body
+            raise unreachable(self.base_url, error) from None
 
 
 def _store_path(client_id: str, store_id: str) -> str:
@@ -140,22 +134,8 @@ def _json(answer: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _orders(page: dict[str, Any]) -> list[Any]:
-    orders = page.get("orders")
-    if not isinstance(orders, list):
-        raise QueryError("the order service answered without a list of orders")
-    return orders
-
-
 def _config(document: Any) -> StoreOrderConfig:
     try:
         return StoreOrderConfig.model_validate(document)
     except ValidationError:
         raise QueryError("the order service answered a configuration it cannot read") from None
-
-
-def _order(document: Any) -> OrderSnapshot:
-    try:
-        return OrderSnapshot.model_validate(document)
-    except ValidationError:
-        raise QueryError("the order service answered an order the panel cannot read") from None
