@@ -58,9 +58,13 @@ def _access_env() -> dict[str, str]:
 
 def _payment_env() -> dict[str, str]:
     """The local run's credential encryption key: from the environment, else one kept in
-    `.local/state/` (made on first use), so stored credentials stay readable across runs."""
+    `.local/state/` (made on first use), so stored credentials stay readable across runs; and
+    the local Asaas emulator among the APIs a restaurant may name."""
+    env = _access_env() | {
+        "ASAAS_BASE_URLS": os.environ.get("ASAAS_BASE_URLS", "http://127.0.0.1:8701/v3")
+    }
     if os.environ.get("PAYMENT_ENCRYPTION_KEY"):
-        return _access_env()
+        return env
     key_file = STATE_DIR / "payment-encryption.key"
     if not key_file.exists():
         from cryptography.fernet import Fernet
@@ -68,7 +72,7 @@ def _payment_env() -> dict[str, str]:
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.write_bytes(Fernet.generate_key())
         key_file.chmod(0o600)
-    return _access_env() | {"PAYMENT_ENCRYPTION_KEY": key_file.read_text().strip()}
+    return env | {"PAYMENT_ENCRYPTION_KEY": key_file.read_text().strip()}
 
 
 @dataclass(frozen=True)

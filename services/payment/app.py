@@ -55,7 +55,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
         runtime.loop(name, loop)
     runtime.on_stop(clients.close)
     routers = [
-        admin_router(restaurants, runtime.access(settings.access)),
+        admin_router(restaurants, runtime.access(settings.access), settings.asaas.base_urls),
         webhook_router(
             use_cases.asaas_updates, restaurants, settings.asaas.webhook_body_limit_bytes
         ),

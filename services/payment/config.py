@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, Any, ClassVar
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, MultiFernet
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.auth import AccessSettings
 from shared.gateway import GatewaySettings
@@ -47,6 +48,11 @@ class EncryptionSettings(BaseSettings):
         return MultiFernet([Fernet(part.strip().encode()) for part in parts if part.strip()])
 
 
+ASAAS_APIS = ("https://api.asaas.com/v3", "https://api-sandbox.asaas.com/v3")
+"""Asaas's production and sandbox APIs (its documentation's base URLs)."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 class AsaasSettings(BaseSettings):
     """Calls to Asaas and how its webhooks reach this service."""
 
@@ -59,6 +65,12 @@ class AsaasSettings(BaseSettings):
     max_elapsed_s: float = Field(
         default=20.0, gt=0, description="ASAAS_MAX_ELAPSED_S: longest time retrying one call."
     )
+    base_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(ASAAS_APIS),
+        description="ASAAS_BASE_URLS: comma-separated Asaas APIs a restaurant's credentials may "
+        "name as their baseUrl (default: Asaas's production and sandbox). https only; plain http "
+        "only to a loopback host, for the local emulator.",
+    )
     webhook_email: str = Field(
         default="payments-alerts@example.com",
         description="ASAAS_WEBHOOK_EMAIL: where Asaas writes when a webhook queue is paused.",
@@ -66,6 +78,26 @@ class AsaasSettings(BaseSettings):
     webhook_body_limit_bytes: int = Field(
         default=256 * 1024, ge=1024, description="ASAAS_WEBHOOK_BODY_LIMIT_BYTES (413 above)."
     )
+
+    @field_validator("base_urls", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("base_urls")
+    @classmethod
+    def _https_or_loopback(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            local = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+            if not (parts.scheme == "https" and parts.hostname) and not local:
+                raise ValueError(
+                    "every ASAAS_BASE_URLS entry must be https:// (http:// only to a loopback "
+                    "host, for the local emulator)"
+                )
+        return [url.rstrip("/") for url in urls]
 
     @property
     def gateway(self) -> GatewaySettings:

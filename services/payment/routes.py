@@ -7,6 +7,7 @@ No `from __future__ import annotations` here: FastAPI reads the route signatures
 
 import logging
 import re
+from collections.abc import Collection
 from typing import Annotated
 
 import httpx
@@ -80,7 +81,8 @@ class WebhookReceipt(BaseModel):
     duplicate: bool = Field(description="Whether this event id had arrived before.")
 
 
-def admin_router(restaurants: Restaurants, access: Access) -> APIRouter:
+def admin_router(restaurants: Restaurants, access: Access, base_urls: Collection[str]) -> APIRouter:
+    """The restaurants' Asaas credentials; `base_urls` are the Asaas APIs they may name."""
     router = APIRouter()
     Restaurant = Annotated[Caller, access.allow(Role.RESTAURANT)]
 
@@ -102,6 +104,11 @@ def admin_router(restaurants: Restaurants, access: Access) -> APIRouter:
         except ValidationError as error:
             # Field names and messages only: the input (a secret, perhaps) is never echoed.
             return problem(422, "invalid credentials body", errors=field_problems(error))
+        if body.base_url.rstrip("/") not in base_urls:
+            # A restaurant must not point this service's calls (with its API key) elsewhere.
+            allowed = ", ".join(sorted(base_urls))
+            errors = [{"field": "baseUrl", "problem": f"must be one of: {allowed}"}]
+            return problem(422, "invalid credentials body", errors=errors)
         try:
             summary = await restaurants.configure(
                 client_id, body.api_key, body.webhook_token, body.base_url

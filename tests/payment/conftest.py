@@ -121,6 +121,7 @@ def start_stack(
             "MONGODB_DATABASE": database_name,
             "PAYMENT_ENCRYPTION_KEY": key,
             "PUBLIC_BASE_URL": service.url,
+            "ASAAS_BASE_URLS": f"{emulator.url}/v3",
         }
         | overrides
     )

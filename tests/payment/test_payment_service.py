@@ -539,6 +539,26 @@ async def test_malformed_and_impossible_commands_are_dead_lettered(
 # Credentials
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    ["https://evil.example/v3", "http://127.0.0.1:1/v3", "https://api.asaas.com.evil.example/v3"],
+)
+async def test_credentials_naming_an_asaas_api_this_service_does_not_allow_are_refused(
+    newcomer: Restaurant, stack: Stack, base_url: str
+) -> None:
+    path = f"/restaurants/{newcomer.client_id}/asaas"
+    body = {"apiKey": newcomer.api_key, "webhookToken": newcomer.webhook_token, "baseUrl": base_url}
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    refused = await newcomer.service.put(path, json=body, headers=admin)
+
+    assert refused.status_code == 422
+    assert [error["field"] for error in refused.json()["errors"]] == ["baseUrl"]
+    assert newcomer.api_key not in refused.text
+    assert (await newcomer.service.get(path, headers=admin)).status_code == 404
+    assert (await newcomer.asaas.get("/v3/webhooks")).json()["data"] == []
+
+
 async def test_credentials_are_stored_encrypted_never_shown_and_the_webhook_registered_once(
     newcomer: Restaurant, stack: Stack
 ) -> None:

@@ -140,6 +140,7 @@ def start_system(
             | {
                 "MONGODB_DATABASE": databases["payment"],
                 "PAYMENT_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+                "ASAAS_BASE_URLS": f"http://127.0.0.1:{ports['asaas']}/v3",
                 "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['payment']}",
             }
             | (PAYMENT_FAST if fast else {}),

@@ -8,11 +8,12 @@ import sys
 
 import pytest
 from cryptography.fernet import Fernet
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.notifier.config import Settings as NotifierSettings
 from services.order.config import Settings as OrderSettings
+from services.payment.config import ASAAS_APIS, AsaasSettings
 from services.payment.config import Settings as PaymentSettings
 from shared.entrypoint import InvalidSettings, load_settings
 from shared.settings import ServiceSettings
@@ -208,3 +209,12 @@ def test_an_order_service_deployed_with_the_local_admin_token_does_not_start() -
     assert started.stderr.startswith(
         "order service: invalid settings: ADMIN_TOKEN: Value error, is the local default"
     )
+
+
+def test_the_asaas_apis_a_restaurant_may_name_are_https_or_the_local_emulator() -> None:
+    assert AsaasSettings().base_urls == list(ASAAS_APIS)
+    local = AsaasSettings(base_urls="https://api.asaas.com/v3/, http://127.0.0.1:8701/v3")
+    assert local.base_urls == ["https://api.asaas.com/v3", "http://127.0.0.1:8701/v3"]
+    for refused in ("http://asaas.example/v3", "ftp://127.0.0.1/v3", "https:///v3"):
+        with pytest.raises(ValidationError, match="https"):
+            AsaasSettings(base_urls=refused)

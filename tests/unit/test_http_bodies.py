@@ -62,7 +62,7 @@ async def http(webhooks: ReceivedWebhooks) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     answer_with_problems(app)
     app.include_router(order_routes(service, access, QuerySettings()))
-    app.include_router(admin_router(restaurants, access))
+    app.include_router(admin_router(restaurants, access, ["http://test/v3"]))
     app.include_router(
         webhook_router(cast(AsaasUpdateService, webhooks), restaurants, WEBHOOK_LIMIT)
     )

@@ -77,7 +77,7 @@ async def services() -> AsyncIterator[Services]:
     answer_with_problems(app)
     app.include_router(order_routes(twins.service, access, QuerySettings()))
     app.include_router(access_routes(access, signer, TokenSettings(), twins.sink, now))
-    app.include_router(admin_router(restaurants, access))
+    app.include_router(admin_router(restaurants, access, [ASAAS_BODY["baseUrl"]]))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://services") as http:
         yield Services(
