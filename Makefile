@@ -115,7 +115,7 @@ format: .venv/.synced ## Apply ruff's fixes and formatting
 clean: down ## Remove server state and logs (installs are kept)
 	rm -rf .local/state .local/logs .local/run
 
-dlq: .venv/.synced ## Dead letters: make dlq ARGS="list orders.commands.dlq" (see README, Dead letters)
+dlq: .venv/.synced ## Dead letters: make dlq ARGS="list orders.commands.dlq" (see docs/operations.md, Dead letters)
 	$(PY) -m shared.dlq_replay $(ARGS)
 
 bench: install ## Benchmarks on the real broker and server; JSON results in bench-results/

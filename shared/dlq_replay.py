@@ -1,5 +1,5 @@
-"""Reads a dead-letter topic and replays its records to the topics they came from (README.md,
-"Dead letters"): `python -m shared.dlq_replay list|show|replay <topic>.dlq ...`."""
+"""Reads a dead-letter topic and replays its records to the topics they came from
+(docs/operations.md, "Dead letters"): `python -m shared.dlq_replay list|show|replay ...`."""
 
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ async def replay(kafka: KafkaSettings, topic: str, selection: Selection, out: Te
 
 
 EXAMPLES = """\
-examples (README.md, "Dead letters"):
+examples (docs/operations.md, "Dead letters"):
   python -m shared.dlq_replay list orders.commands.dlq
   python -m shared.dlq_replay show orders.commands.dlq 12 --partition 3
   python -m shared.dlq_replay replay orders.commands.dlq --offset 12 --partition 3

@@ -168,7 +168,7 @@ class OutboxRelay:
         self, collection: Any, document_id: Any, entry: Document, error: BaseException
     ) -> None:
         """Moves `entry` from the outbox to the document's parked list, for on-call to fix and
-        replay (README, "Parked outbox records"); logs no body: it may carry personal data."""
+        replay (docs/operations.md, "Parked outbox records"); logs no body (personal data)."""
         error_type = type(error).__name__
         await collection.update_one(
             {"_id": document_id},

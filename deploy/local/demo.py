@@ -308,7 +308,7 @@ async def main() -> None:
         await demo.paid_order_refunded_when_the_restaurant_never_answers()
         await demo.open_the_panel()
     say("\n✔ Demo finished. The system stays up: try `python -m shared.clients.chatbot_cli`")
-    say("  and `python -m shared.clients.pos_simulator` (see the README). Ctrl-C stops it.")
+    say("  and `python -m shared.clients.pos_simulator` (docs/integrating.md). Ctrl-C stops it.")
 
 
 if __name__ == "__main__":

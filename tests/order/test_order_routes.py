@@ -1,5 +1,5 @@
-"""The order service's query routes over HTTP, on the in-memory twins: page sizes as README
-promises them (20 by default, at most 200) and the bearer they sit behind."""
+"""The order service's query routes over HTTP, on the in-memory twins: page sizes as
+docs/order-service.md promises them (20 by default, at most 200) and the bearer they sit behind."""
 
 from __future__ import annotations
 

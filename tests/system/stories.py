@@ -1,5 +1,5 @@
 """The customer's conversation, story by story: the one table that the end-to-end test plays and
-asserts, and that README.md shows (a test fails when the README's copy differs).
+asserts, and that docs/notifications.md shows (a test fails when the page's copy differs).
 
 Texts are written out as the customer reads them. `{number}` is the order's number, `{expiry}`
 when its payment stops being accepted (store time), `{pix_code}` its PIX copy-and-paste code and
@@ -219,14 +219,14 @@ SHOWN = {
     "pix_code": "00020101021226820014br.gov.bcb.pix…",
     "link": "https://www.asaas.com/i/…",
 }
-"""Example values the README shows in place of each order's own."""
+"""Example values docs/notifications.md shows in place of each order's own."""
 
-README_START = "<!-- stories: generated from tests/system/stories.py -->"
-README_END = "<!-- end of stories -->"
+TABLE_START = "<!-- stories: generated from tests/system/stories.py -->"
+TABLE_END = "<!-- end of stories -->"
 
 
-def readme_table() -> str:
-    """The README's table of stories, between its markers."""
+def shown_table() -> str:
+    """The table of stories docs/notifications.md shows, between its markers."""
     rows = [
         "| Story | What the customer reads on WhatsApp, in order |",
         "|---|---|",
@@ -236,7 +236,7 @@ def readme_table() -> str:
             f"{position}. {_shown(text)}" for position, text in enumerate(story.messages, start=1)
         )
         rows.append(f"| {story.title} | {messages} |")
-    return "\n".join([README_START, *rows, README_END])
+    return "\n".join([TABLE_START, *rows, TABLE_END])
 
 
 def _shown(text: str) -> str:

@@ -28,8 +28,9 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.integration
 
 SCREENSHOTS = Path(os.environ.get("PANEL_SCREENSHOTS_DIR") or tempfile.mkdtemp(prefix="panel-"))
-"""What a restaurant sees; `PANEL_SCREENSHOTS_DIR=docs/panel` refreshes the README's pictures
-(by default they go to a scratch folder, so a test run leaves the checkout as it was)."""
+"""What a restaurant sees; `PANEL_SCREENSHOTS_DIR=docs/panel` refreshes the pictures of
+docs/panel.md (by default they go to a scratch folder, so a test run leaves the checkout as it
+was)."""
 REASON = "Acabou o pão de hambúrguer"
 READY_TEMPLATE = "Pedido #{order_number} pronto na {store_name}!"
 TABLET = (1366, 900)

@@ -22,14 +22,14 @@ from tests.builders import envelope
 from tests.system.conftest import Restaurant, System
 from tests.system.stories import (
     PIX,
-    README_END,
-    README_START,
     REJECTION_REASON,
     STORIES,
     SWITCHED_TO,
+    TABLE_END,
+    TABLE_START,
     Ending,
     Story,
-    readme_table,
+    shown_table,
 )
 from tests.waiting import eventually
 
@@ -298,13 +298,13 @@ async def test_the_pix_instructions_carry_the_qr_code_as_a_png_image(
     assert served.content == image
 
 
-def test_the_readme_shows_the_stories_table() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    start, end = readme.find(README_START), readme.find(README_END)
-    assert start >= 0, f"README.md has no {README_START}"
-    assert end > start, f"README.md has no {README_END} after {README_START}"
+def test_the_notifications_page_shows_the_stories_table() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "notifications.md").read_text()
+    start, end = page.find(TABLE_START), page.find(TABLE_END)
+    assert start >= 0, f"docs/notifications.md has no {TABLE_START}"
+    assert end > start, f"docs/notifications.md has no {TABLE_END} after {TABLE_START}"
 
-    assert readme[start : end + len(README_END)] == readme_table(), (
-        "README.md's table of stories differs from tests/system/stories.py; paste "
-        "`python -c 'from tests.system.stories import readme_table; print(readme_table())'`"
+    assert page[start : end + len(TABLE_END)] == shown_table(), (
+        "docs/notifications.md's table of stories differs from tests/system/stories.py; paste "
+        "`python -c 'from tests.system.stories import shown_table; print(shown_table())'`"
     )

@@ -5,10 +5,11 @@ its audit event (embedded outbox) are written in one update under the document's
 lock, which the outbox relay shares (FerretDB rewrites whole documents on update).
 
 FerretDB 1.x reads a whole collection for every filter but `_id` equality (stock 1.24.2 even for
-updates by `_id`; the local build patches that, see the README), so the working collection
-holds only messages in flight and recently finished: `compact` moves finished, published entries
-to `notification_history` (insert-only, `_id` look-ups) and deletes them in one batched pass. A
-claim checks the history after its insert, so an entry archived meanwhile is never sent again.
+updates by `_id`; the local build patches that, see docs/local-servers.md), so the working
+collection holds only messages in flight and recently finished: `compact` moves finished,
+published entries to `notification_history` (insert-only, `_id` look-ups) and deletes them in one
+batched pass. A claim checks the history after its insert, so an entry archived meanwhile is never
+sent again.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 FerretDB 1.x applies a conditional update by reading the document, changing it in Go and writing
 it back whole (two replicas can both "win" one compare-and-set), and reads the whole collection
 for any filter but `_id` equality (stock 1.24.2 even for updates and deletes by `_id`; the local
-build's patch fixes that, see the README). Inserts and `_id` finds stay cheap and atomic. So:
+build's patch fixes that, see docs/local-servers.md). Inserts and `_id` finds stay cheap and
+atomic. So:
 
 - a pending timer is one document, `_id` = `timerId`, written only by the command consumer
   (commands of one timer arrive in order on one restaurant's partition);
