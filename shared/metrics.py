@@ -47,3 +47,15 @@ MONGO_COMMAND_SECONDS = Histogram(
     ["command", "collection", "outcome"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+AUDIT_FINDINGS = Gauge(
+    "money_audit_findings",
+    "Orders or payments whose money disagrees, as the money audit's last pass found them, by "
+    "kind (shared/audit.py).",
+    ["kind"],
+)
+AUDIT_REPAIRS = Counter(
+    "money_audit_repairs_total",
+    "Disagreements the money audit repaired (a refund started or asked again, a payment read "
+    "back from Asaas), by kind.",
+    ["kind"],
+)

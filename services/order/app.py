@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.order import audit
 from services.order.access_routes import access_routes
 from services.order.adapters import mongo_order_repository, mongo_store_config_repository
 from services.order.adapters.mongo_order_numbers import MongoOrderNumbers
 from services.order.adapters.mongo_order_repository import MongoOrderRepository
 from services.order.adapters.mongo_store_config_repository import MongoStoreConfigRepository
 from services.order.adapters.pos_topics import PosTopics
+from services.order.audit import OrderAudit
 from services.order.config import Settings
 from services.order.handlers import subscriptions
 from services.order.routes import order_routes
 from services.order.service import OrderService
+from shared.audit import keep_auditing
 from shared.runtime import Clock, ServiceRuntime, utc_now
 from shared.tokens import TokenSigner, load_signing_key
 from shared.topics import (
@@ -35,8 +38,9 @@ POS_TOPIC_PARTITIONS = 1
 def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(SERVICE, settings, clock)
+    orders = MongoOrderRepository(runtime.database, runtime.relay)
     service = OrderService(
-        MongoOrderRepository(runtime.database, runtime.relay),
+        orders,
         MongoStoreConfigRepository(runtime.database, runtime.relay),
         numbers=MongoOrderNumbers(runtime.database),
         sink=runtime.sink,
@@ -58,6 +62,11 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     runtime.publishes(POS_TOPICS)  # each store's `...orders`
     runtime.creates(POS_TOPICS)
     runtime.consume(*subscriptions(service))
+    money_audit = OrderAudit(orders, service, settings.audit, clock)
+    runtime.loop(
+        "money-audit",
+        lambda: keep_auditing(money_audit.run_pass, audit.KINDS, settings.audit.interval_s),
+    )
     return runtime.app(
         routers=[
             order_routes(service, access, settings.queries),

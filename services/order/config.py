@@ -19,6 +19,25 @@ class QuerySettings(BaseSettings):
     max_limit: int = Field(default=200, ge=1, description="Most orders one page may hold.")
 
 
+class AuditSettings(BaseSettings):
+    """The money audit of orders (docs/operations.md, "Money audit")."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDER_AUDIT_", extra="ignore")
+
+    interval_s: float = Field(
+        default=60.0, gt=0, description="ORDER_AUDIT_INTERVAL_S: time between money audits."
+    )
+    grace_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="ORDER_AUDIT_GRACE_S: how long an order may stay cancelled but paid, or paid "
+        "but not released to its POS, since its last change before it is reported.",
+    )
+    batch: int = Field(
+        default=100, ge=1, description="ORDER_AUDIT_BATCH: orders one audit reads per kind."
+    )
+
+
 class TokenSettings(BaseSettings):
     """The key `POST /auth/tokens` signs with, and how long the tokens it mints live."""
 
@@ -51,3 +70,4 @@ class Settings(ServiceSettings):
     access: AccessSettings = Field(default_factory=AccessSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     queries: QuerySettings = Field(default_factory=QuerySettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)

@@ -311,6 +311,16 @@ class OrderService:
                 case OrderStatusChanged():
                     metrics.ORDERS_ENTERING.labels(message.to_status).inc()
 
+    async def refund_stranded(self, order_id: str) -> bool:
+        """Asks again for the refund of a cancelled order still PAID (the money audit's
+        repair); True when it asked."""
+        order = await self._orders.get(order_id)
+        if order is None:
+            return False
+        cause = Cause(order.correlation_id, None, self._clock(), self._new_id)
+        saved = await self._apply(order_id, lambda order: decisions.refund_stranded(order, cause))
+        return saved.payment_status is not order.payment_status
+
     # Store configurations and queries
 
     async def config_of(self, client_id: str, store_id: str) -> StoreOrderConfig:

@@ -111,7 +111,8 @@ class AsaasSettings(BaseSettings):
 
 
 class PaymentPolicy(BaseSettings):
-    """Refund retries, reconciliation and webhook processing of the payment service."""
+    """Refund retries, reconciliation, webhook processing and the money audit of the payment
+    service."""
 
     model_config = SettingsConfigDict(env_prefix="PAYMENT_", extra="ignore")
 
@@ -169,6 +170,18 @@ class PaymentPolicy(BaseSettings):
     )
     poll_interval_s: float = Field(
         default=1.0, gt=0, description="PAYMENT_POLL_INTERVAL_S: longest nap of the job loops."
+    )
+    audit_interval_s: float = Field(
+        default=60.0, gt=0, description="PAYMENT_AUDIT_INTERVAL_S: time between money audits."
+    )
+    audit_pending_max_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="PAYMENT_AUDIT_PENDING_MAX_S: a charge still PENDING this long after its "
+        "creation is reported (its order's payment deadline has long passed) and read back.",
+    )
+    audit_batch: int = Field(
+        default=100, ge=1, description="PAYMENT_AUDIT_BATCH: records one audit reads per kind."
     )
 
     # The waits of work tried again later, on the shared retry curve (`Backoff.delay`); a time

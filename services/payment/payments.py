@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from services.payment.config import PaymentPolicy
+from services.payment.domain import ChargeStatus
 from services.payment.outgoing import PaymentMessages
 from services.payment.ports import (
     RECONCILE_JOB,
@@ -73,6 +74,11 @@ class Payments:
     async def publish(self, record_id: str) -> None:
         """Relays what the record's outbox holds now; call it once the use case is done."""
         await self._repository.publish(record_id)
+
+    async def in_status(
+        self, status: ChargeStatus, created_before: datetime, limit: int, *, unwanted: bool = False
+    ) -> list[PaymentRecord]:
+        return await self._repository.in_status(status, created_before, limit, unwanted=unwanted)
 
     async def watch(self, record_id: str, since: datetime) -> None:
         """(Re)starts the reconciliation clock of an open payment: read after a quiet spell."""

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.payment.domain import Payment
+from services.payment.domain import ChargeStatus, Payment
 from shared.contracts.payments import PaymentCustomer, PaymentInstructions
 from shared.contracts.values import PaymentMethod
 from shared.gateway import GatewayRefused, GatewayUnavailable
@@ -75,6 +75,13 @@ class PaymentRepository(Protocol):
 
     async def publish(self, record_id: str) -> None:
         """Relays the record's pending events now (a sweep catches what this misses)."""
+        ...
+
+    async def in_status(
+        self, status: ChargeStatus, created_before: datetime, limit: int, *, unwanted: bool = False
+    ) -> list[PaymentRecord]:
+        """Up to `limit` records in `status` created before `created_before`, oldest first
+        (only those marked unwanted, if asked): the money audit's indexed look."""
         ...
 
 

@@ -107,6 +107,21 @@ class RefundService(UseCase):
             await self._payments.save(begun)
         self._wake(REFUND_JOB)
 
+    async def refund_if_still_unwanted(self, key: str) -> bool:
+        """Starts the refund of a paid charge its order cancelled, unless it has begun (the
+        money audit's repair); True when it started one."""
+        async with self._payments.one_use_case_at_a_time(key):
+            record = await self._payments.get(key)
+            if record is None:
+                return False
+            begun, job = refund_if_unwanted(record, self._clock())
+            if job is None:
+                return False
+            await self._jobs.put(job)
+            await self._payments.save(begun)
+        self._wake(REFUND_JOB)
+        return True
+
     async def refund(self, job: Job) -> None:
         """One refund attempt; retried later for balance or transient trouble, within a window."""
         key = job.key

@@ -10,7 +10,9 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from services.payment import audit
 from services.payment.asaas_updates import AsaasUpdateService
+from services.payment.audit import PaymentAudit
 from services.payment.charges import ChargeService
 from services.payment.config import PaymentPolicy
 from services.payment.jobs import JobRunner
@@ -28,6 +30,7 @@ from services.payment.ports import (
     WebhookInbox,
 )
 from services.payment.refunds import RefundService
+from shared.audit import keep_auditing
 from shared.gateway import GatewaySettings
 from shared.locks import KeyedLocks
 
@@ -41,6 +44,8 @@ class PaymentUseCases:
     asaas_updates: AsaasUpdateService
     runner: JobRunner
     pix_images: PixImages
+    audit: PaymentAudit
+    audit_interval_s: float
 
     def background_loops(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
         """The loops that take the jobs, and the housekeeping, by name; start every one."""
@@ -50,6 +55,9 @@ class PaymentUseCases:
             "reconciliation": partial(self.runner.run, RECONCILE_JOB, self.asaas_updates.reconcile),
             "housekeeping": self.runner.housekeeping,
             "pix-images": self.pix_images.prune,
+            "money-audit": partial(
+                keep_auditing, self.audit.run_pass, audit.KINDS, self.audit_interval_s
+            ),
         }
 
 
@@ -75,10 +83,13 @@ def build_use_cases(
     )
     runner = JobRunner(jobs, inbox, policy, clock)
     pix_images = PixImages(images, policy.public_base_url, clock)
+    refunds = RefundService(context, jobs, runner.wake)
     return PaymentUseCases(
         charges=ChargeService(context, gateway, pix_images, jobs, runner.wake),
-        refunds=RefundService(context, jobs, runner.wake),
+        refunds=refunds,
         asaas_updates=AsaasUpdateService(context, jobs, inbox, runner.wake),
         runner=runner,
         pix_images=pix_images,
+        audit=PaymentAudit(context, jobs, refunds),
+        audit_interval_s=policy.audit_interval_s,
     )

@@ -40,36 +40,44 @@ def order_database(mongodb_uri: str) -> Iterator[str]:
         client.drop_database(name)
 
 
-@pytest.fixture(scope="module")
-def system(
-    kafka_bootstrap: str,
-    mongodb_uri: str,
-    order_database: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, ServiceProcess]]:
-    """One order service and one scheduler for the module's scenarios."""
-    running = Services(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "MONGODB_URI": mongodb_uri,
-            "MONGODB_DATABASE": order_database,
-            "ADMIN_TOKEN": "order-test-token",
-            "KAFKA_METADATA_MAX_AGE_MS": "1000",
-            "OUTBOX_SWEEP_INTERVAL_S": "0.5",
-            "CONSUMER_ATTEMPTS": "2",
+def system_fixture(**overrides: str) -> Any:
+    """A module-scoped `system` fixture: one order service (with these settings) and one
+    scheduler for the module's scenarios."""
+
+    @pytest.fixture(scope="module")
+    def system(
+        kafka_bootstrap: str,
+        mongodb_uri: str,
+        order_database: str,
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> Iterator[dict[str, ServiceProcess]]:
+        running = Services(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                "MONGODB_URI": mongodb_uri,
+                "MONGODB_DATABASE": order_database,
+                "ADMIN_TOKEN": "order-test-token",
+                "KAFKA_METADATA_MAX_AGE_MS": "1000",
+                "OUTBOX_SWEEP_INTERVAL_S": "0.5",
+                "CONSUMER_ATTEMPTS": "2",
+            }
+            | TOKEN_ENV,
+            Path(tmp_path_factory.mktemp("order-system")),
+        )
+        processes = {
+            "order": running.start("services.order", **overrides),
+            "scheduler": running.start("services.scheduler"),
         }
-        | TOKEN_ENV,
-        Path(tmp_path_factory.mktemp("order-system")),
-    )
-    processes = {
-        "order": running.start("services.order"),
-        "scheduler": running.start("services.scheduler"),
-    }
-    for process in processes.values():
-        process.wait_ready()
-    yield processes
-    for process in running.started:
-        process.stop_if_running()
+        for process in processes.values():
+            process.wait_ready()
+        yield processes
+        for process in running.started:
+            process.stop_if_running()
+
+    return system
+
+
+system = system_fixture()
 
 
 class Restaurant:

@@ -257,3 +257,22 @@ async def test_a_pix_image_is_kept_by_its_token_until_it_is_pruned_after_expiry(
     assert await storage.images.prune(NOW) == 1
     assert await storage.images.get(early.token) is None
     assert await storage.images.get(late.token) == late
+
+
+async def test_records_in_a_status_come_oldest_first_created_before_the_bound_and_limited(
+    storage: Storage,
+) -> None:
+    def paid(minutes: int, **changes: Any) -> PaymentRecord:
+        at = NOW + timedelta(minutes=minutes)
+        return a_record(status=ChargeStatus.PAID, created_at=at, **changes)
+
+    oldest, older, unwanted, later = paid(1), paid(2), paid(3, unwanted=True), paid(10)
+    for record in (later, unwanted, older, oldest, a_record(created_at=NOW)):
+        assert await storage.payments.insert(record, [])
+    bound = NOW + timedelta(minutes=5)
+
+    found = await storage.payments.in_status(ChargeStatus.PAID, bound, 2)
+    only_unwanted = await storage.payments.in_status(ChargeStatus.PAID, bound, 10, unwanted=True)
+
+    assert [record.record_id for record in found] == [oldest.record_id, older.record_id]
+    assert [record.record_id for record in only_unwanted] == [unwanted.record_id]

@@ -54,6 +54,7 @@ PAID_AFTER_METHOD_CHANGE = "PAID_AFTER_METHOD_CHANGE"
 PAYMENT_DELETED = "PAYMENT_DELETED"
 PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
 NO_CHARGE = "NO_CHARGE"
+STRANDED_PAYMENT = "STRANDED_PAYMENT"
 SETTLED = frozenset({PaymentStatus.PAID, PaymentStatus.REFUND_PENDING, PaymentStatus.REFUNDED})
 """Payment statuses of an order whose money arrived (and may be on its way back)."""
 UNPAID = frozenset({PaymentStatus.PENDING, PaymentStatus.FAILED})
@@ -411,6 +412,15 @@ def on_payment_refunded(order: Order, event: PaymentRefunded, cause: Cause) -> O
         if order.released and order.status not in CLOSED:
             change.to_pos(PosOrderCancelled, reason=ReasonCode.PAYMENT_REFUNDED)
         change.status(OrderStatus.REFUNDED, Actor.PAYMENT, notes="Valor reembolsado ao cliente")
+    return change.decision()
+
+
+def refund_stranded(order: Order, cause: Cause) -> OrderDecision:
+    """A cancelled order still PAID (its refund never asked, or the request lost): the refund is
+    asked for again; the payment service takes a repeated request as the same refund."""
+    change = Change(order, cause)
+    if order.status is OrderStatus.CANCELLED and order.payment_status is PaymentStatus.PAID:
+        _refund(change, STRANDED_PAYMENT)
     return change.decision()
 
 

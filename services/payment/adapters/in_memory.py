@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.payment.domain import ChargeStatus
 from services.payment.ports import Job, PaymentRecord, PixImage, StaleRecord, StoredCredentials
 from shared.records import OutgoingRecord, RecordSink
 
@@ -45,6 +46,18 @@ class InMemoryPaymentRepository:
         while pending:
             await self._sink.send(pending[0])
             pending.pop(0)
+
+    async def in_status(
+        self, status: ChargeStatus, created_before: datetime, limit: int, *, unwanted: bool = False
+    ) -> list[PaymentRecord]:
+        found = [
+            record
+            for record in self.records.values()
+            if record.payment.status is status
+            and record.payment.created_at < created_before
+            and (record.payment.unwanted or not unwanted)
+        ]
+        return sorted(found, key=lambda record: record.payment.created_at)[:limit]
 
 
 class InMemoryJobQueue:

@@ -54,6 +54,11 @@ INDEXES = {
         OUTBOX_INDEX,
         IndexModel([("clientId", ASCENDING), ("paymentId", ASCENDING)], name="asaas_payment"),
         IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="status"),
+        # The audit's look for unwanted charges: few, whatever the number of paid ones.
+        IndexModel(
+            [("unwanted", ASCENDING), ("status", ASCENDING), ("createdAt", ASCENDING)],
+            name="unwanted_status",
+        ),
     ],
     **{name: [IndexModel([("dueAt", ASCENDING)], name="due")] for name in JOBS.values()},
     CLAIMS: [IndexModel([("until", ASCENDING)], name="until")],
@@ -182,6 +187,15 @@ class MongoPaymentRepository:
 
     async def publish(self, record_id: str) -> None:
         await self._outbox.publish(record_id)
+
+    async def in_status(
+        self, status: ChargeStatus, created_before: datetime, limit: int, *, unwanted: bool = False
+    ) -> list[PaymentRecord]:
+        query: Document = {"status": status.value, "createdAt": {"$lt": created_before}}
+        if unwanted:
+            query = {"unwanted": True, **query}
+        cursor = self.collection.find(query, {OUTBOX: 0}).sort("createdAt", ASCENDING).limit(limit)
+        return [payment_record(document) async for document in cursor]
 
 
 def _job_id(kind: str, key: str) -> str:

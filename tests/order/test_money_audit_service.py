@@ -1,0 +1,67 @@
+"""The order service's money audit as it runs, a real process on the real broker and server:
+a cancelled order still PAID (its refund never asked, as a lost step leaves it) gets its refund
+asked for on `payments.commands`; a paid order its POS never got is reported."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from services.order.adapters.mongo_order_repository import COLLECTION, to_document
+from shared.contracts.payments import RequestRefund
+from shared.contracts.values import OrderStatus, PaymentStatus
+from shared.mongo import Document
+from shared.topics import PAYMENTS_COMMANDS
+from tests.order.conftest import Restaurant, system_fixture
+from tests.order.test_repositories import an_order
+from tests.processes import ServiceProcess
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+system = system_fixture(ORDER_AUDIT_INTERVAL_S="0.5", ORDER_AUDIT_GRACE_S="60")
+
+
+async def test_a_cancelled_order_still_paid_is_refunded_and_an_unreleased_paid_one_reported(
+    restaurant: Restaurant,
+    system: dict[str, ServiceProcess],
+    mongo_client: AsyncMongoClient[Document],
+    order_database: str,
+) -> None:
+    an_hour_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    orders = mongo_client[order_database][COLLECTION]
+    seeded = {}
+    for name, status in [("stranded", OrderStatus.CANCELLED), ("unreleased", OrderStatus.PENDING)]:
+        order = an_order(
+            f"{restaurant.client_id}-{name}",
+            method="PIX",
+            client_id=restaurant.client_id,
+            store_id=restaurant.store_id,
+            status=status,
+            payment_status=PaymentStatus.PAID,
+            payment_id=f"pay_{name}",
+            created_at=an_hour_ago,
+            updated_at=an_hour_ago,
+        )
+        await orders.insert_one(to_document(order))
+        seeded[name] = order.order_id
+    order_service = system["order"]
+
+    [refund] = await restaurant.messages(
+        PAYMENTS_COMMANDS, RequestRefund, lambda refund: refund.order_id == seeded["stranded"]
+    )
+
+    assert refund.payment_id == "pay_stranded"
+    stranded = await restaurant.order_document(seeded["stranded"])
+    assert stranded["paymentStatus"] == PaymentStatus.REFUND_PENDING
+    assert order_service.metric("money_audit_repairs_total", kind="cancelled_but_paid") == 1
+    await eventually(
+        lambda: order_service.metric("money_audit_findings", kind="paid_not_released") == 1,
+        what="the unreleased paid order reported",
+    )
+    log = order_service.log_path.read_text()
+    assert f"money audit: order {seeded['unreleased']} paid_not_released; someone must act" in log
+    unreleased = await restaurant.order_document(seeded["unreleased"])
+    assert unreleased["paymentStatus"] == PaymentStatus.PAID  # reported, not acted on
