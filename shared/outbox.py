@@ -6,9 +6,9 @@ the idempotent producer and removes each document's records once the broker ackn
 A repository gets its collection's `CollectionOutbox` from the relay (`attach`), writes through
 it under the document's lock (see shared/locks.py; the relay takes the same lock) and `publish`es
 after the write, the fast path, from the outbox the write returned; `sweep` finds what a crash
-left behind. A crash
-between producing and removing produces the records again: consumers are idempotent. A record
-Kafka refuses for good (too large, illegal topic) is parked in the document, counted and logged.
+left behind. A crash between producing and removing produces the records again: consumers are
+idempotent. A record Kafka refuses for good (too large, illegal topic) is parked in the
+document, counted and logged.
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ class CollectionOutbox:
         self._relay = relay
 
     def lock(self, document_id: Any) -> AbstractAsyncContextManager[None]:
+        """The document's lock, for writes that leave its outbox alone (`insert` and `update`
+        take it themselves)."""
         return self._relay.locks.hold((self.collection.name, document_id))
 
     async def insert(self, document: Document) -> None:
