@@ -8,8 +8,9 @@ measured in the same run on the same machine (`bench.baselines`):
   p50/p95/p99 at half that rate;
 - PIX orders: the same from Asaas's confirmation (the emulator posts the webhook at once) to
   `PosOrderReceived`, the charges being created beforehand;
-- at saturation, the CPU each process used and each service's database time by command and
-  collection (`bench.profiling`), to show where the time goes.
+- at saturation, the CPU each process used (cores, and milliseconds per order: a cost that
+  noise moves less than throughput) and each service's database time by command and collection
+  (`bench.profiling`), to show where the time goes.
 
 The services keep their production defaults (sweep and poll intervals), not the tests' short ones.
 """
@@ -103,7 +104,13 @@ class Profile:
 
     def stop(self) -> Results:
         elapsed = time.perf_counter() - self._started
-        return {"seconds": elapsed, "cores": self.cpu.stop(), "database": self.database.stop()}
+        cpu_seconds = self.cpu.stop()
+        return {
+            "seconds": elapsed,
+            "cpu_seconds": cpu_seconds,
+            "cores": {name: seconds / elapsed for name, seconds in cpu_seconds.items()},
+            "database": self.database.stop(),
+        }
 
 
 Start = Callable[[int], Awaitable[str]]
@@ -118,7 +125,14 @@ async def saturate(watch: Watch, start: Start, count: int, profile: Profile) -> 
     await watch.until(lambda: ids <= watch.at_pos.keys())
     throughput = count / (time.perf_counter() - began)
     say(f"  ... {throughput:.1f} orders/s")
-    return {"throughput_per_s": throughput, "profile": profile.stop()}
+    used = profile.stop()
+    return {
+        "throughput_per_s": throughput,
+        "cpu_ms_per_order": {
+            name: seconds * 1000 / count for name, seconds in used["cpu_seconds"].items()
+        },
+        "profile": used,
+    }
 
 
 async def paced(watch: Watch, start: Start, rate: float, count: int) -> Results:
@@ -262,6 +276,8 @@ def report(results: Results) -> None:
         profile = results[name]["profile"]
         cores = ", ".join(f"{k} {v:.2f}" for k, v in list(profile["cores"].items())[:6])
         say(f"\n{name} at saturation, cores used: {cores}")
+        cost = results[name]["cpu_ms_per_order"]
+        say(f"  CPU ms per order: {', '.join(f'{k} {v:.1f}' for k, v in cost.items())}")
         say("  database time      service   command        collection           calls   mean")
         for row in profile["database"][:8]:
             say(

@@ -9,7 +9,6 @@ services, emulators) before and after a window. `DatabaseTime` reads the service
 from __future__ import annotations
 
 import collections
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,23 +48,19 @@ def _cpu_seconds() -> dict[int, tuple[str, float]]:
 
 
 class CpuByProcess:
-    """Cores each process used over a window (1.0 is one core busy all the time)."""
+    """CPU seconds (user + system) each process used over a window, costliest first."""
 
     def __init__(self) -> None:
         self._before: dict[int, tuple[str, float]] = {}
-        self._started = 0.0
 
     def start(self) -> None:
         self._before = _cpu_seconds()
-        self._started = time.perf_counter()
 
     def stop(self) -> dict[str, float]:
-        after = _cpu_seconds()
-        elapsed = time.perf_counter() - self._started
-        cores: dict[str, float] = collections.defaultdict(float)
-        for pid, (name, seconds) in after.items():
-            cores[name] += (seconds - self._before.get(pid, (name, 0.0))[1]) / elapsed
-        return dict(sorted(cores.items(), key=lambda item: -item[1]))
+        used: dict[str, float] = collections.defaultdict(float)
+        for pid, (name, seconds) in _cpu_seconds().items():
+            used[name] += seconds - self._before.get(pid, (name, 0.0))[1]
+        return dict(sorted(used.items(), key=lambda item: -item[1]))
 
 
 Calls = dict[tuple[str, str, str], tuple[float, float]]

@@ -3,11 +3,12 @@
 A repository adds records to the changed document with `outbox_update` (or `with_outbox` on
 insert), in the one atomic write of that document. The relay then produces them in order with
 the idempotent producer and removes each document's records once the broker acknowledged them.
-A repository gets its collection's `CollectionOutbox` from the relay (`attach`): it takes the
-document's lock around each write (see shared/locks.py; the relay takes the same lock) and
-`publish`es after the write, the fast path; `sweep` finds what a crash left behind. A crash
-between producing and removing produces the records again: consumers are idempotent. A record
-Kafka refuses for good (too large, illegal topic) is parked in the document, counted and logged.
+A repository gets its collection's `CollectionOutbox` from the relay (`attach`), writes through
+it under the document's lock (see shared/locks.py; the relay takes the same lock) and `publish`es
+after the write, the fast path, from the outbox the write returned; `sweep` finds what a crash
+left behind. A crash between producing and removing produces the records again: consumers are
+idempotent. A record Kafka refuses for good (too large, illegal topic) is parked in the
+document, counted and logged.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 
 from shared.errors import is_unpublishable
 from shared.locks import KeyedLocks
@@ -38,6 +39,9 @@ PARKED = "outboxParked"
 """Records Kafka refused for good, each with the error, moved out of the outbox (never swept)."""
 MAX_ERROR_CHARS = 500
 SWEEP_FAILURES_IN_A_ROW = 3
+WRITTEN_REMEMBERED = 10_000
+"""Outboxes a write returned and no publish took yet (a handler that failed in between); past
+this many the oldest is forgotten, and its publish reads the document instead."""
 OUTBOX_INDEX = IndexModel([(PENDING_SINCE, ASCENDING)], name="outbox_pending")
 """Lets the sweep find documents with pending records without scanning the collection."""
 
@@ -81,7 +85,29 @@ class CollectionOutbox:
         self._relay = relay
 
     def lock(self, document_id: Any) -> AbstractAsyncContextManager[None]:
+        """The document's lock, for writes that leave its outbox alone (`insert` and `update`
+        take it themselves)."""
         return self._relay.locks.hold((self.collection.name, document_id))
+
+    async def insert(self, document: Document) -> None:
+        """Inserts a new document (its records from `with_outbox`) under its lock; raises
+        `DuplicateKeyError` as the driver does."""
+        async with self.lock(document["_id"]):
+            await self.collection.insert_one(document)
+            self._relay.written(self.collection, document["_id"], document.get(OUTBOX, []))
+
+    async def update(self, query: Document, update: Document, *, upsert: bool = False) -> bool:
+        """Applies `update` to the document `query` names by `_id`, under its lock; False when
+        none matched. The write returns the document (no projection: FerretDB 1.x refuses one
+        in findAndModify), so `publish` has its outbox without reading it again."""
+        async with self.lock(query["_id"]):
+            found = await self.collection.find_one_and_update(
+                query, update, upsert=upsert, return_document=ReturnDocument.AFTER
+            )
+            if found is None:
+                return False
+            self._relay.written(self.collection, query["_id"], found.get(OUTBOX) or [])
+        return True
 
     async def publish(self, document_id: Any) -> int:
         """Publishes the document's pending records now and parks those Kafka refuses for good;
@@ -99,6 +125,7 @@ class OutboxRelay:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.locks = KeyedLocks()
+        self._written: dict[tuple[str, Any], list[Document]] = {}
         self._sink = sink
         self._collections: list[Any] = []
         self._settings = settings
@@ -113,13 +140,25 @@ class OutboxRelay:
     def attached(self) -> bool:
         return bool(self._collections)
 
+    def written(self, collection: Any, document_id: Any, entries: list[Document]) -> None:
+        """Notes the outbox a write just left in a document, under its lock, for its publish."""
+        if len(self._written) >= WRITTEN_REMEMBERED:
+            del self._written[next(iter(self._written))]
+        self._written[(collection.name, document_id)] = entries
+
     async def flush(self, collection: Any, document_id: Any, *, path: str = "flush") -> int:
         """Publishes one document's pending records now; returns how many were published.
         A record Kafka refuses for good is parked; a transient failure raises and leaves the
         records to the sweep."""
-        async with self.locks.hold((collection.name, document_id)):
-            found = await collection.find_one({"_id": document_id}, {OUTBOX: 1})
-            entries = (found or {}).get(OUTBOX) or []
+        key = (collection.name, document_id)
+        async with self.locks.hold(key):
+            # Every write of this process to the document takes this lock and notes what it
+            # left, so the last note is the outbox now. The sweep reads it anyway: it takes what
+            # a crash or another process left, which no note of this process tells.
+            entries = self._written.pop(key, None)
+            if entries is None or path == "sweep":
+                found = await collection.find_one({"_id": document_id}, {OUTBOX: 1})
+                entries = (found or {}).get(OUTBOX) or []
             if not entries:
                 return 0
             try:

@@ -17,7 +17,7 @@ from shared.broker import BrokerSink
 from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription, subscribe
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
-from shared.mongo import Database, Document
+from shared.mongo import Database, Document, connect
 from shared.outbox import (
     OUTBOX,
     OUTBOX_INDEX,
@@ -30,7 +30,7 @@ from shared.outbox import (
     with_outbox,
 )
 from shared.records import HEADER_EVENT_ID, OutgoingRecord
-from shared.settings import ConsumerSettings, OutboxSettings
+from shared.settings import ConsumerSettings, MongoSettings, OutboxSettings
 from tests import builders
 from tests.conftest import NewTopics
 from tests.integration.kafka_helpers import (
@@ -43,6 +43,7 @@ from tests.integration.kafka_helpers import (
     running_broker,
 )
 from tests.integration.test_kafka_keys import cancel_timer
+from tests.integration.test_mongo_command_metrics import calls
 from tests.sinks import RecordingSink
 from tests.unit.test_tracing import sender_span, traced
 from tests.waiting import eventually
@@ -442,3 +443,85 @@ async def test_relayed_records_carry_the_trace_of_the_handling_that_wrote_them_n
 
     relayed = await read_until(kafka_bootstrap, topic, at_least(2))
     assert [traced(headers_of(record)).trace_id for record in relayed] == [handling_trace] * 2
+
+
+# --- Round trips: a publish takes the outbox its write returned ---------------------------------
+
+
+def commands(collection: str) -> Counter[str]:
+    """The commands the timed clients sent to `collection` so far, by name."""
+    names = ("insert", "find", "findAndModify", "update")
+    return Counter({name: int(calls(name, collection, "ok")) for name in names})
+
+
+async def test_a_publish_after_a_write_through_the_outbox_reads_nothing_back(
+    mongodb_uri: str, database: Database
+) -> None:
+    name = f"orders_{uuid.uuid4().hex[:8]}"
+    client = connect(MongoSettings(uri=mongodb_uri), app_name="outbox-round-trips")
+    orders = client[database.name][name]
+    placed, confirmed, paid = (
+        record("orders.events", step) for step in ("placed", "confirmed", "paid")
+    )
+    sink = RecordingSink()
+    outbox = OutboxRelay(sink, NO_GRACE).attach(orders)
+    now = datetime.now(UTC)
+    try:
+        await outbox.insert(with_outbox({"_id": "o-1", "version": 1}, [placed], now))
+        assert await outbox.publish("o-1") == 1
+        confirm = merge_updates({"$inc": {"version": 1}}, outbox_update([confirmed], now))
+        assert await outbox.update({"_id": "o-1", "version": 1}, confirm)
+        assert await outbox.publish("o-1") == 1
+        assert not await outbox.update({"_id": "o-1", "version": 1}, confirm)  # a stale version
+        written_through_the_outbox = commands(name)
+
+        # A write the relay was not told of (another process's) costs the publish a read.
+        await orders.update_one({"_id": "o-1"}, outbox_update([paid], now))
+        assert await outbox.publish("o-1") == 1
+        after_a_write_elsewhere = commands(name) - written_through_the_outbox
+        document = await stored(orders, "o-1")
+    finally:
+        await client.close()
+
+    assert written_through_the_outbox == Counter({"insert": 1, "findAndModify": 2, "update": 2})
+    assert after_a_write_elsewhere == Counter({"update": 2, "find": 1})
+    assert sink.records == [placed, confirmed, paid]
+    assert document[OUTBOX] == []
+    assert PENDING_SINCE not in document
+    assert document["version"] == 2
+
+
+async def test_writes_before_their_publishes_are_published_once_and_in_order(
+    database: Database,
+) -> None:
+    orders = database["orders"]
+    first, second = record("orders.events", "first"), record("orders.events", "second")
+    sink = RecordingSink()
+    outbox = OutboxRelay(sink, NO_GRACE).attach(orders)
+    now = datetime.now(UTC)
+
+    await outbox.insert(with_outbox({"_id": "o-1"}, [first], now))
+    assert await outbox.update({"_id": "o-1"}, outbox_update([second], now))
+    assert await outbox.publish("o-1") == 2  # the second write's outbox holds both
+    assert await outbox.publish("o-1") == 0
+
+    assert sink.records == [first, second]
+    assert (await stored(orders, "o-1"))[OUTBOX] == []
+
+
+async def test_a_sweep_reads_the_outbox_instead_of_what_this_process_wrote(
+    database: Database,
+) -> None:
+    orders = database["orders"]
+    ours, theirs = record("orders.events", "ours"), record("orders.events", "theirs")
+    sink = RecordingSink()
+    relay = OutboxRelay(sink, NO_GRACE)
+    outbox = relay.attach(orders)
+    now = datetime.now(UTC)
+
+    await outbox.insert(with_outbox({"_id": "o-1"}, [ours], now))
+    await orders.update_one({"_id": "o-1"}, outbox_update([theirs], now))  # another process
+    assert await relay.sweep() == 2
+    assert await outbox.publish("o-1") == 0  # the sweep took them: nothing produced twice
+
+    assert sink.records == [ours, theirs]

@@ -108,11 +108,10 @@ class MongoNotificationLedger:
             "permanent": outcome.permanent,
             "finishedAt": now,
         }
-        async with self._outbox.lock(notification_id):
-            await self.collection.update_one(
-                {"_id": notification_id, "state": LedgerState.SENDING.value},
-                merge_updates({"$set": fields}, outbox_update([event], now)),
-            )
+        await self._outbox.update(
+            {"_id": notification_id, "state": LedgerState.SENDING.value},
+            merge_updates({"$set": fields}, outbox_update([event], now)),
+        )
 
     async def publish(self, notification_id: str) -> None:
         await self._outbox.publish(notification_id)

@@ -100,8 +100,7 @@ class MongoOrderRepository:
 
     async def add(self, order: Order, records: Sequence[OutgoingRecord], now: datetime) -> bool:
         try:
-            async with self._outbox.lock(order.order_id):
-                await self.collection.insert_one(with_outbox(to_document(order), records, now))
+            await self._outbox.insert(with_outbox(to_document(order), records, now))
         except DuplicateKeyError:
             return False
         return True
@@ -112,11 +111,9 @@ class MongoOrderRepository:
         fields = to_document(order.model_copy(update={"version": expected_version + 1}))
         del fields["_id"]
         update = {"$set": fields} | outbox_update(records, now)
-        async with self._outbox.lock(order.order_id):
-            result = await self.collection.update_one(
-                {"_id": order.order_id, "version": expected_version}, update
-            )
-        if result.matched_count == 0:
+        if not await self._outbox.update(
+            {"_id": order.order_id, "version": expected_version}, update
+        ):
             raise ConcurrencyConflict(order.order_id, expected_version)
 
     async def publish(self, order_id: str) -> None:

@@ -47,8 +47,7 @@ class MongoStoreConfigRepository:
             {"$set": config.model_dump(mode="json", by_alias=True)}, outbox_update(records, now)
         )
         document_id = config_id(config.client_id, config.store_id)
-        async with self._outbox.lock(document_id):
-            await self.collection.update_one({"_id": document_id}, update, upsert=True)
+        await self._outbox.update({"_id": document_id}, update, upsert=True)
 
     async def publish(self, client_id: str, store_id: str) -> None:
         await self._outbox.publish(config_id(client_id, store_id))

@@ -167,8 +167,7 @@ class MongoPaymentRepository:
         stored = PaymentRecord(**{**record.__dict__, "version": 1})
         document = with_outbox(payment_document(stored), events, datetime.now(UTC))
         try:
-            async with self._outbox.lock(record.record_id):
-                await self.collection.insert_one(document)
+            await self._outbox.insert(document)
         except DuplicateKeyError:
             return False
         return True
@@ -178,11 +177,9 @@ class MongoPaymentRepository:
         del fields["_id"]
         fields["version"] = record.version + 1
         update = merge_updates({"$set": fields}, outbox_update(events, datetime.now(UTC)))
-        async with self._outbox.lock(record.record_id):
-            result = await self.collection.update_one(
-                {"_id": record.record_id, "version": record.version}, update
-            )
-        if result.matched_count == 0:
+        if not await self._outbox.update(
+            {"_id": record.record_id, "version": record.version}, update
+        ):
             raise StaleRecord(f"payment {record.record_id} moved past version {record.version}")
 
     async def publish(self, record_id: str) -> None:
