@@ -81,7 +81,7 @@ APOLOGISED_FOR = frozenset({ReasonCode.CONFIRMATION_TIMEOUT, ReasonCode.RESTAURA
 """Cancellations the customer did not cause on the payment side: the restaurant's."""
 
 PAYMENT_FAILURE_WORDS: Mapping[str, str] = {
-    "PAYMENT_OVERDUE": "O prazo para pagamento terminou.",
+    "PAYMENT_OVERDUE": "A cobrança venceu sem ser paga.",
     "PAYMENT_CREDIT_CARD_CAPTURE_REFUSED": "O cartão foi recusado.",
     "PAYMENT_REPROVED_BY_RISK_ANALYSIS": "O pagamento não foi aprovado na análise de risco.",
 }

@@ -372,8 +372,8 @@ def test_a_failed_payment_offers_only_what_the_store_accepts_besides_the_failed_
     )  # fmt: skip
 
     assert only(messages_for(event, store)).body == (
-        "Não foi possível confirmar o pagamento de R$ 44,80 do pedido #3. O prazo para "
-        f"pagamento terminou. {next_step}"
+        "Não foi possível confirmar o pagamento de R$ 44,80 do pedido #3. A cobrança venceu "
+        f"sem ser paga. {next_step}"
     )
 
 

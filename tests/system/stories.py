@@ -72,9 +72,9 @@ REFUNDED = (
     "na sua conta ou fatura depende do seu banco."
 )
 PAYMENT_FAILED = (
-    "Não foi possível confirmar o pagamento de R$ 44,80 do pedido #{number}. O prazo para "
-    "pagamento terminou. O pedido continua aberto: você pode pagar com cartão de crédito, cartão "
-    "de débito ou dinheiro."
+    "Não foi possível confirmar o pagamento de R$ 44,80 do pedido #{number}. A cobrança venceu "
+    "sem ser paga. O pedido continua aberto: você pode pagar com cartão de crédito, cartão de "
+    "débito ou dinheiro."
 )
 PAID_IN_CASH = (
     "Combinado! O pedido #{number} (R$ 44,80) será pago em dinheiro e já foi enviado para a loja."
