@@ -314,7 +314,9 @@ def _payment_instructions(
     )
     total = format_brl(event.total_cents)
     expiry = local_time(event.expires_at, config.time_zone) if event.expires_at else None
-    received = f"Seu pedido #{facts.number} foi recebido e está aguardando o pagamento."
+    # After a change of payment method the order was told received already.
+    state = "foi recebido e está" if event.attempt == 1 else "continua"
+    received = f"Seu pedido #{facts.number} {state} aguardando o pagamento."
     media_url = None
     if event.pix_payload:
         media_url = event.pix_qr_code_url

@@ -38,7 +38,7 @@ from shared.contracts.limits import (
     MAX_UNIT_PRICE_CENTS,
     as_reais,
 )
-from shared.contracts.payments import PaymentInstructions
+from shared.contracts.payments import Attempt, PaymentInstructions
 from shared.contracts.values import (
     Actor,
     DeliveryType,
@@ -399,3 +399,8 @@ class PaymentInstructionsIssued(Envelope, PaymentInstructions):
     phone_number: PhoneNumber = Field(description="Customer's WhatsApp number (E.164).")
     customer_name: Name | None = Field(default=None, description="Customer's name.")
     total_cents: Cents = Field(description="Amount to pay, in centavos.")
+    attempt: Attempt = Field(
+        default=1,
+        description="Which charge of the order these instructions pay: more than 1 after the "
+        "customer changed the payment method (ChangePaymentMethod).",
+    )

@@ -399,6 +399,20 @@ def test_a_switch_to_an_online_method_waits_for_its_own_instructions() -> None:
     assert messages_for(event, DEFAULTS) == []
 
 
+def test_instructions_after_a_switch_say_the_order_still_awaits_payment() -> None:
+    expires = datetime(2026, 11, 29, 23, 59, tzinfo=UTC)  # 20:59 in São Paulo
+    event = instructions(
+        "ord-4", PaymentMethod.CREDIT, total_cents=4480, expires_at=expires, order_number=4
+    ).model_copy(update={"attempt": 2})
+
+    message = only(messages_for(event, DEFAULTS))
+
+    assert message.body == (
+        "Seu pedido #4 continua aguardando o pagamento. Para pagar R$ 44,80 com cartão de "
+        f"crédito, acesse o link: {INVOICE_URL}\nO link vale até 29/11/2026 às 20:59."
+    )
+
+
 def test_a_refund_is_told_by_the_refunded_status_message_when_the_store_sends_one() -> None:
     refunded = payment_status_changed("o1", PaymentStatus.REFUNDED, order_number=8)
     assert messages_for(refunded, DEFAULTS) == []

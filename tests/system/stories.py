@@ -35,6 +35,10 @@ CARD = (
     "Seu pedido #{number} foi recebido e está aguardando o pagamento. Para pagar R$ 44,80 com "
     "cartão de crédito, acesse o link: {link}\nO link vale até {expiry}."
 )
+CARD_INSTEAD = (
+    "Seu pedido #{number} continua aguardando o pagamento. Para pagar R$ 44,80 com cartão de "
+    "crédito, acesse o link: {link}\nO link vale até {expiry}."
+)
 AWAITING_RESTAURANT = (
     "Seu pedido #{number} foi recebido e está aguardando confirmação do restaurante."
 )
@@ -199,7 +203,7 @@ STORIES = (
         "DELIVERY",
         False,
         Ending.PAID_BY_CARD_INSTEAD,
-        (PIX, PAYMENT_FAILED, CARD, PAID, CONFIRMED, PREPARING, *DELIVERED_TO_THE_DOOR),
+        (PIX, PAYMENT_FAILED, CARD_INSTEAD, PAID, CONFIRMED, PREPARING, *DELIVERED_TO_THE_DOOR),
     ),
     Story(
         "pix-failed-then-cash",

@@ -314,6 +314,7 @@ def on_payment_created(order: Order, event: PaymentCreated, cause: Cause) -> Ord
             PaymentInstructionsIssued,
             order_id=order.order_id,
             order_number=order.order_number,
+            attempt=event.attempt,
             payment_method=order.payment_method,
             phone_number=order.phone_number,
             customer_name=order.customer_name,
