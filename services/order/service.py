@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from services.order import metrics
-from services.order.domain import decisions
+from services.order.domain import decisions, payment_changes
 from services.order.domain.change import Cause, OrderDecision
 from services.order.domain.decisions import PaymentEvent, PosReport
 from services.order.domain.errors import (
@@ -142,7 +142,7 @@ class OrderService:
         cause = Cause.of(command, self._clock(), self._new_id)
         await self._on_order(
             command,
-            lambda order: decisions.change_payment_method(order, command, accepted, cause),
+            lambda order: payment_changes.change_payment_method(order, command, accepted, cause),
         )
 
     async def _on_order(self, command: OrderCommand, decide: Refusable) -> None:

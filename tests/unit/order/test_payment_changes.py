@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.order.domain import decisions
+from services.order.domain import decisions, payment_changes
 from services.order.domain.change import OrderDecision
 from services.order.domain.order import Order
 from services.order.domain.validation import Rejection
@@ -78,7 +78,7 @@ def switch(
 ) -> OrderDecision | Rejection:
     command = change_payment_method(order.order_id, method)
     accepted = EVERY_METHOD if accepted is None else accepted
-    return decisions.change_payment_method(order, command, accepted, cause(minutes))
+    return payment_changes.change_payment_method(order, command, accepted, cause(minutes))
 
 
 def switched(order: Order, method: str, minutes: float = 3) -> OrderDecision:
@@ -238,10 +238,10 @@ def test_a_payment_still_pending_may_be_switched_too() -> None:
 def test_the_same_command_delivered_twice_switches_once() -> None:
     order = pix_failed()
     command = change_payment_method(order.order_id, "CREDIT")
-    first = decisions.change_payment_method(order, command, EVERY_METHOD, cause(3))
+    first = payment_changes.change_payment_method(order, command, EVERY_METHOD, cause(3))
     assert not isinstance(first, Rejection)
 
-    again = decisions.change_payment_method(first.state, command, EVERY_METHOD, cause(4))
+    again = payment_changes.change_payment_method(first.state, command, EVERY_METHOD, cause(4))
 
     assert not isinstance(again, Rejection)
     assert again.unchanged
