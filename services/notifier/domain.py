@@ -7,13 +7,26 @@ payment messages and rejections are always sent. Every message names the order `
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
+from services.notifier.words import (
+    APOLOGISED_FOR,
+    APOLOGY,
+    CARD_WORDS,
+    METHOD_WORDS,
+    PAYMENT_FAILURE_WORDS,
+    STATUS_WORDS,
+    UNKNOWN_CUSTOMER_NAME,
+    UNKNOWN_DELIVERY_TIME,
+    UNKNOWN_STORE_NAME,
+    cancellation_words,
+    local_time,
+    one_of,
+    plain_text,
+)
 from shared.contracts.base import format_brl
 from shared.contracts.limits import MAX_DELIVERY_TIME_LENGTH, MAX_MESSAGE_LENGTH, MAX_NAME_LENGTH
 from shared.contracts.orders import (
@@ -30,7 +43,6 @@ from shared.contracts.values import (
     OrderStatus,
     PaymentMethod,
     PaymentStatus,
-    ReasonCode,
 )
 
 CustomerEvent = (
@@ -42,58 +54,6 @@ CustomerEvent = (
 )
 """The events of `orders.events` that may send a message to the customer."""
 
-UNKNOWN_DELIVERY_TIME = "alguns minutos"
-UNKNOWN_STORE_NAME = "o restaurante"
-UNKNOWN_CUSTOMER_NAME = "cliente"
-
-SHOWN_REASON_LENGTH = 300
-"""The most of a restaurant's reason a customer reads; longer is cut with `…`."""
-WHATSAPP_MARKUP = frozenset("*_~`")
-"""WhatsApp's formatting characters: a restaurant's words are shown as written, not styled."""
-_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co"})  # control, format (bidi), surrogate, private
-_ZERO_WIDTH_JOINER = "\u200d"  # a format character that holds emoji sequences together
-
-STATUS_WORDS: Mapping[OrderStatus, str] = {
-    OrderStatus.PENDING: "recebido",
-    OrderStatus.CONFIRMED: "confirmado",
-    OrderStatus.PREPARING: "em preparo",
-    OrderStatus.READY: "pronto",
-    OrderStatus.DELIVERING: "saiu para entrega",
-    OrderStatus.DELIVERED: "entregue",
-    OrderStatus.COMPLETED: "concluído",
-    OrderStatus.CANCELLED: "cancelado",
-    OrderStatus.REFUNDED: "cancelado e reembolsado",
-}
-"""A status in words, for approved templates' variables."""
-
-CANCELLATION_WORDS: Mapping[ReasonCode, str] = {
-    ReasonCode.CONFIRMATION_TIMEOUT: "O restaurante não pôde confirmar seu pedido no momento.",
-    ReasonCode.PAYMENT_TIMEOUT: "O pagamento não foi recebido dentro do prazo.",
-    ReasonCode.PAYMENT_FAILED: "O pagamento não foi aprovado.",
-    ReasonCode.PAYMENT_CREATION_FAILED: "Não foi possível gerar a cobrança do pagamento.",
-    ReasonCode.CUSTOMER_CANCELLED: "O pedido foi cancelado a seu pedido.",
-    ReasonCode.RESTAURANT_REJECTED: "O restaurante não pôde aceitar o pedido.",
-}
-"""Why an order was cancelled, told to the customer."""
-
-APOLOGY = "Pedimos desculpas pelo inconveniente."
-APOLOGISED_FOR = frozenset({ReasonCode.CONFIRMATION_TIMEOUT, ReasonCode.RESTAURANT_REJECTED})
-"""Cancellations the customer did not cause on the payment side: the restaurant's."""
-
-PAYMENT_FAILURE_WORDS: Mapping[str, str] = {
-    "PAYMENT_OVERDUE": "A cobrança venceu sem ser paga.",
-    "PAYMENT_CREDIT_CARD_CAPTURE_REFUSED": "O cartão foi recusado.",
-    "PAYMENT_REPROVED_BY_RISK_ANALYSIS": "O pagamento não foi aprovado na análise de risco.",
-}
-"""Why a payment failed (the Asaas webhook event), told to the customer."""
-
-CARD_WORDS: Mapping[PaymentMethod, str] = {
-    PaymentMethod.CREDIT: "cartão de crédito",
-    PaymentMethod.DEBIT: "cartão de débito",
-    PaymentMethod.PIX: "PIX",
-}
-METHOD_WORDS: Mapping[PaymentMethod, str] = {**CARD_WORDS, PaymentMethod.CASH: "dinheiro"}
-"""A payment method in words, as the customer reads it."""
 PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
 """The reason of the payment status change a ChangePaymentMethod makes."""
 
@@ -197,34 +157,6 @@ def outside_free_form_window(placed_at: datetime | None, now: datetime, window: 
     return placed_at is not None and now - placed_at > window
 
 
-def plain_text(text: str | None, limit: int) -> str:
-    """Someone else's words (a POS's reason or delivery time) as a customer may read them: no
-    control or invisible characters, no WhatsApp markup, one line, at most `limit` characters."""
-    if not text:
-        return ""
-    shown = "".join(" " if char.isspace() else char for char in text if _shown(char))
-    line = " ".join(shown.split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
-
-
-def _shown(char: str) -> bool:
-    if char.isspace() or char == _ZERO_WIDTH_JOINER:
-        return True
-    return char not in WHATSAPP_MARKUP and unicodedata.category(char) not in _HIDDEN
-
-
-def cancellation_words(reason_code: ReasonCode | None, reason: str | None) -> str:
-    """Why an order was cancelled, in pt-BR; empty when nothing is known."""
-    code, words = reason_code, reason
-    if words is not None and words in ReasonCode.__members__:
-        code, words = code or ReasonCode(words), None  # a bare reason code, not words
-    parts = [CANCELLATION_WORDS[code]] if code is not None and code in CANCELLATION_WORDS else []
-    shown = plain_text(words, SHOWN_REASON_LENGTH).rstrip(".")
-    if shown:
-        parts.append(f"Motivo: {shown}.")
-    return " ".join(parts)
-
-
 def _status_message(
     event: OrderPlaced | OrderStatusChanged, config: StoreOrderConfig
 ) -> list[CustomerMessage]:
@@ -298,12 +230,6 @@ def _cancellation(event: OrderStatusChanged) -> str:
             "o reembolso for concluído."
         )
     return " ".join(part for part in parts if part)
-
-
-def local_time(moment: datetime, time_zone: str) -> str:
-    """`29/11/2026 às 14:30` in the store's time zone."""
-    local = moment.astimezone(ZoneInfo(time_zone))
-    return f"{local:%d/%m/%Y} às {local:%H:%M}"
 
 
 def _payment_instructions(
@@ -391,7 +317,7 @@ def _payment_failed(
         method for method in config.accepted_payment_methods if method != event.payment_method
     ]
     next_step = (
-        f"O pedido continua aberto: você pode pagar com {_one_of(others)}."
+        f"O pedido continua aberto: você pode pagar com {one_of(others)}."
         if others
         else "Se ainda quiser o pedido, fale com a loja."
     )
@@ -402,12 +328,6 @@ def _payment_failed(
     body = " ".join(part for part in (failed, why, next_step) if part)
     detail = f"{why} {next_step}".strip()
     return [_payment_message(NotificationKind.PAYMENT_FAILED, event, config, facts, body, detail)]
-
-
-def _one_of(methods: list[PaymentMethod]) -> str:
-    """`PIX, cartão de crédito ou dinheiro`."""
-    words = [METHOD_WORDS[method] for method in methods]
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} ou {words[-1]}"
 
 
 def _payment_method_changed(

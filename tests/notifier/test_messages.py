@@ -7,13 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.notifier.domain import (
-    SHOWN_REASON_LENGTH,
-    UNKNOWN_DELIVERY_TIME,
     CustomerEvent,
     CustomerMessage,
     messages_for,
     outside_free_form_window,
 )
+from services.notifier.words import SHOWN_REASON_LENGTH, UNKNOWN_DELIVERY_TIME
 from shared.contracts.base import format_brl
 from shared.contracts.limits import MAX_DELIVERY_TIME_LENGTH
 from shared.contracts.stores import StoreOrderConfig
