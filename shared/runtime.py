@@ -9,6 +9,8 @@ are exported as the service's OTEL_* settings say (shared/tracing.py).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -198,8 +200,26 @@ class ServiceRuntime:
                 loops.start(name, run())
             yield
         finally:
-            await loops.stop()
-            await self.broker.stop()
+            await _bounded("the background loops", loops.stop())
+            await _bounded("the Kafka clients", self.broker.stop())
             for hook in reversed(self._on_stop):
-                await hook()
-            await self.client.close()
+                await _bounded(getattr(hook, "__qualname__", "a stop hook"), hook())
+            await _bounded("the MongoDB client", self.client.close())
+
+
+STOP_STEP_S = 10.0
+"""The longest one step of a shutdown may take: a service asked to stop (SIGTERM) exits well
+within Kubernetes' 30 s grace even if a client hangs while leaving (its group then notices by its
+session timeout, and offsets were committed after handling, so nothing is lost)."""
+
+
+async def _bounded(what: str, step: Awaitable[object]) -> None:
+    try:
+        async with asyncio.timeout(STOP_STEP_S):
+            await step
+    except TimeoutError:
+        logging.getLogger(__name__).error(
+            "stopping %s took over %.0f s; the service stops without waiting for it",
+            what,
+            STOP_STEP_S,
+        )

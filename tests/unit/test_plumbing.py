@@ -331,3 +331,17 @@ async def test_writes_under_one_key_take_turns_and_other_keys_do_not_wait() -> N
     await asyncio.gather(*tasks)
     assert order == ["first in", "other in", "first out", "second in"]
     assert locks._locks == {}
+
+
+async def test_a_shutdown_step_that_hangs_is_given_up_after_its_bound(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shared import runtime
+
+    monkeypatch.setattr(runtime, "STOP_STEP_S", 0.05)
+    hung = asyncio.Event()
+
+    await runtime._bounded("the Kafka clients", hung.wait())
+
+    assert not hung.is_set()
+    assert "stopping the Kafka clients took over" in caplog.text
