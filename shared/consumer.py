@@ -6,6 +6,8 @@ A failing handler is retried with backoff; a permanent failure, or one that outl
 retries, goes to `<topic>.dlq` with the error in headers and is not recorded, so that a replay
 from the DLQ is handled. When a dependency is unreachable the message is not dead-lettered: the
 error propagates, FastStream leaves the offset uncommitted and the message comes again.
+Each subscription runs CONSUMER_WORKERS Kafka consumers in its group, so partitions are handled
+in parallel and each in order (docs/consumers.md says why not FastStream's `max_workers`).
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ class IdempotentConsumer(Generic[M]):
             attempts=settings.attempts, max_elapsed=settings.transient_max_elapsed_s
         )
         self._clock = clock
+        self.workers = settings.workers
 
     async def handle(self, received: ReceivedRecord) -> None:
         """Handles one record; raises only when the message must come again later."""
@@ -295,7 +298,9 @@ def consume(
 
 
 def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer[Any]) -> None:
-    """Registers `consumer` on the broker: offsets are committed only after it returns."""
+    """Registers `consumer` on the broker as `consumer.workers` members of its group, each a
+    Kafka consumer of its own handling its partitions one message at a time: offsets are
+    committed only after a message is handled, and a partition is only ever one member's."""
     subscription = consumer.subscription
 
     async def on_message(message: KafkaMessage) -> None:
@@ -303,18 +308,19 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer[Any]) -> None:
         await consumer.handle(ReceivedRecord.of(record))
         _observe_lag(consumer.name, message.consumer, record)
 
-    broker.subscriber(
-        *subscription.topics,
-        pattern=subscription.pattern,
-        group_id=subscription.name,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        listener=subscription.listener,
-        title=subscription.name,
-        parser=parse_without_headers,
-        decoder=undecoded,
-        no_reply=True,
-    )(on_message)
+    for _ in range(consumer.workers):
+        broker.subscriber(
+            *subscription.topics,
+            pattern=subscription.pattern,
+            group_id=subscription.name,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            listener=subscription.listener,
+            title=subscription.name,
+            parser=parse_without_headers,
+            decoder=undecoded,
+            no_reply=True,
+        )(on_message)
 
 
 async def parse_without_headers(
