@@ -5,9 +5,9 @@ skipped if its `eventId` was already handled, handed to the service, and recorde
 A failing handler is retried with backoff; a permanent failure, or one that outlasts its
 retries, goes to `<topic>.dlq` with the error in headers and is not recorded, so that a replay
 from the DLQ is handled. When a dependency is unreachable the message is not dead-lettered: the
-error propagates, FastStream leaves the offset uncommitted and the message comes again.
-Each subscription runs CONSUMER_WORKERS Kafka consumers in its group, so partitions are handled
-in parallel and each in order (docs/consumers.md says why not FastStream's `max_workers`).
+error propagates, the consumer seeks back to it and the message comes again. Each subscription
+runs CONSUMER_WORKERS Kafka consumers in its group: partitions in parallel, each in order,
+offsets committed after handling, in batches (docs/consumers.md).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from shared.contracts.registry import MESSAGE_TYPES, ContractError, describe_val
 from shared.errors import PermanentError, is_unavailable
 from shared.logs import log_context
 from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, HANDLER_SECONDS, MESSAGES_HANDLED
+from shared.offsets import CommitBeforeRevoke, HandledOffsets
 from shared.processed_events import ProcessedEvents
 from shared.records import (
     HEADER_CONSUMER,
@@ -284,8 +285,10 @@ def consume(
     dead_letters: RecordSink,
     settings: ConsumerSettings,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> None:
-    """Consumes each subscription on `broker` with the idempotent consumer."""
+) -> list[HandledOffsets]:
+    """Consumes each subscription on `broker` with the idempotent consumer; returns the
+    workers' offsets, to commit before the broker stops."""
+    workers = []
     for subscription in subscriptions:
         consumer = IdempotentConsumer(
             subscription,
@@ -294,33 +297,49 @@ def consume(
             settings=settings,
             clock=clock,
         )
-        subscribe(broker, consumer)
+        workers.extend(subscribe(broker, consumer))
+    return workers
 
 
-def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer[Any]) -> None:
+def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer[Any]) -> list[HandledOffsets]:
     """Registers `consumer` on the broker as `consumer.workers` members of its group, each a
-    Kafka consumer of its own handling its partitions one message at a time: offsets are
-    committed only after a message is handled, and a partition is only ever one member's."""
+    Kafka consumer of its own handling its partitions one message at a time: a message that
+    must come again is sought back to, and offsets are committed only once handled, in
+    batches (`shared.offsets`); a partition is only ever one member's."""
     subscription = consumer.subscription
-
-    async def on_message(message: KafkaMessage) -> None:
-        record = message.raw_message
-        await consumer.handle(ReceivedRecord.of(record))
-        _observe_lag(consumer.name, message.consumer, record)
-
-    for _ in range(consumer.workers):
+    workers = [HandledOffsets(consumer.name) for _ in range(consumer.workers)]
+    for offsets in workers:
         broker.subscriber(
             *subscription.topics,
             pattern=subscription.pattern,
             group_id=subscription.name,
             auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            listener=subscription.listener,
+            ack_policy=AckPolicy.MANUAL,
+            listener=CommitBeforeRevoke(offsets, subscription.listener),
             title=subscription.name,
             parser=parse_without_headers,
             decoder=undecoded,
             no_reply=True,
-        )(on_message)
+        )(_worker(consumer, offsets))
+    return workers
+
+
+def _worker(
+    consumer: IdempotentConsumer[Any], offsets: HandledOffsets
+) -> Callable[[KafkaMessage], Awaitable[None]]:
+    """One member's handler: its offsets are its own."""
+
+    async def on_message(message: KafkaMessage) -> None:
+        record = message.raw_message
+        try:
+            await consumer.handle(ReceivedRecord.of(record))
+        except Exception:
+            await message.nack()  # the consumer reads again from this message
+            raise
+        await offsets.handled(message.consumer, record)
+        _observe_lag(consumer.name, message.consumer, record)
+
+    return on_message
 
 
 async def parse_without_headers(

@@ -4,19 +4,21 @@ committed after handling, and a second instance joining and leaving while messag
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 
 import pytest
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
+from pymongo.errors import ConnectionFailure
 
 from shared.broker import BrokerSink
 from shared.consumer import Handler, IdempotentConsumer, ReceivedRecord, Subscription, subscribe
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
 from shared.mongo import Database
+from shared.offsets import COMMIT_EVERY
 from shared.processed_events import InMemoryProcessedEvents, MongoProcessedEvents, ProcessedEvents
 from shared.records import OutgoingRecord
 from shared.settings import ConsumerSettings
@@ -138,10 +140,11 @@ async def test_partitions_are_handled_at_once_and_each_in_order(
     assert handled == {partition: list(range(per_partition)) for partition in range(3)}
 
 
-async def test_a_message_cut_short_comes_again_and_the_handled_ones_do_not(
-    kafka_bootstrap: str, new_topics: NewTopics
+async def test_a_message_cut_short_comes_again_and_the_handled_ones_take_no_effect_twice(
+    kafka_bootstrap: str, new_topics: NewTopics, database: Database
 ) -> None:
     [topic] = await new_topics("scheduler.commands", partitions=3)
+    processed = MongoProcessedEvents(database)  # survives the instance, as a service's does
     stuck, never = asyncio.Event(), asyncio.Event()
     first: list[str] = []
 
@@ -152,7 +155,7 @@ async def test_a_message_cut_short_comes_again_and_the_handled_ones_do_not(
         first.append(message.timer_id)
 
     async with running_broker(
-        kafka_bootstrap, consuming(topic, stops_at_the_third, InMemoryProcessedEvents())
+        kafka_bootstrap, consuming(topic, stops_at_the_third, processed)
     ) as broker:
         for sequence in range(4):
             await send(broker, topic, 0, cancel_timer("p0", sequence))
@@ -163,21 +166,86 @@ async def test_a_message_cut_short_comes_again_and_the_handled_ones_do_not(
         )
     assert sorted(first) == ["p0:0", "p0:1", "p1:0", "p1:1"]
 
-    # Another instance of the same group, with no memory of what was handled: only what the
-    # first did not finish may come to it.
     then: list[str] = []
 
     async def records(message: CancelTimer, received: ReceivedRecord) -> None:
         then.append(message.timer_id)
 
-    async with running_broker(
-        kafka_bootstrap, consuming(topic, records, InMemoryProcessedEvents())
-    ) as broker:
+    async with running_broker(kafka_bootstrap, consuming(topic, records, processed)) as broker:
         await send(broker, topic, 1, cancel_timer("p1", 2))
         await eventually(lambda: {"p0:3", "p1:2"} <= set(then), what="the rest handled")
 
-    assert [t for t in then if t.startswith("p0")] == ["p0:2", "p0:3"]
-    assert [t for t in then if t.startswith("p1")] == ["p1:2"]
+    assert sorted(then) == ["p0:2", "p0:3", "p1:2"]
+
+
+async def test_a_message_whose_database_is_away_comes_again_before_the_next(
+    kafka_bootstrap: str, new_topics: NewTopics
+) -> None:
+    [topic] = await new_topics("scheduler.commands", partitions=3)
+    tries: Counter[str] = Counter()
+    handled: list[str] = []
+
+    async def away_for_a_while(message: CancelTimer, received: ReceivedRecord) -> None:
+        tries[message.timer_id] += 1
+        if message.timer_id == "p0:1" and tries["p0:1"] < 5:  # more than one delivery's retries
+            raise ConnectionFailure("the database is away")
+        handled.append(message.timer_id)
+
+    async with running_broker(
+        kafka_bootstrap, consuming(topic, away_for_a_while, InMemoryProcessedEvents())
+    ) as broker:
+        for sequence in range(3):
+            await send(broker, topic, 0, cancel_timer("p0", sequence))
+        await eventually(lambda: "p0:2" in handled, what="the partition handled to its end")
+
+    assert handled == ["p0:0", "p0:1", "p0:2"]
+    assert tries["p0:1"] == 5
+
+
+async def test_a_backlog_is_committed_in_a_few_commits_and_its_end_at_once(
+    kafka_bootstrap: str, new_topics: NewTopics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [topic] = await new_topics("scheduler.commands", partitions=1)
+    backlog = 3 * COMMIT_EVERY
+    commits: list[dict[TopicPartition, int]] = []
+    commit = AIOKafkaConsumer.commit
+
+    async def counted(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        commits.append(offsets)
+        await commit(consumer, offsets)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", counted)
+    handled: list[int] = []
+
+    async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
+        handled.append(sequence_of(message))
+
+    group = f"test-partitions-{topic}"
+    async with running_broker(kafka_bootstrap) as producer:
+        await BrokerSink(producer).send(
+            *(OutgoingRecord.of(topic, cancel_timer("r", n)) for n in range(backlog))
+        )
+    async with running_broker(
+        kafka_bootstrap, consuming(topic, handler, InMemoryProcessedEvents(), workers=1)
+    ):
+        await eventually(lambda: len(handled) == backlog, what="the backlog handled")
+        await eventually(
+            lambda: committed(kafka_bootstrap, group, topic, backlog), what="its end committed"
+        )
+
+    assert handled == list(range(backlog))
+    assert 3 <= len(commits) <= 5  # one per message was 150
+
+
+async def committed(bootstrap: str, group: str, topic: str, offset: int) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        found = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    position = found.get(TopicPartition(topic, 0))
+    return position is not None and position.offset == offset
 
 
 async def test_an_instance_joining_and_leaving_while_messages_flow_skips_and_repeats_nothing(
