@@ -12,6 +12,7 @@ offsets committed after handling, in batches (docs/consumers.md).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import IllegalStateError, MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -32,8 +33,9 @@ from shared.contracts.base import Message
 from shared.contracts.registry import MESSAGE_TYPES, ContractError, describe_validation
 from shared.errors import PermanentError, is_unavailable
 from shared.logs import log_context
+from shared.members import MemberListener, ProcessPartitions
 from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, HANDLER_SECONDS, MESSAGES_HANDLED
-from shared.offsets import CommitBeforeRevoke, HandledOffsets
+from shared.offsets import HandledOffsets
 from shared.processed_events import ProcessedEvents
 from shared.records import (
     HEADER_CONSUMER,
@@ -308,6 +310,7 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer[Any]) -> list[Ha
     batches (`shared.offsets`); a partition is only ever one member's."""
     subscription = consumer.subscription
     workers = [HandledOffsets(consumer.name) for _ in range(consumer.workers)]
+    process = ProcessPartitions(subscription.listener)
     for offsets in workers:
         broker.subscriber(
             *subscription.topics,
@@ -315,7 +318,7 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer[Any]) -> list[Ha
             group_id=subscription.name,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
-            listener=CommitBeforeRevoke(offsets, subscription.listener),
+            listener=MemberListener(offsets, process),
             title=subscription.name,
             parser=parse_without_headers,
             decoder=undecoded,
@@ -334,7 +337,10 @@ def _worker(
         try:
             await consumer.handle(ReceivedRecord.of(record))
         except Exception:
-            await message.nack()  # the consumer reads again from this message
+            # Read again from this message; a partition already taken away has nothing to
+            # seek (its new owner reads from the last commit).
+            with contextlib.suppress(IllegalStateError):
+                await message.nack()
             raise
         await offsets.handled(message.consumer, record)
         _observe_lag(consumer.name, message.consumer, record)

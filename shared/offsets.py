@@ -7,7 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
@@ -71,21 +71,3 @@ class HandledOffsets:
 async def commit_all(workers: list[HandledOffsets]) -> None:
     """Commits what every worker handled (before a service stops)."""
     await asyncio.gather(*(offsets.commit() for offsets in workers))
-
-
-class CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Commits a worker's handled positions on the partitions a rebalance takes away, then tells
-    the subscription's own listener, if any."""
-
-    def __init__(self, offsets: HandledOffsets, inner: ConsumerRebalanceListener | None) -> None:
-        self._offsets = offsets
-        self._inner = inner
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self._offsets.commit(set(revoked))
-        if self._inner is not None:
-            await self._inner.on_partitions_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        if self._inner is not None:
-            await self._inner.on_partitions_assigned(assigned)
