@@ -125,11 +125,11 @@ async def test_partitions_are_handled_at_once_and_each_in_order(
 
     async with running_broker(
         kafka_bootstrap, consuming(topic, handler, InMemoryProcessedEvents())
-    ) as b:
+    ) as broker:
         await settled(kafka_bootstrap, f"test-partitions-{topic}", WORKERS)
         for sequence in range(per_partition):
             for partition in range(3):
-                await send(b, topic, partition, cancel_timer(f"p{partition}", sequence))
+                await send(broker, topic, partition, cancel_timer(f"p{partition}", sequence))
         await eventually(
             lambda: sum(map(len, handled.values())) == 3 * per_partition,
             timeout=3 * RENDEZVOUS_S,
