@@ -193,13 +193,14 @@ async def test_a_message_goes_out_from_the_sender_asked_when_the_account_owns_it
     client = client_for(twilio)
     sid = await client.send(TO, body="Da loja", from_=STORE_SENDER)
     [message] = twilio.messages(TO)
-    since = parsedate_to_datetime(message["date_created"])
-    found = await client.find_sent(TO, "Da loja", since, from_=STORE_SENDER)
-    elsewhere = await client.find_sent(TO, "Da loja", since)  # from the platform's sender
+    found = await client.latest(TO, from_=STORE_SENDER)
+    elsewhere = await client.latest(TO)  # from the platform's sender
     await client.aclose()
 
     assert (message["sid"], message["from"]) == (sid, STORE_SENDER)
-    assert (found, elsewhere) == (sid, None)
+    assert [(listed.sid, listed.body) for listed in found] == [(sid, "Da loja")]
+    assert found[0].created_at == parsedate_to_datetime(message["date_created"])
+    assert elsewhere == []
 
 
 @pytest.mark.parametrize(
