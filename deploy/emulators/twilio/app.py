@@ -6,9 +6,10 @@ throttling (429, code 20429) and server errors for the next N requests, optional
 recipient; answers delayed after the message was recorded (a timed-out client's lost answer);
 a permanent error code per recipient; recipients outside the 24-hour WhatsApp window (free-form
 bodies refused with 63016, approved templates accepted); latency on every API call. A template
-message is listed with a body standing for the text Twilio renders (`rendered_template`). A message's
-`MediaUrl` is fetched after the answer, as Twilio does: an image is kept as the message's Media
-subresource, anything else fails the message (11200 unreachable, 12300 not an image).
+message is listed with a body standing for the text Twilio renders (`rendered_template`). A
+message's `MediaUrl` is fetched after the answer, as Twilio does: an image is kept as the
+message's Media subresource, anything else fails the message (11200 unreachable, 12300 not an
+image).
 """
 
 from __future__ import annotations
@@ -191,7 +192,8 @@ def _take(fault: CountedFault | None, to: str) -> bool:
 def rendered_template(content_sid: str, variables: dict[str, Any]) -> str:
     """A template message's body: Twilio lists the text it rendered; the emulator knows no
     template's text, so its stand-in is the ContentSid and the variables in order."""
-    values = " | ".join(str(variables[key]) for key in sorted(variables, key=lambda key: (len(key), key)))
+    in_order = sorted(variables, key=lambda key: (len(key), key))  # "2" before "10"
+    values = " | ".join(str(variables[key]) for key in in_order)
     return f"[{content_sid}] {values}".strip()
 
 
