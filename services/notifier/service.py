@@ -129,16 +129,18 @@ class NotificationService:
         if claimed is ClaimOutcome.DONE:
             await self._ledger.publish(notification_id)
             return
-        if claimed is ClaimOutcome.CLAIMED:
-            ahead = await self._drop_superseded(event, message, notification_id)
-            if ahead or self._twilio_failed_lately(now):
-                # Behind a waiting message of its order, or Twilio just failed: the loop sends it.
-                WAITED.labels("queued" if ahead else "unavailable").inc()
-                await self._ledger.wait(notification_id, now, attempt_at=None, error=None)
-                return
-        outcome = None
+        since = None
         if claimed is ClaimOutcome.UNFINISHED:
             since = await self._ledger.first_claimed_at(notification_id) or now
+        ahead = await self._drop_superseded(event, message, notification_id)
+        if ahead or self._twilio_failed_lately(now):
+            # Behind a waiting message of its order, or Twilio just failed: the loop sends it
+            # (looking first for what an unfinished claim may have sent).
+            WAITED.labels("queued" if ahead else "unavailable").inc()
+            await self._ledger.wait(notification_id, now, attempt_at=since, error=None)
+            return
+        outcome = None
+        if since is not None:
             try:
                 outcome = await self._sent_before(message, since)
             except (GatewayError, httpx.TransportError) as error:
@@ -166,9 +168,10 @@ class NotificationService:
         WAITING.set(len(waiting))
         oldest = min((entry.claimed_at for entry in waiting), default=now)
         OLDEST_WAITING.set((now - oldest).total_seconds())
-        heads: dict[str, Waiting] = {}
+        heads: dict[tuple[str, str], Waiting] = {}
         for entry in waiting:
-            heads.setdefault(entry.message.order_id or entry.notification_id, entry)
+            order = entry.message.order_id or entry.notification_id
+            heads.setdefault((entry.cause.client_id, order), entry)
         settled = 0
         for head in heads.values():
             if head.retry_at <= now and await self._retry(head):
@@ -235,7 +238,9 @@ class NotificationService:
             return []
         ahead = []
         for waiting in await self._ledger.waiting(message.order_id):
-            if waiting.notification_id == notification_id:
+            if waiting.notification_id == notification_id or (
+                waiting.cause.client_id != event.client_id
+            ):
                 continue
             if supersedes(message, waiting.message):
                 dropped = Outcome(
@@ -319,6 +324,8 @@ class NotificationService:
         return outcome
 
     async def _unclaimed(self, to: str, listed: list[Listed]) -> str | None:
+        if not listed:
+            return None
         held = await self._ledger.held_sids(to, [found.sid for found in listed])
         unclaimed = [found for found in listed if found.sid not in held]
         return min(unclaimed, key=lambda found: found.created_at).sid if unclaimed else None

@@ -74,7 +74,7 @@ def claim_of(event: CustomerEvent, now: datetime) -> Claim:
         now,
         message,
         event,
-        position=1,
+        position=int(now.timestamp() * 1_000_000) + 1,
     )
 
 
@@ -304,6 +304,22 @@ async def test_a_lost_template_answer_is_not_matched_to_a_message_another_notifi
 
     # The status template just before is listed in Twilio, but it is the PENDING message's.
     assert [m["content_sid"] for m in messenger.sent] == ["HXstatus", "HXpaid"]
+
+
+async def test_an_unfinished_claim_behind_a_waiting_message_of_its_order_queues_behind_it() -> None:
+    messenger = FakeMessenger(unavailable=True)
+    notifier, ledger, clock = build(messenger)
+    await notifier.notify(payment_status_changed("o1", PaymentStatus.PAID))
+    confirmed = status_changed("o1", OrderStatus.CONFIRMED)
+    await ledger.claim(claim_of(confirmed, clock()))  # queued, then the process died
+    messenger.unavailable = False
+    clock.now += timedelta(seconds=10)
+
+    await notifier.notify(confirmed)
+
+    assert messenger.sent == []
+    await settle(notifier)
+    assert [str(m["body"]).split(" ")[0] for m in messenger.sent] == ["Recebemos", "Seu"]
 
 
 async def settle(notifier: NotificationService) -> None:
