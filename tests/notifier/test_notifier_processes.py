@@ -456,6 +456,14 @@ async def test_a_payment_alert_is_handled_and_sends_nothing(
     assert twilio.state()["messages"] == 0
 
 
+async def left_unfinished(database: Database, notification_id: str) -> str:
+    """What a process killed between Twilio's answer and the record leaves behind: a claim."""
+    await database[NOTIFICATIONS].insert_one(
+        {"_id": notification_id, "state": "SENDING", "attempts": 1, "claimedAt": now()}
+    )
+    return notification_id
+
+
 async def test_a_claim_left_by_a_crash_is_sent_again_counted_and_marked(
     start_notifier: StartNotifier,
     twilio: TwilioEmulator,
@@ -465,11 +473,7 @@ async def test_a_claim_left_by_a_crash_is_sent_again_counted_and_marked(
     notifier = start_notifier()
     phone = restaurant.phone()
     event = status_changed("ord-d", OrderStatus.CONFIRMED, phone=phone, **restaurant.ids())
-    notification_id = f"{event.event_id}:ORDER_STATUS"
-    # What a process killed between Twilio's answer and the record leaves behind.
-    await database[NOTIFICATIONS].insert_one(
-        {"_id": notification_id, "state": "SENDING", "attempts": 1, "claimedAt": now()}
-    )
+    notification_id = await left_unfinished(database, f"{event.event_id}:ORDER_STATUS")
 
     await restaurant.publish(event)
 
@@ -501,10 +505,7 @@ async def test_a_claim_left_by_a_crash_after_twilio_accepted_is_not_sent_again(
     notifier = start_notifier()
     phone = restaurant.phone()
     event = status_changed("ord-e", OrderStatus.READY, phone=phone, **restaurant.ids())
-    notification_id = f"{event.event_id}:ORDER_STATUS"
-    await database[NOTIFICATIONS].insert_one(
-        {"_id": notification_id, "state": "SENDING", "attempts": 1, "claimedAt": now()}
-    )
+    await left_unfinished(database, f"{event.event_id}:ORDER_STATUS")
     body = "Seu pedido #ord-e está pronto! Em breve sairá para entrega."
     sid = twilio.send(phone, body)  # Twilio accepted it, then the process died
 
@@ -518,6 +519,16 @@ async def test_a_claim_left_by_a_crash_after_twilio_accepted_is_not_sent_again(
     assert notifier.metric("notifier_possible_duplicates_total") == 0
 
 
+async def placed_a_day_ago(order_id: str, restaurant: Restaurant, twilio: TwilioEmulator) -> str:
+    """An order placed 25 hours ago (outside the free-form window: templates only), its PENDING
+    template sent; returns the customer's phone."""
+    phone = restaurant.phone()
+    a_day_ago = now() - timedelta(hours=25)
+    await restaurant.publish(order_placed(order_id, phone=phone, at=a_day_ago, **restaurant.ids()))
+    await eventually(messages_to(twilio, phone, 1), timeout=60, what="the PENDING template")
+    return phone
+
+
 async def test_a_template_sent_before_a_crash_is_found_in_twilio_and_not_sent_again(
     start_notifier: StartNotifier,
     twilio: TwilioEmulator,
@@ -526,15 +537,9 @@ async def test_a_template_sent_before_a_crash_is_found_in_twilio_and_not_sent_ag
     kafka_bootstrap: str,
 ) -> None:
     notifier = start_notifier()
-    phone = restaurant.phone()
-    a_day_ago = now() - timedelta(hours=25)  # outside the free-form window: templates only
-    await restaurant.publish(order_placed("ord-g", phone=phone, at=a_day_ago, **restaurant.ids()))
-    await eventually(messages_to(twilio, phone, 1), timeout=60, what="the PENDING template")
+    phone = await placed_a_day_ago("ord-g", restaurant, twilio)
     paid = payment_status_changed("ord-g", PaymentStatus.PAID, phone=phone, **restaurant.ids())
-    notification_id = f"{paid.event_id}:PAYMENT_CONFIRMED"
-    await database[NOTIFICATIONS].insert_one(
-        {"_id": notification_id, "state": "SENDING", "attempts": 1, "claimedAt": now()}
-    )
+    await left_unfinished(database, f"{paid.event_id}:PAYMENT_CONFIRMED")
     sid = twilio.send_template(phone, TEMPLATES["PAYMENT_CONFIRMED"])  # then the process died
 
     await restaurant.publish(paid)
@@ -557,10 +562,7 @@ async def test_a_template_send_whose_answer_was_lost_is_found_in_twilio_not_sent
     kafka_bootstrap: str,
 ) -> None:
     notifier = start_notifier(TWILIO_TIMEOUT_S="0.5")
-    phone = restaurant.phone()
-    a_day_ago = now() - timedelta(hours=25)
-    await restaurant.publish(order_placed("ord-h", phone=phone, at=a_day_ago, **restaurant.ids()))
-    await eventually(messages_to(twilio, phone, 1), timeout=60, what="the PENDING template")
+    phone = await placed_a_day_ago("ord-h", restaurant, twilio)
     twilio.control("slow-answers", count=1, ms=1500, to=phone)  # accepted, answered too late
 
     await restaurant.publish(
@@ -663,6 +665,13 @@ async def test_the_twilio_token_never_reaches_the_log_sent_or_refused(
     assert "not sent" in refused.log_path.read_text(errors="replace")  # the refusal was logged
 
 
+def start_in_an_outage(start_notifier: StartNotifier, twilio: TwilioEmulator) -> ServiceProcess:
+    """A notifier whose in-line retries last half a second, Twilio answering 503 to every send."""
+    notifier = start_notifier(TWILIO_ATTEMPTS="2", TWILIO_MAX_ELAPSED_S="0.5")
+    twilio.control("server-errors", count=1_000_000, status=503)
+    return notifier
+
+
 async def test_a_twilio_outage_longer_than_the_retry_window_loses_no_message_nor_their_order(
     start_notifier: StartNotifier,
     twilio: TwilioEmulator,
@@ -670,8 +679,7 @@ async def test_a_twilio_outage_longer_than_the_retry_window_loses_no_message_nor
     database: Database,
     kafka_bootstrap: str,
 ) -> None:
-    notifier = start_notifier(TWILIO_ATTEMPTS="2", TWILIO_MAX_ELAPSED_S="0.5")
-    twilio.control("server-errors", count=1_000_000, status=503)
+    notifier = start_in_an_outage(start_notifier, twilio)
     orders = {f"ord-o{n}": restaurant.phone() for n in range(3)}
     events = []
     for order_id, phone in orders.items():
@@ -721,8 +729,7 @@ async def test_a_stale_status_message_waiting_through_an_outage_is_dropped_never
     database: Database,
     kafka_bootstrap: str,
 ) -> None:
-    notifier = start_notifier(TWILIO_ATTEMPTS="2", TWILIO_MAX_ELAPSED_S="0.5")
-    twilio.control("server-errors", count=1_000_000, status=503)
+    notifier = start_in_an_outage(start_notifier, twilio)
     phone = restaurant.phone()
     preparing = status_changed("ord-s", OrderStatus.PREPARING, phone=phone, **restaurant.ids())
     delivered = status_changed("ord-s", OrderStatus.DELIVERED, phone=phone, **restaurant.ids())
