@@ -26,7 +26,6 @@ from services.payment.ports import (
 from services.payment.use_cases import PaymentUseCases, build_use_cases
 from shared.audit import Finding
 from shared.contracts.values import PaymentMethod
-from shared.gateway import GatewaySettings
 from shared.mongo import Database, ensure_indexes
 from shared.outbox import OutboxRelay
 from shared.settings import OutboxSettings
@@ -100,7 +99,6 @@ async def world(database: Database) -> World:
         InMemoryPixImageStore(),
         NoAccounts(),
         POLICY,
-        GatewaySettings(),
         lambda: NOW,
     )
     return World(use_cases, payments, jobs)

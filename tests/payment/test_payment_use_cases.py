@@ -24,7 +24,13 @@ from services.payment.adapters.in_memory import (
 )
 from services.payment.config import PaymentPolicy
 from services.payment.domain import ChargeStatus, Payment
-from services.payment.ports import WEBHOOK_JOB, PaymentRecord, StoredCredentials, record_id
+from services.payment.ports import (
+    CHARGE_JOB,
+    WEBHOOK_JOB,
+    PaymentRecord,
+    StoredCredentials,
+    record_id,
+)
 from services.payment.restaurants import Restaurants
 from services.payment.use_cases import PaymentUseCases, build_use_cases
 from shared.contracts.payments import (
@@ -62,6 +68,16 @@ class World:
     sink: RecordingSink
     asaas: httpx.AsyncClient
 
+    async def run_charge_jobs(self) -> None:
+        """What the charge loop does: every due charge job, once."""
+        for job in await self.jobs.due(CHARGE_JOB, now(), 100):
+            await self.use_cases.charge_creation.create(job)
+
+    async def charge(self, command: RequestPayment) -> None:
+        """RequestPayment, then its charge job."""
+        await self.use_cases.charges.request_payment(command)
+        await self.run_charge_jobs()
+
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
@@ -93,7 +109,6 @@ async def world() -> AsyncIterator[World]:
         InMemoryPixImageStore(),
         restaurants,
         PaymentPolicy(),
-        clients.settings,
         now,
     )
     asaas = httpx.AsyncClient(
@@ -166,7 +181,7 @@ async def test_a_charge_created_just_before_a_crash_is_found_not_created_again(
         )
     ).json()
 
-    await world.use_cases.charges.request_payment(command)  # the redelivery
+    await world.charge(command)  # the redelivery
 
     listed = await world.asaas.get("/v3/payments", params={"externalReference": order_id})
     assert listed.json()["totalCount"] == 1
@@ -266,9 +281,9 @@ async def test_each_attempt_of_an_order_gets_its_own_charge_beside_the_deleted_o
     world: World,
 ) -> None:
     order_id = "order-switch"
-    await world.use_cases.charges.request_payment(request_payment(order_id, 1, PaymentMethod.PIX))
+    await world.charge(request_payment(order_id, 1, PaymentMethod.PIX))
     await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id, 1)))
-    await world.use_cases.charges.request_payment(request_payment(order_id, 2))
+    await world.charge(request_payment(order_id, 2))
 
     events = [decode(record.value) for record in world.sink.records]
     assert [(type(e).__name__, getattr(e, "attempt", None)) for e in events] == [
@@ -293,22 +308,20 @@ async def test_a_crash_while_charging_a_new_attempt_never_takes_the_first_attemp
     world: World,
 ) -> None:
     order_id = "order-switch-crash"
-    await world.use_cases.charges.request_payment(request_payment(order_id, 1, PaymentMethod.PIX))
+    await world.charge(request_payment(order_id, 1, PaymentMethod.PIX))
     [first] = [decode(record.value) for record in world.sink.records]
     assert isinstance(first, PaymentCreated)
     command = request_payment(order_id, 2)
-    # The process died while attempt 2 was being created, before Asaas was called; the first
-    # charge is still pending (its deletion not yet done).
-    crashed = PaymentRecord(
-        payment=Payment(
-            order_id=order_id, client_id=CLIENT, store_id="s-1", method=PaymentMethod.CREDIT,
-            amount_cents=2590, status=ChargeStatus.CREATING, created_at=now(), attempt=2,
-        ),
-        correlation_id="turn-1", causation_id=str(command.event_id), time_zone="America/Sao_Paulo",
-    )  # fmt: skip
-    await world.payments.insert(crashed, [])
+    # The process died in attempt 2's charge job, after it noted a call under way and before
+    # Asaas was called; the first charge is still pending (its deletion not yet done).
+    await world.use_cases.charges.request_payment(command)
+    key = record_id(CLIENT, f"{order_id}:2")
+    queued = await world.payments.get(key)
+    assert queued is not None
+    assert queued.creation is not None
+    await world.payments.save(replace(queued, creation=replace(queued.creation, unclear=True)), [])
 
-    await world.use_cases.charges.request_payment(command)  # the redelivery
+    await world.run_charge_jobs()  # the job, again once its claim's lease ran out
 
     second = decode(world.sink.records[-1].value)
     assert isinstance(second, PaymentCreated)
@@ -322,8 +335,8 @@ async def test_the_first_charge_paid_after_a_switch_is_refunded_on_its_own(
     world: World,
 ) -> None:
     order_id = "order-paid-late"
-    await world.use_cases.charges.request_payment(request_payment(order_id, 1, PaymentMethod.PIX))
-    await world.use_cases.charges.request_payment(request_payment(order_id, 2))
+    await world.charge(request_payment(order_id, 1, PaymentMethod.PIX))
+    await world.charge(request_payment(order_id, 2))
     first, second = (decode(record.value) for record in world.sink.records)
     assert isinstance(first, PaymentCreated)
     assert isinstance(second, PaymentCreated)
