@@ -3,6 +3,7 @@ crashes and races that a black box cannot stage on cue."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -14,7 +15,7 @@ import pytest
 from cryptography.fernet import Fernet, MultiFernet
 
 from deploy.emulators.asaas.app import build_app as build_emulator
-from services.payment.adapters.asaas_client import AsaasClients
+from services.payment.adapters.asaas_client import AsaasClients, HttpAsaasAccount
 from services.payment.adapters.in_memory import (
     InMemoryCredentialsRepository,
     InMemoryJobQueue,
@@ -27,6 +28,8 @@ from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
     CHARGE_JOB,
     WEBHOOK_JOB,
+    Charge,
+    ChargeRequest,
     PaymentRecord,
     StoredCredentials,
     record_id,
@@ -36,6 +39,7 @@ from services.payment.use_cases import PaymentUseCases, build_use_cases
 from shared.contracts.payments import (
     CancelPayment,
     PaymentCreated,
+    PaymentCreationFailed,
     PaymentSucceeded,
     RequestPayment,
     RequestRefund,
@@ -370,3 +374,53 @@ async def test_the_first_charge_paid_after_a_switch_is_refunded_on_its_own(
         ChargeStatus.PENDING, second.payment_id
     )  # fmt: skip
     assert world.sink.types().count("PaymentCancelled") == 0
+
+
+async def test_a_charge_its_order_cancels_before_its_job_runs_is_never_created(
+    world: World,
+) -> None:
+    order_id = "order-cancelled-early"
+    await world.use_cases.charges.request_payment(request_payment(order_id))
+    await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id)))
+    await world.run_charge_jobs()
+
+    assert await charges_listed(world, order_id) == []
+    [failed] = [decode(record.value) for record in world.sink.records]
+    assert isinstance(failed, PaymentCreationFailed)
+    assert (failed.reason_code, failed.retryable) == ("CANCELLED_BEFORE_CREATION", False)
+    stored = await world.payments.get(record_id(CLIENT, order_id))
+    assert stored is not None
+    assert (stored.payment.status, stored.payment.unwanted) == (ChargeStatus.CREATION_FAILED, True)
+    assert world.jobs.jobs == {}
+
+
+async def test_a_charge_its_order_cancels_during_the_create_call_is_deleted_once_made(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = "order-cancelled-mid-call"
+    answered, go_on = asyncio.Event(), asyncio.Event()
+    create = HttpAsaasAccount.create_charge
+
+    async def held(account: HttpAsaasAccount, request: ChargeRequest) -> Charge:
+        charge = await create(account, request)
+        answered.set()
+        await go_on.wait()  # the answer is on its way back while the order cancels
+        return charge
+
+    monkeypatch.setattr(HttpAsaasAccount, "create_charge", held)
+    await world.use_cases.charges.request_payment(request_payment(order_id))
+    job = asyncio.create_task(world.run_charge_jobs())
+    await answered.wait()
+    await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id)))
+    go_on.set()
+    await job
+
+    assert await charges_listed(world, order_id) == []  # deleted charges are not listed
+    assert world.sink.types() == ["PaymentCreated", "PaymentCancelled"]
+    created = decode(world.sink.records[0].value)
+    assert isinstance(created, PaymentCreated)
+    deleted = (await world.asaas.get(f"/v3/payments/{created.payment_id}")).json()
+    assert deleted["deleted"] is True
+    stored = await world.payments.get(record_id(CLIENT, order_id))
+    assert stored is not None
+    assert stored.payment.status is ChargeStatus.CANCELLED
