@@ -95,10 +95,10 @@ class ChargeService(UseCase):
                 time_zone=command.time_zone,
                 creation=creation_of(command, now, unclear=False),
             )
-            # The job first: without the record it finds nothing to do.
-            await self._jobs.add(creation_job(fresh, now))
+            # The record first: a job that ran before it would find nothing to do and end; a
+            # crash in between is redelivered and finds the record CREATING, without its job.
             if await self._payments.insert(fresh) is not None:
-                return True
+                return await self._jobs.add(creation_job(fresh, now))
             record = await self._payments.get(key)
             assert record is not None
         match record.payment.status:
@@ -118,8 +118,8 @@ class ChargeService(UseCase):
                     causation_id=str(command.event_id),
                     creation=creation_of(command, now, unclear=True),
                 )
-                await self._jobs.put(creation_job(retried, now))
                 await self._payments.save(retried)
+                await self._jobs.put(creation_job(retried, now))
                 return True
             case _:
                 log.info(
