@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -31,6 +32,37 @@ system = system_fixture(
 )
 
 
+async def seeded(
+    restaurant: Restaurant, orders: Any, name: str, at: datetime, **fields: Any
+) -> str:
+    """Stores as is an online order of the restaurant placed and last changed `at`; its id."""
+    order = an_order(
+        f"{restaurant.client_id}-{name}",
+        method="PIX",
+        client_id=restaurant.client_id,
+        store_id=restaurant.store_id,
+        payment_id=f"pay_{name}",
+        created_at=at,
+        updated_at=at,
+        **fields,
+    )
+    await orders.insert_one(to_document(order))
+    return order.order_id
+
+
+async def repaired_and_reported(
+    service: ServiceProcess, repaired: str, *, reported: tuple[str, str]
+) -> None:
+    """One repair of kind `repaired` counted; the order `reported` names found as its kind, in
+    the gauge and in a log line."""
+    kind, order_id = reported
+    assert service.metric("money_audit_repairs_total", kind=repaired) == 1
+    await eventually(
+        lambda: service.metric("money_audit_findings", kind=kind) == 1, what=f"{kind} reported"
+    )
+    assert f"money audit: order {order_id} {kind}; someone must act" in service.log_path.read_text()
+
+
 async def test_a_cancelled_order_still_paid_is_refunded_and_an_unreleased_paid_one_reported(
     restaurant: Restaurant,
     system: dict[str, ServiceProcess],
@@ -39,38 +71,25 @@ async def test_a_cancelled_order_still_paid_is_refunded_and_an_unreleased_paid_o
 ) -> None:
     an_hour_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     orders = mongo_client[order_database][COLLECTION]
-    seeded = {}
+    seeded_ids = {}
     for name, status in [("stranded", OrderStatus.CANCELLED), ("unreleased", OrderStatus.PENDING)]:
-        order = an_order(
-            f"{restaurant.client_id}-{name}",
-            method="PIX",
-            client_id=restaurant.client_id,
-            store_id=restaurant.store_id,
-            status=status,
-            payment_status=PaymentStatus.PAID,
-            payment_id=f"pay_{name}",
-            created_at=an_hour_ago,
-            updated_at=an_hour_ago,
+        seeded_ids[name] = await seeded(
+            restaurant, orders, name, an_hour_ago, status=status, payment_status=PaymentStatus.PAID
         )
-        await orders.insert_one(to_document(order))
-        seeded[name] = order.order_id
     order_service = system["order"]
 
     [refund] = await restaurant.messages(
-        PAYMENTS_COMMANDS, RequestRefund, lambda refund: refund.order_id == seeded["stranded"]
+        PAYMENTS_COMMANDS, RequestRefund, lambda refund: refund.order_id == seeded_ids["stranded"]
     )
 
     assert refund.payment_id == "pay_stranded"
-    stranded = await restaurant.order_document(seeded["stranded"])
+    stranded = await restaurant.order_document(seeded_ids["stranded"])
     assert stranded["paymentStatus"] == PaymentStatus.REFUND_PENDING
-    assert order_service.metric("money_audit_repairs_total", kind="cancelled_but_paid") == 1
-    await eventually(
-        lambda: order_service.metric("money_audit_findings", kind="paid_not_released") == 1,
-        what="the unreleased paid order reported",
+    unreleased_id = seeded_ids["unreleased"]
+    await repaired_and_reported(
+        order_service, "cancelled_but_paid", reported=("paid_not_released", unreleased_id)
     )
-    log = order_service.log_path.read_text()
-    assert f"money audit: order {seeded['unreleased']} paid_not_released; someone must act" in log
-    unreleased = await restaurant.order_document(seeded["unreleased"])
+    unreleased = await restaurant.order_document(unreleased_id)
     assert unreleased["paymentStatus"] == PaymentStatus.PAID  # reported, not acted on
 
 
@@ -83,38 +102,33 @@ async def test_a_refund_request_dead_lettered_is_sent_again_and_one_unanswered_f
     started_at = time.time()
     now = datetime.now(UTC).replace(microsecond=0)
     orders = mongo_client[order_database][COLLECTION]
-    seeded = {}
+    seeded_ids = {}
     # Asked once (the request then dead-lettered), and asked longer ago than the answer's bound.
-    asked = {"dead-lettered": timedelta(hours=1), "unanswered": timedelta(hours=3)}
-    for name, asked_ago in asked.items():
-        order = an_order(
-            f"{restaurant.client_id}-{name}",
-            method="PIX",
-            client_id=restaurant.client_id,
-            store_id=restaurant.store_id,
+    asked = {"dead-lettered": now - timedelta(hours=1), "unanswered": now - timedelta(hours=3)}
+    for name, asked_at in asked.items():
+        seeded_ids[name] = await seeded(
+            restaurant,
+            orders,
+            name,
+            asked_at,
             status=OrderStatus.CANCELLED,
             payment_status=PaymentStatus.REFUND_PENDING,
-            payment_id=f"pay_{name}",
-            created_at=now - asked_ago,
-            updated_at=now - asked_ago,
-            refund_asked_at=now - asked_ago,
+            refund_asked_at=asked_at,
         )
-        await orders.insert_one(to_document(order))
-        seeded[name] = order.order_id
     order_service = system["order"]
 
     [again] = await restaurant.messages(
-        PAYMENTS_COMMANDS, RequestRefund, lambda refund: refund.order_id == seeded["dead-lettered"]
+        PAYMENTS_COMMANDS,
+        RequestRefund,
+        lambda refund: refund.order_id == seeded_ids["dead-lettered"],
     )
 
     assert (again.payment_id, again.attempt) == ("pay_dead-lettered", 1)
-    assert order_service.metric("money_audit_repairs_total", kind="refund_unanswered") == 1
-    await eventually(
-        lambda: order_service.metric("money_audit_findings", kind="refund_never_answered") == 1,
-        what="the refund unanswered for hours reported",
+    await repaired_and_reported(
+        order_service,
+        "refund_unanswered",
+        reported=("refund_never_answered", seeded_ids["unanswered"]),
     )
-    log = order_service.log_path.read_text()
-    assert f"money audit: order {seeded['unanswered']} refund_never_answered; someone must" in log
     await eventually(
         lambda: order_service.metric("money_audit_last_pass_timestamp_seconds") > started_at,
         what="a pass completed since the test began",
