@@ -223,3 +223,4 @@ async def test_a_compacted_message_is_kept_in_the_history_and_never_claimed_agai
     entry = await ledger.entry(claim.notification_id)
     assert entry is not None
     assert entry["twilioSid"] == SENT.twilio_sid
+    assert "cause" not in entry  # what it took to send it later is not archived

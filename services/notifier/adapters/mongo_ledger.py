@@ -125,9 +125,9 @@ class MongoNotificationLedger:
         query: dict[str, Any] = {"_id": notification_id, "state": {"$in": RECORDABLE}}
         if outcome.state is LedgerState.DROPPED:
             query |= _not_leased(now)
-        return await self._outbox.update(
-            query, merge_updates({"$set": fields}, outbox_update([event], now))
-        )
+        # What it took to send the message later is not kept (nor archived) once it is settled.
+        settled = {"$set": fields, "$unset": {"message": "", "cause": ""}}
+        return await self._outbox.update(query, merge_updates(settled, outbox_update([event], now)))
 
     async def wait(
         self,
