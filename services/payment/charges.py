@@ -13,7 +13,6 @@ from services.payment.domain import ChargeStatus, Payment, charge_reference
 from services.payment.payments import UseCase, UseCaseContext
 from services.payment.ports import (
     CHARGE_JOB,
-    REFUND_JOB,
     AsaasAccount,
     CreationState,
     Job,
@@ -21,7 +20,7 @@ from services.payment.ports import (
     PaymentRecord,
     record_id,
 )
-from services.payment.refunds import refund_if_unwanted
+from services.payment.refunds import queue_refund, refund_if_unwanted
 from shared.contracts.base import Envelope
 from shared.contracts.payments import CancelPayment, RequestPayment
 from shared.errors import PermanentError
@@ -194,20 +193,16 @@ class ChargeService(UseCase):
     async def _mark_unwanted(self, record: PaymentRecord) -> PaymentRecord:
         """Saves that the order no longer wants the charge; a paid one starts its refund."""
         decision = domain.cancel_requested(record.payment)
-        if decision.unchanged:
-            return record
-        marked, refund_job = refund_if_unwanted(
-            replace(record, payment=decision.state), self._clock()
-        )
-        if refund_job is not None:
-            log.warning(
-                "order %s: its cancelled charge was paid; refunding", record.payment.order_id
-            )
-            await self._jobs.put(refund_job)
-        saved = await self._payments.save(marked)
-        if refund_job is not None:
-            self._wake(REFUND_JOB)
-        return saved
+        if not decision.unchanged:
+            marked = replace(record, payment=decision.state)
+            if domain.refund_due(marked.payment):
+                log.warning(
+                    "order %s: its cancelled charge was paid; refunding", record.payment.order_id
+                )
+            record = await self._payments.save(refund_if_unwanted(marked, self._clock()))
+        # Also when unchanged: a redelivery after a crash that left the refund without job.
+        await queue_refund(self._jobs, self._wake, record, self._clock())
+        return record
 
     @staticmethod
     async def _delete(account: AsaasAccount, charge_id: str) -> bool:
