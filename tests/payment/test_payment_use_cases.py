@@ -27,6 +27,7 @@ from services.payment.config import PaymentPolicy
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
     CHARGE_JOB,
+    DELETION_JOB,
     REFUND_JOB,
     WEBHOOK_JOB,
     Charge,
@@ -91,6 +92,11 @@ class World:
         """What the charge loop does: every due charge job, once."""
         for job in await self.jobs.due(CHARGE_JOB, now(), 100):
             await self.use_cases.charge_creation.create(job)
+
+    async def run_deletion_jobs(self) -> None:
+        """What the deletion loop does: every due deletion job, once."""
+        for job in await self.jobs.due(DELETION_JOB, now(), 100):
+            await self.use_cases.charges.delete_charge(job)
 
     async def charge(self, command: RequestPayment) -> None:
         """RequestPayment, then its charge job."""
@@ -302,6 +308,7 @@ async def test_each_attempt_of_an_order_gets_its_own_charge_beside_the_deleted_o
     order_id = "order-switch"
     await world.charge(request_payment(order_id, 1, PaymentMethod.PIX))
     await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id, 1)))
+    await world.run_deletion_jobs()
     await world.charge(request_payment(order_id, 2))
 
     events = [decode(record.value) for record in world.sink.records]
@@ -429,6 +436,7 @@ async def test_a_charge_its_order_cancels_during_the_create_call_is_deleted_once
     await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id)))
     go_on.set()
     await job
+    await world.run_deletion_jobs()
 
     assert await charges_listed(world, order_id) == []  # deleted charges are not listed
     assert world.sink.types() == ["PaymentCreated", "PaymentCancelled"]
@@ -521,3 +529,28 @@ async def test_a_refund_whose_job_a_crash_lost_is_queued_again_by_the_redelivere
     [job] = await world.jobs.due(REFUND_JOB, now(), 10)
     await world.use_cases.refunds.refund(job)
     assert world.sink.types()[-1] == "RefundRequested"
+
+
+async def test_a_cancel_payment_for_a_charge_never_recorded_deletes_the_one_asaas_holds(
+    world: World,
+) -> None:
+    order_id = "order-unrecorded"
+    customer = (
+        await world.asaas.post("/v3/customers", json={"name": "Ana", "cpfCnpj": "52998224725"})
+    ).json()
+    charge = {
+        "customer": customer["id"],
+        "billingType": "PIX",
+        "value": 25.9,
+        "dueDate": now().date().isoformat(),
+        "externalReference": order_id,
+    }
+    made = (await world.asaas.post("/v3/payments", json=charge)).json()
+
+    await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id)))
+    assert (await world.asaas.get(f"/v3/payments/{made['id']}")).json()["deleted"] is False
+    await world.run_deletion_jobs()
+
+    assert (await world.asaas.get(f"/v3/payments/{made['id']}")).json()["deleted"] is True
+    assert world.jobs.jobs == {}
+    assert world.sink.records == []
