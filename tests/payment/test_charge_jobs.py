@@ -4,6 +4,8 @@ in flight when the service dies is created once."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -55,14 +57,19 @@ async def neighbour_of(
         await candidate.close()
 
 
+@pytest.fixture
+async def healthy(
+    restaurant: Restaurant, stack: Stack, sink: BrokerSink, kafka_bootstrap: str
+) -> AsyncIterator[Restaurant]:
+    """A restaurant whose commands share `restaurant`'s partition."""
+    neighbour = await neighbour_of(restaurant, stack, sink, kafka_bootstrap)
+    yield neighbour
+    await neighbour.close()
+
+
 async def test_a_restaurant_whose_asaas_fails_holds_up_none_after_it_on_its_partition(
-    restaurant: Restaurant,
-    stack: Stack,
-    sink: BrokerSink,
-    kafka_bootstrap: str,
-    payment_events: PaymentEvents,
+    restaurant: Restaurant, healthy: Restaurant, payment_events: PaymentEvents
 ) -> None:
-    healthy = await neighbour_of(restaurant, stack, sink, kafka_bootstrap)
     await restaurant.control("faults", FAILING)
     stalled = [restaurant.order() for _ in range(3)]
     served = [healthy.order() for _ in range(3)]
@@ -87,17 +94,11 @@ async def test_a_restaurant_whose_asaas_fails_holds_up_none_after_it_on_its_part
         assert [c["id"] for c in await restaurant.charges(order_id)] == [created.payment_id]
     for order_id in served:
         assert len(await healthy.charges(order_id)) == 1
-    await healthy.close()
 
 
 async def test_a_restaurant_whose_asaas_cannot_delete_holds_up_no_cancellation_after_it(
-    restaurant: Restaurant,
-    stack: Stack,
-    sink: BrokerSink,
-    kafka_bootstrap: str,
-    payment_events: PaymentEvents,
+    restaurant: Restaurant, healthy: Restaurant, payment_events: PaymentEvents
 ) -> None:
-    healthy = await neighbour_of(restaurant, stack, sink, kafka_bootstrap)
     # Enough that a consumer which waited for each deletion would hold the healthy ones long.
     stalled = [restaurant.order() for _ in range(5)]
     served = [healthy.order() for _ in range(3)]
@@ -135,7 +136,6 @@ async def test_a_restaurant_whose_asaas_cannot_delete_holds_up_no_cancellation_a
         assert (await restaurant.charge(charged[order_id]))["deleted"] is True
         await payment_events.all_published(restaurant, order_id)
         assert len(payment_events.of(order_id, PaymentCancelled)) == 1, order_id
-    await healthy.close()
 
 
 async def test_a_charge_in_flight_when_the_service_dies_is_created_once_after_a_restart(

@@ -169,6 +169,22 @@ def request_payment(
     )
 
 
+async def made_on_asaas(world: World, reference: str, billing_type: str) -> dict[str, Any]:
+    """A charge of `reference` made on Asaas behind the service's back."""
+    customer = (
+        await world.asaas.post("/v3/customers", json={"name": "Ana", "cpfCnpj": "52998224725"})
+    ).json()
+    charge = {
+        "customer": customer["id"],
+        "billingType": billing_type,
+        "value": 25.9,
+        "dueDate": now().date().isoformat(),
+        "externalReference": reference,
+    }
+    made: dict[str, Any] = (await world.asaas.post("/v3/payments", json=charge)).json()
+    return made
+
+
 async def test_a_charge_created_just_before_a_crash_is_found_not_created_again(
     world: World,
 ) -> None:
@@ -190,21 +206,7 @@ async def test_a_charge_created_just_before_a_crash_is_found_not_created_again(
         time_zone="America/Sao_Paulo",
     )
     await world.payments.insert(crashed, [])
-    customer = (
-        await world.asaas.post("/v3/customers", json={"name": "Ana", "cpfCnpj": "52998224725"})
-    ).json()
-    existing = (
-        await world.asaas.post(
-            "/v3/payments",
-            json={
-                "customer": customer["id"],
-                "billingType": "CREDIT_CARD",
-                "value": 25.9,
-                "dueDate": now().date().isoformat(),
-                "externalReference": order_id,
-            },
-        )
-    ).json()
+    existing = await made_on_asaas(world, order_id, "CREDIT_CARD")
 
     await world.charge(command)  # the redelivery
 
@@ -535,17 +537,7 @@ async def test_a_cancel_payment_for_a_charge_never_recorded_deletes_the_one_asaa
     world: World,
 ) -> None:
     order_id = "order-unrecorded"
-    customer = (
-        await world.asaas.post("/v3/customers", json={"name": "Ana", "cpfCnpj": "52998224725"})
-    ).json()
-    charge = {
-        "customer": customer["id"],
-        "billingType": "PIX",
-        "value": 25.9,
-        "dueDate": now().date().isoformat(),
-        "externalReference": order_id,
-    }
-    made = (await world.asaas.post("/v3/payments", json=charge)).json()
+    made = await made_on_asaas(world, order_id, "PIX")
 
     await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id)))
     assert (await world.asaas.get(f"/v3/payments/{made['id']}")).json()["deleted"] is False
