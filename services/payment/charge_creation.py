@@ -1,6 +1,6 @@
 """The charge job: creates a CREATING payment's charge on Asaas, one call a run, tried again with
 backoff while Asaas cannot take it, within a window; a charge its order no longer wants is
-never created, or deleted once made."""
+never created, or once made left to its deletion job."""
 
 from __future__ import annotations
 
