@@ -333,6 +333,8 @@ class FerretDBServer(LocalServer):
 
     port: int = 27017
     postgresql: PostgreSQLServer | None = None
+    flags: tuple[str, ...] = ()
+    """Further FerretDB flags."""
 
     @property
     def uri(self) -> str:
@@ -357,6 +359,7 @@ class FerretDBServer(LocalServer):
                 "--debug-addr=-",
                 "--telemetry=disable",
                 "--log-level=warn",
+                *self.flags,
             ]
         )
         _wait_until(self.answers, f"FerretDB on {self.uri}", timeout, self.process, self.log_path)
