@@ -54,6 +54,8 @@ INDEXES = {
         IndexModel([("partition", ASCENDING)], name="partition"),  # loads, on MongoDB
     ],
     CLAIMS: [IndexModel([("version", ASCENDING)], name="version")],
+    # Compaction takes the tombstones past their grace: without it, every pass reads them all.
+    DONE: [IndexModel([("at", ASCENDING)], name="settled")],
 }
 
 
