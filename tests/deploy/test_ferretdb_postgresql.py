@@ -29,12 +29,18 @@ def day(n: int) -> datetime:
 
 
 CASES = [
-    {"_id": "o1", "phone": "+1", "at": day(1), "status": "PAID"},
-    {"_id": "o2", "phone": ["+1", "+2"], "at": [day(0), day(9)], "status": "PAID"},
-    {"_id": "o3", "phone": "+2", "at": day(5), "status": "NEW"},
+    {"_id": "o1", "phone": "+1", "at": day(1), "status": "PAID", "tag": "a"},
+    {
+        "_id": "o2",
+        "phone": ["+1", "+2"],
+        "at": [day(0), day(9)],
+        "status": "PAID",
+        "tag": ["a", "b"],
+    },
+    {"_id": "o3", "phone": "+2", "at": day(5), "status": "NEW", "tag": "b"},
     {"_id": "o4", "phone": {"n": "+1"}, "at": "2026-01-01", "status": "NEW"},
     {"_id": "o5", "at": None, "status": ["PAID", "NEW"]},
-    {"_id": "o6", "phone": [], "at": [], "status": "GONE"},
+    {"_id": "o6", "phone": [], "at": [], "status": "GONE", "tag": []},
     {"_id": "o7", "phone": "+1", "at": day(3), "status": {"state": "PAID"}},
     {"_id": 8, "phone": 1, "at": 3, "status": "PAID"},
 ]
@@ -42,12 +48,16 @@ INDEXES = [
     IndexModel([("phone", ASCENDING), ("at", DESCENDING)], name="phone_at"),
     IndexModel([("status", ASCENDING), ("at", DESCENDING)], name="status_at"),
     IndexModel([("at", ASCENDING)], name="at"),
+    IndexModel([("tag", ASCENDING)], name="tag"),
 ]
 FINDS: list[tuple[dict[str, Any], set[Any]]] = [
     ({"phone": "+1"}, {"o1", "o2", "o7"}),
     ({"phone": {"$in": ["+2", "+9"]}}, {"o2", "o3"}),
     ({"phone": "+1", "status": "PAID"}, {"o1", "o2"}),
     ({"status": "NEW"}, {"o3", "o4", "o5"}),
+    ({"status": {"$in": ["NEW", "LOST"]}}, {"o3", "o4", "o5"}),
+    ({"tag": "a"}, {"o1", "o2"}),
+    ({"tag": {"$in": ["b", "z"]}}, {"o2", "o3"}),
     ({"_id": "o3"}, {"o3"}),
     ({"_id": 8}, {8}),
     ({"_id": {"$in": ["o1", "o7", "none"]}}, {"o1", "o7"}),
@@ -60,7 +70,7 @@ FINDS: list[tuple[dict[str, Any], set[Any]]] = [
 ]
 SERVED_BY_INDEXES = [
     {"phone": "+1"},
-    {"phone": {"$in": ["+2", "+9"]}},
+    {"tag": {"$in": ["b", "z"]}},
     {"_id": "o3"},
     {"_id": {"$in": ["o1", "o7"]}},
     {"at": {"$lte": day(1)}},
@@ -90,7 +100,7 @@ def clients() -> Iterator[tuple[MongoClient[Any], ...]]:
         things = client.db.things
         things.create_indexes(INDEXES)
         filler = [
-            {"_id": f"f{n}", "phone": f"+9{n}", "status": "OLD"}
+            {"_id": f"f{n}", "phone": f"+9{n}", "status": "OLD", "tag": f"t{n}"}
             for n in range(FILLER)
         ]
         things.insert_many(CASES + filler)
