@@ -36,7 +36,7 @@ FERRETDB_BIN = LOCAL / "bin" / "ferretdb"
 POSTGRESQL_BIN = Path("/usr/lib/postgresql/15/bin")
 """Debian's PostgreSQL 15 (package postgresql-15)."""
 MONGO_BACKENDS = ("sqlite", "postgresql")
-DEFAULT_MONGO_BACKEND = "sqlite"
+DEFAULT_MONGO_BACKEND = "postgresql"
 KAFKA_CONFIG_TEMPLATE = Path(__file__).parent / "kafka" / "server.properties"
 KAFKA_SCRAM_TEMPLATE = Path(__file__).parent / "kafka" / "server-scram.properties"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
@@ -322,7 +322,12 @@ class PostgreSQLServer(LocalServer):
 
     def answers(self) -> bool:
         ready = subprocess.run(
-            [str(POSTGRESQL_BIN / "pg_isready"), "--host=127.0.0.1", f"--port={self.port}"],
+            [
+                str(POSTGRESQL_BIN / "pg_isready"),
+                "--host=127.0.0.1",
+                f"--port={self.port}",
+                "--username=postgres",
+            ],
             capture_output=True,
             check=False,
         )
