@@ -1,9 +1,9 @@
 """`python -m deploy.local.infra up|down|status [--infra-only]`: the system of `make up`.
 
-Kafka and FerretDB (on PostgreSQL when MONGO_BACKEND says so) first, then each service as its
-own process. Data lives in `.local/state/`,
-logs in `.local/logs/`, pids in `.local/run/`. `down` ends only the processes whose pid files
-`up` wrote, after checking that each pid still runs the command we started.
+Kafka and FerretDB (and the PostgreSQL it stores its data in, when MONGO_BACKEND says so) first,
+then each service as its own process. Data lives in `.local/state/`, logs in `.local/logs/`, pids
+in `.local/run/`. `down` ends only the processes whose pid files `up` wrote, after checking that
+each pid still runs the command we started.
 """
 
 from __future__ import annotations
