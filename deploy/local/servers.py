@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
 import pwd
 import shutil
@@ -254,17 +255,22 @@ class PostgreSQLServer(LocalServer):
             return {}
         return {"user": "postgres", "group": "postgres", "extra_groups": []}
 
+    @property
+    def data_dir(self) -> Path:
+        """`home/data`; under root, when the `postgres` user cannot reach `home` (a checkout in
+        /root, say), a folder of that user's own home named after `home` instead."""
+        data_dir = self.home / "data"
+        above = [folder for folder in self.home.resolve().parents if folder.exists()]
+        if os.geteuid() != 0 or all(folder.stat().st_mode & 0o001 for folder in above):
+            return data_dir
+        digest = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:16]
+        return Path(pwd.getpwnam("postgres").pw_dir) / "local-clusters" / digest
+
     def _make_cluster(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(data_dir, owner.pw_uid, owner.pw_gid)
-            for folder in data_dir.parents:
-                if not folder.stat().st_mode & 0o001:
-                    raise ServerError(
-                        f"the postgres user cannot reach {data_dir}: {folder} is not "
-                        "traversable by others (chmod o+x it, or run as a user other than root)"
-                    )
         data_dir.chmod(0o700)
         made = subprocess.run(
             [
@@ -289,7 +295,7 @@ class PostgreSQLServer(LocalServer):
     def start(self, timeout: float = 60.0) -> None:
         if not (POSTGRESQL_BIN / "postgres").exists():
             raise ServerError(f"PostgreSQL 15 missing at {POSTGRESQL_BIN}: install postgresql-15")
-        data_dir = self.home / "data"
+        data_dir = self.data_dir
         if not (data_dir / "PG_VERSION").exists():
             self._make_cluster(data_dir)
         self.process = self._spawn(
