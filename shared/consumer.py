@@ -5,11 +5,14 @@ skipped if its `eventId` was already handled, handed to the service, and recorde
 A failing handler is retried with backoff; a permanent failure, or one that outlasts its
 retries, goes to `<topic>.dlq` with the error in headers and is not recorded, so that a replay
 from the DLQ is handled. When a dependency is unreachable the message is not dead-lettered: the
-error propagates, FastStream leaves the offset uncommitted and the message comes again.
+error propagates, the consumer seeks back to it and the message comes again. Each subscription
+runs CONSUMER_WORKERS Kafka consumers in its group: partitions in parallel, each in order,
+offsets committed after handling, in batches (docs/consumers.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -18,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import IllegalStateError, MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -30,7 +33,9 @@ from shared.contracts.base import Message
 from shared.contracts.registry import MESSAGE_TYPES, ContractError, describe_validation
 from shared.errors import PermanentError, is_unavailable
 from shared.logs import log_context
+from shared.members import MemberListener, ProcessPartitions
 from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, HANDLER_SECONDS, MESSAGES_HANDLED
+from shared.offsets import HandledOffsets
 from shared.processed_events import ProcessedEvents
 from shared.records import (
     HEADER_CONSUMER,
@@ -130,6 +135,7 @@ class IdempotentConsumer(Generic[M]):
             attempts=settings.attempts, max_elapsed=settings.transient_max_elapsed_s
         )
         self._clock = clock
+        self.workers = settings.workers
 
     async def handle(self, received: ReceivedRecord) -> None:
         """Handles one record; raises only when the message must come again later."""
@@ -281,8 +287,10 @@ def consume(
     dead_letters: RecordSink,
     settings: ConsumerSettings,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> None:
-    """Consumes each subscription on `broker` with the idempotent consumer."""
+) -> list[HandledOffsets]:
+    """Consumes each subscription on `broker` with the idempotent consumer; returns the
+    workers' offsets, to commit before the broker stops."""
+    workers = []
     for subscription in subscriptions:
         consumer = IdempotentConsumer(
             subscription,
@@ -291,30 +299,53 @@ def consume(
             settings=settings,
             clock=clock,
         )
-        subscribe(broker, consumer)
+        workers.extend(subscribe(broker, consumer))
+    return workers
 
 
-def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer[Any]) -> None:
-    """Registers `consumer` on the broker: offsets are committed only after it returns."""
+def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer[Any]) -> list[HandledOffsets]:
+    """Registers `consumer` on the broker as `consumer.workers` members of its group, each a
+    Kafka consumer of its own handling its partitions one message at a time: a message that
+    must come again is sought back to, and offsets are committed only once handled, in
+    batches (`shared.offsets`); a partition is only ever one member's."""
     subscription = consumer.subscription
+    workers = [HandledOffsets(consumer.name) for _ in range(consumer.workers)]
+    process = ProcessPartitions(subscription.listener)
+    for offsets in workers:
+        broker.subscriber(
+            *subscription.topics,
+            pattern=subscription.pattern,
+            group_id=subscription.name,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            listener=MemberListener(offsets, process),
+            title=subscription.name,
+            parser=parse_without_headers,
+            decoder=undecoded,
+            no_reply=True,
+        )(_worker(consumer, offsets))
+    return workers
+
+
+def _worker(
+    consumer: IdempotentConsumer[Any], offsets: HandledOffsets
+) -> Callable[[KafkaMessage], Awaitable[None]]:
+    """One member's handler: its offsets are its own."""
 
     async def on_message(message: KafkaMessage) -> None:
         record = message.raw_message
-        await consumer.handle(ReceivedRecord.of(record))
+        try:
+            await consumer.handle(ReceivedRecord.of(record))
+        except Exception:
+            # Read again from this message; a partition already taken away has nothing to
+            # seek (its new owner reads from the last commit).
+            with contextlib.suppress(IllegalStateError):
+                await message.nack()
+            raise
+        await offsets.handled(message.consumer, record)
         _observe_lag(consumer.name, message.consumer, record)
 
-    broker.subscriber(
-        *subscription.topics,
-        pattern=subscription.pattern,
-        group_id=subscription.name,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        listener=subscription.listener,
-        title=subscription.name,
-        parser=parse_without_headers,
-        decoder=undecoded,
-        no_reply=True,
-    )(on_message)
+    return on_message
 
 
 async def parse_without_headers(

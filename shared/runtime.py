@@ -28,6 +28,7 @@ from shared.broker import BrokerSink, build_broker, ensure_topics
 from shared.consumer import Subscription, consume
 from shared.http import ReadinessCheck, dependencies_ready, service_http_app
 from shared.mongo import connect, ensure_indexes
+from shared.offsets import HandledOffsets, commit_all
 from shared.outbox import OutboxRelay
 from shared.processed_events import INDEXES as PROCESSED_INDEXES
 from shared.processed_events import MongoProcessedEvents
@@ -85,6 +86,7 @@ class ServiceRuntime:
         self._loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         self._before_start: list[Hook] = []
         self._on_stop: list[Hook] = [self.tracing.stop]
+        self._offsets: list[HandledOffsets] = []
         self._readiness = dependencies_ready(self.client, self.broker)
         self.kafka_usage = KafkaUsage()
         self.indexes(PROCESSED_INDEXES)
@@ -103,7 +105,7 @@ class ServiceRuntime:
     def consume(self, *subscriptions: Subscription[Any]) -> None:
         """Consumes each subscription with the idempotent consumer; each consumed topic gets
         its dead-letter topic (a pattern's topics are created by whoever creates the store)."""
-        consume(
+        self._offsets += consume(
             self.broker,
             subscriptions,
             processed=self.processed,
@@ -201,6 +203,8 @@ class ServiceRuntime:
             yield
         finally:
             await _bounded("the background loops", loops.stop())
+            # Handled messages not yet committed would come again (and be skipped) on restart.
+            await _bounded("the last commits", commit_all(self._offsets))
             await _bounded("the Kafka clients", self.broker.stop())
             for hook in reversed(self._on_stop):
                 await _bounded(getattr(hook, "__qualname__", "a stop hook"), hook())

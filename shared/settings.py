@@ -166,7 +166,7 @@ class HttpSettings(BaseSettings):
 
 
 class ConsumerSettings(BaseSettings):
-    """The idempotent consumer's retry and dead-letter policy."""
+    """The idempotent consumer's retry and dead-letter policy, and its parallelism."""
 
     model_config = SettingsConfigDict(env_prefix="CONSUMER_", extra="ignore")
 
@@ -179,6 +179,14 @@ class ConsumerSettings(BaseSettings):
         default=30.0,
         gt=0,
         description="How long an unreachable dependency is retried before redelivery.",
+    )
+    workers: int = Field(
+        default=3,
+        ge=1,
+        le=12,
+        description="Kafka consumers each subscription runs in one process, in one group: each "
+        "owns some partitions and handles them in order, so up to this many partitions are "
+        "handled at once. Replicas times workers above the partitions leaves some idle.",
     )
 
 
