@@ -109,7 +109,7 @@ async def settle(traffic: Traffic, failing: Restaurant, twilio_back: float) -> l
         return all(outcome.ending(failing) is not None for outcome in outcomes)
 
     with contextlib.suppress(AssertionError):
-        await eventually(settled, timeout=SETTLE_S, what="every order settled")
+        await eventually(settled, timeout=SETTLE_S, what="every order settled", every=1)
     return outcomes
 
 

@@ -35,8 +35,6 @@ from tests.waiting import eventually
 
 PAID = frozenset({"RECEIVED", "CONFIRMED"})
 """Asaas's statuses of a charge whose money the restaurant holds."""
-WAIT_S = 240.0
-"""How long a customer waits for the instructions (a restaurant's Asaas outage delays them)."""
 
 
 @dataclass(frozen=True)
@@ -169,12 +167,15 @@ class Traffic:
         *,
         orders: int,
         pace_s: float,
+        payment_s: float,
     ) -> None:
         self.restaurants = restaurants
         self.stack = stack
         self.lost = lost
         self.orders = orders
         self.pace_s = pace_s
+        self.payment_s = payment_s
+        """How long after sending an order its customer may pay (its payment deadline)."""
         self.placed: list[Placed] = []
         self.clients: list[asyncio.Task[Any]] = []
         """Chatbots sending and customers paying: each ends once its part is done."""
@@ -230,12 +231,12 @@ class Traffic:
             self.clients.append(asyncio.create_task(self._pay(placed)))
 
     async def _pay(self, placed: Placed) -> None:
-        """The customer pays once the instructions came, unless the order was cancelled first
-        (a restaurant's Asaas outage may delay the charge past the payment deadline)."""
+        """The customer pays once the charge is made, unless its code expired first (a
+        restaurant's Asaas outage may delay the charge past the payment deadline)."""
         charge_id = await self._charge_to_pay(placed)
         if charge_id is None:
-            return
-        if placed.story is LOST:
+            print(f"{placed.order_id}: no charge to pay before the deadline", flush=True)
+        elif placed.story is LOST:
             async with self.lost.losing(placed.restaurant, placed.order_id):
                 await self._confirm(placed, charge_id)
         else:
@@ -261,23 +262,20 @@ class Traffic:
             placed.paid_at = time.time()
 
     async def _charge_to_pay(self, placed: Placed) -> str | None:
-        """The charge the order's instructions name, once the order service has them; None if
-        the order ended first. Asked of the order service: Asaas may be the one away."""
-        found: dict[str, Any] = {}
+        """The order's charge, once Asaas lists it; None if the payment deadline came first."""
+        found: list[dict[str, Any]] = []
 
-        async def told_or_ended() -> bool:
-            with contextlib.suppress(Exception):  # not placed yet, or the service restarting
-                response = await placed.restaurant.order_api.get(f"/orders/{placed.order_id}")
-                if response.status_code == 200:
-                    found.update(response.json())
-            if found.get("status", "PENDING") != "PENDING":
-                return True
-            return bool(found.get("paymentId") and found.get("paymentDetails"))
+        async def charged() -> bool:
+            with contextlib.suppress(Exception):  # the restaurant's Asaas account may be away
+                found[:] = await placed.restaurant.charges(placed.order_id)
+            return len(found) == 1
 
-        await eventually(told_or_ended, timeout=WAIT_S, what=f"the charge of {placed.order_id}")
-        if found["status"] != "PENDING":
+        # A customer looks now and then, not twenty times a second.
+        with contextlib.suppress(AssertionError):
+            await eventually(charged, timeout=self.payment_s, every=0.5)
+        if not found or time.time() > placed.sent_at + self.payment_s:
             return None
-        charge_id: str = found["paymentId"]
+        charge_id: str = found[0]["id"]
         return charge_id
 
     def _to_confirm(self, message: PosOrderReceived) -> bool:

@@ -41,6 +41,15 @@ class LostPayment:
     async def losing(self, restaurant: Restaurant, order_id: str) -> AsyncIterator[None]:
         """The order's document is unreadable during the block (the customer pays in it) and
         until its PaymentSucceeded is dead-lettered, then as it was."""
+
+        async def instructed() -> bool:
+            with contextlib.suppress(Exception):  # the order service may be restarting
+                return bool((await restaurant.order_document(order_id)).get("paymentDetails"))
+            return False
+
+        # Paid while the order service may still be telling the instructions, those would be
+        # dead-lettered too.
+        await eventually(instructed, timeout=60, what=f"{order_id}'s instructions", every=0.5)
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.mongodb_uri)
         orders = client[self.database][ORDERS]
         try:

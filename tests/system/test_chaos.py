@@ -90,7 +90,14 @@ async def test_no_order_is_lost_no_money_is_kept_and_every_customer_reads_its_st
     lost = LostPayment(chaos_system.bootstrap, mongo.uri, chaos_system.databases["order"])
     faults = Faults(chaos_system, own_servers, bursty=bursty, failing=failing)
     async with contextlib.AsyncExitStack() as stack:
-        traffic = Traffic(restaurants, stack, lost, orders=ORDERS, pace_s=PACE_S)
+        traffic = Traffic(
+            restaurants,
+            stack,
+            lost,
+            orders=ORDERS,
+            pace_s=PACE_S,
+            payment_s=CONFIG["paymentTimeout"] * 60,
+        )
         await traffic.open_the_stores()
         running = asyncio.create_task(traffic.run())
         poisoned = asyncio.create_task(poison_midway(chaos_system, traffic))
