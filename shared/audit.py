@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from shared.metrics import AUDIT_FINDINGS, AUDIT_REPAIRS
+from shared.metrics import AUDIT_FINDINGS, AUDIT_LAST_PASS, AUDIT_REPAIRS
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,13 @@ def report(findings: Sequence[Finding], kinds: Iterable[str]) -> None:
 
 
 async def keep_auditing(audit: AuditPass, kinds: Iterable[str], interval_s: float) -> None:
-    """Runs a pass every `interval_s` forever (a background loop); a failed pass is logged and
-    leaves the gauges as the last good one set them."""
+    """Runs a pass every `interval_s` forever (a background loop), noting when each completes;
+    a failed pass is logged and leaves the gauges as the last good one set them."""
     kinds = tuple(kinds)
     while True:
         try:
             report(await audit(), kinds)
+            AUDIT_LAST_PASS.set_to_current_time()
         except Exception:
             log.exception("money audit pass failed; trying again next time")
         await asyncio.sleep(interval_s)

@@ -59,3 +59,8 @@ AUDIT_REPAIRS = Counter(
     "back from Asaas), by kind.",
     ["kind"],
 )
+AUDIT_LAST_PASS = Gauge(
+    "money_audit_last_pass_timestamp_seconds",
+    "When the money audit last completed a pass (Unix time; 0 before the first, and in the "
+    "services that run none).",
+)

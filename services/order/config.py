@@ -33,6 +33,19 @@ class AuditSettings(BaseSettings):
         description="ORDER_AUDIT_GRACE_S: how long an order may stay cancelled but paid, or paid "
         "but not released to its POS, since its last change before it is reported.",
     )
+    refund_ask_again_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="ORDER_AUDIT_REFUND_ASK_AGAIN_S: how long a refund the order asked for may "
+        "go unanswered by the payment service before it is asked again (and between asks).",
+    )
+    refund_answer_max_s: float = Field(
+        default=7 * 3600.0,
+        gt=0,
+        description="ORDER_AUDIT_REFUND_ANSWER_MAX_S: how long after the order first asked a "
+        "refund still unanswered is reported (above PAYMENT_REFUND_RETRY_WINDOW_S, by when the "
+        "payment service answers at the latest).",
+    )
     batch: int = Field(
         default=100, ge=1, description="ORDER_AUDIT_BATCH: orders one audit reads per kind."
     )

@@ -198,9 +198,7 @@ class OrderService:
 
     # Events from the payment service, the scheduler and the POS
 
-    async def on_payment_event(
-        self, event: PaymentEvent | RefundFailed | PaymentChargebackReported
-    ) -> None:
+    async def on_payment_event(self, event: PaymentEvent | PaymentChargebackReported) -> None:
         if isinstance(event, RefundFailed):
             # Counted where it is decided (payment_refunds_total{outcome="failed"}).
             log.error(
@@ -210,7 +208,6 @@ class OrderService:
                 event.attempts,
                 event.reason,
             )
-            return
         if isinstance(event, PaymentChargebackReported):
             metrics.ALERTS.labels("chargeback").inc()
             log.error("chargeback on order %s: %s", event.order_id, event.asaas_event)
@@ -314,12 +311,26 @@ class OrderService:
     async def refund_stranded(self, order_id: str) -> bool:
         """Asks again for the refund of a cancelled order still PAID (the money audit's
         repair); True when it asked."""
+        saved, now = await self._repair(order_id, decisions.refund_stranded)
+        return saved is not None and saved.refund_asked_at == now
+
+    async def ask_refund_again(self, order_id: str) -> bool:
+        """Asks again for a refund the payment service never answered (the money audit's
+        repair); True when it asked."""
+        saved, now = await self._repair(order_id, decisions.ask_refund_again)
+        return saved is not None and saved.refund_asked_again_at == now
+
+    async def _repair(
+        self, order_id: str, decide: Callable[[Order, Cause], OrderDecision]
+    ) -> tuple[Order | None, datetime]:
+        """A money-audit repair decided in the order's conversation turn: the order as saved
+        (None if there is none) and the repair's time."""
+        now = self._clock()
         order = await self._orders.get(order_id)
         if order is None:
-            return False
-        cause = Cause(order.correlation_id, None, self._clock(), self._new_id)
-        saved = await self._apply(order_id, lambda order: decisions.refund_stranded(order, cause))
-        return saved.payment_status is not order.payment_status
+            return None, now
+        cause = Cause(order.correlation_id, None, now, self._new_id)
+        return await self._apply(order_id, lambda current: decide(current, cause)), now
 
     # Store configurations and queries
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,14 @@ from deploy.k8s.check import (
     exposed_metric_names,
     import_public_paths,
     lag_triggers,
+    load_resources,
     process_variables,
     promql_metric_names,
     settings_variables,
     validate_literals,
 )
+from services.order import audit as order_audit
+from services.payment import audit as payment_audit
 from shared.broker import DLQ_RETENTION_MS
 from shared.runtime import KafkaUsage
 from shared.topics import COMPACTED_TOPICS, FIXED_TOPICS, dlq_topic
@@ -396,6 +400,44 @@ def test_the_shipped_dashboard_reads_only_metrics_the_services_expose() -> None:
     assert len(queries) >= 20
     assert used - exposed == set()
     assert {"order_status_entered_total", "consumer_lag_messages", "dead_letters_total"} <= used
+
+
+def shipped_alerts() -> dict[str, Any]:
+    """The shipped alert rules by name."""
+    path = Path(__file__).parents[2] / "deploy" / "observability" / "alerts.yaml"
+    [rules] = load_resources(path.read_text())
+    return {rule["alert"]: rule for group in rules["spec"]["groups"] for rule in group["rules"]}
+
+
+def test_the_shipped_alerts_read_only_metrics_the_services_expose() -> None:
+    alerts = shipped_alerts()
+    exposed = exposed_metric_names(["order", "payment", "notifier", "scheduler"])
+    used = set().union(*(promql_metric_names(alert["expr"]) for alert in alerts.values()))
+
+    assert used - exposed == set()
+    stopped = alerts["MoneyAuditStopped"]["expr"]
+    assert promql_metric_names(stopped) == {"money_audit_last_pass_timestamp_seconds"}
+    assert 'job=~"order|payment"' in stopped  # the services that run an audit
+
+
+def alerts_on_kind(expr: str, kind: str) -> bool:
+    """Whether the `kind` matcher of an alert on money_audit_findings selects this kind."""
+    [(operator, value)] = re.findall(r'kind(=~|!~|!=|=)"([^"]*)"', expr)
+    matched = re.fullmatch(value, kind) if "~" in operator else value == kind
+    return bool(matched) is (operator in ("=", "=~"))
+
+
+def test_every_money_audit_finding_alerts_once_refunds_that_never_happen_as_refund_stuck() -> None:
+    alerts = shipped_alerts()
+    stuck_refunds = {payment_audit.REFUND_STUCK, order_audit.REFUND_NEVER_ANSWERED}
+
+    for kind in {*payment_audit.KINDS, *order_audit.KINDS}:
+        raised = {
+            name
+            for name in ("PaymentsStranded", "RefundStuck")
+            if alerts_on_kind(alerts[name]["expr"], kind)
+        }
+        assert raised == {"RefundStuck" if kind in stuck_refunds else "PaymentsStranded"}, kind
 
 
 def test_promql_metric_names_leave_out_functions_keywords_labels_and_durations() -> None:

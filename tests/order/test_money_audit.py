@@ -1,6 +1,7 @@
 """The order service's money audit on the real MongoDB-protocol server: orders cancelled but
-still paid get their refund asked for again, paid orders their POS never got are reported, and
-healthy orders beside them are left alone."""
+still paid and refunds never answered get their refund asked for again, refunds unanswered too
+long and paid orders their POS never got are reported, and healthy orders beside them are left
+alone."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ from services.order.adapters.in_memory import (
     InMemoryStoreTopics,
 )
 from services.order.adapters.mongo_order_repository import MongoOrderRepository
-from services.order.audit import CANCELLED_BUT_PAID, PAID_NOT_RELEASED, OrderAudit
+from services.order.audit import (
+    CANCELLED_BUT_PAID,
+    PAID_NOT_RELEASED,
+    REFUND_NEVER_ANSWERED,
+    REFUND_UNANSWERED,
+    OrderAudit,
+)
 from services.order.config import AuditSettings
 from services.order.domain.order import Order
 from services.order.service import OrderService
@@ -32,6 +39,8 @@ from tests.order.test_repositories import T0, an_order
 from tests.sinks import RecordingSink, messages, sent
 
 GRACE = timedelta(minutes=5)
+ASK_AGAIN = timedelta(minutes=15)
+ANSWER_MAX = timedelta(minutes=45)
 NOW = T0 + timedelta(hours=1)
 
 
@@ -80,7 +89,11 @@ async def world(database: Database) -> World:
         store_topics=InMemoryStoreTopics(),
         clock=lambda: NOW,
     )
-    settings = AuditSettings(grace_s=GRACE.total_seconds())
+    settings = AuditSettings(
+        grace_s=GRACE.total_seconds(),
+        refund_ask_again_s=ASK_AGAIN.total_seconds(),
+        refund_answer_max_s=ANSWER_MAX.total_seconds(),
+    )
     return World(orders, OrderAudit(orders, service, settings, lambda: NOW), sink)
 
 
@@ -122,3 +135,46 @@ async def test_a_paid_order_its_pos_never_got_is_reported_and_released_ones_are_
 
     assert findings == [Finding(PAID_NOT_RELEASED, "unreleased")]
     assert world.sink.records == []  # reported, not acted on
+
+
+async def test_a_refund_never_answered_is_asked_for_again_then_reported(world: World) -> None:
+    def refund_asked(ago: timedelta, **fields: Any) -> dict[str, Any]:
+        return {"refund_asked_at": NOW - ago, **fields}
+
+    refunding = (OrderStatus.CANCELLED, PaymentStatus.REFUND_PENDING)
+    await world.seed("unanswered", *refunding, **refund_asked(ASK_AGAIN + GRACE))
+    await world.seed("never-answered", *refunding, **refund_asked(ANSWER_MAX + GRACE))
+    await world.seed("just-asked", *refunding, **refund_asked(ASK_AGAIN - GRACE))
+    await world.seed(
+        "asked-again-lately",
+        *refunding,
+        **refund_asked(ASK_AGAIN * 2, refund_asked_again_at=NOW - ASK_AGAIN + GRACE),
+    )
+    await world.seed(
+        "accepted",
+        *refunding,
+        **refund_asked(ASK_AGAIN * 2, refund_answered_at=NOW - ASK_AGAIN),
+    )
+    await world.seed("begun-on-asaas", *refunding)  # never asked by the order
+    await world.seed(
+        "refunded",
+        OrderStatus.REFUNDED,
+        PaymentStatus.REFUNDED,
+        **refund_asked(ANSWER_MAX + GRACE),
+    )
+
+    findings = await world.audit.run_pass()
+
+    assert set(findings) == {
+        Finding(REFUND_UNANSWERED, "unanswered", repaired=True),
+        Finding(REFUND_NEVER_ANSWERED, "never-answered"),
+    }
+    refunds = messages(world.sink.records, RequestRefund)
+    assert [(refund.order_id, refund.payment_id) for refund in refunds] == [
+        ("unanswered", "pay_unanswered")
+    ]
+    asked_again = await world.order("unanswered")
+    assert asked_again.refund_asked_again_at == NOW
+    assert asked_again.payment_status is PaymentStatus.REFUND_PENDING
+    # Asked again just now: not again before its bound; the one reported stays reported.
+    assert await world.audit.run_pass() == [Finding(REFUND_NEVER_ANSWERED, "never-answered")]

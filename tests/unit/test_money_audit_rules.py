@@ -3,6 +3,8 @@ the healthy records beside it, and at its time bound; and how a pass is reported
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,9 +17,11 @@ from services.order.domain.order import Order
 from services.payment import audit as payment_audit
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import PaymentRecord, RefundState
-from shared.audit import Finding, report
+from shared.audit import Finding, keep_auditing, report
 from shared.contracts.values import OrderStatus, PaymentMethod, PaymentStatus
+from shared.metrics import AUDIT_LAST_PASS
 from tests.order.test_repositories import an_order
+from tests.waiting import eventually
 
 T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 WINDOW_S = 3600.0
@@ -132,6 +136,47 @@ def test_an_unpaid_or_cancelled_unreleased_order_is_not_paid_and_unreleased() ->
     assert not order_audit.paid_not_released(cancelled, at(3600), 300)
 
 
+def a_refund_asked_at_t0(**fields: Any) -> Order:
+    """A cancelled order whose refund was asked for at T0 and never answered."""
+    return an_online_order(
+        OrderStatus.CANCELLED, PaymentStatus.REFUND_PENDING, refund_asked_at=T0, **fields
+    )
+
+
+def test_a_refund_unanswered_past_its_bound_since_the_last_ask_is_asked_again() -> None:
+    order = a_refund_asked_at_t0()
+
+    assert order_audit.refund_unanswered(order, at(901), 900)
+    assert not order_audit.refund_unanswered(order, at(899), 900)
+    asked_again = a_refund_asked_at_t0(refund_asked_again_at=at(901))
+    assert not order_audit.refund_unanswered(asked_again, at(1799), 900)
+    assert order_audit.refund_unanswered(asked_again, at(1802), 900)
+
+
+def test_a_refund_unanswered_past_the_longer_bound_since_the_first_ask_is_reported() -> None:
+    order = a_refund_asked_at_t0(refund_asked_again_at=at(WINDOW_S))
+
+    assert order_audit.refund_never_answered(order, at(WINDOW_S + 1), WINDOW_S)
+    assert not order_audit.refund_never_answered(order, at(WINDOW_S - 1), WINDOW_S)
+
+
+@pytest.mark.parametrize(
+    ("payment", "fields"),
+    [
+        (PaymentStatus.REFUND_PENDING, {"refund_asked_at": T0, "refund_answered_at": at(5)}),
+        (PaymentStatus.REFUND_PENDING, {}),  # a refund begun on Asaas, or before orders noted it
+        (PaymentStatus.REFUNDED, {"refund_asked_at": T0}),
+    ],
+)
+def test_a_refund_answered_done_or_never_asked_by_the_order_is_not_unanswered(
+    payment: PaymentStatus, fields: dict[str, Any]
+) -> None:
+    order = an_online_order(OrderStatus.CANCELLED, payment, **fields)
+
+    assert not order_audit.refund_unanswered(order, at(10 * WINDOW_S), 900)
+    assert not order_audit.refund_never_answered(order, at(10 * WINDOW_S), WINDOW_S)
+
+
 # Reporting a pass
 
 
@@ -157,3 +202,32 @@ def test_a_pass_sets_each_kind_to_what_it_found_and_counts_the_repairs(
     report([], kinds)
 
     assert sample("money_audit_findings", "test_kind_a") == 0
+
+
+async def test_the_audit_loop_notes_when_a_pass_completes_and_not_when_one_fails() -> None:
+    calls: list[int] = []
+    release = asyncio.Event()
+
+    async def audit() -> list[Finding]:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+        await release.wait()
+        return []
+
+    AUDIT_LAST_PASS.set(0)
+    loop = asyncio.create_task(keep_auditing(audit, (), interval_s=0.01))
+    try:
+        await eventually(lambda: len(calls) == 2, what="a second pass after the failed one")
+        assert last_pass() == 0  # the failed pass left it
+        released_at = time.time()
+        release.set()
+        await eventually(lambda: last_pass() >= released_at, what="the completed pass noted")
+    finally:
+        loop.cancel()
+
+
+def last_pass() -> float:
+    value = REGISTRY.get_sample_value("money_audit_last_pass_timestamp_seconds")
+    assert value is not None
+    return value

@@ -20,6 +20,7 @@ from services.order.domain.order import Order, new_order
 from services.order.domain.steps import (
     SETTLED,
     UNPAID,
+    ask_refund,
     cancel,
     delete,
     refund,
@@ -40,6 +41,7 @@ from shared.contracts.payments import (
     PaymentFailed,
     PaymentRefunded,
     PaymentSucceeded,
+    RefundFailed,
     RefundRequested,
     RequestRefund,
 )
@@ -57,6 +59,7 @@ PAID_AFTER_CANCELLATION = "PAID_AFTER_CANCELLATION"
 PAID_AFTER_METHOD_CHANGE = "PAID_AFTER_METHOD_CHANGE"
 PAYMENT_DELETED = "PAYMENT_DELETED"
 STRANDED_PAYMENT = "STRANDED_PAYMENT"
+REFUND_UNANSWERED = "REFUND_UNANSWERED"
 
 
 # Placing and releasing
@@ -222,7 +225,22 @@ def on_refund_requested(order: Order, event: RefundRequested, cause: Cause) -> O
     change = Change(order, cause)
     if order.payment_status is PaymentStatus.PAID:
         change.payment(PaymentStatus.REFUND_PENDING, reason="REFUND_IN_PROGRESS")
+    _refund_answered(change)
     return change.decision()
+
+
+def on_refund_failed(order: Order, event: RefundFailed, cause: Cause) -> OrderDecision:
+    """The payment service gave the refund up: an answer (its audit reports the refund), the
+    order stays REFUND_PENDING."""
+    change = Change(order, cause)
+    _refund_answered(change)
+    return change.decision()
+
+
+def _refund_answered(change: Change) -> None:
+    order = change.order
+    if order.payment_status is PaymentStatus.REFUND_PENDING and order.refund_answered_at is None:
+        change.update(refund_answered_at=change.now)
 
 
 def on_payment_refunded(order: Order, event: PaymentRefunded, cause: Cause) -> OrderDecision:
@@ -244,6 +262,16 @@ def refund_stranded(order: Order, cause: Cause) -> OrderDecision:
     change = Change(order, cause)
     if order.status is OrderStatus.CANCELLED and order.payment_status is PaymentStatus.PAID:
         refund(change, STRANDED_PAYMENT)
+    return change.decision()
+
+
+def ask_refund_again(order: Order, cause: Cause) -> OrderDecision:
+    """A refund the payment service never answered (its RequestRefund lost or dead-lettered) is
+    asked for again; a repeated request is the same refund there."""
+    change = Change(order, cause)
+    if order.refund_unanswered:
+        change.update(refund_asked_again_at=cause.now)
+        ask_refund(change, REFUND_UNANSWERED)
     return change.decision()
 
 
@@ -320,6 +348,7 @@ PaymentEvent = (
     | PaymentCancelled
     | RefundRequested
     | PaymentRefunded
+    | RefundFailed
 )
 PosReport = PosOrderConfirmed | PosOrderRejected | PosOrderStatusUpdated
 
@@ -343,6 +372,8 @@ def on_payment_event(order: Order, event: PaymentEvent, cause: Cause) -> OrderDe
             return on_refund_requested(order, event, cause)
         case PaymentRefunded():
             return on_payment_refunded(order, event, cause)
+        case RefundFailed():
+            return on_refund_failed(order, event, cause)
 
 
 def on_pos_update(

@@ -77,6 +77,17 @@ class Order(OrderSnapshot):
         max_length=MAX_PAYMENT_CHANGES,
         description="`eventId`s of the ChangePaymentMethod commands applied, oldest first.",
     )
+    refund_asked_at: UtcDatetime | None = Field(
+        default=None, description="When the order asked for its refund (RequestRefund)."
+    )
+    refund_asked_again_at: UtcDatetime | None = Field(
+        default=None, description="When the money audit last asked again, unanswered."
+    )
+    refund_answered_at: UtcDatetime | None = Field(
+        default=None,
+        description="When the payment service answered the refund request (RefundRequested "
+        "or RefundFailed).",
+    )
 
     def snapshot(self) -> OrderSnapshot:
         """The order as other services and the POS see it."""
@@ -87,6 +98,15 @@ class Order(OrderSnapshot):
     @property
     def released(self) -> bool:
         return self.released_to_pos_at is not None
+
+    @property
+    def refund_unanswered(self) -> bool:
+        """Its refund was asked for (REFUND_PENDING) and the payment service never answered."""
+        return (
+            self.payment_status is PaymentStatus.REFUND_PENDING
+            and self.refund_asked_at is not None
+            and self.refund_answered_at is None
+        )
 
     @property
     def number(self) -> str:

@@ -106,7 +106,14 @@ def delete(change: Change, attempt: int, payment_id: str | None) -> None:
 
 
 def refund(change: Change, reason: str) -> None:
+    """REFUND_PENDING, the refund asked of the payment service now."""
     change.payment(PaymentStatus.REFUND_PENDING, reason=reason)
+    change.update(refund_asked_at=change.now)
+    ask_refund(change, reason)
+
+
+def ask_refund(change: Change, reason: str) -> None:
+    """RequestRefund for the charge the order follows."""
     change.emit(
         RequestRefund,
         order_id=change.order.order_id,

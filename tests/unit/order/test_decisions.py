@@ -26,6 +26,8 @@ from shared.contracts.payments import (
     PaymentInstructions,
     PaymentRefunded,
     PaymentSucceeded,
+    RefundFailed,
+    RefundRequested,
     RequestPayment,
     RequestRefund,
 )
@@ -201,6 +203,55 @@ def test_refund_completed_ends_the_order_refunded() -> None:
     decision = decisions.on_payment_event(order, refunded, cause(70))
     assert (decision.state.status, decision.state.payment_status) == ("REFUNDED", "REFUNDED")
     assert decisions.on_payment_event(decision.state, refunded, cause(71)).unchanged
+
+
+def refund_asked(minutes: float = 61) -> Order:
+    """A paid order cancelled at its confirmation deadline, its refund asked for."""
+    paid = succeeded(placed("PIX", requires_confirmation=True).state).state
+    return fired(paid, TimerPurpose.CONFIRMATION_DEADLINE, minutes).state
+
+
+def test_a_refund_asked_for_is_unanswered_until_the_payment_service_answers() -> None:
+    order = refund_asked(61)
+    assert order.refund_asked_at == T0 + timedelta(minutes=61)
+    assert order.refund_unanswered
+
+    accepted = RefundRequested(
+        **envelope_at(62), order_id="order-1", payment_id="pay_1", amount_cents=2620
+    )
+    answered = decisions.on_payment_event(order, accepted, cause(62))
+
+    assert answered.state.refund_answered_at == T0 + timedelta(minutes=62)
+    assert not answered.state.refund_unanswered
+    assert answered.events == ()  # still REFUND_PENDING: nothing to tell
+    assert decisions.on_payment_event(answered.state, accepted, cause(63)).unchanged
+
+
+def test_a_refund_given_up_by_the_payment_service_is_answered() -> None:
+    failed = RefundFailed(
+        **envelope_at(70), order_id="order-1", payment_id="pay_1", reason="no balance",
+        attempts=9,
+    )  # fmt: skip
+    decision = decisions.on_payment_event(refund_asked(61), failed, cause(70))
+
+    assert decision.state.refund_answered_at == T0 + timedelta(minutes=70)
+    assert decision.state.payment_status == "REFUND_PENDING"
+    assert decision.events == ()
+
+
+def test_an_unanswered_refund_is_asked_for_again_and_an_answered_one_is_not() -> None:
+    order = refund_asked(61)
+
+    decision = decisions.ask_refund_again(order, cause(80))
+
+    assert types(decision) == ["RequestRefund"]
+    again = decision.events[0]
+    assert isinstance(again, RequestRefund)
+    assert (again.order_id, again.attempt, again.payment_id) == ("order-1", 1, "pay_1")
+    assert decision.state.refund_asked_again_at == T0 + timedelta(minutes=80)
+    assert decision.state.refund_asked_at == order.refund_asked_at
+    answered = order.model_copy(update={"refund_answered_at": T0})
+    assert decisions.ask_refund_again(answered, cause(80)).unchanged
 
 
 def test_late_pos_confirmation_is_answered_already_cancelled() -> None:
