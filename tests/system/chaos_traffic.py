@@ -165,15 +165,17 @@ class Traffic:
         stack: contextlib.AsyncExitStack,
         lost: LostPayment,
         *,
-        orders: int,
         pace_s: float,
+        tail: int,
+        lost_at: int,
         payment_s: float,
     ) -> None:
         self.restaurants = restaurants
         self.stack = stack
         self.lost = lost
-        self.orders = orders
         self.pace_s = pace_s
+        self.tail = tail
+        self.lost_at = lost_at
         self.payment_s = payment_s
         """How long after sending an order its customer may pay (its payment deadline)."""
         self.placed: list[Placed] = []
@@ -200,19 +202,23 @@ class Traffic:
             terminal = asyncio.create_task(self._answer(pos))
             self.stack.callback(terminal.cancel)
 
-    async def run(self) -> None:
-        """Places the orders at a steady pace, the healthy first restaurant's order a third of
-        the way in losing its payment; returns once every order was sent and paid."""
+    async def run(self, until: asyncio.Future[Any]) -> None:
+        """Places orders at a steady pace until `until` is done and `tail` more after it, the
+        `lost_at`-th one losing its payment at the first restaurant; returns once every order
+        was sent and paid."""
         stories = itertools.cycle(STORIES)
         restaurants = itertools.cycle(self.restaurants)
         chatbot = {
             r.client_id: await self.stack.enter_async_context(r.chatbot()) for r in self.restaurants
         }
-        for sent in range(self.orders):
-            if sent == self.orders // 3:
+        after = 0
+        while after < self.tail:
+            if len(self.placed) == self.lost_at:
                 await self._place(self.restaurants[0], LOST, chatbot)
             else:
                 await self._place(next(restaurants), next(stories), chatbot)
+            if until.done():
+                after += 1
             await asyncio.sleep(self.pace_s)
         await asyncio.gather(*self.clients)
         self.done_at = time.time()
@@ -270,10 +276,11 @@ class Traffic:
                 found[:] = await placed.restaurant.charges(placed.order_id)
             return len(found) == 1
 
+        deadline = placed.sent_at + self.payment_s
         # A customer looks now and then, not twenty times a second.
         with contextlib.suppress(AssertionError):
-            await eventually(charged, timeout=self.payment_s, every=0.5)
-        if not found or time.time() > placed.sent_at + self.payment_s:
+            await eventually(charged, timeout=deadline - time.time(), every=0.5)
+        if not found or time.time() > deadline:
             return None
         charge_id: str = found[0]["id"]
         return charge_id

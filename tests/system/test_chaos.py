@@ -43,15 +43,18 @@ from tests.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
-ORDERS = 150
 PACE_S = 1.1
-"""Paced so that the traffic spans every fault below (the test asserts that it does)."""
+TAIL = 20
+"""Orders placed once every fault is over: the calm their latency is compared with."""
+LOST_AT = 75
+"""The order (by position, ~80 s in: the Asaas outage is over) whose PaymentSucceeded is lost."""
+POISON_AT = 90
 CONFIG = {
     "requiresConfirmation": True,
     "autoConfirmationTimeout": 0.75,  # 45 s: longer than any crash below
     "refundUnconfirmedOrders": True,
     "refundTimeout": 0.75,
-    "paymentTimeout": 1,
+    "paymentTimeout": 2,  # the failing restaurant's charges, made late, can still be paid
 }
 
 
@@ -94,14 +97,16 @@ async def test_no_order_is_lost_no_money_is_kept_and_every_customer_reads_its_st
             restaurants,
             stack,
             lost,
-            orders=ORDERS,
             pace_s=PACE_S,
+            tail=TAIL,
+            lost_at=LOST_AT,
             payment_s=CONFIG["paymentTimeout"] * 60,
         )
         await traffic.open_the_stores()
-        running = asyncio.create_task(traffic.run())
+        injecting = asyncio.create_task(faults.inject())
+        running = asyncio.create_task(traffic.run(until=injecting))
         poisoned = asyncio.create_task(poison_midway(chaos_system, traffic))
-        injected = await faults.inject()
+        injected = await injecting
         await running
         poison = await poisoned
         outcomes = await settle(traffic, failing, faults.named(TWILIO_OUTAGE).ended)
@@ -162,9 +167,9 @@ POISON: list[tuple[bytes, list[tuple[str, bytes | None]]]] = [
 
 
 async def poison_midway(system: System, traffic: Traffic) -> set[tuple[str, bytes]]:
-    """Once half the orders are placed, poison on the commands topic and on a POS's updates
+    """Once POISON_AT orders are placed, poison on the commands topic and on a POS's updates
     topic, under the restaurant's own key; (topic, value) of each."""
-    await eventually(lambda: len(traffic.placed) >= ORDERS // 2, timeout=300, what="midway")
+    await eventually(lambda: len(traffic.placed) >= POISON_AT, timeout=300, what="midway")
     restaurant = traffic.restaurants[0]
     targets = [ORDERS_COMMANDS, pos_updates_topic(restaurant.client_id, restaurant.store_id)]
     producer = AIOKafkaProducer(bootstrap_servers=system.bootstrap, acks="all")
