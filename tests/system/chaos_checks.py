@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -267,8 +267,10 @@ def latency_table(
 ) -> str:
     """Each order's charge (PlaceOrder sent to its payment instructions published) and release
     (paid to its POS receiving it), in seconds, for the healthy restaurants and the failing one,
-    calm (no fault met the span; Twilio's outage delays neither) or meeting the Asaas outage."""
-    disturbing = [f for f in faults if f.name != TWILIO_OUTAGE and f is not outage]
+    by when: over before any fault, begun during the Asaas outage (meeting no crash), begun after
+    every fault. Twilio's outage delays neither."""
+    crashes = [f for f in faults if f.name != TWILIO_OUTAGE and f is not outage]
+    over = max(f.ended for f in faults)
     charge = [
         Span(p, p.sent_at, issued[p.order_id]) for p in traffic.placed if p.order_id in issued
     ]
@@ -277,30 +279,36 @@ def latency_table(
         for p in traffic.placed
         if p.paid_at is not None and p.received_at is not None
     ]
+
+    def period(span: Span) -> str | None:
+        who = "failing" if span.placed.restaurant is failing else "healthy"
+        if span.ended < outage.started:
+            return f"{who}, {BEFORE}"
+        if outage.started <= span.started <= outage.ended and not any(map(span.meets, crashes)):
+            return f"{who}, {DURING}"
+        if span.started > over:
+            return f"{who}, {AFTER}"
+        return None
+
+    seconds: dict[tuple[str, str | None], list[float]] = defaultdict(list)
+    for kind, spans in (("charge", charge), ("release", release)):
+        for span in spans:
+            seconds[(kind, period(span))].append(span.seconds)
     rows = [
         "| orders | charge n | p50 | p90 | max | release n | p50 | p90 | max |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    groups = (
-        ("healthy, calm", False, False),
-        ("healthy, during the Asaas outage", False, True),
-        ("failing, calm", True, False),
-        ("failing, during its Asaas outage", True, True),
-    )
-    for title, of_failing, during in groups:
-
-        def chosen(span: Span, of_failing: bool = of_failing, during: bool = during) -> bool:
-            return (
-                (span.placed.restaurant is failing) == of_failing
-                and span.meets(outage) == during
-                and not any(span.meets(fault) for fault in disturbing)
+    for who in ("healthy", "failing"):
+        for when in (BEFORE, DURING, AFTER):
+            title = f"{who}, {when}"
+            rows.append(
+                f"| {title} | {_figures(seconds[('charge', title)])} "
+                f"| {_figures(seconds[('release', title)])} |"
             )
-
-        rows.append(
-            f"| {title} | {_figures([s.seconds for s in charge if chosen(s)])} "
-            f"| {_figures([s.seconds for s in release if chosen(s)])} |"
-        )
     return "\n".join(rows)
+
+
+BEFORE, DURING, AFTER = "before any fault", "during the Asaas outage", "after every fault"
 
 
 def _figures(seconds: list[float]) -> str:

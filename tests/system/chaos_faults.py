@@ -18,6 +18,10 @@ ASAAS_OUTAGE_S = 60.0
 """Half of it the restaurant's Asaas account times out, half it answers 500."""
 ASAAS_TIMING_OUT_MS = 15_000
 """Longer than the payment service's ASAAS_TIMEOUT_S (10 s)."""
+CALM_S = 20.0
+"""Before the first fault: the orders' latency undisturbed."""
+GAP_S = 30.0
+"""Between the Asaas outage and the crashes: the failing restaurant's charges catch up."""
 FOR_EVER = 10**9
 """A fault count no traffic uses up: the fault lasts until it is set back to 0."""
 
@@ -48,6 +52,8 @@ class Faults:
         self.bursty = bursty
         self.failing = failing
         self.done: list[Fault] = []
+        self.calm = asyncio.Event()
+        """Set once the Asaas outage is over, before the crashes."""
 
     def named(self, name: str) -> Fault:
         return next(fault for fault in self.done if fault.name == name)
@@ -59,11 +65,14 @@ class Faults:
         self.done.append(Fault(name, started, time.time()))
 
     async def inject(self) -> list[Fault]:
-        """The Asaas outage first, while nothing else disturbs the orders' latency (Twilio's
-        outage beside it delays no charge), then the rest."""
-        await _pause()
+        """A calm start (the latency baseline), the Asaas outage while nothing else disturbs the
+        orders' latency (Twilio's outage beside it delays no charge), a calm gap for its
+        backlog (`calm` is set then), then the rest."""
+        await asyncio.sleep(CALM_S)
         twilio = asyncio.create_task(self.twilio_outage())
         await self.asaas_outage()
+        self.calm.set()
+        await asyncio.sleep(GAP_S)
         await self.asaas_trouble()
         await self.crashes()
         await twilio

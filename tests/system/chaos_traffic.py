@@ -167,7 +167,6 @@ class Traffic:
         *,
         pace_s: float,
         tail: int,
-        lost_at: int,
         payment_s: float,
     ) -> None:
         self.restaurants = restaurants
@@ -175,7 +174,6 @@ class Traffic:
         self.lost = lost
         self.pace_s = pace_s
         self.tail = tail
-        self.lost_at = lost_at
         self.payment_s = payment_s
         """How long after sending an order its customer may pay (its payment deadline)."""
         self.placed: list[Placed] = []
@@ -202,18 +200,20 @@ class Traffic:
             terminal = asyncio.create_task(self._answer(pos))
             self.stack.callback(terminal.cancel)
 
-    async def run(self, until: asyncio.Future[Any]) -> None:
+    async def run(self, until: asyncio.Future[Any], lose_when: asyncio.Event) -> None:
         """Places orders at a steady pace until `until` is done and `tail` more after it, the
-        `lost_at`-th one losing its payment at the first restaurant; returns once every order
-        was sent and paid."""
+        first one once `lose_when` is set losing its payment, at the first restaurant; returns
+        once every order was sent and paid."""
         stories = itertools.cycle(STORIES)
         restaurants = itertools.cycle(self.restaurants)
         chatbot = {
             r.client_id: await self.stack.enter_async_context(r.chatbot()) for r in self.restaurants
         }
         after = 0
+        lost = False
         while after < self.tail:
-            if len(self.placed) == self.lost_at:
+            if lose_when.is_set() and not lost:
+                lost = True
                 await self._place(self.restaurants[0], LOST, chatbot)
             else:
                 await self._place(next(restaurants), next(stories), chatbot)
