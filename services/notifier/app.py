@@ -11,7 +11,8 @@ from services.notifier.adapters.store_configs import KafkaStoreConfigs
 from services.notifier.adapters.twilio_client import TwilioClient
 from services.notifier.config import Settings
 from services.notifier.handlers import subscriptions
-from services.notifier.service import NotificationService
+from services.notifier.service import NotificationService, WaitingPolicy
+from shared.retry import Backoff
 from shared.runtime import Clock, ServiceRuntime, utc_now
 from shared.topics import NOTIFICATIONS_EVENTS, STORES_CONFIG
 
@@ -35,6 +36,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
         clock,
         templates=settings.twilio.content_templates,
         free_form_window=timedelta(seconds=settings.notifier.free_form_window_s),
+        waiting=waiting_policy(settings),
     )
 
     async def load_store_configs() -> None:
@@ -51,8 +53,21 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     runtime.publishes(NOTIFICATIONS_EVENTS)
     runtime.consume(*subscriptions(notifications))
     runtime.before_start(load_store_configs)
+    runtime.loop("send-waiting-notifications", notifications.keep_sending_waiting)
     runtime.loop("compact-ledger", lambda: ledger.keep_compacted(clock))
     runtime.ready_when("storeConfigs", store_configs_ready)
     runtime.on_stop(store_configs.stop)
     runtime.on_stop(twilio.aclose)
     return runtime.app()
+
+
+def waiting_policy(settings: Settings) -> WaitingPolicy:
+    """The retry loop's window and backoff; one send's span from Twilio's client settings (a
+    63016 fallback makes two calls)."""
+    twilio, notifier = settings.twilio, settings.notifier
+    return WaitingPolicy(
+        window=timedelta(seconds=notifier.waiting_window_s),
+        backoff=Backoff(initial=notifier.retry_initial_s, maximum=notifier.retry_max_s),
+        send_span=timedelta(seconds=2 * (twilio.max_elapsed_s + twilio.timeout_s)),
+        poll=timedelta(seconds=notifier.retry_poll_s),
+    )

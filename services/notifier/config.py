@@ -39,6 +39,18 @@ class TwilioSettings(BaseSettings, GatewaySettings):
         "(`PAYMENT_INSTRUCTIONS`, `PAYMENT_CONFIRMED`, ...). Used outside the 24-hour window.",
     )
 
+    attempts: int = Field(
+        default=3,
+        ge=1,
+        description="TWILIO_ATTEMPTS: tries of a call in place before the message waits for "
+        "the retry loop (short: the consumer moves on).",
+    )
+    max_elapsed_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="TWILIO_MAX_ELAPSED_S: longest time one call is retried in place.",
+    )
+
     @field_validator("sender")
     @classmethod
     def _whatsapp_sender(cls, sender: str) -> str:
@@ -60,6 +72,21 @@ class NotifierSettings(BaseSettings):
         gt=0,
         description="How long after the order was placed a free-form message may be sent; "
         "later ones use the approved template (WhatsApp's 24-hour window, minus a margin).",
+    )
+    waiting_window_s: float = Field(
+        default=6 * 3600,
+        gt=0,
+        description="How long after its event a message that waits through a Twilio outage "
+        "may still be sent; then it is recorded FAILED.",
+    )
+    retry_initial_s: float = Field(
+        default=5.0, gt=0, description="First wait before the retry loop tries a message again."
+    )
+    retry_max_s: float = Field(
+        default=300.0, gt=0, description="Longest wait between the retry loop's tries."
+    )
+    retry_poll_s: float = Field(
+        default=1.0, gt=0, description="How often the retry loop looks for messages due."
     )
     store_config_sync_timeout_s: float = Field(
         default=2.0,

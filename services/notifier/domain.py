@@ -53,6 +53,13 @@ CustomerEvent = (
     | OrderRejected
 )
 """The events of `orders.events` that may send a message to the customer."""
+CUSTOMER_EVENTS = (
+    OrderPlaced,
+    OrderStatusChanged,
+    OrderPaymentStatusChanged,
+    PaymentInstructionsIssued,
+    OrderRejected,
+)
 
 PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
 """The reason of the payment status change a ChangePaymentMethod makes."""
@@ -76,6 +83,8 @@ class CustomerMessage:
     """The store's own WhatsApp sender (`whatsapp:+...`); None: the platform's."""
     store_templates: Mapping[str, str] = field(default_factory=dict)
     """The store's own approved templates; when it has any, the platform's are not used."""
+    status: OrderStatus | None = None
+    """The order status an ORDER_STATUS message tells."""
 
     def notification_id(self, source_event_id: UUID) -> str:
         """The ledger id: one message per (source event, kind)."""
@@ -148,6 +157,39 @@ def _messages(event: CustomerEvent, config: StoreOrderConfig) -> list[CustomerMe
     return []
 
 
+_PAYMENT_MOVED_ON = frozenset(
+    {
+        NotificationKind.PAYMENT_CONFIRMED,
+        NotificationKind.PAYMENT_FAILED,
+        NotificationKind.PAYMENT_METHOD_CHANGED,
+        NotificationKind.PAYMENT_INSTRUCTIONS,
+    }
+)
+"""After these, an earlier charge's instructions are of no use: paid, failed or replaced."""
+
+
+def supersedes(later: CustomerMessage, waiting: CustomerMessage) -> bool:
+    """Whether `later`, a message of the same order, makes `waiting` pointless to send late.
+
+    A status is passed by any later status, except a cancellation (its reason is news); a
+    charge's instructions by its payment, failure or replacement, or the order's cancellation;
+    a failed payment by a payment or cancellation. Payments confirmed, refunds, rejections and
+    changes of method are never passed.
+    """
+    cancelled = later.status is OrderStatus.CANCELLED
+    match waiting.kind:
+        case NotificationKind.ORDER_STATUS:
+            return (
+                later.kind is NotificationKind.ORDER_STATUS
+                and waiting.status is not OrderStatus.CANCELLED
+            )
+        case NotificationKind.PAYMENT_INSTRUCTIONS:
+            return cancelled or later.kind in _PAYMENT_MOVED_ON
+        case NotificationKind.PAYMENT_FAILED:
+            return cancelled or later.kind is NotificationKind.PAYMENT_CONFIRMED
+    return False
+
+
 def outside_free_form_window(placed_at: datetime | None, now: datetime, window: timedelta) -> bool:
     """True when a free-form message can no longer reach the customer (approved template needed).
 
@@ -206,6 +248,7 @@ def _status_message(
                 NotificationKind.ORDER_STATUS.value,
             ),
             template_variables=facts.variables(config, detail),
+            status=status,
         )
     ]
 

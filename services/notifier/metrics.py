@@ -6,7 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 NOTIFICATIONS = Counter(
     "notifier_notifications_total",
-    "WhatsApp messages by kind and outcome (sent, failed).",
+    "WhatsApp messages by kind and outcome (sent, failed, dropped).",
     ["kind", "outcome"],
 )
 TWILIO_RETRIES = Counter(
@@ -40,4 +40,15 @@ DUPLICATES_AVOIDED = Counter(
     "notifier_duplicates_avoided_total",
     "Unfinished claims found on redelivery whose message Twilio already lists: recorded as "
     "sent, not sent again.",
+)
+WAITED = Counter(
+    "notifier_waited_total",
+    "Messages left waiting for the retry loop, by reason: Twilio unavailable, or queued behind "
+    "an earlier waiting message of the same order.",
+    ["reason"],
+)
+WAITING = Gauge("notifier_waiting_messages", "Messages waiting in the ledger to be sent.")
+OLDEST_WAITING = Gauge(
+    "notifier_oldest_waiting_seconds",
+    "Age of the oldest message waiting in the ledger (0 when none waits).",
 )

@@ -1,4 +1,4 @@
-"""What the notifier publishes: the audit event of each message, sent or failed."""
+"""What the notifier publishes: the audit event of each message, sent, failed or dropped."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from uuid import UUID
 
 from services.notifier.domain import CustomerEvent, CustomerMessage
 from services.notifier.ports import LedgerState, Outcome
-from shared.contracts.notifications import NotificationFailed, NotificationSent
+from shared.contracts.notifications import (
+    NotificationDropped,
+    NotificationFailed,
+    NotificationSent,
+)
 
 
 def audit_event(
@@ -18,7 +22,7 @@ def audit_event(
     *,
     event_id: UUID,
     now: datetime,
-) -> NotificationSent | NotificationFailed:
+) -> NotificationSent | NotificationFailed | NotificationDropped:
     """What became of one message `event` called for, caused by that event."""
     about: dict[str, Any] = {
         "order_id": message.order_id,
@@ -36,6 +40,11 @@ def audit_event(
             twilio_sid=outcome.twilio_sid,
             body=outcome.body,
             template_sid=outcome.template_sid,
+        )
+    if outcome.state is LedgerState.DROPPED:
+        assert outcome.superseded_by is not None
+        return NotificationDropped.caused_by(
+            event, event_id=event_id, now=now, **about, superseded_by=outcome.superseded_by
         )
     return NotificationFailed.caused_by(
         event,

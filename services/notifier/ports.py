@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from services.notifier.domain import CustomerEvent, CustomerMessage
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import NotificationKind
 from shared.records import OutgoingRecord
@@ -16,8 +17,12 @@ from shared.records import OutgoingRecord
 class LedgerState(StrEnum):
     SENDING = "SENDING"
     """Claimed; Twilio's answer is not recorded yet (a crash here may send twice)."""
+    WAITING = "WAITING"
+    """Twilio unavailable, or an earlier message of the order waits: sent by the retry loop."""
     SENT = "SENT"
     FAILED = "FAILED"
+    DROPPED = "DROPPED"
+    """Waited, then a later message of the order made it pointless: never sent."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,37 @@ class Claim:
     store_id: str
     to: str
     claimed_at: datetime
+    message: CustomerMessage
+    cause: CustomerEvent
+    """The event that called for the message (its audit event is caused by it)."""
+    position: int
+    """Orders the messages of one order: a later claim has a greater position."""
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A message in the ledger's WAITING state, with what it takes to send it later."""
+
+    notification_id: str
+    message: CustomerMessage
+    cause: CustomerEvent
+    position: int
+    claimed_at: datetime
+    retry_at: datetime
+    waits: int
+    """How many times it was put back to wait (the backoff's step)."""
+    attempt_at: datetime | None
+    """When the last send whose answer is unknown began: look in Twilio before sending again."""
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One message of Twilio's list of a recipient's latest messages."""
+
+    sid: str
+    body: str
+    created_at: datetime
 
 
 class ClaimOutcome(StrEnum):
@@ -45,7 +81,7 @@ class ClaimOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class Outcome:
-    """Twilio's final answer for one message."""
+    """What became of one message: Twilio's answer (WAITING: unavailable), or its drop."""
 
     state: LedgerState
     twilio_sid: str | None = None
@@ -54,6 +90,8 @@ class Outcome:
     error_code: str | None = None
     error_message: str | None = None
     permanent: bool = False
+    superseded_by: str | None = None
+    """For DROPPED: the `eventId` whose message made this one pointless."""
 
 
 class NotificationLedger(Protocol):
@@ -67,8 +105,36 @@ class NotificationLedger(Protocol):
 
     async def record(
         self, notification_id: str, outcome: Outcome, event: OutgoingRecord, now: datetime
+    ) -> bool:
+        """Records the outcome and its audit event (outbox) in one write; once only. A message
+        waiting is recorded only if the retry loop is not sending it (False otherwise)."""
+        ...
+
+    async def wait(
+        self,
+        notification_id: str,
+        retry_at: datetime,
+        *,
+        attempt_at: datetime | None,
+        error: str | None,
     ) -> None:
-        """Records the outcome and its audit event (outbox) in one write; once only."""
+        """Puts the message in WAITING (or back), due at `retry_at`, its lease released."""
+        ...
+
+    async def waiting(self, order_id: str | None = None, limit: int = 1000) -> list[Waiting]:
+        """The messages waiting (of one order), earliest position first."""
+        ...
+
+    async def lease(self, notification_id: str, now: datetime, until: datetime) -> bool:
+        """Takes a waiting message for the retry loop until `until`, unless another holds it."""
+        ...
+
+    async def attempting(self, notification_id: str, at: datetime) -> None:
+        """Notes that a send of the waiting message begins at `at` (its answer not yet known)."""
+        ...
+
+    async def held_sids(self, to: str, sids: list[str]) -> set[str]:
+        """Which of these Twilio SIDs a notification of ours to `to` already holds."""
         ...
 
     async def publish(self, notification_id: str) -> None:
@@ -97,11 +163,8 @@ class Messenger(Protocol):
         at `media_url` beside a body); returns its SID. Raises GatewayRefused/Unavailable."""
         ...
 
-    async def find_sent(
-        self, to: str, body: str, since: datetime, from_: str | None = None
-    ) -> str | None:
-        """The SID of a message with this body sent to `to` (from `from_`, else the platform's
-        sender) since `since`, if Twilio lists one."""
+    async def latest(self, to: str, from_: str | None = None) -> list[Listed]:
+        """The latest messages to `to` from `from_` (else the platform's sender), newest first."""
         ...
 
 

@@ -1,42 +1,49 @@
 """Use cases of the notifier: tell the customer what an event means, once, in order.
 
 For each message an event sends: claim it in the ledger (unique id per source event and kind),
-send it through Twilio (transient failures retried in-line, so the messages of one restaurant
-keep their order), record the outcome with its audit event in the same write, publish the
-event. Nothing happens between Twilio's answer and the record, which keeps the window where a
-crash can cause a second send as small as it can be. A redelivery that finds a claim left
-unfinished first looks for the message in Twilio's list of the recipient's latest messages;
-only if it is not there is it sent again, counted as a possible duplicate.
+send it through Twilio (a short in-line retry), record the outcome with its audit event in the
+same write, publish the event. When Twilio is unavailable, or an earlier message of the order
+still waits, the message waits in the ledger and the consumer moves on; the retry loop sends the
+first waiting message of each order until it goes or its window ends. A later message of the
+order may make a waiting one pointless: it is dropped, never sent late. See
+docs/notifications.md for the waiting window and how a lost answer is looked up in Twilio.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
 
-from services.notifier.domain import CustomerEvent, CustomerMessage, messages_for
+from services.notifier.domain import CustomerEvent, CustomerMessage, messages_for, supersedes
 from services.notifier.domain import outside_free_form_window as is_outside_window
 from services.notifier.metrics import (
     DUPLICATES_AVOIDED,
     NOTIFICATIONS,
+    OLDEST_WAITING,
     POSSIBLE_DUPLICATES,
     SEND_SECONDS,
     TEMPLATE_FALLBACKS,
+    WAITED,
+    WAITING,
 )
 from services.notifier.outgoing import audit_event
 from services.notifier.ports import (
     Claim,
     ClaimOutcome,
     LedgerState,
+    Listed,
     Messenger,
     NotificationLedger,
     Outcome,
     StoreConfigs,
+    Waiting,
 )
 from shared.contracts.orders import OrderPlaced
 from shared.errors import is_unavailable
@@ -49,6 +56,23 @@ log = logging.getLogger(__name__)
 
 OUTSIDE_WINDOW = "63016"
 RECORD_BACKOFF = Backoff(attempts=30, initial=0.1, maximum=2.0, max_elapsed=60.0)
+CLOCK_SKEW = timedelta(seconds=1)
+"""Twilio's dates have whole seconds."""
+
+
+@dataclass(frozen=True)
+class WaitingPolicy:
+    """How messages wait through a Twilio outage."""
+
+    window: timedelta = timedelta(hours=6)
+    """How long after its claim a message may still be sent; then it is FAILED."""
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=5.0, maximum=300.0))
+    """The waits between the retry loop's tries of one message."""
+    send_span: timedelta = timedelta(seconds=60)
+    """The longest one send (with its in-line retries) may take: the retry loop's lease, and
+    how long after a send began Twilio may list the message it made."""
+    poll: timedelta = timedelta(seconds=1)
+    """How often the retry loop looks for messages due."""
 
 
 class NotificationService:
@@ -61,6 +85,7 @@ class NotificationService:
         *,
         templates: Mapping[str, str] | None = None,
         free_form_window: timedelta = timedelta(hours=24),
+        waiting: WaitingPolicy | None = None,
         events_topic: str = NOTIFICATIONS_EVENTS,
     ) -> None:
         self._ledger = ledger
@@ -69,10 +94,14 @@ class NotificationService:
         self._clock = clock
         self._templates = dict(templates or {})
         self._window = free_form_window
+        self._policy = waiting or WaitingPolicy()
         self._events_topic = events_topic
+        self._last_position = 0
+        self._unavailable_until: datetime | None = None
+        """Until then new messages wait without a try: Twilio failed a moment ago."""
 
     async def notify(self, event: CustomerEvent) -> None:
-        """Sends the messages `event` calls for, each once."""
+        """Sends the messages `event` calls for, each once, or leaves them waiting."""
         if isinstance(event, OrderPlaced):
             await self._ledger.remember_placement(event.order_id, event.occurred_at)
         config = await self._store_configs.config_for(event.client_id, event.store_id)
@@ -81,6 +110,7 @@ class NotificationService:
 
     async def _deliver(self, event: CustomerEvent, message: CustomerMessage) -> None:
         notification_id = message.notification_id(event.event_id)
+        now = self._clock()
         claimed = await self._ledger.claim(
             Claim(
                 notification_id=notification_id,
@@ -90,55 +120,215 @@ class NotificationService:
                 client_id=event.client_id,
                 store_id=event.store_id,
                 to=message.to,
-                claimed_at=self._clock(),
+                claimed_at=now,
+                message=message,
+                cause=event,
+                position=self._next_position(now),
             )
         )
         if claimed is ClaimOutcome.DONE:
             await self._ledger.publish(notification_id)
             return
-        outcome = None
+        since = None
         if claimed is ClaimOutcome.UNFINISHED:
-            outcome = await self._sent_before(notification_id, message)
+            since = await self._ledger.first_claimed_at(notification_id) or now
+        ahead = await self._drop_superseded(event, message, notification_id)
+        if ahead or self._twilio_failed_lately(now):
+            # Behind a waiting message of its order, or Twilio just failed: the loop sends it
+            # (looking first for what an unfinished claim may have sent).
+            WAITED.labels("queued" if ahead else "unavailable").inc()
+            await self._ledger.wait(notification_id, now, attempt_at=since, error=None)
+            return
+        outcome = None
+        if since is not None:
+            try:
+                outcome = await self._sent_before(message, since)
+            except (GatewayError, httpx.TransportError) as error:
+                await self._wait(notification_id, 0, since, _code(error))
+                return
+            if outcome is None:
+                POSSIBLE_DUPLICATES.inc()
+                log.warning(
+                    "notification %s was claimed before, never recorded and Twilio does not "
+                    "list it; sending again",
+                    notification_id,
+                )
         if outcome is None:
             outcome = await self._send(message)
-        report = audit_event(event, message, outcome, event_id=uuid.uuid4(), now=self._clock())
+        if outcome.state is LedgerState.WAITING:
+            await self._wait(notification_id, 0, now, outcome.error_code)
+            return
+        await self._finish(event, message, notification_id, outcome)
+
+    async def send_waiting(self) -> int:
+        """One pass of the retry loop: tries the first waiting message of each order when it
+        is due; returns how many were settled (sent, failed)."""
+        waiting = await self._ledger.waiting()
+        now = self._clock()
+        WAITING.set(len(waiting))
+        oldest = min((entry.claimed_at for entry in waiting), default=now)
+        OLDEST_WAITING.set((now - oldest).total_seconds())
+        heads: dict[tuple[str, str], Waiting] = {}
+        for entry in waiting:
+            order = entry.message.order_id or entry.notification_id
+            heads.setdefault((entry.cause.client_id, order), entry)
+        settled = 0
+        for head in heads.values():
+            if head.retry_at <= now and await self._retry(head):
+                settled += 1
+        return settled
+
+    async def keep_sending_waiting(self) -> None:
+        """The retry loop, forever (a background loop); failures are logged."""
+        while True:
+            try:
+                settled = await self.send_waiting()
+            except Exception:
+                log.exception("sending the waiting notifications failed")
+                settled = 0
+            if not settled:
+                await asyncio.sleep(self._policy.poll.total_seconds())
+
+    async def _retry(self, head: Waiting) -> bool:
+        now = self._clock()
+        notification_id, message = head.notification_id, head.message
+        if not await self._ledger.lease(notification_id, now, now + self._policy.send_span):
+            return False  # another replica is sending it
+        if now - head.claimed_at > self._policy.window:
+            log.error(
+                "%s message to %s for order %s not sent: Twilio unavailable for the whole "
+                "waiting window (%s, last %s); recorded FAILED",
+                message.kind.value,
+                _masked(message.to),
+                message.order_id,
+                self._policy.window,
+                head.last_error,
+            )
+            failed = Outcome(
+                LedgerState.FAILED,
+                body=message.body,
+                error_code=head.last_error or "unavailable",
+                error_message=f"Twilio unavailable for the whole waiting window of "
+                f"{self._policy.window}",
+            )
+            await self._finish(head.cause, message, notification_id, failed)
+            return True
+        outcome = None
+        if head.attempt_at is not None:
+            try:
+                outcome = await self._sent_before(message, head.attempt_at)
+            except (GatewayError, httpx.TransportError) as error:
+                await self._wait(notification_id, head.waits, head.attempt_at, _code(error))
+                return False
+        if outcome is None:
+            await self._ledger.attempting(notification_id, now)
+            outcome = await self._send(message)
+        if outcome.state is LedgerState.WAITING:
+            await self._wait(notification_id, head.waits, now, outcome.error_code)
+            return False
+        self._unavailable_until = None
+        await self._finish(head.cause, message, notification_id, outcome)
+        return True
+
+    async def _drop_superseded(
+        self, event: CustomerEvent, message: CustomerMessage, notification_id: str
+    ) -> list[Waiting]:
+        """Drops the order's waiting messages `message` makes pointless; returns the others."""
+        if message.order_id is None:
+            return []
+        ahead = []
+        for waiting in await self._ledger.waiting(message.order_id):
+            if waiting.notification_id == notification_id or (
+                waiting.cause.client_id != event.client_id
+            ):
+                continue
+            if supersedes(message, waiting.message):
+                dropped = Outcome(
+                    LedgerState.DROPPED,
+                    body=waiting.message.body,
+                    superseded_by=str(event.event_id),
+                )
+                if await self._finish(
+                    waiting.cause, waiting.message, waiting.notification_id, dropped
+                ):
+                    log.info(
+                        "%s message for order %s dropped: %s made it pointless",
+                        waiting.message.kind.value,
+                        message.order_id,
+                        message.kind.value,
+                    )
+                    continue
+            ahead.append(waiting)
+        return ahead
+
+    async def _wait(
+        self, notification_id: str, waits: int, attempt_at: datetime | None, error: str | None
+    ) -> None:
+        """Twilio unavailable: the message waits for the retry loop, after a backoff."""
+        now = self._clock()
+        self._unavailable_until = now + timedelta(seconds=self._policy.backoff.initial)
+        WAITED.labels("unavailable").inc()
+        retry_at = now + timedelta(seconds=self._policy.backoff.delay(waits))
+        await self._ledger.wait(
+            notification_id, retry_at, attempt_at=attempt_at, error=error or "unavailable"
+        )
+
+    async def _finish(
+        self,
+        cause: CustomerEvent,
+        message: CustomerMessage,
+        notification_id: str,
+        outcome: Outcome,
+    ) -> bool:
+        """Records the outcome with its audit event and publishes it; False if not recorded."""
+        report = audit_event(cause, message, outcome, event_id=uuid.uuid4(), now=self._clock())
         audit = OutgoingRecord.of(self._events_topic, report)
         # Twilio has answered: a failed write here must not make the redelivery send again, so
         # an unreachable database is waited for in place.
-        await retry_transient(
+        recorded = await retry_transient(
             lambda: self._ledger.record(notification_id, outcome, audit, self._clock()),
             is_transient=is_unavailable,
             backoff=RECORD_BACKOFF,
         )
-        NOTIFICATIONS.labels(message.kind.value, outcome.state.value.lower()).inc()
-        await self._ledger.publish(notification_id)
+        if recorded:
+            NOTIFICATIONS.labels(message.kind.value, outcome.state.value.lower()).inc()
+            await self._ledger.publish(notification_id)
+        return recorded
 
-    async def _sent_before(self, notification_id: str, message: CustomerMessage) -> Outcome | None:
-        """For a claim a crash left unfinished: Twilio's record of the message, if it has one."""
-        claimed_at = await self._ledger.first_claimed_at(notification_id)
-        sid = None
-        if claimed_at is not None:
-            try:
-                sid = await self._messenger.find_sent(
-                    message.to, message.body, claimed_at, from_=message.sender
-                )
-            except (GatewayError, httpx.TransportError) as error:
-                log.warning(
-                    "could not list Twilio messages to check %s: %s", notification_id, error
-                )
+    async def _sent_before(self, message: CustomerMessage, since: datetime) -> Outcome | None:
+        """Twilio's record of the message, if a send begun at `since` made one.
+
+        A free-form message is the one with its body. A template's text is rendered by Twilio,
+        so a template message is the earliest one to the recipient from the sender listed while
+        that send could run (`send_span`) whose SID no notification of ours holds: our other
+        messages to the customer are excluded by their recorded SIDs. Raises when Twilio cannot
+        be asked.
+        """
+        until = since + self._policy.send_span
+        listed = [
+            found
+            for found in await self._messenger.latest(message.to, from_=message.sender)
+            if since - CLOCK_SKEW <= found.created_at <= until + CLOCK_SKEW
+        ]
+        sid = next((found.sid for found in listed if found.body == message.body), None)
         if sid is not None:
-            DUPLICATES_AVOIDED.inc()
-            log.info(
-                "notification %s was sent before a crash (%s); not sent again", notification_id, sid
-            )
-            return Outcome(LedgerState.SENT, twilio_sid=sid, body=message.body)
-        POSSIBLE_DUPLICATES.inc()
-        log.warning(
-            "notification %s was claimed before and never recorded; sending again, the "
-            "customer may receive it twice",
-            notification_id,
-        )
-        return None
+            outcome = Outcome(LedgerState.SENT, twilio_sid=sid, body=message.body)
+        elif (template_sid := message.template_sid(self._templates)) is not None and (
+            sid := await self._unclaimed(message.to, listed)
+        ) is not None:
+            outcome = Outcome(LedgerState.SENT, twilio_sid=sid, template_sid=template_sid)
+        else:
+            return None
+        DUPLICATES_AVOIDED.inc()
+        log.info("a %s message was sent before (%s); not sent again", message.kind.value, sid)
+        return outcome
+
+    async def _unclaimed(self, to: str, listed: list[Listed]) -> str | None:
+        if not listed:
+            return None
+        held = await self._ledger.held_sids(to, [found.sid for found in listed])
+        unclaimed = [found for found in listed if found.sid not in held]
+        return min(unclaimed, key=lambda found: found.created_at).sid if unclaimed else None
 
     async def _send(self, message: CustomerMessage) -> Outcome:
         template_sid = message.template_sid(self._templates)
@@ -164,10 +354,16 @@ class NotificationService:
                     raise
                 TEMPLATE_FALLBACKS.labels(OUTSIDE_WINDOW).inc()
                 return await self._send_template(message, template_sid)
-        except GatewayError as error:
-            return self._failure(message, error.code, error.description, error)
-        except httpx.TransportError as error:
-            return self._failure(message, "transport", type(error).__name__, error)
+        except GatewayRefused as error:
+            return self._refused(message, error)
+        except (GatewayError, httpx.TransportError) as error:
+            log.warning(
+                "%s message for order %s waits: Twilio unavailable (%s)",
+                message.kind.value,
+                message.order_id,
+                _code(error),
+            )
+            return Outcome(LedgerState.WAITING, error_code=_code(error))
         finally:
             SEND_SECONDS.observe(time.monotonic() - started)
 
@@ -180,26 +376,34 @@ class NotificationService:
         )
         return Outcome(LedgerState.SENT, twilio_sid=sid, template_sid=template_sid)
 
-    def _failure(
-        self, message: CustomerMessage, code: str, description: str, error: Exception
-    ) -> Outcome:
-        permanent = isinstance(error, GatewayRefused)
+    def _refused(self, message: CustomerMessage, error: GatewayRefused) -> Outcome:
         log.warning(
-            "%s message to %s for order %s not sent (%s, %s): %s",
+            "%s message to %s for order %s not sent (%s, permanent): %s",
             message.kind.value,
             _masked(message.to),
             message.order_id,
-            code,
-            "permanent" if permanent else "retries exhausted",
-            description,
+            error.code,
+            error.description,
         )
         return Outcome(
             LedgerState.FAILED,
             body=message.body,
-            error_code=code,
-            error_message=description,
-            permanent=permanent,
+            error_code=error.code,
+            error_message=error.description,
+            permanent=True,
         )
+
+    def _twilio_failed_lately(self, now: datetime) -> bool:
+        return self._unavailable_until is not None and now < self._unavailable_until
+
+    def _next_position(self, now: datetime) -> int:
+        """Microseconds since the epoch, strictly increasing within this process."""
+        self._last_position = max(int(now.timestamp() * 1_000_000), self._last_position + 1)
+        return self._last_position
+
+
+def _code(error: Exception) -> str:
+    return error.code if isinstance(error, GatewayError) else type(error).__name__
 
 
 def _masked(phone: str) -> str:

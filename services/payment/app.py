@@ -44,7 +44,6 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
         MongoPixImageStore(database),
         restaurants,
         settings.policy,
-        settings.asaas.gateway,
         clock,
     )
     runtime.indexes(INDEXES)

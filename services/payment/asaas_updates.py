@@ -68,7 +68,7 @@ class AsaasUpdateService(UseCase):
         }
         # The job first: if the process dies between the two inserts, Asaas's redelivery
         # finds no inbox entry and stores it again; the job is then found already added.
-        await self._jobs.add(Job(WEBHOOK_JOB, inbox_id, now, data=data))
+        await self._jobs.add(Job(WEBHOOK_JOB, inbox_id, now, data=data, client_id=client_id))
         # The body as received: any JSON Asaas sends can be stored, whatever BSON thinks of it.
         document = {"clientId": client_id, "event": event, "body": raw, "receivedAt": now}
         if not await self._inbox.add(inbox_id, document):
@@ -104,7 +104,7 @@ class AsaasUpdateService(UseCase):
             return
         outcome, still_open = await self.apply_asaas_event(key, event)
         if still_open:
-            await self._payments.watch(key, now)
+            await self._payments.watch(key, client_id, now)
         else:
             await self._payments.unwatch(key)
         WEBHOOKS_PROCESSED.labels(event, outcome).inc()

@@ -1,5 +1,6 @@
 """The payment service's money audit: charges paid though unwanted (refunded now), refunds stuck
-past their window, charges pending far past any payment deadline (read back from Asaas)."""
+past their window, charges pending far past any payment deadline (read back from Asaas), charges
+whose creation stalled (its job queued again)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from services.payment import domain
+from services.payment.charge_creation import ChargeCreation
 from services.payment.domain import ChargeStatus
 from services.payment.payments import UseCase, UseCaseContext
 from services.payment.ports import RECONCILE_JOB, Job, JobQueue, PaymentRecord
@@ -19,7 +21,8 @@ log = logging.getLogger(__name__)
 UNWANTED_BUT_PAID = "unwanted_but_paid"
 REFUND_STUCK = "refund_stuck"
 PENDING_TOO_LONG = "pending_too_long"
-KINDS = (UNWANTED_BUT_PAID, REFUND_STUCK, PENDING_TOO_LONG)
+CREATING_STUCK = "creating_stuck"
+KINDS = (UNWANTED_BUT_PAID, REFUND_STUCK, PENDING_TOO_LONG, CREATING_STUCK)
 
 
 def refund_stuck(record: PaymentRecord, now: datetime, window_s: float) -> bool:
@@ -40,13 +43,29 @@ def pending_too_long(record: PaymentRecord, now: datetime, max_s: float) -> bool
     return record.payment.status is ChargeStatus.PENDING and age > max_s
 
 
+def creating_stuck(record: PaymentRecord, now: datetime, max_s: float) -> bool:
+    """Still CREATING `max_s` after its creation began (after its last RequestPayment): far past
+    the charge window, so its job was lost or it cannot end."""
+    if record.payment.status is not ChargeStatus.CREATING:
+        return False
+    began = record.creation.started_at if record.creation else record.payment.created_at
+    return (now - began).total_seconds() > max_s
+
+
 class PaymentAudit(UseCase):
     """One pass over the few records each rule can match (indexed by status and creation)."""
 
-    def __init__(self, context: UseCaseContext, jobs: JobQueue, refunds: RefundService) -> None:
+    def __init__(
+        self,
+        context: UseCaseContext,
+        jobs: JobQueue,
+        refunds: RefundService,
+        charge_creation: ChargeCreation,
+    ) -> None:
         super().__init__(context)
         self._jobs = jobs
         self._refunds = refunds
+        self._charge_creation = charge_creation
 
     async def run_pass(self) -> list[Finding]:
         now, limit = self._clock(), self._policy.audit_batch
@@ -64,6 +83,12 @@ class PaymentAudit(UseCase):
             if pending_too_long(record, now, pending_max_s):
                 watched = await self._repair(self._watch_again, record)
                 findings.append(Finding(PENDING_TOO_LONG, record.payment.order_id, watched))
+        creating_max_s = self._policy.audit_creating_max_s
+        created_before = now - timedelta(seconds=creating_max_s)
+        for record in await self._payments.in_status(ChargeStatus.CREATING, created_before, limit):
+            if creating_stuck(record, now, creating_max_s):
+                requeued = await self._repair(self._charge_creation.requeue_if_lost, record)
+                findings.append(Finding(CREATING_STUCK, record.payment.order_id, requeued))
         return findings
 
     async def _watch_again(self, key: str) -> bool:
@@ -75,7 +100,9 @@ class PaymentAudit(UseCase):
             return False
         if (now - record.payment.created_at).total_seconds() > self._policy.reconcile_give_up_s:
             return False
-        return await self._jobs.add(Job(RECONCILE_JOB, key, now))
+        return await self._jobs.add(
+            Job(RECONCILE_JOB, key, now, client_id=record.payment.client_id)
+        )
 
     @staticmethod
     async def _repair(repair: Callable[[str], Awaitable[bool]], record: PaymentRecord) -> bool:

@@ -1,37 +1,31 @@
-"""RequestPayment and CancelPayment: each charge attempt of an order on Asaas, created at most
-once and deleted while it is pending."""
+"""RequestPayment and CancelPayment: each charge attempt of an order recorded CREATING with the
+job that creates it on Asaas (`charge_creation.py`), and deleted while it is pending."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
 from services.payment import domain
 from services.payment.domain import ChargeStatus, Payment, charge_reference
-from services.payment.metrics import PAYMENT_CREATION_FAILURES, PAYMENTS_CREATED
-from services.payment.payments import (
-    CREDENTIALS_MISSING,
-    PROVIDER_UNAVAILABLE,
-    UseCase,
-    UseCaseContext,
-)
-from services.payment.pix_images import PixImages
+from services.payment.payments import UseCase, UseCaseContext
 from services.payment.ports import (
+    CHARGE_JOB,
     REFUND_JOB,
-    UNCLEAR_FAILURES,
     AsaasAccount,
-    Charge,
-    ChargeRequest,
+    CreationState,
+    Job,
     JobQueue,
     PaymentRecord,
     record_id,
 )
 from services.payment.refunds import refund_if_unwanted
+from shared.contracts.base import Envelope
 from shared.contracts.payments import CancelPayment, RequestPayment
 from shared.errors import PermanentError
-from shared.gateway import GatewayRefused, GatewaySettings
+from shared.gateway import GatewayRefused
 
 log = logging.getLogger(__name__)
 
@@ -46,80 +40,43 @@ DELETABLE = frozenset(
 """Statuses whose charge (if any) CancelPayment deletes; a paid one is refunded instead."""
 
 
+def creation_job(record: PaymentRecord, now: datetime) -> Job:
+    """The job that creates (or, for a charge no longer wanted, ends) a CREATING payment's
+    charge, due at `now`."""
+    return Job(CHARGE_JOB, record.record_id, now, client_id=record.payment.client_id)
+
+
+def creation_of(command: RequestPayment, now: datetime, *, unclear: bool) -> CreationState:
+    return CreationState(
+        request=command.model_dump(mode="json", by_alias=True), started_at=now, unclear=unclear
+    )
+
+
 class ChargeService(UseCase):
-    """Creates and deletes the orders' charges."""
+    """Records the orders' charges to create and deletes the charges they no longer want."""
 
     def __init__(
-        self,
-        context: UseCaseContext,
-        gateway: GatewaySettings,
-        pix_images: PixImages,
-        jobs: JobQueue,
-        wake: Callable[[str], None],
+        self, context: UseCaseContext, jobs: JobQueue, wake: Callable[[str], None]
     ) -> None:
         super().__init__(context)
-        self._gateway = gateway
-        self._pix_images = pix_images
         self._jobs = jobs
         self._wake = wake
 
     # RequestPayment
 
     async def request_payment(self, command: RequestPayment) -> None:
-        """Creates the charge of the order's attempt; publishes PaymentCreated or
-        PaymentCreationFailed."""
+        """Records the payment of the order's attempt CREATING with a job due now that creates
+        its charge (and publishes PaymentCreated or PaymentCreationFailed); Asaas is not called
+        here, so a restaurant whose Asaas is slow holds up no other."""
         key = record_id(command.client_id, charge_reference(command.order_id, command.attempt))
         async with self._payments.one_use_case_at_a_time(key):
-            await self._charge(command, key)
-        await self._payments.publish(key)
+            queued = await self._queue_creation(command, key)
+        if queued:
+            self._wake(CHARGE_JOB)
 
-    async def _charge(self, command: RequestPayment, key: str) -> None:
-        record, unclear = await self._start_creation(command, key)
-        if record is None:
-            return
-        account = await self._accounts.account(command.client_id)
-        if account is None:
-            await self._creation_failed(
-                record,
-                command,
-                CREDENTIALS_MISSING,
-                "The restaurant has no Asaas credentials configured.",
-                retryable=False,
-            )
-            return
-        try:
-            charge = await self._create_charge(account, command, unclear)
-        except GatewayRefused as error:
-            await self._creation_failed(
-                record, command, error.code, error.description, retryable=False
-            )
-            return
-        except UNCLEAR_FAILURES as error:
-            await self._creation_failed(
-                record,
-                command,
-                PROVIDER_UNAVAILABLE,
-                f"Asaas could not be reached: {type(error).__name__}",
-                retryable=True,
-            )
-            return
-        instructions = await self._pix_images.publish(
-            await account.instructions(charge, command.payment_method, command.time_zone)
-        )
-        payment = domain.created(record.payment, charge.charge_id)
-        record = replace(record, payment=payment, instructions=instructions.to_wire())
-        events = self._messages.created(command, charge.charge_id, instructions)
-        # The watch first: a crash between the two leaves a job that finds nothing to do,
-        # never a pending payment that nobody reconciles.
-        await self._payments.watch(key, self._clock())
-        await self._payments.save(record, events)
-        PAYMENTS_CREATED.labels(command.payment_method.value).inc()
-        log.info("charge %s created for order %s", payment.payment_id, command.order_id)
-
-    async def _start_creation(
-        self, command: RequestPayment, key: str
-    ) -> tuple[PaymentRecord | None, bool]:
-        """The record to create a charge for, and whether a charge may exist already."""
+    async def _queue_creation(self, command: RequestPayment, key: str) -> bool:
+        """True when a creation job is due now."""
+        now = self._clock()
         record = await self._payments.get(key)
         if record is None:
             fresh = PaymentRecord(
@@ -130,30 +87,40 @@ class ChargeService(UseCase):
                     method=command.payment_method,
                     amount_cents=command.amount_cents,
                     status=ChargeStatus.CREATING,
-                    created_at=self._clock(),
+                    created_at=now,
                     attempt=command.attempt,
                 ),
                 correlation_id=command.correlation_id,
                 causation_id=str(command.event_id),
                 time_zone=command.time_zone,
+                creation=creation_of(command, now, unclear=False),
             )
-            inserted = await self._payments.insert(fresh)
-            if inserted is not None:
-                return inserted, False
+            # The record first: a job that ran before it would find nothing to do and end; a
+            # crash in between is redelivered and finds the record CREATING, without its job.
+            if await self._payments.insert(fresh) is not None:
+                return await self._jobs.add(creation_job(fresh, now))
             record = await self._payments.get(key)
             assert record is not None
         match record.payment.status:
             case ChargeStatus.CREATING:
-                # A crash or an unclear failure mid-way: the charge may exist on Asaas.
-                return record, True
+                if record.creation is None:
+                    # Left CREATING by a crash mid-call before creation was a job: the charge
+                    # may exist on Asaas.
+                    creation = creation_of(command, now, unclear=True)
+                    record = await self._payments.save(replace(record, creation=creation))
+                return await self._jobs.add(creation_job(record, now))
             case ChargeStatus.CREATION_FAILED:
+                # A failure after an unclear call may have left a charge: looked up first.
                 retried = replace(
                     record,
                     payment=domain.retry_creation(record.payment),
                     correlation_id=command.correlation_id,
                     causation_id=str(command.event_id),
+                    creation=creation_of(command, now, unclear=True),
                 )
-                return await self._payments.save(retried), True
+                await self._payments.save(retried)
+                await self._jobs.put(creation_job(retried, now))
+                return True
             case _:
                 log.info(
                     "order %s already has charge %s (%s); RequestPayment %s changes nothing",
@@ -162,56 +129,7 @@ class ChargeService(UseCase):
                     record.payment.status,
                     command.event_id,
                 )
-                return None, False
-
-    async def _creation_failed(
-        self,
-        record: PaymentRecord,
-        command: RequestPayment,
-        reason: str,
-        message: str,
-        *,
-        retryable: bool,
-    ) -> None:
-        failed = replace(record, payment=domain.creation_failed(record.payment))
-        events = self._messages.creation_failed(command, reason, message, retryable=retryable)
-        await self._payments.save(failed, events)
-        PAYMENT_CREATION_FAILURES.labels(reason).inc()
-        log.warning("no charge for order %s: %s (%s)", command.order_id, reason, message)
-
-    async def _create_charge(
-        self, account: AsaasAccount, command: RequestPayment, unclear: bool
-    ) -> Charge:
-        """Creates the charge once: after an unclear failure it is looked up before each retry,
-        and once more after the last failure, because Asaas has no idempotency key."""
-        reference = charge_reference(command.order_id, command.attempt)
-        request = ChargeRequest(
-            reference=reference,
-            customer_id=await account.customer_id(command.customer),
-            method=command.payment_method,
-            amount_cents=command.amount_cents,
-            due_date=command.due_date or domain.charge_due_date(self._clock(), command.time_zone),
-            description=command.description,
-        )
-        started = self._clock()
-        attempts = self._gateway.attempts
-        last_error: BaseException | None = None
-        for attempt in range(attempts + 1):
-            if unclear:
-                existing = await account.charges_of_reference(reference)
-                if existing:
-                    log.info("charge %s found by externalReference", reference)
-                    return existing[0]
-            elapsed = (self._clock() - started).total_seconds()
-            if attempt == attempts or elapsed > self._gateway.max_elapsed_s:
-                break
-            try:
-                return await account.create_charge(request)
-            except UNCLEAR_FAILURES as error:
-                unclear, last_error = True, error
-                await asyncio.sleep(self._gateway.backoff.delay(attempt))
-        assert last_error is not None
-        raise last_error
+                return False
 
     # CancelPayment
 
@@ -232,6 +150,12 @@ class ChargeService(UseCase):
                     record.payment.status,
                 )
                 return
+            if record is not None and record.payment.status is ChargeStatus.CREATING:
+                # Its creation job, due now, creates no charge for it (or deletes the one it
+                # made): Asaas is not called here while a restaurant's calls may be slow.
+                await self._jobs.put(creation_job(record, self._clock()))
+                self._wake(CHARGE_JOB)
+                return
             account = await self._accounts.account(command.client_id)
             if account is None:
                 if command.payment_id or (record and record.payment.payment_id):
@@ -244,16 +168,28 @@ class ChargeService(UseCase):
             else:
                 charges = await account.charges_of_reference(reference)
                 charge_ids = [charge.charge_id for charge in charges]
-            deleted = [cid for cid in charge_ids if await self._delete(account, cid)]
-            if record is None or record.payment.payment_id not in deleted:
-                return
-            decision = domain.deleted(record.payment, self._clock())
-            if not decision.unchanged:
-                cancelled = replace(record, payment=decision.state)
-                events = self._messages.of_facts(cancelled, decision.events, cause=command)
-                await self._payments.save(cancelled, events)
-            await self._payments.unwatch(key)
+            await self.delete(account, record, charge_ids, cause=command)
         await self._payments.publish(key)
+
+    async def delete(
+        self,
+        account: AsaasAccount,
+        record: PaymentRecord | None,
+        charge_ids: list[str],
+        cause: Envelope | None = None,
+    ) -> None:
+        """Deletes the charges on Asaas; when the record's own is gone, it is CANCELLED
+        (PaymentCancelled, caused by `cause`, else by its RequestPayment). Call it under the
+        payment's use-case lock."""
+        deleted = [cid for cid in charge_ids if await self._delete(account, cid)]
+        if record is None or record.payment.payment_id not in deleted:
+            return
+        decision = domain.deleted(record.payment, self._clock())
+        if not decision.unchanged:
+            cancelled = replace(record, payment=decision.state)
+            events = self._messages.of_facts(cancelled, decision.events, cause=cause)
+            await self._payments.save(cancelled, events)
+        await self._payments.unwatch(record.record_id)
 
     async def _mark_unwanted(self, record: PaymentRecord) -> PaymentRecord:
         """Saves that the order no longer wants the charge; a paid one starts its refund."""

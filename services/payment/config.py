@@ -111,8 +111,8 @@ class AsaasSettings(BaseSettings):
 
 
 class PaymentPolicy(BaseSettings):
-    """Refund retries, reconciliation, webhook processing and the money audit of the payment
-    service."""
+    """Charge creation, refund retries, reconciliation, webhook processing, the job runner and
+    the money audit of the payment service."""
 
     model_config = SettingsConfigDict(env_prefix="PAYMENT_", extra="ignore")
 
@@ -120,6 +120,20 @@ class PaymentPolicy(BaseSettings):
         default="http://127.0.0.1:8082",
         validation_alias="PUBLIC_BASE_URL",
         description="PUBLIC_BASE_URL: where Asaas reaches this service's webhook route.",
+    )
+    charge_window_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="PAYMENT_CHARGE_WINDOW_S: how long a charge that Asaas cannot take now "
+        "(timeouts, 5xx, 429) is tried again before PaymentCreationFailed (retryable); keep it "
+        "well within the shortest payment deadline (paymentTimeout), so the customer still has "
+        "time to pay another way.",
+    )
+    charge_backoff_initial_s: float = Field(
+        default=1.0, gt=0, description="PAYMENT_CHARGE_BACKOFF_INITIAL_S: first charge retry wait."
+    )
+    charge_backoff_max_s: float = Field(
+        default=15.0, gt=0, description="PAYMENT_CHARGE_BACKOFF_MAX_S: longest charge retry wait."
     )
     refund_retry_window_s: float = Field(
         default=6 * 3600.0,
@@ -171,6 +185,18 @@ class PaymentPolicy(BaseSettings):
     poll_interval_s: float = Field(
         default=1.0, gt=0, description="PAYMENT_POLL_INTERVAL_S: longest nap of the job loops."
     )
+    jobs_in_flight: int = Field(
+        default=16,
+        ge=1,
+        description="PAYMENT_JOBS_IN_FLIGHT: jobs of one kind (charges, refunds, webhooks, "
+        "reconciliations) a replica runs at once.",
+    )
+    jobs_per_restaurant: int = Field(
+        default=2,
+        ge=1,
+        description="PAYMENT_JOBS_PER_RESTAURANT: of those, how many may be one restaurant's, so "
+        "a restaurant whose Asaas account is slow or failing holds only its own.",
+    )
     audit_interval_s: float = Field(
         default=60.0, gt=0, description="PAYMENT_AUDIT_INTERVAL_S: time between money audits."
     )
@@ -180,12 +206,24 @@ class PaymentPolicy(BaseSettings):
         description="PAYMENT_AUDIT_PENDING_MAX_S: a charge still PENDING this long after its "
         "creation is reported (its order's payment deadline has long passed) and read back.",
     )
+    audit_creating_max_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="PAYMENT_AUDIT_CREATING_MAX_S: a charge still CREATING this long after its "
+        "creation began is reported (its job was lost, or it keeps failing) and its job queued "
+        "again; keep it above PAYMENT_CHARGE_WINDOW_S.",
+    )
     audit_batch: int = Field(
         default=100, ge=1, description="PAYMENT_AUDIT_BATCH: records one audit reads per kind."
     )
 
     # The waits of work tried again later, on the shared retry curve (`Backoff.delay`); a time
     # window above (or none, for a failing job), not a count of attempts, ends each of them.
+
+    @property
+    def charge_backoff(self) -> Backoff:
+        """Between the create calls of one charge."""
+        return Backoff(initial=self.charge_backoff_initial_s, maximum=self.charge_backoff_max_s)
 
     @property
     def refund_backoff(self) -> Backoff:

@@ -1,13 +1,15 @@
-"""The durable job runner: slow or repeated work (webhook processing, refund attempts,
-reconciliation) is a job in MongoDB taken by a background loop, so no Kafka partition waits on
-Asaas for long."""
+"""The durable job runner: slow or repeated work (webhook processing, charge creation, refund
+attempts, reconciliation) is a job in MongoDB run by a background loop, so no Kafka partition
+waits on Asaas, and a few jobs of each restaurant at a time, so no restaurant waits on another's."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from services.payment.config import PaymentPolicy
 from services.payment.ports import JOB_KINDS, RECONCILE_JOB, Job, JobQueue, WebhookInbox
@@ -20,8 +22,56 @@ HOUSEKEEPING_INTERVAL_S = 600.0
 JobHandler = Callable[[Job], Awaitable[None]]
 
 
+class Lanes:
+    """The jobs of one kind running now: at most `overall`, at most `per_restaurant` of one
+    restaurant, never one key twice."""
+
+    def __init__(self, overall: int, per_restaurant: int) -> None:
+        self._overall = overall
+        self._per_restaurant = per_restaurant
+        self._keys: set[str] = set()
+        self._of_restaurant: Counter[str] = Counter()
+        self.left_waiting = False
+        """The last look left due jobs for want of a lane: look again when one frees."""
+
+    @staticmethod
+    def _restaurant(job: Job) -> str:
+        # Jobs stored before they named their restaurant each get a lane of their own.
+        return job.client_id or job.key
+
+    @property
+    def free(self) -> bool:
+        return len(self._keys) < self._overall
+
+    def full(self) -> set[str]:
+        """The restaurants with all their lanes taken."""
+        bound = self._per_restaurant
+        return {client for client, count in self._of_restaurant.items() if count >= bound}
+
+    def take(self, job: Job) -> bool:
+        """Takes a lane for `job`; False when it runs already, or no lane is free for it."""
+        restaurant = self._restaurant(job)
+        if (
+            job.key in self._keys
+            or not self.free
+            or self._of_restaurant[restaurant] >= self._per_restaurant
+        ):
+            return False
+        self._keys.add(job.key)
+        self._of_restaurant[restaurant] += 1
+        return True
+
+    def release(self, job: Job) -> None:
+        self._keys.discard(job.key)
+        restaurant = self._restaurant(job)
+        self._of_restaurant[restaurant] -= 1
+        if self._of_restaurant[restaurant] <= 0:
+            del self._of_restaurant[restaurant]
+
+
 class JobRunner:
-    """One loop per job kind, woken when a job is due now; replicas share the queue."""
+    """One loop per job kind, woken when a job is due now, running due jobs side by side within
+    its lanes; replicas share the queue."""
 
     def __init__(
         self,
@@ -43,27 +93,43 @@ class JobRunner:
         self._wake[kind].set()
 
     async def run(self, kind: str, handle: JobHandler) -> None:
-        """Takes due jobs of `kind` forever; a failing job is logged and tried again later."""
+        """Runs due jobs of `kind` forever, each in a lane of its restaurant; a failing job is
+        logged and tried again later."""
         wake = self._wake[kind]
-        pause_s = self._pause_s.get(kind, 0.0)
-        while True:
-            wake.clear()
-            taken = 0
-            try:
-                due = await self._jobs.due(kind, self._clock(), BATCH)
-                for job in due:
-                    taken += 1
-                    await self._handle(kind, handle, job)
-                    if pause_s:
-                        await asyncio.sleep(pause_s)
-            except Exception:
-                log.exception("%s jobs could not be read; retrying", kind)
-            if taken < BATCH:
+        lanes = Lanes(self._policy.jobs_in_flight, self._policy.jobs_per_restaurant)
+
+        def done(job: Job, _: object) -> None:
+            lanes.release(job)
+            if lanes.left_waiting:
+                wake.set()
+
+        async with asyncio.TaskGroup() as running:
+            while True:
+                wake.clear()
+                try:
+                    for job in await self._startable(kind, lanes):
+                        task = running.create_task(self._handle(kind, handle, job))
+                        task.add_done_callback(partial(done, job))
+                        if pause_s := self._pause_s.get(kind, 0.0):
+                            await asyncio.sleep(pause_s)
+                except Exception:
+                    log.exception("%s jobs could not be read; retrying", kind)
                 try:
                     async with asyncio.timeout(self._policy.poll_interval_s):
                         await wake.wait()
                 except TimeoutError:
                     pass
+
+    async def _startable(self, kind: str, lanes: Lanes) -> list[Job]:
+        """The due jobs that lanes are free for, each given its lane."""
+        lanes.left_waiting = False
+        if not lanes.free:
+            lanes.left_waiting = True
+            return []
+        due = await self._jobs.due(kind, self._clock(), BATCH, skip_clients=lanes.full())
+        taken = [job for job in due if lanes.take(job)]
+        lanes.left_waiting = len(taken) < len(due) or len(due) == BATCH
+        return taken
 
     async def _handle(self, kind: str, handle: JobHandler, job: Job) -> None:
         try:

@@ -80,10 +80,10 @@ class Payments:
     ) -> list[PaymentRecord]:
         return await self._repository.in_status(status, created_before, limit, unwanted=unwanted)
 
-    async def watch(self, record_id: str, since: datetime) -> None:
+    async def watch(self, record_id: str, client_id: str, since: datetime) -> None:
         """(Re)starts the reconciliation clock of an open payment: read after a quiet spell."""
         due = since + timedelta(seconds=self._policy.reconcile_after_s)
-        await self._jobs.put(Job(RECONCILE_JOB, record_id, due))
+        await self._jobs.put(Job(RECONCILE_JOB, record_id, due, client_id=client_id))
 
     async def unwatch(self, record_id: str) -> None:
         await self._jobs.remove(RECONCILE_JOB, record_id)

@@ -3,7 +3,7 @@ credentials) and each restaurant's Asaas account."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -35,6 +35,20 @@ class RefundState:
 
 
 @dataclass(frozen=True)
+class CreationState:
+    """The creation of a payment's charge while it lasts: what was asked, how the calls went."""
+
+    request: dict[str, Any]
+    """The RequestPayment as received (JSON): the charge job calls Asaas with it and answers it."""
+    started_at: datetime
+    attempts: int = 0
+    last_error: str = ""
+    unclear: bool = False
+    """A create call may have reached Asaas (a timeout, 5xx, lost answer or crash): look the
+    charge up by its `externalReference` before calling again."""
+
+
+@dataclass(frozen=True)
 class PaymentRecord:
     """A payment with what its events need: the envelope of the command that started it."""
 
@@ -45,6 +59,8 @@ class PaymentRecord:
     time_zone: str
     instructions: dict[str, Any] | None = None
     refund: RefundState | None = None
+    creation: CreationState | None = None
+    """Set while the payment is CREATING."""
     version: int = 0
 
     @property
@@ -87,22 +103,27 @@ class PaymentRepository(Protocol):
 
 WEBHOOK_JOB = "webhook"
 """Apply a stored webhook event (key: the inbox id)."""
+CHARGE_JOB = "charge"
+"""Create the charge of a payment still CREATING on Asaas (key: the payment record id)."""
 REFUND_JOB = "refund"
 """Call Asaas's refund (key: the payment record id)."""
 RECONCILE_JOB = "reconcile"
 """Read a quiet open payment back from Asaas (key: the payment record id)."""
-JOB_KINDS = (WEBHOOK_JOB, REFUND_JOB, RECONCILE_JOB)
+JOB_KINDS = (WEBHOOK_JOB, CHARGE_JOB, REFUND_JOB, RECONCILE_JOB)
 
 
 @dataclass(frozen=True)
 class Job:
-    """Durable work for a background loop: a webhook to process, a refund, a reconciliation."""
+    """Durable work for a background loop: a webhook to process, a charge to create, a refund,
+    a reconciliation."""
 
     kind: str
     key: str
     due_at: datetime
     attempts: int = 0
     data: dict[str, Any] = field(default_factory=dict)
+    client_id: str = ""
+    """The restaurant it is for: the runner runs only a few of one restaurant's jobs at once."""
 
     def again_at(self, due_at: datetime) -> Job:
         """The same job, due again at `due_at` with one more attempt counted."""
@@ -118,8 +139,11 @@ class JobQueue(Protocol):
         """Adds or replaces the job of its kind and key."""
         ...
 
-    async def due(self, kind: str, now: datetime, limit: int) -> list[Job]:
-        """Up to `limit` jobs of `kind` due at `now`, earliest first."""
+    async def due(
+        self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
+    ) -> list[Job]:
+        """Up to `limit` jobs of `kind` due at `now`, earliest first, but none of the
+        restaurants in `skip_clients` (those the runner has enough of in hand)."""
         ...
 
     async def remove(self, kind: str, key: str) -> None: ...

@@ -55,7 +55,8 @@ def refund_begun(
     """A record whose payment is now REFUND_PENDING, with its refund begun, and the job that
     makes the calls; the caller puts the job before it saves the record."""
     refund = RefundState(correlation_id=correlation_id, causation_id=causation_id, started_at=now)
-    return replace(record, refund=refund), Job(REFUND_JOB, record.record_id, now)
+    job = Job(REFUND_JOB, record.record_id, now, client_id=record.payment.client_id)
+    return replace(record, refund=refund), job
 
 
 def refund_if_unwanted(record: PaymentRecord, now: datetime) -> tuple[PaymentRecord, Job | None]:
@@ -151,7 +152,7 @@ class RefundService(UseCase):
         done = replace(record, payment=decision.state, refund=refund)
         await self._payments.save(done, self._messages.of_facts(done, decision.events))
         await self._jobs.remove(REFUND_JOB, record.record_id)
-        await self._payments.watch(record.record_id, now)
+        await self._payments.watch(record.record_id, record.payment.client_id, now)
         REFUNDS.labels("accepted").inc()
 
     async def _not_accepted(self, record: PaymentRecord, attempt: RefundAttempt) -> None:
@@ -167,7 +168,11 @@ class RefundService(UseCase):
         )
         if attempt.retryable and now < deadline:
             await self._payments.save(replace(record, refund=later))
-            await self._jobs.put(Job(REFUND_JOB, key, retry_at, attempts=attempts))
+            await self._jobs.put(
+                Job(
+                    REFUND_JOB, key, retry_at, attempts=attempts, client_id=record.payment.client_id
+                )
+            )
             REFUNDS.labels("retried").inc()
             log.info("refund of %s: attempt %d failed (%s); retrying", key, attempts, reason)
             return

@@ -13,6 +13,7 @@ from typing import Any
 from services.payment import audit
 from services.payment.asaas_updates import AsaasUpdateService
 from services.payment.audit import PaymentAudit
+from services.payment.charge_creation import ChargeCreation
 from services.payment.charges import ChargeService
 from services.payment.config import PaymentPolicy
 from services.payment.jobs import JobRunner
@@ -20,6 +21,7 @@ from services.payment.outgoing import PaymentMessages
 from services.payment.payments import Payments, UseCaseContext
 from services.payment.pix_images import PixImages
 from services.payment.ports import (
+    CHARGE_JOB,
     RECONCILE_JOB,
     REFUND_JOB,
     WEBHOOK_JOB,
@@ -31,7 +33,6 @@ from services.payment.ports import (
 )
 from services.payment.refunds import RefundService
 from shared.audit import keep_auditing
-from shared.gateway import GatewaySettings
 from shared.locks import KeyedLocks
 
 
@@ -40,6 +41,7 @@ class PaymentUseCases:
     """The service's use-case classes and the runner of their jobs."""
 
     charges: ChargeService
+    charge_creation: ChargeCreation
     refunds: RefundService
     asaas_updates: AsaasUpdateService
     runner: JobRunner
@@ -51,6 +53,7 @@ class PaymentUseCases:
         """The loops that take the jobs, and the housekeeping, by name; start every one."""
         return {
             "webhooks": partial(self.runner.run, WEBHOOK_JOB, self.asaas_updates.process_webhook),
+            "charges": partial(self.runner.run, CHARGE_JOB, self.charge_creation.create),
             "refunds": partial(self.runner.run, REFUND_JOB, self.refunds.refund),
             "reconciliation": partial(self.runner.run, RECONCILE_JOB, self.asaas_updates.reconcile),
             "housekeeping": self.runner.housekeeping,
@@ -68,7 +71,6 @@ def build_use_cases(
     images: PixImageStore,
     accounts: AsaasAccounts,
     policy: PaymentPolicy,
-    gateway: GatewaySettings,
     clock: Callable[[], datetime],
     new_id: Callable[[], uuid.UUID] = uuid.uuid4,
 ) -> PaymentUseCases:
@@ -84,12 +86,15 @@ def build_use_cases(
     runner = JobRunner(jobs, inbox, policy, clock)
     pix_images = PixImages(images, policy.public_base_url, clock)
     refunds = RefundService(context, jobs, runner.wake)
+    charges = ChargeService(context, jobs, runner.wake)
+    charge_creation = ChargeCreation(context, pix_images, jobs, charges)
     return PaymentUseCases(
-        charges=ChargeService(context, gateway, pix_images, jobs, runner.wake),
+        charges=charges,
+        charge_creation=charge_creation,
         refunds=refunds,
         asaas_updates=AsaasUpdateService(context, jobs, inbox, runner.wake),
         runner=runner,
         pix_images=pix_images,
-        audit=PaymentAudit(context, jobs, refunds),
+        audit=PaymentAudit(context, jobs, refunds, charge_creation),
         audit_interval_s=policy.audit_interval_s,
     )

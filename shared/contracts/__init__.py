@@ -12,7 +12,11 @@ from shared.contracts.base import (
     format_brl,
     reais_to_cents,
 )
-from shared.contracts.notifications import NotificationFailed, NotificationSent
+from shared.contracts.notifications import (
+    NotificationDropped,
+    NotificationFailed,
+    NotificationSent,
+)
 from shared.contracts.orders import (
     Address,
     CancelOrder,
@@ -115,6 +119,7 @@ __all__ = [
     "DeliveryType",
     "Envelope",
     "Message",
+    "NotificationDropped",
     "NotificationFailed",
     "NotificationKind",
     "NotificationSent",

@@ -70,3 +70,19 @@ class NotificationFailed(Envelope):
     permanent: bool = Field(
         description="True if retrying cannot help (e.g. 63024, 21211); false if retries ran out."
     )
+
+
+class NotificationDropped(Envelope):
+    """A WhatsApp message that waited through a Twilio outage was dropped, never sent: a later
+    message of the same order made it pointless (e.g. "being prepared" after "delivered")."""
+
+    event_type: Literal["NotificationDropped"] = Field(
+        default="NotificationDropped", description=TYPE_NAME_DESCRIPTION
+    )
+    order_id: Reference | None = Field(default=None, description="The order the message was about.")
+    source_event_id: UUID = Field(description="`eventId` of the event that caused the message.")
+    kind: NotificationKind = Field(description="What the message was about.")
+    to: PhoneNumber = Field(description="Recipient's WhatsApp number (E.164, no `whatsapp:`).")
+    superseded_by: UUID = Field(
+        description="`eventId` of the later event whose message made this one pointless."
+    )

@@ -186,7 +186,8 @@ class PaymentCreationFailed(OfAttempt, Envelope):
     order_id: Reference = Field(description="The order that could not be charged.")
     reason_code: ProviderCode = Field(
         description="Machine-readable cause: the Asaas error code (e.g. `invalid_cpfCnpj`) or "
-        "`CREDENTIALS_MISSING`, `PROVIDER_UNAVAILABLE`."
+        "`CREDENTIALS_MISSING`, `PROVIDER_UNAVAILABLE`, `CANCELLED_BEFORE_CREATION` (the order "
+        "cancelled the charge before it was made)."
     )
     message: ProviderText = Field(description="Human-readable explanation.")
     retryable: bool = Field(

@@ -13,7 +13,11 @@ from shared import topics
 from shared.contracts.access import TokensRevoked
 from shared.contracts.base import Message
 from shared.contracts.limits import nested_deeper_than
-from shared.contracts.notifications import NotificationFailed, NotificationSent
+from shared.contracts.notifications import (
+    NotificationDropped,
+    NotificationFailed,
+    NotificationSent,
+)
 from shared.contracts.orders import (
     CancelOrder,
     ChangePaymentMethod,
@@ -273,7 +277,11 @@ PAYMENT_EVENTS: tuple[type[Message], ...] = (
 SCHEDULER_COMMANDS: tuple[type[Message], ...] = (ScheduleTimer, CancelTimer)
 SCHEDULER_EVENTS: tuple[type[Message], ...] = (TimerFired,)
 STORE_CONFIG_EVENTS: tuple[type[Message], ...] = (StoreConfigChanged,)
-NOTIFICATION_EVENTS: tuple[type[Message], ...] = (NotificationSent, NotificationFailed)
+NOTIFICATION_EVENTS: tuple[type[Message], ...] = (
+    NotificationSent,
+    NotificationFailed,
+    NotificationDropped,
+)
 ACCESS_EVENTS: tuple[type[Message], ...] = (TokensRevoked,)
 POS_ORDER_MESSAGES: tuple[type[Message], ...] = (
     PosOrderReceived,

@@ -1,6 +1,7 @@
 """The payment service's consumer on FastStream's test broker, with the in-memory twins and a
-fake Asaas account behind the port. Kept small: the use cases' own tests (tests/payment) hold
-the detail; this proves the wiring."""
+fake Asaas account behind the port; the charge jobs it queues are run by hand here (the loops
+run them in the service). Kept small: the use cases' own tests (tests/payment) hold the detail;
+this proves the wiring."""
 
 from __future__ import annotations
 
@@ -20,8 +21,14 @@ from services.payment.adapters.in_memory import (
 from services.payment.config import PaymentPolicy
 from services.payment.domain import ChargeStatus
 from services.payment.handlers import subscriptions
-from services.payment.ports import AsaasAccounts, Charge, ChargeRequest, record_id
-from services.payment.use_cases import build_use_cases
+from services.payment.ports import (
+    CHARGE_JOB,
+    AsaasAccounts,
+    Charge,
+    ChargeRequest,
+    record_id,
+)
+from services.payment.use_cases import PaymentUseCases, build_use_cases
 from shared.broker import BrokerSink
 from shared.contracts.payments import (
     PaymentCreated,
@@ -30,7 +37,6 @@ from shared.contracts.payments import (
     RequestPayment,
 )
 from shared.contracts.values import PaymentMethod
-from shared.gateway import GatewaySettings
 from shared.topics import PAYMENTS_COMMANDS, PAYMENTS_EVENTS
 from tests.builders import CLIENT, PHONE, VALID_CPF, envelope, now
 from tests.component.wiring import Running, running
@@ -65,7 +71,14 @@ class FakeAsaas:
 class Component:
     kafka: Running
     payments: InMemoryPaymentRepository
+    jobs: InMemoryJobQueue
+    use_cases: PaymentUseCases
     asaas: FakeAsaas
+
+    async def run_charge_jobs(self) -> None:
+        """What the charge loop does: every due charge job, once."""
+        for job in await self.jobs.due(CHARGE_JOB, now(), 100):
+            await self.use_cases.charge_creation.create(job)
 
 
 @pytest.fixture
@@ -73,19 +86,19 @@ async def component() -> AsyncIterator[Component]:
     broker = KafkaBroker()
     payments = InMemoryPaymentRepository(BrokerSink(broker))
     asaas = FakeAsaas()
+    jobs = InMemoryJobQueue()
     use_cases = build_use_cases(
         payments,
-        InMemoryJobQueue(),
+        jobs,
         InMemoryWebhookInbox(),
         InMemoryPixImageStore(),
         cast(AsaasAccounts, asaas),  # only the calls a card charge makes
         PaymentPolicy(),
-        GatewaySettings(),
         now,
     )
     handled = subscriptions(use_cases.charges, use_cases.refunds)
     async with running(broker, handled, PAYMENTS_EVENTS) as kafka:
-        yield Component(kafka, payments, asaas)
+        yield Component(kafka, payments, jobs, use_cases, asaas)
 
 
 def request_payment(order_id: str) -> RequestPayment:
@@ -100,12 +113,17 @@ def request_payment(order_id: str) -> RequestPayment:
     )
 
 
-async def test_a_request_payment_creates_the_charge_and_announces_it(
+async def test_a_request_payment_queues_the_job_that_creates_the_charge_and_announces_it(
     component: Component,
 ) -> None:
     command = request_payment("o1")
 
     await component.kafka.send(PAYMENTS_COMMANDS, command)
+    queued = await component.payments.get(record_id(CLIENT, "o1"))
+    assert queued is not None
+    assert queued.payment.status is ChargeStatus.CREATING
+    assert component.asaas.charges == []
+    await component.run_charge_jobs()
 
     assert [charge.reference for charge in component.asaas.charges] == ["o1"]
     record = await component.payments.get(record_id(CLIENT, "o1"))
@@ -127,6 +145,9 @@ async def test_the_same_request_payment_delivered_twice_creates_one_charge(
 
     await component.kafka.send(PAYMENTS_COMMANDS, command)
     await component.kafka.send(PAYMENTS_COMMANDS, command)
+    await component.run_charge_jobs()
+    await component.kafka.send(PAYMENTS_COMMANDS, command)
+    await component.run_charge_jobs()
 
     assert len(component.asaas.charges) == 1
     assert component.kafka.outputs.sent() == [(PAYMENTS_EVENTS, "PaymentCreated")]

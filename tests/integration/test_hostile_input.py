@@ -45,7 +45,6 @@ from shared.contracts.pos import PosOrderConfirmed
 from shared.contracts.scheduler import TimerFired, TimerPurpose
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus
-from shared.gateway import GatewaySettings
 from shared.processed_events import InMemoryProcessedEvents
 from shared.records import (
     HEADER_CONSUMER,
@@ -184,7 +183,6 @@ def payment_service() -> list[Subscription[Any]]:
         InMemoryPixImageStore(),
         cast(AsaasAccounts, FakeAsaas()),
         PaymentPolicy(),
-        GatewaySettings(),
         now,
     )
     return payment_subscriptions(use_cases.charges, use_cases.refunds)

@@ -52,6 +52,16 @@ class TwilioEmulator:
         response.raise_for_status()
         return str(response.json()["sid"])
 
+    def send_template(self, to: str, content_sid: str) -> str:
+        """Sends an approved template through the Twilio API itself; returns its SID."""
+        response = self._http.post(
+            self.messages_path,
+            data={"To": f"whatsapp:{to}", "From": SENDER, "ContentSid": content_sid},
+            auth=self._auth,
+        )
+        response.raise_for_status()
+        return str(response.json()["sid"])
+
     def bodies(self, to: str) -> list[str]:
         return [message["body"] for message in self.messages(to)]
 

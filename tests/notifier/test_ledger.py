@@ -12,12 +12,15 @@ import pytest
 
 from services.notifier.adapters.in_memory_ledger import InMemoryNotificationLedger
 from services.notifier.adapters.mongo_ledger import INDEXES, NOTIFICATIONS, MongoNotificationLedger
+from services.notifier.domain import messages_for
 from services.notifier.ports import Claim, ClaimOutcome, LedgerState, NotificationLedger, Outcome
-from shared.contracts.values import NotificationKind
+from shared.contracts.stores import StoreOrderConfig
+from shared.contracts.values import NotificationKind, OrderStatus
 from shared.mongo import Database, ensure_indexes
 from shared.outbox import OutboxRelay
 from shared.records import OutgoingRecord
 from shared.settings import OutboxSettings
+from tests.notifier.events import status_changed
 from tests.sinks import RecordingSink
 
 
@@ -52,16 +55,23 @@ def subject(request: pytest.FixtureRequest) -> Subject:
     return found
 
 
-def a_claim(notification_id: str | None = None) -> Claim:
+def a_claim(
+    notification_id: str | None = None, *, order_id: str = "ord-1", position: int = 1
+) -> Claim:
+    event = status_changed(order_id, OrderStatus.READY, client_id="rest-1", store_id="store-1")
+    [message] = messages_for(event, StoreOrderConfig.default_for("rest-1", "store-1"))
     return Claim(
-        notification_id=notification_id or f"{uuid.uuid4()}:ORDER_STATUS",
-        source_event_id=str(uuid.uuid4()),
+        notification_id=notification_id or message.notification_id(event.event_id),
+        source_event_id=str(event.event_id),
         kind=NotificationKind.ORDER_STATUS,
-        order_id="ord-1",
+        order_id=order_id,
         client_id="rest-1",
         store_id="store-1",
-        to="+5511987654321",
+        to=message.to,
         claimed_at=datetime.now(UTC),
+        message=message,
+        cause=event,
+        position=position,
     )
 
 
@@ -139,6 +149,59 @@ async def test_the_placement_of_an_order_is_remembered_once(subject: Subject) ->
     assert await subject.ledger.placed_at("unknown") is None
 
 
+async def test_waiting_messages_are_listed_by_position_with_what_it_takes_to_send_them(
+    subject: Subject,
+) -> None:
+    later, first, other = a_claim(position=20), a_claim(position=10), a_claim(order_id="ord-2")
+    now = datetime.now(UTC)
+    for claim in (later, first, other):
+        await subject.ledger.claim(claim)
+    await subject.ledger.wait(later.notification_id, now, attempt_at=None, error=None)
+    await subject.ledger.wait(first.notification_id, now, attempt_at=now, error="20503")
+
+    waiting = await subject.ledger.waiting("ord-1")
+
+    assert [entry.notification_id for entry in waiting] == [
+        first.notification_id,
+        later.notification_id,
+    ]
+    assert waiting[0].message == first.message
+    assert waiting[0].cause == first.cause
+    assert (waiting[0].waits, waiting[0].last_error) == (1, "20503")
+    assert (waiting[1].waits, waiting[1].attempt_at) == (0, None)
+    assert await subject.ledger.claim(first) is ClaimOutcome.DONE  # the retry loop has it
+
+
+async def test_a_leased_message_is_neither_leased_again_nor_dropped(subject: Subject) -> None:
+    claim = a_claim()
+    now = datetime.now(UTC)
+    await subject.ledger.claim(claim)
+    await subject.ledger.wait(claim.notification_id, now, attempt_at=None, error="20503")
+
+    assert await subject.ledger.lease(claim.notification_id, now, now + timedelta(minutes=1))
+    assert not await subject.ledger.lease(claim.notification_id, now, now + timedelta(minutes=1))
+    dropped = Outcome(LedgerState.DROPPED, body="Olá", superseded_by=str(uuid.uuid4()))
+    assert not await subject.ledger.record(
+        claim.notification_id, dropped, audit_record("dropped"), now
+    )
+    assert await subject.ledger.record(claim.notification_id, SENT, audit_record("sent"), now)
+    assert await subject.ledger.waiting() == []
+
+
+async def test_the_twilio_sids_a_recipient_s_notifications_hold_are_known(
+    subject: Subject,
+) -> None:
+    claim = a_claim()
+    await subject.ledger.claim(claim)
+    await subject.ledger.record(claim.notification_id, SENT, audit_record("x"), datetime.now(UTC))
+    other_sid = "SM" + "1" * 32
+
+    held = await subject.ledger.held_sids(claim.to, [SENT.twilio_sid or "", other_sid])
+
+    assert held == {SENT.twilio_sid}
+    assert await subject.ledger.held_sids("+5511900000000", [SENT.twilio_sid or ""]) == set()
+
+
 async def test_a_compacted_message_is_kept_in_the_history_and_never_claimed_again(
     database: Database,
 ) -> None:
@@ -160,3 +223,4 @@ async def test_a_compacted_message_is_kept_in_the_history_and_never_claimed_agai
     entry = await ledger.entry(claim.notification_id)
     assert entry is not None
     assert entry["twilioSid"] == SENT.twilio_sid
+    assert "cause" not in entry  # what it took to send it later is not archived

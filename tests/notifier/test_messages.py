@@ -11,6 +11,7 @@ from services.notifier.domain import (
     CustomerMessage,
     messages_for,
     outside_free_form_window,
+    supersedes,
 )
 from services.notifier.words import SHOWN_REASON_LENGTH, UNKNOWN_DELIVERY_TIME
 from shared.contracts.base import format_brl
@@ -678,3 +679,46 @@ def test_every_message_names_the_order_by_its_number_and_never_by_its_id() -> No
         assert "#12" in message.body, message.body
         assert "ord-internal-id" not in message.body
         assert message.template_variables["2"] == "12"
+
+
+def status(to: OrderStatus, **fields: object) -> CustomerMessage:
+    return only(messages_for(status_changed("o1", to, **fields), DEFAULTS))  # type: ignore[arg-type]
+
+
+def payment(to: PaymentStatus, **fields: object) -> CustomerMessage:
+    event = payment_status_changed("o1", to, **fields)  # type: ignore[arg-type]
+    return only(messages_for(event, DEFAULTS))
+
+
+PIX = only(messages_for(instructions("o1", PaymentMethod.PIX), DEFAULTS))
+CASH = payment(PaymentStatus.NOT_APPLICABLE, reason="PAYMENT_METHOD_CHANGED")
+
+
+def test_a_waiting_status_is_passed_by_any_later_status_but_a_cancellation_by_none() -> None:
+    assert supersedes(status(OrderStatus.DELIVERED), status(OrderStatus.PREPARING))
+    assert supersedes(status(OrderStatus.CANCELLED), status(OrderStatus.PENDING))
+    assert not supersedes(status(OrderStatus.REFUNDED), status(OrderStatus.CANCELLED))
+    assert not supersedes(payment(PaymentStatus.PAID), status(OrderStatus.CONFIRMED))
+
+
+def test_waiting_instructions_are_passed_once_paid_cancelled_or_the_payment_changed() -> None:
+    assert supersedes(payment(PaymentStatus.PAID), PIX)
+    assert supersedes(payment(PaymentStatus.FAILED), PIX)
+    assert supersedes(CASH, PIX)
+    assert supersedes(PIX, PIX)
+    assert supersedes(status(OrderStatus.CANCELLED), PIX)
+    assert not supersedes(status(OrderStatus.CONFIRMED), PIX)
+
+
+def test_a_confirmed_payment_or_a_change_to_cash_is_never_passed() -> None:
+    later = [status(OrderStatus.CANCELLED), payment(PaymentStatus.PAID), PIX, CASH]
+    never_passed = [payment(PaymentStatus.PAID), CASH]
+    assert not any(supersedes(after, waiting) for after in later for waiting in never_passed)
+
+
+def test_a_failed_payment_is_passed_by_the_payment_or_the_cancellation_only() -> None:
+    failed = payment(PaymentStatus.FAILED)
+    assert supersedes(payment(PaymentStatus.PAID), failed)
+    assert supersedes(status(OrderStatus.CANCELLED), failed)
+    assert not supersedes(PIX, failed)
+    assert not supersedes(CASH, failed)

@@ -16,7 +16,11 @@ from faststream.kafka import KafkaBroker
 from services.notifier.adapters.mongo_ledger import NOTIFICATIONS
 from shared.broker import BrokerSink
 from shared.contracts.base import Message
-from shared.contracts.notifications import NotificationFailed, NotificationSent
+from shared.contracts.notifications import (
+    NotificationDropped,
+    NotificationFailed,
+    NotificationSent,
+)
 from shared.contracts.payments import RefundFailed
 from shared.contracts.registry import decode_as
 from shared.contracts.stores import StoreOrderConfig
@@ -56,6 +60,9 @@ NOTIFIER = "services.notifier"
 TEMPLATES = {"ORDER_STATUS": "HXstatus0000000000000000000000000", "PAYMENT_CONFIRMED": "HXpaid"}
 
 
+Audit = NotificationSent | NotificationFailed | NotificationDropped
+
+
 class StoreIds(TypedDict):
     client_id: str
     store_id: str
@@ -84,11 +91,11 @@ class Restaurant:
     def ids(self) -> StoreIds:
         return {"client_id": self.client_id, "store_id": self.store_id}
 
-    def mine(self, records: list[Record]) -> list[NotificationSent | NotificationFailed]:
+    def mine(self, records: list[Record]) -> list[Audit]:
         events = [
             cast(
-                NotificationSent | NotificationFailed,
-                decode_as(record.value, NotificationSent, NotificationFailed),
+                Audit,
+                decode_as(record.value, NotificationSent, NotificationFailed, NotificationDropped),
             )
             for record in records
         ]
@@ -97,8 +104,8 @@ class Restaurant:
     async def audit(
         self,
         kafka_bootstrap: str,
-        done: Callable[[list[NotificationSent | NotificationFailed]], bool],
-    ) -> list[NotificationSent | NotificationFailed]:
+        done: Callable[[list[Audit]], bool],
+    ) -> list[Audit]:
         records = await read_until(
             kafka_bootstrap, NOTIFICATIONS_EVENTS, lambda rs: done(self.mine(rs)), timeout=60
         )
@@ -120,15 +127,17 @@ def start_notifier(services: Services, twilio: TwilioEmulator) -> Iterator[Start
     started: list[ServiceProcess] = []
 
     def start(**env: str) -> ServiceProcess:
-        process = services.start(
-            NOTIFIER,
-            TWILIO_BASE_URL=twilio.url,
-            TWILIO_BACKOFF_INITIAL_S="0.05",
-            TWILIO_BACKOFF_MAX_S="0.5",
-            TWILIO_ATTEMPTS="10",
-            TWILIO_CONTENT_TEMPLATES=json.dumps(TEMPLATES),
-            **env,
-        )
+        defaults = {
+            "TWILIO_BASE_URL": twilio.url,
+            "TWILIO_BACKOFF_INITIAL_S": "0.05",
+            "TWILIO_BACKOFF_MAX_S": "0.5",
+            "TWILIO_ATTEMPTS": "10",
+            "TWILIO_CONTENT_TEMPLATES": json.dumps(TEMPLATES),
+            "NOTIFIER_RETRY_INITIAL_S": "0.2",
+            "NOTIFIER_RETRY_MAX_S": "1",
+            "NOTIFIER_RETRY_POLL_S": "0.2",
+        }
+        process = services.start(NOTIFIER, **(defaults | env))
         started.append(process)
         return process.wait_ready()
 
@@ -447,6 +456,14 @@ async def test_a_payment_alert_is_handled_and_sends_nothing(
     assert twilio.state()["messages"] == 0
 
 
+async def left_unfinished(database: Database, notification_id: str) -> str:
+    """What a process killed between Twilio's answer and the record leaves behind: a claim."""
+    await database[NOTIFICATIONS].insert_one(
+        {"_id": notification_id, "state": "SENDING", "attempts": 1, "claimedAt": now()}
+    )
+    return notification_id
+
+
 async def test_a_claim_left_by_a_crash_is_sent_again_counted_and_marked(
     start_notifier: StartNotifier,
     twilio: TwilioEmulator,
@@ -456,11 +473,7 @@ async def test_a_claim_left_by_a_crash_is_sent_again_counted_and_marked(
     notifier = start_notifier()
     phone = restaurant.phone()
     event = status_changed("ord-d", OrderStatus.CONFIRMED, phone=phone, **restaurant.ids())
-    notification_id = f"{event.event_id}:ORDER_STATUS"
-    # What a process killed between Twilio's answer and the record leaves behind.
-    await database[NOTIFICATIONS].insert_one(
-        {"_id": notification_id, "state": "SENDING", "attempts": 1, "claimedAt": now()}
-    )
+    notification_id = await left_unfinished(database, f"{event.event_id}:ORDER_STATUS")
 
     await restaurant.publish(event)
 
@@ -479,7 +492,7 @@ async def test_a_claim_left_by_a_crash_is_sent_again_counted_and_marked(
     entry = await database[NOTIFICATIONS].find_one({"_id": notification_id})
     assert entry is not None
     assert (entry["possibleDuplicate"], entry["attempts"]) == (True, 2)
-    assert "may receive it twice" in notifier.log_tail()
+    assert "Twilio does not list it; sending again" in notifier.log_tail()
 
 
 async def test_a_claim_left_by_a_crash_after_twilio_accepted_is_not_sent_again(
@@ -492,10 +505,7 @@ async def test_a_claim_left_by_a_crash_after_twilio_accepted_is_not_sent_again(
     notifier = start_notifier()
     phone = restaurant.phone()
     event = status_changed("ord-e", OrderStatus.READY, phone=phone, **restaurant.ids())
-    notification_id = f"{event.event_id}:ORDER_STATUS"
-    await database[NOTIFICATIONS].insert_one(
-        {"_id": notification_id, "state": "SENDING", "attempts": 1, "claimedAt": now()}
-    )
+    await left_unfinished(database, f"{event.event_id}:ORDER_STATUS")
     body = "Seu pedido #ord-e está pronto! Em breve sairá para entrega."
     sid = twilio.send(phone, body)  # Twilio accepted it, then the process died
 
@@ -507,6 +517,68 @@ async def test_a_claim_left_by_a_crash_after_twilio_accepted_is_not_sent_again(
     assert len(twilio.messages(phone)) == 1
     assert notifier.metric("notifier_duplicates_avoided_total") == 1
     assert notifier.metric("notifier_possible_duplicates_total") == 0
+
+
+async def placed_a_day_ago(order_id: str, restaurant: Restaurant, twilio: TwilioEmulator) -> str:
+    """An order placed 25 hours ago (outside the free-form window: templates only), its PENDING
+    template sent; returns the customer's phone."""
+    phone = restaurant.phone()
+    a_day_ago = now() - timedelta(hours=25)
+    await restaurant.publish(order_placed(order_id, phone=phone, at=a_day_ago, **restaurant.ids()))
+    await eventually(messages_to(twilio, phone, 1), timeout=60, what="the PENDING template")
+    return phone
+
+
+async def test_a_template_sent_before_a_crash_is_found_in_twilio_and_not_sent_again(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    database: Database,
+    kafka_bootstrap: str,
+) -> None:
+    notifier = start_notifier()
+    phone = await placed_a_day_ago("ord-g", restaurant, twilio)
+    paid = payment_status_changed("ord-g", PaymentStatus.PAID, phone=phone, **restaurant.ids())
+    await left_unfinished(database, f"{paid.event_id}:PAYMENT_CONFIRMED")
+    sid = twilio.send_template(phone, TEMPLATES["PAYMENT_CONFIRMED"])  # then the process died
+
+    await restaurant.publish(paid)
+
+    audit = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 2)
+    assert [message["content_sid"] for message in twilio.messages(phone)] == [
+        TEMPLATES["ORDER_STATUS"],
+        TEMPLATES["PAYMENT_CONFIRMED"],
+    ]
+    sent = audit[-1]
+    assert isinstance(sent, NotificationSent)
+    assert (sent.twilio_sid, sent.template_sid) == (sid, TEMPLATES["PAYMENT_CONFIRMED"])
+    assert notifier.metric("notifier_duplicates_avoided_total") == 1
+
+
+async def test_a_template_send_whose_answer_was_lost_is_found_in_twilio_not_sent_twice(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    kafka_bootstrap: str,
+) -> None:
+    notifier = start_notifier(TWILIO_TIMEOUT_S="0.5")
+    phone = await placed_a_day_ago("ord-h", restaurant, twilio)
+    twilio.control("slow-answers", count=1, ms=1500, to=phone)  # accepted, answered too late
+
+    await restaurant.publish(
+        payment_status_changed("ord-h", PaymentStatus.PAID, phone=phone, **restaurant.ids())
+    )
+
+    audit = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 2)
+    messages = twilio.messages(phone)
+    assert [message["content_sid"] for message in messages] == [
+        TEMPLATES["ORDER_STATUS"],
+        TEMPLATES["PAYMENT_CONFIRMED"],
+    ]
+    sent = audit[-1]
+    assert isinstance(sent, NotificationSent)
+    assert sent.twilio_sid == messages[-1]["sid"]
+    assert notifier.metric("notifier_duplicates_avoided_total") == 1
 
 
 async def test_a_notifier_killed_mid_stream_loses_no_message_and_counts_any_duplicate(
@@ -591,3 +663,97 @@ async def test_the_twilio_token_never_reaches_the_log_sent_or_refused(
         assert token not in text, process.log_path.name
         assert basic not in text, process.log_path.name
     assert "not sent" in refused.log_path.read_text(errors="replace")  # the refusal was logged
+
+
+def start_in_an_outage(start_notifier: StartNotifier, twilio: TwilioEmulator) -> ServiceProcess:
+    """A notifier whose in-line retries last half a second, Twilio answering 503 to every send."""
+    notifier = start_notifier(TWILIO_ATTEMPTS="2", TWILIO_MAX_ELAPSED_S="0.5")
+    twilio.control("server-errors", count=1_000_000, status=503)
+    return notifier
+
+
+async def test_a_twilio_outage_longer_than_the_retry_window_loses_no_message_nor_their_order(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    database: Database,
+    kafka_bootstrap: str,
+) -> None:
+    notifier = start_in_an_outage(start_notifier, twilio)
+    orders = {f"ord-o{n}": restaurant.phone() for n in range(3)}
+    events = []
+    for order_id, phone in orders.items():
+        events += [
+            payment_status_changed(order_id, PaymentStatus.FAILED, phone=phone, **restaurant.ids()),
+            payment_status_changed(
+                order_id,
+                PaymentStatus.NOT_APPLICABLE,
+                phone=phone,
+                reason="PAYMENT_METHOD_CHANGED",
+                **restaurant.ids(),
+            ),
+            status_changed(order_id, OrderStatus.CONFIRMED, phone=phone, **restaurant.ids()),
+        ]
+    for event in events:
+        await restaurant.publish(event)
+
+    async def all_waiting_and_retried() -> bool:
+        # Every event was consumed and its message queued while Twilio refused everything,
+        # and the retry loop kept trying past the in-line retries.
+        waiting = database[NOTIFICATIONS].find(
+            {"clientId": restaurant.client_id, "state": "WAITING"}
+        )
+        entries = [entry async for entry in waiting]
+        return len(entries) == len(events) and any(entry["waits"] >= 3 for entry in entries)
+
+    await eventually(all_waiting_and_retried, timeout=60, what="all waiting through the outage")
+    assert twilio.state()["messages"] == 0
+    twilio.control("server-errors", count=0)
+
+    audit = await restaurant.audit(kafka_bootstrap, lambda found: len(found) >= len(events))
+    assert all(isinstance(event, NotificationSent) for event in audit)
+    assert sorted(str(event.source_event_id) for event in audit) == sorted(
+        str(event.event_id) for event in events
+    )
+    for phone in orders.values():
+        bodies = twilio.bodies(phone)
+        assert [body.split(" ")[0] for body in bodies] == ["Não", "Combinado!", "Seu"], bodies
+        assert "confirmado" in bodies[2]
+    assert notifier.metric("notifier_waited_total", reason="queued") >= len(orders)
+
+
+async def test_a_stale_status_message_waiting_through_an_outage_is_dropped_never_sent(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    database: Database,
+    kafka_bootstrap: str,
+) -> None:
+    notifier = start_in_an_outage(start_notifier, twilio)
+    phone = restaurant.phone()
+    preparing = status_changed("ord-s", OrderStatus.PREPARING, phone=phone, **restaurant.ids())
+    delivered = status_changed("ord-s", OrderStatus.DELIVERED, phone=phone, **restaurant.ids())
+    await restaurant.publish(preparing)
+
+    async def waiting() -> bool:
+        found = await database[NOTIFICATIONS].find_one(
+            {"_id": f"{preparing.event_id}:ORDER_STATUS"}
+        )
+        return found is not None and found["state"] == "WAITING"
+
+    await eventually(waiting, timeout=60, what="PREPARING waiting")
+    await restaurant.publish(delivered)
+    await restaurant.audit(kafka_bootstrap, lambda found: len(found) >= 1)  # the drop
+    twilio.control("server-errors", count=0)
+
+    audit = await restaurant.audit(kafka_bootstrap, lambda found: len(found) >= 2)
+    dropped, sent = audit
+    assert isinstance(dropped, NotificationDropped)
+    assert (dropped.source_event_id, dropped.superseded_by) == (
+        preparing.event_id,
+        delivered.event_id,
+    )
+    assert isinstance(sent, NotificationSent)
+    assert sent.source_event_id == delivered.event_id
+    assert twilio.bodies(phone) == ["Seu pedido #ord-s foi entregue. Bom apetite!"]
+    assert notifier.metric("notifier_notifications_total", outcome="dropped") == 1

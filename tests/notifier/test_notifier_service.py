@@ -8,13 +8,24 @@ from typing import cast
 
 from services.notifier.adapters.in_memory_ledger import InMemoryNotificationLedger
 from services.notifier.adapters.store_configs import InMemoryStoreConfigs
+from services.notifier.domain import CustomerEvent, messages_for
 from services.notifier.ports import Claim, LedgerState
 from services.notifier.service import NotificationService
-from shared.contracts.notifications import NotificationFailed, NotificationSent
+from shared.contracts.notifications import (
+    NotificationDropped,
+    NotificationFailed,
+    NotificationSent,
+)
 from shared.contracts.registry import decode_as
-from shared.contracts.values import NotificationKind, OrderStatus, PaymentStatus
+from shared.contracts.stores import StoreOrderConfig
+from shared.contracts.values import NotificationKind, OrderStatus, PaymentMethod, PaymentStatus
 from shared.topics import NOTIFICATIONS_EVENTS
-from tests.notifier.events import order_placed, payment_status_changed, status_changed
+from tests.notifier.events import (
+    instructions,
+    order_placed,
+    payment_status_changed,
+    status_changed,
+)
 from tests.notifier.fakes import FakeMessenger
 from tests.sinks import RecordingSink
 
@@ -42,18 +53,40 @@ def build(
 ) -> tuple[NotificationService, Ledger, Clock]:
     ledger = Ledger()
     clock = Clock()
+    messenger.clock = clock
     notifier = NotificationService(
         ledger, messenger, InMemoryStoreConfigs(), clock, templates=templates or {}
     )
     return notifier, ledger, clock
 
 
-def audit(ledger: Ledger) -> list[NotificationSent | NotificationFailed]:
+def claim_of(event: CustomerEvent, now: datetime) -> Claim:
+    """The claim the notifier takes for the event's one message (with the default config)."""
+    [message] = messages_for(event, StoreOrderConfig.default_for(event.client_id, event.store_id))
+    return Claim(
+        message.notification_id(event.event_id),
+        str(event.event_id),
+        message.kind,
+        message.order_id,
+        event.client_id,
+        event.store_id,
+        message.to,
+        now,
+        message,
+        event,
+        position=int(now.timestamp() * 1_000_000) + 1,
+    )
+
+
+Audit = NotificationSent | NotificationFailed | NotificationDropped
+
+
+def audit(ledger: Ledger) -> list[Audit]:
     assert {record.topic for record in ledger.sink.records} <= {NOTIFICATIONS_EVENTS}
     return [
         cast(
-            NotificationSent | NotificationFailed,
-            decode_as(record.value, NotificationSent, NotificationFailed),
+            Audit,
+            decode_as(record.value, NotificationSent, NotificationFailed, NotificationDropped),
         )
         for record in ledger.sink.records
     ]
@@ -81,18 +114,7 @@ async def test_a_claim_left_unfinished_by_a_crash_is_sent_again_and_marked() -> 
     notifier, ledger, clock = build(messenger)
     event = status_changed("o1", OrderStatus.READY)
     notification_id = f"{event.event_id}:ORDER_STATUS"
-    await ledger.claim(
-        Claim(
-            notification_id,
-            str(event.event_id),
-            NotificationKind.ORDER_STATUS,
-            "o1",
-            event.client_id,
-            event.store_id,
-            event.phone_number,
-            clock(),
-        )
-    )
+    await ledger.claim(claim_of(event, clock()))
 
     await notifier.notify(event)
 
@@ -107,19 +129,7 @@ async def test_an_unfinished_claim_whose_message_twilio_lists_is_not_sent_again(
     messenger = FakeMessenger()
     notifier, ledger, clock = build(messenger)
     event = status_changed("o1", OrderStatus.READY)
-    notification_id = f"{event.event_id}:ORDER_STATUS"
-    await ledger.claim(
-        Claim(
-            notification_id,
-            str(event.event_id),
-            NotificationKind.ORDER_STATUS,
-            "o1",
-            event.client_id,
-            event.store_id,
-            event.phone_number,
-            clock(),
-        )
-    )
+    await ledger.claim(claim_of(event, clock()))
     body = "Seu pedido #o1 está pronto! Em breve sairá para entrega."
     sid = await messenger.send(event.phone_number, body=body)  # then the process died
 
@@ -165,14 +175,154 @@ async def test_a_message_a_day_after_the_order_was_placed_uses_the_template_dire
     assert [sent["content_sid"] for sent in messenger.sent] == [None, "HXpaid"]
 
 
-async def test_twilio_still_unavailable_is_recorded_as_a_transient_failure() -> None:
-    # The retries are the Twilio client's (tests/notifier/test_twilio_emulator.py); here the
-    # messenger answers as the client does once they are spent.
+async def test_a_message_waits_while_twilio_is_unavailable_and_goes_when_it_is_back() -> None:
     messenger = FakeMessenger(unavailable=True)
-    notifier, ledger, _ = build(messenger)
+    notifier, ledger, clock = build(messenger)
+    event = status_changed("o1", OrderStatus.READY)
 
+    await notifier.notify(event)
+
+    assert audit(ledger) == []
+    [waiting] = await ledger.waiting()
+    assert waiting.last_error == "20503"
+    messenger.unavailable = False
+    clock.now += timedelta(seconds=10)  # past the backoff
+
+    await settle(notifier)
+
+    [sent] = audit(ledger)
+    assert isinstance(sent, NotificationSent)
+    assert sent.causation_id == str(event.event_id)
+    assert [m["body"] for m in messenger.sent] == [
+        "Seu pedido #o1 está pronto! Em breve sairá para entrega."
+    ]
+    assert await ledger.waiting() == []
+
+
+async def test_later_messages_of_an_order_queue_behind_one_waiting_and_keep_their_order() -> None:
+    messenger = FakeMessenger(unavailable=True)
+    notifier, _ledger, clock = build(messenger)
+    paid = payment_status_changed("o1", PaymentStatus.PAID)
+    await notifier.notify(paid)
+    messenger.unavailable = False
+    clock.now += timedelta(seconds=10)  # past the in-line pause after Twilio failed
+
+    await notifier.notify(status_changed("o1", OrderStatus.CONFIRMED))
+    await notifier.notify(status_changed("o2", OrderStatus.CONFIRMED, phone="+5511900001111"))
+
+    assert [m["to"] for m in messenger.sent] == ["+5511900001111"]  # o2 was not held up
+    await settle(notifier)
+    bodies = [str(m["body"]) for m in messenger.sent if m["to"] != "+5511900001111"]
+    assert [body.split(" ")[0] for body in bodies] == ["Recebemos", "Seu"]
+    assert "confirmado" in bodies[1]
+
+
+async def test_a_waiting_status_message_passed_by_a_later_status_is_dropped_never_sent() -> None:
+    messenger = FakeMessenger(unavailable=True)
+    notifier, ledger, clock = build(messenger)
+    preparing = status_changed("o1", OrderStatus.PREPARING)
+    delivered = status_changed("o1", OrderStatus.DELIVERED)
+    await notifier.notify(preparing)
+
+    await notifier.notify(delivered)
+    messenger.unavailable = False
+    clock.now += timedelta(seconds=10)
+    await settle(notifier)
+
+    assert [m["body"] for m in messenger.sent] == ["Seu pedido #o1 foi entregue. Bom apetite!"]
+    dropped, sent = audit(ledger)
+    assert isinstance(dropped, NotificationDropped)
+    assert (dropped.source_event_id, dropped.superseded_by) == (
+        preparing.event_id,
+        delivered.event_id,
+    )
+    assert isinstance(sent, NotificationSent)
+    entry = await ledger.entry(f"{preparing.event_id}:ORDER_STATUS")
+    assert entry is not None
+    assert entry["state"] is LedgerState.DROPPED
+
+
+async def test_waiting_payment_instructions_are_dropped_once_paid_and_the_payment_still_told() -> (
+    None
+):
+    messenger = FakeMessenger(unavailable=True)
+    notifier, ledger, clock = build(messenger)
+    await notifier.notify(instructions("o1", PaymentMethod.PIX))
+    await notifier.notify(payment_status_changed("o1", PaymentStatus.PAID))
+    messenger.unavailable = False
+    clock.now += timedelta(seconds=10)
+
+    await settle(notifier)
+
+    [body] = [m["body"] for m in messenger.sent]
+    assert str(body).startswith("Recebemos o pagamento")
+    assert [type(event) for event in audit(ledger)] == [NotificationDropped, NotificationSent]
+
+
+async def test_a_message_still_waiting_when_its_window_ends_is_recorded_failed() -> None:
+    messenger = FakeMessenger(unavailable=True)
+    notifier, ledger, clock = build(messenger)
     await notifier.notify(status_changed("o1", OrderStatus.READY))
+    clock.now += timedelta(hours=7)
+
+    await settle(notifier)
 
     [failed] = audit(ledger)
     assert isinstance(failed, NotificationFailed)
     assert (failed.error_code, failed.permanent) == ("20503", False)
+    assert await ledger.waiting() == []
+    assert messenger.sent == []
+
+
+async def test_a_template_send_whose_answer_was_lost_is_found_in_twilio_not_sent_again() -> None:
+    messenger = FakeMessenger(lose_answers=1)
+    notifier, ledger, clock = build(messenger, TEMPLATES)
+    await notifier.notify(order_placed("o1", at=clock.now))
+    clock.now += timedelta(hours=25)  # outside the free-form window: templates only
+    paid = payment_status_changed("o1", PaymentStatus.PAID)
+
+    await notifier.notify(paid)
+    clock.now += timedelta(seconds=10)
+    await settle(notifier)
+
+    assert [m["content_sid"] for m in messenger.sent] == [None, "HXpaid"]
+    sent = audit(ledger)[-1]
+    assert isinstance(sent, NotificationSent)
+    assert (sent.twilio_sid, sent.template_sid) == (f"SM{2:032x}", "HXpaid")
+
+
+async def test_a_lost_template_answer_is_not_matched_to_a_message_another_notification_holds() -> (
+    None
+):
+    messenger = FakeMessenger()
+    notifier, ledger, clock = build(messenger, TEMPLATES)
+    await notifier.notify(order_placed("o1", at=clock.now - timedelta(hours=25)))
+    paid = payment_status_changed("o1", PaymentStatus.PAID)
+    await ledger.claim(claim_of(paid, clock()))  # claimed, then the process died unsent
+
+    await notifier.notify(paid)
+
+    # The status template just before is listed in Twilio, but it is the PENDING message's.
+    assert [m["content_sid"] for m in messenger.sent] == ["HXstatus", "HXpaid"]
+
+
+async def test_an_unfinished_claim_behind_a_waiting_message_of_its_order_queues_behind_it() -> None:
+    messenger = FakeMessenger(unavailable=True)
+    notifier, ledger, clock = build(messenger)
+    await notifier.notify(payment_status_changed("o1", PaymentStatus.PAID))
+    confirmed = status_changed("o1", OrderStatus.CONFIRMED)
+    await ledger.claim(claim_of(confirmed, clock()))  # queued, then the process died
+    messenger.unavailable = False
+    clock.now += timedelta(seconds=10)
+
+    await notifier.notify(confirmed)
+
+    assert messenger.sent == []
+    await settle(notifier)
+    assert [str(m["body"]).split(" ")[0] for m in messenger.sent] == ["Recebemos", "Seu"]
+
+
+async def settle(notifier: NotificationService) -> None:
+    """Runs the retry loop's passes until one settles nothing."""
+    while await notifier.send_waiting():
+        pass

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.notifier.adapters.twilio_client import TwilioClient
+from services.notifier.adapters.twilio_client import AnswerLost, TwilioClient
 from services.notifier.config import TwilioSettings
 from shared.gateway import GatewayRefused
 from tests.notifier.emulator import ACCOUNT_SID, AUTH_TOKEN, SENDER, STORE_SENDER, TwilioEmulator
@@ -117,7 +117,9 @@ async def test_a_429_burst_and_server_errors_are_retried_until_accepted(
 ) -> None:
     twilio.control("throttle", count=3)
     twilio.control("server-errors", count=1, status=503)
-    client = client_for(twilio)
+    client = TwilioClient(
+        TwilioSettings(base_url=twilio.url, attempts=5, backoff_initial_s=0.05, backoff_max_s=0.2)
+    )
 
     await client.send(TO, body="depois da rajada")
     await client.aclose()
@@ -156,6 +158,7 @@ async def test_outside_the_window_free_form_is_refused_and_a_template_is_accepte
     [message] = twilio.messages(TO)
     assert message["sid"] == sid
     assert (message["content_sid"], message["content_variables"]) == ("HX123", {"1": "Maria"})
+    assert message["body"] == "[HX123] Maria"  # Twilio lists the text it rendered
 
 
 def test_reset_forgets_messages_and_faults(twilio: TwilioEmulator) -> None:
@@ -187,19 +190,35 @@ async def test_a_timed_out_send_that_twilio_accepted_is_found_not_sent_twice(
     assert message["sid"] == sid
 
 
+async def test_a_timed_out_template_send_is_not_sent_again_blind_but_reported_lost(
+    twilio: TwilioEmulator,
+) -> None:
+    twilio.control("slow-answers", count=1, ms=1500)
+    client = TwilioClient(
+        TwilioSettings(base_url=twilio.url, timeout_s=0.5, backoff_initial_s=0.05)
+    )
+
+    with pytest.raises(AnswerLost):
+        await client.send(TO, content_sid="HX123", content_variables={"1": "Maria"})
+    await client.aclose()
+
+    assert len(twilio.messages(TO)) == 1
+
+
 async def test_a_message_goes_out_from_the_sender_asked_when_the_account_owns_it(
     twilio: TwilioEmulator,
 ) -> None:
     client = client_for(twilio)
     sid = await client.send(TO, body="Da loja", from_=STORE_SENDER)
     [message] = twilio.messages(TO)
-    since = parsedate_to_datetime(message["date_created"])
-    found = await client.find_sent(TO, "Da loja", since, from_=STORE_SENDER)
-    elsewhere = await client.find_sent(TO, "Da loja", since)  # from the platform's sender
+    found = await client.latest(TO, from_=STORE_SENDER)
+    elsewhere = await client.latest(TO)  # from the platform's sender
     await client.aclose()
 
     assert (message["sid"], message["from"]) == (sid, STORE_SENDER)
-    assert (found, elsewhere) == (sid, None)
+    assert [(listed.sid, listed.body) for listed in found] == [(sid, "Da loja")]
+    assert found[0].created_at == parsedate_to_datetime(message["date_created"])
+    assert elsewhere == []
 
 
 @pytest.mark.parametrize(

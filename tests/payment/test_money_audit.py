@@ -12,13 +12,20 @@ import pytest
 
 from services.payment.adapters.in_memory import InMemoryPixImageStore, InMemoryWebhookInbox
 from services.payment.adapters.mongo import INDEXES, MongoJobQueue, MongoPaymentRepository
-from services.payment.audit import PENDING_TOO_LONG, REFUND_STUCK, UNWANTED_BUT_PAID
+from services.payment.audit import (
+    CREATING_STUCK,
+    PENDING_TOO_LONG,
+    REFUND_STUCK,
+    UNWANTED_BUT_PAID,
+)
 from services.payment.config import PaymentPolicy
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
+    CHARGE_JOB,
     RECONCILE_JOB,
     REFUND_JOB,
     AsaasAccount,
+    CreationState,
     Job,
     PaymentRecord,
     RefundState,
@@ -26,7 +33,6 @@ from services.payment.ports import (
 from services.payment.use_cases import PaymentUseCases, build_use_cases
 from shared.audit import Finding
 from shared.contracts.values import PaymentMethod
-from shared.gateway import GatewaySettings
 from shared.mongo import Database, ensure_indexes
 from shared.outbox import OutboxRelay
 from shared.settings import OutboxSettings
@@ -59,6 +65,7 @@ class World:
         status: ChargeStatus,
         age: timedelta,
         refund: RefundState | None = None,
+        creation: CreationState | None = None,
         **changes: Any,
     ) -> str:
         """A payment of a new order, created `age` before NOW; its order id."""
@@ -74,7 +81,12 @@ class World:
             payment_id=f"pay_{order_id}",
         )
         record = PaymentRecord(
-            replace(payment, **changes), "turn-1", "cause-1", "America/Sao_Paulo", refund=refund
+            replace(payment, **changes),
+            "turn-1",
+            "cause-1",
+            "America/Sao_Paulo",
+            refund=refund,
+            creation=creation,
         )
         assert await self.payments.insert(record, [])
         return order_id
@@ -100,7 +112,6 @@ async def world(database: Database) -> World:
         InMemoryPixImageStore(),
         NoAccounts(),
         POLICY,
-        GatewaySettings(),
         lambda: NOW,
     )
     return World(use_cases, payments, jobs)
@@ -166,3 +177,28 @@ async def test_a_charge_pending_too_long_is_read_back_from_asaas_unless_already_
     assert await world.jobs_of(RECONCILE_JOB) == {f"c-1:{unwatched}", f"c-1:{watched}"}
     due_now = await world.jobs.due(RECONCILE_JOB, NOW, 10)
     assert [job.key for job in due_now] == [f"c-1:{unwatched}"]
+
+
+async def test_a_charge_stuck_creating_gets_its_lost_job_again_and_one_with_a_job_is_reported(
+    world: World,
+) -> None:
+    def creating(age: timedelta) -> CreationState:
+        return CreationState({"orderId": "o"}, NOW - age, attempts=1, unclear=True)
+
+    lost = await world.seed(ChargeStatus.CREATING, HOUR, creation=creating(HOUR), payment_id=None)
+    stuck = await world.seed(ChargeStatus.CREATING, HOUR, creation=creating(HOUR), payment_id=None)
+    await world.jobs.put(Job(CHARGE_JOB, f"c-1:{stuck}", NOW + HOUR, client_id="c-1"))
+    # Created long ago, asked again a minute ago after its creation failed: within its window.
+    await world.seed(
+        ChargeStatus.CREATING, HOUR, creation=creating(timedelta(minutes=1)), payment_id=None
+    )
+    await world.seed(ChargeStatus.CREATING, timedelta(minutes=1), creation=creating(HOUR / 60))
+
+    findings = await world.use_cases.audit.run_pass()
+
+    assert sorted(findings, key=lambda found: found.order_id) == sorted(
+        [Finding(CREATING_STUCK, lost, repaired=True), Finding(CREATING_STUCK, stuck)],
+        key=lambda found: found.order_id,
+    )
+    due_now = await world.jobs.due(CHARGE_JOB, NOW, 10)
+    assert [(job.key, job.client_id) for job in due_now] == [(f"c-1:{lost}", "c-1")]

@@ -3,6 +3,7 @@ crashes and races that a black box cannot stage on cue."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -14,7 +15,7 @@ import pytest
 from cryptography.fernet import Fernet, MultiFernet
 
 from deploy.emulators.asaas.app import build_app as build_emulator
-from services.payment.adapters.asaas_client import AsaasClients
+from services.payment.adapters.asaas_client import AsaasClients, HttpAsaasAccount
 from services.payment.adapters.in_memory import (
     InMemoryCredentialsRepository,
     InMemoryJobQueue,
@@ -24,12 +25,21 @@ from services.payment.adapters.in_memory import (
 )
 from services.payment.config import PaymentPolicy
 from services.payment.domain import ChargeStatus, Payment
-from services.payment.ports import WEBHOOK_JOB, PaymentRecord, StoredCredentials, record_id
+from services.payment.ports import (
+    CHARGE_JOB,
+    WEBHOOK_JOB,
+    Charge,
+    ChargeRequest,
+    PaymentRecord,
+    StoredCredentials,
+    record_id,
+)
 from services.payment.restaurants import Restaurants
 from services.payment.use_cases import PaymentUseCases, build_use_cases
 from shared.contracts.payments import (
     CancelPayment,
     PaymentCreated,
+    PaymentCreationFailed,
     PaymentSucceeded,
     RequestPayment,
     RequestRefund,
@@ -62,6 +72,16 @@ class World:
     sink: RecordingSink
     asaas: httpx.AsyncClient
 
+    async def run_charge_jobs(self) -> None:
+        """What the charge loop does: every due charge job, once."""
+        for job in await self.jobs.due(CHARGE_JOB, now(), 100):
+            await self.use_cases.charge_creation.create(job)
+
+    async def charge(self, command: RequestPayment) -> None:
+        """RequestPayment, then its charge job."""
+        await self.use_cases.charges.request_payment(command)
+        await self.run_charge_jobs()
+
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
@@ -93,7 +113,6 @@ async def world() -> AsyncIterator[World]:
         InMemoryPixImageStore(),
         restaurants,
         PaymentPolicy(),
-        clients.settings,
         now,
     )
     asaas = httpx.AsyncClient(
@@ -166,7 +185,7 @@ async def test_a_charge_created_just_before_a_crash_is_found_not_created_again(
         )
     ).json()
 
-    await world.use_cases.charges.request_payment(command)  # the redelivery
+    await world.charge(command)  # the redelivery
 
     listed = await world.asaas.get("/v3/payments", params={"externalReference": order_id})
     assert listed.json()["totalCount"] == 1
@@ -266,9 +285,9 @@ async def test_each_attempt_of_an_order_gets_its_own_charge_beside_the_deleted_o
     world: World,
 ) -> None:
     order_id = "order-switch"
-    await world.use_cases.charges.request_payment(request_payment(order_id, 1, PaymentMethod.PIX))
+    await world.charge(request_payment(order_id, 1, PaymentMethod.PIX))
     await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id, 1)))
-    await world.use_cases.charges.request_payment(request_payment(order_id, 2))
+    await world.charge(request_payment(order_id, 2))
 
     events = [decode(record.value) for record in world.sink.records]
     assert [(type(e).__name__, getattr(e, "attempt", None)) for e in events] == [
@@ -293,22 +312,20 @@ async def test_a_crash_while_charging_a_new_attempt_never_takes_the_first_attemp
     world: World,
 ) -> None:
     order_id = "order-switch-crash"
-    await world.use_cases.charges.request_payment(request_payment(order_id, 1, PaymentMethod.PIX))
+    await world.charge(request_payment(order_id, 1, PaymentMethod.PIX))
     [first] = [decode(record.value) for record in world.sink.records]
     assert isinstance(first, PaymentCreated)
     command = request_payment(order_id, 2)
-    # The process died while attempt 2 was being created, before Asaas was called; the first
-    # charge is still pending (its deletion not yet done).
-    crashed = PaymentRecord(
-        payment=Payment(
-            order_id=order_id, client_id=CLIENT, store_id="s-1", method=PaymentMethod.CREDIT,
-            amount_cents=2590, status=ChargeStatus.CREATING, created_at=now(), attempt=2,
-        ),
-        correlation_id="turn-1", causation_id=str(command.event_id), time_zone="America/Sao_Paulo",
-    )  # fmt: skip
-    await world.payments.insert(crashed, [])
+    # The process died in attempt 2's charge job, after it noted a call under way and before
+    # Asaas was called; the first charge is still pending (its deletion not yet done).
+    await world.use_cases.charges.request_payment(command)
+    key = record_id(CLIENT, f"{order_id}:2")
+    queued = await world.payments.get(key)
+    assert queued is not None
+    assert queued.creation is not None
+    await world.payments.save(replace(queued, creation=replace(queued.creation, unclear=True)), [])
 
-    await world.use_cases.charges.request_payment(command)  # the redelivery
+    await world.run_charge_jobs()  # the job, again once its claim's lease ran out
 
     second = decode(world.sink.records[-1].value)
     assert isinstance(second, PaymentCreated)
@@ -322,8 +339,8 @@ async def test_the_first_charge_paid_after_a_switch_is_refunded_on_its_own(
     world: World,
 ) -> None:
     order_id = "order-paid-late"
-    await world.use_cases.charges.request_payment(request_payment(order_id, 1, PaymentMethod.PIX))
-    await world.use_cases.charges.request_payment(request_payment(order_id, 2))
+    await world.charge(request_payment(order_id, 1, PaymentMethod.PIX))
+    await world.charge(request_payment(order_id, 2))
     first, second = (decode(record.value) for record in world.sink.records)
     assert isinstance(first, PaymentCreated)
     assert isinstance(second, PaymentCreated)
@@ -357,3 +374,53 @@ async def test_the_first_charge_paid_after_a_switch_is_refunded_on_its_own(
         ChargeStatus.PENDING, second.payment_id
     )  # fmt: skip
     assert world.sink.types().count("PaymentCancelled") == 0
+
+
+async def test_a_charge_its_order_cancels_before_its_job_runs_is_never_created(
+    world: World,
+) -> None:
+    order_id = "order-cancelled-early"
+    await world.use_cases.charges.request_payment(request_payment(order_id))
+    await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id)))
+    await world.run_charge_jobs()
+
+    assert await charges_listed(world, order_id) == []
+    [failed] = [decode(record.value) for record in world.sink.records]
+    assert isinstance(failed, PaymentCreationFailed)
+    assert (failed.reason_code, failed.retryable) == ("CANCELLED_BEFORE_CREATION", False)
+    stored = await world.payments.get(record_id(CLIENT, order_id))
+    assert stored is not None
+    assert (stored.payment.status, stored.payment.unwanted) == (ChargeStatus.CREATION_FAILED, True)
+    assert world.jobs.jobs == {}
+
+
+async def test_a_charge_its_order_cancels_during_the_create_call_is_deleted_once_made(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = "order-cancelled-mid-call"
+    answered, go_on = asyncio.Event(), asyncio.Event()
+    create = HttpAsaasAccount.create_charge
+
+    async def held(account: HttpAsaasAccount, request: ChargeRequest) -> Charge:
+        charge = await create(account, request)
+        answered.set()
+        await go_on.wait()  # the answer is on its way back while the order cancels
+        return charge
+
+    monkeypatch.setattr(HttpAsaasAccount, "create_charge", held)
+    await world.use_cases.charges.request_payment(request_payment(order_id))
+    job = asyncio.create_task(world.run_charge_jobs())
+    await answered.wait()
+    await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id)))
+    go_on.set()
+    await job
+
+    assert await charges_listed(world, order_id) == []  # deleted charges are not listed
+    assert world.sink.types() == ["PaymentCreated", "PaymentCancelled"]
+    created = decode(world.sink.records[0].value)
+    assert isinstance(created, PaymentCreated)
+    deleted = (await world.asaas.get(f"/v3/payments/{created.payment_id}")).json()
+    assert deleted["deleted"] is True
+    stored = await world.payments.get(record_id(CLIENT, order_id))
+    assert stored is not None
+    assert stored.payment.status is ChargeStatus.CANCELLED

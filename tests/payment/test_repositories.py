@@ -28,6 +28,7 @@ from services.payment.adapters.mongo import (
 )
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
+    CreationState,
     CredentialsRepository,
     Job,
     JobQueue,
@@ -184,6 +185,41 @@ async def test_jobs_are_added_once_replaced_on_put_and_taken_when_due(storage: S
     await jobs.put(Job("refund", "b", NOW + timedelta(minutes=1)))
     await jobs.remove("refund", "a")
     assert await jobs.due("refund", NOW, limit=10) == []
+
+
+async def test_the_jobs_of_restaurants_the_runner_has_enough_of_are_left_out(
+    storage: Storage,
+) -> None:
+    jobs = storage.jobs
+    for n, client in enumerate(("busy", "free", "busy", "other")):
+        await jobs.put(
+            Job("charge", f"{client}:o-{n}", NOW - timedelta(seconds=10 - n), client_id=client)
+        )
+
+    due = await jobs.due("charge", NOW, limit=10, skip_clients={"busy"})
+    assert [(job.key, job.client_id) for job in due] == [
+        ("free:o-1", "free"),
+        ("other:o-3", "other"),
+    ]
+    assert len(await jobs.due("charge", NOW, limit=10)) == 4
+
+
+async def test_the_creation_of_a_charge_is_stored_with_its_record(storage: Storage) -> None:
+    record = replace(
+        a_record(status=ChargeStatus.CREATING, payment_id=None),
+        creation=CreationState(
+            {"orderId": "o-1", "customer": {"cpf": "52998224725"}},
+            NOW,
+            attempts=2,
+            last_error="Asaas could not be reached: ReadTimeout",
+            unclear=True,
+        ),
+    )
+    assert await storage.payments.insert(record, [])
+    assert await storage.payments.get(record.record_id) == replace(record, version=1)
+    done = replace(record, version=1, creation=None)
+    await storage.payments.save(done, [])
+    assert await storage.payments.get(record.record_id) == replace(done, version=2)
 
 
 async def test_a_webhook_event_is_stored_once_and_forgotten_after_retention(

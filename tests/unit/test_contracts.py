@@ -32,6 +32,7 @@ from shared.contracts import (
     DeliveryType,
     Envelope,
     Message,
+    NotificationDropped,
     NotificationFailed,
     NotificationKind,
     NotificationSent,
@@ -393,6 +394,14 @@ SAMPLES: dict[type[Message], Message] = {
             error_code=63016,
             message="Outside the 24-hour window",
             permanent=True,
+        ),
+        NotificationDropped(
+            **envelope(),
+            order_id="order_1",
+            source_event_id=uuid4(),
+            kind=NotificationKind.ORDER_STATUS,
+            to=PHONE,
+            superseded_by=uuid4(),
         ),
         TokensRevoked(
             **builders.message_fields(occurred_at=NOW),

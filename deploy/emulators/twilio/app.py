@@ -5,9 +5,11 @@ Twilio paths live under `/2010-04-01/`; the fault-injection and inspection API u
 throttling (429, code 20429) and server errors for the next N requests, optionally only for one
 recipient; answers delayed after the message was recorded (a timed-out client's lost answer);
 a permanent error code per recipient; recipients outside the 24-hour WhatsApp window (free-form
-bodies refused with 63016, approved templates accepted); latency on every API call. A message's
-`MediaUrl` is fetched after the answer, as Twilio does: an image is kept as the message's Media
-subresource, anything else fails the message (11200 unreachable, 12300 not an image).
+bodies refused with 63016, approved templates accepted); latency on every API call. A template
+message is listed with a body standing for the text Twilio renders (`rendered_template`). A
+message's `MediaUrl` is fetched after the answer, as Twilio does: an image is kept as the
+message's Media subresource, anything else fails the message (11200 unreachable, 12300 not an
+image).
 """
 
 from __future__ import annotations
@@ -187,6 +189,14 @@ def _take(fault: CountedFault | None, to: str) -> bool:
     return True
 
 
+def rendered_template(content_sid: str, variables: dict[str, Any]) -> str:
+    """A template message's body: Twilio lists the text it rendered; the emulator knows no
+    template's text, so its stand-in is the ContentSid and the variables in order."""
+    in_order = sorted(variables, key=lambda key: (len(key), key))  # "2" before "10"
+    values = " | ".join(str(variables[key]) for key in in_order)
+    return f"[{content_sid}] {values}".strip()
+
+
 def _segments(body: str) -> int:
     if len(body) <= 160:
         return 1
@@ -313,6 +323,8 @@ def build_app(settings: EmulatorSettings | None = None) -> FastAPI:
             return refuse(recipient_error.code, recipient_error.status)
         if _number(to) in state.faults.outside_window and content_sid is None:
             return refuse(63016)
+        if content_sid is not None:
+            body = rendered_template(content_sid, variables or {})
         now = datetime.now(UTC)
         # Twilio names a message with media MM..., one without SM...
         sid = ("MM" if media_urls else "SM") + uuid.uuid4().hex

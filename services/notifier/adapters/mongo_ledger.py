@@ -18,13 +18,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from services.notifier.ports import Claim, ClaimOutcome, LedgerState, Outcome
+from services.notifier.domain import CUSTOMER_EVENTS, CustomerEvent, CustomerMessage
+from services.notifier.ports import Claim, ClaimOutcome, LedgerState, Outcome, Waiting
+from shared.contracts.registry import decode_as
+from shared.contracts.values import NotificationKind, OrderStatus
 from shared.mongo import Database
 from shared.outbox import OUTBOX_INDEX, PENDING_SINCE, OutboxRelay, merge_updates, outbox_update
 from shared.records import OutgoingRecord
@@ -34,14 +38,18 @@ log = logging.getLogger(__name__)
 NOTIFICATIONS = "notifications"
 HISTORY = "notification_history"
 ORDER_WINDOWS = "order_windows"
-FINISHED = [LedgerState.SENT.value, LedgerState.FAILED.value]
+FINISHED = [LedgerState.SENT.value, LedgerState.FAILED.value, LedgerState.DROPPED.value]
+RECORDABLE = [LedgerState.SENDING.value, LedgerState.WAITING.value]
 INDEXES = {
     NOTIFICATIONS: [
         OUTBOX_INDEX,
         IndexModel([("state", ASCENDING), ("finishedAt", ASCENDING)], name="finished"),
+        IndexModel([("state", ASCENDING), ("orderId", ASCENDING)], name="waiting"),
+        IndexModel([("to", ASCENDING), ("twilioSid", ASCENDING)], name="recipient_sid"),
     ],
     HISTORY: [
         IndexModel([("orderId", ASCENDING), ("claimedAt", ASCENDING)], name="order"),
+        IndexModel([("to", ASCENDING), ("twilioSid", ASCENDING)], name="recipient_sid"),
         IndexModel([("finishedAt", ASCENDING)], name="finished"),
         IndexModel([("possibleDuplicate", ASCENDING)], name="possible_duplicate"),
     ],
@@ -68,6 +76,11 @@ class MongoNotificationLedger:
             "to": claim.to,
             "claimedAt": claim.claimed_at,
             "attempts": 1,
+            "message": _message_document(claim.message),
+            "cause": claim.cause.to_wire(),
+            "position": claim.position,
+            "attemptAt": claim.claimed_at,
+            "waits": 0,
         }
         try:
             await self.collection.insert_one(document)
@@ -97,7 +110,7 @@ class MongoNotificationLedger:
 
     async def record(
         self, notification_id: str, outcome: Outcome, event: OutgoingRecord, now: datetime
-    ) -> None:
+    ) -> bool:
         fields = {
             "state": outcome.state.value,
             "twilioSid": outcome.twilio_sid,
@@ -107,11 +120,66 @@ class MongoNotificationLedger:
             "errorMessage": outcome.error_message,
             "permanent": outcome.permanent,
             "finishedAt": now,
+            "leasedUntil": None,
         }
-        await self._outbox.update(
-            {"_id": notification_id, "state": LedgerState.SENDING.value},
-            merge_updates({"$set": fields}, outbox_update([event], now)),
-        )
+        query: dict[str, Any] = {"_id": notification_id, "state": {"$in": RECORDABLE}}
+        if outcome.state is LedgerState.DROPPED:
+            query |= _not_leased(now)
+        # What it took to send the message later is not kept (nor archived) once it is settled.
+        settled = {"$set": fields, "$unset": {"message": "", "cause": ""}}
+        return await self._outbox.update(query, merge_updates(settled, outbox_update([event], now)))
+
+    async def wait(
+        self,
+        notification_id: str,
+        retry_at: datetime,
+        *,
+        attempt_at: datetime | None,
+        error: str | None,
+    ) -> None:
+        fields = {
+            "state": LedgerState.WAITING.value,
+            "retryAt": retry_at,
+            "attemptAt": attempt_at,
+            "leasedUntil": None,
+        }
+        update: dict[str, Any] = {"$set": fields}
+        if error is not None:
+            update |= {"$set": fields | {"lastError": error}, "$inc": {"waits": 1}}
+        async with self._outbox.lock(notification_id):
+            await self.collection.update_one(
+                {"_id": notification_id, "state": {"$in": RECORDABLE}}, update
+            )
+
+    async def waiting(self, order_id: str | None = None, limit: int = 1000) -> list[Waiting]:
+        query: dict[str, Any] = {"state": LedgerState.WAITING.value}
+        if order_id is not None:
+            query["orderId"] = order_id
+        cursor = self.collection.find(query).sort("position", ASCENDING).limit(limit)
+        return [_waiting(document) async for document in cursor]
+
+    async def lease(self, notification_id: str, now: datetime, until: datetime) -> bool:
+        async with self._outbox.lock(notification_id):
+            taken = await self.collection.update_one(
+                {"_id": notification_id, "state": LedgerState.WAITING.value} | _not_leased(now),
+                {"$set": {"leasedUntil": until}},
+            )
+        return bool(taken.modified_count)
+
+    async def attempting(self, notification_id: str, at: datetime) -> None:
+        async with self._outbox.lock(notification_id):
+            await self.collection.update_one(
+                {"_id": notification_id, "state": LedgerState.WAITING.value},
+                {"$set": {"attemptAt": at}},
+            )
+
+    async def held_sids(self, to: str, sids: list[str]) -> set[str]:
+        query = {"to": to, "twilioSid": {"$in": sids}}
+        held: set[str] = set()
+        for collection in (self.collection, self._history):
+            async for document in collection.find(query, {"twilioSid": 1}):
+                held.add(document["twilioSid"])
+        return held
 
     async def publish(self, notification_id: str) -> None:
         await self._outbox.publish(notification_id)
@@ -182,3 +250,35 @@ class MongoNotificationLedger:
             except Exception:
                 log.exception("compacting the notification ledger failed")
             await asyncio.sleep(every.total_seconds())
+
+
+def _not_leased(now: datetime) -> dict[str, Any]:
+    return {"$or": [{"leasedUntil": None}, {"leasedUntil": {"$lte": now}}]}
+
+
+def _message_document(message: CustomerMessage) -> dict[str, Any]:
+    return asdict(message) | {"template_keys": list(message.template_keys)}
+
+
+def _waiting(document: dict[str, Any]) -> Waiting:
+    fields = dict(document["message"])
+    status = fields.pop("status", None)
+    message = CustomerMessage(
+        **fields
+        | {
+            "kind": NotificationKind(fields["kind"]),
+            "template_keys": tuple(fields["template_keys"]),
+            "status": None if status is None else OrderStatus(status),
+        }
+    )
+    return Waiting(
+        notification_id=document["_id"],
+        message=message,
+        cause=cast(CustomerEvent, decode_as(document["cause"], *CUSTOMER_EVENTS)),
+        position=document["position"],
+        claimed_at=document["claimedAt"],
+        retry_at=document["retryAt"],
+        waits=document.get("waits", 0),
+        attempt_at=document.get("attemptAt"),
+        last_error=document.get("lastError"),
+    )

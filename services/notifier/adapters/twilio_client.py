@@ -3,8 +3,9 @@
 429, code 20429, 5xx and network failures are retried with the gateway's backoff; any other
 answer is final and raised as GatewayRefused with Twilio's code. Creating a message is not
 idempotent, so after a failure that may have lost an answer (read timeout, dropped connection)
-the recipient's latest messages are read before trying again. The auth token never leaves the
-Authorization header: errors carry Twilio's code and message only.
+the recipient's latest messages are read before trying again; a template's text is Twilio's, so
+a template send whose answer was lost raises AnswerLost for the caller to look it up. The auth
+token never leaves the Authorization header: errors carry Twilio's code and message only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 
 from services.notifier.config import TwilioSettings
 from services.notifier.metrics import TWILIO_RETRIES
+from services.notifier.ports import Listed
 from shared.gateway import (
     GatewayError,
     GatewayRefused,
@@ -35,8 +37,12 @@ PROVIDER = "twilio"
 ANSWER_LOST = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 """Failures after the request went out: Twilio may have accepted the message."""
 LOOK_BACK = 20
-"""How many of a recipient's latest messages `find_sent` reads."""
+"""How many of a recipient's latest messages `latest` reads."""
 THROTTLED = "20429"
+
+
+class AnswerLost(GatewayError):
+    """A template send may have been accepted with its answer lost: look before sending again."""
 
 
 def whatsapp_address(number: str) -> str:
@@ -89,6 +95,8 @@ class TwilioClient:
             nonlocal answer_lost
             if last_failure:
                 TWILIO_RETRIES.labels(last_failure[-1]).inc()
+            if answer_lost and body is None:
+                raise AnswerLost(PROVIDER, 0, last_failure[-1], "answer lost")
             if answer_lost and body is not None:
                 # The last request may have been accepted with its answer lost: look first.
                 sid = await self._accepted_meanwhile(to, body, started, sender)
@@ -115,31 +123,39 @@ class TwilioClient:
             log.warning("could not check whether Twilio accepted the last try: %s", error)
             return None
 
-    async def find_sent(
-        self, to: str, body: str, since: datetime, from_: str | None = None
-    ) -> str | None:
-        """Looks for `body` among the latest messages to `to` (Twilio lists newest first)."""
+    async def latest(self, to: str, from_: str | None = None) -> list[Listed]:
+        """The latest messages to `to` from `from_` (else the platform's sender), newest first."""
         sender = from_ or self._settings.sender
-        return await with_retries(lambda: self._find(to, body, since, sender), self._settings)
+        return await with_retries(lambda: self._latest(to, sender), self._settings)
 
     async def _find(self, to: str, body: str, since: datetime, sender: str) -> str | None:
+        # Twilio's dates have whole seconds; the claim was taken before the first send.
+        return next(
+            (
+                found.sid
+                for found in await self._latest(to, sender)
+                if found.body == body and found.created_at >= since - timedelta(seconds=1)
+            ),
+            None,
+        )
+
+    async def _latest(self, to: str, sender: str) -> list[Listed]:
         params = {
             "To": whatsapp_address(to),
             "From": sender,
             "PageSize": str(LOOK_BACK),
         }
         payload = await self._get(params)
+        listed = []
         for message in payload.get("messages") or []:
-            if not isinstance(message, dict) or message.get("body") != body:
+            if not isinstance(message, dict) or not isinstance(message.get("sid"), str):
                 continue
             try:
                 created = parsedate_to_datetime(str(message.get("date_created")))
             except (TypeError, ValueError):
                 continue
-            # Twilio's dates have whole seconds; the claim was taken before the first send.
-            if created >= since - timedelta(seconds=1) and isinstance(message.get("sid"), str):
-                return str(message["sid"])
-        return None
+            listed.append(Listed(message["sid"], str(message.get("body") or ""), created))
+        return listed
 
     async def _get(self, params: Mapping[str, str]) -> dict[str, Any]:
         response = await self._client.get(self._path, params=dict(params))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,8 +74,14 @@ class InMemoryJobQueue:
     async def put(self, job: Job) -> None:
         self.jobs[job.kind, job.key] = job
 
-    async def due(self, kind: str, now: datetime, limit: int) -> list[Job]:
-        due = [job for job in self.jobs.values() if job.kind == kind and job.due_at <= now]
+    async def due(
+        self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
+    ) -> list[Job]:
+        due = [
+            job
+            for job in self.jobs.values()
+            if job.kind == kind and job.due_at <= now and job.client_id not in skip_clients
+        ]
         return sorted(due, key=lambda job: job.due_at)[:limit]
 
     async def remove(self, kind: str, key: str) -> None:

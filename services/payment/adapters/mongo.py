@@ -11,7 +11,7 @@ holds the PIX QR images served to WhatsApp, `_id` = their random token.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
     JOB_KINDS,
+    CreationState,
     Job,
     PaymentRecord,
     PixImage,
@@ -80,6 +81,30 @@ def _refund_document(refund: RefundState | None) -> Document | None:
     }
 
 
+def _creation_document(creation: CreationState | None) -> Document | None:
+    if creation is None:
+        return None
+    return {
+        "request": creation.request,
+        "startedAt": creation.started_at,
+        "attempts": creation.attempts,
+        "lastError": creation.last_error,
+        "unclear": creation.unclear,
+    }
+
+
+def _creation_state(document: Document | None) -> CreationState | None:
+    if not document:
+        return None
+    return CreationState(
+        request=dict(document["request"]),
+        started_at=document["startedAt"].astimezone(UTC),
+        attempts=int(document.get("attempts", 0)),
+        last_error=document.get("lastError", ""),
+        unclear=bool(document.get("unclear")),
+    )
+
+
 def payment_document(record: PaymentRecord) -> Document:
     payment = record.payment
     return {
@@ -103,6 +128,7 @@ def payment_document(record: PaymentRecord) -> Document:
         "timeZone": record.time_zone,
         "instructions": record.instructions,
         "refund": _refund_document(record.refund),
+        "creation": _creation_document(record.creation),
         "version": record.version,
     }
 
@@ -144,6 +170,7 @@ def payment_record(document: Document) -> PaymentRecord:
             last_error=refund.get("lastError", ""),
             unclear=bool(refund.get("unclear")),
         ),
+        creation=_creation_state(document.get("creation")),
         version=int(document["version"]),
     )
 
@@ -238,6 +265,7 @@ class MongoJobQueue:
             "dueAt": job.due_at,
             "attempts": job.attempts,
             "data": job.data,
+            "clientId": job.client_id,
         }
 
     async def add(self, job: Job) -> bool:
@@ -254,13 +282,13 @@ class MongoJobQueue:
                 {"_id": _job_id(job.kind, job.key)}, self._document(job)
             )
 
-    async def due(self, kind: str, now: datetime, limit: int) -> list[Job]:
-        cursor = (
-            self._collections[kind]
-            .find({"dueAt": {"$lte": now}})
-            .sort("dueAt", ASCENDING)
-            .limit(limit)
-        )
+    async def due(
+        self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
+    ) -> list[Job]:
+        query: Document = {"dueAt": {"$lte": now}}
+        if skip_clients:
+            query["clientId"] = {"$nin": list(skip_clients)}
+        cursor = self._collections[kind].find(query).sort("dueAt", ASCENDING).limit(limit)
         return [
             Job(
                 kind=document["kind"],
@@ -268,6 +296,7 @@ class MongoJobQueue:
                 due_at=document["dueAt"].astimezone(UTC),
                 attempts=int(document.get("attempts", 0)),
                 data=dict(document.get("data") or {}),
+                client_id=document.get("clientId") or "",
             )
             async for document in cursor
         ]

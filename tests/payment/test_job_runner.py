@@ -1,0 +1,116 @@
+"""The job runner's lanes: due jobs run side by side, a few of one restaurant at a time, so a
+restaurant whose jobs hang holds only its own lanes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from services.payment.adapters.in_memory import InMemoryJobQueue, InMemoryWebhookInbox
+from services.payment.config import PaymentPolicy
+from services.payment.jobs import JobRunner, Lanes
+from services.payment.ports import CHARGE_JOB, Job
+from tests.waiting import eventually
+
+NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+
+
+def job(client_id: str, n: int) -> Job:
+    return Job(CHARGE_JOB, f"{client_id}:order-{n}", NOW, client_id=client_id)
+
+
+@dataclass
+class Handler:
+    """Runs each job until its restaurant's gate opens; counts what runs at once."""
+
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)
+    running: Counter[str] = field(default_factory=Counter)
+    most: Counter[str] = field(default_factory=Counter)
+    most_overall: int = 0
+    done: list[str] = field(default_factory=list)
+    jobs: InMemoryJobQueue = field(default_factory=InMemoryJobQueue)
+
+    def gate(self, client_id: str) -> asyncio.Event:
+        return self.gates.setdefault(client_id, asyncio.Event())
+
+    async def __call__(self, job: Job) -> None:
+        self.running[job.client_id] += 1
+        self.most[job.client_id] = max(self.most[job.client_id], self.running[job.client_id])
+        self.most_overall = max(self.most_overall, sum(self.running.values()))
+        try:
+            await self.gate(job.client_id).wait()
+        finally:
+            self.running[job.client_id] -= 1
+        await self.jobs.remove(job.kind, job.key)
+        self.done.append(job.key)
+
+
+@pytest.fixture
+async def handler() -> AsyncIterator[Handler]:
+    handler = Handler()
+    policy = PaymentPolicy(jobs_in_flight=4, jobs_per_restaurant=2, poll_interval_s=0.05)
+    runner = JobRunner(handler.jobs, InMemoryWebhookInbox(), policy, lambda: NOW)
+    loop = asyncio.create_task(runner.run(CHARGE_JOB, handler))
+    yield handler
+    loop.cancel()
+    await asyncio.gather(loop, return_exceptions=True)
+
+
+async def test_a_restaurant_whose_jobs_hang_holds_two_lanes_and_the_others_run_past_it(
+    handler: Handler,
+) -> None:
+    for n in range(6):
+        await handler.jobs.put(job("slow", n))  # due first, all of them
+    for n in range(3):
+        await handler.jobs.put(job("quick", n))
+    handler.gate("quick").set()
+
+    await eventually(lambda: len(handler.done) == 3, what="the quick restaurant's three jobs")
+    assert handler.running["slow"] == 2
+    assert sorted(handler.done) == [f"quick:order-{n}" for n in range(3)]
+
+    handler.gate("slow").set()
+    await eventually(lambda: len(handler.done) == 9, what="the slow restaurant's jobs, later")
+    assert handler.most["slow"] == 2
+
+
+async def test_no_more_than_the_overall_bound_run_at_once_whatever_the_restaurants(
+    handler: Handler,
+) -> None:
+    for client in ("a", "b", "c"):
+        for n in range(2):
+            await handler.jobs.put(job(client, n))
+
+    await eventually(lambda: sum(handler.running.values()) == 4, what="four jobs running")
+    for client in ("a", "b", "c"):
+        handler.gate(client).set()
+    await eventually(lambda: len(handler.done) == 6, what="every job run")
+    assert handler.most_overall == 4
+
+
+def test_a_lane_is_taken_once_per_key_and_freed_when_its_job_ends() -> None:
+    lanes = Lanes(overall=3, per_restaurant=2)
+    first, second, third = job("a", 1), job("a", 2), job("a", 3)
+
+    assert lanes.take(first)
+    assert not lanes.take(first)  # running already
+    assert lanes.take(second)
+    assert not lanes.take(third)
+    assert lanes.full() == {"a"}
+    assert lanes.take(job("b", 1))
+    assert not lanes.free
+    lanes.release(first)
+    assert lanes.full() == set()
+    assert lanes.take(third)
+
+
+def test_jobs_stored_without_their_restaurant_each_get_a_lane_of_their_own() -> None:
+    lanes = Lanes(overall=5, per_restaurant=1)
+    legacy = [Job(CHARGE_JOB, f"c:order-{n}", NOW) for n in range(3)]
+
+    assert all(lanes.take(old) for old in legacy)
