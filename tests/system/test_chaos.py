@@ -108,6 +108,13 @@ async def test_no_order_is_lost_no_money_is_kept_and_every_customer_reads_its_st
         poison = await poisoned
         outcomes = await settle(traffic, failing, faults.named(TWILIO_OUTAGE).ended)
     print(f"\nPOS got {dict(traffic.received)}, confirmed {len(traffic.confirmed)}")
+    notifier = chaos_system.processes["notifier"]
+    print(
+        f"notifier: {notifier.metric('notifier_waiting_messages'):.0f} messages waiting (oldest "
+        f"{notifier.metric('notifier_oldest_waiting_seconds'):.0f} s), "
+        f"{notifier.metric('notifier_notifications_total', outcome='sent'):.0f} sent since its "
+        "last start"
+    )
 
     violations = story_violations(outcomes, failing)
     found = await money(outcomes, failing)
