@@ -14,7 +14,7 @@ from typing import Any
 
 from shared.records import HEADER_EVENT_TYPE
 from shared.topics import NOTIFICATIONS_EVENTS, ORDERS_EVENTS
-from tests.integration.kafka_helpers import read_all
+from tests.integration.kafka_helpers import headers_of, read_all
 from tests.system.chaos_faults import TWILIO_OUTAGE, Fault
 from tests.system.chaos_traffic import DROPPABLE, PAID, Placed, Traffic
 from tests.system.conftest import TWILIO_SID, Restaurant
@@ -203,12 +203,10 @@ async def drops_unexplained(
 ) -> tuple[int, list[str]]:
     """How many messages were dropped, and each one missing without the notifier's
     NotificationDropped telling it (a message lost, not dropped by rule)."""
-    notices: Counter[tuple[str, str]] = Counter()
-    for record in await read_all(bootstrap, NOTIFICATIONS_EVENTS, timeout=60):
-        headers = {name: (value or b"").decode() for name, value in record.headers}
-        if headers.get(HEADER_EVENT_TYPE) == "NotificationDropped":
-            notice = json.loads(record.value)
-            notices[(notice.get("orderId"), notice["kind"])] += 1
+    notices: Counter[tuple[str, str]] = Counter(
+        (notice.get("orderId"), notice["kind"])
+        for _, notice in await published(bootstrap, NOTIFICATIONS_EVENTS, "NotificationDropped")
+    )
     count, unexplained = 0, []
     for outcome in outcomes:
         ending = outcome.ending(failing)
@@ -233,13 +231,18 @@ def duplicated_messages(outcomes: Iterable[Outcome]) -> int:
 async def instructions_issued(bootstrap: str) -> dict[str, float]:
     """When each order's first payment instructions were published (epoch seconds)."""
     found: dict[str, float] = {}
-    for record in await read_all(bootstrap, ORDERS_EVENTS, timeout=60):
-        headers = {name: (value or b"").decode() for name, value in record.headers}
-        if headers.get(HEADER_EVENT_TYPE) != "PaymentInstructionsIssued":
-            continue
-        order_id = json.loads(record.value)["orderId"]
-        found[order_id] = min(found.get(order_id, float("inf")), record.timestamp / 1000)
+    for at, issued in await published(bootstrap, ORDERS_EVENTS, "PaymentInstructionsIssued"):
+        found[issued["orderId"]] = min(found.get(issued["orderId"], at), at)
     return found
+
+
+async def published(bootstrap: str, topic: str, event_type: str) -> list[tuple[float, Any]]:
+    """When (epoch seconds) and what (its JSON) each `event_type` on `topic` was published."""
+    return [
+        (record.timestamp / 1000, json.loads(record.value))
+        for record in await read_all(bootstrap, topic, timeout=60)
+        if headers_of(record).get(HEADER_EVENT_TYPE) == event_type
+    ]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pymongo import AsyncMongoClient
 from services.order.adapters.mongo_order_repository import COLLECTION as ORDERS
 from shared.records import HEADER_CONSUMER, HEADER_EVENT_TYPE
 from shared.topics import PAYMENTS_EVENTS, dlq_topic
-from tests.integration.kafka_helpers import read_all
+from tests.integration.kafka_helpers import headers_of, read_all
 from tests.system.conftest import Restaurant
 from tests.waiting import eventually
 
@@ -74,7 +74,7 @@ class LostPayment:
         except Exception:  # the broker restarting: look again
             return False
         for record in records:
-            headers = {name: (value or b"").decode() for name, value in record.headers}
+            headers = headers_of(record)
             if (
                 headers.get(HEADER_CONSUMER) == ORDER_CONSUMER
                 and headers.get(HEADER_EVENT_TYPE) == "PaymentSucceeded"
