@@ -16,6 +16,8 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from deploy.local.servers import POSTGRESQL_BIN
+
 
 def label(process: psutil.Process) -> str:
     """A short name for a process of the run, from its command line."""
@@ -31,6 +33,8 @@ def label(process: psutil.Process) -> str:
         return "kafka"
     if "ferretdb" in joined:
         return "ferretdb"
+    if joined.startswith(("postgres:", str(POSTGRESQL_BIN))):
+        return "postgresql"  # the server and each of its backends, titled `postgres: <what>`
     return Path(command[0]).name if command else "unknown"
 
 

@@ -2,8 +2,8 @@
 
 In order: the addresses in KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI; containers where a Docker
 daemon answers (testcontainers, Kafka in KRaft mode and MongoDB); else the native servers of
-deploy/local started on free ports. There is no fallback to nothing: a server that cannot be
-had fails the session loudly.
+deploy/local started on free ports (FerretDB on the backend MONGO_BACKEND names). There is no
+fallback to nothing: a server that cannot be had fails the session loudly.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.local.servers import FerretDBServer, KafkaServer, free_port
+from deploy.local.servers import KafkaServer, free_port, local_mongo, mongo_backend
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,11 @@ def _mongo(stack: ExitStack, use_docker: bool, scratch: Path) -> Iterator[tuple[
         container = stack.enter_context(MongoDbContainer("mongo:7"))
         yield container.get_connection_url(), "testcontainers"
     else:
-        server = FerretDBServer(home=scratch / "ferretdb", port=free_port())
-        stack.callback(server.stop)
-        server.start()
-        yield server.uri, "native"
+        mongo = local_mongo(scratch, free_port(), free_port())
+        for server in mongo.servers().values():
+            stack.callback(server.stop)
+            server.start()
+        yield mongo.uri, f"native on {mongo_backend()}"
 
 
 @contextmanager
@@ -77,6 +78,7 @@ def session_servers(docker_check: Callable[[], bool] = docker_answers) -> Iterat
     )
     use_docker = needs_docker_check and docker_check()
     scratch = Path(tempfile.mkdtemp(prefix="restaurant-orders-tests-"))
+    scratch.chmod(0o711)  # PostgreSQL, run as its own user under root, reaches its data here
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, scratch, True)
         kafka_bootstrap, kafka_origin = stack.enter_context(_kafka(stack, use_docker, scratch))

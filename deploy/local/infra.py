@@ -1,8 +1,9 @@
 """`python -m deploy.local.infra up|down|status [--infra-only]`: the system of `make up`.
 
-Kafka and FerretDB first, then each service as its own process. Data lives in `.local/state/`,
-logs in `.local/logs/`, pids in `.local/run/`. `down` ends only the processes whose pid files
-`up` wrote, after checking that each pid still runs the command we started.
+Kafka and FerretDB (and the PostgreSQL it stores its data in, when MONGO_BACKEND says so) first,
+then each service as its own process. Data lives in `.local/state/`, logs in `.local/logs/`, pids
+in `.local/run/`. `down` ends only the processes whose pid files `up` wrote, after checking that
+each pid still runs the command we started.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from urllib.request import urlopen
 from deploy.local.servers import (
     LOCAL,
     REPO_ROOT,
-    FerretDBServer,
     KafkaServer,
     LocalServer,
     ServerError,
+    local_mongo,
     port_is_open,
 )
 
@@ -107,7 +108,8 @@ def _port_from(address: str, default: int) -> int:
 
 
 def configured_servers() -> dict[str, LocalServer]:
-    """The two servers at the addresses of the environment (DESIGN.md section 11 defaults)."""
+    """The servers at the addresses of the environment (DESIGN.md section 11 defaults), in the
+    order they start; PostgreSQL, when it is FerretDB's backend, listens on the next port."""
     kafka_port = _port_from(os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"), 9092)
     mongo_port = _port_from(os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017"), 27017)
     return {
@@ -117,10 +119,7 @@ def configured_servers() -> dict[str, LocalServer]:
             port=kafka_port,
             controller_port=kafka_port + 1,
         ),
-        "ferretdb": FerretDBServer(
-            home=STATE_DIR / "ferretdb", log_file=LOG_DIR / "ferretdb.log", port=mongo_port
-        ),
-    }
+    } | local_mongo(STATE_DIR, mongo_port, mongo_port + 1, LOG_DIR).servers()
 
 
 def _pid_file(name: str) -> Path:
@@ -139,8 +138,12 @@ def _running_pid(name: str, marker: str) -> int | None:
     return pid if marker in cmdline and ours else None
 
 
+SERVER_MARKERS = {"kafka": "kafka.Kafka", "postgresql": "postgres", "ferretdb": "ferretdb"}
+"""What each server's command line holds, in the order they start."""
+
+
 def _server_marker(name: str) -> str:
-    return "kafka.Kafka" if name == "kafka" else "ferretdb"
+    return SERVER_MARKERS[name]
 
 
 def _answers(service: Service) -> bool:
@@ -214,7 +217,7 @@ def _stop(name: str, pid: int | None) -> None:
 def down() -> None:
     for service in reversed(SERVICES):
         _stop(service.name, _running_pid(service.name, service.module))
-    for name in ("kafka", "ferretdb"):
+    for name in reversed(SERVER_MARKERS):
         _stop(name, _running_pid(name, _server_marker(name)))
 
 

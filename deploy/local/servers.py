@@ -1,14 +1,18 @@
-"""Native Kafka (KRaft) and FerretDB processes on loopback, for the local run and the tests.
+"""Native Kafka (KRaft), FerretDB and PostgreSQL processes on loopback, for the local run and
+the tests.
 
-Each server is started from the installs that `make install` caches under `.local/`, is waited
-on until it really answers (a produce/consume round trip, a MongoDB ping), and is stopped by
-the pid this module started, never by name.
+Each server is started from the installs that `make install` caches under `.local/` (PostgreSQL
+from Debian's package), is waited on until it really answers (a produce/consume round trip, a
+MongoDB ping, a connection), and is stopped by the pid this module started, never by name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import os
+import pwd
 import shutil
 import signal
 import socket
@@ -20,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -29,6 +34,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL = REPO_ROOT / ".local"
 KAFKA_LIBS = LOCAL / "kafka" / "libs"
 FERRETDB_BIN = LOCAL / "bin" / "ferretdb"
+POSTGRESQL_BIN = Path("/usr/lib/postgresql/15/bin")
+"""Debian's PostgreSQL 15 (package postgresql-15)."""
+MONGO_BACKENDS = ("sqlite", "postgresql")
+DEFAULT_MONGO_BACKEND = "postgresql"
 KAFKA_CONFIG_TEMPLATE = Path(__file__).parent / "kafka" / "server.properties"
 KAFKA_SCRAM_TEMPLATE = Path(__file__).parent / "kafka" / "server-scram.properties"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
@@ -80,6 +89,7 @@ class LocalServer:
     port: int = 0
     log_file: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    stop_signal = signal.SIGTERM
 
     @property
     def log_path(self) -> Path:
@@ -89,13 +99,18 @@ class LocalServer:
     def pid(self) -> int | None:
         return None if self.process is None else self.process.pid
 
-    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, command: list[str], **options: Any) -> subprocess.Popen[bytes]:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         # A session of its own: Ctrl-C on `make run` reaches make, which stops us in order.
         return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.home,
+            start_new_session=True,
+            **options,
         )
 
     def start(self, timeout: float = 60.0) -> None:
@@ -107,10 +122,10 @@ class LocalServer:
         raise NotImplementedError
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Ends the process this object started: SIGTERM, then SIGKILL after `timeout`."""
+        """Ends the process this object started: its stop signal, then SIGKILL after `timeout`."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        self.process.send_signal(self.stop_signal)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -223,36 +238,180 @@ class KafkaServer(LocalServer):
 
 
 @dataclass
+class PostgreSQLServer(LocalServer):
+    """PostgreSQL 15 on loopback (TCP only), its cluster made once in `home/data`. The server
+    refuses to run as root, so a root caller runs it as the `postgres` user, as CI does."""
+
+    port: int = 27018
+    stop_signal = signal.SIGINT  # fast shutdown: SIGTERM would wait for every client to leave
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_owner(self) -> dict[str, Any]:
+        """The Popen options that run a command as the cluster's owner."""
+        if os.geteuid() != 0:
+            return {}
+        return {"user": "postgres", "group": "postgres", "extra_groups": []}
+
+    @property
+    def data_dir(self) -> Path:
+        """`home/data`; under root, when the `postgres` user cannot reach `home` (a checkout in
+        /root, say), a folder of that user's own home named after `home` instead."""
+        data_dir = self.home / "data"
+        above = [folder for folder in self.home.resolve().parents if folder.exists()]
+        if os.geteuid() != 0 or all(folder.stat().st_mode & 0o001 for folder in above):
+            return data_dir
+        digest = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:16]
+        return Path(pwd.getpwnam("postgres").pw_dir) / "local-clusters" / digest
+
+    def _make_cluster(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(data_dir, owner.pw_uid, owner.pw_gid)
+        data_dir.chmod(0o700)
+        made = subprocess.run(
+            [
+                str(POSTGRESQL_BIN / "initdb"),
+                f"--pgdata={data_dir}",
+                "--username=postgres",
+                "--auth=trust",  # loopback only, and the local run's data only
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+            cwd=data_dir,
+            **self._as_owner(),
+        )
+        if made.returncode != 0:
+            raise ServerError(f"initdb failed: {made.stdout[-3000:]}")
+
+    def start(self, timeout: float = 60.0) -> None:
+        if not (POSTGRESQL_BIN / "postgres").exists():
+            raise ServerError(f"PostgreSQL 15 missing at {POSTGRESQL_BIN}: install postgresql-15")
+        data_dir = self.data_dir
+        if not (data_dir / "PG_VERSION").exists():
+            self._make_cluster(data_dir)
+        self.process = self._spawn(
+            [
+                str(POSTGRESQL_BIN / "postgres"),
+                "-D",
+                str(data_dir),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"port={self.port}",
+                "-c",
+                "unix_socket_directories=",
+                # A crash loses the last moments of commits, never consistency.
+                "-c",
+                "synchronous_commit=off",
+                # Compiling a plan cost more than it saved on these short queries (~100 ms).
+                "-c",
+                "jit=off",
+            ],
+            **self._as_owner(),
+        )
+        _wait_until(
+            self.answers,
+            f"PostgreSQL on 127.0.0.1:{self.port}",
+            timeout,
+            self.process,
+            self.log_path,
+        )
+
+    def answers(self) -> bool:
+        ready = subprocess.run(
+            [
+                str(POSTGRESQL_BIN / "pg_isready"),
+                "--host=127.0.0.1",
+                f"--port={self.port}",
+                "--username=postgres",
+            ],
+            capture_output=True,
+            check=False,
+        )
+        return ready.returncode == 0
+
+
+@dataclass
 class FerretDBServer(LocalServer):
-    """FerretDB speaking the MongoDB wire protocol, stored in SQLite files."""
+    """FerretDB speaking the MongoDB wire protocol, stored in SQLite files, or in `postgresql`
+    when given (a server started before it)."""
 
     port: int = 27017
+    postgresql: PostgreSQLServer | None = None
+    flags: tuple[str, ...] = ()
+    """Further FerretDB flags."""
 
     @property
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}"
 
+    def _backend_flags(self) -> list[str]:
+        if self.postgresql is not None:
+            return ["--handler=postgresql", f"--postgresql-url={self.postgresql.url}"]
+        data_dir = self.home / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return ["--handler=sqlite", f"--sqlite-url=file:{data_dir}/"]
+
     def start(self, timeout: float = 30.0) -> None:
         if not FERRETDB_BIN.exists():
             raise ServerError(f"FerretDB binary missing at {FERRETDB_BIN}: run `make install`")
-        data_dir = self.home / "data"
-        data_dir.mkdir(parents=True, exist_ok=True)
         self.process = self._spawn(
             [
                 str(FERRETDB_BIN),
-                "--handler=sqlite",
-                f"--sqlite-url=file:{data_dir}/",
+                *self._backend_flags(),
                 f"--listen-addr=127.0.0.1:{self.port}",
                 f"--state-dir={self.home}",
                 "--debug-addr=-",
                 "--telemetry=disable",
                 "--log-level=warn",
+                *self.flags,
             ]
         )
         _wait_until(self.answers, f"FerretDB on {self.uri}", timeout, self.process, self.log_path)
 
+    def servers(self) -> dict[str, LocalServer]:
+        """The processes this server is, by name, in the order they start."""
+        below = {} if self.postgresql is None else {"postgresql": self.postgresql}
+        return below | {"ferretdb": self}
+
     def answers(self) -> bool:
         return mongo_ping(self.uri)
+
+
+def mongo_backend() -> str:
+    """Where the local FerretDB stores its data: MONGO_BACKEND, `sqlite` or `postgresql`."""
+    backend = os.environ.get("MONGO_BACKEND", DEFAULT_MONGO_BACKEND)
+    if backend not in MONGO_BACKENDS:
+        raise ServerError(f"MONGO_BACKEND must be one of {', '.join(MONGO_BACKENDS)}")
+    return backend
+
+
+def local_mongo(
+    home: Path, port: int, postgresql_port: int, log_dir: Path | None = None
+) -> FerretDBServer:
+    """The local MongoDB-protocol server, on the backend MONGO_BACKEND names, its data under
+    `home` (PostgreSQL's on `postgresql_port`)."""
+
+    def log(name: str) -> Path | None:
+        return None if log_dir is None else log_dir / f"{name}.log"
+
+    postgresql = None
+    if mongo_backend() == "postgresql":
+        postgresql = PostgreSQLServer(
+            home=home / "postgresql", port=postgresql_port, log_file=log("postgresql")
+        )
+    return FerretDBServer(
+        home=home / "ferretdb", port=port, log_file=log("ferretdb"), postgresql=postgresql
+    )
 
 
 async def kafka_round_trip(kafka: KafkaTarget, timeout: float = 10.0) -> bool:

@@ -99,6 +99,9 @@ class NotificationService:
         self._last_position = 0
         self._unavailable_until: datetime | None = None
         """Until then new messages wait without a try: Twilio failed a moment ago."""
+        self._answered = False
+        """Twilio answered the last send this process made: it is up, so every waiting
+        message goes at once rather than at the end of its backoff."""
 
     async def notify(self, event: CustomerEvent) -> None:
         """Sends the messages `event` calls for, each once, or leaves them waiting."""
@@ -158,6 +161,7 @@ class NotificationService:
         if outcome.state is LedgerState.WAITING:
             await self._wait(notification_id, 0, now, outcome.error_code)
             return
+        self._answered = True
         await self._finish(event, message, notification_id, outcome)
 
     async def send_waiting(self) -> int:
@@ -174,7 +178,9 @@ class NotificationService:
             heads.setdefault((entry.cause.client_id, order), entry)
         settled = 0
         for head in heads.values():
-            if head.retry_at <= now and await self._retry(head):
+            # Once Twilio answers again, the messages that waited through its outage go at
+            # once, not each at the end of its own backoff (minutes, after a long outage).
+            if (head.retry_at <= now or self._answered) and await self._retry(head):
                 settled += 1
         return settled
 
@@ -227,6 +233,7 @@ class NotificationService:
             await self._wait(notification_id, head.waits, now, outcome.error_code)
             return False
         self._unavailable_until = None
+        self._answered = True
         await self._finish(head.cause, message, notification_id, outcome)
         return True
 
@@ -267,6 +274,7 @@ class NotificationService:
         """Twilio unavailable: the message waits for the retry loop, after a backoff."""
         now = self._clock()
         self._unavailable_until = now + timedelta(seconds=self._policy.backoff.initial)
+        self._answered = False
         WAITED.labels("unavailable").inc()
         retry_at = now + timedelta(seconds=self._policy.backoff.delay(waits))
         await self._ledger.wait(

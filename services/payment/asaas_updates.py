@@ -14,7 +14,6 @@ from services.payment.domain import OPEN_STATUSES
 from services.payment.metrics import RECONCILIATION_CHECKS, WEBHOOKS_PROCESSED, WEBHOOKS_RECEIVED
 from services.payment.payments import UseCase, UseCaseContext
 from services.payment.ports import (
-    REFUND_JOB,
     UNCLEAR_FAILURES,
     WEBHOOK_JOB,
     Job,
@@ -23,7 +22,7 @@ from services.payment.ports import (
     WebhookInbox,
     record_id,
 )
-from services.payment.refunds import refund_if_unwanted
+from services.payment.refunds import queue_refund, refund_if_unwanted
 from shared.errors import PermanentError
 from shared.gateway import GatewayRefused
 
@@ -135,22 +134,22 @@ class AsaasUpdateService(UseCase):
                     return "ignored", False
                 decision = domain.on_asaas_event(record.payment, event, self._clock())
                 if decision.unchanged:
+                    # A redelivery after a crash may find a refund begun without its job.
+                    await queue_refund(self._jobs, self._wake, record, self._clock())
                     return "ignored", record.payment.status in OPEN_STATUSES
                 moved = replace(record, payment=decision.state)
                 facts = self._messages.of_facts(moved, decision.events)
-                moved, refund_job = refund_if_unwanted(moved, self._clock())
-                if refund_job is not None:
+                if domain.refund_due(moved.payment):
                     log.warning("payment %s: paid though its order cancelled it; refunding", key)
-                    await self._jobs.put(refund_job)
+                    moved = refund_if_unwanted(moved, self._clock())
                 try:
-                    await self._payments.save(moved, facts)
+                    moved = await self._payments.save(moved, facts)
                     break
                 except StaleRecord:
                     continue
             else:
                 raise StaleRecord(f"payment {key} kept changing")
-        if refund_job is not None:
-            self._wake(REFUND_JOB)
+            await queue_refund(self._jobs, self._wake, moved, self._clock())
         await self._payments.publish(key)
         status = moved.payment.status
         log.info("payment %s: %s -> %s", key, event, status)

@@ -1,6 +1,6 @@
 """The charge job: creates a CREATING payment's charge on Asaas, one call a run, tried again with
 backoff while Asaas cannot take it, within a window; a charge its order no longer wants is
-never created, or deleted once made."""
+never created, or once made left to its deletion job."""
 
 from __future__ import annotations
 
@@ -108,6 +108,14 @@ class ChargeCreation(UseCase):
             or record.payment.status is not ChargeStatus.CREATING
             or record.creation is None
         ):
+            if (
+                record is not None
+                and record.payment.unwanted
+                and record.payment.status is ChargeStatus.PENDING
+            ):
+                # Made while its order cancelled it: a crash may have come before its deletion
+                # job was added.
+                await self._charges.queue_deletion(record)
             await self._jobs.remove(CHARGE_JOB, key)
             return None
         look_up = record.creation.unclear
@@ -177,7 +185,9 @@ class ChargeCreation(UseCase):
             if isinstance(outcome, Created) and (
                 record is None or record.payment.payment_id != outcome.charge.charge_id
             ):
-                await self._delete(called, outcome.charge.charge_id, None)
+                await self._charges.delete_on_asaas(
+                    called.payment.client_id, called.payment.reference, outcome.charge.charge_id
+                )
             await self._jobs.remove(CHARGE_JOB, key)
             return
         request = RequestPayment.model_validate(record.creation.request)
@@ -209,19 +219,12 @@ class ChargeCreation(UseCase):
         # never a pending payment that nobody reconciles.
         await self._payments.watch(record.record_id, record.payment.client_id, now)
         created = await self._payments.save(created, events)
+        if created.payment.unwanted:
+            # Its order cancelled it during the call: deleted by its job, as CancelPayment's.
+            await self._charges.queue_deletion(created)
         await self._jobs.remove(CHARGE_JOB, record.record_id)
         PAYMENTS_CREATED.labels(request.payment_method.value).inc()
         log.info("charge %s created for order %s", charge_id, request.order_id)
-        if created.payment.unwanted:
-            # Its order cancelled it during the call: deleted now, as CancelPayment would.
-            await self._delete(created, charge_id, created)
-
-    async def _delete(
-        self, called: PaymentRecord, charge_id: str, record: PaymentRecord | None
-    ) -> None:
-        account = await self._accounts.account(called.payment.client_id)
-        if account is not None:
-            await self._charges.delete(account, record, [charge_id])
 
     async def _unclear(
         self, record: PaymentRecord, request: RequestPayment, outcome: Unclear

@@ -222,7 +222,7 @@ class PaymentPolicy(BaseSettings):
 
     @property
     def charge_backoff(self) -> Backoff:
-        """Between the create calls of one charge."""
+        """Between the create calls of one charge, and the tries of one deletion."""
         return Backoff(initial=self.charge_backoff_initial_s, maximum=self.charge_backoff_max_s)
 
     @property

@@ -1,6 +1,7 @@
-"""The durable job runner: slow or repeated work (webhook processing, charge creation, refund
-attempts, reconciliation) is a job in MongoDB run by a background loop, so no Kafka partition
-waits on Asaas, and a few jobs of each restaurant at a time, so no restaurant waits on another's."""
+"""The durable job runner: slow or repeated work (webhook processing, charge creation and
+deletion, refund attempts, reconciliation) is a job in MongoDB run by a background loop, so no
+Kafka partition waits on Asaas, and a few jobs of each restaurant at a time, so no restaurant
+waits on another's."""
 
 from __future__ import annotations
 

@@ -105,17 +105,20 @@ WEBHOOK_JOB = "webhook"
 """Apply a stored webhook event (key: the inbox id)."""
 CHARGE_JOB = "charge"
 """Create the charge of a payment still CREATING on Asaas (key: the payment record id)."""
+DELETION_JOB = "deletion"
+"""Delete on Asaas the pending charge of a payment its order cancelled (key: the payment record
+id)."""
 REFUND_JOB = "refund"
 """Call Asaas's refund (key: the payment record id)."""
 RECONCILE_JOB = "reconcile"
 """Read a quiet open payment back from Asaas (key: the payment record id)."""
-JOB_KINDS = (WEBHOOK_JOB, CHARGE_JOB, REFUND_JOB, RECONCILE_JOB)
+JOB_KINDS = (WEBHOOK_JOB, CHARGE_JOB, DELETION_JOB, REFUND_JOB, RECONCILE_JOB)
 
 
 @dataclass(frozen=True)
 class Job:
-    """Durable work for a background loop: a webhook to process, a charge to create, a refund,
-    a reconciliation."""
+    """Durable work for a background loop: a webhook to process, a charge to create or delete, a
+    refund, a reconciliation."""
 
     kind: str
     key: str

@@ -51,19 +51,18 @@ ACCEPTED = RefundAttempt(accepted=True)
 
 def refund_begun(
     record: PaymentRecord, *, correlation_id: str, causation_id: str, now: datetime
-) -> tuple[PaymentRecord, Job]:
-    """A record whose payment is now REFUND_PENDING, with its refund begun, and the job that
-    makes the calls; the caller puts the job before it saves the record."""
+) -> PaymentRecord:
+    """The record of a payment now REFUND_PENDING with its refund begun; once it is saved,
+    `queue_refund` adds the job that makes the calls."""
     refund = RefundState(correlation_id=correlation_id, causation_id=causation_id, started_at=now)
-    job = Job(REFUND_JOB, record.record_id, now, client_id=record.payment.client_id)
-    return replace(record, refund=refund), job
+    return replace(record, refund=refund)
 
 
-def refund_if_unwanted(record: PaymentRecord, now: datetime) -> tuple[PaymentRecord, Job | None]:
+def refund_if_unwanted(record: PaymentRecord, now: datetime) -> PaymentRecord:
     """Money taken for a charge its order no longer wants goes back at once: the record with its
-    refund begun and the job to put (None when no refund is due)."""
+    refund begun (as it is when no refund is due)."""
     if not domain.refund_due(record.payment):
-        return record, None
+        return record
     decision = domain.refund_requested(record.payment)
     return refund_begun(
         replace(record, payment=decision.state),
@@ -71,6 +70,29 @@ def refund_if_unwanted(record: PaymentRecord, now: datetime) -> tuple[PaymentRec
         causation_id=record.causation_id,
         now=now,
     )
+
+
+def refund_call_due(record: PaymentRecord) -> bool:
+    """The payment's refund has begun and Asaas has neither accepted it nor been given up on."""
+    payment = record.payment
+    return (
+        record.refund is not None
+        and payment.status is ChargeStatus.REFUND_PENDING
+        and not payment.refund_failed
+        and not payment.refund_announced
+    )
+
+
+async def queue_refund(
+    jobs: JobQueue, wake: Callable[[str], None], record: PaymentRecord, now: datetime
+) -> None:
+    """Adds the refund job of a saved record whose refund call is due, unless it has one. Called
+    after the save (a job run before it would find no refund to make and end) and whenever such
+    a record is met again, so a crash between the save and the job loses no refund."""
+    if not refund_call_due(record):
+        return
+    if await jobs.add(Job(REFUND_JOB, record.record_id, now, client_id=record.payment.client_id)):
+        wake(REFUND_JOB)
 
 
 class RefundService(UseCase):
@@ -96,31 +118,26 @@ class RefundService(UseCase):
                 raise PermanentError(str(error)) from None
             if decision.unchanged:
                 log.info("order %s: refund already %s", command.order_id, record.payment.status)
-                return
-            begun, job = refund_begun(
-                replace(record, payment=decision.state),
-                correlation_id=command.correlation_id,
-                causation_id=str(command.event_id),
-                now=self._clock(),
-            )
-            # The job first: without the saved REFUND_PENDING it finds nothing to do.
-            await self._jobs.put(job)
-            await self._payments.save(begun)
-        self._wake(REFUND_JOB)
+            else:
+                begun = refund_begun(
+                    replace(record, payment=decision.state),
+                    correlation_id=command.correlation_id,
+                    causation_id=str(command.event_id),
+                    now=self._clock(),
+                )
+                record = await self._payments.save(begun)
+            # Also when unchanged: a redelivery after a crash that left the refund without job.
+            await queue_refund(self._jobs, self._wake, record, self._clock())
 
     async def refund_if_still_unwanted(self, key: str) -> bool:
         """Starts the refund of a paid charge its order cancelled, unless it has begun (the
         money audit's repair); True when it started one."""
         async with self._payments.one_use_case_at_a_time(key):
             record = await self._payments.get(key)
-            if record is None:
+            if record is None or not domain.refund_due(record.payment):
                 return False
-            begun, job = refund_if_unwanted(record, self._clock())
-            if job is None:
-                return False
-            await self._jobs.put(job)
-            await self._payments.save(begun)
-        self._wake(REFUND_JOB)
+            begun = await self._payments.save(refund_if_unwanted(record, self._clock()))
+            await queue_refund(self._jobs, self._wake, begun, self._clock())
         return True
 
     async def refund(self, job: Job) -> None:
@@ -128,13 +145,7 @@ class RefundService(UseCase):
         key = job.key
         async with self._payments.one_use_case_at_a_time(key):
             record = await self._payments.get(key)
-            if (
-                record is None
-                or record.refund is None
-                or record.payment.status is not ChargeStatus.REFUND_PENDING
-                or record.payment.refund_failed
-                or record.payment.refund_announced
-            ):
+            if record is None or not refund_call_due(record):
                 await self._jobs.remove(REFUND_JOB, key)
                 return
             attempt = await self._try_refund(record)

@@ -22,6 +22,7 @@ from services.payment.payments import Payments, UseCaseContext
 from services.payment.pix_images import PixImages
 from services.payment.ports import (
     CHARGE_JOB,
+    DELETION_JOB,
     RECONCILE_JOB,
     REFUND_JOB,
     WEBHOOK_JOB,
@@ -54,6 +55,7 @@ class PaymentUseCases:
         return {
             "webhooks": partial(self.runner.run, WEBHOOK_JOB, self.asaas_updates.process_webhook),
             "charges": partial(self.runner.run, CHARGE_JOB, self.charge_creation.create),
+            "deletions": partial(self.runner.run, DELETION_JOB, self.charges.delete_charge),
             "refunds": partial(self.runner.run, REFUND_JOB, self.refunds.refund),
             "reconciliation": partial(self.runner.run, RECONCILE_JOB, self.asaas_updates.reconcile),
             "housekeeping": self.runner.housekeeping,

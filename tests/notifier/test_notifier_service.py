@@ -199,6 +199,26 @@ async def test_a_message_waits_while_twilio_is_unavailable_and_goes_when_it_is_b
     assert await ledger.waiting() == []
 
 
+async def test_once_twilio_answers_again_every_waiting_message_goes_before_its_backoff_ends() -> (
+    None
+):
+    messenger = FakeMessenger(unavailable=True)
+    notifier, ledger, clock = build(messenger)
+    await notifier.notify(status_changed("o1", OrderStatus.READY))
+    await notifier.notify(status_changed("o2", OrderStatus.READY, phone="+5511900001111"))
+    for entry in await ledger.waiting():  # after a long outage, the next tries are minutes away
+        retry_at = clock.now + timedelta(minutes=5)
+        await ledger.wait(entry.notification_id, retry_at, attempt_at=None, error="20503")
+    messenger.unavailable = False
+    clock.now += timedelta(seconds=10)  # past the in-line pause after Twilio failed
+
+    await notifier.notify(status_changed("o3", OrderStatus.READY, phone="+5511900002222"))
+    await settle(notifier)
+
+    assert await ledger.waiting() == []
+    assert sorted(str(m["body"]).split(" ")[2] for m in messenger.sent) == ["#o1", "#o2", "#o3"]
+
+
 async def test_later_messages_of_an_order_queue_behind_one_waiting_and_keep_their_order() -> None:
     messenger = FakeMessenger(unavailable=True)
     notifier, _ledger, clock = build(messenger)

@@ -1,15 +1,17 @@
-"""Charges created by jobs, the payment service a real process on the real broker and server: a
-restaurant whose Asaas account fails holds up no other on its partition, and a charge in flight
-when the service dies is created once."""
+"""Charges created and deleted by jobs, the payment service a real process on the real broker and
+server: a restaurant whose Asaas account fails holds up no other on its partition, and a charge
+in flight when the service dies is created once."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from shared.broker import BrokerSink
-from shared.contracts.payments import PaymentCreated
+from shared.contracts.payments import PaymentCancelled, PaymentCreated
 from shared.keys import key_for
 from shared.topics import PAYMENTS_COMMANDS
 from tests.payment.conftest import PaymentEvents, Restaurant, Stack, stack_fixture
@@ -26,6 +28,9 @@ FAILING = {
     "fail429": {"GET /v3/payments": 10_000},
 }
 """Every call slow, every charge refused with 500, every look-up throttled."""
+DELETIONS_FAILING = {"latencyMs": 3000, "fail5xx": {"DELETE /v3/payments/{id}": 10_000}}
+"""Every call very slow (a consumer that made them would hold its partition for many seconds a
+command), every deletion refused with 500."""
 
 
 async def partition_of(kafka_bootstrap: str, client_id: str) -> int:
@@ -52,14 +57,19 @@ async def neighbour_of(
         await candidate.close()
 
 
+@pytest.fixture
+async def healthy(
+    restaurant: Restaurant, stack: Stack, sink: BrokerSink, kafka_bootstrap: str
+) -> AsyncIterator[Restaurant]:
+    """A restaurant whose commands share `restaurant`'s partition."""
+    neighbour = await neighbour_of(restaurant, stack, sink, kafka_bootstrap)
+    yield neighbour
+    await neighbour.close()
+
+
 async def test_a_restaurant_whose_asaas_fails_holds_up_none_after_it_on_its_partition(
-    restaurant: Restaurant,
-    stack: Stack,
-    sink: BrokerSink,
-    kafka_bootstrap: str,
-    payment_events: PaymentEvents,
+    restaurant: Restaurant, healthy: Restaurant, payment_events: PaymentEvents
 ) -> None:
-    healthy = await neighbour_of(restaurant, stack, sink, kafka_bootstrap)
     await restaurant.control("faults", FAILING)
     stalled = [restaurant.order() for _ in range(3)]
     served = [healthy.order() for _ in range(3)]
@@ -84,7 +94,48 @@ async def test_a_restaurant_whose_asaas_fails_holds_up_none_after_it_on_its_part
         assert [c["id"] for c in await restaurant.charges(order_id)] == [created.payment_id]
     for order_id in served:
         assert len(await healthy.charges(order_id)) == 1
-    await healthy.close()
+
+
+async def test_a_restaurant_whose_asaas_cannot_delete_holds_up_no_cancellation_after_it(
+    restaurant: Restaurant, healthy: Restaurant, payment_events: PaymentEvents
+) -> None:
+    # Enough that a consumer which waited for each deletion would hold the healthy ones long.
+    stalled = [restaurant.order() for _ in range(5)]
+    served = [healthy.order() for _ in range(3)]
+    await restaurant.send(*(restaurant.request_payment(order_id) for order_id in stalled))
+    await healthy.send(*(healthy.request_payment(order_id) for order_id in served))
+    charged = {
+        order_id: (await payment_events.wait(order_id, PaymentCreated)).payment_id
+        for order_id in (*stalled, *served)
+    }
+
+    await restaurant.control("faults", DELETIONS_FAILING)
+    cancels = {order_id: restaurant.cancel_payment(order_id) for order_id in stalled}
+    await restaurant.send(*cancels.values())
+    later = healthy.order()
+    await healthy.send(
+        *(healthy.cancel_payment(order_id) for order_id in served),
+        healthy.request_payment(later),
+    )
+
+    for order_id in served:
+        await payment_events.wait(order_id, PaymentCancelled)
+        assert (await healthy.charge(charged[order_id]))["deleted"] is True
+    await payment_events.wait(later, PaymentCreated)
+    for order_id in stalled:
+        assert payment_events.of(order_id, PaymentCancelled) == [], order_id
+        document = await restaurant.payment_document(order_id)
+        assert document is not None
+        assert (document["status"], document["unwanted"]) == ("PENDING", True)
+        assert (await restaurant.charge(charged[order_id]))["deleted"] is False
+
+    await restaurant.control("reset")
+    for order_id in stalled:
+        cancelled = await payment_events.wait(order_id, PaymentCancelled, timeout=40)
+        assert cancelled.causation_id == str(cancels[order_id].event_id)
+        assert (await restaurant.charge(charged[order_id]))["deleted"] is True
+        await payment_events.all_published(restaurant, order_id)
+        assert len(payment_events.of(order_id, PaymentCancelled)) == 1, order_id
 
 
 async def test_a_charge_in_flight_when_the_service_dies_is_created_once_after_a_restart(

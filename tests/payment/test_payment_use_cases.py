@@ -27,9 +27,12 @@ from services.payment.config import PaymentPolicy
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
     CHARGE_JOB,
+    DELETION_JOB,
+    REFUND_JOB,
     WEBHOOK_JOB,
     Charge,
     ChargeRequest,
+    Job,
     PaymentRecord,
     StoredCredentials,
     record_id,
@@ -71,11 +74,29 @@ class World:
     jobs: InMemoryJobQueue
     sink: RecordingSink
     asaas: httpx.AsyncClient
+    restaurants: Restaurants
+
+    def replica(self) -> PaymentUseCases:
+        """Another process of the service: the same records, jobs and Asaas, locks of its own."""
+        return build_use_cases(
+            self.payments,
+            self.jobs,
+            InMemoryWebhookInbox(),
+            InMemoryPixImageStore(),
+            self.restaurants,
+            PaymentPolicy(),
+            now,
+        )
 
     async def run_charge_jobs(self) -> None:
         """What the charge loop does: every due charge job, once."""
         for job in await self.jobs.due(CHARGE_JOB, now(), 100):
             await self.use_cases.charge_creation.create(job)
+
+    async def run_deletion_jobs(self) -> None:
+        """What the deletion loop does: every due deletion job, once."""
+        for job in await self.jobs.due(DELETION_JOB, now(), 100):
+            await self.use_cases.charges.delete_charge(job)
 
     async def charge(self, command: RequestPayment) -> None:
         """RequestPayment, then its charge job."""
@@ -118,7 +139,7 @@ async def world() -> AsyncIterator[World]:
     asaas = httpx.AsyncClient(
         transport=transport, base_url=EMULATOR, headers={"access_token": API_KEY}
     )
-    yield World(use_cases, payments, jobs, sink, asaas)
+    yield World(use_cases, payments, jobs, sink, asaas, restaurants)
     await asaas.aclose()
     await clients.close()
 
@@ -148,6 +169,22 @@ def request_payment(
     )
 
 
+async def made_on_asaas(world: World, reference: str, billing_type: str) -> dict[str, Any]:
+    """A charge of `reference` made on Asaas behind the service's back."""
+    customer = (
+        await world.asaas.post("/v3/customers", json={"name": "Ana", "cpfCnpj": "52998224725"})
+    ).json()
+    charge = {
+        "customer": customer["id"],
+        "billingType": billing_type,
+        "value": 25.9,
+        "dueDate": now().date().isoformat(),
+        "externalReference": reference,
+    }
+    made: dict[str, Any] = (await world.asaas.post("/v3/payments", json=charge)).json()
+    return made
+
+
 async def test_a_charge_created_just_before_a_crash_is_found_not_created_again(
     world: World,
 ) -> None:
@@ -169,21 +206,7 @@ async def test_a_charge_created_just_before_a_crash_is_found_not_created_again(
         time_zone="America/Sao_Paulo",
     )
     await world.payments.insert(crashed, [])
-    customer = (
-        await world.asaas.post("/v3/customers", json={"name": "Ana", "cpfCnpj": "52998224725"})
-    ).json()
-    existing = (
-        await world.asaas.post(
-            "/v3/payments",
-            json={
-                "customer": customer["id"],
-                "billingType": "CREDIT_CARD",
-                "value": 25.9,
-                "dueDate": now().date().isoformat(),
-                "externalReference": order_id,
-            },
-        )
-    ).json()
+    existing = await made_on_asaas(world, order_id, "CREDIT_CARD")
 
     await world.charge(command)  # the redelivery
 
@@ -287,6 +310,7 @@ async def test_each_attempt_of_an_order_gets_its_own_charge_beside_the_deleted_o
     order_id = "order-switch"
     await world.charge(request_payment(order_id, 1, PaymentMethod.PIX))
     await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id, 1)))
+    await world.run_deletion_jobs()
     await world.charge(request_payment(order_id, 2))
 
     events = [decode(record.value) for record in world.sink.records]
@@ -414,6 +438,7 @@ async def test_a_charge_its_order_cancels_during_the_create_call_is_deleted_once
     await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id)))
     go_on.set()
     await job
+    await world.run_deletion_jobs()
 
     assert await charges_listed(world, order_id) == []  # deleted charges are not listed
     assert world.sink.types() == ["PaymentCreated", "PaymentCancelled"]
@@ -424,3 +449,100 @@ async def test_a_charge_its_order_cancels_during_the_create_call_is_deleted_once
     stored = await world.payments.get(record_id(CLIENT, order_id))
     assert stored is not None
     assert stored.payment.status is ChargeStatus.CANCELLED
+
+
+async def paid(world: World, order_id: str) -> PaymentCreated:
+    """A charge made, paid on Asaas and its webhook applied."""
+    await world.charge(request_payment(order_id))
+    created = decode(world.sink.records[-1].value)
+    assert isinstance(created, PaymentCreated)
+    await world.asaas.post(f"/v3/sandbox/payment/{created.payment_id}/confirm")
+    payload = {
+        "id": f"evt_{order_id}",
+        "event": "PAYMENT_CONFIRMED",
+        "payment": {"id": created.payment_id, "externalReference": order_id},
+    }
+    await world.use_cases.asaas_updates.receive_webhook(CLIENT, payload, "{}")
+    [job] = await world.jobs.due(WEBHOOK_JOB, now(), 10)
+    await world.use_cases.asaas_updates.process_webhook(job)
+    assert world.sink.types()[-1] == "PaymentSucceeded"
+    return created
+
+
+def refund_asked(order_id: str, how: str) -> RequestRefund | CancelPayment:
+    """The command that refunds a paid charge: RequestRefund, or CancelPayment of its order."""
+    if how == "RequestRefund":
+        return RequestRefund(**command_fields(order_id), reason="CONFIRMATION_TIMEOUT")
+    return CancelPayment(**command_fields(order_id))
+
+
+async def handle(world: World, command: RequestRefund | CancelPayment) -> None:
+    if isinstance(command, RequestRefund):
+        await world.use_cases.refunds.request_refund(command)
+    else:
+        await world.use_cases.charges.cancel_payment(command)
+
+
+@pytest.mark.parametrize("how", ["RequestRefund", "CancelPayment"])
+async def test_a_refund_job_another_replica_runs_the_moment_it_is_queued_makes_the_refund(
+    world: World, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = f"order-raced-{how}"
+    created = await paid(world, order_id)
+    other = world.replica()
+    add, put = world.jobs.add, world.jobs.put
+
+    async def run_at_once(job: Job) -> None:
+        if job.kind == REFUND_JOB:
+            await other.refunds.refund(job)
+
+    async def racing_add(job: Job) -> bool:
+        added = await add(job)
+        await run_at_once(job)
+        return added
+
+    async def racing_put(job: Job) -> None:
+        await put(job)
+        await run_at_once(job)
+
+    monkeypatch.setattr(world.jobs, "add", racing_add)
+    monkeypatch.setattr(world.jobs, "put", racing_put)
+    await handle(world, refund_asked(order_id, how))
+
+    assert world.sink.types()[-1] == "RefundRequested"
+    charge = (await world.asaas.get(f"/v3/payments/{created.payment_id}")).json()
+    assert charge["status"] in ("REFUND_IN_PROGRESS", "REFUNDED")
+
+
+@pytest.mark.parametrize("how", ["RequestRefund", "CancelPayment"])
+async def test_a_refund_whose_job_a_crash_lost_is_queued_again_by_the_redelivered_command(
+    world: World, how: str
+) -> None:
+    order_id = f"order-crashed-{how}"
+    await paid(world, order_id)
+    command = refund_asked(order_id, how)
+    await handle(world, command)
+    # The process died after saving the refund and before adding its job.
+    key = record_id(CLIENT, order_id)
+    await world.jobs.remove(REFUND_JOB, key)
+
+    await handle(world, command)  # the redelivery
+
+    [job] = await world.jobs.due(REFUND_JOB, now(), 10)
+    await world.use_cases.refunds.refund(job)
+    assert world.sink.types()[-1] == "RefundRequested"
+
+
+async def test_a_cancel_payment_for_a_charge_never_recorded_deletes_the_one_asaas_holds(
+    world: World,
+) -> None:
+    order_id = "order-unrecorded"
+    made = await made_on_asaas(world, order_id, "PIX")
+
+    await world.use_cases.charges.cancel_payment(CancelPayment(**command_fields(order_id)))
+    assert (await world.asaas.get(f"/v3/payments/{made['id']}")).json()["deleted"] is False
+    await world.run_deletion_jobs()
+
+    assert (await world.asaas.get(f"/v3/payments/{made['id']}")).json()["deleted"] is True
+    assert world.jobs.jobs == {}
+    assert world.sink.records == []

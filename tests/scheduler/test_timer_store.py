@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from pymongo.errors import AutoReconnect
 
+from services.scheduler.adapters import mongo_timer_store
 from services.scheduler.adapters.in_memory_timer_store import InMemoryTimerStore
-from services.scheduler.adapters.mongo_timer_store import INDEXES, TIMERS, MongoTimerStore
+from services.scheduler.adapters.mongo_timer_store import DONE, INDEXES, TIMERS, MongoTimerStore
 from services.scheduler.domain import Timer
 from services.scheduler.ports import TimerStore
 from shared.contracts.scheduler import TimerPurpose
@@ -383,6 +384,25 @@ async def test_fired_timers_leave_nothing_in_the_memory_of_replicas_sharing_them
         assert store._view == {}
         assert store._touched is None
         assert set(vars(store)) == MEMORY, "no other state a fired timer could be remembered in"
+
+
+async def test_compaction_deletes_every_fired_timer_batch_by_batch_and_keeps_one_set_again(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mongo_timer_store, "DELETE_BATCH", 3)
+    await ensure_indexes(database, INDEXES)
+    store = MongoTimerStore(database, tombstone_grace=timedelta(0))
+    for n in range(7):
+        await store.upsert(timer(f"t{n}", 1))
+    fired = (await store.claim_due(T0 + timedelta(seconds=1), LEASE, 10)).claimed
+    assert await store.complete(fired) == 7
+    assert await store.upsert(timer("t0", 9, by="later", scheduled_at=T0 + timedelta(seconds=2)))
+
+    await store.compact()
+
+    assert [d["_id"] async for d in database[TIMERS].find({}, {"_id": 1})] == ["t0"]
+    assert await database[DONE].count_documents({}) == 0
+    assert await claimed_at(store, 9) == ["t0"]
 
 
 MEMORY = {

@@ -1,9 +1,13 @@
-"""The test session takes its servers from the environment before anything else."""
+"""The test session takes its servers from the environment before anything else; the local
+MongoDB-protocol server runs on the backend MONGO_BACKEND names."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from deploy.local.servers import ServerError, free_port, local_mongo
 from tests.infrastructure import session_servers
 
 
@@ -20,3 +24,25 @@ def test_servers_named_in_the_environment_are_used_as_they_are(
         assert servers.kafka_bootstrap_servers == "kafka.example:9092"
         assert servers.mongodb_uri == "mongodb://mongo.example:27017"
         assert servers.origin == "kafka: environment, mongodb: environment"
+
+
+def test_an_unknown_mongo_backend_is_refused_naming_the_choices(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MONGO_BACKEND", "mysql")
+
+    with pytest.raises(ServerError, match="MONGO_BACKEND must be one of sqlite, postgresql"):
+        local_mongo(tmp_path, free_port(), free_port())
+
+
+def test_postgresql_backend_puts_its_server_before_ferretdb_and_points_ferretdb_at_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MONGO_BACKEND", "postgresql")
+
+    mongo = local_mongo(tmp_path, 27017, 27018)
+
+    assert list(mongo.servers()) == ["postgresql", "ferretdb"]
+    assert mongo.postgresql is not None
+    assert mongo.postgresql.home == tmp_path / "postgresql"
+    assert mongo.postgresql.url == "postgres://postgres@127.0.0.1:27018/postgres"
