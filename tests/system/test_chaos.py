@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.local.servers import FerretDBServer, KafkaServer, free_port
+from deploy.local.servers import FerretDBServer, KafkaServer, free_port, local_mongo
 from shared.records import HEADER_ORIGINAL_TOPIC
 from shared.topics import ORDERS_COMMANDS, dlq_topic, pos_updates_topic
 from tests.integration.kafka_helpers import read_all
@@ -62,12 +62,14 @@ def own_servers(
 ) -> Iterator[tuple[KafkaServer, FerretDBServer]]:
     home = tmp_path_factory.mktemp("chaos-servers")
     kafka = KafkaServer(home=home / "kafka", port=free_port(), controller_port=free_port())
-    mongo = FerretDBServer(home=home / "ferretdb", port=free_port())
-    kafka.start()
-    mongo.start()
+    # On the backend the other tests use (MONGO_BACKEND); the fault kills FerretDB only.
+    mongo = local_mongo(home / "mongo", free_port(), free_port())
+    servers = [kafka, *mongo.servers().values()]
+    for server in servers:
+        server.start()
     yield kafka, mongo
-    kafka.stop()
-    mongo.stop()
+    for server in reversed(servers):
+        server.stop()
 
 
 @pytest.fixture(scope="module")
