@@ -298,9 +298,10 @@ class Traffic:
             try:
                 async for message in pos.messages():
                     self.received[type(message).__name__] += 1
-                    if isinstance(message, PosOrderReceived):
-                        self._note_received(message)
-                    if isinstance(message, PosOrderReceived) and self._to_confirm(message):
+                    if not isinstance(message, PosOrderReceived):
+                        continue
+                    self._note_received(message)
+                    if self._to_confirm(message):
                         await persist(
                             functools.partial(pos.confirm, message.order_id),
                             doing=f"confirming {message.order_id}",

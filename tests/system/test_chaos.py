@@ -4,8 +4,9 @@ two minutes, one restaurant's Asaas account is away for a minute while the other
 Asaas delivers webhooks twice and out of order, the order service dead-letters a real
 PaymentSucceeded, and poison lands on `orders.commands` and on a POS updates topic. When the
 system settles, every order ended as its story says with exactly the charges and refunds due (no
-order cancelled with money kept), every customer read each message of its story once, and every
-poison message is in its DLQ. The orders' latency, by restaurant and fault, is printed.
+order cancelled with money kept), every customer read each message of its story once (but for
+one a later message made pointless while Twilio was away, dropped as the notifier reports), and
+every poison message is in its DLQ. The orders' latency, by restaurant and fault, is printed.
 
 This module has a broker and a server of its own, so that restarting them disturbs no other test.
 """
@@ -151,13 +152,8 @@ async def test_no_order_is_lost_no_money_is_kept_and_every_customer_reads_its_st
     outage = faults.named(ASAAS_OUTAGE)
     issued = await instructions_issued(chaos_system.bootstrap)
     print("latency (seconds):\n" + latency_table(traffic, issued, injected, failing, outage))
-    print(
-        f"{len(found.kept) + len(violations) + len(found.violations) + len(lost_messages)} "
-        "violations, the first 20:"
-    )
-
-    for violation in [*found.kept, *violations, *found.violations, *lost_messages][:20]:
-        print(f"  {violation[:300]}")
+    broken = [*found.kept, *violations, *found.violations, *lost_messages]
+    print(f"{len(broken)} violations" + "".join(f"\n  {line[:300]}" for line in broken[:20]))
     assert found.kept == [], "\n".join(found.kept)
     assert violations == [], "\n".join(violations)
     assert found.violations == [], "\n".join(found.violations)
