@@ -8,9 +8,14 @@ from collections.abc import Awaitable, Callable
 
 
 async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], *, timeout: float = 20.0, what: str = ""
+    condition: Callable[[], bool | Awaitable[bool]],
+    *,
+    timeout: float = 20.0,
+    what: str = "",
+    every: float = 0.05,
 ) -> None:
-    """Returns as soon as `condition()` is true; fails with `what` when `timeout` passes."""
+    """Returns as soon as `condition()` is true (asked `every` seconds); fails with `what` when
+    `timeout` passes."""
     deadline = time.monotonic() + timeout
     while True:
         outcome = condition()
@@ -20,4 +25,4 @@ async def eventually(
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout}s: {what or condition}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)

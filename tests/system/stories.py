@@ -8,8 +8,12 @@ when its payment stops being accepted (store time), `{pix_code}` its PIX copy-an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
 
 
 class Ending(StrEnum):
@@ -224,6 +228,24 @@ SHOWN = {
     "link": "https://www.asaas.com/i/…",
 }
 """Example values docs/notifications.md shows in place of each order's own."""
+
+
+def told(text: str, order: Mapping[str, Any], details: Mapping[str, Any] | None = None) -> str:
+    """`text` as the customer of `order` (its API document) reads it, paying with `details` (the
+    order's own payment instructions unless given)."""
+    details = details or order.get("paymentDetails") or {}
+    expires = details.get("expiresAt")
+    expiry = ""
+    if expires:
+        local = datetime.fromisoformat(expires).astimezone(ZoneInfo("America/Sao_Paulo"))
+        expiry = f"{local:%d/%m/%Y} às {local:%H:%M}"
+    return text.format(
+        number=order["orderNumber"],
+        expiry=expiry,
+        pix_code=details.get("pixPayload"),
+        link=details.get("invoiceUrl"),
+    )
+
 
 TABLE_START = "<!-- stories: generated from tests/system/stories.py -->"
 TABLE_END = "<!-- end of stories -->"

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -30,6 +28,7 @@ from tests.system.stories import (
     Ending,
     Story,
     shown_table,
+    told,
 )
 from tests.waiting import eventually
 
@@ -89,23 +88,8 @@ class Played:
     def expected(self, story: Story) -> list[str]:
         """The story's texts, with this order's number, payment code, link and expiry."""
         return [
-            text.format(**self._values(self.pix if text == PIX else self.order["paymentDetails"]))
-            for text in story.messages
+            told(text, self.order, self.pix if text == PIX else None) for text in story.messages
         ]
-
-    def _values(self, details: dict[str, Any] | None) -> dict[str, Any]:
-        details = details or {}
-        expires = details.get("expiresAt")
-        expiry = ""
-        if expires:
-            local = datetime.fromisoformat(expires).astimezone(ZoneInfo("America/Sao_Paulo"))
-            expiry = f"{local:%d/%m/%Y} às {local:%H:%M}"
-        return {
-            "number": self.order["orderNumber"],
-            "expiry": expiry,
-            "pix_code": details.get("pixPayload"),
-            "link": details.get("invoiceUrl"),
-        }
 
 
 async def play(story: Story, system: System) -> Played:
