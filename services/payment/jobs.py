@@ -14,6 +14,7 @@ from functools import partial
 
 from services.payment.config import PaymentPolicy
 from services.payment.ports import JOB_KINDS, RECONCILE_JOB, Job, JobQueue, WebhookInbox
+from shared.tracing import continuing
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,8 @@ class JobRunner:
             lease = timedelta(seconds=self._policy.job_lease_s)
             if not await self._jobs.claim(job, self._clock(), lease):
                 return  # another replica runs it
-            await handle(job)
+            with continuing(job.trace_context):
+                await handle(job)
         except Exception:
             log.exception("%s job %s failed; retrying later", kind, job.key)
             wait = self._policy.failed_job_backoff.delay(job.attempts)

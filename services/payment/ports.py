@@ -15,6 +15,7 @@ from shared.contracts.payments import PaymentCustomer, PaymentInstructions
 from shared.contracts.values import PaymentMethod
 from shared.gateway import GatewayRefused, GatewayUnavailable
 from shared.records import OutgoingRecord
+from shared.tracing import current_context
 
 
 class StaleRecord(Exception):
@@ -127,6 +128,9 @@ class Job:
     data: dict[str, Any] = field(default_factory=dict)
     client_id: str = ""
     """The restaurant it is for: the runner runs only a few of one restaurant's jobs at once."""
+    trace_context: dict[str, str] = field(default_factory=current_context)
+    """The trace it was queued in (W3C headers), which its run continues: a charge made by a
+    job is still part of the order's trace."""
 
     def again_at(self, due_at: datetime) -> Job:
         """The same job, due again at `due_at` with one more attempt counted."""

@@ -266,6 +266,7 @@ class MongoJobQueue:
             "attempts": job.attempts,
             "data": job.data,
             "clientId": job.client_id,
+            "trace": job.trace_context,
         }
 
     async def add(self, job: Job) -> bool:
@@ -297,6 +298,7 @@ class MongoJobQueue:
                 attempts=int(document.get("attempts", 0)),
                 data=dict(document.get("data") or {}),
                 client_id=document.get("clientId") or "",
+                trace_context=dict(document.get("trace") or {}),
             )
             async for document in cursor
         ]
