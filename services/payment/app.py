@@ -8,11 +8,11 @@ from services.payment.adapters.asaas_client import AsaasClients
 from services.payment.adapters.mongo import (
     INDEXES,
     MongoCredentialsRepository,
-    MongoJobQueue,
     MongoPaymentRepository,
     MongoPixImageStore,
     MongoWebhookInbox,
 )
+from services.payment.adapters.mongo_jobs import MongoJobQueue
 from services.payment.config import Settings
 from services.payment.handlers import subscriptions
 from services.payment.restaurants import Restaurants

@@ -23,7 +23,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from cryptography.fernet import Fernet
 from pymongo import AsyncMongoClient
 
-from services.payment.adapters.mongo import JOBS, PAYMENTS
+from services.payment.adapters.mongo import PAYMENTS
+from services.payment.adapters.mongo_jobs import JOBS
 from services.payment.ports import WEBHOOK_JOB
 from shared.broker import BrokerSink
 from shared.contracts.base import Message

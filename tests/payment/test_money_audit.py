@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from services.payment.adapters.in_memory import InMemoryPixImageStore, InMemoryWebhookInbox
-from services.payment.adapters.mongo import INDEXES, MongoJobQueue, MongoPaymentRepository
+from services.payment.adapters.mongo import INDEXES, MongoPaymentRepository
+from services.payment.adapters.mongo_jobs import MongoJobQueue
 from services.payment.audit import (
     CREATING_STUCK,
     PENDING_TOO_LONG,

@@ -21,11 +21,11 @@ from services.payment.adapters.in_memory import (
 from services.payment.adapters.mongo import (
     INDEXES,
     MongoCredentialsRepository,
-    MongoJobQueue,
     MongoPaymentRepository,
     MongoPixImageStore,
     MongoWebhookInbox,
 )
+from services.payment.adapters.mongo_jobs import MongoJobQueue
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
     CreationState,

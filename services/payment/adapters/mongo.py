@@ -2,8 +2,8 @@
 
 `payments` holds one document per order (`_id` = `<clientId>:<orderId>`) with its embedded
 outbox; writes to it take the document's lock that the outbox relay takes too, and carry a
-version check. Work for the background loops lives in the small `payment_jobs` collection
-(removed when done), so no periodic query reads the payments. `webhook_events` is the inbox:
+version check. Work for the background loops lives in small job collections (`mongo_jobs`),
+so no periodic query reads the payments. `webhook_events` is the inbox:
 a webhook's `_id` is its Asaas event id, so a duplicate insert fails reliably. `pix_images`
 holds the PIX QR images served to WhatsApp, `_id` = their random token.
 """
@@ -11,18 +11,17 @@ holds the PIX QR images served to WhatsApp, `_id` = their random token.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Collection, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
+from services.payment.adapters.mongo_jobs import JOB_INDEXES
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
-    JOB_KINDS,
     CreationState,
-    Job,
     PaymentRecord,
     PixImage,
     RefundState,
@@ -42,11 +41,6 @@ from shared.outbox import (
 from shared.records import OutgoingRecord
 
 PAYMENTS = "payments"
-JOBS = {kind: f"payment_jobs_{kind}" for kind in JOB_KINDS}
-"""One small collection per kind: FerretDB reads a whole collection for a range query, so the
-webhook loop's poll never reads the (longer) list of payments waiting for reconciliation."""
-CLAIMS = "payment_job_claims"
-MAX_CLAIM_ATTEMPTS = 20
 INBOX = "webhook_events"
 CREDENTIALS = "asaas_credentials"
 PIX_IMAGES = "pix_images"
@@ -61,8 +55,7 @@ INDEXES = {
             name="unwanted_status",
         ),
     ],
-    **{name: [IndexModel([("dueAt", ASCENDING)], name="due")] for name in JOBS.values()},
-    CLAIMS: [IndexModel([("until", ASCENDING)], name="until")],
+    **JOB_INDEXES,
     INBOX: [IndexModel([("receivedAt", ASCENDING)], name="received")],
     PIX_IMAGES: [IndexModel([("expiresAt", ASCENDING)], name="expires")],
 }
@@ -220,91 +213,6 @@ class MongoPaymentRepository:
             query = {"unwanted": True, **query}
         cursor = self.collection.find(query, {OUTBOX: 0}).sort("createdAt", ASCENDING).limit(limit)
         return [payment_record(document) async for document in cursor]
-
-
-def _job_id(kind: str, key: str) -> str:
-    return f"{kind}|{key}"
-
-
-def claim_base(job: Job) -> str:
-    """Names one version of a job: rescheduling it makes a new version to claim."""
-    return f"{job.kind}|{job.key}@{job.due_at.astimezone(UTC).isoformat(timespec='milliseconds')}"
-
-
-class MongoJobQueue:
-    """Jobs, and claims on them made by unique `_id` inserts (atomic on FerretDB too)."""
-
-    def __init__(self, database: Database) -> None:
-        self._collections = {kind: database[name] for kind, name in JOBS.items()}
-        self._claims = database[CLAIMS]
-
-    async def claim(self, job: Job, now: datetime, lease: timedelta) -> bool:
-        base = claim_base(job)
-        for attempt in range(1, MAX_CLAIM_ATTEMPTS + 1):
-            claim_id = f"{base}#{attempt}"
-            try:
-                await self._claims.insert_one({"_id": claim_id, "until": now + lease})
-            except DuplicateKeyError:
-                held = await self._claims.find_one({"_id": claim_id})
-                if held is not None and held["until"].astimezone(UTC) > now:
-                    return False
-                continue  # that holder's lease ran out (it died?): the next attempt is free
-            return True
-        return False
-
-    async def prune_claims(self, older_than: datetime) -> int:
-        result = await self._claims.delete_many({"until": {"$lt": older_than}})
-        return int(result.deleted_count)
-
-    @staticmethod
-    def _document(job: Job) -> Document:
-        return {
-            "_id": _job_id(job.kind, job.key),
-            "kind": job.kind,
-            "key": job.key,
-            "dueAt": job.due_at,
-            "attempts": job.attempts,
-            "data": job.data,
-            "clientId": job.client_id,
-            "trace": job.trace_context,
-        }
-
-    async def add(self, job: Job) -> bool:
-        try:
-            await self._collections[job.kind].insert_one(self._document(job))
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def put(self, job: Job) -> None:
-        # No upsert: FerretDB answers some upserts oddly. Insert, else replace by _id.
-        if not await self.add(job):
-            await self._collections[job.kind].replace_one(
-                {"_id": _job_id(job.kind, job.key)}, self._document(job)
-            )
-
-    async def due(
-        self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
-    ) -> list[Job]:
-        query: Document = {"dueAt": {"$lte": now}}
-        if skip_clients:
-            query["clientId"] = {"$nin": list(skip_clients)}
-        cursor = self._collections[kind].find(query).sort("dueAt", ASCENDING).limit(limit)
-        return [
-            Job(
-                kind=document["kind"],
-                key=document["key"],
-                due_at=document["dueAt"].astimezone(UTC),
-                attempts=int(document.get("attempts", 0)),
-                data=dict(document.get("data") or {}),
-                client_id=document.get("clientId") or "",
-                trace_context=dict(document.get("trace") or {}),
-            )
-            async for document in cursor
-        ]
-
-    async def remove(self, kind: str, key: str) -> None:
-        await self._collections[kind].delete_one({"_id": _job_id(kind, key)})
 
 
 class MongoWebhookInbox:
