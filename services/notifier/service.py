@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from services.notifier.domain import CustomerEvent, CustomerMessage, messages_for, supersedes
-from services.notifier.domain import outside_free_form_window as is_outside_window
+from services.notifier.domain import CustomerEvent, CustomerMessage, messages_for
+from services.notifier.late_messages import outside_free_form_window as is_outside_window
+from services.notifier.late_messages import supersedes
 from services.notifier.metrics import (
     DUPLICATES_AVOIDED,
     NOTIFICATIONS,

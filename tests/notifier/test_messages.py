@@ -6,13 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifier.domain import (
-    CustomerEvent,
-    CustomerMessage,
-    messages_for,
-    outside_free_form_window,
-    supersedes,
-)
+from services.notifier.domain import CustomerEvent, CustomerMessage, messages_for
+from services.notifier.late_messages import outside_free_form_window, supersedes
 from services.notifier.words import SHOWN_REASON_LENGTH, UNKNOWN_DELIVERY_TIME
 from shared.contracts.base import format_brl
 from shared.contracts.limits import MAX_DELIVERY_TIME_LENGTH
