@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,15 +21,11 @@ from datetime import datetime, timedelta
 import httpx
 
 from services.notifier.domain import CustomerEvent, CustomerMessage, messages_for
-from services.notifier.late_messages import outside_free_form_window as is_outside_window
 from services.notifier.late_messages import supersedes
 from services.notifier.metrics import (
-    DUPLICATES_AVOIDED,
     NOTIFICATIONS,
     OLDEST_WAITING,
     POSSIBLE_DUPLICATES,
-    SEND_SECONDS,
-    TEMPLATE_FALLBACKS,
     WAITED,
     WAITING,
 )
@@ -39,26 +34,23 @@ from services.notifier.ports import (
     Claim,
     ClaimOutcome,
     LedgerState,
-    Listed,
     Messenger,
     NotificationLedger,
     Outcome,
     StoreConfigs,
     Waiting,
 )
+from services.notifier.sending import TwilioSends, error_code, masked
 from shared.contracts.orders import OrderPlaced
 from shared.errors import is_unavailable
-from shared.gateway import GatewayError, GatewayRefused
+from shared.gateway import GatewayError
 from shared.records import OutgoingRecord
 from shared.retry import Backoff, retry_transient
 from shared.topics import NOTIFICATIONS_EVENTS
 
 log = logging.getLogger(__name__)
 
-OUTSIDE_WINDOW = "63016"
 RECORD_BACKOFF = Backoff(attempts=30, initial=0.1, maximum=2.0, max_elapsed=60.0)
-CLOCK_SKEW = timedelta(seconds=1)
-"""Twilio's dates have whole seconds."""
 
 
 @dataclass(frozen=True)
@@ -90,12 +82,17 @@ class NotificationService:
         events_topic: str = NOTIFICATIONS_EVENTS,
     ) -> None:
         self._ledger = ledger
-        self._messenger = messenger
         self._store_configs = store_configs
         self._clock = clock
-        self._templates = dict(templates or {})
-        self._window = free_form_window
         self._policy = waiting or WaitingPolicy()
+        self._twilio = TwilioSends(
+            messenger,
+            ledger,
+            clock,
+            templates=templates or {},
+            free_form_window=free_form_window,
+            send_span=self._policy.send_span,
+        )
         self._events_topic = events_topic
         self._last_position = 0
         self._unavailable_until: datetime | None = None
@@ -146,9 +143,9 @@ class NotificationService:
         outcome = None
         if since is not None:
             try:
-                outcome = await self._sent_before(message, since)
+                outcome = await self._twilio.sent_before(message, since)
             except (GatewayError, httpx.TransportError) as error:
-                await self._wait(notification_id, 0, since, _code(error))
+                await self._wait(notification_id, 0, since, error_code(error))
                 return
             if outcome is None:
                 POSSIBLE_DUPLICATES.inc()
@@ -158,7 +155,7 @@ class NotificationService:
                     notification_id,
                 )
         if outcome is None:
-            outcome = await self._send(message)
+            outcome = await self._twilio.send(message)
         if outcome.state is LedgerState.WAITING:
             await self._wait(notification_id, 0, now, outcome.error_code)
             return
@@ -206,7 +203,7 @@ class NotificationService:
                 "%s message to %s for order %s not sent: Twilio unavailable for the whole "
                 "waiting window (%s, last %s); recorded FAILED",
                 message.kind.value,
-                _masked(message.to),
+                masked(message.to),
                 message.order_id,
                 self._policy.window,
                 head.last_error,
@@ -223,13 +220,13 @@ class NotificationService:
         outcome = None
         if head.attempt_at is not None:
             try:
-                outcome = await self._sent_before(message, head.attempt_at)
+                outcome = await self._twilio.sent_before(message, head.attempt_at)
             except (GatewayError, httpx.TransportError) as error:
-                await self._wait(notification_id, head.waits, head.attempt_at, _code(error))
+                await self._wait(notification_id, head.waits, head.attempt_at, error_code(error))
                 return False
         if outcome is None:
             await self._ledger.attempting(notification_id, now)
-            outcome = await self._send(message)
+            outcome = await self._twilio.send(message)
         if outcome.state is LedgerState.WAITING:
             await self._wait(notification_id, head.waits, now, outcome.error_code)
             return False
@@ -304,104 +301,6 @@ class NotificationService:
             await self._ledger.publish(notification_id)
         return recorded
 
-    async def _sent_before(self, message: CustomerMessage, since: datetime) -> Outcome | None:
-        """Twilio's record of the message, if a send begun at `since` made one.
-
-        A free-form message is the one with its body. A template's text is rendered by Twilio,
-        so a template message is the earliest one to the recipient from the sender listed while
-        that send could run (`send_span`) whose SID no notification of ours holds: our other
-        messages to the customer are excluded by their recorded SIDs. Raises when Twilio cannot
-        be asked.
-        """
-        until = since + self._policy.send_span
-        listed = [
-            found
-            for found in await self._messenger.latest(message.to, from_=message.sender)
-            if since - CLOCK_SKEW <= found.created_at <= until + CLOCK_SKEW
-        ]
-        sid = next((found.sid for found in listed if found.body == message.body), None)
-        if sid is not None:
-            outcome = Outcome(LedgerState.SENT, twilio_sid=sid, body=message.body)
-        elif (template_sid := message.template_sid(self._templates)) is not None and (
-            sid := await self._unclaimed(message.to, listed)
-        ) is not None:
-            outcome = Outcome(LedgerState.SENT, twilio_sid=sid, template_sid=template_sid)
-        else:
-            return None
-        DUPLICATES_AVOIDED.inc()
-        log.info("a %s message was sent before (%s); not sent again", message.kind.value, sid)
-        return outcome
-
-    async def _unclaimed(self, to: str, listed: list[Listed]) -> str | None:
-        if not listed:
-            return None
-        held = await self._ledger.held_sids(to, [found.sid for found in listed])
-        unclaimed = [found for found in listed if found.sid not in held]
-        return min(unclaimed, key=lambda found: found.created_at).sid if unclaimed else None
-
-    async def _send(self, message: CustomerMessage) -> Outcome:
-        template_sid = message.template_sid(self._templates)
-        placed_at = (
-            await self._ledger.placed_at(message.order_id) if message.order_id is not None else None
-        )
-        outside = is_outside_window(placed_at, self._clock(), self._window)
-        started = time.monotonic()
-        try:
-            if outside and template_sid is not None:
-                TEMPLATE_FALLBACKS.labels("window").inc()
-                return await self._send_template(message, template_sid)
-            try:
-                sid = await self._messenger.send(
-                    message.to,
-                    body=message.body,
-                    from_=message.sender,
-                    media_url=message.media_url,
-                )
-                return Outcome(LedgerState.SENT, twilio_sid=sid, body=message.body)
-            except GatewayRefused as error:
-                if error.code != OUTSIDE_WINDOW or template_sid is None:
-                    raise
-                TEMPLATE_FALLBACKS.labels(OUTSIDE_WINDOW).inc()
-                return await self._send_template(message, template_sid)
-        except GatewayRefused as error:
-            return self._refused(message, error)
-        except (GatewayError, httpx.TransportError) as error:
-            log.warning(
-                "%s message for order %s waits: Twilio unavailable (%s)",
-                message.kind.value,
-                message.order_id,
-                _code(error),
-            )
-            return Outcome(LedgerState.WAITING, error_code=_code(error))
-        finally:
-            SEND_SECONDS.observe(time.monotonic() - started)
-
-    async def _send_template(self, message: CustomerMessage, template_sid: str) -> Outcome:
-        sid = await self._messenger.send(
-            message.to,
-            content_sid=template_sid,
-            content_variables=message.template_variables,
-            from_=message.sender,
-        )
-        return Outcome(LedgerState.SENT, twilio_sid=sid, template_sid=template_sid)
-
-    def _refused(self, message: CustomerMessage, error: GatewayRefused) -> Outcome:
-        log.warning(
-            "%s message to %s for order %s not sent (%s, permanent): %s",
-            message.kind.value,
-            _masked(message.to),
-            message.order_id,
-            error.code,
-            error.description,
-        )
-        return Outcome(
-            LedgerState.FAILED,
-            body=message.body,
-            error_code=error.code,
-            error_message=error.description,
-            permanent=True,
-        )
-
     def _twilio_failed_lately(self, now: datetime) -> bool:
         return self._unavailable_until is not None and now < self._unavailable_until
 
@@ -409,12 +308,3 @@ class NotificationService:
         """Microseconds since the epoch, strictly increasing within this process."""
         self._last_position = max(int(now.timestamp() * 1_000_000), self._last_position + 1)
         return self._last_position
-
-
-def _code(error: Exception) -> str:
-    return error.code if isinstance(error, GatewayError) else type(error).__name__
-
-
-def _masked(phone: str) -> str:
-    """A phone number fit for logs: `+5511*****4321`."""
-    return phone[:5] + "*" * max(len(phone) - 9, 0) + phone[-4:]
