@@ -1,7 +1,8 @@
 """The idempotent consumer and its dead-letter policy, the same in all four services.
 
 A message is decoded (one that cannot be read, whatever the reason, is dead-lettered at once),
-skipped if its `eventId` was already handled, handed to the service, and recorded as handled.
+skipped if its `eventId` was already handled, handed to the service, and recorded as handled
+(unless the subscription's handler takes that message once by itself: `takes_once`).
 A failing handler is retried with backoff; a permanent failure, or one that outlasts its
 retries, goes to `<topic>.dlq` with the error in headers and is not recorded, so that a replay
 from the DLQ is handled. When a dependency is unreachable the message is not dead-lettered: the
@@ -113,6 +114,10 @@ class Subscription(Generic[M]):
     answer_malformed: Answer | None = None
     listener: ConsumerRebalanceListener | None = None
     """Told when partitions are assigned or revoked (the scheduler loads its timers then)."""
+    takes_once: Callable[[M], bool] | None = None
+    """The messages whose handler takes each event once by itself (its one write is keyed by
+    the event, so a second delivery changes nothing): the consumer keeps no processed-event
+    record for them, two round trips fewer per message."""
 
 
 class IdempotentConsumer(Generic[M]):
@@ -204,7 +209,9 @@ class IdempotentConsumer(Generic[M]):
 
     async def _handled(self, message: M, received: ReceivedRecord) -> str:
         event_id, scope = str(message.event_id), self._scope(received)
-        if await self._processed.contains(scope, event_id):
+        takes_once = self.subscription.takes_once
+        recorded = takes_once is None or not takes_once(message)
+        if recorded and await self._processed.contains(scope, event_id):
             log.info("%s: event %s already handled, skipped", self.name, event_id)
             return "duplicate"
         try:
@@ -219,7 +226,8 @@ class IdempotentConsumer(Generic[M]):
             # Not recorded as processed: a replay from the DLQ, once fixed, must be handled.
             await self._dead_letter(received, error)
             return "dead_lettered"
-        await self._processed.add(scope, event_id, self._clock())
+        if recorded:
+            await self._processed.add(scope, event_id, self._clock())
         return "handled"
 
     async def _dead_letter(self, received: ReceivedRecord, error: BaseException) -> None:

@@ -273,6 +273,32 @@ async def test_a_pattern_subscription_dedupes_event_ids_per_topic() -> None:
     assert handled == ["t.store-1", "t.store-2"]
 
 
+async def test_messages_a_handler_takes_once_by_itself_leave_no_processed_record() -> None:
+    handled: list[str] = []
+
+    async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
+        handled.append(message.timer_id)
+
+    processed = InMemoryProcessedEvents()
+    consumer = IdempotentConsumer(
+        Subscription(
+            "unit",
+            lambda value: decode_as(value, CancelTimer),
+            handler,
+            takes_once=lambda message: message.timer_id == "self-deduped",
+        ),
+        processed=processed,
+        dead_letters=RecordingSink(),
+        settings=ConsumerSettings(attempts=3),
+    )
+    by_itself = cancel_timer().model_copy(update={"timer_id": "self-deduped"})
+    recorded = cancel_timer()
+    for message in (by_itself, by_itself, recorded, recorded):
+        await consumer.handle(received(message))
+    assert handled == ["self-deduped", "self-deduped", recorded.timer_id]
+    assert processed.ids == {("unit", str(recorded.event_id))}
+
+
 async def test_an_unreachable_database_leaves_the_message_for_redelivery_not_the_dlq() -> None:
     calls = []
 
