@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -22,6 +22,7 @@ from shared.outbox import (
     with_outbox,
 )
 from shared.records import OutgoingRecord
+from shared.runtime import Clock, utc_now
 
 COLLECTION = "orders"
 
@@ -52,9 +53,18 @@ INDEXES = {
             [("paymentStatus", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)],
             name="payment_status_created",
         ),
+        # Serves the look-ups' windows on FerretDB (a range on one field is served by the btree
+        # its PostgreSQL backend builds beside a single-field index); MongoDB uses the ones above.
+        IndexModel([("createdAt", DESCENDING)], name="created"),
         OUTBOX_INDEX,
     ]
 }
+
+FIRST_WINDOW = timedelta(hours=1)
+"""How far back from where its page starts a look-up reads first."""
+WIDENING = 4
+BOUNDED_WINDOWS = 8
+"""Windows before the last, open-ended one: together about 2.5 years back from the page's start."""
 
 _BOOKKEEPING = {OUTBOX, PENDING_SINCE, "_id"}
 
@@ -87,12 +97,30 @@ def filter_of(query: OrderQuery) -> dict[str, Any]:
     return found
 
 
+def windows(query: OrderQuery, now: datetime) -> Iterator[dict[str, Any]]:
+    """The `createdAt` filters of a look-up's windows back from its cursor (or now), newest
+    first, each WIDENING times wider than the one before, the last open-ended."""
+    if query.before is None:
+        start, newest = now, {}
+    else:
+        start, newest = query.before[0], {"$lte": query.before[0]}
+    width = FIRST_WINDOW
+    oldest = start - width
+    yield {"createdAt": newest | {"$gte": oldest}}
+    for _ in range(BOUNDED_WINDOWS - 1):
+        width *= WIDENING
+        yield {"createdAt": {"$gte": oldest - width, "$lt": oldest}}
+        oldest -= width
+    yield {"createdAt": {"$lt": oldest}}
+
+
 class MongoOrderRepository:
     """The order repository on MongoDB (or FerretDB); each write holds the order's lock."""
 
-    def __init__(self, database: Database, relay: OutboxRelay) -> None:
+    def __init__(self, database: Database, relay: OutboxRelay, clock: Clock = utc_now) -> None:
         self.collection = database[COLLECTION]
         self._outbox = relay.attach(self.collection)
+        self._clock = clock
 
     async def get(self, order_id: str) -> Order | None:
         found = await self.collection.find_one({"_id": order_id}, {OUTBOX: 0})
@@ -120,9 +148,17 @@ class MongoOrderRepository:
         await self._outbox.publish(order_id)
 
     async def find(self, query: OrderQuery) -> list[Order]:
-        cursor = (
-            self.collection.find(filter_of(query), {OUTBOX: 0})
-            .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
-            .limit(query.limit)
-        )
-        return [from_document(document) async for document in cursor]
+        # FerretDB reads and sorts in its own process every document a find matches: reading
+        # newest-first windows until the page is full costs about the page, not the key's history.
+        found: list[Order] = []
+        matching = filter_of(query)
+        for window in windows(query, self._clock()):
+            cursor = (
+                self.collection.find(matching | window, {OUTBOX: 0})
+                .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
+                .limit(query.limit - len(found))
+            )
+            found += [from_document(document) async for document in cursor]
+            if len(found) >= query.limit:
+                break
+        return found
