@@ -16,7 +16,11 @@ from services.order.adapters.in_memory import (
     InMemoryStoreConfigRepository,
 )
 from services.order.adapters.mongo_order_numbers import MongoOrderNumbers
-from services.order.adapters.mongo_order_repository import FIRST_WINDOW, MongoOrderRepository
+from services.order.adapters.mongo_order_repository import (
+    FIRST_WINDOW,
+    MongoOrderRepository,
+    reach_after,
+)
 from services.order.adapters.mongo_store_config_repository import MongoStoreConfigRepository
 from services.order.domain.errors import ConcurrencyConflict
 from services.order.domain.order import Order, new_order
@@ -318,6 +322,16 @@ async def test_a_phone_whose_orders_are_all_years_old_gets_them_newest_first(
         ["old-3", "old-2"],
         ["old-1"],
     ]
+
+
+def test_a_look_up_widens_its_window_to_fill_the_page_twice_over_and_opens_it_past_a_year() -> None:
+    hour = timedelta(hours=1)
+
+    assert reach_after(hour, found=0, limit=50) == 32 * hour
+    assert reach_after(hour, found=10, limit=50) == 10 * hour
+    assert reach_after(hour, found=49, limit=50) == hour * 100 / 49
+    assert reach_after(10 * hour, found=1, limit=50) == 320 * hour
+    assert reach_after(timedelta(days=12), found=0, limit=50) is None
 
 
 async def test_a_store_config_is_put_read_back_replaced_and_its_records_published_once(

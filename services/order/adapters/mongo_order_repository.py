@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,9 +62,10 @@ INDEXES = {
 
 FIRST_WINDOW = timedelta(hours=1)
 """How far back from where its page starts a look-up reads first."""
-WIDENING = 4
-BOUNDED_WINDOWS = 8
-"""Windows before the last, open-ended one: together about 2.5 years back from the page's start."""
+EMPTY_WIDENING = 32
+"""How many times further back the next window reaches while nothing matched yet."""
+LAST_BOUNDED = timedelta(days=366)
+"""No window but the last, open-ended one reaches further back from where the page starts."""
 
 _BOOKKEEPING = {OUTBOX, PENDING_SINCE, "_id"}
 
@@ -97,21 +98,11 @@ def filter_of(query: OrderQuery) -> dict[str, Any]:
     return found
 
 
-def windows(query: OrderQuery, now: datetime) -> Iterator[dict[str, Any]]:
-    """The `createdAt` filters of a look-up's windows back from its cursor (or now), newest
-    first, each WIDENING times wider than the one before, the last open-ended."""
-    if query.before is None:
-        start, newest = now, {}
-    else:
-        start, newest = query.before[0], {"$lte": query.before[0]}
-    width = FIRST_WINDOW
-    oldest = start - width
-    yield {"createdAt": newest | {"$gte": oldest}}
-    for _ in range(BOUNDED_WINDOWS - 1):
-        width *= WIDENING
-        yield {"createdAt": {"$gte": oldest - width, "$lt": oldest}}
-        oldest -= width
-    yield {"createdAt": {"$lt": oldest}}
+def reach_after(reach: timedelta, found: int, limit: int) -> timedelta | None:
+    """How far back from the page's start the next window reaches: as far as the matches so far
+    say fills the page twice over, at most EMPTY_WIDENING times; None (open-ended) past a year."""
+    further = reach * (min(EMPTY_WIDENING, 2 * limit / found) if found else EMPTY_WIDENING)
+    return further if further <= LAST_BOUNDED else None
 
 
 class MongoOrderRepository:
@@ -149,16 +140,22 @@ class MongoOrderRepository:
 
     async def find(self, query: OrderQuery) -> list[Order]:
         # FerretDB reads and sorts in its own process every document a find matches: reading
-        # newest-first windows until the page is full costs about the page, not the key's history.
+        # newest-first windows on createdAt until the page is full costs about the page, not the
+        # key's whole history (MongoDB would stop at the page on its own).
+        start = self._clock() if query.before is None else query.before[0]
+        within: dict[str, Any] = {} if query.before is None else {"$lte": start}
+        reach: timedelta | None = FIRST_WINDOW
         found: list[Order] = []
-        matching = filter_of(query)
-        for window in windows(query, self._clock()):
+        while True:
+            if reach is not None:
+                within["$gte"] = start - reach
             cursor = (
-                self.collection.find(matching | window, {OUTBOX: 0})
+                self.collection.find(filter_of(query) | {"createdAt": within}, {OUTBOX: 0})
                 .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
                 .limit(query.limit - len(found))
             )
             found += [from_document(document) async for document in cursor]
-            if len(found) >= query.limit:
-                break
-        return found
+            if reach is None or len(found) >= query.limit:
+                return found
+            within = {"$lt": start - reach}
+            reach = reach_after(reach, len(found), query.limit)
