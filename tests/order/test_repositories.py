@@ -309,19 +309,23 @@ async def test_a_store_without_orders_has_no_page(subject: Subject) -> None:
     assert await subject.orders.find(replace(store, before=(NOW, "zzz"))) == []
 
 
-async def test_a_phone_whose_orders_are_all_years_old_gets_them_newest_first(
-    subject: Subject,
-) -> None:
+@pytest.mark.parametrize(
+    "query",
+    [
+        OrderQuery(phone_number=OTHER_PHONE, limit=2),
+        OrderQuery(client_id=CLIENT, store_id="store-2", limit=2),
+    ],
+    ids=["a person's, in one find", "a store's, through every window"],
+)
+async def test_orders_all_years_old_come_newest_first(subject: Subject, query: OrderQuery) -> None:
     years = timedelta(days=365)
     for n in range(5):
         await subject.orders.add(placed_ago(f"recent-{n}", timedelta(minutes=n)), [], T0)
     for order_id, ago in [("old-1", 4 * years), ("old-2", 3 * years), ("old-3", 3 * years)]:
-        await subject.orders.add(placed_ago(order_id, ago, phone_number=OTHER_PHONE), [], T0)
+        old = placed_ago(order_id, ago, phone_number=OTHER_PHONE, store_id="store-2")
+        await subject.orders.add(old, [], T0)
 
-    assert await pages(subject, OrderQuery(phone_number=OTHER_PHONE, limit=2)) == [
-        ["old-3", "old-2"],
-        ["old-1"],
-    ]
+    assert await pages(subject, query) == [["old-3", "old-2"], ["old-1"]]
 
 
 def test_a_look_up_widens_its_window_to_fill_the_page_twice_over_and_opens_it_past_a_year() -> None:
