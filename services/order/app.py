@@ -38,7 +38,7 @@ POS_TOPIC_PARTITIONS = 1
 def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(SERVICE, settings, clock)
-    orders = MongoOrderRepository(runtime.database, runtime.relay)
+    orders = MongoOrderRepository(runtime.database, runtime.relay, clock)
     service = OrderService(
         orders,
         MongoStoreConfigRepository(runtime.database, runtime.relay),
