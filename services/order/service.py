@@ -35,6 +35,7 @@ from services.order.ports import (
     StoreConfigRepository,
     StoreTopics,
 )
+from services.order.recent_configs import RecentConfigs
 from shared.contracts.orders import (
     CancelOrder,
     ChangePaymentMethod,
@@ -85,9 +86,11 @@ class OrderService:
         store_topics: StoreTopics,
         clock: Callable[[], datetime],
         new_id: Callable[[], UUID] = uuid.uuid4,
+        recent_configs: RecentConfigs | None = None,
     ) -> None:
         self._orders = orders
         self._configs = configs
+        self._recent_configs = recent_configs or RecentConfigs(max_age_s=0)
         self._numbers = numbers
         self._sink = sink
         self._store_topics = store_topics
@@ -345,7 +348,14 @@ class OrderService:
     # Store configurations and queries
 
     async def config_of(self, client_id: str, store_id: str) -> StoreOrderConfig:
-        """The store's configuration, or the source design's defaults when it has none."""
+        """The store's configuration a decision follows, or the source design's defaults when it
+        has none: as this replica wrote it, or read at most ORDER_STORE_CONFIG_MAX_AGE_S ago."""
+        return await self._recent_configs.get(
+            (client_id, store_id), lambda: self.stored_config_of(client_id, store_id)
+        )
+
+    async def stored_config_of(self, client_id: str, store_id: str) -> StoreOrderConfig:
+        """The store's configuration as stored now (what a reader edits), or the defaults."""
         found = await self._configs.get(client_id, store_id)
         return found or StoreOrderConfig.default_for(client_id, store_id)
 
@@ -362,7 +372,11 @@ class OrderService:
             store_id=config.store_id,
             config=config,
         )
-        await self._configs.put(config, records_of([changed]), now)
+        await self._recent_configs.write(
+            (config.client_id, config.store_id),
+            config,
+            lambda: self._configs.put(config, records_of([changed]), now),
+        )
         await self._configs.publish(config.client_id, config.store_id)
         return config
 
