@@ -16,8 +16,8 @@ REMEMBERED_STORES = 10_000
 
 
 class RecentConfigs:
-    """Each store's configuration as read at most `max_age_s` ago, or
-    as this replica last wrote it: another replica's change is seen within `max_age_s`."""
+    """Each store's configuration as read at most `max_age_s` ago, or as this replica last
+    wrote it: another replica's change is followed within `max_age_s`."""
 
     def __init__(self, max_age_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._max_age_s = max_age_s
