@@ -7,19 +7,13 @@ import asyncio
 
 import pytest
 
-from services.order.adapters.in_memory import (
-    InMemoryOrderNumbers,
-    InMemoryOrderRepository,
-    InMemoryStoreConfigRepository,
-    InMemoryStoreTopics,
-)
 from services.order.recent_configs import RecentConfigs
-from services.order.service import OrderService
 from shared.contracts.orders import OrderRejected
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import PaymentMethod, ReasonCode
-from tests.builders import CLIENT, STORE, now, place_order
-from tests.sinks import RecordingSink, messages
+from tests.builders import CLIENT, STORE, place_order
+from tests.order.twins import OrderTwins
+from tests.sinks import messages
 
 MAX_AGE_S = 5.0
 STORE_KEY = (CLIENT, STORE)
@@ -127,21 +121,8 @@ async def test_a_maximum_age_of_zero_reads_the_database_for_every_decision() -> 
 
 
 async def test_the_writing_replica_follows_its_change_at_once_another_within_the_max_age() -> None:
-    ticks, sink = Ticks(), RecordingSink()
-    orders, configs = InMemoryOrderRepository(sink), InMemoryStoreConfigRepository(sink)
-
-    def replica() -> OrderService:
-        return OrderService(
-            orders,
-            configs,
-            numbers=InMemoryOrderNumbers(),
-            sink=sink,
-            store_topics=InMemoryStoreTopics(),
-            clock=now,
-            recent_configs=RecentConfigs(MAX_AGE_S, ticks),
-        )
-
-    writer, other = replica(), replica()
+    ticks, twins = Ticks(), OrderTwins()
+    writer, other = (twins.replica(RecentConfigs(MAX_AGE_S, ticks)) for _ in range(2))
     for service in (writer, other):
         assert (
             PaymentMethod.PIX in (await service.config_of(CLIENT, STORE)).accepted_payment_methods
@@ -156,6 +137,6 @@ async def test_the_writing_replica_follows_its_change_at_once_another_within_the
     ticks.now += 0.01
     await other.place(place_order("PIX"))
 
-    refusals = [answer.reason_code for answer in messages(sink.records, OrderRejected)]
+    refusals = [answer.reason_code for answer in messages(twins.sink.records, OrderRejected)]
     assert refusals == [ReasonCode.PAYMENT_METHOD_NOT_ACCEPTED] * 2
-    assert len(orders.orders) == 1
+    assert len(twins.orders.orders) == 1
