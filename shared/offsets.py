@@ -54,7 +54,10 @@ class HandledOffsets:
     async def _commit_later(self) -> None:
         await asyncio.sleep(self._interval_s)
         self._later = None
-        await self.commit()
+        try:
+            await self.commit()
+        except Exception:  # nobody awaits this task: those messages come again, are skipped
+            log.exception("%s: committing offsets failed", self._name)
 
     async def commit(self, only: set[TopicPartition] | None = None) -> None:
         """Commits the noted positions (of `only` these partitions); a position whose partition

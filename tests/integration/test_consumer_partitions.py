@@ -205,11 +205,8 @@ async def test_a_message_whose_database_is_away_comes_again_before_the_next(
     assert tries["p0:1"] == 5
 
 
-async def test_a_backlog_is_committed_in_a_few_commits_and_its_end_at_once(
-    kafka_bootstrap: str, new_topics: NewTopics, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    [topic] = await new_topics("scheduler.commands", partitions=1)
-    backlog = 3 * COMMIT_EVERY
+def commits_made(monkeypatch: pytest.MonkeyPatch) -> list[dict[TopicPartition, int]]:
+    """The offsets of every commit made from now on, in order."""
     commits: list[dict[TopicPartition, int]] = []
     commit = AIOKafkaConsumer.commit
 
@@ -218,6 +215,15 @@ async def test_a_backlog_is_committed_in_a_few_commits_and_its_end_at_once(
         await commit(consumer, offsets)
 
     monkeypatch.setattr(AIOKafkaConsumer, "commit", counted)
+    return commits
+
+
+async def test_a_backlog_is_committed_in_a_few_commits_and_its_end_at_once(
+    kafka_bootstrap: str, new_topics: NewTopics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [topic] = await new_topics("scheduler.commands", partitions=1)
+    backlog = 3 * COMMIT_EVERY
+    commits = commits_made(monkeypatch)
     handled: list[int] = []
 
     async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
@@ -245,14 +251,7 @@ async def test_a_caught_up_worker_leaves_its_commit_for_later_and_makes_it_at_st
 ) -> None:
     [topic] = await new_topics("scheduler.commands", partitions=1)
     monkeypatch.setattr("shared.offsets.COMMIT_INTERVAL_S", 3600.0)  # later: after the stop
-    commits: list[dict[TopicPartition, int]] = []
-    commit = AIOKafkaConsumer.commit
-
-    async def counted(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-        commits.append(offsets)
-        await commit(consumer, offsets)
-
-    monkeypatch.setattr(AIOKafkaConsumer, "commit", counted)
+    commits = commits_made(monkeypatch)
     handled: list[int] = []
 
     async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
