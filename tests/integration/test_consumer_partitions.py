@@ -4,6 +4,7 @@ committed after handling, and a second instance joining and leaving while messag
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
@@ -18,7 +19,7 @@ from shared.consumer import Handler, IdempotentConsumer, ReceivedRecord, Subscri
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
 from shared.mongo import Database
-from shared.offsets import COMMIT_EVERY
+from shared.offsets import COMMIT_EVERY, HandledOffsets, commit_all
 from shared.processed_events import InMemoryProcessedEvents, MongoProcessedEvents, ProcessedEvents
 from shared.records import OutgoingRecord
 from shared.settings import ConsumerSettings
@@ -54,8 +55,10 @@ def consuming(
     *,
     workers: int = WORKERS,
     listener: ConsumerRebalanceListener | None = None,
+    offsets: list[HandledOffsets] | None = None,
 ) -> Callable[[KafkaBroker], None]:
-    """What `running_broker` sets up: `handler` on `topic` as the services subscribe."""
+    """What `running_broker` sets up: `handler` on `topic` as the services subscribe (its
+    workers' offsets added to `offsets`)."""
 
     def setup(broker: KafkaBroker) -> None:
         subscription = Subscription(
@@ -69,7 +72,7 @@ def consuming(
         consumer = IdempotentConsumer(
             subscription, processed=processed, dead_letters=BrokerSink(broker), settings=settings
         )
-        subscribe(broker, consumer)
+        (offsets if offsets is not None else []).extend(subscribe(broker, consumer))
 
     return setup
 
@@ -202,11 +205,8 @@ async def test_a_message_whose_database_is_away_comes_again_before_the_next(
     assert tries["p0:1"] == 5
 
 
-async def test_a_backlog_is_committed_in_a_few_commits_and_its_end_at_once(
-    kafka_bootstrap: str, new_topics: NewTopics, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    [topic] = await new_topics("scheduler.commands", partitions=1)
-    backlog = 3 * COMMIT_EVERY
+def commits_made(monkeypatch: pytest.MonkeyPatch) -> list[dict[TopicPartition, int]]:
+    """The offsets of every commit made from now on, in order."""
     commits: list[dict[TopicPartition, int]] = []
     commit = AIOKafkaConsumer.commit
 
@@ -215,6 +215,15 @@ async def test_a_backlog_is_committed_in_a_few_commits_and_its_end_at_once(
         await commit(consumer, offsets)
 
     monkeypatch.setattr(AIOKafkaConsumer, "commit", counted)
+    return commits
+
+
+async def test_a_backlog_is_committed_in_a_few_commits_and_its_end_at_once(
+    kafka_bootstrap: str, new_topics: NewTopics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [topic] = await new_topics("scheduler.commands", partitions=1)
+    backlog = 3 * COMMIT_EVERY
+    commits = commits_made(monkeypatch)
     handled: list[int] = []
 
     async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
@@ -235,6 +244,35 @@ async def test_a_backlog_is_committed_in_a_few_commits_and_its_end_at_once(
 
     assert handled == list(range(backlog))
     assert 3 <= len(commits) <= 5  # one per message was 150
+
+
+async def test_a_caught_up_worker_leaves_its_commit_for_later_and_makes_it_at_stop(
+    kafka_bootstrap: str, new_topics: NewTopics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [topic] = await new_topics("scheduler.commands", partitions=1)
+    monkeypatch.setattr("shared.offsets.COMMIT_INTERVAL_S", 3600.0)  # later: after the stop
+    commits = commits_made(monkeypatch)
+    handled: list[int] = []
+
+    async def handler(message: CancelTimer, received: ReceivedRecord) -> None:
+        handled.append(sequence_of(message))
+
+    workers: list[HandledOffsets] = []
+    group, sent = f"test-partitions-{topic}", 5
+    async with running_broker(
+        kafka_bootstrap,
+        consuming(topic, handler, InMemoryProcessedEvents(), workers=1, offsets=workers),
+    ) as broker:
+        await settled(kafka_bootstrap, group, 1)
+        for sequence in range(sent):  # one at a time: the partition caught up after each
+            await send(broker, topic, 0, cancel_timer("r", sequence))
+            await eventually(
+                functools.partial(handled.__contains__, sequence), what="handled", timeout=60
+            )
+        assert len(commits) < sent  # one per message was five (a rebalance commits, if any)
+        await commit_all(workers)
+        assert commits[-1] == {TopicPartition(topic, 0): sent}
+    assert await committed(kafka_bootstrap, group, topic, sent)
 
 
 async def committed(bootstrap: str, group: str, topic: str, offset: int) -> bool:
