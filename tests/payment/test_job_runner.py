@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -91,6 +91,47 @@ async def test_no_more_than_the_overall_bound_run_at_once_whatever_the_restauran
         handler.gate(client).set()
     await eventually(lambda: len(handler.done) == 6, what="every job run")
     assert handler.most_overall == 4
+
+
+class CountedJobQueue(InMemoryJobQueue):
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    async def due(
+        self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
+    ) -> list[Job]:
+        self.looks += 1
+        return await super().due(kind, now, limit, skip_clients=skip_clients)
+
+
+async def test_a_job_offered_with_a_lane_free_runs_at_once_and_is_not_looked_for() -> None:
+    queue = CountedJobQueue()
+    handler = Handler(jobs=queue)
+    policy = PaymentPolicy(jobs_in_flight=4, jobs_per_restaurant=2, poll_interval_s=600)
+    runner = JobRunner(handler.jobs, InMemoryWebhookInbox(), policy, lambda: NOW)
+    loop = asyncio.create_task(runner.run(CHARGE_JOB, handler))
+    try:
+        await eventually(lambda: queue.looks == 1, what="the loop's first look")
+        handler.gate("a").set()
+        for n in range(2):
+            await handler.jobs.put(job("a", n))
+            runner.offer(job("a", n))
+        await eventually(lambda: len(handler.done) == 2, what="both offered jobs run")
+        assert queue.looks == 1
+
+        # Its restaurant's lanes taken: the loop is woken, and runs it once a lane frees.
+        handler.gate("a").clear()
+        for n in range(2, 5):
+            await handler.jobs.put(job("a", n))
+            runner.offer(job("a", n))
+        await eventually(lambda: handler.running["a"] == 2, what="two lanes taken")
+        handler.gate("a").set()
+        await eventually(lambda: len(handler.done) == 5, what="the third run later")
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+    assert handler.most["a"] == 2
 
 
 def test_a_lane_is_taken_once_per_key_and_freed_when_its_job_ends() -> None:

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -75,6 +75,7 @@ class World:
     sink: RecordingSink
     asaas: httpx.AsyncClient
     restaurants: Restaurants
+    inbox: InMemoryWebhookInbox
 
     def replica(self) -> PaymentUseCases:
         """Another process of the service: the same records, jobs and Asaas, locks of its own."""
@@ -127,10 +128,11 @@ async def world() -> AsyncIterator[World]:
     sink = RecordingSink()
     payments = InMemoryPaymentRepository(sink)
     jobs = InMemoryJobQueue()
+    inbox = InMemoryWebhookInbox()
     use_cases = build_use_cases(
         payments,
         jobs,
-        InMemoryWebhookInbox(),
+        inbox,
         InMemoryPixImageStore(),
         restaurants,
         PaymentPolicy(),
@@ -139,7 +141,7 @@ async def world() -> AsyncIterator[World]:
     asaas = httpx.AsyncClient(
         transport=transport, base_url=EMULATOR, headers={"access_token": API_KEY}
     )
-    yield World(use_cases, payments, jobs, sink, asaas, restaurants)
+    yield World(use_cases, payments, jobs, sink, asaas, restaurants, inbox)
     await asaas.aclose()
     await clients.close()
 
@@ -260,6 +262,97 @@ async def test_a_webhook_that_beats_the_saved_charge_is_applied_once_the_charge_
     stored = await world.payments.get(record_id(CLIENT, order_id))
     assert stored is not None
     assert stored.payment.status is ChargeStatus.PAID
+
+
+def pending_payment(order_id: str, charge_id: str) -> PaymentRecord:
+    return PaymentRecord(
+        payment=Payment(
+            order_id=order_id,
+            client_id=CLIENT,
+            store_id="s-1",
+            method=PaymentMethod.PIX,
+            amount_cents=100,
+            status=ChargeStatus.PENDING,
+            created_at=now(),
+            payment_id=charge_id,
+        ),
+        correlation_id="turn-7",
+        causation_id="cause-7",
+        time_zone="America/Sao_Paulo",
+    )
+
+
+def received(event_id: str, order_id: str, charge_id: str) -> dict[str, Any]:
+    charge = {"id": charge_id, "externalReference": order_id, "status": "RECEIVED"}
+    return {"id": event_id, "event": "PAYMENT_RECEIVED", "payment": charge}
+
+
+async def run_webhook_jobs(world: World) -> None:
+    for job in await world.jobs.due(WEBHOOK_JOB, now(), 100):
+        await world.use_cases.asaas_updates.process_webhook(job)
+
+
+async def test_a_webhook_stored_by_a_process_that_died_before_its_job_is_queued_on_redelivery(
+    world: World,
+) -> None:
+    await world.payments.insert(pending_payment("order-died", "pay_died"), [])
+    payload = received("evt_died", "order-died", "pay_died")
+    # What the process that died left: the event stored, no job, no answer to Asaas.
+    await world.inbox.add(f"{CLIENT}:evt_died", {"receivedAt": now()})
+
+    updates = world.use_cases.asaas_updates
+    assert await updates.receive_webhook(CLIENT, payload, "{}") == "duplicate"
+    await run_webhook_jobs(world)
+
+    assert world.sink.types() == ["PaymentSucceeded"]
+    assert await world.inbox.processed(f"{CLIENT}:evt_died")
+
+
+async def test_a_webhook_redelivered_after_it_was_processed_queues_no_job_and_pays_once(
+    world: World,
+) -> None:
+    await world.payments.insert(pending_payment("order-again", "pay_again"), [])
+    payload = received("evt_again", "order-again", "pay_again")
+    updates = world.use_cases.asaas_updates
+    assert await updates.receive_webhook(CLIENT, payload, "{}") == "accepted"
+    await run_webhook_jobs(world)
+
+    assert await updates.receive_webhook(CLIENT, payload, "{}") == "duplicate"
+    assert await world.jobs.due(WEBHOOK_JOB, now(), 100) == []
+    assert world.sink.types() == ["PaymentSucceeded"]
+
+
+async def test_a_webhook_reads_its_payment_once_when_nothing_else_changes_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await world.payments.insert(pending_payment("order-once", "pay_once"), [])
+    reads: list[str] = []
+    get = world.payments.get
+
+    async def counted(key: str) -> PaymentRecord | None:
+        reads.append(key)
+        return await get(key)
+
+    monkeypatch.setattr(world.payments, "get", counted)
+    payload = received("evt_once", "order-once", "pay_once")
+    await world.use_cases.asaas_updates.receive_webhook(CLIENT, payload, "{}")
+    await run_webhook_jobs(world)
+
+    assert world.sink.types() == ["PaymentSucceeded"]
+    assert reads == [record_id(CLIENT, "order-once")]
+
+
+async def test_a_webhook_for_a_charge_its_reference_does_not_hold_is_not_applied_to_that_payment(
+    world: World,
+) -> None:
+    await world.payments.insert(pending_payment("order-two", "pay_first"), [])
+    reference_says_second = received("evt_first", "order-two", "pay_second")
+    await world.use_cases.asaas_updates.receive_webhook(CLIENT, reference_says_second, "{}")
+    await run_webhook_jobs(world)
+
+    assert world.sink.types() == []
+    [retry] = await world.jobs.due(WEBHOOK_JOB, now() + timedelta(minutes=1), 100)
+    assert retry.attempts == 1
 
 
 async def test_credentials_that_cannot_be_decrypted_read_as_missing() -> None:
