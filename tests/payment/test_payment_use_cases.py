@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet, MultiFernet
+from pydantic import SecretStr
 
 from deploy.emulators.asaas.app import build_app as build_emulator
 from services.payment.adapters.asaas_client import AsaasClients, HttpAsaasAccount
@@ -639,3 +640,77 @@ async def test_a_cancel_payment_for_a_charge_never_recorded_deletes_the_one_asaa
     assert (await world.asaas.get(f"/v3/payments/{made['id']}")).json()["deleted"] is True
     assert world.jobs.jobs == {}
     assert world.sink.records == []
+
+
+class CountedCredentials(InMemoryCredentialsRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get(self, client_id: str) -> StoredCredentials | None:
+        self.reads += 1
+        return await super().get(client_id)
+
+
+async def _token_checker() -> tuple[Restaurants, Restaurants, CountedCredentials, list[datetime]]:
+    """Two replicas' Restaurants on one store of credentials, and the clock they read."""
+    cipher = MultiFernet([Fernet(Fernet.generate_key())])
+    repository = CountedCredentials()
+    await repository.put(
+        StoredCredentials(
+            client_id=CLIENT,
+            api_key_encrypted=cipher.encrypt(API_KEY.encode()).decode(),
+            webhook_token_encrypted=cipher.encrypt(b"old-token").decode(),
+            base_url=f"{EMULATOR}/v3",
+            webhook_id=None,
+            webhook_url="",
+            updated_at=now(),
+        )
+    )
+    clock = [now()]
+    emulator = httpx.ASGITransport(app=build_emulator())
+    replicas = [
+        Restaurants(
+            repository,
+            cipher,
+            AsaasClients(GatewaySettings(timeout_s=2, attempts=1), transport=emulator),
+            public_base_url="http://127.0.0.1:8082",
+            webhook_email="",
+            clock=lambda: clock[0],
+            webhook_token_trust=timedelta(seconds=5),
+        )
+        for _ in range(2)
+    ]
+    return replicas[0], replicas[1], repository, clock
+
+
+async def test_a_webhook_token_that_matched_is_taken_without_a_read_until_its_trust_runs_out() -> (
+    None
+):
+    restaurants, _, repository, clock = await _token_checker()
+    assert await restaurants.webhook_token_matches(CLIENT, "old-token")
+    assert await restaurants.webhook_token_matches(CLIENT, "old-token")
+    assert repository.reads == 1
+    assert not await restaurants.webhook_token_matches(CLIENT, "wrong-token")
+    assert not await restaurants.webhook_token_matches(CLIENT, None)
+    assert repository.reads == 3
+
+    clock[0] += timedelta(seconds=5)
+    assert await restaurants.webhook_token_matches(CLIENT, "old-token")
+    assert repository.reads == 4
+
+
+async def test_a_token_replaced_elsewhere_is_taken_at_once_the_old_one_until_its_trust_ends() -> (
+    None
+):
+    this, other, _, _ = await _token_checker()
+    assert await this.webhook_token_matches(CLIENT, "old-token")
+    assert await other.webhook_token_matches(CLIENT, "old-token")
+
+    await other.configure(CLIENT, SecretStr(API_KEY), SecretStr("new-token"), f"{EMULATOR}/v3")
+
+    assert not await other.webhook_token_matches(CLIENT, "old-token")
+    assert await this.webhook_token_matches(CLIENT, "old-token")  # trusted a moment longer
+    assert await this.webhook_token_matches(CLIENT, "new-token")
+    assert not await this.webhook_token_matches(CLIENT, "old-token")
+    assert await other.webhook_token_matches(CLIENT, "new-token")
