@@ -25,6 +25,12 @@ HOUSEKEEPING_INTERVAL_S = 600.0
 JobHandler = Callable[[Job], Awaitable[None]]
 
 
+def _stored_due(job: Job) -> datetime:
+    """The job's due time as stored (BSON keeps milliseconds), naming its version."""
+    due = job.due_at
+    return due.replace(microsecond=due.microsecond // 1000 * 1000)
+
+
 class Lanes:
     """The jobs of one kind running now: at most `overall`, at most `per_restaurant` of one
     restaurant, never one key twice."""
@@ -32,7 +38,8 @@ class Lanes:
     def __init__(self, overall: int, per_restaurant: int) -> None:
         self._overall = overall
         self._per_restaurant = per_restaurant
-        self._keys: set[str] = set()
+        self._keys: dict[str, datetime] = {}
+        """The keys of the jobs running, each with its version's due time."""
         self._of_restaurant: Counter[str] = Counter()
         self.left_waiting = False
         """The last look left due jobs for want of a lane: look again when one frees."""
@@ -54,6 +61,10 @@ class Lanes:
         bound = self._per_restaurant
         return {client for client, count in self._of_restaurant.items() if count >= bound}
 
+    def runs(self, job: Job) -> bool:
+        """Whether this version of `job` runs here now (not one stored again since)."""
+        return self._keys.get(job.key) == _stored_due(job)
+
     def take(self, job: Job) -> bool:
         """Takes a lane for `job`; False when it runs already, or no lane is free for it."""
         restaurant = self.restaurant(job)
@@ -63,12 +74,12 @@ class Lanes:
             or self._of_restaurant[restaurant] >= self._per_restaurant
         ):
             return False
-        self._keys.add(job.key)
+        self._keys[job.key] = _stored_due(job)
         self._of_restaurant[restaurant] += 1
         return True
 
     def release(self, job: Job) -> None:
-        self._keys.discard(job.key)
+        self._keys.pop(job.key, None)
         restaurant = self.restaurant(job)
         self._of_restaurant[restaurant] -= 1
         if self._of_restaurant[restaurant] <= 0:
@@ -164,8 +175,11 @@ class JobRunner:
             lanes.left_waiting = True
             return []
         due = await self._jobs.due(kind, self._clock(), BATCH, skip_clients=lanes.full())
+        running = [job for job in due if lanes.runs(job)]
         taken = [job for job in due if lanes.take(job)]
-        lanes.left_waiting = len(taken) < len(due) or len(due) == BATCH
+        # A job found while this version of it runs here (offered, still stored) waits for no
+        # lane; a version stored again meanwhile does.
+        lanes.left_waiting = len(taken) + len(running) < len(due) or len(due) == BATCH
         return taken
 
     async def _handle(self, kind: str, handle: JobHandler, job: Job) -> None:

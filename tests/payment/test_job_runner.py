@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Collection
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -155,3 +155,15 @@ def test_jobs_stored_without_their_restaurant_each_get_a_lane_of_their_own() -> 
     legacy = [Job(CHARGE_JOB, f"c:order-{n}", NOW) for n in range(3)]
 
     assert all(lanes.take(old) for old in legacy)
+
+
+def test_a_job_read_back_while_it_runs_is_that_run_but_one_stored_again_is_not() -> None:
+    lanes = Lanes(overall=3, per_restaurant=2)
+    offered = replace(job("a", 1), due_at=NOW + timedelta(microseconds=400))
+    assert lanes.take(offered)
+
+    assert lanes.runs(job("a", 1))  # as stored: milliseconds
+    assert not lanes.runs(replace(offered, due_at=NOW + timedelta(seconds=1)))
+    assert not lanes.take(replace(offered, due_at=NOW + timedelta(seconds=1)))
+    lanes.release(offered)
+    assert not lanes.runs(job("a", 1))
