@@ -106,23 +106,26 @@ class World:
         await self.run_charge_jobs()
 
 
+def stored_credentials(cipher: Fernet | MultiFernet, token: bytes = b"token") -> StoredCredentials:
+    """The restaurant's credentials on the emulator, encrypted with `cipher`."""
+    return StoredCredentials(
+        client_id=CLIENT,
+        api_key_encrypted=cipher.encrypt(API_KEY.encode()).decode(),
+        webhook_token_encrypted=cipher.encrypt(token).decode(),
+        base_url=f"{EMULATOR}/v3",
+        webhook_id=None,
+        webhook_url="",
+        updated_at=now(),
+    )
+
+
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
     transport = httpx.ASGITransport(app=build_emulator())
     clients = AsaasClients(GatewaySettings(timeout_s=2, attempts=3), transport=transport)
     cipher = MultiFernet([Fernet(Fernet.generate_key())])
     credentials = InMemoryCredentialsRepository()
-    await credentials.put(
-        StoredCredentials(
-            client_id=CLIENT,
-            api_key_encrypted=cipher.encrypt(API_KEY.encode()).decode(),
-            webhook_token_encrypted=cipher.encrypt(b"token").decode(),
-            base_url=f"{EMULATOR}/v3",
-            webhook_id=None,
-            webhook_url="",
-            updated_at=now(),
-        )
-    )
+    await credentials.put(stored_credentials(cipher))
     restaurants = Restaurants(
         credentials, cipher, clients, public_base_url="", webhook_email="", clock=now
     )
@@ -359,17 +362,7 @@ async def test_a_webhook_for_a_charge_its_reference_does_not_hold_is_not_applied
 async def test_credentials_that_cannot_be_decrypted_read_as_missing() -> None:
     old_key, new_key = Fernet(Fernet.generate_key()), Fernet(Fernet.generate_key())
     repository = InMemoryCredentialsRepository()
-    await repository.put(
-        StoredCredentials(
-            client_id=CLIENT,
-            api_key_encrypted=old_key.encrypt(API_KEY.encode()).decode(),
-            webhook_token_encrypted=old_key.encrypt(b"token").decode(),
-            base_url=f"{EMULATOR}/v3",
-            webhook_id=None,
-            webhook_url="",
-            updated_at=now(),
-        )
-    )
+    await repository.put(stored_credentials(old_key))
     rotated_wrongly = Restaurants(
         repository,
         MultiFernet([new_key]),
@@ -656,17 +649,7 @@ async def _token_checker() -> tuple[Restaurants, Restaurants, CountedCredentials
     """Two replicas' Restaurants on one store of credentials, and the clock they read."""
     cipher = MultiFernet([Fernet(Fernet.generate_key())])
     repository = CountedCredentials()
-    await repository.put(
-        StoredCredentials(
-            client_id=CLIENT,
-            api_key_encrypted=cipher.encrypt(API_KEY.encode()).decode(),
-            webhook_token_encrypted=cipher.encrypt(b"old-token").decode(),
-            base_url=f"{EMULATOR}/v3",
-            webhook_id=None,
-            webhook_url="",
-            updated_at=now(),
-        )
-    )
+    await repository.put(stored_credentials(cipher, b"old-token"))
     clock = [now()]
     emulator = httpx.ASGITransport(app=build_emulator())
     replicas = [
