@@ -87,7 +87,7 @@ class CustomerMessage:
 
     def notification_id(self, source_event_id: UUID) -> str:
         """The ledger id: one message per (source event, kind)."""
-        return f"{source_event_id}:{self.kind.value}"
+        return notification_id(source_event_id, self.kind)
 
     def template_sid(self, platform_templates: Mapping[str, str]) -> str | None:
         """The ContentSid configured for this message (the store's, else the platform's)."""
@@ -130,6 +130,30 @@ class _Facts:
             "4": values["store_name"],
             "5": detail or "-",
         }
+
+
+def notification_id(source_event_id: UUID, kind: NotificationKind) -> str:
+    return f"{source_event_id}:{kind.value}"
+
+
+def silenced(event: CustomerEvent, config: StoreOrderConfig) -> list[NotificationKind]:
+    """The kinds of message `event` would send under another configuration of its store but not
+    under `config`: a status without a template, a refund the REFUNDED status message tells."""
+    delivery_type: DeliveryType | None
+    match event:
+        case OrderPlaced() if _awaits_the_restaurant(event):
+            status, delivery_type = OrderStatus.PENDING, event.order.delivery_type
+        case OrderStatusChanged():
+            status, delivery_type = event.to_status, event.delivery_type
+        case OrderPaymentStatusChanged(to_status=PaymentStatus.REFUNDED) if (
+            event.reason != PAYMENT_METHOD_CHANGED
+            and config.template_for(OrderStatus.REFUNDED) is not None
+        ):
+            return [NotificationKind.PAYMENT_REFUNDED]
+        case _:
+            return []
+    silent = config.template_for(status, delivery_type) is None
+    return [NotificationKind.ORDER_STATUS] if silent else []
 
 
 def messages_for(event: CustomerEvent, config: StoreOrderConfig) -> list[CustomerMessage]:

@@ -26,4 +26,18 @@ def subscriptions(notifications: NotificationService) -> list[Subscription[Any]]
         if isinstance(event, ORDER_EVENTS):
             await notifications.notify(cast(CustomerEvent, event))
 
-    return [Subscription("notifier", decode_event, handle, topics=(ORDERS_EVENTS, PAYMENTS_EVENTS))]
+    return [
+        Subscription(
+            "notifier",
+            decode_event,
+            handle,
+            topics=(ORDERS_EVENTS, PAYMENTS_EVENTS),
+            takes_once=takes_once,
+        )
+    ]
+
+
+def takes_once(event: Message) -> bool:
+    """Every event: the ledger's claim, keyed by the event, is what makes a message go once
+    (docs/notifications.md, "Each message once"); payment events change nothing."""
+    return True

@@ -23,6 +23,9 @@ class LedgerState(StrEnum):
     FAILED = "FAILED"
     DROPPED = "DROPPED"
     """Waited, then a later message of the order made it pointless: never sent."""
+    SILENCED = "SILENCED"
+    """Not due under the store's configuration when its event was handled: kept so that the
+    event handled again after a change of configuration sends nothing late."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,11 @@ class NotificationLedger(Protocol):
 
     async def publish(self, notification_id: str) -> None:
         """Publishes the entry's outbox now (a no-op when there is nothing)."""
+        ...
+
+    async def silence(self, notification_id: str, *, event_at: datetime, now: datetime) -> None:
+        """Keeps a message its store's configuration leaves out as decided: a later claim of it
+        finds it DONE (a no-op when it was claimed before)."""
         ...
 
     async def remember_placement(self, order_id: str, placed_at: datetime) -> None:

@@ -20,7 +20,13 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from services.notifier.domain import CustomerEvent, CustomerMessage, messages_for
+from services.notifier.domain import (
+    CustomerEvent,
+    CustomerMessage,
+    messages_for,
+    notification_id,
+    silenced,
+)
 from services.notifier.late_messages import supersedes
 from services.notifier.metrics import (
     NOTIFICATIONS,
@@ -108,6 +114,13 @@ class NotificationService:
         config = await self._store_configs.config_for(event.client_id, event.store_id)
         for message in messages_for(event, config):
             await self._deliver(event, message)
+        # The ledger, not a processed-event record, takes each event once (handlers.takes_once):
+        # what the configuration left out is kept too, so a change of it before the event comes
+        # again (a crash before the commit) sends nothing late.
+        for kind in silenced(event, config):
+            await self._ledger.silence(
+                notification_id(event.event_id, kind), event_at=event.occurred_at, now=self._clock()
+            )
 
     async def _deliver(self, event: CustomerEvent, message: CustomerMessage) -> None:
         notification_id = message.notification_id(event.event_id)

@@ -15,6 +15,7 @@ from services.order.adapters.pos_topics import PosTopics
 from services.order.audit import OrderAudit
 from services.order.config import Settings
 from services.order.handlers import subscriptions
+from services.order.recent_configs import RecentConfigs
 from services.order.routes import order_routes
 from services.order.service import OrderService
 from shared.audit import keep_auditing
@@ -38,7 +39,7 @@ POS_TOPIC_PARTITIONS = 1
 def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(SERVICE, settings, clock)
-    orders = MongoOrderRepository(runtime.database, runtime.relay)
+    orders = MongoOrderRepository(runtime.database, runtime.relay, clock)
     service = OrderService(
         orders,
         MongoStoreConfigRepository(runtime.database, runtime.relay),
@@ -46,6 +47,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
         sink=runtime.sink,
         store_topics=PosTopics(settings.kafka, POS_TOPIC_PARTITIONS),
         clock=clock,
+        recent_configs=RecentConfigs(settings.store_configs.max_age_s),
     )
     signing_key = settings.tokens.signing_key
     signer = (

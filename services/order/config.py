@@ -19,6 +19,20 @@ class QuerySettings(BaseSettings):
     max_limit: int = Field(default=200, ge=1, description="Most orders one page may hold.")
 
 
+class StoreConfigSettings(BaseSettings):
+    """How long a replica's decisions may follow a store configuration it read."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDER_STORE_CONFIG_", extra="ignore")
+
+    max_age_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="ORDER_STORE_CONFIG_MAX_AGE_S: how long a store configuration read from the "
+        "database is reused for orders (its writer's own change applies at once; another "
+        "replica's within this); 0 reads it for every order.",
+    )
+
+
 class AuditSettings(BaseSettings):
     """The money audit of orders (docs/operations.md, "Money audit")."""
 
@@ -83,4 +97,5 @@ class Settings(ServiceSettings):
     access: AccessSettings = Field(default_factory=AccessSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     queries: QuerySettings = Field(default_factory=QuerySettings)
+    store_configs: StoreConfigSettings = Field(default_factory=StoreConfigSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)

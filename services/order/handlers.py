@@ -27,6 +27,12 @@ M = TypeVar("M", bound=Message)
 OrderCommand = PlaceOrder | CancelOrder | ChangePaymentMethod
 
 
+def places_an_order(command: OrderCommand) -> bool:
+    """A PlaceOrder is taken once by itself: its order's id comes from its `commandId` and is
+    looked up before anything is claimed, so a second delivery changes nothing."""
+    return isinstance(command, PlaceOrder)
+
+
 def decode_command(value: bytes) -> OrderCommand:
     return cast(OrderCommand, decode_as(value, PlaceOrder, CancelOrder, ChangePaymentMethod))
 
@@ -124,6 +130,7 @@ def subscriptions(service: OrderService) -> list[Subscription[Any]]:
             command_handler(service),
             topics=(ORDERS_COMMANDS,),
             answer_malformed=answer_malformed(service),
+            takes_once=places_an_order,
         ),
         Subscription(
             "order-payments",

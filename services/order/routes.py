@@ -98,7 +98,7 @@ def order_routes(service: OrderService, access: Access, limits: QuerySettings) -
     async def get_config(client_id: str, store_id: str, caller: Restaurant) -> StoreOrderConfig:
         """The store's configuration, or the defaults for a store without one."""
         _store(caller, client_id, store_id)
-        return await service.config_of(client_id, store_id)
+        return await service.stored_config_of(client_id, store_id)
 
     @router.get("/orders/{order_id}")
     async def get_order(order_id: str, caller: Reader) -> OrderSnapshot:

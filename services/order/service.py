@@ -35,6 +35,7 @@ from services.order.ports import (
     StoreConfigRepository,
     StoreTopics,
 )
+from services.order.recent_configs import RecentConfigs
 from shared.contracts.orders import (
     CancelOrder,
     ChangePaymentMethod,
@@ -52,6 +53,7 @@ from shared.records import RecordSink
 log = logging.getLogger(__name__)
 
 ORDER_ID_NAMESPACE = UUID("6f1c3a52-7d0e-4b8e-9a51-3c2f0e8d4b17")
+REFUSAL_ID_NAMESPACE = UUID("19c084f4-10a6-4097-b2af-60fc8e50385c")
 CONFLICT_ATTEMPTS = 5
 
 Decide = Callable[[Order], OrderDecision]
@@ -63,6 +65,12 @@ OrderCommand = CancelOrder | ChangePaymentMethod
 def order_id_for(command: PlaceOrder) -> str:
     """The order a PlaceOrder creates: the same `commandId` of a restaurant, the same order."""
     return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"{command.client_id}:{command.command_id}"))
+
+
+def refusal_id_for(command: PlaceOrder | OrderCommand) -> UUID:
+    """The id of the OrderRejected refusing a command: a redelivered command decided again is
+    refused by the same event, which its readers skip as one they handled."""
+    return uuid.uuid5(REFUSAL_ID_NAMESPACE, str(command.event_id))
 
 
 class OrderService:
@@ -78,9 +86,11 @@ class OrderService:
         store_topics: StoreTopics,
         clock: Callable[[], datetime],
         new_id: Callable[[], UUID] = uuid.uuid4,
+        recent_configs: RecentConfigs | None = None,
     ) -> None:
         self._orders = orders
         self._configs = configs
+        self._recent_configs = recent_configs or RecentConfigs(max_age_s=0)
         self._numbers = numbers
         self._sink = sink
         self._store_topics = store_topics
@@ -94,7 +104,8 @@ class OrderService:
         seen before: its order keeps the number it got."""
         order_id = order_id_for(command)
         # Looked up first, so that a repeated command claims no number (and is not refused
-        # under a configuration changed since it was accepted).
+        # under a configuration changed since it was accepted); this is also what takes a
+        # redelivered PlaceOrder once, without a processed-event record (`takes_once`).
         if await self._orders.get(order_id) is not None:
             await self._repeated(command, order_id)
             return
@@ -191,7 +202,9 @@ class OrderService:
         rejection: Rejection,
         order: Order | None = None,
     ) -> None:
-        answer = rejected(command, rejection, order, event_id=self._new_id(), now=self._clock())
+        answer = rejected(
+            command, rejection, order, event_id=refusal_id_for(command), now=self._clock()
+        )
         log.info("%s %s refused: %s", command.event_type, command.event_id, rejection.reason_code)
         metrics.COMMANDS_REJECTED.labels(command.event_type, rejection.reason_code).inc()
         await self._sink.send(*records_of([answer]))
@@ -335,7 +348,14 @@ class OrderService:
     # Store configurations and queries
 
     async def config_of(self, client_id: str, store_id: str) -> StoreOrderConfig:
-        """The store's configuration, or the source design's defaults when it has none."""
+        """The store's configuration a decision follows, or the source design's defaults when it
+        has none: as this replica wrote it, or read at most ORDER_STORE_CONFIG_MAX_AGE_S ago."""
+        return await self._recent_configs.get(
+            (client_id, store_id), lambda: self.stored_config_of(client_id, store_id)
+        )
+
+    async def stored_config_of(self, client_id: str, store_id: str) -> StoreOrderConfig:
+        """The store's configuration as stored now (what a reader edits), or the defaults."""
         found = await self._configs.get(client_id, store_id)
         return found or StoreOrderConfig.default_for(client_id, store_id)
 
@@ -352,7 +372,11 @@ class OrderService:
             store_id=config.store_id,
             config=config,
         )
-        await self._configs.put(config, records_of([changed]), now)
+        await self._recent_configs.write(
+            (config.client_id, config.store_id),
+            config,
+            lambda: self._configs.put(config, records_of([changed]), now),
+        )
         await self._configs.publish(config.client_id, config.store_id)
         return config
 

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from services.notifier.adapters.in_memory_ledger import InMemoryNotificationLedger
-from services.notifier.adapters.mongo_ledger import INDEXES, NOTIFICATIONS, MongoNotificationLedger
+from services.notifier.adapters.mongo_ledger import (
+    ARCHIVED_AFTER,
+    HISTORY,
+    INDEXES,
+    NOTIFICATIONS,
+    ORDER_WINDOWS,
+    MongoNotificationLedger,
+)
 from services.notifier.domain import messages_for
 from services.notifier.ports import Claim, ClaimOutcome, LedgerState, NotificationLedger, Outcome
 from shared.contracts.stores import StoreOrderConfig
@@ -56,9 +63,14 @@ def subject(request: pytest.FixtureRequest) -> Subject:
 
 
 def a_claim(
-    notification_id: str | None = None, *, order_id: str = "ord-1", position: int = 1
+    notification_id: str | None = None,
+    *,
+    order_id: str = "ord-1",
+    position: int = 1,
+    event_age: timedelta = timedelta(0),
 ) -> Claim:
     event = status_changed(order_id, OrderStatus.READY, client_id="rest-1", store_id="store-1")
+    event = event.model_copy(update={"occurred_at": event.occurred_at - event_age})
     [message] = messages_for(event, StoreOrderConfig.default_for("rest-1", "store-1"))
     return Claim(
         notification_id=notification_id or message.notification_id(event.event_id),
@@ -139,6 +151,24 @@ async def test_a_claim_never_recorded_is_reported_unfinished_and_marked(subject:
     assert entry["attempts"] == 2
 
 
+async def test_a_silenced_message_is_never_claimed_and_a_claimed_one_never_silenced(
+    subject: Subject,
+) -> None:
+    silent, sent = a_claim(), a_claim()
+    at = datetime.now(UTC)
+    await subject.ledger.claim(sent)
+    await subject.ledger.record(sent.notification_id, SENT, audit_record("x"), at)
+
+    for claim in (silent, sent):
+        await subject.ledger.silence(claim.notification_id, event_at=at, now=at)
+
+    assert await subject.ledger.claim(silent) is ClaimOutcome.DONE
+    assert await subject.ledger.claim(sent) is ClaimOutcome.DONE
+    entry = await subject.entry(sent.notification_id)
+    assert entry is not None
+    assert entry["state"] == LedgerState.SENT
+
+
 async def test_the_placement_of_an_order_is_remembered_once(subject: Subject) -> None:
     placed = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -202,18 +232,24 @@ async def test_the_twilio_sids_a_recipient_s_notifications_hold_are_known(
     assert await subject.ledger.held_sids("+5511900000000", [SENT.twilio_sid or ""]) == set()
 
 
+async def mongo_ledger_on(database: Database) -> MongoNotificationLedger:
+    await ensure_indexes(database, INDEXES)
+    return MongoNotificationLedger(database, OutboxRelay(RecordingSink(), OutboxSettings()))
+
+
+async def finished(ledger: MongoNotificationLedger, claim: Claim, at: datetime) -> None:
+    await ledger.claim(claim)
+    await ledger.record(claim.notification_id, SENT, audit_record(claim.notification_id), at)
+    await ledger.publish(claim.notification_id)
+
+
 async def test_a_compacted_message_is_kept_in_the_history_and_never_claimed_again(
     database: Database,
 ) -> None:
-    await ensure_indexes(database, INDEXES)
-    ledger = MongoNotificationLedger(database, OutboxRelay(RecordingSink(), OutboxSettings()))
-    claim, in_flight = a_claim(), a_claim()
-    await ledger.claim(claim)
+    ledger = await mongo_ledger_on(database)
+    claim, in_flight = a_claim(event_age=2 * ARCHIVED_AFTER), a_claim()
+    await finished(ledger, claim, datetime.now(UTC) - ARCHIVED_AFTER)
     await ledger.claim(in_flight)
-    await ledger.record(
-        claim.notification_id, SENT, audit_record(claim.notification_id), datetime.now(UTC)
-    )
-    await ledger.publish(claim.notification_id)
 
     assert await ledger.compact(datetime.now(UTC)) == 1
 
@@ -224,3 +260,52 @@ async def test_a_compacted_message_is_kept_in_the_history_and_never_claimed_agai
     assert entry is not None
     assert entry["twilioSid"] == SENT.twilio_sid
     assert "cause" not in entry  # what it took to send it later is not archived
+
+
+async def test_a_finished_entry_stays_in_the_working_collection_until_its_event_is_old_enough(
+    database: Database,
+) -> None:
+    # A claim of an event younger than half of ARCHIVED_AFTER skips the history: its entry,
+    # however long ago it finished, must still be where the claim's insert meets it.
+    ledger = await mongo_ledger_on(database)
+    claim = a_claim()
+    await finished(ledger, claim, datetime.now(UTC) - 2 * ARCHIVED_AFTER)
+
+    assert await ledger.compact(datetime.now(UTC)) == 0
+    assert await ledger.claim(claim) is ClaimOutcome.DONE
+    assert await ledger.compact(datetime.now(UTC) + ARCHIVED_AFTER) == 1
+    assert await database[HISTORY].distinct("_id") == [claim.notification_id]
+
+
+async def test_a_claim_a_crash_left_beside_its_archived_entry_is_done_not_sent_again(
+    database: Database,
+) -> None:
+    ledger = await mongo_ledger_on(database)
+    claim = a_claim(event_age=2 * ARCHIVED_AFTER)
+    await finished(ledger, claim, datetime.now(UTC) - ARCHIVED_AFTER)
+    await ledger.compact(datetime.now(UTC))
+    # A redelivery's fresh claim, its process killed before it saw the history.
+    await database[NOTIFICATIONS].insert_one(
+        {"_id": claim.notification_id, "state": "SENDING", "claimedAt": datetime.now(UTC)}
+    )
+
+    assert await ledger.claim(claim) is ClaimOutcome.DONE
+
+    assert await database[NOTIFICATIONS].count_documents({}) == 0
+    entry = await ledger.entry(claim.notification_id)
+    assert entry is not None
+    assert entry["state"] == LedgerState.SENT
+
+
+async def test_a_placement_stored_or_read_once_is_known_without_reading_it_again(
+    database: Database,
+) -> None:
+    placed = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    replica, other_replica = await mongo_ledger_on(database), await mongo_ledger_on(database)
+    await replica.remember_placement("ord-9", placed)
+
+    assert await other_replica.placed_at("ord-9") == placed
+    await database[ORDER_WINDOWS].delete_many({})
+    assert await replica.placed_at("ord-9") == placed
+    assert await other_replica.placed_at("ord-9") == placed
+    assert await replica.placed_at("unknown") is None

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifier.domain import CustomerEvent, CustomerMessage, messages_for
+from services.notifier.domain import CustomerEvent, CustomerMessage, messages_for, silenced
 from services.notifier.late_messages import outside_free_form_window, supersedes
 from services.notifier.words import SHOWN_REASON_LENGTH, UNKNOWN_DELIVERY_TIME
 from shared.contracts.base import format_brl
@@ -431,6 +431,25 @@ def test_a_refund_is_told_by_payment_refunded_when_status_messages_are_off() -> 
     )
     message = only(messages_for(payment_status_changed("o1", PaymentStatus.REFUNDED), quiet))
     assert message.kind is NotificationKind.PAYMENT_REFUNDED
+
+
+def test_the_messages_a_store_s_configuration_leaves_out_are_named_as_silenced() -> None:
+    quiet = StoreOrderConfig(
+        client_id="rest-1", store_id="store-1", notify_customer_on_status_change=False
+    )
+    confirmed = status_changed("o1", OrderStatus.CONFIRMED)
+    refunded = payment_status_changed("o1", PaymentStatus.REFUNDED)
+    placed = order_placed("o1")
+
+    assert silenced(confirmed, quiet) == [NotificationKind.ORDER_STATUS]
+    assert silenced(placed, quiet) == [NotificationKind.ORDER_STATUS]
+    assert silenced(refunded, DEFAULTS) == [NotificationKind.PAYMENT_REFUNDED]
+    for event in (confirmed, placed):
+        assert silenced(event, DEFAULTS) == []
+    # Left out whatever the configuration: nothing to keep.
+    assert silenced(refunded, quiet) == []
+    assert silenced(order_placed("o1", method=PaymentMethod.PIX), quiet) == []
+    assert silenced(payment_status_changed("o1", PaymentStatus.PAID), quiet) == []
 
 
 @pytest.mark.parametrize(

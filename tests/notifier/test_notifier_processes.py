@@ -11,9 +11,15 @@ from datetime import timedelta
 from typing import TypedDict, cast
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.kafka import KafkaBroker
 
-from services.notifier.adapters.mongo_ledger import NOTIFICATIONS
+from services.notifier.adapters.mongo_ledger import (
+    ARCHIVED_AFTER,
+    HISTORY,
+    NOTIFICATIONS,
+    MongoNotificationLedger,
+)
 from shared.broker import BrokerSink
 from shared.contracts.base import Message
 from shared.contracts.notifications import (
@@ -27,7 +33,10 @@ from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import NotificationKind, OrderStatus, PaymentMethod, PaymentStatus
 from shared.keys import key_for
 from shared.mongo import Database
+from shared.outbox import OutboxRelay
+from shared.processed_events import COLLECTION as PROCESSED_EVENTS
 from shared.records import OutgoingRecord
+from shared.settings import OutboxSettings
 from shared.topics import (
     NOTIFICATIONS_EVENTS,
     ORDERS_EVENTS,
@@ -36,7 +45,7 @@ from shared.topics import (
     dlq_topic,
 )
 from tests.builders import envelope, now
-from tests.integration.kafka_helpers import Record, read_until, running_broker
+from tests.integration.kafka_helpers import Record, read_all, read_until, running_broker
 from tests.notifier.emulator import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -52,6 +61,7 @@ from tests.notifier.events import (
     status_changed,
 )
 from tests.processes import ServiceProcess, Services
+from tests.sinks import RecordingSink
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -191,6 +201,8 @@ async def test_each_event_sends_its_message_once_even_when_delivered_again(
         assert (sent.client_id, sent.store_id) == (restaurant.client_id, restaurant.store_id)
     assert await database[NOTIFICATIONS].count_documents({"state": "SENT"}) == 5
     assert notifier.metric("notifier_possible_duplicates_total") == 0
+    # The ledger alone took each event once: no processed-event record was kept.
+    assert await database[PROCESSED_EVENTS].count_documents({}) == 0
 
 
 def messages_to(twilio: TwilioEmulator, phone: str, count: int) -> Callable[[], bool]:
@@ -614,6 +626,74 @@ async def test_a_notifier_killed_mid_stream_loses_no_message_and_counts_any_dupl
     avoided = survivor.metric("notifier_duplicates_avoided_total")
     print(f"\nkill -9 mid-stream: {duplicates} duplicate(s), {counted} counted, {avoided} avoided")
     assert duplicates <= counted
+
+
+async def rewind_the_notifier_group(kafka_bootstrap: str, restaurant: Restaurant) -> int:
+    """Moves the group's committed offset back to the restaurant's first order event, where a
+    crash between the ledger writes and the commit leaves it; returns how many events follow."""
+    key = key_for(ORDERS_EVENTS, restaurant.client_id)
+    records = await read_all(kafka_bootstrap, ORDERS_EVENTS)
+    ours = [record for record in records if record.key == key]
+    partition = TopicPartition(ORDERS_EVENTS, ours[0].partition)
+    group = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id="notifier", enable_auto_commit=False
+    )
+    await group.start()
+    try:
+        group.assign([partition])
+        await group.commit({partition: ours[0].offset})
+    finally:
+        await group.stop()
+    return len(ours)
+
+
+async def test_events_handled_again_after_a_crash_before_their_commit_send_nothing_again(
+    start_notifier: StartNotifier,
+    twilio: TwilioEmulator,
+    restaurant: Restaurant,
+    kafka_bootstrap: str,
+    database: Database,
+) -> None:
+    first = start_notifier()
+    phone = restaurant.phone()
+    placed = order_placed("ord-r", phone=phone, **restaurant.ids())
+    confirmed = status_changed("ord-r", OrderStatus.CONFIRMED, phone=phone, **restaurant.ids())
+    # An event minutes old when handled again: its entry, finished as long ago, was archived.
+    long_ago = now() - 3 * ARCHIVED_AFTER
+    preparing = status_changed(
+        "ord-r", OrderStatus.PREPARING, phone=phone, **restaurant.ids()
+    ).model_copy(update={"occurred_at": long_ago})
+    ready = status_changed("ord-r", OrderStatus.READY, phone=phone, **restaurant.ids())
+    for event in (placed, confirmed, preparing, ready):
+        await restaurant.publish(event)
+    await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 4)
+    first.terminate()
+    archived_id = f"{preparing.event_id}:ORDER_STATUS"
+    await database[NOTIFICATIONS].update_one(
+        {"_id": archived_id}, {"$set": {"finishedAt": long_ago}}
+    )
+    ledger = MongoNotificationLedger(database, OutboxRelay(RecordingSink(), OutboxSettings()))
+    assert await ledger.compact(now()) == 1
+    assert await rewind_the_notifier_group(kafka_bootstrap, restaurant) == 4
+
+    second = start_notifier()
+    delivered = status_changed("ord-r", OrderStatus.DELIVERED, phone=phone, **restaurant.ids())
+    await restaurant.publish(delivered)
+
+    audit = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 5)
+    assert [event.source_event_id for event in audit] == [
+        e.event_id for e in (placed, confirmed, preparing, ready, delivered)
+    ]
+    bodies = twilio.bodies(phone)
+    assert len(bodies) == 5, bodies
+    assert "entregue" in bodies[-1]
+    assert await database[HISTORY].distinct("_id") == [archived_id]
+    assert await database[NOTIFICATIONS].count_documents({"state": {"$ne": "SENT"}}) == 0
+    assert await database[PROCESSED_EVENTS].count_documents({}) == 0
+    assert second.metric("notifier_possible_duplicates_total") == 0
+    # The second process did take the four events again (and `delivered`).
+    handled = second.metric("messages_handled_total", consumer="notifier", outcome="handled")
+    assert handled >= 5
 
 
 async def test_messages_a_day_after_the_order_was_placed_go_as_approved_templates(

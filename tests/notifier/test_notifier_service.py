@@ -346,3 +346,31 @@ async def settle(notifier: NotificationService) -> None:
     """Runs the retry loop's passes until one settles nothing."""
     while await notifier.send_waiting():
         pass
+
+
+async def test_what_the_configuration_left_out_stays_unsent_when_its_event_comes_again() -> None:
+    messenger = FakeMessenger()
+    configs = InMemoryStoreConfigs()
+    ledger = Ledger()
+    notifier = NotificationService(ledger, messenger, configs, Clock())
+    confirmed = status_changed("o1", OrderStatus.CONFIRMED)
+    refunded = payment_status_changed("o1", PaymentStatus.REFUNDED)
+    quiet = StoreOrderConfig(
+        client_id=confirmed.client_id,
+        store_id=confirmed.store_id,
+        notify_customer_on_status_change=False,
+    )
+    configs.put(quiet)
+    await notifier.notify(confirmed)
+    configs.put(quiet.model_copy(update={"notify_customer_on_status_change": True}))
+    await notifier.notify(refunded)  # told by the REFUNDED status message
+    configs.put(quiet)
+
+    # Both come again (a crash before their commit), each under the other configuration.
+    await notifier.notify(refunded)
+    configs.put(quiet.model_copy(update={"notify_customer_on_status_change": True}))
+    await notifier.notify(confirmed)
+
+    assert messenger.sent == []
+    await notifier.notify(status_changed("o1", OrderStatus.READY))
+    assert len(messenger.sent) == 1

@@ -64,14 +64,17 @@ async def test_unreadable_bytes_are_dead_lettered_never_lost(restaurant: Restaur
     assert any(r.value == raw for r in dead)
 
 
-async def test_refused_order_is_answered_with_its_reason_and_nothing_is_stored(
+async def test_refused_order_is_answered_with_its_reason_twice_by_one_event_and_nothing_stored(
     restaurant: Restaurant,
 ) -> None:
     await restaurant.configure(acceptedPaymentMethods=["CASH"], minimumOrderValue="10.00")
-    await restaurant.place(restaurant.order("PIX"))
-    (rejected,) = await restaurant.messages(ORDERS_EVENTS, OrderRejected)
-    assert rejected.reason_code == "PAYMENT_METHOD_NOT_ACCEPTED"
-    assert rejected.phone_number == "+5511987654321"
+    command = restaurant.order("PIX")
+    await restaurant.place(command)
+    await restaurant.place(command)  # redelivered: decided again, refused by the same event
+    first, again = await restaurant.messages(ORDERS_EVENTS, OrderRejected, count=2)
+    assert first.reason_code == "PAYMENT_METHOD_NOT_ACCEPTED"
+    assert first.phone_number == "+5511987654321"
+    assert again.event_id == first.event_id
     response = await restaurant.http.get(
         f"/stores/{restaurant.client_id}/{restaurant.store_id}/orders"
     )

@@ -41,6 +41,7 @@ from shared.contracts.pos import (
 )
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer
 from shared.mongo import Document
+from shared.processed_events import COLLECTION as PROCESSED_EVENTS
 from shared.topics import (
     ORDERS_EVENTS,
     PAYMENTS_COMMANDS,
@@ -370,12 +371,21 @@ async def test_pos_update_for_another_stores_order_is_dead_lettered(
     assert await status_of(restaurant, order_id) == ("PENDING", "NOT_APPLICABLE")
 
 
-async def test_same_command_twice_gives_one_order(restaurant: Restaurant) -> None:
-    await restaurant.configure()
+async def test_same_command_twice_gives_one_order_one_number_and_no_processed_record(
+    restaurant: Restaurant, mongo_client: AsyncMongoClient[Document], order_database: str
+) -> None:
+    await restaurant.configure(requiresConfirmation=True, autoConfirmationTimeout=30)
     command = restaurant.order()
     await restaurant.place(command)
     await restaurant.place(command.model_copy(update={"event_id": uuid.uuid4()}))
     await restaurant.place(command)
+    (received,) = await restaurant.pos_messages(PosOrderReceived)
+    confirmed = restaurant.pos_update(PosOrderConfirmed, received.order_id)
+    await restaurant.pos_send(confirmed)
+    await restaurant.messages(
+        ORDERS_EVENTS, OrderStatusChanged, lambda e: e.to_status == "CONFIRMED"
+    )
+    await restaurant.place(command)  # again once its order has moved on
     # Commands of one restaurant are handled in order: once a later one is done, so are these.
     marker = restaurant.order()
     await restaurant.place(marker)
@@ -385,10 +395,18 @@ async def test_same_command_twice_gives_one_order(restaurant: Restaurant) -> Non
 
     placed_events = await restaurant.messages(ORDERS_EVENTS, OrderPlaced, count=2)
     assert [event.command_id for event in placed_events] == [command.command_id, marker.command_id]
+    assert [event.order_number for event in placed_events] == [1, 2]  # no repeat took one
     response = await restaurant.http.get(
         f"/stores/{restaurant.client_id}/{restaurant.store_id}/orders"
     )
     assert len(response.json()["orders"]) == 2
+    assert (await restaurant.order_document(received.order_id))["status"] == "CONFIRMED"
+    # The PlaceOrder took itself once (takes_once): no processed-event record, unlike the
+    # POS's confirmation, which its consumer recorded.
+    processed = mongo_client[order_database][PROCESSED_EVENTS]
+    pos_scope = f"order-pos@{pos_updates_topic(restaurant.client_id, restaurant.store_id)}"
+    assert await processed.find_one({"_id": f"{pos_scope}|{confirmed.event_id}"}) is not None
+    assert await processed.find_one({"_id": f"order-commands|{command.event_id}"}) is None
 
 
 async def test_a_failed_pix_payment_switched_to_card_is_charged_anew_and_the_old_charge_refunded(

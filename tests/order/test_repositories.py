@@ -4,7 +4,7 @@ in-memory twins."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +16,11 @@ from services.order.adapters.in_memory import (
     InMemoryStoreConfigRepository,
 )
 from services.order.adapters.mongo_order_numbers import MongoOrderNumbers
-from services.order.adapters.mongo_order_repository import MongoOrderRepository
+from services.order.adapters.mongo_order_repository import (
+    FIRST_WINDOW,
+    MongoOrderRepository,
+    reach_after,
+)
 from services.order.adapters.mongo_store_config_repository import MongoStoreConfigRepository
 from services.order.domain.errors import ConcurrencyConflict
 from services.order.domain.order import Order, new_order
@@ -32,6 +36,8 @@ from tests.sinks import RecordingSink
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 """Whole milliseconds: MongoDB keeps no finer instants."""
+NOW = T0 + timedelta(days=1)
+"""The MongoDB repository's clock: its look-ups' windows start here."""
 
 
 @dataclass
@@ -64,7 +70,7 @@ async def mongo_repositories(database: Database) -> Subject:
     sink = RecordingSink()
     relay = OutboxRelay(sink, OutboxSettings())
     return Subject(
-        MongoOrderRepository(database, relay),
+        MongoOrderRepository(database, relay, clock=lambda: NOW),
         MongoStoreConfigRepository(database, relay),
         MongoOrderNumbers(database),
         sink,
@@ -230,16 +236,106 @@ async def test_pages_follow_each_other_through_the_cursor_ties_broken_by_order_i
     for order_id, minutes in [("a", 1), ("b", 2), ("c", 2), ("d", 3), ("e", 3)]:
         await subject.orders.add(an_order(order_id, minutes=minutes), [], T0)
 
-    pages: list[list[str]] = []
-    before = None
-    for _ in range(5):  # a cursor that moved nothing would page forever
-        page = await subject.orders.find(OrderQuery(limit=2, before=before))
-        if not page:
-            break
-        pages.append([order.order_id for order in page])
-        before = (page[-1].created_at, page[-1].order_id)
+    assert await pages(subject, OrderQuery(limit=2)) == [["e", "d"], ["c", "b"], ["a"]]
 
-    assert pages == [["e", "d"], ["c", "b"], ["a"]]
+
+async def pages(subject: Subject, query: OrderQuery) -> list[list[str]]:
+    """The ids of every page of `query`, each after the cursor of the one before."""
+    found: list[list[str]] = []
+    before = None
+    for _ in range(20):  # a cursor that moved nothing would page forever
+        page = await subject.orders.find(replace(query, before=before))
+        if not page:
+            return found
+        found.append([order.order_id for order in page])
+        before = (page[-1].created_at, page[-1].order_id)
+    raise AssertionError(f"still paging after {found}")
+
+
+def placed_ago(order_id: str, ago: timedelta, **fields: object) -> Order:
+    """An order placed `ago` before NOW (a negative `ago` is after it: a clock ahead)."""
+    placed = an_order(order_id, minutes=(NOW - ago - T0) / timedelta(minutes=1))
+    return placed.model_copy(update=fields)
+
+
+async def test_pages_run_newest_first_through_recent_old_and_very_old_orders(
+    subject: Subject,
+) -> None:
+    years = timedelta(days=365)
+    for order in [
+        placed_ago("ahead", -timedelta(minutes=5)),
+        placed_ago("recent", timedelta(minutes=30)),
+        placed_ago("hour", FIRST_WINDOW),
+        placed_ago("hours", timedelta(minutes=90)),
+        placed_ago("days", timedelta(days=10)),
+        placed_ago("year", 1 * years),
+        placed_ago("ages", 5 * years),
+    ]:
+        await subject.orders.add(order, [], T0)
+
+    newest_first = ["ahead", "recent", "hour", "hours", "days", "year", "ages"]
+    assert await pages(subject, OrderQuery(limit=50)) == [newest_first]
+    assert await pages(subject, OrderQuery(limit=2)) == [
+        ["ahead", "recent"],
+        ["hour", "hours"],
+        ["days", "year"],
+        ["ages"],
+    ]
+    assert await pages(subject, OrderQuery(limit=3)) == [
+        newest_first[:3],
+        newest_first[3:6],
+        ["ages"],
+    ]
+
+
+async def test_orders_placed_at_the_same_instant_are_split_by_no_page_nor_window(
+    subject: Subject,
+) -> None:
+    # "b" orders sit exactly on the first window's edge, "c" orders a millisecond older.
+    edge = FIRST_WINDOW
+    older = FIRST_WINDOW + timedelta(milliseconds=1)
+    for order_id, ago in [("b1", edge), ("b3", edge), ("b2", edge), ("c2", older), ("c1", older)]:
+        await subject.orders.add(placed_ago(order_id, ago), [], T0)
+
+    assert await pages(subject, OrderQuery(limit=2)) == [["b3", "b2"], ["b1", "c2"], ["c1"]]
+    assert await pages(subject, OrderQuery(limit=4)) == [["b3", "b2", "b1", "c2"], ["c1"]]
+
+
+async def test_a_store_without_orders_has_no_page(subject: Subject) -> None:
+    await subject.orders.add(placed_ago("elsewhere", timedelta(minutes=1)), [], T0)
+    store = OrderQuery(client_id=CLIENT, store_id="store-2")
+
+    assert await subject.orders.find(store) == []
+    assert await subject.orders.find(replace(store, before=(NOW, "zzz"))) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        OrderQuery(phone_number=OTHER_PHONE, limit=2),
+        OrderQuery(client_id=CLIENT, store_id="store-2", limit=2),
+    ],
+    ids=["a person's, in one find", "a store's, through every window"],
+)
+async def test_orders_all_years_old_come_newest_first(subject: Subject, query: OrderQuery) -> None:
+    years = timedelta(days=365)
+    for n in range(5):
+        await subject.orders.add(placed_ago(f"recent-{n}", timedelta(minutes=n)), [], T0)
+    for order_id, ago in [("old-1", 4 * years), ("old-2", 3 * years), ("old-3", 3 * years)]:
+        old = placed_ago(order_id, ago, phone_number=OTHER_PHONE, store_id="store-2")
+        await subject.orders.add(old, [], T0)
+
+    assert await pages(subject, query) == [["old-3", "old-2"], ["old-1"]]
+
+
+def test_a_look_up_widens_its_window_to_fill_the_page_twice_over_and_opens_it_past_a_year() -> None:
+    hour = timedelta(hours=1)
+
+    assert reach_after(hour, found=0, limit=50) == 32 * hour
+    assert reach_after(hour, found=10, limit=50) == 10 * hour
+    assert reach_after(hour, found=49, limit=50) == hour * 100 / 49
+    assert reach_after(10 * hour, found=1, limit=50) == 320 * hour
+    assert reach_after(timedelta(days=12), found=0, limit=50) is None
 
 
 async def test_a_store_config_is_put_read_back_replaced_and_its_records_published_once(

@@ -10,6 +10,7 @@ from services.order.adapters.in_memory import (
     InMemoryStoreConfigRepository,
     InMemoryStoreTopics,
 )
+from services.order.recent_configs import RecentConfigs
 from services.order.service import OrderService
 from tests.builders import now
 from tests.sinks import RecordingSink
@@ -24,11 +25,17 @@ class OrderTwins:
     def __post_init__(self) -> None:
         self.orders = InMemoryOrderRepository(self.sink)
         self.configs = InMemoryStoreConfigRepository(self.sink)
-        self.service = OrderService(
+        self.numbers = InMemoryOrderNumbers()
+        self.service = self.replica()
+
+    def replica(self, recent_configs: RecentConfigs | None = None) -> OrderService:
+        """Another order service on the same twins (another replica)."""
+        return OrderService(
             self.orders,
             self.configs,
-            numbers=InMemoryOrderNumbers(),
+            numbers=self.numbers,
             sink=self.sink,
             store_topics=InMemoryStoreTopics(),
             clock=now,
+            recent_configs=recent_configs,
         )

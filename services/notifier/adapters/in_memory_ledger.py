@@ -18,8 +18,11 @@ class InMemoryNotificationLedger:
         self.outbox: dict[str, list[OutgoingRecord]] = {}
         self._sink = sink
         self.placements: dict[str, datetime] = {}
+        self.silenced: set[str] = set()
 
     async def claim(self, claim: Claim) -> ClaimOutcome:
+        if claim.notification_id in self.silenced:
+            return ClaimOutcome.DONE
         found = self.entries.get(claim.notification_id)
         if found is None:
             self.entries[claim.notification_id] = {
@@ -104,6 +107,10 @@ class InMemoryNotificationLedger:
 
     async def publish(self, notification_id: str) -> None:
         await self._sink.send(*self.outbox.pop(notification_id, []))
+
+    async def silence(self, notification_id: str, *, event_at: datetime, now: datetime) -> None:
+        if notification_id not in self.entries:
+            self.silenced.add(notification_id)
 
     async def remember_placement(self, order_id: str, placed_at: datetime) -> None:
         self.placements.setdefault(order_id, placed_at)

@@ -8,8 +8,10 @@ FerretDB 1.x reads a whole collection for every filter but `_id` equality (stock
 updates by `_id`; the local build patches that, see docs/local-servers.md), so the working
 collection holds only messages in flight and recently finished: `compact` moves finished,
 published entries to `notification_history` (insert-only, `_id` look-ups) and deletes them in one
-batched pass. A claim checks the history after its insert, so an entry archived meanwhile is never
-sent again.
+batched pass. An entry is archived only once it finished and its event occurred `ARCHIVED_AFTER`
+ago, so a claim of an event younger than half that (by this clock) cannot have an archived twin;
+an older one checks the history after its insert, so an entry archived meanwhile is never sent
+again (see docs/notifications.md, "Each message once").
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -38,8 +41,21 @@ log = logging.getLogger(__name__)
 NOTIFICATIONS = "notifications"
 HISTORY = "notification_history"
 ORDER_WINDOWS = "order_windows"
-FINISHED = [LedgerState.SENT.value, LedgerState.FAILED.value, LedgerState.DROPPED.value]
+FINISHED = [
+    LedgerState.SENT.value,
+    LedgerState.FAILED.value,
+    LedgerState.DROPPED.value,
+    LedgerState.SILENCED.value,
+]
 RECORDABLE = [LedgerState.SENDING.value, LedgerState.WAITING.value]
+ARCHIVED_AFTER = timedelta(seconds=60)
+"""How long after it finished, and after its event occurred, an entry stays in the working
+collection."""
+HISTORY_UNTIL = ARCHIVED_AFTER / 2
+"""A claim of an event younger than this cannot meet an archived entry: the half left over covers
+the clocks of two replicas disagreeing."""
+PLACEMENTS_REMEMBERED = 10_000
+"""Order placements kept in memory (they never change): the window's look-up costs no read."""
 INDEXES = {
     NOTIFICATIONS: [
         OUTBOX_INDEX,
@@ -63,6 +79,7 @@ class MongoNotificationLedger:
         self._history = database[HISTORY]
         self._windows = database[ORDER_WINDOWS]
         self._outbox = relay.attach(self.collection)
+        self._placements: OrderedDict[str, datetime] = OrderedDict()
 
     async def claim(self, claim: Claim) -> ClaimOutcome:
         document: dict[str, Any] = {
@@ -81,23 +98,23 @@ class MongoNotificationLedger:
             "position": claim.position,
             "attemptAt": claim.claimed_at,
             "waits": 0,
+            "eventAt": claim.cause.occurred_at,
         }
         try:
             await self.collection.insert_one(document)
         except DuplicateKeyError:
             pass
         else:
-            if await self._archived(claim.notification_id):
-                # Finished and compacted away before this claim: drop the fresh claim.
-                await self.collection.delete_one(
-                    {"_id": claim.notification_id, "state": LedgerState.SENDING.value}
-                )
-                return ClaimOutcome.DONE
-            return ClaimOutcome.CLAIMED
+            young = claim.claimed_at - claim.cause.occurred_at < HISTORY_UNTIL
+            if young or not await self._drop_if_archived(claim.notification_id):
+                return ClaimOutcome.CLAIMED
+            return ClaimOutcome.DONE
         async with self._outbox.lock(claim.notification_id):
             found = await self.collection.find_one({"_id": claim.notification_id}, {"state": 1})
             if found is None or found.get("state") != LedgerState.SENDING.value:
                 return ClaimOutcome.DONE  # finished (found), or archived a moment ago
+            if await self._drop_if_archived(claim.notification_id):
+                return ClaimOutcome.DONE  # a claim of an archived entry, left by a crash
             await self.collection.update_one(
                 {"_id": claim.notification_id},
                 {"$set": {"possibleDuplicate": True}, "$inc": {"attempts": 1}},
@@ -184,29 +201,58 @@ class MongoNotificationLedger:
     async def publish(self, notification_id: str) -> None:
         await self._outbox.publish(notification_id)
 
-    async def remember_placement(self, order_id: str, placed_at: datetime) -> None:
+    async def silence(self, notification_id: str, *, event_at: datetime, now: datetime) -> None:
+        silenced = {"state": LedgerState.SILENCED.value, "eventAt": event_at, "finishedAt": now}
         with contextlib.suppress(DuplicateKeyError):
+            await self.collection.insert_one({"_id": notification_id} | silenced)
+
+    async def remember_placement(self, order_id: str, placed_at: datetime) -> None:
+        try:
             await self._windows.insert_one({"_id": order_id, "placedAt": placed_at})
+        except DuplicateKeyError:
+            return
+        self._note_placement(order_id, placed_at)
 
     async def placed_at(self, order_id: str) -> datetime | None:
+        if (known := self._placements.get(order_id)) is not None:
+            return known
         found = await self._windows.find_one({"_id": order_id})
-        return None if found is None else found["placedAt"]
+        if found is None:
+            return None
+        self._note_placement(order_id, found["placedAt"])
+        return cast(datetime, found["placedAt"])
+
+    def _note_placement(self, order_id: str, placed_at: datetime) -> None:
+        """Remembers a stored placement: the first insert wins and no write changes it after."""
+        self._placements[order_id] = placed_at
+        if len(self._placements) > PLACEMENTS_REMEMBERED:
+            self._placements.popitem(last=False)
 
     async def entry(self, notification_id: str) -> dict[str, Any] | None:
         """The raw ledger document, working or archived (for operators and tests)."""
         found = await self.collection.find_one({"_id": notification_id})
         return found or await self._history.find_one({"_id": notification_id})
 
-    async def _archived(self, notification_id: str) -> bool:
-        return await self._history.find_one({"_id": notification_id}, {"_id": 1}) is not None
+    async def _drop_if_archived(self, notification_id: str) -> bool:
+        """Whether the entry was finished and archived; if so its fresh claim is deleted."""
+        if await self._history.find_one({"_id": notification_id}, {"_id": 1}) is None:
+            return False
+        await self.collection.delete_one(
+            {"_id": notification_id, "state": LedgerState.SENDING.value}
+        )
+        return True
 
-    async def compact(self, finished_before: datetime, limit: int = 1000) -> int:
-        """Moves finished, published entries to the history; returns how many moved."""
+    async def compact(self, now: datetime, limit: int = 1000) -> int:
+        """Moves the entries finished and published, whose event occurred `ARCHIVED_AFTER` ago,
+        to the history; returns how many moved."""
+        before = now - ARCHIVED_AFTER
         cursor = self.collection.find(
             {
                 "state": {"$in": FINISHED},
-                "finishedAt": {"$lte": finished_before},
+                "finishedAt": {"$lte": before},
                 PENDING_SINCE: {"$exists": False},
+                # Entries claimed before `eventAt` was kept go by their finish alone.
+                "$or": [{"eventAt": {"$lte": before}}, {"eventAt": {"$exists": False}}],
             }
         ).limit(limit)
         moved = [document async for document in cursor]
@@ -233,7 +279,6 @@ class MongoNotificationLedger:
         clock: Callable[[], datetime],
         *,
         every: timedelta = timedelta(seconds=5),
-        keep_working: timedelta = timedelta(seconds=60),
         keep_history: timedelta = timedelta(days=30),
         keep_windows: timedelta = timedelta(days=2),
         prune_every: timedelta = timedelta(hours=1),
@@ -243,7 +288,7 @@ class MongoNotificationLedger:
         while True:
             try:
                 now = clock()
-                await self.compact(now - keep_working)
+                await self.compact(now)
                 if last_prune is None or now - last_prune >= prune_every:
                     await self.prune(now - keep_history, now - keep_windows)
                     last_prune = now

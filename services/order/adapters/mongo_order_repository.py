@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -22,6 +22,7 @@ from shared.outbox import (
     with_outbox,
 )
 from shared.records import OutgoingRecord
+from shared.runtime import Clock, utc_now
 
 COLLECTION = "orders"
 
@@ -52,9 +53,19 @@ INDEXES = {
             [("paymentStatus", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)],
             name="payment_status_created",
         ),
+        # Serves the look-ups' windows on FerretDB (a range on one field is served by the btree
+        # its PostgreSQL backend builds beside a single-field index); MongoDB uses the ones above.
+        IndexModel([("createdAt", DESCENDING)], name="created"),
         OUTBOX_INDEX,
     ]
 }
+
+FIRST_WINDOW = timedelta(hours=1)
+"""How far back from where its page starts a look-up reads first."""
+EMPTY_WIDENING = 32
+"""How many times further back the next window reaches while nothing matched yet."""
+LAST_BOUNDED = timedelta(days=366)
+"""No window but the last, open-ended one reaches further back from where the page starts."""
 
 _BOOKKEEPING = {OUTBOX, PENDING_SINCE, "_id"}
 
@@ -87,12 +98,20 @@ def filter_of(query: OrderQuery) -> dict[str, Any]:
     return found
 
 
+def reach_after(reach: timedelta, found: int, limit: int) -> timedelta | None:
+    """How far back from the page's start the next window reaches: as far as the matches so far
+    say fills the page twice over, at most EMPTY_WIDENING times; None (open-ended) past a year."""
+    further = reach * (min(EMPTY_WIDENING, 2 * limit / found) if found else EMPTY_WIDENING)
+    return further if further <= LAST_BOUNDED else None
+
+
 class MongoOrderRepository:
     """The order repository on MongoDB (or FerretDB); each write holds the order's lock."""
 
-    def __init__(self, database: Database, relay: OutboxRelay) -> None:
+    def __init__(self, database: Database, relay: OutboxRelay, clock: Clock = utc_now) -> None:
         self.collection = database[COLLECTION]
         self._outbox = relay.attach(self.collection)
+        self._clock = clock
 
     async def get(self, order_id: str) -> Order | None:
         found = await self.collection.find_one({"_id": order_id}, {OUTBOX: 0})
@@ -120,9 +139,26 @@ class MongoOrderRepository:
         await self._outbox.publish(order_id)
 
     async def find(self, query: OrderQuery) -> list[Order]:
-        cursor = (
-            self.collection.find(filter_of(query), {OUTBOX: 0})
-            .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
-            .limit(query.limit)
-        )
-        return [from_document(document) async for document in cursor]
+        # FerretDB reads and sorts in its own process every document a find matches: reading
+        # newest-first windows on createdAt until the page is full costs about the page, not the
+        # store's whole history (MongoDB would stop at the page on its own). A person's orders
+        # are few however long the history: their look-ups read in one find.
+        person = query.phone_number is not None or query.customer_id is not None
+        start = self._clock() if query.before is None else query.before[0]
+        within: dict[str, Any] = {} if query.before is None else {"$lte": start}
+        reach: timedelta | None = None if person else FIRST_WINDOW
+        found: list[Order] = []
+        while True:
+            if reach is not None:
+                within["$gte"] = start - reach
+            window = {"createdAt": within} if within else {}
+            cursor = (
+                self.collection.find(filter_of(query) | window, {OUTBOX: 0})
+                .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
+                .limit(query.limit - len(found))
+            )
+            found += [from_document(document) async for document in cursor]
+            if reach is None or len(found) >= query.limit:
+                return found
+            within = {"$lt": start - reach}
+            reach = reach_after(reach, len(found), query.limit)
