@@ -18,6 +18,7 @@ from services.payment.ports import (
     WEBHOOK_JOB,
     Job,
     JobQueue,
+    PaymentRecord,
     StaleRecord,
     WebhookInbox,
     record_id,
@@ -40,11 +41,13 @@ class AsaasUpdateService(UseCase):
         jobs: JobQueue,
         inbox: WebhookInbox,
         wake: Callable[[str], None],
+        offer: Callable[[Job], None],
     ) -> None:
         super().__init__(context)
         self._jobs = jobs
         self._inbox = inbox
         self._wake = wake
+        self._offer = offer
 
     # Webhooks
 
@@ -52,9 +55,6 @@ class AsaasUpdateService(UseCase):
         """Stores a verified webhook event for processing; 'duplicate' when seen before."""
         event_id, event = str(payload["id"]), str(payload["event"])
         inbox_id = f"{client_id}:{event_id}"
-        if await self._inbox.contains(inbox_id):
-            WEBHOOKS_RECEIVED.labels(event, "duplicate").inc()
-            return "duplicate"
         found = payload.get("payment")
         charge: dict[str, Any] = found if isinstance(found, dict) else {}
         now = self._clock()
@@ -65,16 +65,20 @@ class AsaasUpdateService(UseCase):
             "externalReference": charge.get("externalReference"),
             "receivedAt": now.isoformat(),
         }
-        # The job first: if the process dies between the two inserts, Asaas's redelivery
-        # finds no inbox entry and stores it again; the job is then found already added.
-        await self._jobs.add(Job(WEBHOOK_JOB, inbox_id, now, data=data, client_id=client_id))
+        job = Job(WEBHOOK_JOB, inbox_id, now, data=data, client_id=client_id)
         # The body as received: any JSON Asaas sends can be stored, whatever BSON thinks of it.
         document = {"clientId": client_id, "event": event, "body": raw, "receivedAt": now}
+        # The event first, its id being the duplicate check (no read before it). A process that
+        # dies before the job is added answers no 200: Asaas's redelivery finds the event not
+        # processed yet and adds its job (a job still queued is found already added).
         if not await self._inbox.add(inbox_id, document):
+            if not await self._inbox.processed(inbox_id) and await self._jobs.add(job):
+                self._offer(job)
             WEBHOOKS_RECEIVED.labels(event, "duplicate").inc()
             return "duplicate"
+        await self._jobs.add(job)
         WEBHOOKS_RECEIVED.labels(event, "accepted").inc()
-        self._wake(WEBHOOK_JOB)
+        self._offer(job)
         return "accepted"
 
     async def process_webhook(self, job: Job) -> None:
@@ -82,9 +86,13 @@ class AsaasUpdateService(UseCase):
         data = job.data
         event = str(data.get("event"))
         client_id = str(data.get("clientId"))
-        key = await self._find(client_id, data.get("externalReference"), data.get("paymentId"))
+        charge_id = data.get("paymentId")
+        charge_id = charge_id if isinstance(charge_id, str) and charge_id else None
         now = self._clock()
-        if key is None:
+        applied = await self._apply_webhook(
+            client_id, event, data.get("externalReference"), charge_id
+        )
+        if applied is None:
             received = datetime.fromisoformat(str(data["receivedAt"]))
             if (now - received).total_seconds() < self._policy.unmatched_webhook_retry_s:
                 # The charge may be saved a moment after Asaas announced it: look again soon.
@@ -101,7 +109,7 @@ class AsaasUpdateService(UseCase):
             await self._inbox.mark(job.key, "unmatched", now)
             await self._jobs.remove(WEBHOOK_JOB, job.key)
             return
-        outcome, still_open = await self.apply_asaas_event(key, event)
+        key, outcome, still_open = applied
         if still_open:
             await self._payments.watch(key, client_id, now)
         else:
@@ -110,28 +118,38 @@ class AsaasUpdateService(UseCase):
         await self._inbox.mark(job.key, outcome, now)
         await self._jobs.remove(WEBHOOK_JOB, job.key)
 
-    async def _find(self, client_id: str, external_reference: Any, payment_id: Any) -> str | None:
+    async def _apply_webhook(
+        self, client_id: str, event: str, external_reference: Any, charge_id: str | None
+    ) -> tuple[str, str, bool] | None:
+        """Applies the event to the payment its `externalReference` names (if that payment holds
+        its charge, or none yet), else to the one holding its charge: the payment's key, the
+        outcome and whether it is still open; None when no payment matches."""
         if isinstance(external_reference, str) and external_reference:
             key = record_id(client_id, external_reference)
-            record = await self._payments.get(key)
-            if record is not None and (
-                record.payment.payment_id in (None, payment_id) or not payment_id
-            ):
-                return key
-        if isinstance(payment_id, str) and payment_id:
-            record = await self._payments.find_by_payment_id(client_id, payment_id)
+            applied = await self.apply_asaas_event(key, event, charge_id=charge_id)
+            if applied is not None:
+                return (key, *applied)
+        if charge_id is not None:
+            record = await self._payments.find_by_payment_id(client_id, charge_id)
             if record is not None:
-                return record.record_id
+                key = record.record_id
+                applied = await self.apply_asaas_event(key, event)
+                if applied is not None:
+                    return (key, *applied)
         return None
 
-    async def apply_asaas_event(self, key: str, event: str) -> tuple[str, bool]:
+    async def apply_asaas_event(
+        self, key: str, event: str, *, charge_id: str | None = None
+    ) -> tuple[str, bool] | None:
         """The one path by which Asaas news (a webhook or a reconciled status) changes a
-        payment; returns the outcome (applied, ignored) and whether the payment is still open."""
+        payment; returns the outcome (applied, ignored) and whether the payment is still open,
+        or None when there is no such payment, or it holds a charge other than `charge_id`.
+        The payment is read under its use-case lock, once unless a save finds it moved on."""
         async with self._payments.one_use_case_at_a_time(key):
             for _ in range(SAVE_ATTEMPTS):
                 record = await self._payments.get(key)
-                if record is None:
-                    return "ignored", False
+                if record is None or not _may_hold(record, charge_id):
+                    return None
                 decision = domain.on_asaas_event(record.payment, event, self._clock())
                 if decision.unchanged:
                     # A redelivery after a crash may find a refund begun without its job.
@@ -183,7 +201,7 @@ class AsaasUpdateService(UseCase):
             event = domain.event_for_status(charge.status, deleted=charge.deleted)
             outcome = "unchanged"
             if event is not None:
-                applied, still_open = await self.apply_asaas_event(key, event)
+                applied, still_open = await self.apply_asaas_event(key, event) or ("ignored", False)
                 outcome = "applied" if applied == "applied" else outcome
             RECONCILIATION_CHECKS.labels(outcome).inc()
         if not still_open:
@@ -191,3 +209,9 @@ class AsaasUpdateService(UseCase):
             return
         interval = self._policy.reconcile_backoff.delay(job.attempts + 1)
         await self._jobs.put(job.again_at(now + timedelta(seconds=interval)))
+
+
+def _may_hold(record: PaymentRecord, charge_id: str | None) -> bool:
+    """Whether the payment holds the charge `charge_id` (any, when None), or none yet."""
+    held = record.payment.payment_id
+    return held is None or charge_id is None or held == charge_id

@@ -6,6 +6,7 @@ waits on another's."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,12 @@ HOUSEKEEPING_INTERVAL_S = 600.0
 JobHandler = Callable[[Job], Awaitable[None]]
 
 
+def _stored_due(job: Job) -> datetime:
+    """The job's due time as stored (BSON keeps milliseconds), naming its version."""
+    due = job.due_at
+    return due.replace(microsecond=due.microsecond // 1000 * 1000)
+
+
 class Lanes:
     """The jobs of one kind running now: at most `overall`, at most `per_restaurant` of one
     restaurant, never one key twice."""
@@ -31,13 +38,17 @@ class Lanes:
     def __init__(self, overall: int, per_restaurant: int) -> None:
         self._overall = overall
         self._per_restaurant = per_restaurant
-        self._keys: set[str] = set()
+        self._keys: dict[str, datetime] = {}
+        """The keys of the jobs running, each with its version's due time."""
         self._of_restaurant: Counter[str] = Counter()
         self.left_waiting = False
         """The last look left due jobs for want of a lane: look again when one frees."""
+        self.offered_waiting: set[str] = set()
+        """Restaurants with a job offered while no lane was free for it: look again when one of
+        theirs frees."""
 
     @staticmethod
-    def _restaurant(job: Job) -> str:
+    def restaurant(job: Job) -> str:
         # Jobs stored before they named their restaurant each get a lane of their own.
         return job.client_id or job.key
 
@@ -50,22 +61,26 @@ class Lanes:
         bound = self._per_restaurant
         return {client for client, count in self._of_restaurant.items() if count >= bound}
 
+    def runs(self, job: Job) -> bool:
+        """Whether this version of `job` runs here now (not one stored again since)."""
+        return self._keys.get(job.key) == _stored_due(job)
+
     def take(self, job: Job) -> bool:
         """Takes a lane for `job`; False when it runs already, or no lane is free for it."""
-        restaurant = self._restaurant(job)
+        restaurant = self.restaurant(job)
         if (
             job.key in self._keys
             or not self.free
             or self._of_restaurant[restaurant] >= self._per_restaurant
         ):
             return False
-        self._keys.add(job.key)
+        self._keys[job.key] = _stored_due(job)
         self._of_restaurant[restaurant] += 1
         return True
 
     def release(self, job: Job) -> None:
-        self._keys.discard(job.key)
-        restaurant = self._restaurant(job)
+        self._keys.pop(job.key, None)
+        restaurant = self.restaurant(job)
         self._of_restaurant[restaurant] -= 1
         if self._of_restaurant[restaurant] <= 0:
             del self._of_restaurant[restaurant]
@@ -87,6 +102,8 @@ class JobRunner:
         self._policy = policy
         self._clock = clock
         self._wake = {kind: asyncio.Event() for kind in JOB_KINDS}
+        self._start: dict[str, Callable[[Job], bool]] = {}
+        """Per kind whose loop runs here: starts a job in a free lane (False: none free)."""
         # Reconciliation reads Asaas once a job: at most `reconcile_rate_per_s` a second.
         self._pause_s = {RECONCILE_JOB: 1.0 / policy.reconcile_rate_per_s}
 
@@ -94,33 +111,62 @@ class JobRunner:
         """A job of `kind` is due now: its loop looks at once rather than at its next poll."""
         self._wake[kind].set()
 
+    def offer(self, job: Job) -> None:
+        """A job just stored, due now: run at once in a free lane of its loop here, with no look
+        for it (still claimed first, like every run), else woken as by `wake`."""
+        start = self._start.get(job.kind)
+        if start is None or job.kind in self._pause_s or not start(job):
+            self.wake(job.kind)
+
     async def run(self, kind: str, handle: JobHandler) -> None:
         """Runs due jobs of `kind` forever, each in a lane of its restaurant; a failing job is
         logged and tried again later."""
         wake = self._wake[kind]
         lanes = Lanes(self._policy.jobs_in_flight, self._policy.jobs_per_restaurant)
 
+        # Jobs run in the loop's context, also those offered from a request's.
+        loop_context = contextvars.copy_context()
+
         def done(job: Job, _: object) -> None:
             lanes.release(job)
-            if lanes.left_waiting:
+            restaurant = Lanes.restaurant(job)
+            if lanes.left_waiting or restaurant in lanes.offered_waiting:
+                lanes.offered_waiting.discard(restaurant)
                 wake.set()
 
         async with asyncio.TaskGroup() as running:
-            while True:
-                wake.clear()
-                try:
-                    for job in await self._startable(kind, lanes):
-                        task = running.create_task(self._handle(kind, handle, job))
-                        task.add_done_callback(partial(done, job))
-                        if pause_s := self._pause_s.get(kind, 0.0):
-                            await asyncio.sleep(pause_s)
-                except Exception:
-                    log.exception("%s jobs could not be read; retrying", kind)
-                try:
-                    async with asyncio.timeout(self._policy.poll_interval_s):
-                        await wake.wait()
-                except TimeoutError:
-                    pass
+
+            def run_taken(job: Job) -> None:
+                task = running.create_task(
+                    self._handle(kind, handle, job), context=loop_context.copy()
+                )
+                task.add_done_callback(partial(done, job))
+
+            def start(job: Job) -> bool:
+                if not lanes.take(job):
+                    lanes.offered_waiting.add(Lanes.restaurant(job))
+                    return False
+                run_taken(job)
+                return True
+
+            self._start[kind] = start
+            try:
+                while True:
+                    wake.clear()
+                    try:
+                        for job in await self._startable(kind, lanes):
+                            run_taken(job)
+                            if pause_s := self._pause_s.get(kind, 0.0):
+                                await asyncio.sleep(pause_s)
+                    except Exception:
+                        log.exception("%s jobs could not be read; retrying", kind)
+                    try:
+                        async with asyncio.timeout(self._policy.poll_interval_s):
+                            await wake.wait()
+                    except TimeoutError:
+                        pass
+            finally:
+                del self._start[kind]
 
     async def _startable(self, kind: str, lanes: Lanes) -> list[Job]:
         """The due jobs that lanes are free for, each given its lane."""
@@ -129,8 +175,11 @@ class JobRunner:
             lanes.left_waiting = True
             return []
         due = await self._jobs.due(kind, self._clock(), BATCH, skip_clients=lanes.full())
+        running = [job for job in due if lanes.runs(job)]
         taken = [job for job in due if lanes.take(job)]
-        lanes.left_waiting = len(taken) < len(due) or len(due) == BATCH
+        # A job found while this version of it runs here (offered, still stored) waits for no
+        # lane; a version stored again meanwhile does.
+        lanes.left_waiting = len(taken) + len(running) < len(due) or len(due) == BATCH
         return taken
 
     async def _handle(self, kind: str, handle: JobHandler, job: Job) -> None:

@@ -8,6 +8,7 @@ import base64
 import binascii
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -21,6 +22,9 @@ TOKEN_BYTES = 24
 UNDATED_LIFETIME = timedelta(hours=24)
 """How long the image of a code Asaas gave no expiration lives (its charge's due day)."""
 PRUNE_INTERVAL_S = 600.0
+RECENT_IMAGES = 1000
+"""Images this process stored last, kept in memory too: WhatsApp fetches an image seconds after
+its charge is made, mostly from the replica that made it, which then reads no database."""
 
 
 def image_path(token: str) -> str:
@@ -37,6 +41,7 @@ class PixImages:
         self._store = store
         self._base_url = public_base_url.rstrip("/")
         self._clock = clock
+        self._recent: OrderedDict[str, PixImage] = OrderedDict()
 
     async def publish(self, instructions: PaymentInstructions) -> PaymentInstructions:
         """The instructions with their QR image's public URL, once the image is stored (as they
@@ -50,13 +55,17 @@ class PixImages:
             return instructions
         token = secrets.token_urlsafe(TOKEN_BYTES)
         expires_at = instructions.expires_at or self._clock() + UNDATED_LIFETIME
-        await self._store.put(PixImage(token=token, png=png, expires_at=expires_at))
+        image = PixImage(token=token, png=png, expires_at=expires_at)
+        await self._store.put(image)
+        self._recent[token] = image
+        if len(self._recent) > RECENT_IMAGES:
+            self._recent.popitem(last=False)
         url = f"{self._base_url}{image_path(token)}"
         return instructions.model_copy(update={"pix_qr_code_url": url})
 
     async def image(self, token: str) -> bytes | None:
         """The PNG named `token`, or None when there is none or its code expired."""
-        found = await self._store.get(token)
+        found = self._recent.get(token) or await self._store.get(token)
         if found is None or found.expires_at <= self._clock():
             return None
         return found.png

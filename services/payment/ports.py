@@ -170,7 +170,9 @@ class WebhookInbox(Protocol):
         """Stores a received webhook event; False when its id was stored before."""
         ...
 
-    async def contains(self, inbox_id: str) -> bool: ...
+    async def processed(self, inbox_id: str) -> bool:
+        """Whether the stored event's processing ended (it was marked)."""
+        ...
 
     async def mark(self, inbox_id: str, outcome: str, at: datetime) -> None:
         """Records how processing ended (applied, ignored, unmatched)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import InvalidToken, MultiFernet
@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_EVENTS = sorted(WEBHOOK_SIGNALS)
 _DUMMY_TOKEN = b"no-restaurant-has-this-token-0000000000000000"
+WEBHOOK_TOKEN_TRUST = timedelta(seconds=5)
+"""How long a webhook token that matched the stored one is taken without reading it again: a
+token replaced through another replica is still taken that long by this one (a new token is
+taken at once: a token that does not match is always read again)."""
 
 
 class Restaurants:
@@ -36,6 +40,7 @@ class Restaurants:
         public_base_url: str,
         webhook_email: str,
         clock: Callable[[], datetime],
+        webhook_token_trust: timedelta = WEBHOOK_TOKEN_TRUST,
     ) -> None:
         self._repository = repository
         self._cipher = cipher
@@ -43,6 +48,9 @@ class Restaurants:
         self._public_base_url = public_base_url.rstrip("/")
         self._webhook_email = webhook_email
         self._clock = clock
+        self._token_trust = webhook_token_trust
+        self._matched_tokens: dict[str, tuple[SecretStr, datetime]] = {}
+        """Per restaurant, the webhook token last read that a webhook matched, and when read."""
 
     def webhook_url(self, client_id: str) -> str:
         return f"{self._public_base_url}/webhooks/asaas/{client_id}"
@@ -63,12 +71,24 @@ class Restaurants:
         return None if api_key is None else self._clients.account(stored.base_url, api_key)
 
     async def webhook_token_matches(self, client_id: str, given: str | None) -> bool:
-        """Constant-time check of the `asaas-access-token` header against the stored token."""
+        """Constant-time check of the `asaas-access-token` header against the stored token,
+        read again unless it matched within `webhook_token_trust` (a busy restaurant's webhooks
+        then cost no read each)."""
+        recent = self._matched_tokens.get(client_id)
+        if (
+            recent is not None
+            and self._clock() - recent[1] < self._token_trust
+            and _same_token(given, recent[0])
+        ):
+            return True
+        read_at = self._clock()
         stored = await self._repository.get(client_id)
         expected = None if stored is None else self._decrypt(stored.webhook_token_encrypted)
-        wanted = _DUMMY_TOKEN if expected is None else expected.get_secret_value().encode()
-        matches = hmac.compare_digest((given or "").encode(), wanted)
-        return matches and expected is not None and given is not None
+        if not _same_token(given, expected):
+            return False
+        assert expected is not None
+        self._matched_tokens[client_id] = (expected, read_at)
+        return True
 
     async def configure(
         self, client_id: str, api_key: SecretStr, webhook_token: SecretStr, base_url: str
@@ -114,6 +134,7 @@ class Restaurants:
             updated_at=self._clock(),
         )
         await self._repository.put(stored)
+        self._matched_tokens.pop(client_id, None)
         log.info(
             "Asaas credentials of %s stored; webhook %s points at %s", client_id, webhook_id, url
         )
@@ -134,3 +155,10 @@ class Restaurants:
             "webhookUrl": stored.webhook_url,
             "updatedAt": stored.updated_at.isoformat(),
         }
+
+
+def _same_token(given: str | None, expected: SecretStr | None) -> bool:
+    """Constant-time comparison; False without a given or an expected token."""
+    wanted = _DUMMY_TOKEN if expected is None else expected.get_secret_value().encode()
+    matches = hmac.compare_digest((given or "").encode(), wanted)
+    return matches and expected is not None and given is not None

@@ -186,8 +186,7 @@ class PaymentEvents:
         stack, client_id = restaurant.stack, restaurant.client_id
 
         async def settled() -> bool:
-            # A webhook's job is removed once it is processed (the inbox entry may be written
-            # after its job ran, so its outcome is no sign).
+            # A webhook's job is removed once it is processed, after its outcome is marked.
             webhook_jobs = stack.database[JOBS[WEBHOOK_JOB]]
             pending = {"key": {"$regex": f"^{re.escape(client_id)}:"}}
             payment = await stack.database[PAYMENTS].find_one({"_id": f"{client_id}:{order_id}"})

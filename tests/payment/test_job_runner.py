@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -93,6 +93,47 @@ async def test_no_more_than_the_overall_bound_run_at_once_whatever_the_restauran
     assert handler.most_overall == 4
 
 
+class CountedJobQueue(InMemoryJobQueue):
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    async def due(
+        self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
+    ) -> list[Job]:
+        self.looks += 1
+        return await super().due(kind, now, limit, skip_clients=skip_clients)
+
+
+async def test_a_job_offered_with_a_lane_free_runs_at_once_and_is_not_looked_for() -> None:
+    queue = CountedJobQueue()
+    handler = Handler(jobs=queue)
+    policy = PaymentPolicy(jobs_in_flight=4, jobs_per_restaurant=2, poll_interval_s=600)
+    runner = JobRunner(handler.jobs, InMemoryWebhookInbox(), policy, lambda: NOW)
+    loop = asyncio.create_task(runner.run(CHARGE_JOB, handler))
+    try:
+        await eventually(lambda: queue.looks == 1, what="the loop's first look")
+        handler.gate("a").set()
+        for n in range(2):
+            await handler.jobs.put(job("a", n))
+            runner.offer(job("a", n))
+        await eventually(lambda: len(handler.done) == 2, what="both offered jobs run")
+        assert queue.looks == 1
+
+        # Its restaurant's lanes taken: the loop is woken, and runs it once a lane frees.
+        handler.gate("a").clear()
+        for n in range(2, 5):
+            await handler.jobs.put(job("a", n))
+            runner.offer(job("a", n))
+        await eventually(lambda: handler.running["a"] == 2, what="two lanes taken")
+        handler.gate("a").set()
+        await eventually(lambda: len(handler.done) == 5, what="the third run later")
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+    assert handler.most["a"] == 2
+
+
 def test_a_lane_is_taken_once_per_key_and_freed_when_its_job_ends() -> None:
     lanes = Lanes(overall=3, per_restaurant=2)
     first, second, third = job("a", 1), job("a", 2), job("a", 3)
@@ -114,3 +155,15 @@ def test_jobs_stored_without_their_restaurant_each_get_a_lane_of_their_own() -> 
     legacy = [Job(CHARGE_JOB, f"c:order-{n}", NOW) for n in range(3)]
 
     assert all(lanes.take(old) for old in legacy)
+
+
+def test_a_job_read_back_while_it_runs_is_that_run_but_one_stored_again_is_not() -> None:
+    lanes = Lanes(overall=3, per_restaurant=2)
+    offered = replace(job("a", 1), due_at=NOW + timedelta(microseconds=400))
+    assert lanes.take(offered)
+
+    assert lanes.runs(job("a", 1))  # as stored: milliseconds
+    assert not lanes.runs(replace(offered, due_at=NOW + timedelta(seconds=1)))
+    assert not lanes.take(replace(offered, due_at=NOW + timedelta(seconds=1)))
+    lanes.release(offered)
+    assert not lanes.runs(job("a", 1))

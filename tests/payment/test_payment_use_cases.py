@@ -7,12 +7,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet, MultiFernet
+from pydantic import SecretStr
 
 from deploy.emulators.asaas.app import build_app as build_emulator
 from services.payment.adapters.asaas_client import AsaasClients, HttpAsaasAccount
@@ -75,6 +76,7 @@ class World:
     sink: RecordingSink
     asaas: httpx.AsyncClient
     restaurants: Restaurants
+    inbox: InMemoryWebhookInbox
 
     def replica(self) -> PaymentUseCases:
         """Another process of the service: the same records, jobs and Asaas, locks of its own."""
@@ -104,33 +106,37 @@ class World:
         await self.run_charge_jobs()
 
 
+def stored_credentials(cipher: Fernet | MultiFernet, token: bytes = b"token") -> StoredCredentials:
+    """The restaurant's credentials on the emulator, encrypted with `cipher`."""
+    return StoredCredentials(
+        client_id=CLIENT,
+        api_key_encrypted=cipher.encrypt(API_KEY.encode()).decode(),
+        webhook_token_encrypted=cipher.encrypt(token).decode(),
+        base_url=f"{EMULATOR}/v3",
+        webhook_id=None,
+        webhook_url="",
+        updated_at=now(),
+    )
+
+
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
     transport = httpx.ASGITransport(app=build_emulator())
     clients = AsaasClients(GatewaySettings(timeout_s=2, attempts=3), transport=transport)
     cipher = MultiFernet([Fernet(Fernet.generate_key())])
     credentials = InMemoryCredentialsRepository()
-    await credentials.put(
-        StoredCredentials(
-            client_id=CLIENT,
-            api_key_encrypted=cipher.encrypt(API_KEY.encode()).decode(),
-            webhook_token_encrypted=cipher.encrypt(b"token").decode(),
-            base_url=f"{EMULATOR}/v3",
-            webhook_id=None,
-            webhook_url="",
-            updated_at=now(),
-        )
-    )
+    await credentials.put(stored_credentials(cipher))
     restaurants = Restaurants(
         credentials, cipher, clients, public_base_url="", webhook_email="", clock=now
     )
     sink = RecordingSink()
     payments = InMemoryPaymentRepository(sink)
     jobs = InMemoryJobQueue()
+    inbox = InMemoryWebhookInbox()
     use_cases = build_use_cases(
         payments,
         jobs,
-        InMemoryWebhookInbox(),
+        inbox,
         InMemoryPixImageStore(),
         restaurants,
         PaymentPolicy(),
@@ -139,7 +145,7 @@ async def world() -> AsyncIterator[World]:
     asaas = httpx.AsyncClient(
         transport=transport, base_url=EMULATOR, headers={"access_token": API_KEY}
     )
-    yield World(use_cases, payments, jobs, sink, asaas, restaurants)
+    yield World(use_cases, payments, jobs, sink, asaas, restaurants, inbox)
     await asaas.aclose()
     await clients.close()
 
@@ -262,20 +268,101 @@ async def test_a_webhook_that_beats_the_saved_charge_is_applied_once_the_charge_
     assert stored.payment.status is ChargeStatus.PAID
 
 
+def pending_payment(order_id: str, charge_id: str) -> PaymentRecord:
+    return PaymentRecord(
+        payment=Payment(
+            order_id=order_id,
+            client_id=CLIENT,
+            store_id="s-1",
+            method=PaymentMethod.PIX,
+            amount_cents=100,
+            status=ChargeStatus.PENDING,
+            created_at=now(),
+            payment_id=charge_id,
+        ),
+        correlation_id="turn-7",
+        causation_id="cause-7",
+        time_zone="America/Sao_Paulo",
+    )
+
+
+def received(event_id: str, order_id: str, charge_id: str) -> dict[str, Any]:
+    charge = {"id": charge_id, "externalReference": order_id, "status": "RECEIVED"}
+    return {"id": event_id, "event": "PAYMENT_RECEIVED", "payment": charge}
+
+
+async def run_webhook_jobs(world: World) -> None:
+    for job in await world.jobs.due(WEBHOOK_JOB, now(), 100):
+        await world.use_cases.asaas_updates.process_webhook(job)
+
+
+async def test_a_webhook_stored_by_a_process_that_died_before_its_job_is_queued_on_redelivery(
+    world: World,
+) -> None:
+    await world.payments.insert(pending_payment("order-died", "pay_died"), [])
+    payload = received("evt_died", "order-died", "pay_died")
+    # What the process that died left: the event stored, no job, no answer to Asaas.
+    await world.inbox.add(f"{CLIENT}:evt_died", {"receivedAt": now()})
+
+    updates = world.use_cases.asaas_updates
+    assert await updates.receive_webhook(CLIENT, payload, "{}") == "duplicate"
+    await run_webhook_jobs(world)
+
+    assert world.sink.types() == ["PaymentSucceeded"]
+    assert await world.inbox.processed(f"{CLIENT}:evt_died")
+
+
+async def test_a_webhook_redelivered_after_it_was_processed_queues_no_job_and_pays_once(
+    world: World,
+) -> None:
+    await world.payments.insert(pending_payment("order-again", "pay_again"), [])
+    payload = received("evt_again", "order-again", "pay_again")
+    updates = world.use_cases.asaas_updates
+    assert await updates.receive_webhook(CLIENT, payload, "{}") == "accepted"
+    await run_webhook_jobs(world)
+
+    assert await updates.receive_webhook(CLIENT, payload, "{}") == "duplicate"
+    assert await world.jobs.due(WEBHOOK_JOB, now(), 100) == []
+    assert world.sink.types() == ["PaymentSucceeded"]
+
+
+async def test_a_webhook_reads_its_payment_once_when_nothing_else_changes_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await world.payments.insert(pending_payment("order-once", "pay_once"), [])
+    reads: list[str] = []
+    get = world.payments.get
+
+    async def counted(key: str) -> PaymentRecord | None:
+        reads.append(key)
+        return await get(key)
+
+    monkeypatch.setattr(world.payments, "get", counted)
+    payload = received("evt_once", "order-once", "pay_once")
+    await world.use_cases.asaas_updates.receive_webhook(CLIENT, payload, "{}")
+    await run_webhook_jobs(world)
+
+    assert world.sink.types() == ["PaymentSucceeded"]
+    assert reads == [record_id(CLIENT, "order-once")]
+
+
+async def test_a_webhook_for_a_charge_its_reference_does_not_hold_is_not_applied_to_that_payment(
+    world: World,
+) -> None:
+    await world.payments.insert(pending_payment("order-two", "pay_first"), [])
+    reference_says_second = received("evt_first", "order-two", "pay_second")
+    await world.use_cases.asaas_updates.receive_webhook(CLIENT, reference_says_second, "{}")
+    await run_webhook_jobs(world)
+
+    assert world.sink.types() == []
+    [retry] = await world.jobs.due(WEBHOOK_JOB, now() + timedelta(minutes=1), 100)
+    assert retry.attempts == 1
+
+
 async def test_credentials_that_cannot_be_decrypted_read_as_missing() -> None:
     old_key, new_key = Fernet(Fernet.generate_key()), Fernet(Fernet.generate_key())
     repository = InMemoryCredentialsRepository()
-    await repository.put(
-        StoredCredentials(
-            client_id=CLIENT,
-            api_key_encrypted=old_key.encrypt(API_KEY.encode()).decode(),
-            webhook_token_encrypted=old_key.encrypt(b"token").decode(),
-            base_url=f"{EMULATOR}/v3",
-            webhook_id=None,
-            webhook_url="",
-            updated_at=now(),
-        )
-    )
+    await repository.put(stored_credentials(old_key))
     rotated_wrongly = Restaurants(
         repository,
         MultiFernet([new_key]),
@@ -546,3 +633,67 @@ async def test_a_cancel_payment_for_a_charge_never_recorded_deletes_the_one_asaa
     assert (await world.asaas.get(f"/v3/payments/{made['id']}")).json()["deleted"] is True
     assert world.jobs.jobs == {}
     assert world.sink.records == []
+
+
+class CountedCredentials(InMemoryCredentialsRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get(self, client_id: str) -> StoredCredentials | None:
+        self.reads += 1
+        return await super().get(client_id)
+
+
+async def _token_checker() -> tuple[Restaurants, Restaurants, CountedCredentials, list[datetime]]:
+    """Two replicas' Restaurants on one store of credentials, and the clock they read."""
+    cipher = MultiFernet([Fernet(Fernet.generate_key())])
+    repository = CountedCredentials()
+    await repository.put(stored_credentials(cipher, b"old-token"))
+    clock = [now()]
+    emulator = httpx.ASGITransport(app=build_emulator())
+    replicas = [
+        Restaurants(
+            repository,
+            cipher,
+            AsaasClients(GatewaySettings(timeout_s=2, attempts=1), transport=emulator),
+            public_base_url="http://127.0.0.1:8082",
+            webhook_email="",
+            clock=lambda: clock[0],
+            webhook_token_trust=timedelta(seconds=5),
+        )
+        for _ in range(2)
+    ]
+    return replicas[0], replicas[1], repository, clock
+
+
+async def test_a_webhook_token_that_matched_is_taken_without_a_read_until_its_trust_runs_out() -> (
+    None
+):
+    restaurants, _, repository, clock = await _token_checker()
+    assert await restaurants.webhook_token_matches(CLIENT, "old-token")
+    assert await restaurants.webhook_token_matches(CLIENT, "old-token")
+    assert repository.reads == 1
+    assert not await restaurants.webhook_token_matches(CLIENT, "wrong-token")
+    assert not await restaurants.webhook_token_matches(CLIENT, None)
+    assert repository.reads == 3
+
+    clock[0] += timedelta(seconds=5)
+    assert await restaurants.webhook_token_matches(CLIENT, "old-token")
+    assert repository.reads == 4
+
+
+async def test_a_token_replaced_elsewhere_is_taken_at_once_the_old_one_until_its_trust_ends() -> (
+    None
+):
+    this, other, _, _ = await _token_checker()
+    assert await this.webhook_token_matches(CLIENT, "old-token")
+    assert await other.webhook_token_matches(CLIENT, "old-token")
+
+    await other.configure(CLIENT, SecretStr(API_KEY), SecretStr("new-token"), f"{EMULATOR}/v3")
+
+    assert not await other.webhook_token_matches(CLIENT, "old-token")
+    assert await this.webhook_token_matches(CLIENT, "old-token")  # trusted a moment longer
+    assert await this.webhook_token_matches(CLIENT, "new-token")
+    assert not await this.webhook_token_matches(CLIENT, "old-token")
+    assert await other.webhook_token_matches(CLIENT, "new-token")

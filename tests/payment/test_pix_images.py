@@ -6,7 +6,8 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 from services.payment.adapters.in_memory import InMemoryPixImageStore
-from services.payment.pix_images import PixImages
+from services.payment.pix_images import RECENT_IMAGES, PixImages
+from services.payment.ports import PixImage
 from shared.contracts.payments import PaymentInstructions
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -78,3 +79,42 @@ async def test_card_instructions_and_unreadable_images_get_no_url() -> None:
     assert await images.publish(card) == card
     assert await images.publish(garbled) == garbled
     assert store.images == {}
+
+
+class CountedStore(InMemoryPixImageStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get(self, token: str) -> PixImage | None:
+        self.reads += 1
+        return await super().get(token)
+
+
+async def test_an_image_this_process_stored_lately_is_served_without_a_read_until_it_expires() -> (
+    None
+):
+    clock, store = Clock(), CountedStore()
+    images = PixImages(store, "https://pay.example.com", clock)
+    token = token_of((await images.publish(pix())).pix_qr_code_url)
+
+    assert await images.image(token) == PNG
+    assert store.reads == 0
+    clock.now = NOW + timedelta(minutes=15)
+    assert await images.image(token) is None
+
+
+async def test_an_image_another_replica_stored_or_one_long_forgotten_is_read_from_the_store() -> (
+    None
+):
+    store = CountedStore()
+    this = PixImages(store, "https://pay.example.com", Clock())
+    other = PixImages(store, "https://pay.example.com", Clock())
+    token = token_of((await other.publish(pix())).pix_qr_code_url)
+    assert await this.image(token) == PNG
+    assert store.reads == 1
+
+    for _ in range(RECENT_IMAGES):
+        await other.publish(pix())
+    assert await other.image(token) == PNG
+    assert store.reads == 2

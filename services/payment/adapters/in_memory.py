@@ -112,8 +112,8 @@ class InMemoryWebhookInbox:
         self.events[inbox_id] = dict(document)
         return True
 
-    async def contains(self, inbox_id: str) -> bool:
-        return inbox_id in self.events
+    async def processed(self, inbox_id: str) -> bool:
+        return "outcome" in self.events.get(inbox_id, {})
 
     async def mark(self, inbox_id: str, outcome: str, at: datetime) -> None:
         if inbox_id in self.events:

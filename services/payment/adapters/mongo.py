@@ -226,8 +226,9 @@ class MongoWebhookInbox:
             return False
         return True
 
-    async def contains(self, inbox_id: str) -> bool:
-        return await self._collection.find_one({"_id": inbox_id}, {"_id": 1}) is not None
+    async def processed(self, inbox_id: str) -> bool:
+        found = await self._collection.find_one({"_id": inbox_id}, {"outcome": 1})
+        return found is not None and "outcome" in found
 
     async def mark(self, inbox_id: str, outcome: str, at: datetime) -> None:
         with contextlib.suppress(Exception):
