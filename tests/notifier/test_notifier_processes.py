@@ -201,8 +201,8 @@ async def test_each_event_sends_its_message_once_even_when_delivered_again(
         assert (sent.client_id, sent.store_id) == (restaurant.client_id, restaurant.store_id)
     # This phone's only: the notifier's group also takes what earlier tests left on the topics;
     # an entry whose event is a minute old may be archived already.
-    sent = {"to": phone, "state": "SENT"}
-    ledger = [await database[name].count_documents(sent) for name in (NOTIFICATIONS, HISTORY)]
+    sent_here = {"to": phone, "state": "SENT"}
+    ledger = [await database[name].count_documents(sent_here) for name in (NOTIFICATIONS, HISTORY)]
     assert sum(ledger) == 5, ledger
     assert notifier.metric("notifier_possible_duplicates_total") == 0
     # The ledger alone took each event once: no processed-event record was kept.
