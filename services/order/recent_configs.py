@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from shared.contracts.stores import StoreOrderConfig
+from shared.remembered import Remembered
 
 StoreKey = tuple[str, str]
 Load = Callable[[], Awaitable[StoreOrderConfig]]
@@ -22,7 +22,9 @@ class RecentConfigs:
     def __init__(self, max_age_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._max_age_s = max_age_s
         self._monotonic = monotonic
-        self._entries: OrderedDict[StoreKey, tuple[float, StoreOrderConfig]] = OrderedDict()
+        self._entries: Remembered[StoreKey, tuple[float, StoreOrderConfig]] = Remembered(
+            REMEMBERED_STORES
+        )
         self._writes = 0
 
     async def get(self, store: StoreKey, load: Load) -> StoreOrderConfig:
@@ -44,7 +46,7 @@ class RecentConfigs:
         """Runs `write` (the store's configuration to the database) and keeps `config` once it
         is written; reads under way meanwhile keep nothing, and a failed write leaves no entry."""
         self._writes += 1
-        self._entries.pop(store, None)
+        self._entries.forget(store)
         began = self._monotonic()
         await write()
         self._writes += 1
@@ -53,7 +55,4 @@ class RecentConfigs:
     def _keep(self, store: StoreKey, at: float, config: StoreOrderConfig) -> None:
         if self._max_age_s <= 0:
             return
-        self._entries[store] = (at, config)
-        self._entries.move_to_end(store)
-        if len(self._entries) > REMEMBERED_STORES:
-            self._entries.popitem(last=False)
+        self._entries.put(store, (at, config))

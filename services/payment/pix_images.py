@@ -8,12 +8,12 @@ import base64
 import binascii
 import logging
 import secrets
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from services.payment.ports import PixImage, PixImageStore
 from shared.contracts.payments import PaymentInstructions
+from shared.remembered import Remembered
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class PixImages:
         self._store = store
         self._base_url = public_base_url.rstrip("/")
         self._clock = clock
-        self._recent: OrderedDict[str, PixImage] = OrderedDict()
+        self._recent: Remembered[str, PixImage] = Remembered(RECENT_IMAGES)
 
     async def publish(self, instructions: PaymentInstructions) -> PaymentInstructions:
         """The instructions with their QR image's public URL, once the image is stored (as they
@@ -57,9 +57,7 @@ class PixImages:
         expires_at = instructions.expires_at or self._clock() + UNDATED_LIFETIME
         image = PixImage(token=token, png=png, expires_at=expires_at)
         await self._store.put(image)
-        self._recent[token] = image
-        if len(self._recent) > RECENT_IMAGES:
-            self._recent.popitem(last=False)
+        self._recent.put(token, image)
         url = f"{self._base_url}{image_path(token)}"
         return instructions.model_copy(update={"pix_qr_code_url": url})
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -35,6 +34,7 @@ from shared.contracts.values import NotificationKind, OrderStatus
 from shared.mongo import Database
 from shared.outbox import OUTBOX_INDEX, PENDING_SINCE, OutboxRelay, merge_updates, outbox_update
 from shared.records import OutgoingRecord
+from shared.remembered import Remembered
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class MongoNotificationLedger:
         self._history = database[HISTORY]
         self._windows = database[ORDER_WINDOWS]
         self._outbox = relay.attach(self.collection)
-        self._placements: OrderedDict[str, datetime] = OrderedDict()
+        self._placements: Remembered[str, datetime] = Remembered(PLACEMENTS_REMEMBERED)
 
     async def claim(self, claim: Claim) -> ClaimOutcome:
         document: dict[str, Any] = {
@@ -224,9 +224,7 @@ class MongoNotificationLedger:
 
     def _note_placement(self, order_id: str, placed_at: datetime) -> None:
         """Remembers a stored placement: the first insert wins and no write changes it after."""
-        self._placements[order_id] = placed_at
-        if len(self._placements) > PLACEMENTS_REMEMBERED:
-            self._placements.popitem(last=False)
+        self._placements.put(order_id, placed_at)
 
     async def entry(self, notification_id: str) -> dict[str, Any] | None:
         """The raw ledger document, working or archived (for operators and tests)."""

@@ -9,13 +9,13 @@ the first time, by a galloping search from 1 (about 2 log2 N reads by `_id`).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime
 
 from pymongo.errors import DuplicateKeyError
 
 from shared.locks import KeyedLocks
 from shared.mongo import Database
+from shared.remembered import Remembered
 
 COLLECTION = "order_numbers"
 
@@ -33,7 +33,7 @@ class MongoOrderNumbers:
 
     def __init__(self, database: Database) -> None:
         self.collection = database[COLLECTION]
-        self._last: OrderedDict[str, int] = OrderedDict()
+        self._last: Remembered[str, int] = Remembered(REMEMBERED_STORES)
         self._locks = KeyedLocks()
 
     async def next(self, client_id: str, store_id: str, order_id: str, now: datetime) -> int:
@@ -74,7 +74,4 @@ class MongoOrderNumbers:
         return free
 
     def _remember(self, store: str, number: int) -> None:
-        self._last[store] = number
-        self._last.move_to_end(store)
-        if len(self._last) > REMEMBERED_STORES:
-            self._last.popitem(last=False)
+        self._last.put(store, number)
