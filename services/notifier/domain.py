@@ -139,21 +139,33 @@ def notification_id(source_event_id: UUID, kind: NotificationKind) -> str:
 def silenced(event: CustomerEvent, config: StoreOrderConfig) -> list[NotificationKind]:
     """The kinds of message `event` would send under another configuration of its store but not
     under `config`: a status without a template, a refund the REFUNDED status message tells."""
-    delivery_type: DeliveryType | None
     match event:
-        case OrderPlaced() if _awaits_the_restaurant(event):
-            status, delivery_type = OrderStatus.PENDING, event.order.delivery_type
-        case OrderStatusChanged():
-            status, delivery_type = event.to_status, event.delivery_type
+        case OrderPlaced() | OrderStatusChanged():
+            told = _status_told(event)
+            silent = told is not None and config.template_for(*told) is None
+            return [NotificationKind.ORDER_STATUS] if silent else []
         case OrderPaymentStatusChanged(to_status=PaymentStatus.REFUNDED) if (
-            event.reason != PAYMENT_METHOD_CHANGED
-            and config.template_for(OrderStatus.REFUNDED) is not None
+            event.reason != PAYMENT_METHOD_CHANGED and _refund_told_by_its_status(config)
         ):
             return [NotificationKind.PAYMENT_REFUNDED]
-        case _:
-            return []
-    silent = config.template_for(status, delivery_type) is None
-    return [NotificationKind.ORDER_STATUS] if silent else []
+    return []
+
+
+def _status_told(
+    event: OrderPlaced | OrderStatusChanged,
+) -> tuple[OrderStatus, DeliveryType | None] | None:
+    """The status (and delivery type) whose template tells `event`; None: no status message is
+    due (a new order first told otherwise)."""
+    if isinstance(event, OrderPlaced):
+        if not _awaits_the_restaurant(event):
+            return None
+        return OrderStatus.PENDING, event.order.delivery_type
+    return event.to_status, event.delivery_type
+
+
+def _refund_told_by_its_status(config: StoreOrderConfig) -> bool:
+    """Whether the store's REFUNDED status message tells a refund (then no refund message)."""
+    return config.template_for(OrderStatus.REFUNDED) is not None
 
 
 def messages_for(event: CustomerEvent, config: StoreOrderConfig) -> list[CustomerMessage]:
@@ -183,12 +195,12 @@ def _messages(event: CustomerEvent, config: StoreOrderConfig) -> list[CustomerMe
 def _status_message(
     event: OrderPlaced | OrderStatusChanged, config: StoreOrderConfig
 ) -> list[CustomerMessage]:
-    delivery_type: DeliveryType | None
+    told = _status_told(event)
+    if told is None:
+        return []
+    status, delivery_type = told
     if isinstance(event, OrderPlaced):
-        if not _awaits_the_restaurant(event):
-            return []
         order = event.order
-        status, delivery_type = OrderStatus.PENDING, order.delivery_type
         to = order.phone_number
         facts = _Facts(
             order.order_id,
@@ -200,7 +212,6 @@ def _status_message(
         )
         extra = ""
     else:
-        status, delivery_type = event.to_status, event.delivery_type
         to = event.phone_number
         facts = _Facts(
             event.order_id,
@@ -319,7 +330,7 @@ def _payment_status_message(
     elif event.to_status is PaymentStatus.FAILED:
         return _payment_failed(event, config, facts)
     elif event.to_status is PaymentStatus.REFUNDED:
-        if config.template_for(OrderStatus.REFUNDED) is not None:
+        if _refund_told_by_its_status(config):
             return []  # the REFUNDED status message tells the customer
         kind = NotificationKind.PAYMENT_REFUNDED
         body = (
