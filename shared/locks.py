@@ -10,8 +10,11 @@ restaurant), and the relay's sweep only takes records a crash left behind.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Iterable
 from contextlib import asynccontextmanager
+from typing import TypeVar
+
+Key = TypeVar("Key", bound=Hashable)
 
 
 class KeyedLocks:
@@ -30,3 +33,24 @@ class KeyedLocks:
             self._users[key] -= 1
             if self._users[key] == 0:
                 del self._users[key], self._locks[key]
+
+    @asynccontextmanager
+    async def holding_free(self, keys: Iterable[Key]) -> AsyncIterator[list[Key]]:
+        """Holds the locks of those of `keys` that no one holds or waits for, and yields them;
+        never waits, so it cannot deadlock with holders of one lock wanting another."""
+        taken: list[Key] = []
+        for key in dict.fromkeys(keys):
+            if key in self._users:
+                continue
+            lock = self._locks[key] = asyncio.Lock()
+            await lock.acquire()  # free: returns at once, nothing else runs in between
+            self._users[key] = 1
+            taken.append(key)
+        try:
+            yield taken
+        finally:
+            for key in taken:
+                self._locks[key].release()
+                self._users[key] -= 1
+                if self._users[key] == 0:
+                    del self._users[key], self._locks[key]

@@ -2,7 +2,8 @@
 
 A repository adds records to the changed document with `outbox_update` (or `with_outbox` on
 insert), in the one atomic write of that document. The relay then produces them in order with
-the idempotent producer and removes each document's records once the broker acknowledged them.
+the idempotent producer and, once the broker acknowledged them, removes them from their
+documents a moment later, many documents in one bulk write (`clear_published`).
 A repository gets its collection's `CollectionOutbox` from the relay (`attach`), writes through
 it under the document's lock (see shared/locks.py; the relay takes the same lock) and `publish`es
 after the write, the fast path, from the outbox the write returned; `sweep` finds what a crash
@@ -20,7 +21,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
 from shared.errors import is_unpublishable
 from shared.locks import KeyedLocks
@@ -42,6 +43,8 @@ SWEEP_FAILURES_IN_A_ROW = 3
 WRITTEN_REMEMBERED = 10_000
 """Outboxes a write returned and no publish took yet (a handler that failed in between); past
 this many the oldest is forgotten, and its publish reads the document instead."""
+CLEARING_DELAY_S = 0.05
+"""How long published records wait to be removed, so that one bulk write removes many."""
 OUTBOX_INDEX = IndexModel([(PENDING_SINCE, ASCENDING)], name="outbox_pending")
 """Lets the sweep find documents with pending records without scanning the collection."""
 
@@ -114,6 +117,11 @@ class CollectionOutbox:
         raises on a transient failure (the sweep catches what this misses)."""
         return await self._relay.flush(self.collection, document_id)
 
+    async def clear_published(self) -> int:
+        """Removes what the relay published so far from its documents now, for a reader that
+        tells published documents by their outbox (see `OutboxRelay.clear_published`)."""
+        return await self._relay.clear_published()
+
 
 class OutboxRelay:
     """Publishes and clears the outboxes of the collections attached to it."""
@@ -126,6 +134,9 @@ class OutboxRelay:
     ) -> None:
         self.locks = KeyedLocks()
         self._written: dict[tuple[str, Any], list[Document]] = {}
+        self._published: dict[tuple[str, Any], tuple[Any, list[Document]]] = {}
+        """Records produced and not yet removed from their document, by document."""
+        self._to_clear = asyncio.Event()
         self._sink = sink
         self._collections: list[Any] = []
         self._settings = settings
@@ -159,6 +170,7 @@ class OutboxRelay:
             if entries is None or path == "sweep":
                 found = await collection.find_one({"_id": document_id}, {OUTBOX: 1})
                 entries = (found or {}).get(OUTBOX) or []
+            entries = self._not_yet_published(key, entries)
             if not entries:
                 return 0
             try:
@@ -168,9 +180,73 @@ class OutboxRelay:
                     raise
                 # Which one? The broker refuses a whole batch for one record too large.
                 return await self._publish_each(collection, document_id, entries, path)
-            await self._remove(collection, document_id, entries)
+            self._clear_later(collection, key, entries)
             OUTBOX_PUBLISHED.labels(path).inc(len(entries))
             return len(entries)
+
+    def _not_yet_published(self, key: tuple[str, Any], entries: list[Document]) -> list[Document]:
+        published = self._published.get(key)
+        if published is None:
+            return entries
+        done = {_identity(entry) for entry in published[1]}
+        return [entry for entry in entries if _identity(entry) not in done]
+
+    def _clear_later(self, collection: Any, key: tuple[str, Any], entries: list[Document]) -> None:
+        if key not in self._published and len(self._published) >= WRITTEN_REMEMBERED:
+            # Forgotten, they stay in their document: the sweep produces them again.
+            del self._published[next(iter(self._published))]
+        self._published.setdefault(key, (collection, []))[1].extend(entries)
+        self._to_clear.set()
+
+    async def clear_published(self) -> int:
+        """Removes the records produced so far from their documents: one bulk write per
+        collection; returns how many documents it cleared. A document this process wrote
+        again and has not published yet waits for that publish."""
+        waiting = [key for key in self._published if key not in self._written]
+        async with self.locks.holding_free(waiting) as held:
+            batches: dict[str, list[tuple[Any, Any, list[Document]]]] = {}
+            for key in held:
+                collection, entries = self._published.pop(key)
+                batches.setdefault(key[0], []).append((collection, key[1], entries))
+            for batch in batches.values():
+                await self._remove_all(batch)
+        return len(held)
+
+    async def stop(self) -> None:
+        """Removes what was published before the process stops (a sweep elsewhere would
+        produce it again)."""
+        try:
+            await self.clear_published()
+        except Exception as error:
+            log.warning(
+                "published outbox records left in their documents at stop (a sweep produces"
+                " them again): %s: %s",
+                type(error).__name__,
+                str(error)[:MAX_ERROR_CHARS],
+            )
+
+    async def _remove_all(self, batch: list[tuple[Any, Any, list[Document]]]) -> None:
+        collection = batch[0][0]
+        try:
+            result = await collection.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": document_id, OUTBOX: entries},
+                        {"$set": {OUTBOX: []}, "$unset": {PENDING_SINCE: ""}},
+                    )
+                    for _, document_id, entries in batch
+                ],
+                ordered=False,
+            )
+            if result.matched_count == len(batch):
+                return
+            # Another process added records to some of them meanwhile: remove ours only.
+            for _, document_id, entries in batch:
+                await self._remove(collection, document_id, entries)
+        except Exception:
+            for _, document_id, entries in batch:  # for the next clearing, or the sweep
+                self._clear_later(collection, (collection.name, document_id), entries)
+            raise
 
     async def _publish_each(
         self, collection: Any, document_id: Any, entries: list[Document], path: str
@@ -246,6 +322,7 @@ class OutboxRelay:
         """Publishes the records older than the grace period, oldest document first. A document
         that fails goes to the back of the queue, so the ones behind it get their turn; a few
         failing in a row end the sweep (Kafka itself is unreachable then)."""
+        await self.clear_published()  # what this process produced is not the sweep's to take
         cutoff = self._clock() - timedelta(seconds=self._settings.sweep_grace_s)
         published = 0
         for collection in self._collections:
@@ -274,6 +351,7 @@ class OutboxRelay:
                     )
                 else:
                     failed_in_a_row = 0
+        await self.clear_published()
         return published
 
     async def _to_the_back(self, collection: Any, document_id: Any) -> None:
@@ -287,6 +365,30 @@ class OutboxRelay:
             )
 
     async def run(self) -> None:
+        """Clears what was published, and sweeps, until cancelled."""
+        async with asyncio.TaskGroup() as loops:
+            loops.create_task(self._clear_published_forever())
+            loops.create_task(self._sweep_forever())
+
+    async def _clear_published_forever(self) -> None:
+        while True:
+            await self._to_clear.wait()
+            await asyncio.sleep(CLEARING_DELAY_S)
+            self._to_clear.clear()
+            try:
+                await self.clear_published()
+                if self._published:  # documents written again, or busy: their turn comes
+                    self._to_clear.set()
+            except Exception as error:
+                log.warning(
+                    "published outbox records not removed yet, tried again: %s: %s",
+                    type(error).__name__,
+                    str(error)[:MAX_ERROR_CHARS],
+                )
+                await asyncio.sleep(self._settings.sweep_interval_s)
+                self._to_clear.set()
+
+    async def _sweep_forever(self) -> None:
         """Sweeps forever; a failed sweep is logged and tried again at the next interval."""
         while True:
             try:
@@ -298,3 +400,7 @@ class OutboxRelay:
                     "outbox sweep failed; retrying in %.1fs", self._settings.sweep_interval_s
                 )
             await asyncio.sleep(self._settings.sweep_interval_s)
+
+
+def _identity(entry: Document) -> tuple[str, str]:
+    return entry["eventId"], entry["topic"]

@@ -203,6 +203,7 @@ class ServiceRuntime:
             yield
         finally:
             await _bounded("the background loops", loops.stop())
+            await _bounded("removing published outbox records", self.relay.stop())
             # Handled messages not yet committed would come again (and be skipped) on restart.
             await _bounded("the last commits", commit_all(self._offsets))
             await _bounded("the Kafka clients", self.broker.stop())

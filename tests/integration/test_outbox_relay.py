@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from dataclasses import replace
@@ -464,26 +466,31 @@ async def test_a_publish_after_a_write_through_the_outbox_reads_nothing_back(
         record("orders.events", step) for step in ("placed", "confirmed", "paid")
     )
     sink = RecordingSink()
-    outbox = OutboxRelay(sink, NO_GRACE).attach(orders)
+    relay = OutboxRelay(sink, NO_GRACE)
+    outbox = relay.attach(orders)
     now = datetime.now(UTC)
     try:
         await outbox.insert(with_outbox({"_id": "o-1", "version": 1}, [placed], now))
         assert await outbox.publish("o-1") == 1
         confirm = merge_updates({"$inc": {"version": 1}}, outbox_update([confirmed], now))
         assert await outbox.update({"_id": "o-1", "version": 1}, confirm)
-        assert await outbox.publish("o-1") == 1
+        assert await outbox.publish("o-1") == 1  # the confirmation only: placed was produced
         assert not await outbox.update({"_id": "o-1", "version": 1}, confirm)  # a stale version
         written_through_the_outbox = commands(name)
+        assert await relay.clear_published() == 1
+        cleared = commands(name) - written_through_the_outbox
 
         # A write the relay was not told of (another process's) costs the publish a read.
         await orders.update_one({"_id": "o-1"}, outbox_update([paid], now))
         assert await outbox.publish("o-1") == 1
-        after_a_write_elsewhere = commands(name) - written_through_the_outbox
+        assert await relay.clear_published() == 1
+        after_a_write_elsewhere = commands(name) - written_through_the_outbox - cleared
         document = await stored(orders, "o-1")
     finally:
         await client.close()
 
-    assert written_through_the_outbox == Counter({"insert": 1, "findAndModify": 2, "update": 2})
+    assert written_through_the_outbox == Counter({"insert": 1, "findAndModify": 2})
+    assert cleared == Counter({"update": 1})  # both publishes' records, one write
     assert after_a_write_elsewhere == Counter({"update": 2, "find": 1})
     assert sink.records == [placed, confirmed, paid]
     assert document[OUTBOX] == []
@@ -497,16 +504,120 @@ async def test_writes_before_their_publishes_are_published_once_and_in_order(
     orders = database["orders"]
     first, second = record("orders.events", "first"), record("orders.events", "second")
     sink = RecordingSink()
-    outbox = OutboxRelay(sink, NO_GRACE).attach(orders)
+    relay = OutboxRelay(sink, NO_GRACE)
+    outbox = relay.attach(orders)
     now = datetime.now(UTC)
 
     await outbox.insert(with_outbox({"_id": "o-1"}, [first], now))
     assert await outbox.update({"_id": "o-1"}, outbox_update([second], now))
     assert await outbox.publish("o-1") == 2  # the second write's outbox holds both
     assert await outbox.publish("o-1") == 0
+    assert await relay.clear_published() == 1
 
     assert sink.records == [first, second]
     assert (await stored(orders, "o-1"))[OUTBOX] == []
+
+
+# --- Published records are removed later, many documents in one write --------------------------
+
+
+async def test_the_records_of_many_documents_are_removed_in_one_write(
+    mongodb_uri: str, database: Database
+) -> None:
+    name = f"orders_{uuid.uuid4().hex[:8]}"
+    client = connect(MongoSettings(uri=mongodb_uri), app_name="outbox-clearing")
+    orders = client[database.name][name]
+    relay = OutboxRelay(RecordingSink(), NO_GRACE)
+    outbox = relay.attach(orders)
+    now = datetime.now(UTC)
+    try:
+        for n in range(5):
+            await outbox.insert(with_outbox({"_id": f"o-{n}"}, [record("t", f"e{n}")], now))
+            assert await outbox.publish(f"o-{n}") == 1
+        assert (await stored(orders, "o-0"))[OUTBOX] != []  # not removed yet
+        published = commands(name)
+        assert await relay.clear_published() == 5
+        removal = commands(name) - published
+        documents = [await stored(orders, f"o-{n}") for n in range(5)]
+    finally:
+        await client.close()
+
+    assert removal == Counter({"update": 1})
+    assert all(document[OUTBOX] == [] for document in documents)
+    assert all(PENDING_SINCE not in document for document in documents)
+
+
+async def test_a_document_written_again_keeps_its_new_records_until_they_are_published(
+    database: Database,
+) -> None:
+    orders = database["orders"]
+    first, second = record("orders.events", "first"), record("orders.events", "second")
+    sink = RecordingSink()
+    relay = OutboxRelay(sink, NO_GRACE)
+    outbox = relay.attach(orders)
+    now = datetime.now(UTC)
+
+    await outbox.insert(with_outbox({"_id": "o-1"}, [first], now))
+    assert await outbox.publish("o-1") == 1
+    assert await outbox.update({"_id": "o-1"}, outbox_update([second], now))
+    assert await relay.clear_published() == 0  # its publish comes first
+    assert [entry["eventId"] for entry in (await stored(orders, "o-1"))[OUTBOX]] == [
+        first.event_id,
+        second.event_id,
+    ]
+    assert await outbox.publish("o-1") == 1
+    assert await relay.clear_published() == 1
+
+    assert sink.records == [first, second]
+    assert (await stored(orders, "o-1"))[OUTBOX] == []
+
+
+async def test_a_record_another_process_added_meanwhile_stays_for_its_publish(
+    database: Database,
+) -> None:
+    orders = database["orders"]
+    ours, theirs = record("orders.events", "ours"), record("orders.events", "theirs")
+    relay = OutboxRelay(RecordingSink(), NO_GRACE)
+    outbox = relay.attach(orders)
+    now = datetime.now(UTC)
+    for document_id in ("o-1", "o-2"):
+        await outbox.insert(with_outbox({"_id": document_id}, [ours], now))
+        assert await outbox.publish(document_id) == 1
+    await orders.update_one({"_id": "o-2"}, outbox_update([theirs], now))  # another process
+
+    assert await relay.clear_published() == 2
+
+    assert (await stored(orders, "o-1"))[OUTBOX] == []
+    left = await stored(orders, "o-2")
+    assert [entry["eventId"] for entry in left[OUTBOX]] == [theirs.event_id]
+    assert PENDING_SINCE in left  # the sweep's to take
+
+
+async def test_the_relay_removes_what_it_published_by_itself_and_at_stop(
+    database: Database,
+) -> None:
+    orders = database["orders"]
+    relay = OutboxRelay(RecordingSink(), OutboxSettings(sweep_interval_s=60))
+    outbox = relay.attach(orders)
+    now = datetime.now(UTC)
+    running = asyncio.create_task(relay.run())
+    try:
+        await outbox.insert(with_outbox({"_id": "o-1"}, [record("t", "running")], now))
+        assert await outbox.publish("o-1") == 1
+
+        async def removed() -> bool:
+            return (await stored(orders, "o-1"))[OUTBOX] == []
+
+        await eventually(removed, what="the running relay removed the published record")
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    await outbox.insert(with_outbox({"_id": "o-2"}, [record("t", "stopping")], now))
+    assert await outbox.publish("o-2") == 1
+    await relay.stop()
+    assert (await stored(orders, "o-2"))[OUTBOX] == []
 
 
 async def test_a_sweep_reads_the_outbox_instead_of_what_this_process_wrote(

@@ -359,6 +359,36 @@ async def test_writes_under_one_key_take_turns_and_other_keys_do_not_wait() -> N
     assert locks._locks == {}
 
 
+async def test_holding_the_free_locks_skips_held_ones_and_makes_later_holders_wait() -> None:
+    locks = KeyedLocks()
+    order: list[str] = []
+    release_busy = asyncio.Event()
+
+    async def busy() -> None:
+        async with locks.hold("busy"):
+            await release_busy.wait()
+
+    async def writer() -> None:
+        async with locks.hold("free"):
+            order.append("writer in")
+
+    holder = asyncio.create_task(busy())
+    await asyncio.sleep(0)
+    async with locks.holding_free(["free", "busy", "free", "other"]) as held:
+        assert held == ["free", "other"]
+        waiting = asyncio.create_task(writer())
+        await asyncio.sleep(0)
+        assert order == []  # "free" is held here
+        order.append("batch done")
+    await waiting
+    release_busy.set()
+    await holder
+    assert order == ["batch done", "writer in"]
+    async with locks.holding_free(["free", "busy"]) as held:
+        assert held == ["free", "busy"]  # every lock released and forgotten
+    assert locks._locks == {}
+
+
 async def test_a_shutdown_step_that_hangs_is_given_up_after_its_bound(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -244,6 +244,7 @@ class MongoNotificationLedger:
         """Moves the entries finished and published, whose event occurred `ARCHIVED_AFTER` ago,
         to the history; returns how many moved."""
         before = now - ARCHIVED_AFTER
+        await self._outbox.clear_published()  # published entries are told by their outbox
         cursor = self.collection.find(
             {
                 "state": {"$in": FINISHED},
