@@ -41,7 +41,7 @@ class AsaasUpdateService(UseCase):
         jobs: JobQueue,
         inbox: WebhookInbox,
         wake: Callable[[str], None],
-        offer: Callable[[Job], None],
+        offer: Callable[[Job], bool],
     ) -> None:
         super().__init__(context)
         self._jobs = jobs
@@ -65,24 +65,26 @@ class AsaasUpdateService(UseCase):
             "externalReference": charge.get("externalReference"),
             "receivedAt": now.isoformat(),
         }
-        job = Job(WEBHOOK_JOB, inbox_id, now, data=data, client_id=client_id)
+        # Due only when a lease from now ends: this replica runs it at once, unclaimed, and
+        # another replica's loop takes it only if this one died first.
+        lease = timedelta(seconds=self._policy.job_lease_s)
+        job = Job(WEBHOOK_JOB, inbox_id, now + lease, data=data, client_id=client_id)
         # The body as received: any JSON Asaas sends can be stored, whatever BSON thinks of it.
         document = {"clientId": client_id, "event": event, "body": raw, "receivedAt": now}
-        # The event first, its id being the duplicate check (no read before it). A process that
-        # dies before the job is added answers no 200: Asaas's redelivery finds the event not
-        # processed yet and adds its job (a job still queued is found already added).
-        if not await self._inbox.add(inbox_id, document):
-            if not await self._inbox.processed(inbox_id) and await self._jobs.add(job):
-                self._offer(job)
+        # One insert: the duplicate check (no read before it), and the job a crash leaves
+        # behind. A redelivery finds the event applied, or being applied, or due.
+        if not await self._inbox.add(job, document):
             WEBHOOKS_RECEIVED.labels(event, "duplicate").inc()
             return "duplicate"
-        await self._jobs.add(job)
         WEBHOOKS_RECEIVED.labels(event, "accepted").inc()
-        self._offer(job)
+        if not self._offer(job):
+            # No lane here: due now, for a loop here or elsewhere (which claims it first).
+            await self._inbox.put(replace(job, due_at=now))
+            self._wake(WEBHOOK_JOB)
         return "accepted"
 
     async def process_webhook(self, job: Job) -> None:
-        """Applies a stored webhook event (the job of the webhook loop)."""
+        """Applies a stored webhook event (the job of the webhook loop); marked, it is done."""
         data = job.data
         event = str(data.get("event"))
         client_id = str(data.get("clientId"))
@@ -97,7 +99,7 @@ class AsaasUpdateService(UseCase):
             if (now - received).total_seconds() < self._policy.unmatched_webhook_retry_s:
                 # The charge may be saved a moment after Asaas announced it: look again soon.
                 wait = self._policy.unmatched_webhook_backoff.delay(job.attempts)
-                await self._jobs.put(job.again_at(now + timedelta(seconds=wait)))
+                await self._inbox.put(job.again_at(now + timedelta(seconds=wait)))
                 return
             log.warning(
                 "webhook %s (%s) of %s matches no payment; stored, not applied",
@@ -107,7 +109,6 @@ class AsaasUpdateService(UseCase):
             )
             WEBHOOKS_PROCESSED.labels(event, "unmatched").inc()
             await self._inbox.mark(job.key, "unmatched", now)
-            await self._jobs.remove(WEBHOOK_JOB, job.key)
             return
         key, outcome, still_open = applied
         if still_open:
@@ -116,7 +117,6 @@ class AsaasUpdateService(UseCase):
             await self._payments.unwatch(key)
         WEBHOOKS_PROCESSED.labels(event, outcome).inc()
         await self._inbox.mark(job.key, outcome, now)
-        await self._jobs.remove(WEBHOOK_JOB, job.key)
 
     async def _apply_webhook(
         self, client_id: str, event: str, external_reference: Any, charge_id: str | None

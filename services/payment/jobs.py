@@ -14,7 +14,15 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from services.payment.config import PaymentPolicy
-from services.payment.ports import JOB_KINDS, RECONCILE_JOB, Job, JobQueue, WebhookInbox
+from services.payment.ports import (
+    JOB_KINDS,
+    RECONCILE_JOB,
+    WEBHOOK_JOB,
+    DueJobs,
+    Job,
+    JobQueue,
+    WebhookInbox,
+)
 from shared.tracing import continuing
 
 log = logging.getLogger(__name__)
@@ -99,11 +107,15 @@ class JobRunner:
     ) -> None:
         self._jobs = jobs
         self._inbox = inbox
+        # A webhook's job is its stored event; the other kinds are jobs of their own.
+        self._sources: dict[str, DueJobs] = {kind: jobs for kind in JOB_KINDS}
+        self._sources[WEBHOOK_JOB] = inbox
         self._policy = policy
         self._clock = clock
         self._wake = {kind: asyncio.Event() for kind in JOB_KINDS}
         self._start: dict[str, Callable[[Job], bool]] = {}
-        """Per kind whose loop runs here: starts a job in a free lane (False: none free)."""
+        """Per kind whose loop runs here: starts an offered job, unclaimed, in a free lane
+        (False: none free)."""
         # Reconciliation reads Asaas once a job: at most `reconcile_rate_per_s` a second.
         self._pause_s = {RECONCILE_JOB: 1.0 / policy.reconcile_rate_per_s}
 
@@ -111,12 +123,13 @@ class JobRunner:
         """A job of `kind` is due now: its loop looks at once rather than at its next poll."""
         self._wake[kind].set()
 
-    def offer(self, job: Job) -> None:
-        """A job just stored, due now: run at once in a free lane of its loop here, with no look
-        for it (still claimed first, like every run), else woken as by `wake`."""
+    def offer(self, job: Job) -> bool:
+        """Runs a job just stored at once in a free lane of its loop here, with no look for it
+        and no claim: the caller stored it due only when a lease from now ends, so no loop takes
+        it before unless this process died. False when no lane is free here (the caller makes
+        it due now and wakes the loop)."""
         start = self._start.get(job.kind)
-        if start is None or job.kind in self._pause_s or not start(job):
-            self.wake(job.kind)
+        return start is not None and job.kind not in self._pause_s and start(job)
 
     async def run(self, kind: str, handle: JobHandler) -> None:
         """Runs due jobs of `kind` forever, each in a lane of its restaurant; a failing job is
@@ -136,9 +149,9 @@ class JobRunner:
 
         async with asyncio.TaskGroup() as running:
 
-            def run_taken(job: Job) -> None:
+            def run_taken(job: Job, *, offered: bool = False) -> None:
                 task = running.create_task(
-                    self._handle(kind, handle, job), context=loop_context.copy()
+                    self._handle(kind, handle, job, offered=offered), context=loop_context.copy()
                 )
                 task.add_done_callback(partial(done, job))
 
@@ -146,7 +159,7 @@ class JobRunner:
                 if not lanes.take(job):
                     lanes.offered_waiting.add(Lanes.restaurant(job))
                     return False
-                run_taken(job)
+                run_taken(job, offered=True)
                 return True
 
             self._start[kind] = start
@@ -174,7 +187,7 @@ class JobRunner:
         if not lanes.free:
             lanes.left_waiting = True
             return []
-        due = await self._jobs.due(kind, self._clock(), BATCH, skip_clients=lanes.full())
+        due = await self._sources[kind].due(kind, self._clock(), BATCH, skip_clients=lanes.full())
         running = [job for job in due if lanes.runs(job)]
         taken = [job for job in due if lanes.take(job)]
         # A job found while this version of it runs here (offered, still stored) waits for no
@@ -182,10 +195,11 @@ class JobRunner:
         lanes.left_waiting = len(taken) + len(running) < len(due) or len(due) == BATCH
         return taken
 
-    async def _handle(self, kind: str, handle: JobHandler, job: Job) -> None:
+    async def _handle(self, kind: str, handle: JobHandler, job: Job, *, offered: bool) -> None:
         try:
             lease = timedelta(seconds=self._policy.job_lease_s)
-            if not await self._jobs.claim(job, self._clock(), lease):
+            # An offered job is hidden from every look until its lease ends: no claim needed.
+            if not offered and not await self._jobs.claim(job, self._clock(), lease):
                 return  # another replica runs it
             with continuing(job.trace_context):
                 await handle(job)
@@ -193,7 +207,8 @@ class JobRunner:
             log.exception("%s job %s failed; retrying later", kind, job.key)
             wait = self._policy.failed_job_backoff.delay(job.attempts)
             try:
-                await self._jobs.put(job.again_at(self._clock() + timedelta(seconds=wait)))
+                retry = job.again_at(self._clock() + timedelta(seconds=wait))
+                await self._sources[kind].put(retry)
             except Exception:
                 log.exception("%s job %s could not be rescheduled", kind, job.key)
 
@@ -201,6 +216,7 @@ class JobRunner:
         """Forgets old job claims and old webhook events (a background loop, every 10 min)."""
         while True:
             try:
+                await self._adopt_webhook_jobs()
                 now = self._clock()
                 await self._jobs.prune_claims(
                     now - timedelta(seconds=max(3600.0, self._policy.job_lease_s))
@@ -213,3 +229,11 @@ class JobRunner:
             except Exception:
                 log.exception("payment housekeeping failed; trying again later")
             await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+    async def _adopt_webhook_jobs(self) -> None:
+        """Webhook jobs that an earlier version stored apart from their events: each event is
+        made due instead and its job removed, so an upgrade loses none."""
+        every = self._clock() + timedelta(days=36500)
+        for job in await self._jobs.due(WEBHOOK_JOB, every, BATCH):
+            await self._inbox.put(job)
+            await self._jobs.remove(WEBHOOK_JOB, job.key)

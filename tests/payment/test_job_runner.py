@@ -105,7 +105,9 @@ class CountedJobQueue(InMemoryJobQueue):
         return await super().due(kind, now, limit, skip_clients=skip_clients)
 
 
-async def test_a_job_offered_with_a_lane_free_runs_at_once_and_is_not_looked_for() -> None:
+async def test_a_job_offered_with_a_lane_free_runs_at_once_unclaimed_and_is_not_looked_for() -> (
+    None
+):
     queue = CountedJobQueue()
     handler = Handler(jobs=queue)
     policy = PaymentPolicy(jobs_in_flight=4, jobs_per_restaurant=2, poll_interval_s=600)
@@ -116,15 +118,19 @@ async def test_a_job_offered_with_a_lane_free_runs_at_once_and_is_not_looked_for
         handler.gate("a").set()
         for n in range(2):
             await handler.jobs.put(job("a", n))
-            runner.offer(job("a", n))
+            assert runner.offer(job("a", n))
         await eventually(lambda: len(handler.done) == 2, what="both offered jobs run")
         assert queue.looks == 1
+        assert queue.claims == {}
 
-        # Its restaurant's lanes taken: the loop is woken, and runs it once a lane frees.
+        # Its restaurant's lanes taken: refused, and run once a lane frees when woken.
         handler.gate("a").clear()
+        offered = []
         for n in range(2, 5):
             await handler.jobs.put(job("a", n))
-            runner.offer(job("a", n))
+            offered.append(runner.offer(job("a", n)))
+        assert offered == [True, True, False]
+        runner.wake(CHARGE_JOB)
         await eventually(lambda: handler.running["a"] == 2, what="two lanes taken")
         handler.gate("a").set()
         await eventually(lambda: len(handler.done) == 5, what="the third run later")
