@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,13 +42,13 @@ class AsaasUpdateService(UseCase):
         jobs: JobQueue,
         inbox: WebhookInbox,
         wake: Callable[[str], None],
-        offer: Callable[[Job], bool],
+        lane: Callable[[Job], AbstractContextManager[Callable[[], None] | None]],
     ) -> None:
         super().__init__(context)
         self._jobs = jobs
         self._inbox = inbox
         self._wake = wake
-        self._offer = offer
+        self._lane = lane
 
     # Webhooks
 
@@ -65,22 +66,25 @@ class AsaasUpdateService(UseCase):
             "externalReference": charge.get("externalReference"),
             "receivedAt": now.isoformat(),
         }
-        # Due only when a lease from now ends: this replica runs it at once, unclaimed, and
-        # another replica's loop takes it only if this one died first.
         lease = timedelta(seconds=self._policy.job_lease_s)
-        job = Job(WEBHOOK_JOB, inbox_id, now + lease, data=data, client_id=client_id)
+        hidden = Job(WEBHOOK_JOB, inbox_id, now + lease, data=data, client_id=client_id)
         # The body as received: any JSON Asaas sends can be stored, whatever BSON thinks of it.
         document = {"clientId": client_id, "event": event, "body": raw, "receivedAt": now}
-        # One insert: the duplicate check (no read before it), and the job a crash leaves
-        # behind. A redelivery finds the event applied, or being applied, or due.
-        if not await self._inbox.add(job, document):
-            WEBHOOKS_RECEIVED.labels(event, "duplicate").inc()
-            return "duplicate"
-        WEBHOOKS_RECEIVED.labels(event, "accepted").inc()
-        if not self._offer(job):
-            # No lane here: due now, for a loop here or elsewhere (which claims it first).
-            await self._inbox.put(replace(job, due_at=now))
-            self._wake(WEBHOOK_JOB)
+        with self._lane(hidden) as start:
+            # With a lane here, the event is due only when a lease from now ends and runs at
+            # once, unclaimed: another replica's loop takes it only if this one died first.
+            # Without, it is due now for any loop (claimed).
+            job = hidden if start else replace(hidden, due_at=now)
+            # One insert: the duplicate check (no read before it), and the job a crash leaves
+            # behind. A redelivery finds the event applied, or being applied, or due.
+            if not await self._inbox.add(job, document):
+                WEBHOOKS_RECEIVED.labels(event, "duplicate").inc()
+                return "duplicate"
+            WEBHOOKS_RECEIVED.labels(event, "accepted").inc()
+            if start:
+                start()
+            else:
+                self._wake(WEBHOOK_JOB)
         return "accepted"
 
     async def process_webhook(self, job: Job) -> None:

@@ -9,7 +9,9 @@ import asyncio
 import contextvars
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -31,6 +33,14 @@ BATCH = 100
 HOUSEKEEPING_INTERVAL_S = 600.0
 
 JobHandler = Callable[[Job], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class TakenLane:
+    """A lane taken for a job about to be stored: started once it is, else given back."""
+
+    start: Callable[[], None]
+    give_back: Callable[[], None]
 
 
 def _stored_due(job: Job) -> datetime:
@@ -113,9 +123,9 @@ class JobRunner:
         self._policy = policy
         self._clock = clock
         self._wake = {kind: asyncio.Event() for kind in JOB_KINDS}
-        self._start: dict[str, Callable[[Job], bool]] = {}
-        """Per kind whose loop runs here: starts an offered job, unclaimed, in a free lane
-        (False: none free)."""
+        self._take: dict[str, Callable[[Job], TakenLane | None]] = {}
+        """Per kind whose loop runs here: takes a free lane for a job about to be stored (None:
+        none free)."""
         # Reconciliation reads Asaas once a job: at most `reconcile_rate_per_s` a second.
         self._pause_s = {RECONCILE_JOB: 1.0 / policy.reconcile_rate_per_s}
 
@@ -123,13 +133,29 @@ class JobRunner:
         """A job of `kind` is due now: its loop looks at once rather than at its next poll."""
         self._wake[kind].set()
 
-    def offer(self, job: Job) -> bool:
-        """Runs a job just stored at once in a free lane of its loop here, with no look for it
-        and no claim: the caller stored it due only when a lease from now ends, so no loop takes
-        it before unless this process died. False when no lane is free here (the caller makes
-        it due now and wakes the loop)."""
-        start = self._start.get(job.kind)
-        return start is not None and job.kind not in self._pause_s and start(job)
+    @contextmanager
+    def lane(self, job: Job) -> Iterator[Callable[[], None] | None]:
+        """A lane of the job's loop here, taken for `job` while the block stores it: yields what
+        runs it at once, with no look for it and no claim (so the block stores it due only when
+        a lease from now ends: no loop takes it before unless this process died), or None when
+        no lane is free here. A lane the block did not start is given back."""
+        take = self._take.get(job.kind)
+        taken = None if take is None or job.kind in self._pause_s else take(job)
+        if taken is None:
+            yield None
+            return
+        started = False
+
+        def start() -> None:
+            nonlocal started
+            started = True
+            taken.start()
+
+        try:
+            yield start
+        finally:
+            if not started:
+                taken.give_back()
 
     async def run(self, kind: str, handle: JobHandler) -> None:
         """Runs due jobs of `kind` forever, each in a lane of its restaurant; a failing job is
@@ -155,14 +181,15 @@ class JobRunner:
                 )
                 task.add_done_callback(partial(done, job))
 
-            def start(job: Job) -> bool:
+            def take(job: Job) -> TakenLane | None:
                 if not lanes.take(job):
                     lanes.offered_waiting.add(Lanes.restaurant(job))
-                    return False
-                run_taken(job, offered=True)
-                return True
+                    return None
+                return TakenLane(
+                    start=partial(run_taken, job, offered=True), give_back=partial(done, job, None)
+                )
 
-            self._start[kind] = start
+            self._take[kind] = take
             try:
                 while True:
                     wake.clear()
@@ -179,7 +206,7 @@ class JobRunner:
                     except TimeoutError:
                         pass
             finally:
-                del self._start[kind]
+                del self._take[kind]
 
     async def _startable(self, kind: str, lanes: Lanes) -> list[Job]:
         """The due jobs that lanes are free for, each given its lane."""

@@ -105,9 +105,7 @@ class CountedJobQueue(InMemoryJobQueue):
         return await super().due(kind, now, limit, skip_clients=skip_clients)
 
 
-async def test_a_job_offered_with_a_lane_free_runs_at_once_unclaimed_and_is_not_looked_for() -> (
-    None
-):
+async def test_a_job_stored_in_a_lane_taken_for_it_runs_at_once_with_no_look_nor_claim() -> None:
     queue = CountedJobQueue()
     handler = Handler(jobs=queue)
     policy = PaymentPolicy(jobs_in_flight=4, jobs_per_restaurant=2, poll_interval_s=600)
@@ -117,19 +115,29 @@ async def test_a_job_offered_with_a_lane_free_runs_at_once_unclaimed_and_is_not_
         await eventually(lambda: queue.looks == 1, what="the loop's first look")
         handler.gate("a").set()
         for n in range(2):
-            await handler.jobs.put(job("a", n))
-            assert runner.offer(job("a", n))
-        await eventually(lambda: len(handler.done) == 2, what="both offered jobs run")
+            with runner.lane(job("a", n)) as start:
+                assert start is not None
+                await handler.jobs.put(job("a", n))
+                start()
+        await eventually(lambda: len(handler.done) == 2, what="both jobs run")
         assert queue.looks == 1
         assert queue.claims == {}
 
-        # Its restaurant's lanes taken: refused, and run once a lane frees when woken.
+        # A lane taken for a job that was not stored (a duplicate, say) is given back.
+        for n in range(3):
+            with runner.lane(job("b", n)) as start:
+                assert start is not None
+
+        # Its restaurant's lanes taken: none, and the job runs once a lane frees when woken.
         handler.gate("a").clear()
-        offered = []
+        taken = []
         for n in range(2, 5):
-            await handler.jobs.put(job("a", n))
-            offered.append(runner.offer(job("a", n)))
-        assert offered == [True, True, False]
+            with runner.lane(job("a", n)) as start:
+                await handler.jobs.put(job("a", n))
+                taken.append(start is not None)
+                if start is not None:
+                    start()
+        assert taken == [True, True, False]
         runner.wake(CHARGE_JOB)
         await eventually(lambda: handler.running["a"] == 2, what="two lanes taken")
         handler.gate("a").set()

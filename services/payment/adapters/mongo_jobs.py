@@ -14,7 +14,9 @@ from shared.mongo import Database, Document
 
 JOBS = {kind: f"payment_jobs_{kind}" for kind in JOB_KINDS}
 """One small collection per kind: FerretDB reads a whole collection for a range query, so the
-webhook loop's poll never reads the (longer) list of payments waiting for reconciliation."""
+charge loop's poll never reads the (longer) list of payments waiting for reconciliation. A
+webhook's job is its stored event (`MongoWebhookInbox`): the webhook kind's collection holds
+only what an earlier version stored there, until the housekeeping moves it."""
 CLAIMS = "payment_job_claims"
 MAX_CLAIM_ATTEMPTS = 20
 JOB_INDEXES = {
