@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +30,8 @@ from shared.tracing import continuing
 log = logging.getLogger(__name__)
 
 BATCH = 100
+HELD_MAX = 100
+"""Jobs a loop holds for a lane here (beyond, a job is stored due now for every loop)."""
 HOUSEKEEPING_INTERVAL_S = 600.0
 
 JobHandler = Callable[[Job], Awaitable[None]]
@@ -124,8 +126,8 @@ class JobRunner:
         self._clock = clock
         self._wake = {kind: asyncio.Event() for kind in JOB_KINDS}
         self._take: dict[str, Callable[[Job], TakenLane | None]] = {}
-        """Per kind whose loop runs here: takes a free lane for a job about to be stored (None:
-        none free)."""
+        """Per kind whose loop runs here: takes a lane for a job about to be stored, free now or
+        the next one to free (None: too many wait for one)."""
         # Reconciliation reads Asaas once a job: at most `reconcile_rate_per_s` a second.
         self._pause_s = {RECONCILE_JOB: 1.0 / policy.reconcile_rate_per_s}
 
@@ -136,9 +138,10 @@ class JobRunner:
     @contextmanager
     def lane(self, job: Job) -> Iterator[Callable[[], None] | None]:
         """A lane of the job's loop here, taken for `job` while the block stores it: yields what
-        runs it at once, with no look for it and no claim (so the block stores it due only when
-        a lease from now ends: no loop takes it before unless this process died), or None when
-        no lane is free here. A lane the block did not start is given back."""
+        runs it here, at once or when one of its restaurant's lanes frees, with no look for it
+        and no claim (so the block stores it due only when a lease from now ends: no loop takes
+        it before unless this process died), or None when too many jobs wait for a lane here.
+        A lane the block did not start is given back."""
         take = self._take.get(job.kind)
         taken = None if take is None or job.kind in self._pause_s else take(job)
         if taken is None:
@@ -165,6 +168,21 @@ class JobRunner:
 
         # Jobs run in the loop's context, also those offered from a request's.
         loop_context = contextvars.copy_context()
+        held: deque[Job] = deque()
+        """Offered jobs stored for this replica, waiting here for a lane."""
+        half_lease = timedelta(seconds=self._policy.job_lease_s / 2)
+
+        def start_held() -> None:
+            now = self._clock()
+            for job in list(held):
+                if now >= job.due_at - half_lease:
+                    # Too close to the end of its lease: left to the loops (claimed) then.
+                    held.remove(job)
+                elif lanes.take(job):
+                    held.remove(job)
+                    run_taken(job, offered=True)
+                elif not lanes.free:
+                    break
 
         def done(job: Job, _: object) -> None:
             lanes.release(job)
@@ -172,6 +190,7 @@ class JobRunner:
             if lanes.left_waiting or restaurant in lanes.offered_waiting:
                 lanes.offered_waiting.discard(restaurant)
                 wake.set()
+            start_held()
 
         async with asyncio.TaskGroup() as running:
 
@@ -182,12 +201,15 @@ class JobRunner:
                 task.add_done_callback(partial(done, job))
 
             def take(job: Job) -> TakenLane | None:
-                if not lanes.take(job):
-                    lanes.offered_waiting.add(Lanes.restaurant(job))
-                    return None
-                return TakenLane(
-                    start=partial(run_taken, job, offered=True), give_back=partial(done, job, None)
-                )
+                if lanes.take(job):
+                    return TakenLane(
+                        start=partial(run_taken, job, offered=True),
+                        give_back=partial(done, job, None),
+                    )
+                if len(held) < HELD_MAX:
+                    return TakenLane(start=partial(held.append, job), give_back=lambda: None)
+                lanes.offered_waiting.add(Lanes.restaurant(job))
+                return None
 
             self._take[kind] = take
             try:
@@ -207,6 +229,7 @@ class JobRunner:
                         pass
             finally:
                 del self._take[kind]
+                held.clear()  # stored due at the end of their lease: the loops take them then
 
     async def _startable(self, kind: str, lanes: Lanes) -> list[Job]:
         """The due jobs that lanes are free for, each given its lane."""

@@ -3,10 +3,9 @@
 `payments` holds one document per order (`_id` = `<clientId>:<orderId>`) with its embedded
 outbox; writes to it take the document's lock that the outbox relay takes too, and carry a
 version check. Work for the background loops lives in small job collections (`mongo_jobs`),
-so no periodic query reads the payments. `webhook_events` is the inbox:
-a webhook's `_id` is its Asaas event id, so a duplicate insert fails reliably, and an event is
-its own job until it is applied. `pix_images`
-holds the PIX QR images served to WhatsApp, `_id` = their random token.
+so no periodic query reads the payments. `webhook_events` is the inbox: a webhook's `_id` is
+its Asaas event id, so a duplicate insert fails reliably, and an event is its own job until it
+is applied. `pix_images` holds the PIX QR images served to WhatsApp, `_id` = their random token.
 """
 
 from __future__ import annotations
