@@ -241,21 +241,8 @@ async def test_a_webhook_that_beats_the_saved_charge_is_applied_once_the_charge_
     [retry] = list(world.inbox.pending.values())
     assert retry.attempts == 1
 
-    record = PaymentRecord(
-        payment=Payment(
-            order_id=order_id,
-            client_id=CLIENT,
-            store_id="s-1",
-            method=PaymentMethod.PIX,
-            amount_cents=100,
-            status=ChargeStatus.PENDING,
-            created_at=now(),
-            payment_id="pay_early",
-        ),
-        correlation_id="turn-9",
-        causation_id="cause-9",
-        time_zone="America/Sao_Paulo",
-    )
+    pending = pending_payment(order_id, "pay_early")
+    record = replace(pending, correlation_id="turn-9", causation_id="cause-9")
     await world.payments.insert(record, [])
     await world.use_cases.asaas_updates.process_webhook(replace(retry, due_at=now()))
     await world.use_cases.asaas_updates.process_webhook(replace(retry, due_at=now()))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from services.payment.adapters.in_memory import InMemoryPixImageStore
 from services.payment.adapters.mongo import (
     INBOX,
@@ -20,18 +22,16 @@ from services.payment.adapters.mongo import (
 )
 from services.payment.adapters.mongo_jobs import CLAIMS, MongoJobQueue
 from services.payment.config import PaymentPolicy
-from services.payment.domain import ChargeStatus, Payment
-from services.payment.ports import WEBHOOK_JOB, AsaasAccount, Job, PaymentRecord
+from services.payment.ports import WEBHOOK_JOB, AsaasAccount, Job
 from services.payment.use_cases import PaymentUseCases, build_use_cases
 from shared.contracts.registry import decode
-from shared.contracts.values import PaymentMethod
 from shared.mongo import Database, ensure_indexes
 from shared.outbox import OutboxRelay
 from shared.settings import OutboxSettings
+from tests.payment.test_payment_use_cases import CLIENT, pending_payment, received
 from tests.sinks import RecordingSink
 from tests.waiting import eventually
 
-CLIENT = "rest-w"
 POLICY = PaymentPolicy(poll_interval_s=0.05)
 LEASE = timedelta(seconds=POLICY.job_lease_s)
 
@@ -88,6 +88,13 @@ class World:
             self.clock,
         )
 
+    async def paying(self, event_id: str, order_id: str) -> tuple[dict[str, Any], str]:
+        """A PIX payment waiting for its money, and the webhook that pays it (payload, body)."""
+        repository = MongoPaymentRepository(self.database, OutboxRelay(self.sink, OutboxSettings()))
+        assert await repository.insert(pending_payment(order_id, f"pay_{order_id}"), [])
+        payload = received(event_id, order_id, f"pay_{order_id}")
+        return payload, json.dumps(payload)
+
     def published(self) -> list[str]:
         return [type(decode(record.value)).__name__ for record in self.sink.records]
 
@@ -130,35 +137,10 @@ class Hung:
         await asyncio.Event().wait()
 
 
-async def world_of(database: Database) -> World:
+@pytest.fixture
+async def world(database: Database) -> World:
     await ensure_indexes(database, INDEXES)
     return World(database, RecordingSink(), Clock())
-
-
-async def pending_payment(world: World, order_id: str) -> None:
-    record = PaymentRecord(
-        payment=Payment(
-            order_id=order_id,
-            client_id=CLIENT,
-            store_id="s-1",
-            method=PaymentMethod.PIX,
-            amount_cents=100,
-            status=ChargeStatus.PENDING,
-            created_at=world.clock.now,
-            payment_id=f"pay_{order_id}",
-        ),
-        correlation_id="turn-1",
-        causation_id="cause-1",
-        time_zone="America/Sao_Paulo",
-    )
-    repository = MongoPaymentRepository(world.database, OutboxRelay(world.sink, OutboxSettings()))
-    assert await repository.insert(record, [])
-
-
-def received(event_id: str, order_id: str) -> tuple[dict[str, Any], str]:
-    charge = {"id": f"pay_{order_id}", "externalReference": order_id, "status": "RECEIVED"}
-    payload = {"id": event_id, "event": "PAYMENT_RECEIVED", "payment": charge}
-    return payload, json.dumps(payload)
 
 
 async def no_event_due(world: World) -> bool:
@@ -166,12 +148,10 @@ async def no_event_due(world: World) -> bool:
 
 
 async def test_an_event_whose_replica_died_before_applying_it_is_applied_elsewhere_after_its_lease(
-    database: Database,
+    world: World,
 ) -> None:
-    world = await world_of(database)
-    await pending_payment(world, "order-1")
-    payload, raw = received("evt_1", "order-1")
-    inbox = CountedInbox(database)
+    payload, raw = await world.paying("evt_1", "order-1")
+    inbox = CountedInbox(world.database)
     dying = world.replica(inbox)
     hung = Hung([])
     async with webhook_loop(dying, hung):
@@ -184,7 +164,7 @@ async def test_an_event_whose_replica_died_before_applying_it_is_applied_elsewhe
     # while the lease of the replica that stored it may still run.
     assert await other.asaas_updates.receive_webhook(CLIENT, payload, raw) == "duplicate"
     async with webhook_loop(other):
-        assert await MongoWebhookInbox(database).due(WEBHOOK_JOB, world.clock.now, 10) == []
+        assert await MongoWebhookInbox(world.database).due(WEBHOOK_JOB, world.clock.now, 10) == []
         world.clock.now += LEASE + timedelta(seconds=1)
         await eventually(lambda: no_event_due(world), what="the event applied")
 
@@ -193,12 +173,10 @@ async def test_an_event_whose_replica_died_before_applying_it_is_applied_elsewhe
 
 
 async def test_an_event_whose_replica_died_after_the_payment_was_written_pays_once(
-    database: Database,
+    world: World,
 ) -> None:
-    world = await world_of(database)
-    await pending_payment(world, "order-2")
-    payload, raw = received("evt_2", "order-2")
-    inbox = DyingAtTheMark(database)
+    payload, raw = await world.paying("evt_2", "order-2")
+    inbox = DyingAtTheMark(world.database)
     dying = world.replica(inbox)
     async with loop_up(dying, inbox):
         assert await dying.asaas_updates.receive_webhook(CLIENT, payload, raw) == "accepted"
@@ -214,12 +192,10 @@ async def test_an_event_whose_replica_died_after_the_payment_was_written_pays_on
 
 
 async def test_one_event_delivered_to_two_replicas_at_once_is_applied_by_one_unclaimed(
-    database: Database,
+    world: World,
 ) -> None:
-    world = await world_of(database)
-    await pending_payment(world, "order-3")
-    payload, raw = received("evt_3", "order-3")
-    first_inbox, second_inbox = CountedInbox(database), CountedInbox(database)
+    payload, raw = await world.paying("evt_3", "order-3")
+    first_inbox, second_inbox = CountedInbox(world.database), CountedInbox(world.database)
     first, second = world.replica(first_inbox), world.replica(second_inbox)
     async with loop_up(first, first_inbox), loop_up(second, second_inbox):
         outcomes = await asyncio.gather(
@@ -232,38 +208,34 @@ async def test_one_event_delivered_to_two_replicas_at_once_is_applied_by_one_unc
     assert world.published() == ["PaymentSucceeded"]
     assert (await world.event("evt_3"))["outcome"] == "applied"
     # The replica that stored it ran it at once: no claim was needed.
-    assert await database[CLAIMS].count_documents({}) == 0
+    assert await world.database[CLAIMS].count_documents({}) == 0
 
 
 async def test_an_event_its_replica_has_no_lane_for_is_due_now_and_claimed_by_a_loop(
-    database: Database,
+    world: World,
 ) -> None:
-    world = await world_of(database)
-    await pending_payment(world, "order-4")
-    payload, raw = received("evt_4", "order-4")
+    payload, raw = await world.paying("evt_4", "order-4")
     without_loop = world.replica()
     assert await without_loop.asaas_updates.receive_webhook(CLIENT, payload, raw) == "accepted"
-    [due] = await MongoWebhookInbox(database).due(WEBHOOK_JOB, world.clock.now, 10)
+    [due] = await MongoWebhookInbox(world.database).due(WEBHOOK_JOB, world.clock.now, 10)
     assert due.key == f"{CLIENT}:evt_4"
 
     async with webhook_loop(world.replica()):
         await eventually(lambda: no_event_due(world), what="the event applied")
 
     assert world.published() == ["PaymentSucceeded"]
-    assert await database[CLAIMS].count_documents({}) == 1
+    assert await world.database[CLAIMS].count_documents({}) == 1
 
 
 async def test_a_webhook_job_stored_apart_by_an_earlier_version_is_applied_after_an_upgrade(
-    database: Database,
+    world: World,
 ) -> None:
-    world = await world_of(database)
-    await pending_payment(world, "order-5")
-    payload, raw = received("evt_5", "order-5")
+    payload, raw = await world.paying("evt_5", "order-5")
     inbox_id = f"{CLIENT}:evt_5"
     # What the earlier version left: the event stored without a due time, its job apart.
     now = world.clock.now
     event = {"clientId": CLIENT, "event": payload["event"], "body": raw, "receivedAt": now}
-    await database[INBOX].insert_one({"_id": inbox_id, **event})
+    await world.database[INBOX].insert_one({"_id": inbox_id, **event})
     data = {
         "clientId": CLIENT,
         "event": payload["event"],
@@ -271,7 +243,7 @@ async def test_a_webhook_job_stored_apart_by_an_earlier_version_is_applied_after
         "externalReference": "order-5",
         "receivedAt": now.isoformat(),
     }
-    jobs = MongoJobQueue(database)
+    jobs = MongoJobQueue(world.database)
     assert await jobs.add(Job(WEBHOOK_JOB, inbox_id, now, data=data, client_id=CLIENT))
 
     upgraded = world.replica()

@@ -17,7 +17,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from services.payment.adapters.mongo_jobs import JOB_INDEXES
+from services.payment.adapters.mongo_jobs import JOB_INDEXES, due_in, job_fields
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
     CreationState,
@@ -228,7 +228,7 @@ class MongoWebhookInbox:
 
     async def add(self, job: Job, document: dict[str, Any]) -> bool:
         try:
-            await self._collection.insert_one({"_id": job.key, **document, **_job_fields(job)})
+            await self._collection.insert_one({"_id": job.key, **document, **job_fields(job)})
         except DuplicateKeyError:
             return False
         return True
@@ -236,26 +236,13 @@ class MongoWebhookInbox:
     async def due(
         self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
     ) -> list[Job]:
-        query: Document = {"dueAt": {"$lte": now}}
-        if skip_clients:
-            query["clientId"] = {"$nin": list(skip_clients)}
-        cursor = self._collection.find(query, {"body": 0}).sort("dueAt", ASCENDING).limit(limit)
-        return [
-            Job(
-                kind=kind,
-                key=document["_id"],
-                due_at=document["dueAt"].astimezone(UTC),
-                attempts=int(document.get("attempts", 0)),
-                data=dict(document.get("data") or {}),
-                client_id=document.get("clientId") or "",
-                trace_context=dict(document.get("trace") or {}),
-            )
-            async for document in cursor
-        ]
+        return await due_in(
+            self._collection, kind, now, limit, skip_clients, key="_id", leave_out=["body"]
+        )
 
     async def put(self, job: Job) -> None:
         await self._collection.update_one(
-            {"_id": job.key, "outcome": {"$exists": False}}, {"$set": _job_fields(job)}
+            {"_id": job.key, "outcome": {"$exists": False}}, {"$set": job_fields(job)}
         )
 
     async def mark(self, inbox_id: str, outcome: str, at: datetime) -> None:
@@ -267,15 +254,6 @@ class MongoWebhookInbox:
     async def prune(self, older_than: datetime) -> int:
         result = await self._collection.delete_many({"receivedAt": {"$lt": older_than}})
         return int(result.deleted_count)
-
-
-def _job_fields(job: Job) -> Document:
-    return {
-        "dueAt": job.due_at,
-        "attempts": job.attempts,
-        "data": job.data,
-        "trace": job.trace_context,
-    }
 
 
 class MongoCredentialsRepository:
