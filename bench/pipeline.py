@@ -8,8 +8,9 @@ measured in the same run on the same machine (`bench.baselines`):
   p50/p95/p99 at half that rate;
 - PIX orders: the same from Asaas's confirmation (the emulator posts the webhook at once) to
   `PosOrderReceived`, the charges being created beforehand;
-- at saturation, the CPU each process used (cores, and milliseconds per order: a cost that
-  noise moves less than throughput) and each service's database time by command and collection
+- at saturation, the CPU each process used until the system settled (every consumer group caught
+  up: `bench.settling`), as cores and milliseconds per order (a cost that noise moves less than
+  throughput), and each service's database time by command and collection
   (`bench.profiling`), to show where the time goes.
 
 The services keep their production defaults (sweep and poll intervals), not the tests' short ones.
@@ -32,6 +33,7 @@ from aiokafka import AIOKafkaConsumer
 from bench import baselines
 from bench.harness import Results, percentile, run_benchmark, say
 from bench.profiling import CpuByProcess, DatabaseTime
+from bench.settling import settled
 from services.order.service import order_id_for
 from shared.clients.chatbot import ChatbotClient
 from shared.contracts.payments import PaymentCreated
@@ -52,6 +54,7 @@ class Watch:
     """Notes when each order reaches its store's POS topic, and each order's Asaas charge."""
 
     def __init__(self, bootstrap: str, restaurants: list[Restaurant]) -> None:
+        self.bootstrap = bootstrap
         topics = [pos_orders_topic(r.client_id, r.store_id) for r in restaurants]
         self.consumer = AIOKafkaConsumer(
             *topics, PAYMENTS_EVENTS, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
@@ -118,16 +121,20 @@ Start = Callable[[int], Awaitable[str]]
 
 
 async def saturate(watch: Watch, start: Start, count: int, profile: Profile) -> Results:
-    """Starts `count` trips as fast as they go and waits for all at the POS."""
+    """Starts `count` trips as fast as they go and waits for all at the POS (the throughput),
+    then for the work they left behind (the CPU they cost)."""
     profile.start()
     began = time.perf_counter()
     ids = {await start(n) for n in range(count)}
     await watch.until(lambda: ids <= watch.at_pos.keys())
     throughput = count / (time.perf_counter() - began)
     say(f"  ... {throughput:.1f} orders/s")
+    tail = await settled(watch.bootstrap)
+    say(f"  ... the system settled {tail:.1f} s after the last order reached its POS")
     used = profile.stop()
     return {
         "throughput_per_s": throughput,
+        "settled_after_s": tail,
         "cpu_ms_per_order": {
             name: seconds * 1000 / count for name, seconds in used["cpu_seconds"].items()
         },
@@ -186,6 +193,7 @@ async def charged_pix_orders(
             await chatbot.send(command)
             placed.append((restaurant, order_id_for(command)))
     await watch.until(lambda: all(order_id in watch.charges for _, order_id in placed))
+    await settled(system.bootstrap)  # their instructions sent: not in the next phase's figures
     return placed
 
 

@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local.servers import REPO_ROOT, free_port
+from shared.mongo import Database
 from tests.access import TOKEN_ENV
 
 
@@ -108,13 +109,15 @@ class Services:
 
 @pytest.fixture
 def services(
-    kafka_bootstrap: str, mongodb_uri: str, tmp_path: Path, database_name: str
+    kafka_bootstrap: str, mongodb_uri: str, tmp_path: Path, database: Database
 ) -> Iterator[Services]:
+    """Service processes on the test's own database; stopped before it is dropped (FerretDB
+    1.x can stall every command when a database is dropped under load)."""
     running = Services(
         {
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
             "MONGODB_URI": mongodb_uri,
-            "MONGODB_DATABASE": database_name,
+            "MONGODB_DATABASE": database.name,
             "LOG_LEVEL": "INFO",
             # The tests are the local system: the documented admin token may open it.
             "LOCAL_RUN": "true",

@@ -7,10 +7,9 @@ payment messages and rejections are always sent. Every message names the order `
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from uuid import UUID
+from dataclasses import replace
 
+from services.notifier.messages import CustomerEvent, CustomerMessage, OrderSummary
 from services.notifier.words import (
     APOLOGISED_FOR,
     APOLOGY,
@@ -19,7 +18,6 @@ from services.notifier.words import (
     PAYMENT_FAILURE_WORDS,
     STATUS_WORDS,
     UNKNOWN_CUSTOMER_NAME,
-    UNKNOWN_DELIVERY_TIME,
     UNKNOWN_STORE_NAME,
     cancellation_words,
     local_time,
@@ -27,7 +25,7 @@ from services.notifier.words import (
     plain_text,
 )
 from shared.contracts.base import format_brl
-from shared.contracts.limits import MAX_DELIVERY_TIME_LENGTH, MAX_MESSAGE_LENGTH, MAX_NAME_LENGTH
+from shared.contracts.limits import MAX_MESSAGE_LENGTH
 from shared.contracts.orders import (
     OrderPaymentStatusChanged,
     OrderPlaced,
@@ -44,96 +42,8 @@ from shared.contracts.values import (
     PaymentStatus,
 )
 
-CustomerEvent = (
-    OrderPlaced
-    | OrderStatusChanged
-    | OrderPaymentStatusChanged
-    | PaymentInstructionsIssued
-    | OrderRejected
-)
-"""The events of `orders.events` that may send a message to the customer."""
-CUSTOMER_EVENTS = (
-    OrderPlaced,
-    OrderStatusChanged,
-    OrderPaymentStatusChanged,
-    PaymentInstructionsIssued,
-    OrderRejected,
-)
-
 PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
 """The reason of the payment status change a ChangePaymentMethod makes."""
-
-
-@dataclass(frozen=True)
-class CustomerMessage:
-    """One WhatsApp message due to the customer because of one event."""
-
-    kind: NotificationKind
-    to: str
-    body: str
-    order_id: str | None
-    template_keys: tuple[str, ...]
-    """Keys of the approved template to use instead (first configured one wins)."""
-    template_variables: Mapping[str, str] = field(default_factory=dict)
-    """Twilio ContentVariables: 1 customer name, 2 order number, 3 total, 4 store name, 5 detail."""
-    media_url: str | None = None
-    """An image sent beside the body (Twilio MediaUrl): the PIX QR code."""
-    sender: str | None = None
-    """The store's own WhatsApp sender (`whatsapp:+...`); None: the platform's."""
-    store_templates: Mapping[str, str] = field(default_factory=dict)
-    """The store's own approved templates; when it has any, the platform's are not used."""
-    status: OrderStatus | None = None
-    """The order status an ORDER_STATUS message tells."""
-
-    def notification_id(self, source_event_id: UUID) -> str:
-        """The ledger id: one message per (source event, kind)."""
-        return notification_id(source_event_id, self.kind)
-
-    def template_sid(self, platform_templates: Mapping[str, str]) -> str | None:
-        """The ContentSid configured for this message (the store's, else the platform's)."""
-        templates = self.store_templates or platform_templates
-        return next((templates[key] for key in self.template_keys if key in templates), None)
-
-
-@dataclass(frozen=True)
-class _Facts:
-    order_id: str
-    total_cents: int
-    customer_name: str | None
-    delivery_time: str | None
-    store_name: str | None
-    order_number: int | None = None
-
-    @property
-    def number(self) -> str:
-        """How the customer knows the order (one placed before numbers existed: by its id)."""
-        return self.order_id if self.order_number is None else str(self.order_number)
-
-    def placeholders(self, config: StoreOrderConfig) -> dict[str, str]:
-        return {
-            "order_number": self.number,
-            "order_id": self.order_id,
-            "total": format_brl(self.total_cents),
-            "delivery_time": plain_text(self.delivery_time, MAX_DELIVERY_TIME_LENGTH)
-            or UNKNOWN_DELIVERY_TIME,
-            "store_name": plain_text(config.store_name or self.store_name, MAX_NAME_LENGTH)
-            or UNKNOWN_STORE_NAME,
-            "customer_name": self.customer_name or UNKNOWN_CUSTOMER_NAME,
-        }
-
-    def variables(self, config: StoreOrderConfig, detail: str) -> dict[str, str]:
-        values = self.placeholders(config)
-        return {
-            "1": values["customer_name"],
-            "2": values["order_number"],
-            "3": values["total"],
-            "4": values["store_name"],
-            "5": detail or "-",
-        }
-
-
-def notification_id(source_event_id: UUID, kind: NotificationKind) -> str:
-    return f"{source_event_id}:{kind.value}"
 
 
 def silenced(event: CustomerEvent, config: StoreOrderConfig) -> list[NotificationKind]:
@@ -202,7 +112,7 @@ def _status_message(
     if isinstance(event, OrderPlaced):
         order = event.order
         to = order.phone_number
-        facts = _Facts(
+        summary = OrderSummary(
             order.order_id,
             order.total_cents,
             order.customer_name,
@@ -213,7 +123,7 @@ def _status_message(
         extra = ""
     else:
         to = event.phone_number
-        facts = _Facts(
+        summary = OrderSummary(
             event.order_id,
             event.total_cents,
             event.customer_name,
@@ -225,7 +135,7 @@ def _status_message(
     template = config.template_for(status, delivery_type)
     if template is None:
         return []
-    body = render_template(template, facts.placeholders(config)).strip()
+    body = render_template(template, summary.placeholders(config)).strip()
     if extra:
         body = f"{body} {extra}"
     detail = STATUS_WORDS[status] + (f". {extra}" if extra else "")
@@ -234,12 +144,12 @@ def _status_message(
             kind=NotificationKind.ORDER_STATUS,
             to=to,
             body=body,
-            order_id=facts.order_id,
+            order_id=summary.order_id,
             template_keys=(
                 f"{NotificationKind.ORDER_STATUS.value}:{status.value}",
                 NotificationKind.ORDER_STATUS.value,
             ),
-            template_variables=facts.variables(config, detail),
+            template_variables=summary.variables(config, detail),
             status=status,
         )
     ]
@@ -270,14 +180,14 @@ def _cancellation(event: OrderStatusChanged) -> str:
 def _payment_instructions(
     event: PaymentInstructionsIssued, config: StoreOrderConfig
 ) -> list[CustomerMessage]:
-    facts = _Facts(
+    summary = OrderSummary(
         event.order_id, event.total_cents, event.customer_name, None, None, event.order_number
     )
     total = format_brl(event.total_cents)
     expiry = local_time(event.expires_at, config.time_zone) if event.expires_at else None
     # After a change of payment method the order was told received already.
     state = "foi recebido e está" if event.attempt == 1 else "continua"
-    received = f"Seu pedido #{facts.number} {state} aguardando o pagamento."
+    received = f"Seu pedido #{summary.number} {state} aguardando o pagamento."
     media_url = None
     if event.pix_payload:
         media_url = event.pix_qr_code_url
@@ -304,7 +214,7 @@ def _payment_instructions(
             body=body,
             order_id=event.order_id,
             template_keys=(NotificationKind.PAYMENT_INSTRUCTIONS.value,),
-            template_variables=facts.variables(config, detail),
+            template_variables=summary.variables(config, detail),
             media_url=media_url,
         )
     ]
@@ -313,13 +223,13 @@ def _payment_instructions(
 def _payment_status_message(
     event: OrderPaymentStatusChanged, config: StoreOrderConfig
 ) -> list[CustomerMessage]:
-    facts = _Facts(
+    summary = OrderSummary(
         event.order_id, event.total_cents, event.customer_name, None, None, event.order_number
     )
     total = format_brl(event.total_cents)
-    order = f"#{facts.number}"
+    order = f"#{summary.number}"
     if event.reason == PAYMENT_METHOD_CHANGED:
-        return _payment_method_changed(event, config, facts)
+        return _payment_method_changed(event, config, summary)
     if event.to_status is PaymentStatus.PAID:
         thanks = f"Obrigado, {event.customer_name}!" if event.customer_name else "Obrigado!"
         kind = NotificationKind.PAYMENT_CONFIRMED
@@ -328,7 +238,7 @@ def _payment_status_message(
             body += " Agora o pedido está aguardando a confirmação do restaurante."
         detail = thanks
     elif event.to_status is PaymentStatus.FAILED:
-        return _payment_failed(event, config, facts)
+        return _payment_failed(event, config, summary)
     elif event.to_status is PaymentStatus.REFUNDED:
         if _refund_told_by_its_status(config):
             return []  # the REFUNDED status message tells the customer
@@ -340,11 +250,11 @@ def _payment_status_message(
         detail = ""
     else:
         return []
-    return [_payment_message(kind, event, config, facts, body, detail)]
+    return [_payment_message(kind, event, config, summary, body, detail)]
 
 
 def _payment_failed(
-    event: OrderPaymentStatusChanged, config: StoreOrderConfig, facts: _Facts
+    event: OrderPaymentStatusChanged, config: StoreOrderConfig, summary: OrderSummary
 ) -> list[CustomerMessage]:
     """The payment failed but the order is still open: why, and the store's other methods."""
     why = PAYMENT_FAILURE_WORDS.get(event.reason or "", "")
@@ -358,33 +268,33 @@ def _payment_failed(
     )
     failed = (
         f"Não foi possível confirmar o pagamento de {format_brl(event.total_cents)} "
-        f"do pedido #{facts.number}."
+        f"do pedido #{summary.number}."
     )
     body = " ".join(part for part in (failed, why, next_step) if part)
     detail = f"{why} {next_step}".strip()
-    return [_payment_message(NotificationKind.PAYMENT_FAILED, event, config, facts, body, detail)]
+    return [_payment_message(NotificationKind.PAYMENT_FAILED, event, config, summary, body, detail)]
 
 
 def _payment_method_changed(
-    event: OrderPaymentStatusChanged, config: StoreOrderConfig, facts: _Facts
+    event: OrderPaymentStatusChanged, config: StoreOrderConfig, summary: OrderSummary
 ) -> list[CustomerMessage]:
     """The customer chose another method: cash is confirmed here (the order went to the store);
     an online method's instructions follow in their own message."""
     if event.to_status is not PaymentStatus.NOT_APPLICABLE:
         return []
     body = (
-        f"Combinado! O pedido #{facts.number} ({format_brl(event.total_cents)}) será pago em "
+        f"Combinado! O pedido #{summary.number} ({format_brl(event.total_cents)}) será pago em "
         "dinheiro e já foi enviado para a loja."
     )
     kind = NotificationKind.PAYMENT_METHOD_CHANGED
-    return [_payment_message(kind, event, config, facts, body, METHOD_WORDS[PaymentMethod.CASH])]
+    return [_payment_message(kind, event, config, summary, body, METHOD_WORDS[PaymentMethod.CASH])]
 
 
 def _payment_message(
     kind: NotificationKind,
     event: OrderPaymentStatusChanged,
     config: StoreOrderConfig,
-    facts: _Facts,
+    summary: OrderSummary,
     body: str,
     detail: str,
 ) -> CustomerMessage:
@@ -394,7 +304,7 @@ def _payment_message(
         body=body,
         order_id=event.order_id,
         template_keys=(kind.value,),
-        template_variables=facts.variables(config, detail),
+        template_variables=summary.variables(config, detail),
     )
 
 

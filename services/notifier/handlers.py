@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from services.notifier.domain import CustomerEvent
+from services.notifier.messages import CustomerEvent
 from services.notifier.service import NotificationService
 from shared.consumer import ReceivedRecord, Subscription
 from shared.contracts.base import Message

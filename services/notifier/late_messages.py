@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.notifier.domain import CustomerMessage
+from services.notifier.messages import CustomerMessage
 from shared.contracts.values import NotificationKind, OrderStatus
 
 _PAYMENT_MOVED_ON = frozenset(

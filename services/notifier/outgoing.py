@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.notifier.domain import CustomerEvent, CustomerMessage
+from services.notifier.messages import CustomerEvent, CustomerMessage
 from services.notifier.ports import LedgerState, Outcome
 from shared.contracts.notifications import (
     NotificationDropped,

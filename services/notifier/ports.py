@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from services.notifier.domain import CustomerEvent, CustomerMessage
+from services.notifier.messages import CustomerEvent, CustomerMessage
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import NotificationKind
 from shared.records import OutgoingRecord

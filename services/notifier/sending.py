@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from services.notifier.domain import CustomerMessage
 from services.notifier.late_messages import outside_free_form_window as is_outside_window
+from services.notifier.messages import CustomerMessage
 from services.notifier.metrics import DUPLICATES_AVOIDED, SEND_SECONDS, TEMPLATE_FALLBACKS
 from services.notifier.ports import LedgerState, Listed, Messenger, NotificationLedger, Outcome
 from shared.gateway import GatewayError, GatewayRefused

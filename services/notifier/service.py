@@ -20,14 +20,9 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from services.notifier.domain import (
-    CustomerEvent,
-    CustomerMessage,
-    messages_for,
-    notification_id,
-    silenced,
-)
+from services.notifier.domain import messages_for, silenced
 from services.notifier.late_messages import supersedes
+from services.notifier.messages import CustomerEvent, CustomerMessage, notification_id
 from services.notifier.metrics import (
     NOTIFICATIONS,
     OLDEST_WAITING,

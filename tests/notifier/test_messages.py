@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifier.domain import CustomerEvent, CustomerMessage, messages_for, silenced
+from services.notifier.domain import messages_for, silenced
 from services.notifier.late_messages import outside_free_form_window, supersedes
+from services.notifier.messages import CustomerEvent, CustomerMessage
 from services.notifier.words import SHOWN_REASON_LENGTH, UNKNOWN_DELIVERY_TIME
 from shared.contracts.base import format_brl
 from shared.contracts.limits import MAX_DELIVERY_TIME_LENGTH

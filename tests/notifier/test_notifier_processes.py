@@ -12,7 +12,6 @@ from typing import TypedDict, cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faststream.kafka import KafkaBroker
 
 from services.notifier.adapters.mongo_ledger import (
     ARCHIVED_AFTER,
@@ -81,10 +80,15 @@ class StoreIds(TypedDict):
 class Restaurant:
     """Events of one restaurant of this test (ids unique to the test), on the real broker."""
 
-    def __init__(self, broker: KafkaBroker) -> None:
-        self.sink = BrokerSink(broker)
+    def __init__(self, sink: BrokerSink, bootstrap: str) -> None:
+        self.sink = sink
+        self.bootstrap = bootstrap
         self.client_id = f"rest-{uuid.uuid4().hex[:8]}"
         self.store_id = "store-1"
+
+    def another(self) -> Restaurant:
+        """A second restaurant of this test, on the same broker."""
+        return Restaurant(self.sink, self.bootstrap)
 
     @staticmethod
     def phone() -> str:
@@ -111,13 +115,10 @@ class Restaurant:
         ]
         return [event for event in events if event.client_id == self.client_id]
 
-    async def audit(
-        self,
-        kafka_bootstrap: str,
-        done: Callable[[list[Audit]], bool],
-    ) -> list[Audit]:
+    async def audit(self, done: Callable[[list[Audit]], bool]) -> list[Audit]:
+        """This restaurant's audit events on the topic, once `done` holds of them."""
         records = await read_until(
-            kafka_bootstrap, NOTIFICATIONS_EVENTS, lambda rs: done(self.mine(rs)), timeout=60
+            self.bootstrap, NOTIFICATIONS_EVENTS, lambda rs: done(self.mine(rs)), timeout=60
         )
         return self.mine(records)
 
@@ -125,7 +126,7 @@ class Restaurant:
 @pytest.fixture
 async def restaurant(kafka_bootstrap: str) -> AsyncIterator[Restaurant]:
     async with running_broker(kafka_bootstrap) as broker:
-        yield Restaurant(broker)
+        yield Restaurant(BrokerSink(broker), kafka_bootstrap)
 
 
 StartNotifier = Callable[..., ServiceProcess]
@@ -161,7 +162,6 @@ async def test_each_event_sends_its_message_once_even_when_delivered_again(
     start_notifier: StartNotifier,
     twilio: TwilioEmulator,
     restaurant: Restaurant,
-    kafka_bootstrap: str,
     database: Database,
 ) -> None:
     notifier = start_notifier()
@@ -178,7 +178,7 @@ async def test_each_event_sends_its_message_once_even_when_delivered_again(
         await restaurant.publish(event)
 
     await eventually(lambda: len(twilio.messages(phone)) >= 5, timeout=60, what="5 messages")
-    audit = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 5)
+    audit = await restaurant.audit(lambda events: len(events) >= 5)
     bodies = twilio.bodies(phone)
     assert len(bodies) == 5, bodies
     assert bodies[0] == (
@@ -243,10 +243,7 @@ async def test_a_429_burst_is_retried_and_every_message_arrives_once_in_order_pe
 
 
 async def test_a_permanent_error_is_recorded_and_does_not_block_later_messages(
-    start_notifier: StartNotifier,
-    twilio: TwilioEmulator,
-    restaurant: Restaurant,
-    kafka_bootstrap: str,
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
 ) -> None:
     start_notifier()
     unreachable, reachable = restaurant.phone(), restaurant.phone()
@@ -258,7 +255,7 @@ async def test_a_permanent_error_is_recorded_and_does_not_block_later_messages(
     )
 
     await eventually(lambda: len(twilio.messages(reachable)) == 1, timeout=60, what="sent")
-    audit = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 2)
+    audit = await restaurant.audit(lambda events: len(events) >= 2)
     failed = [event for event in audit if isinstance(event, NotificationFailed)]
     assert len(failed) == 1
     assert failed[0].source_event_id == failing.event_id
@@ -269,10 +266,7 @@ async def test_a_permanent_error_is_recorded_and_does_not_block_later_messages(
 
 
 async def test_63016_falls_back_to_the_approved_template(
-    start_notifier: StartNotifier,
-    twilio: TwilioEmulator,
-    restaurant: Restaurant,
-    kafka_bootstrap: str,
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
 ) -> None:
     start_notifier()
     phone = restaurant.phone()
@@ -288,7 +282,7 @@ async def test_63016_falls_back_to_the_approved_template(
     assert message["content_sid"] == TEMPLATES["ORDER_STATUS"]
     assert message["content_variables"]["2"] == "ord-w"
     assert message["content_variables"]["5"] == "saiu para entrega"
-    [sent] = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 1)
+    [sent] = await restaurant.audit(lambda events: len(events) >= 1)
     assert isinstance(sent, NotificationSent)
     assert sent.template_sid == TEMPLATES["ORDER_STATUS"]
     assert twilio.state()["refused"] == {"63016": 1}
@@ -329,44 +323,42 @@ async def test_a_store_configuration_changed_while_running_applies_to_the_next_m
 
 
 async def test_a_store_with_its_own_whatsapp_sender_messages_its_customers_from_it(
-    start_notifier: StartNotifier, twilio: TwilioEmulator, kafka_bootstrap: str
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
 ) -> None:
     start_notifier()
-    async with running_broker(kafka_bootstrap) as broker:
-        own, platform = Restaurant(broker), Restaurant(broker)
-        await own.configure(whatsapp_sender=STORE_SENDER)
-        phones = {own.client_id: own.phone(), platform.client_id: platform.phone()}
-        for store in (own, platform):
-            phone = phones[store.client_id]
-            await store.publish(order_placed("ord-s", phone=phone, **store.ids()))
-            await store.publish(
-                status_changed("ord-s", OrderStatus.CONFIRMED, phone=phone, **store.ids())
-            )
-        for phone in phones.values():
-            await eventually(messages_to(twilio, phone, 2), timeout=60, what="2 messages")
+    own, platform = restaurant, restaurant.another()
+    await own.configure(whatsapp_sender=STORE_SENDER)
+    phones = {own.client_id: own.phone(), platform.client_id: platform.phone()}
+    for store in (own, platform):
+        phone = phones[store.client_id]
+        await store.publish(order_placed("ord-s", phone=phone, **store.ids()))
+        await store.publish(
+            status_changed("ord-s", OrderStatus.CONFIRMED, phone=phone, **store.ids())
+        )
+    for phone in phones.values():
+        await eventually(messages_to(twilio, phone, 2), timeout=60, what="2 messages")
 
     assert {m["from"] for m in twilio.messages(phones[own.client_id])} == {STORE_SENDER}
     assert {m["from"] for m in twilio.messages(phones[platform.client_id])} == {SENDER}
 
 
 async def test_a_store_with_its_own_approved_templates_sends_them_instead_of_the_platforms(
-    start_notifier: StartNotifier, twilio: TwilioEmulator, kafka_bootstrap: str
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
 ) -> None:
     start_notifier()
     store_templates = {"ORDER_STATUS": "HX" + "5" * 32, "PAYMENT_CONFIRMED": "HX" + "6" * 32}
-    async with running_broker(kafka_bootstrap) as broker:
-        own, platform = Restaurant(broker), Restaurant(broker)
-        await own.configure(whatsapp_sender=STORE_SENDER, whatsapp_templates=store_templates)
-        phones = {own.client_id: own.phone(), platform.client_id: platform.phone()}
-        a_day_ago = now() - timedelta(hours=25)  # outside the window: templates only
-        for store in (own, platform):
-            phone = phones[store.client_id]
-            await store.publish(order_placed("ord-t", phone=phone, at=a_day_ago, **store.ids()))
-            await store.publish(
-                payment_status_changed("ord-t", PaymentStatus.PAID, phone=phone, **store.ids())
-            )
-        for phone in phones.values():
-            await eventually(messages_to(twilio, phone, 2), timeout=60, what="2 messages")
+    own, platform = restaurant, restaurant.another()
+    await own.configure(whatsapp_sender=STORE_SENDER, whatsapp_templates=store_templates)
+    phones = {own.client_id: own.phone(), platform.client_id: platform.phone()}
+    a_day_ago = now() - timedelta(hours=25)  # outside the window: templates only
+    for store in (own, platform):
+        phone = phones[store.client_id]
+        await store.publish(order_placed("ord-t", phone=phone, at=a_day_ago, **store.ids()))
+        await store.publish(
+            payment_status_changed("ord-t", PaymentStatus.PAID, phone=phone, **store.ids())
+        )
+    for phone in phones.values():
+        await eventually(messages_to(twilio, phone, 2), timeout=60, what="2 messages")
 
     sent_by_own = twilio.messages(phones[own.client_id])
     assert [(m["from"], m["content_sid"]) for m in sent_by_own] == [
@@ -380,10 +372,7 @@ async def test_a_store_with_its_own_approved_templates_sends_them_instead_of_the
 
 
 async def test_a_malformed_event_is_dead_lettered_and_later_events_are_still_notified(
-    start_notifier: StartNotifier,
-    twilio: TwilioEmulator,
-    restaurant: Restaurant,
-    kafka_bootstrap: str,
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
 ) -> None:
     start_notifier()
     phone = restaurant.phone()
@@ -404,7 +393,7 @@ async def test_a_malformed_event_is_dead_lettered_and_later_events_are_still_not
 
     await eventually(lambda: len(twilio.messages(phone)) == 1, timeout=60, what="valid sent")
     dead = await read_until(
-        kafka_bootstrap,
+        restaurant.bootstrap,
         dlq_topic(ORDERS_EVENTS),
         lambda records: len([r for r in records if r.key == key]) >= 2,
         timeout=60,
@@ -516,7 +505,6 @@ async def test_a_claim_left_by_a_crash_after_twilio_accepted_is_not_sent_again(
     twilio: TwilioEmulator,
     restaurant: Restaurant,
     database: Database,
-    kafka_bootstrap: str,
 ) -> None:
     notifier = start_notifier()
     phone = restaurant.phone()
@@ -527,7 +515,7 @@ async def test_a_claim_left_by_a_crash_after_twilio_accepted_is_not_sent_again(
 
     await restaurant.publish(event)
 
-    [sent] = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 1)
+    [sent] = await restaurant.audit(lambda events: len(events) >= 1)
     assert isinstance(sent, NotificationSent)
     assert sent.twilio_sid == sid
     assert len(twilio.messages(phone)) == 1
@@ -550,7 +538,6 @@ async def test_a_template_sent_before_a_crash_is_found_in_twilio_and_not_sent_ag
     twilio: TwilioEmulator,
     restaurant: Restaurant,
     database: Database,
-    kafka_bootstrap: str,
 ) -> None:
     notifier = start_notifier()
     phone = await placed_a_day_ago("ord-g", restaurant, twilio)
@@ -560,7 +547,7 @@ async def test_a_template_sent_before_a_crash_is_found_in_twilio_and_not_sent_ag
 
     await restaurant.publish(paid)
 
-    audit = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 2)
+    audit = await restaurant.audit(lambda events: len(events) >= 2)
     assert [message["content_sid"] for message in twilio.messages(phone)] == [
         TEMPLATES["ORDER_STATUS"],
         TEMPLATES["PAYMENT_CONFIRMED"],
@@ -572,10 +559,7 @@ async def test_a_template_sent_before_a_crash_is_found_in_twilio_and_not_sent_ag
 
 
 async def test_a_template_send_whose_answer_was_lost_is_found_in_twilio_not_sent_twice(
-    start_notifier: StartNotifier,
-    twilio: TwilioEmulator,
-    restaurant: Restaurant,
-    kafka_bootstrap: str,
+    start_notifier: StartNotifier, twilio: TwilioEmulator, restaurant: Restaurant
 ) -> None:
     notifier = start_notifier(TWILIO_TIMEOUT_S="0.5")
     phone = await placed_a_day_ago("ord-h", restaurant, twilio)
@@ -585,7 +569,7 @@ async def test_a_template_send_whose_answer_was_lost_is_found_in_twilio_not_sent
         payment_status_changed("ord-h", PaymentStatus.PAID, phone=phone, **restaurant.ids())
     )
 
-    audit = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 2)
+    audit = await restaurant.audit(lambda events: len(events) >= 2)
     messages = twilio.messages(phone)
     assert [message["content_sid"] for message in messages] == [
         TEMPLATES["ORDER_STATUS"],
@@ -632,15 +616,15 @@ async def test_a_notifier_killed_mid_stream_loses_no_message_and_counts_any_dupl
     assert duplicates <= counted
 
 
-async def rewind_the_notifier_group(kafka_bootstrap: str, restaurant: Restaurant) -> int:
+async def rewind_the_notifier_group(restaurant: Restaurant) -> int:
     """Moves the group's committed offset back to the restaurant's first order event, where a
     crash between the ledger writes and the commit leaves it; returns how many events follow."""
     key = key_for(ORDERS_EVENTS, restaurant.client_id)
-    records = await read_all(kafka_bootstrap, ORDERS_EVENTS)
+    records = await read_all(restaurant.bootstrap, ORDERS_EVENTS)
     ours = [record for record in records if record.key == key]
     partition = TopicPartition(ORDERS_EVENTS, ours[0].partition)
     group = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap, group_id="notifier", enable_auto_commit=False
+        bootstrap_servers=restaurant.bootstrap, group_id="notifier", enable_auto_commit=False
     )
     await group.start()
     try:
@@ -655,7 +639,6 @@ async def test_events_handled_again_after_a_crash_before_their_commit_send_nothi
     start_notifier: StartNotifier,
     twilio: TwilioEmulator,
     restaurant: Restaurant,
-    kafka_bootstrap: str,
     database: Database,
 ) -> None:
     first = start_notifier()
@@ -670,7 +653,7 @@ async def test_events_handled_again_after_a_crash_before_their_commit_send_nothi
     ready = status_changed("ord-r", OrderStatus.READY, phone=phone, **restaurant.ids())
     for event in (placed, confirmed, preparing, ready):
         await restaurant.publish(event)
-    await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 4)
+    await restaurant.audit(lambda events: len(events) >= 4)
     first.terminate()
     archived_id = f"{preparing.event_id}:ORDER_STATUS"
     await database[NOTIFICATIONS].update_one(
@@ -678,13 +661,13 @@ async def test_events_handled_again_after_a_crash_before_their_commit_send_nothi
     )
     ledger = MongoNotificationLedger(database, OutboxRelay(RecordingSink(), OutboxSettings()))
     assert await ledger.compact(now()) == 1
-    assert await rewind_the_notifier_group(kafka_bootstrap, restaurant) == 4
+    assert await rewind_the_notifier_group(restaurant) == 4
 
     second = start_notifier()
     delivered = status_changed("ord-r", OrderStatus.DELIVERED, phone=phone, **restaurant.ids())
     await restaurant.publish(delivered)
 
-    audit = await restaurant.audit(kafka_bootstrap, lambda events: len(events) >= 5)
+    audit = await restaurant.audit(lambda events: len(events) >= 5)
     assert [event.source_event_id for event in audit] == [
         e.event_id for e in (placed, confirmed, preparing, ready, delivered)
     ]
@@ -761,7 +744,6 @@ async def test_a_twilio_outage_longer_than_the_retry_window_loses_no_message_nor
     twilio: TwilioEmulator,
     restaurant: Restaurant,
     database: Database,
-    kafka_bootstrap: str,
 ) -> None:
     notifier = start_in_an_outage(start_notifier, twilio)
     orders = {f"ord-o{n}": restaurant.phone() for n in range(3)}
@@ -794,7 +776,7 @@ async def test_a_twilio_outage_longer_than_the_retry_window_loses_no_message_nor
     assert twilio.state()["messages"] == 0
     twilio.control("server-errors", count=0)
 
-    audit = await restaurant.audit(kafka_bootstrap, lambda found: len(found) >= len(events))
+    audit = await restaurant.audit(lambda found: len(found) >= len(events))
     assert all(isinstance(event, NotificationSent) for event in audit)
     assert sorted(str(event.source_event_id) for event in audit) == sorted(
         str(event.event_id) for event in events
@@ -811,7 +793,6 @@ async def test_a_stale_status_message_waiting_through_an_outage_is_dropped_never
     twilio: TwilioEmulator,
     restaurant: Restaurant,
     database: Database,
-    kafka_bootstrap: str,
 ) -> None:
     notifier = start_in_an_outage(start_notifier, twilio)
     phone = restaurant.phone()
@@ -827,10 +808,10 @@ async def test_a_stale_status_message_waiting_through_an_outage_is_dropped_never
 
     await eventually(waiting, timeout=60, what="PREPARING waiting")
     await restaurant.publish(delivered)
-    await restaurant.audit(kafka_bootstrap, lambda found: len(found) >= 1)  # the drop
+    await restaurant.audit(lambda found: len(found) >= 1)  # the drop
     twilio.control("server-errors", count=0)
 
-    audit = await restaurant.audit(kafka_bootstrap, lambda found: len(found) >= 2)
+    audit = await restaurant.audit(lambda found: len(found) >= 2)
     dropped, sent = audit
     assert isinstance(dropped, NotificationDropped)
     assert (dropped.source_event_id, dropped.superseded_by) == (

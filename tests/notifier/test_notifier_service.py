@@ -8,7 +8,8 @@ from typing import cast
 
 from services.notifier.adapters.in_memory_ledger import InMemoryNotificationLedger
 from services.notifier.adapters.store_configs import InMemoryStoreConfigs
-from services.notifier.domain import CustomerEvent, messages_for
+from services.notifier.domain import messages_for
+from services.notifier.messages import CustomerEvent
 from services.notifier.ports import Claim, LedgerState
 from services.notifier.service import NotificationService
 from shared.contracts.notifications import (

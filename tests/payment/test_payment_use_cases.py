@@ -224,6 +224,24 @@ async def test_a_charge_created_just_before_a_crash_is_found_not_created_again(
     assert created.payment_id == existing["id"]
 
 
+def pending_payment(order_id: str, charge_id: str) -> PaymentRecord:
+    return PaymentRecord(
+        payment=Payment(
+            order_id=order_id,
+            client_id=CLIENT,
+            store_id="s-1",
+            method=PaymentMethod.PIX,
+            amount_cents=100,
+            status=ChargeStatus.PENDING,
+            created_at=now(),
+            payment_id=charge_id,
+        ),
+        correlation_id="turn-7",
+        causation_id="cause-7",
+        time_zone="America/Sao_Paulo",
+    )
+
+
 async def test_a_webhook_that_beats_the_saved_charge_is_applied_once_the_charge_is_saved(
     world: World,
 ) -> None:
@@ -241,8 +259,7 @@ async def test_a_webhook_that_beats_the_saved_charge_is_applied_once_the_charge_
     [retry] = list(world.inbox.pending.values())
     assert retry.attempts == 1
 
-    pending = pending_payment(order_id, "pay_early")
-    record = replace(pending, correlation_id="turn-9", causation_id="cause-9")
+    record = pending_payment(order_id, "pay_early")
     await world.payments.insert(record, [])
     await world.use_cases.asaas_updates.process_webhook(replace(retry, due_at=now()))
     await world.use_cases.asaas_updates.process_webhook(replace(retry, due_at=now()))
@@ -250,28 +267,13 @@ async def test_a_webhook_that_beats_the_saved_charge_is_applied_once_the_charge_
     assert world.sink.types() == ["PaymentSucceeded"]
     succeeded = decode(world.sink.records[0].value)
     assert isinstance(succeeded, PaymentSucceeded)
-    assert (succeeded.correlation_id, succeeded.causation_id) == ("turn-9", "cause-9")
+    assert (succeeded.correlation_id, succeeded.causation_id) == (
+        record.correlation_id,
+        record.causation_id,
+    )
     stored = await world.payments.get(record_id(CLIENT, order_id))
     assert stored is not None
     assert stored.payment.status is ChargeStatus.PAID
-
-
-def pending_payment(order_id: str, charge_id: str) -> PaymentRecord:
-    return PaymentRecord(
-        payment=Payment(
-            order_id=order_id,
-            client_id=CLIENT,
-            store_id="s-1",
-            method=PaymentMethod.PIX,
-            amount_cents=100,
-            status=ChargeStatus.PENDING,
-            created_at=now(),
-            payment_id=charge_id,
-        ),
-        correlation_id="turn-7",
-        causation_id="cause-7",
-        time_zone="America/Sao_Paulo",
-    )
 
 
 def received(event_id: str, order_id: str, charge_id: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any, cast
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from services.notifier.domain import CUSTOMER_EVENTS, CustomerEvent, CustomerMessage
+from services.notifier.messages import CUSTOMER_EVENTS, CustomerEvent, CustomerMessage
 from services.notifier.ports import Claim, ClaimOutcome, LedgerState, Outcome, Waiting
 from shared.contracts.registry import decode_as
 from shared.contracts.values import NotificationKind, OrderStatus

@@ -1,0 +1,60 @@
+"""Waiting for the system to finish what a phase started: every consumer group caught up.
+
+An order at its store's POS topic still has work behind it (the customer's messages, timers, the
+Twilio emulator fetching a PIX code's image). A phase's CPU figures count that work, and the next
+phase starts on a quiet system instead of sharing the cores with this one's tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+QUIET_READINGS = 2
+"""Readings in a row without lag: a handler's outbox is produced before its commit, and a
+caught-up member commits within a second (`shared/offsets.py`)."""
+READING_EVERY_S = 0.5
+
+
+async def lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> int:
+    """Records the system's consumer groups have not handled yet, over every partition of the
+    topics each group reads (the commits are read before the ends, so nothing is missed)."""
+    committed: dict[str, dict[TopicPartition, int]] = {}
+    for group, _protocol in await admin.list_consumer_groups():
+        offsets = await admin.list_consumer_group_offsets(group)
+        committed[group] = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+    await consumer.topics()  # metadata of every topic, for their partitions
+    read = {tp.topic for offsets in committed.values() for tp in offsets}
+    partitions = [
+        TopicPartition(topic, partition)
+        for topic in read
+        for partition in consumer.partitions_for_topic(topic) or ()
+    ]
+    ends = await consumer.end_offsets(partitions) if partitions else {}
+    behind = 0
+    for offsets in committed.values():
+        topics = {tp.topic for tp in offsets}
+        behind += sum(end - offsets.get(tp, 0) for tp, end in ends.items() if tp.topic in topics)
+    return behind
+
+
+async def settled(bootstrap: str, timeout: float = 300) -> float:
+    """Waits until no consumer group lags behind; returns the seconds it took."""
+    began = time.perf_counter()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        async with asyncio.timeout(timeout):
+            quiet = 0
+            while quiet < QUIET_READINGS:
+                quiet = quiet + 1 if await lag(admin, consumer) == 0 else 0
+                await asyncio.sleep(READING_EVERY_S)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    return time.perf_counter() - began
