@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,13 +42,13 @@ class AsaasUpdateService(UseCase):
         jobs: JobQueue,
         inbox: WebhookInbox,
         wake: Callable[[str], None],
-        offer: Callable[[Job], None],
+        lane: Callable[[Job], AbstractContextManager[Callable[[], None] | None]],
     ) -> None:
         super().__init__(context)
         self._jobs = jobs
         self._inbox = inbox
         self._wake = wake
-        self._offer = offer
+        self._lane = lane
 
     # Webhooks
 
@@ -65,24 +66,29 @@ class AsaasUpdateService(UseCase):
             "externalReference": charge.get("externalReference"),
             "receivedAt": now.isoformat(),
         }
-        job = Job(WEBHOOK_JOB, inbox_id, now, data=data, client_id=client_id)
+        lease = timedelta(seconds=self._policy.job_lease_s)
+        hidden = Job(WEBHOOK_JOB, inbox_id, now + lease, data=data, client_id=client_id)
         # The body as received: any JSON Asaas sends can be stored, whatever BSON thinks of it.
         document = {"clientId": client_id, "event": event, "body": raw, "receivedAt": now}
-        # The event first, its id being the duplicate check (no read before it). A process that
-        # dies before the job is added answers no 200: Asaas's redelivery finds the event not
-        # processed yet and adds its job (a job still queued is found already added).
-        if not await self._inbox.add(inbox_id, document):
-            if not await self._inbox.processed(inbox_id) and await self._jobs.add(job):
-                self._offer(job)
-            WEBHOOKS_RECEIVED.labels(event, "duplicate").inc()
-            return "duplicate"
-        await self._jobs.add(job)
-        WEBHOOKS_RECEIVED.labels(event, "accepted").inc()
-        self._offer(job)
+        with self._lane(hidden) as start:
+            # With a lane here, the event is due only when a lease from now ends and runs at
+            # once, unclaimed: another replica's loop takes it only if this one died first.
+            # Without, it is due now for any loop (claimed).
+            job = hidden if start else replace(hidden, due_at=now)
+            # One insert: the duplicate check (no read before it), and the job a crash leaves
+            # behind. A redelivery finds the event applied, or being applied, or due.
+            if not await self._inbox.add(job, document):
+                WEBHOOKS_RECEIVED.labels(event, "duplicate").inc()
+                return "duplicate"
+            WEBHOOKS_RECEIVED.labels(event, "accepted").inc()
+            if start:
+                start()
+            else:
+                self._wake(WEBHOOK_JOB)
         return "accepted"
 
     async def process_webhook(self, job: Job) -> None:
-        """Applies a stored webhook event (the job of the webhook loop)."""
+        """Applies a stored webhook event (the job of the webhook loop); marked, it is done."""
         data = job.data
         event = str(data.get("event"))
         client_id = str(data.get("clientId"))
@@ -97,7 +103,7 @@ class AsaasUpdateService(UseCase):
             if (now - received).total_seconds() < self._policy.unmatched_webhook_retry_s:
                 # The charge may be saved a moment after Asaas announced it: look again soon.
                 wait = self._policy.unmatched_webhook_backoff.delay(job.attempts)
-                await self._jobs.put(job.again_at(now + timedelta(seconds=wait)))
+                await self._inbox.put(job.again_at(now + timedelta(seconds=wait)))
                 return
             log.warning(
                 "webhook %s (%s) of %s matches no payment; stored, not applied",
@@ -107,7 +113,6 @@ class AsaasUpdateService(UseCase):
             )
             WEBHOOKS_PROCESSED.labels(event, "unmatched").inc()
             await self._inbox.mark(job.key, "unmatched", now)
-            await self._jobs.remove(WEBHOOK_JOB, job.key)
             return
         key, outcome, still_open = applied
         if still_open:
@@ -116,7 +121,6 @@ class AsaasUpdateService(UseCase):
             await self._payments.unwatch(key)
         WEBHOOKS_PROCESSED.labels(event, outcome).inc()
         await self._inbox.mark(job.key, outcome, now)
-        await self._jobs.remove(WEBHOOK_JOB, job.key)
 
     async def _apply_webhook(
         self, client_id: str, event: str, external_reference: Any, charge_id: str | None

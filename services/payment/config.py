@@ -179,7 +179,8 @@ class PaymentPolicy(BaseSettings):
     job_lease_s: float = Field(
         default=120.0,
         gt=0,
-        description="PAYMENT_JOB_LEASE_S: how long a replica's claim on a job holds (then "
+        description="PAYMENT_JOB_LEASE_S: how long a replica's claim on a job holds, and a "
+        "webhook event it stored and runs at once stays hidden from the other replicas (then "
         "another replica may run it: the holder is presumed dead).",
     )
     poll_interval_s: float = Field(

@@ -103,7 +103,7 @@ class PaymentRepository(Protocol):
 
 
 WEBHOOK_JOB = "webhook"
-"""Apply a stored webhook event (key: the inbox id)."""
+"""Apply a stored webhook event (key: the inbox id): the stored event is the job itself."""
 CHARGE_JOB = "charge"
 """Create the charge of a payment still CREATING on Asaas (key: the payment record id)."""
 DELETION_JOB = "deletion"
@@ -165,17 +165,38 @@ class JobQueue(Protocol):
         ...
 
 
+class DueJobs(Protocol):
+    """Where a job runner's loop finds the due jobs of a kind, and reschedules one that failed."""
+
+    async def due(
+        self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
+    ) -> list[Job]: ...
+
+    async def put(self, job: Job) -> None: ...
+
+
 class WebhookInbox(Protocol):
-    async def add(self, inbox_id: str, document: dict[str, Any]) -> bool:
-        """Stores a received webhook event; False when its id was stored before."""
+    """The received webhook events, each its own job while it waits to be applied: due at the
+    job's `due_at` until it is marked."""
+
+    async def add(self, job: Job, document: dict[str, Any]) -> bool:
+        """Stores a received event (key: the inbox id) as a job due at `job.due_at`; False when
+        its id was stored before."""
         ...
 
-    async def processed(self, inbox_id: str) -> bool:
-        """Whether the stored event's processing ended (it was marked)."""
+    async def due(
+        self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
+    ) -> list[Job]:
+        """Up to `limit` stored events not yet marked and due at `now`, earliest first, but
+        none of the restaurants in `skip_clients` (`kind` is always `WEBHOOK_JOB`)."""
+        ...
+
+    async def put(self, job: Job) -> None:
+        """Makes a stored event not yet marked due again at `job.due_at` (`job.attempts`)."""
         ...
 
     async def mark(self, inbox_id: str, outcome: str, at: datetime) -> None:
-        """Records how processing ended (applied, ignored, unmatched)."""
+        """Records how processing ended (applied, ignored, unmatched): no longer due."""
         ...
 
     async def prune(self, older_than: datetime) -> int:

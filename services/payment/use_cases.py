@@ -94,7 +94,7 @@ def build_use_cases(
         charges=charges,
         charge_creation=charge_creation,
         refunds=refunds,
-        asaas_updates=AsaasUpdateService(context, jobs, inbox, runner.wake, runner.offer),
+        asaas_updates=AsaasUpdateService(context, jobs, inbox, runner.wake, runner.lane),
         runner=runner,
         pix_images=pix_images,
         audit=PaymentAudit(context, jobs, refunds, charge_creation),

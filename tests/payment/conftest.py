@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,9 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from cryptography.fernet import Fernet
 from pymongo import AsyncMongoClient
 
-from services.payment.adapters.mongo import PAYMENTS
-from services.payment.adapters.mongo_jobs import JOBS
-from services.payment.ports import WEBHOOK_JOB
+from services.payment.adapters.mongo import INBOX, PAYMENTS
 from shared.broker import BrokerSink
 from shared.contracts.base import Message
 from shared.contracts.payments import (
@@ -186,12 +183,11 @@ class PaymentEvents:
         stack, client_id = restaurant.stack, restaurant.client_id
 
         async def settled() -> bool:
-            # A webhook's job is removed once it is processed, after its outcome is marked.
-            webhook_jobs = stack.database[JOBS[WEBHOOK_JOB]]
-            pending = {"key": {"$regex": f"^{re.escape(client_id)}:"}}
+            # A webhook event is due until it is processed (its outcome marked).
+            pending = {"clientId": client_id, "dueAt": {"$exists": True}}
             payment = await stack.database[PAYMENTS].find_one({"_id": f"{client_id}:{order_id}"})
             return (
-                await webhook_jobs.count_documents(pending) == 0
+                await stack.database[INBOX].count_documents(pending) == 0
                 and payment is not None
                 and not payment.get(OUTBOX)
             )

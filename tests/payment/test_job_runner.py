@@ -24,6 +24,14 @@ def job(client_id: str, n: int) -> Job:
     return Job(CHARGE_JOB, f"{client_id}:order-{n}", NOW, client_id=client_id)
 
 
+LEASE = timedelta(seconds=PaymentPolicy().job_lease_s)
+
+
+def offered(job: Job) -> Job:
+    """The job as stored by the caller of `JobRunner.lane`: due when a lease from now ends."""
+    return replace(job, due_at=NOW + LEASE)
+
+
 @dataclass
 class Handler:
     """Runs each job until its restaurant's gate opens; counts what runs at once."""
@@ -105,7 +113,7 @@ class CountedJobQueue(InMemoryJobQueue):
         return await super().due(kind, now, limit, skip_clients=skip_clients)
 
 
-async def test_a_job_offered_with_a_lane_free_runs_at_once_and_is_not_looked_for() -> None:
+async def test_a_job_stored_in_a_lane_taken_for_it_runs_at_once_with_no_look_nor_claim() -> None:
     queue = CountedJobQueue()
     handler = Handler(jobs=queue)
     policy = PaymentPolicy(jobs_in_flight=4, jobs_per_restaurant=2, poll_interval_s=600)
@@ -115,23 +123,63 @@ async def test_a_job_offered_with_a_lane_free_runs_at_once_and_is_not_looked_for
         await eventually(lambda: queue.looks == 1, what="the loop's first look")
         handler.gate("a").set()
         for n in range(2):
-            await handler.jobs.put(job("a", n))
-            runner.offer(job("a", n))
-        await eventually(lambda: len(handler.done) == 2, what="both offered jobs run")
+            with runner.lane(job("a", n)) as start:
+                assert start is not None
+                await handler.jobs.put(job("a", n))
+                start()
+        await eventually(lambda: len(handler.done) == 2, what="both jobs run")
         assert queue.looks == 1
+        assert queue.claims == {}
 
-        # Its restaurant's lanes taken: the loop is woken, and runs it once a lane frees.
+        # A lane taken for a job that was not stored (a duplicate, say) is given back.
+        for n in range(3):
+            with runner.lane(job("b", n)) as start:
+                assert start is not None
+
+        # Its restaurant's lanes taken: the job is held here, and run once a lane frees.
         handler.gate("a").clear()
         for n in range(2, 5):
-            await handler.jobs.put(job("a", n))
-            runner.offer(job("a", n))
+            with runner.lane(offered(job("a", n))) as start:
+                assert start is not None
+                await handler.jobs.put(offered(job("a", n)))
+                start()
         await eventually(lambda: handler.running["a"] == 2, what="two lanes taken")
         handler.gate("a").set()
-        await eventually(lambda: len(handler.done) == 5, what="the third run later")
+        await eventually(lambda: len(handler.done) == 5, what="the held job run later")
+        assert queue.looks == 1
+        assert queue.claims == {}
     finally:
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
     assert handler.most["a"] == 2
+
+
+async def test_a_job_held_for_a_lane_past_half_its_lease_is_left_to_the_loops() -> None:
+    queue = CountedJobQueue()
+    handler = Handler(jobs=queue)
+    policy = PaymentPolicy(jobs_in_flight=4, jobs_per_restaurant=1, poll_interval_s=600)
+    clock = [NOW]
+    runner = JobRunner(handler.jobs, InMemoryWebhookInbox(), policy, lambda: clock[0])
+    loop = asyncio.create_task(runner.run(CHARGE_JOB, handler))
+    try:
+        await eventually(lambda: queue.looks == 1, what="the loop's first look")
+        for n in range(2):
+            with runner.lane(offered(job("a", n))) as start:
+                assert start is not None
+                start()
+        await eventually(lambda: handler.running["a"] == 1, what="the first job running")
+        clock[0] = NOW + LEASE / 2
+        fresh = replace(job("a", 2), due_at=clock[0] + LEASE)
+        with runner.lane(fresh) as start:
+            assert start is not None
+            start()
+
+        handler.gate("a").set()
+        await eventually(lambda: len(handler.done) == 2, what="the first and the fresh job run")
+        assert handler.done == ["a:order-0", "a:order-2"]
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
 
 
 def test_a_lane_is_taken_once_per_key_and_freed_when_its_job_ends() -> None:

@@ -28,6 +28,7 @@ from services.payment.adapters.mongo import (
 from services.payment.adapters.mongo_jobs import MongoJobQueue
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
+    WEBHOOK_JOB,
     CreationState,
     CredentialsRepository,
     Job,
@@ -225,15 +226,39 @@ async def test_the_creation_of_a_charge_is_stored_with_its_record(storage: Stora
 async def test_a_webhook_event_is_stored_once_marked_processed_and_forgotten_after_retention(
     storage: Storage,
 ) -> None:
-    event = {"event": "PAYMENT_RECEIVED", "receivedAt": NOW}
-    assert await storage.inbox.add("c-1:evt_1", event)
-    assert not await storage.inbox.add("c-1:evt_1", event)
-    assert not await storage.inbox.processed("c-1:evt_1")
+    event = {"clientId": "c-1", "event": "PAYMENT_RECEIVED", "receivedAt": NOW}
+    job = Job(WEBHOOK_JOB, "c-1:evt_1", NOW, data={"event": "PAYMENT_RECEIVED"}, client_id="c-1")
+    assert await storage.inbox.add(job, event)
+    assert not await storage.inbox.add(replace(job, due_at=NOW + timedelta(seconds=1)), event)
+    assert await storage.inbox.due(WEBHOOK_JOB, NOW, 10) == [job]
     await storage.inbox.mark("c-1:evt_1", "applied", NOW)
-    assert await storage.inbox.processed("c-1:evt_1")
+    assert await storage.inbox.due(WEBHOOK_JOB, NOW + timedelta(days=1), 10) == []
+    await storage.inbox.put(job)  # a run that ended after another marked it
+    assert await storage.inbox.due(WEBHOOK_JOB, NOW + timedelta(days=1), 10) == []
     assert await storage.inbox.prune(NOW) == 0
     assert await storage.inbox.prune(NOW + timedelta(days=31)) == 1
-    assert await storage.inbox.add("c-1:evt_1", event)
+    assert await storage.inbox.add(job, event)
+
+
+async def test_a_stored_webhook_event_is_due_at_its_job_time_and_again_when_put_off(
+    storage: Storage,
+) -> None:
+    later = NOW + timedelta(minutes=2)
+    hidden = Job(
+        WEBHOOK_JOB, "c-2:evt_1", later, data={"event": "PAYMENT_RECEIVED"}, client_id="c-2"
+    )
+    other = Job(WEBHOOK_JOB, "c-3:evt_1", NOW, client_id="c-3")
+    assert await storage.inbox.add(hidden, {"clientId": "c-2", "receivedAt": NOW})
+    assert await storage.inbox.add(other, {"clientId": "c-3", "receivedAt": NOW})
+    assert await storage.inbox.due(WEBHOOK_JOB, NOW, 10) == [other]
+    assert await storage.inbox.due(WEBHOOK_JOB, later, 10, skip_clients={"c-3"}) == [hidden]
+
+    retried = hidden.again_at(NOW + timedelta(minutes=5))
+    await storage.inbox.put(retried)
+    assert await storage.inbox.due(WEBHOOK_JOB, later, 10, skip_clients={"c-3"}) == []
+    assert await storage.inbox.due(WEBHOOK_JOB, retried.due_at, 10, skip_clients={"c-3"}) == [
+        retried
+    ]
 
 
 async def test_credentials_are_replaced_by_a_second_put(storage: Storage) -> None:

@@ -105,24 +105,40 @@ class InMemoryJobQueue:
 class InMemoryWebhookInbox:
     def __init__(self) -> None:
         self.events: dict[str, dict[str, Any]] = {}
+        self.pending: dict[str, Job] = {}
+        """The events not yet marked, as their jobs."""
 
-    async def add(self, inbox_id: str, document: dict[str, Any]) -> bool:
-        if inbox_id in self.events:
+    async def add(self, job: Job, document: dict[str, Any]) -> bool:
+        if job.key in self.events:
             return False
-        self.events[inbox_id] = dict(document)
+        self.events[job.key] = dict(document)
+        self.pending[job.key] = job
         return True
 
-    async def processed(self, inbox_id: str) -> bool:
-        return "outcome" in self.events.get(inbox_id, {})
+    async def due(
+        self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
+    ) -> list[Job]:
+        due = [
+            job
+            for job in self.pending.values()
+            if job.due_at <= now and job.client_id not in skip_clients
+        ]
+        return sorted(due, key=lambda job: job.due_at)[:limit]
+
+    async def put(self, job: Job) -> None:
+        if job.key in self.pending:
+            self.pending[job.key] = job
 
     async def mark(self, inbox_id: str, outcome: str, at: datetime) -> None:
         if inbox_id in self.events:
             self.events[inbox_id] |= {"outcome": outcome, "processedAt": at}
+        self.pending.pop(inbox_id, None)
 
     async def prune(self, older_than: datetime) -> int:
         old = [key for key, event in self.events.items() if event["receivedAt"] < older_than]
         for key in old:
             del self.events[key]
+            self.pending.pop(key, None)
         return len(old)
 
 

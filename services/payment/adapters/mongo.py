@@ -3,25 +3,25 @@
 `payments` holds one document per order (`_id` = `<clientId>:<orderId>`) with its embedded
 outbox; writes to it take the document's lock that the outbox relay takes too, and carry a
 version check. Work for the background loops lives in small job collections (`mongo_jobs`),
-so no periodic query reads the payments. `webhook_events` is the inbox:
-a webhook's `_id` is its Asaas event id, so a duplicate insert fails reliably. `pix_images`
-holds the PIX QR images served to WhatsApp, `_id` = their random token.
+so no periodic query reads the payments. `webhook_events` is the inbox: a webhook's `_id` is
+its Asaas event id, so a duplicate insert fails reliably, and an event is its own job until it
+is applied. `pix_images` holds the PIX QR images served to WhatsApp, `_id` = their random token.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from services.payment.adapters.mongo_jobs import JOB_INDEXES
+from services.payment.adapters.mongo_jobs import JOB_INDEXES, due_in, job_fields
 from services.payment.domain import ChargeStatus, Payment
 from services.payment.ports import (
     CreationState,
+    Job,
     PaymentRecord,
     PixImage,
     RefundState,
@@ -56,7 +56,11 @@ INDEXES = {
         ),
     ],
     **JOB_INDEXES,
-    INBOX: [IndexModel([("receivedAt", ASCENDING)], name="received")],
+    INBOX: [
+        IndexModel([("receivedAt", ASCENDING)], name="received"),
+        # The webhook loop's look: only events not yet applied carry a due time.
+        IndexModel([("dueAt", ASCENDING)], name="due"),
+    ],
     PIX_IMAGES: [IndexModel([("expiresAt", ASCENDING)], name="expires")],
 }
 
@@ -216,25 +220,36 @@ class MongoPaymentRepository:
 
 
 class MongoWebhookInbox:
+    """The received events, each carrying its job's fields (`dueAt`, `attempts`, `data`,
+    `trace`) until it is marked, when `dueAt` goes: the webhook loop looks for due events here."""
+
     def __init__(self, database: Database) -> None:
         self._collection = database[INBOX]
 
-    async def add(self, inbox_id: str, document: dict[str, Any]) -> bool:
+    async def add(self, job: Job, document: dict[str, Any]) -> bool:
         try:
-            await self._collection.insert_one({"_id": inbox_id, **document})
+            await self._collection.insert_one({"_id": job.key, **document, **job_fields(job)})
         except DuplicateKeyError:
             return False
         return True
 
-    async def processed(self, inbox_id: str) -> bool:
-        found = await self._collection.find_one({"_id": inbox_id}, {"outcome": 1})
-        return found is not None and "outcome" in found
+    async def due(
+        self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
+    ) -> list[Job]:
+        return await due_in(
+            self._collection, kind, now, limit, skip_clients, key="_id", leave_out=["body"]
+        )
+
+    async def put(self, job: Job) -> None:
+        await self._collection.update_one(
+            {"_id": job.key, "outcome": {"$exists": False}}, {"$set": job_fields(job)}
+        )
 
     async def mark(self, inbox_id: str, outcome: str, at: datetime) -> None:
-        with contextlib.suppress(Exception):
-            await self._collection.update_one(
-                {"_id": inbox_id}, {"$set": {"outcome": outcome, "processedAt": at}}
-            )
+        await self._collection.update_one(
+            {"_id": inbox_id},
+            {"$set": {"outcome": outcome, "processedAt": at}, "$unset": {"dueAt": ""}},
+        )
 
     async def prune(self, older_than: datetime) -> int:
         result = await self._collection.delete_many({"receivedAt": {"$lt": older_than}})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
@@ -14,7 +15,9 @@ from shared.mongo import Database, Document
 
 JOBS = {kind: f"payment_jobs_{kind}" for kind in JOB_KINDS}
 """One small collection per kind: FerretDB reads a whole collection for a range query, so the
-webhook loop's poll never reads the (longer) list of payments waiting for reconciliation."""
+charge loop's poll never reads the (longer) list of payments waiting for reconciliation. A
+webhook's job is its stored event (`MongoWebhookInbox`): the webhook kind's collection holds
+only what an earlier version stored there, until the housekeeping moves it."""
 CLAIMS = "payment_job_claims"
 MAX_CLAIM_ATTEMPTS = 20
 JOB_INDEXES = {
@@ -59,16 +62,8 @@ class MongoJobQueue:
 
     @staticmethod
     def _document(job: Job) -> Document:
-        return {
-            "_id": _job_id(job.kind, job.key),
-            "kind": job.kind,
-            "key": job.key,
-            "dueAt": job.due_at,
-            "attempts": job.attempts,
-            "data": job.data,
-            "clientId": job.client_id,
-            "trace": job.trace_context,
-        }
+        identity = {"_id": _job_id(job.kind, job.key), "kind": job.kind, "key": job.key}
+        return identity | job_fields(job)
 
     async def add(self, job: Job) -> bool:
         try:
@@ -87,22 +82,49 @@ class MongoJobQueue:
     async def due(
         self, kind: str, now: datetime, limit: int, *, skip_clients: Collection[str] = ()
     ) -> list[Job]:
-        query: Document = {"dueAt": {"$lte": now}}
-        if skip_clients:
-            query["clientId"] = {"$nin": list(skip_clients)}
-        cursor = self._collections[kind].find(query).sort("dueAt", ASCENDING).limit(limit)
-        return [
-            Job(
-                kind=document["kind"],
-                key=document["key"],
-                due_at=document["dueAt"].astimezone(UTC),
-                attempts=int(document.get("attempts", 0)),
-                data=dict(document.get("data") or {}),
-                client_id=document.get("clientId") or "",
-                trace_context=dict(document.get("trace") or {}),
-            )
-            async for document in cursor
-        ]
+        return await due_in(self._collections[kind], kind, now, limit, skip_clients, key="key")
 
     async def remove(self, kind: str, key: str) -> None:
         await self._collections[kind].delete_one({"_id": _job_id(kind, key)})
+
+
+def job_fields(job: Job) -> Document:
+    """A job's fields as stored: in its job document, or in a webhook event while it is due."""
+    return {
+        "dueAt": job.due_at,
+        "attempts": job.attempts,
+        "data": job.data,
+        "clientId": job.client_id,
+        "trace": job.trace_context,
+    }
+
+
+async def due_in(
+    collection: Any,
+    kind: str,
+    now: datetime,
+    limit: int,
+    skip_clients: Collection[str],
+    *,
+    key: str,
+    leave_out: Collection[str] = (),
+) -> list[Job]:
+    """Up to `limit` jobs of `kind` in `collection` due at `now`, earliest first, but none of the
+    restaurants in `skip_clients`; each one's key is its document's field `key`."""
+    query: Document = {"dueAt": {"$lte": now}}
+    if skip_clients:
+        query["clientId"] = {"$nin": list(skip_clients)}
+    projection = {field: 0 for field in leave_out} or None
+    cursor = collection.find(query, projection).sort("dueAt", ASCENDING).limit(limit)
+    return [
+        Job(
+            kind=kind,
+            key=document[key],
+            due_at=document["dueAt"].astimezone(UTC),
+            attempts=int(document.get("attempts", 0)),
+            data=dict(document.get("data") or {}),
+            client_id=document.get("clientId") or "",
+            trace_context=dict(document.get("trace") or {}),
+        )
+        async for document in cursor
+    ]
