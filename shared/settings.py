@@ -188,14 +188,6 @@ class ConsumerSettings(BaseSettings):
         "owns some partitions and handles them in order, so up to this many partitions are "
         "handled at once. Replicas times workers above the partitions leaves some idle.",
     )
-    fetch_max_wait_ms: int = Field(
-        default=5000,
-        ge=100,
-        le=30_000,
-        description="How long the broker holds a member's fetch when its partitions have nothing "
-        "new: a message that arrives answers it at once, so this bounds only the idle polling "
-        "(and the wait of a message sought back to, or of partitions just assigned).",
-    )
 
 
 class OutboxSettings(BaseSettings):

@@ -28,7 +28,6 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> FastA
     store_configs = KafkaStoreConfigs(
         settings.kafka,
         sync_timeout_s=settings.notifier.store_config_sync_timeout_s,
-        fetch_max_wait_ms=settings.consumer.fetch_max_wait_ms,
     )
     notifications = NotificationService(
         ledger,

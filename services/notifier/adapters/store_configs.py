@@ -42,12 +42,10 @@ class KafkaStoreConfigs:
         *,
         topic: str = STORES_CONFIG,
         sync_timeout_s: float = 2.0,
-        fetch_max_wait_ms: int = 500,
     ) -> None:
         self._kafka = kafka
         self._topic = topic
         self._sync_timeout_s = sync_timeout_s
-        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._covered: dict[Partition, int] = {}
         """By an event topic's partition: the offsets below this reached the broker before a
         completed catch-up asked for the topic's end."""
@@ -68,7 +66,6 @@ class KafkaStoreConfigs:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id="notifier-store-configs",
-            fetch_max_wait_ms=self._fetch_max_wait_ms,
         )
         await consumer.start()
         numbers = await self._partition_numbers(consumer)
