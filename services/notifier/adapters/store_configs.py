@@ -37,11 +37,7 @@ MAX_LOGGED_KEY = 200
 
 class KafkaStoreConfigs:
     def __init__(
-        self,
-        kafka: KafkaSettings,
-        *,
-        topic: str = STORES_CONFIG,
-        sync_timeout_s: float = 2.0,
+        self, kafka: KafkaSettings, *, topic: str = STORES_CONFIG, sync_timeout_s: float = 2.0
     ) -> None:
         self._kafka = kafka
         self._topic = topic
@@ -158,7 +154,7 @@ class KafkaStoreConfigs:
     async def config_for(
         self, client_id: str, store_id: str, event: ReceivedRecord | None = None
     ) -> StoreOrderConfig:
-        if event is not None and self.covers(event):
+        if event is not None and self._covers(event):
             return self.known(client_id, store_id)
         if not await self.catch_up(self._sync_timeout_s, event):
             log.warning(
@@ -168,7 +164,7 @@ class KafkaStoreConfigs:
             )
         return self.known(client_id, store_id)
 
-    def covers(self, event: ReceivedRecord) -> bool:
+    def _covers(self, event: ReceivedRecord) -> bool:
         """True when the event was on the broker before a completed catch-up asked for the
         topic's end: the copy already holds every configuration published before it."""
         return event.offset < self._covered.get((event.topic, event.partition), 0)
