@@ -77,9 +77,12 @@ class ReceivedRecord:
     key: bytes | None
     value: bytes
     headers: dict[str, str]
+    end_seen: int | None = None
+    """The partition's end as a fetch told it before the message was handled: every offset
+    below it was on the broker by then (None where no fetch told it)."""
 
     @classmethod
-    def of(cls, record: ConsumerRecord[Any, Any]) -> ReceivedRecord:
+    def of(cls, record: ConsumerRecord[Any, Any], end_seen: int | None = None) -> ReceivedRecord:
         return cls(
             topic=record.topic,
             partition=record.partition,
@@ -87,6 +90,7 @@ class ReceivedRecord:
             key=record.key,
             value=record.value or b"",
             headers={name: _header_text(value) for name, value in record.headers or ()},
+            end_seen=end_seen,
         )
 
 
@@ -277,12 +281,18 @@ def _cut_to_fit(record: OutgoingRecord) -> OutgoingRecord:
     return dataclasses.replace(record, value=record.value[:MAX_DEAD_VALUE], headers=headers)
 
 
-def _observe_lag(name: str, kafka: Any, record: ConsumerRecord[Any, Any]) -> None:
-    """Sets the consumer's lag on the record's partition, when the fetch told the end."""
+def _partition_end(kafka: Any, record: ConsumerRecord[Any, Any]) -> int | None:
+    """The record's partition's end (high watermark) as the member's last fetch told it."""
     # FastStream's test broker hands over a consumer without `highwater` (and no fetch to tell).
     highwater = getattr(kafka, "highwater", None)
     end = None if highwater is None else highwater(TopicPartition(record.topic, record.partition))
-    if isinstance(end, int):
+    return end if isinstance(end, int) else None
+
+
+def _observe_lag(name: str, kafka: Any, record: ConsumerRecord[Any, Any]) -> None:
+    """Sets the consumer's lag on the record's partition, when the fetch told the end."""
+    end = _partition_end(kafka, record)
+    if end is not None:
         lag = max(0, end - record.offset - 1)
         CONSUMER_LAG.labels(name, record.topic, str(record.partition)).set(lag)
 
@@ -343,7 +353,9 @@ def _worker(
     async def on_message(message: KafkaMessage) -> None:
         record = message.raw_message
         try:
-            await consumer.handle(ReceivedRecord.of(record))
+            await consumer.handle(
+                ReceivedRecord.of(record, end_seen=_partition_end(message.consumer, record))
+            )
         except Exception:
             # Read again from this message; a partition already taken away has nothing to
             # seek (its new owner reads from the last commit).

@@ -24,7 +24,7 @@ def subscriptions(notifications: NotificationService) -> list[Subscription[Any]]
         # from the order's events; alerts (RefundFailed, chargebacks) are the payment
         # service's and the order service's to count.
         if isinstance(event, ORDER_EVENTS):
-            await notifications.notify(cast(CustomerEvent, event))
+            await notifications.notify(cast(CustomerEvent, event), received)
 
     return [
         Subscription(

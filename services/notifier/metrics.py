@@ -36,6 +36,11 @@ STORE_CONFIGS_UNREADABLE = Counter(
     "Records of stores.config that could not be read and were skipped (the store keeps its "
     "previous or default configuration until a readable record replaces it).",
 )
+STORE_CONFIG_END_ASKS = Counter(
+    "notifier_store_config_end_asks_total",
+    "Times the store-config copy asked for the end of stores.config before an event (a "
+    "ListOffsets request each); an event on the broker before an earlier ask needs none.",
+)
 DUPLICATES_AVOIDED = Counter(
     "notifier_duplicates_avoided_total",
     "Unfinished claims found on redelivery whose message Twilio already lists: recorded as "

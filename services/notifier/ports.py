@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from services.notifier.messages import CustomerEvent, CustomerMessage
+from shared.consumer import ReceivedRecord
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import NotificationKind
 from shared.records import OutgoingRecord
@@ -177,6 +178,9 @@ class Messenger(Protocol):
 
 
 class StoreConfigs(Protocol):
-    async def config_for(self, client_id: str, store_id: str) -> StoreOrderConfig:
-        """The store's latest known configuration, or the defaults."""
+    async def config_for(
+        self, client_id: str, store_id: str, event: ReceivedRecord | None = None
+    ) -> StoreOrderConfig:
+        """The store's latest known configuration, or the defaults: with every configuration
+        published before the `event` record (the message being handled) reached the broker."""
         ...

@@ -42,6 +42,7 @@ from services.notifier.ports import (
     Waiting,
 )
 from services.notifier.sending import TwilioSends, error_code, masked
+from shared.consumer import ReceivedRecord
 from shared.contracts.orders import OrderPlaced
 from shared.errors import is_unavailable
 from shared.gateway import GatewayError
@@ -102,11 +103,12 @@ class NotificationService:
         """Twilio answered the last send this process made: it is up, so every waiting
         message goes at once rather than at the end of its backoff."""
 
-    async def notify(self, event: CustomerEvent) -> None:
-        """Sends the messages `event` calls for, each once, or leaves them waiting."""
+    async def notify(self, event: CustomerEvent, record: ReceivedRecord | None = None) -> None:
+        """Sends the messages `event` (read from `record`) calls for, each once, or leaves them
+        waiting."""
         if isinstance(event, OrderPlaced):
             await self._ledger.remember_placement(event.order_id, event.occurred_at)
-        config = await self._store_configs.config_for(event.client_id, event.store_id)
+        config = await self._store_configs.config_for(event.client_id, event.store_id, record)
         for message in messages_for(event, config):
             await self._deliver(event, message)
         # The ledger, not a processed-event record, takes each event once (handlers.takes_once):

@@ -1,9 +1,9 @@
 """The notifier's copy of every store's configuration, materialized from `stores.config`.
 
 The compacted topic is read from its beginning without a consumer group (every replica keeps a
-whole copy), then followed. Before a message is handled the copy catches up with the topic's
-end as of that moment, so a configuration published before an event is applied to it even
-though the two travel on different topics.
+whole copy), then followed. Before an event is handled the copy catches up with the topic's end
+as asked after the event reached the broker, so a configuration published before an event is
+applied to it even though the two travel on different topics (docs/notifications.md).
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ import time
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.notifier.metrics import STORE_CONFIGS, STORE_CONFIGS_UNREADABLE
+from services.notifier.metrics import (
+    STORE_CONFIG_END_ASKS,
+    STORE_CONFIGS,
+    STORE_CONFIGS_UNREADABLE,
+)
 from shared.background import BackgroundLoops
-from shared.consumer import describe_error
+from shared.consumer import ReceivedRecord, describe_error
 from shared.contracts.registry import decode_as
 from shared.contracts.stores import StoreConfigChanged, StoreOrderConfig
 from shared.settings import KafkaSettings
@@ -26,6 +30,7 @@ from shared.topics import STORES_CONFIG
 log = logging.getLogger(__name__)
 
 StoreKey = tuple[str, str]
+Partition = tuple[str, int]
 METADATA_WAIT_S = 30.0
 MAX_LOGGED_KEY = 200
 
@@ -37,6 +42,9 @@ class KafkaStoreConfigs:
         self._kafka = kafka
         self._topic = topic
         self._sync_timeout_s = sync_timeout_s
+        self._covered: dict[Partition, int] = {}
+        """By an event topic's partition: the offsets below this reached the broker before a
+        completed catch-up asked for the topic's end."""
         self._configs: dict[StoreKey, StoreOrderConfig] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._offsets: AIOKafkaConsumer | None = None
@@ -116,16 +124,23 @@ class KafkaStoreConfigs:
             async with self._advanced:
                 self._advanced.notify_all()
 
-    async def catch_up(self, timeout_s: float | None = None) -> bool:
-        """Waits until the copy holds what the topic holds now; False if `timeout_s` passed."""
+    async def catch_up(
+        self, timeout_s: float | None = None, event: ReceivedRecord | None = None
+    ) -> bool:
+        """Waits until the copy holds what the topic holds now; False if `timeout_s` passed.
+        The `event` record's partition is then covered up to the end its fetch told."""
         consumer = self._require()
         assert self._offsets is not None
+        STORE_CONFIG_END_ASKS.inc()
         ends = await self._offsets.end_offsets(self._partitions)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             behind = [tp for tp, end in ends.items() if await consumer.position(tp) < end]
             if not behind:
                 self.caught_up = True
+                if event is not None and event.end_seen is not None:
+                    where = (event.topic, event.partition)
+                    self._covered[where] = max(self._covered.get(where, 0), event.end_seen)
                 return True
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -136,14 +151,23 @@ class KafkaStoreConfigs:
                 except TimeoutError:
                     continue
 
-    async def config_for(self, client_id: str, store_id: str) -> StoreOrderConfig:
-        if not await self.catch_up(self._sync_timeout_s):
+    async def config_for(
+        self, client_id: str, store_id: str, event: ReceivedRecord | None = None
+    ) -> StoreOrderConfig:
+        if event is not None and self._covers(event):
+            return self.known(client_id, store_id)
+        if not await self.catch_up(self._sync_timeout_s, event):
             log.warning(
                 "store configs lag behind %s after %.1fs; using the copy as it is",
                 self._topic,
                 self._sync_timeout_s,
             )
         return self.known(client_id, store_id)
+
+    def _covers(self, event: ReceivedRecord) -> bool:
+        """True when the event was on the broker before a completed catch-up asked for the
+        topic's end: the copy already holds every configuration published before it."""
+        return event.offset < self._covered.get((event.topic, event.partition), 0)
 
     def known(self, client_id: str, store_id: str) -> StoreOrderConfig:
         """The copy's configuration of the store, or the defaults; no catching up."""
@@ -186,6 +210,8 @@ class InMemoryStoreConfigs:
     def put(self, config: StoreOrderConfig) -> None:
         self.configs[config.client_id, config.store_id] = config
 
-    async def config_for(self, client_id: str, store_id: str) -> StoreOrderConfig:
+    async def config_for(
+        self, client_id: str, store_id: str, event: ReceivedRecord | None = None
+    ) -> StoreOrderConfig:
         found = self.configs.get((client_id, store_id))
         return found or StoreOrderConfig.default_for(client_id, store_id)
