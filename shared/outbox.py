@@ -45,6 +45,11 @@ WRITTEN_REMEMBERED = 10_000
 this many the oldest is forgotten, and its publish reads the document instead."""
 CLEARING_DELAY_S = 0.05
 """How long published records wait to be removed, so that one bulk write removes many."""
+CLEARED_PER_WRITE = 32
+"""Documents one bulk write clears at most: FerretDB 1.24 kept a pooled connection per statement
+until the whole command ended, and a command of 50 (after a crash, the sweep's 100) stalled the
+server (the local build's `update-statements.patch` mends it; the bound keeps one write short
+anywhere)."""
 OUTBOX_INDEX = IndexModel([(PENDING_SINCE, ASCENDING)], name="outbox_pending")
 """Lets the sweep find documents with pending records without scanning the collection."""
 
@@ -208,8 +213,19 @@ class OutboxRelay:
             for key in held:
                 collection, entries = self._published.pop(key)
                 batches.setdefault(key[0], []).append((collection, key[1], entries))
-            for batch in batches.values():
-                await self._remove_all(batch)
+            writes = [
+                batch[start : start + CLEARED_PER_WRITE]
+                for batch in batches.values()
+                for start in range(0, len(batch), CLEARED_PER_WRITE)
+            ]
+            for done, write in enumerate(writes):
+                try:
+                    await self._remove_all(write)
+                except Exception:
+                    for later in writes[done + 1 :]:  # for the next clearing, or the sweep
+                        for collection, document_id, entries in later:
+                            self._clear_later(collection, (collection.name, document_id), entries)
+                    raise
         return len(held)
 
     async def stop(self) -> None:

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
+from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient, UpdateOne
 
 from deploy.local.servers import FerretDBServer, PostgreSQLServer, free_port
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 FILLER = 3000
+POOL_AND_MORE = 120
+"""Statements of one write: more than the 50 pooled PostgreSQL connections of FerretDB."""
 """Documents beside the cases, so that an index is cheaper than a scan for the planner."""
 
 
@@ -140,3 +142,37 @@ def test_a_pushed_down_filter_is_served_by_an_index(
 
     assert "Index Scan" in json.dumps(plan, default=str)
     assert "Seq Scan" not in json.dumps(plan, default=str)
+
+
+def test_an_update_of_more_statements_than_the_pool_has_connections_completes(
+    clients: tuple[MongoClient[Any], MongoClient[Any]],
+) -> None:
+    # Stock FerretDB 1.24 kept each statement's query (a pooled connection, 50 in all) open
+    # until the command ended: this write never finished (update-statements.patch).
+    patched, _ = clients
+    things = patched.db.bulk_things
+    things.insert_many([{"_id": f"b{n}", "n": 0} for n in range(POOL_AND_MORE)])
+
+    result = things.bulk_write(
+        [UpdateOne({"_id": f"b{n}"}, {"$set": {"n": n + 1}}) for n in range(POOL_AND_MORE)],
+        ordered=False,
+    )
+
+    assert result.modified_count == POOL_AND_MORE
+    assert sum(document["n"] for document in things.find()) == sum(range(1, POOL_AND_MORE + 1))
+
+
+def test_a_collection_that_exists_is_written_while_another_is_created(
+    clients: tuple[MongoClient[Any], MongoClient[Any]],
+) -> None:
+    # Creating a collection takes the registry's write lock with a connection taken first
+    # (registry-lock.patch); an existing collection's writes skip the lock.
+    patched, _ = clients
+    counters = patched.db.counters
+    counters.insert_one({"_id": "c", "n": 0})
+    for n in range(20):
+        patched.db[f"new_{n}"].create_index("field")
+        counters.update_one({"_id": "c"}, {"$inc": {"n": 1}})
+
+    assert counters.find_one({"_id": "c"}) == {"_id": "c", "n": 20}
+    assert {f"new_{n}" for n in range(20)} <= set(patched.db.list_collection_names())

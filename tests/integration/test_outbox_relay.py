@@ -21,6 +21,7 @@ from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
 from shared.mongo import Database, Document, connect
 from shared.outbox import (
+    CLEARED_PER_WRITE,
     OUTBOX,
     OUTBOX_INDEX,
     PARKED,
@@ -545,6 +546,30 @@ async def test_the_records_of_many_documents_are_removed_in_one_write(
     assert removal == Counter({"update": 1})
     assert all(document[OUTBOX] == [] for document in documents)
     assert all(PENDING_SINCE not in document for document in documents)
+
+
+async def test_a_clearing_of_many_documents_writes_a_bounded_batch_at_a_time(
+    mongodb_uri: str, database: Database
+) -> None:
+    name = f"orders_{uuid.uuid4().hex[:8]}"
+    client = connect(MongoSettings(uri=mongodb_uri), app_name="outbox-clearing-batches")
+    orders = client[database.name][name]
+    relay = OutboxRelay(RecordingSink(), NO_GRACE)
+    relay.attach(orders)
+    many = 2 * CLEARED_PER_WRITE + 3
+    now = datetime.now(UTC)
+    try:
+        await orders.insert_many(
+            [with_outbox({"_id": f"o-{n}"}, [record("t", f"e{n}")], now) for n in range(many)]
+        )
+        assert await relay.sweep() == many  # a crash's leftovers, cleared at the sweep's end
+        removal = commands(name)["update"]
+        left = await orders.count_documents({PENDING_SINCE: {"$exists": True}})
+    finally:
+        await client.close()
+
+    assert removal == 3
+    assert left == 0
 
 
 async def test_a_document_written_again_keeps_its_new_records_until_they_are_published(
