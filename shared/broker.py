@@ -28,9 +28,19 @@ DLQ_RETENTION_MS = 14 * 24 * 3600 * 1000
 
 def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
     """A broker whose producer is idempotent and waits for all in-sync replicas (`acks=all`),
-    connected as `settings` say (TLS, SASL/SCRAM)."""
+    connected as `settings` say (TLS, SASL/SCRAM).
+
+    Its handlers are given the message itself and nothing injected (`apply_types=False`):
+    FastDepends would resolve a handler's `KafkaMessage` argument in a worker thread for each
+    message (about 0.25 ms of CPU a message, measured with FastStream's test broker). It logs
+    through the service's own handler (`shared.logs`), its line per message received and
+    processed at DEBUG: FastStream's default is a logger of its own, at INFO, writing coloured
+    text to stdout beside the JSON lines."""
     return KafkaBroker(
         settings.bootstrap_servers,
+        apply_types=False,
+        logger=log,
+        log_level=logging.DEBUG,
         security=settings.broker_security(),
         client_id=client_id,
         acks="all",

@@ -68,8 +68,6 @@ def configure_logging(service: str) -> None:
         handlers=[log_handler(service)],
         force=True,
     )
-    # FastStream logs every message received and processed at INFO: too much for production.
-    logging.getLogger("faststream").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     # httpx logs each request line at INFO, query values included (order ids, CPFs in Asaas
     # customer look-ups): not for the log.

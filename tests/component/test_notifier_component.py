@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from faststream.kafka import KafkaBroker
 
 from services.notifier.adapters.in_memory_ledger import InMemoryNotificationLedger
 from services.notifier.adapters.store_configs import InMemoryStoreConfigs
@@ -19,7 +18,7 @@ from shared.contracts.payments import RefundFailed
 from shared.contracts.values import OrderStatus
 from shared.topics import NOTIFICATIONS_EVENTS, ORDERS_EVENTS, PAYMENTS_EVENTS
 from tests.builders import PHONE, envelope, now
-from tests.component.wiring import Running, running
+from tests.component.wiring import Running, in_memory_broker, running
 from tests.notifier.events import status_changed
 from tests.notifier.fakes import FakeMessenger
 
@@ -32,7 +31,7 @@ class Component:
 
 @pytest.fixture
 async def component() -> AsyncIterator[Component]:
-    broker = KafkaBroker()
+    broker = in_memory_broker()
     messenger = FakeMessenger()
     notifications = NotificationService(
         InMemoryNotificationLedger(BrokerSink(broker)),

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from faststream.kafka import KafkaBroker
 
 from services.order.adapters.in_memory import (
     InMemoryOrderNumbers,
@@ -30,7 +29,7 @@ from shared.topics import (
     pos_updates_topic,
 )
 from tests.builders import CLIENT, STORE, now, place_order, pos_update
-from tests.component.wiring import Running, running
+from tests.component.wiring import Running, in_memory_broker, running
 
 KITCHEN = pos_orders_topic(CLIENT, STORE)
 
@@ -44,7 +43,7 @@ class Component:
 
 @pytest.fixture
 async def component() -> AsyncIterator[Component]:
-    broker = KafkaBroker()
+    broker = in_memory_broker()
     sink = BrokerSink(broker)
     orders, configs = InMemoryOrderRepository(sink), InMemoryStoreConfigRepository(sink)
     service = OrderService(

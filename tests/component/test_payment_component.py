@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import pytest
-from faststream.kafka import KafkaBroker
 
 from services.payment.adapters.in_memory import (
     InMemoryJobQueue,
@@ -39,7 +38,7 @@ from shared.contracts.payments import (
 from shared.contracts.values import PaymentMethod
 from shared.topics import PAYMENTS_COMMANDS, PAYMENTS_EVENTS
 from tests.builders import CLIENT, PHONE, VALID_CPF, envelope, now
-from tests.component.wiring import Running, running
+from tests.component.wiring import Running, in_memory_broker, running
 
 INVOICE = "https://sandbox.asaas.com/i/pay_1"
 
@@ -83,7 +82,7 @@ class Component:
 
 @pytest.fixture
 async def component() -> AsyncIterator[Component]:
-    broker = KafkaBroker()
+    broker = in_memory_broker()
     payments = InMemoryPaymentRepository(BrokerSink(broker))
     asaas = FakeAsaas()
     jobs = InMemoryJobQueue()

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from faststream.kafka import KafkaBroker
 
 from services.scheduler.adapters.in_memory_timer_store import InMemoryTimerStore
 from services.scheduler.handlers import subscriptions
@@ -17,7 +16,7 @@ from shared.broker import BrokerSink
 from shared.contracts.scheduler import TimerFired
 from shared.topics import SCHEDULER_COMMANDS, SCHEDULER_EVENTS
 from tests.builders import cancel_timer, now, schedule_timer
-from tests.component.wiring import Running, running
+from tests.component.wiring import Running, in_memory_broker, running
 
 
 @dataclass
@@ -28,7 +27,7 @@ class Component:
 
 @pytest.fixture
 async def component() -> AsyncIterator[Component]:
-    broker = KafkaBroker()
+    broker = in_memory_broker()
     timers = TimerService(InMemoryTimerStore(), BrokerSink(broker), now)
     async with running(broker, subscriptions(timers), SCHEDULER_EVENTS) as kafka:
         yield Component(kafka, timers)

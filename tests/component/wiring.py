@@ -17,7 +17,7 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from shared.broker import BrokerSink
-from shared.consumer import ReceivedRecord, Subscription, consume
+from shared.consumer import ReceivedRecord, Subscription, consume, message_itself
 from shared.contracts.base import Message
 from shared.processed_events import InMemoryProcessedEvents
 from shared.records import OutgoingRecord
@@ -29,6 +29,12 @@ M = TypeVar("M", bound=Message)
 
 SETTINGS = ConsumerSettings(attempts=2, transient_max_elapsed_s=1)
 """A handler failing by mistake fails the test in a moment instead of backing off for long."""
+
+
+def in_memory_broker() -> KafkaBroker:
+    """A broker whose handlers get their message as `shared.broker.build_broker`'s do (nothing
+    injected), for FastStream's test broker."""
+    return KafkaBroker(apply_types=False)
 
 
 def consume_in_memory(
@@ -56,7 +62,7 @@ class Outputs:
         async def collect(message: KafkaMessage) -> None:
             self.records.append(ReceivedRecord.of(message.raw_message))
 
-        broker.subscriber(*topics, title="test-outputs")(collect)
+        broker.subscriber(*topics, title="test-outputs", decoder=message_itself)(collect)
 
     def sent(self) -> list[tuple[str, str]]:
         """(topic, eventType) of each record, in order."""

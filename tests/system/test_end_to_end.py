@@ -7,6 +7,7 @@ the customer got on WhatsApp from the Twilio emulator.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -282,3 +283,22 @@ async def test_every_service_counts_the_traffic_on_its_metrics(
         }
         assert expected <= lags.keys(), (name, lags)
         assert all(lag >= 0 for lag in lags.values()), (name, lags)
+
+
+async def test_every_line_a_service_logs_is_one_json_object_and_none_is_per_message(
+    restaurant: Restaurant, system: System
+) -> None:
+    """What an on-call engineer's log search reads: each service's lines, the consumers'
+    included, are JSON objects of that service, and a message handled writes none by itself
+    (FastStream's access lines, "Received" and "Processed", are DEBUG)."""
+    await restaurant.onboard(requiresConfirmation=False)
+    order_id = await placed(restaurant, "CASH")
+    await state(restaurant, order_id, ("CONFIRMED", "NOT_APPLICABLE"))
+    await conversation(restaurant, 1)
+
+    for name in ("order", "payment", "notifier", "scheduler"):
+        lines = system.processes[name].log_path.read_text(errors="replace").splitlines()
+        assert not [line for line in lines if not line.startswith("{")], name
+        logged = [json.loads(line) for line in lines]
+        assert all(line["service"] == name for line in logged), name
+        assert not [line for line in logged if line["message"] in ("Received", "Processed")]
