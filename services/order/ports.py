@@ -57,6 +57,12 @@ class OrderNumbers(Protocol):
         """The store's next number, claimed for `order_id` (a new one on every call)."""
         ...
 
+    async def release(self, client_id: str, store_id: str, order_id: str, number: int) -> None:
+        """Gives back `number`, just claimed for `order_id` by a command whose order was stored
+        already: the next claim takes it again, unless a later number was claimed meanwhile
+        (then it stays a gap)."""
+        ...
+
 
 class StoreConfigRepository(Protocol):
     """Stores' order configurations; a store without one has none here (defaults apply)."""

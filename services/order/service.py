@@ -103,25 +103,27 @@ class OrderService:
         """A new order with the store's next number, or nothing new when the `commandId` was
         seen before: its order keeps the number it got."""
         order_id = order_id_for(command)
-        # Looked up first, so that a repeated command claims no number (and is not refused
-        # under a configuration changed since it was accepted); this is also what takes a
-        # redelivered PlaceOrder once, without a processed-event record (`takes_once`).
-        if await self._orders.get(order_id) is not None:
-            await self._repeated(command, order_id)
-            return
         config = await self.config_of(command.client_id, command.store_id)
         now = self._clock()
         rejection = rejection_of(command, config, now)
         if rejection is not None:
-            await self._reject(command, rejection)
+            # A repeated command is not refused under a configuration changed since its order
+            # was stored.
+            if await self._orders.get(order_id) is not None:
+                await self._repeated(command, order_id)
+            else:
+                await self._reject(command, rejection)
             return
         await self._store_topics.ensure(command.client_id, command.store_id)
         # Claimed before the insert: a crash in between leaves a gap, never a duplicate.
         number = await self._numbers.next(command.client_id, command.store_id, order_id, now)
         cause = Cause.of(command, now, self._new_id)
         decision = decisions.place(command, config, order_id, cause, order_number=number)
+        # The insert is what takes a repeated command once, without a look-up before it or a
+        # processed-event record (`takes_once`): its order, stored by an earlier delivery,
+        # keeps its number, and the one claimed now is given back.
         if not await self._orders.add(decision.state, records_of(decision.events), now):
-            # Another delivery of the command was stored meanwhile: its number stands.
+            await self._numbers.release(command.client_id, command.store_id, order_id, number)
             await self._repeated(command, order_id)
             return
         metrics.ORDERS_PLACED.labels(command.payment_method).inc()

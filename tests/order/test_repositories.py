@@ -378,6 +378,19 @@ async def test_numbers_claimed_at_once_are_all_different_with_no_hole(subject: S
     assert sorted(await claimed(subject.numbers, 25)) == list(range(1, 26))
 
 
+async def test_a_number_given_back_is_claimed_again_unless_a_later_one_was_claimed(
+    subject: Subject,
+) -> None:
+    numbers = subject.numbers
+    assert [await numbers.next(CLIENT, STORE, f"o{n}", T0) for n in (1, 2)] == [1, 2]
+
+    await numbers.release(CLIENT, STORE, "o2", 2)  # o2 was stored already, with another number
+    assert await numbers.next(CLIENT, STORE, "o3", T0) == 2
+    assert await numbers.next(CLIENT, STORE, "o4", T0) == 3
+    await numbers.release(CLIENT, STORE, "o3", 2)  # 3 was claimed since: 2 stays o3's
+    assert await numbers.next(CLIENT, STORE, "o5", T0) == 4
+
+
 async def test_replicas_claiming_at_once_never_share_a_number_and_leave_no_hole(
     database: Database,
 ) -> None:

@@ -97,6 +97,11 @@ class InMemoryOrderNumbers:
         claimed.append(order_id)
         return len(claimed)
 
+    async def release(self, client_id: str, store_id: str, order_id: str, number: int) -> None:
+        claimed = self.claims[(client_id, store_id)]
+        if len(claimed) == number and claimed[-1] == order_id:
+            claimed.pop()
+
 
 class InMemoryStoreConfigRepository:
     """Store configurations in a dict, one per (clientId, storeId)."""

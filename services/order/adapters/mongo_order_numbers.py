@@ -52,6 +52,14 @@ class MongoOrderNumbers:
                 self._remember(store, number)
                 return number
 
+    async def release(self, client_id: str, store_id: str, order_id: str, number: int) -> None:
+        store = f"{client_id}:{store_id}"
+        async with self._locks.hold(store):
+            if self._last.get(store) != number:
+                return  # a later number was claimed here meanwhile: this one stays a gap
+            await self.collection.delete_one({"_id": claim_id(store, number), "orderId": order_id})
+            self._remember(store, number - 1)
+
     async def _taken(self, store: str, number: int) -> bool:
         found = await self.collection.find_one({"_id": claim_id(store, number)}, {"_id": 1})
         return found is not None
