@@ -296,7 +296,7 @@ async def test_every_line_a_service_logs_is_one_json_object_and_none_is_per_mess
     await state(restaurant, order_id, ("CONFIRMED", "NOT_APPLICABLE"))
     await conversation(restaurant, 1)
 
-    for name in ("order", "payment", "notifier", "scheduler"):
+    for name in ("order", "payment", "notifier", "scheduler", "panel"):
         lines = system.processes[name].log_path.read_text(errors="replace").splitlines()
         assert not [line for line in lines if not line.startswith("{")], name
         logged = [json.loads(line) for line in lines]
