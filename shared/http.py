@@ -307,7 +307,26 @@ async def _passes(check: ReadinessCheck) -> bool:
         return False
 
 
+KEEP_ALIVE_S = 75
+"""How long an idle connection stays open: longer than its clients keep one to reuse (httpx
+5 s, a proxy's upstream pool 60 s), so that the client always closes first. Uvicorn's 5 s
+default equals httpx's, and a request sent as the server closed its connection failed now and
+then (`httpx.ReadError`, or a 502 behind a proxy)."""
+
+
+def server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
+    """The HTTP server of every service: logs through the service's handler, no access log."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
+    return uvicorn.Server(config)
+
+
 async def serve(app: FastAPI, host: str, port: int) -> None:
     """Serves `app` until SIGINT/SIGTERM; the app's lifespan then stops consumers cleanly."""
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-    await uvicorn.Server(config).serve()
+    await server(app, host, port).serve()

@@ -32,7 +32,16 @@ def main() -> None:
         webhook_timeout_s=float(env("ASAAS_EMULATOR_WEBHOOK_TIMEOUT_S", "10")),
         refund_delay_s=float(env("ASAAS_EMULATOR_REFUND_DELAY_S", "0.5")),
     )
-    uvicorn.run(build_app(settings), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(
+        build_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        # An API's front keeps an idle connection longer than its clients' pools (httpx: 5 s),
+        # so a client never sends on a connection being closed (uvicorn's default is 5 s).
+        timeout_keep_alive=75,
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ def main() -> None:
         port=arguments.port,
         log_config=None,
         access_log=False,
+        # An API's front keeps an idle connection longer than its clients' pools (httpx: 5 s),
+        # so a client never sends on a connection being closed (uvicorn's default is 5 s).
+        timeout_keep_alive=75,
     )
 
 
