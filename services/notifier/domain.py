@@ -35,15 +35,13 @@ from shared.contracts.orders import (
 )
 from shared.contracts.stores import StoreOrderConfig, render_template
 from shared.contracts.values import (
+    PAYMENT_METHOD_CHANGED,
     DeliveryType,
     NotificationKind,
     OrderStatus,
     PaymentMethod,
     PaymentStatus,
 )
-
-PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
-"""The reason of the payment status change a ChangePaymentMethod makes."""
 
 
 def silenced(event: CustomerEvent, config: StoreOrderConfig) -> list[NotificationKind]:

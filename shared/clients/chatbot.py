@@ -33,7 +33,7 @@ from shared.contracts.orders import (
     OrderStatusChanged,
     PlaceOrder,
 )
-from shared.contracts.values import OrderStatus
+from shared.contracts.values import PAYMENT_METHOD_CHANGED, OrderStatus
 from shared.records import OutgoingRecord
 from shared.settings import KafkaTarget, kafka_settings
 from shared.topics import ORDERS_COMMANDS, ORDERS_EVENTS
@@ -43,7 +43,6 @@ PlaceOutcome = OrderPlaced | OrderRejected
 CancelOutcome = OrderStatusChanged | OrderRejected
 PaymentChangeOutcome = OrderPaymentStatusChanged | OrderRejected
 Command = PlaceOrder | CancelOrder | ChangePaymentMethod
-PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
 
 
 class ChatbotClient:

@@ -118,6 +118,11 @@ class ReasonCode(StrEnum):
     TOO_MANY_PAYMENT_CHANGES = "TOO_MANY_PAYMENT_CHANGES"
 
 
+PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
+"""The `reason` of the OrderPaymentStatusChanged a ChangePaymentMethod makes: its readers (the
+notifier, the chatbot) tell the customer of the new method, not of a payment."""
+
+
 class NotificationKind(StrEnum):
     """What a WhatsApp message sent to the customer was about."""
 

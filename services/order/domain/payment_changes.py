@@ -13,9 +13,13 @@ from services.order.domain.validation import Rejection
 from shared.contracts.limits import MAX_PAYMENT_CHANGES
 from shared.contracts.orders import ChangePaymentMethod
 from shared.contracts.scheduler import TimerPurpose
-from shared.contracts.values import OrderStatus, PaymentMethod, PaymentStatus, ReasonCode
-
-PAYMENT_METHOD_CHANGED = "PAYMENT_METHOD_CHANGED"
+from shared.contracts.values import (
+    PAYMENT_METHOD_CHANGED,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    ReasonCode,
+)
 
 
 def change_payment_method(
