@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 import os
 
-import uvicorn
-
 from deploy.emulators.asaas.app import build_app
 from deploy.emulators.asaas.state import EmulatorSettings
+from deploy.emulators.serving import run
 
 
 def main() -> None:
@@ -32,16 +31,7 @@ def main() -> None:
         webhook_timeout_s=float(env("ASAAS_EMULATOR_WEBHOOK_TIMEOUT_S", "10")),
         refund_delay_s=float(env("ASAAS_EMULATOR_REFUND_DELAY_S", "0.5")),
     )
-    uvicorn.run(
-        build_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        # An API's front keeps an idle connection longer than its clients' pools (httpx: 5 s),
-        # so a client never sends on a connection being closed (uvicorn's default is 5 s).
-        timeout_keep_alive=75,
-    )
+    run(build_app(settings), host, port)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,7 @@ import argparse
 import logging
 import os
 
-import uvicorn
-
+from deploy.emulators.serving import run
 from deploy.emulators.twilio.app import EmulatorSettings, build_app
 
 
@@ -21,16 +20,7 @@ def main() -> None:
         format="%(asctime)s %(levelname)s twilio-emulator %(name)s: %(message)s",
     )
     settings = EmulatorSettings()
-    uvicorn.run(
-        build_app(settings),
-        host=arguments.host,
-        port=arguments.port,
-        log_config=None,
-        access_log=False,
-        # An API's front keeps an idle connection longer than its clients' pools (httpx: 5 s),
-        # so a client never sends on a connection being closed (uvicorn's default is 5 s).
-        timeout_keep_alive=75,
-    )
+    run(build_app(settings), arguments.host, arguments.port)
 
 
 if __name__ == "__main__":
