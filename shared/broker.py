@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     InvalidTopicError,
+    OutOfOrderSequenceNumber,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
+    UnknownProducerId,
     for_code,
 )
 from faststream.kafka import KafkaBroker
@@ -51,16 +53,36 @@ def build_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
     )
 
 
-@dataclass(frozen=True)
 class BrokerSink:
     """Produces outgoing records through a FastStream broker and waits for the acknowledgements."""
 
-    broker: KafkaBroker
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.broker = broker
+        self._replacing = asyncio.Lock()
+        self._producers = 0  # how many times the producer was replaced
 
     async def send(self, *records: OutgoingRecord) -> None:
         """Hands every record to the producer in order, then waits for all acknowledgements:
         one round trip for a batch instead of one per record. The idempotent producer keeps
-        the records' order within a partition, retries included."""
+        the records' order within a partition, retries included. Records refused because the
+        producer's numbering is out of step with the broker's are sent again, once, through a
+        new producer."""
+        generation = self._producers
+        outcomes = await self._produce(records)
+        out_of_step = [
+            record
+            for record, outcome in zip(records, outcomes, strict=True)
+            if isinstance(outcome, OUT_OF_STEP)
+        ]
+        if out_of_step:
+            await self._replace_producer(generation, outcomes)
+            outcomes = await self._produce(tuple(out_of_step))
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _produce(self, records: tuple[OutgoingRecord, ...]) -> list[Any]:
+        """Each record's acknowledgement or error; raises what the producer refuses at once."""
         for record in records:
             if not is_legal_topic(record.topic):
                 raise InvalidTopicError(f"{record.topic!r} is not a legal Kafka topic name")
@@ -80,9 +102,38 @@ class BrokerSink:
             # The producer refused a record (too large): the ones before it are on their way.
             await _outcomes(acknowledgements)
             raise
-        for outcome in await _outcomes(acknowledgements):
-            if isinstance(outcome, BaseException):
-                raise outcome
+        return await _outcomes(acknowledgements)
+
+    async def _replace_producer(self, generation: int, outcomes: list[Any]) -> None:
+        """aiokafka's idempotent producer numbers a partition's batches before sending them and
+        keeps the numbers of a batch that failed for good (refused as too large by the broker,
+        or dropped while the partition had no leader): the broker expects the number that batch
+        had, so every later batch to that partition is refused, for as long as the producer
+        lives. A new producer gets a new id from the broker and numbers from zero. Whoever
+        finds the same producer out of step first replaces it; the others wait and use the new
+        one."""
+        async with self._replacing:
+            if self._producers != generation:
+                return
+            error = next(outcome for outcome in outcomes if isinstance(outcome, OUT_OF_STEP))
+            log.warning("Kafka refused records out of sequence (%r): replacing the producer", error)
+            await _replace_producer(self.broker)
+            self._producers += 1
+
+
+OUT_OF_STEP = (OutOfOrderSequenceNumber, UnknownProducerId)
+"""What the broker answers an idempotent producer whose numbering it does not follow."""
+
+
+async def _replace_producer(broker: KafkaBroker) -> None:
+    """Starts a producer configured as the broker's, puts it in place, then stops the old one
+    (its pending records fail or are acknowledged, as they would have been)."""
+    wrapper: Any = broker.config.producer  # FastStream's holder of the aiokafka producer
+    old = wrapper._producer
+    # FastStream builds its producer from the broker's connection options the same way.
+    fresh = AIOKafkaProducer(**broker._connection_kwargs)
+    await wrapper.connect(fresh, serializer=wrapper.serializer, codec=wrapper.codec)
+    await old.stop()
 
 
 async def _outcomes(acknowledgements: list[Any]) -> list[Any]:
