@@ -40,7 +40,8 @@ from services.order.service import order_id_for
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus
 from shared.mongo import Document, ensure_indexes
-from shared.outbox import OUTBOX, OutboxRelay
+from shared.outbox import OutboxRelay
+from shared.outbox_documents import OUTBOX
 from shared.settings import OutboxSettings
 from tests.infrastructure import Servers
 from tests.sinks import RecordingSink

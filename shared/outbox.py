@@ -1,43 +1,35 @@
-"""The embedded outbox (DESIGN.md section 9): events saved in the same update as the state change.
+"""The embedded outbox's relay (DESIGN.md section 9): it publishes the records a write saved in
+its document (`shared/outbox_documents.py`) and removes them once the broker acknowledged them.
 
-A repository adds records to the changed document with `outbox_update` (or `with_outbox` on
-insert), in the one atomic write of that document. The relay then produces them in order with
-the idempotent producer and, once the broker acknowledged them, removes them from their
-documents a moment later, many documents in one bulk write (`clear_published`).
 A repository gets its collection's `CollectionOutbox` from the relay (`attach`), writes through
-it under the document's lock (see shared/locks.py; the relay takes the same lock) and `publish`es
-after the write, the fast path, from the outbox the write returned; `sweep` finds what a crash
-left behind. A crash between producing and removing produces the records again: consumers are
-idempotent. A record Kafka refuses for good (too large, illegal topic) is parked in the
-document, counted and logged.
+it under the document's lock (the relay takes the same lock) and `publish`es after the write, from
+the outbox the write returned; published records are removed a moment later, many documents in
+one bulk write (`clear_published`); `sweep` finds what a crash left behind. A crash between
+producing and removing produces the records again: consumers are idempotent. A record Kafka
+refuses for good (too large, illegal topic) is parked in the document, counted and logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 
 from shared.errors import is_unpublishable
 from shared.locks import KeyedLocks
 from shared.metrics import OUTBOX_PARKED, OUTBOX_PENDING_DOCUMENTS, OUTBOX_PUBLISHED
 from shared.mongo import Document
+from shared.outbox_documents import OUTBOX, PARKED, PENDING_SINCE
 from shared.records import HEADER_EVENT_TYPE, OutgoingRecord, RecordSink
 from shared.settings import OutboxSettings
 
 log = logging.getLogger(__name__)
 
-OUTBOX = "outbox"
-PENDING_SINCE = "outboxPendingSince"
-"""When the document's outbox became due for the sweep: its oldest record's save, or its last
-failed attempt."""
-PARKED = "outboxParked"
-"""Records Kafka refused for good, each with the error, moved out of the outbox (never swept)."""
 MAX_ERROR_CHARS = 500
 SWEEP_FAILURES_IN_A_ROW = 3
 WRITTEN_REMEMBERED = 10_000
@@ -50,38 +42,6 @@ CLEARED_PER_WRITE = 32
 until the whole command ended, and a command of 50 (after a crash, the sweep's 100) stalled the
 server (the local build's `update-statements.patch` mends it; the bound keeps one write short
 anywhere)."""
-OUTBOX_INDEX = IndexModel([(PENDING_SINCE, ASCENDING)], name="outbox_pending")
-"""Lets the sweep find documents with pending records without scanning the collection."""
-
-
-def with_outbox(document: Document, records: Sequence[OutgoingRecord], now: datetime) -> Document:
-    """A new document carrying `records` in its outbox, for an insert."""
-    if not records:
-        return document
-    return document | {OUTBOX: [record.to_document() for record in records], PENDING_SINCE: now}
-
-
-def outbox_update(records: Sequence[OutgoingRecord], now: datetime) -> Document:
-    """Update operators appending `records` to a document's outbox; merge into the state update."""
-    if not records:
-        return {}
-    return {
-        "$push": {OUTBOX: {"$each": [record.to_document() for record in records]}},
-        "$min": {PENDING_SINCE: now},
-    }
-
-
-def merge_updates(*updates: Document) -> Document:
-    """Combines update documents operator by operator (`$set` with `$set`, and so on)."""
-    merged: dict[str, dict[str, Any]] = {}
-    for update in updates:
-        for operator, fields in update.items():
-            target = merged.setdefault(operator, {})
-            overlap = target.keys() & fields.keys()
-            if overlap:
-                raise ValueError(f"fields {sorted(overlap)} are updated twice by {operator}")
-            target.update(fields)
-    return merged
 
 
 class CollectionOutbox:

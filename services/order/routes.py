@@ -18,7 +18,7 @@ from services.order.domain.order import Order
 from services.order.ports import OrderQuery
 from services.order.service import OrderService
 from shared.auth import Access, Caller
-from shared.contracts.orders import OrderSnapshot
+from shared.contracts.order_data import OrderSnapshot
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus
 from shared.http import json_body, request_body, validated

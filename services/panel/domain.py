@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from shared.contracts.base import format_brl
-from shared.contracts.orders import Address, OrderSnapshot
+from shared.contracts.order_data import Address, OrderSnapshot
 from shared.contracts.pos import PosUpdateRejected
 from shared.contracts.values import (
     DeliveryType,

@@ -34,7 +34,7 @@ from shared.auth import Access, Caller
 from shared.clients.pos import PosUpdates
 from shared.contracts.base import format_brl
 from shared.contracts.limits import MAX_DELIVERY_TIME_LENGTH, MAX_REASON_LENGTH
-from shared.contracts.orders import OrderSnapshot
+from shared.contracts.order_data import OrderSnapshot
 from shared.contracts.pos import PosUpdate, PosUpdateRejected
 from shared.contracts.values import OrderStatus, PosStatus
 from shared.records import RecordSink

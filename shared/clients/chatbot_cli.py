@@ -25,7 +25,8 @@ from shared.clients.chatbot_queries import ChatbotQueries
 from shared.clients.order_answers import QueryError
 from shared.command_line import Failed, progress, say
 from shared.contracts.base import format_brl
-from shared.contracts.orders import CancelOrder, ChangePaymentMethod, OrderSnapshot, PlaceOrder
+from shared.contracts.order_data import OrderSnapshot
+from shared.contracts.orders import CancelOrder, ChangePaymentMethod, PlaceOrder
 from shared.contracts.registry import describe_validation
 from shared.settings import KafkaSettings, kafka_from_environment
 

@@ -24,7 +24,7 @@ from shared.clients.order_answers import (
     unreachable,
 )
 from shared.contracts.base import PhoneNumber
-from shared.contracts.orders import OrderSnapshot
+from shared.contracts.order_data import OrderSnapshot
 
 _PHONE = TypeAdapter(PhoneNumber)
 MAX_RECENT = 200

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from shared.contracts.orders import OrderSnapshot
+from shared.contracts.order_data import OrderSnapshot
 
 
 class QueryError(Exception):

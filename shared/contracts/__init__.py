@@ -17,23 +17,25 @@ from shared.contracts.notifications import (
     NotificationFailed,
     NotificationSent,
 )
-from shared.contracts.orders import (
+from shared.contracts.order_data import (
     Address,
-    CancelOrder,
-    ChangePaymentMethod,
     Customer,
     Customizations,
     Delivery,
     OrderItem,
+    OrderSnapshot,
+    PlaceOrderItem,
+    StatusHistoryEntry,
+)
+from shared.contracts.orders import (
+    CancelOrder,
+    ChangePaymentMethod,
     OrderPaymentStatusChanged,
     OrderPlaced,
     OrderRejected,
-    OrderSnapshot,
     OrderStatusChanged,
     PaymentInstructionsIssued,
     PlaceOrder,
-    PlaceOrderItem,
-    StatusHistoryEntry,
 )
 from shared.contracts.payments import (
     CancelPayment,

@@ -19,7 +19,7 @@ from shared.contracts.base import (
     clipped,
 )
 from shared.contracts.limits import MAX_ID_LENGTH, MAX_MESSAGE_LENGTH
-from shared.contracts.orders import OrderSnapshot
+from shared.contracts.order_data import OrderSnapshot
 from shared.contracts.values import OrderStatus, PosStatus, ReasonCode
 
 # To the POS, on `pos.<clientId>.<storeId>.orders`

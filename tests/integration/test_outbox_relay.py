@@ -20,14 +20,12 @@ from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription, su
 from shared.contracts.registry import decode_as
 from shared.contracts.scheduler import CancelTimer
 from shared.mongo import Database, Document, connect
-from shared.outbox import (
-    CLEARED_PER_WRITE,
+from shared.outbox import CLEARED_PER_WRITE, SWEEP_FAILURES_IN_A_ROW, OutboxRelay
+from shared.outbox_documents import (
     OUTBOX,
     OUTBOX_INDEX,
     PARKED,
     PENDING_SINCE,
-    SWEEP_FAILURES_IN_A_ROW,
-    OutboxRelay,
     merge_updates,
     outbox_update,
     with_outbox,

@@ -11,7 +11,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.broker import ensure_topics
 from shared.mongo import Database, ensure_indexes
-from shared.outbox import OUTBOX_INDEX
+from shared.outbox_documents import OUTBOX_INDEX
 from shared.processed_events import INDEXES as PROCESSED_EVENT_INDEXES
 from shared.processed_events import MongoProcessedEvents
 from shared.topics import STORES_CONFIG

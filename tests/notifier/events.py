@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.contracts.order_data import OrderItem, OrderSnapshot, StatusHistoryEntry
 from shared.contracts.orders import (
-    OrderItem,
     OrderPaymentStatusChanged,
     OrderPlaced,
     OrderRejected,
-    OrderSnapshot,
     OrderStatusChanged,
     PaymentInstructionsIssued,
-    StatusHistoryEntry,
 )
 from shared.contracts.stores import StoreConfigChanged, StoreOrderConfig
 from shared.contracts.values import (

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.panel import domain
-from shared.contracts.orders import OrderSnapshot
+from shared.contracts.order_data import OrderSnapshot
 from shared.contracts.pos import PosUpdateRejected
 from shared.contracts.values import OrderStatus, PosStatus, ReasonCode
 

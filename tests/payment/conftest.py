@@ -34,7 +34,7 @@ from shared.contracts.payments import (
 from shared.contracts.registry import ContractError, decode
 from shared.contracts.values import PaymentMethod
 from shared.mongo import Database, Document
-from shared.outbox import OUTBOX
+from shared.outbox_documents import OUTBOX
 from shared.records import OutgoingRecord
 from shared.topics import PAYMENTS_COMMANDS, PAYMENTS_EVENTS
 from tests.access import TOKEN_ENV

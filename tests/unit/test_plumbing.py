@@ -26,7 +26,7 @@ from shared.contracts.scheduler import CancelTimer
 from shared.errors import PermanentError, is_unavailable, is_unpublishable
 from shared.keys import key_for
 from shared.locks import KeyedLocks
-from shared.outbox import OUTBOX, PENDING_SINCE, merge_updates, outbox_update, with_outbox
+from shared.outbox_documents import OUTBOX, PENDING_SINCE, merge_updates, outbox_update, with_outbox
 from shared.processed_events import InMemoryProcessedEvents
 from shared.records import HEADER_ERROR, HEADER_ERROR_TYPE, OutgoingRecord
 from shared.settings import ConsumerSettings

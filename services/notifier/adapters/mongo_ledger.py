@@ -32,7 +32,8 @@ from services.notifier.ports import Claim, ClaimOutcome, LedgerState, Outcome, W
 from shared.contracts.registry import decode_as
 from shared.contracts.values import NotificationKind, OrderStatus
 from shared.mongo import Database
-from shared.outbox import OUTBOX_INDEX, PENDING_SINCE, OutboxRelay, merge_updates, outbox_update
+from shared.outbox import OutboxRelay
+from shared.outbox_documents import OUTBOX_INDEX, PENDING_SINCE, merge_updates, outbox_update
 from shared.records import OutgoingRecord
 from shared.remembered import Remembered
 

@@ -13,14 +13,8 @@ from services.order.domain.errors import ConcurrencyConflict
 from services.order.domain.order import Order
 from services.order.ports import OrderQuery
 from shared.mongo import Database, Document
-from shared.outbox import (
-    OUTBOX,
-    OUTBOX_INDEX,
-    PENDING_SINCE,
-    OutboxRelay,
-    outbox_update,
-    with_outbox,
-)
+from shared.outbox import OutboxRelay
+from shared.outbox_documents import OUTBOX, OUTBOX_INDEX, PENDING_SINCE, outbox_update, with_outbox
 from shared.records import OutgoingRecord
 from shared.runtime import Clock, utc_now
 

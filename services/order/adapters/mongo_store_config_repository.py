@@ -7,11 +7,11 @@ from datetime import datetime
 
 from shared.contracts.stores import StoreOrderConfig
 from shared.mongo import Database
-from shared.outbox import (
+from shared.outbox import OutboxRelay
+from shared.outbox_documents import (
     OUTBOX,
     OUTBOX_INDEX,
     PENDING_SINCE,
-    OutboxRelay,
     merge_updates,
     outbox_update,
 )

@@ -13,11 +13,8 @@ from services.order.domain.errors import InvalidTransition
 from services.order.domain.lifecycle import is_allowed
 from services.order.domain.order import Order
 from shared.contracts.base import Envelope
-from shared.contracts.orders import (
-    OrderPaymentStatusChanged,
-    OrderStatusChanged,
-    StatusHistoryEntry,
-)
+from shared.contracts.order_data import StatusHistoryEntry
+from shared.contracts.orders import OrderPaymentStatusChanged, OrderStatusChanged
 from shared.contracts.scheduler import CancelTimer, ScheduleTimer, TimerPurpose
 from shared.contracts.values import Actor, OrderStatus, PaymentStatus, ReasonCode
 from shared.decision import Decision

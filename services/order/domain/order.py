@@ -9,7 +9,8 @@ from pydantic import Field
 from services.order.domain.validation import subtotal_cents
 from shared.contracts.base import CamelModel, UtcDatetime
 from shared.contracts.limits import MAX_PAYMENT_CHANGES
-from shared.contracts.orders import OrderSnapshot, PlaceOrder, StatusHistoryEntry
+from shared.contracts.order_data import OrderSnapshot, StatusHistoryEntry
+from shared.contracts.orders import PlaceOrder
 from shared.contracts.payments import PaymentCustomer
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import Actor, OrderStatus, PaymentStatus

@@ -17,7 +17,7 @@ from shared.clients.order_answers import (
     snapshot_of,
     unreachable,
 )
-from shared.contracts.orders import OrderSnapshot
+from shared.contracts.order_data import OrderSnapshot
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus
 

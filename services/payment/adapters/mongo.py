@@ -30,14 +30,8 @@ from services.payment.ports import (
 )
 from shared.contracts.values import PaymentMethod
 from shared.mongo import Database, Document
-from shared.outbox import (
-    OUTBOX,
-    OUTBOX_INDEX,
-    OutboxRelay,
-    merge_updates,
-    outbox_update,
-    with_outbox,
-)
+from shared.outbox import OutboxRelay
+from shared.outbox_documents import OUTBOX, OUTBOX_INDEX, merge_updates, outbox_update, with_outbox
 from shared.records import OutgoingRecord
 
 PAYMENTS = "payments"
