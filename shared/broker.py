@@ -137,10 +137,12 @@ async def _replace_producer(broker: KafkaBroker) -> None:
 
 
 async def _outcomes(acknowledgements: list[Any]) -> list[Any]:
-    # FastStream's test broker (component tests) hands a record to its subscribers inside
-    # `publish` and returns None, not a future: there is nothing to wait for then.
-    pending = [ack for ack in acknowledgements if ack is not None]
-    return await asyncio.gather(*pending, return_exceptions=True)
+    """Each record's acknowledgement or error, in the records' order."""
+    if any(ack is None for ack in acknowledgements):
+        # FastStream's test broker (component tests) hands a record to its subscribers inside
+        # `publish` and returns None, not a future: there is nothing to wait for then.
+        return [None] * len(acknowledgements)
+    return await asyncio.gather(*acknowledgements, return_exceptions=True)
 
 
 def topic_config(topic: str) -> dict[str, str]:
