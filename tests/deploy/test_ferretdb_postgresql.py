@@ -10,6 +10,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -176,3 +177,51 @@ def test_a_collection_that_exists_is_written_while_another_is_created(
 
     assert counters.find_one({"_id": "c"}) == {"_id": "c", "n": 20}
     assert {f"new_{n}" for n in range(20)} <= set(patched.db.list_collection_names())
+
+
+WRITERS = 8
+ROUNDS = 25
+
+
+def test_concurrent_conditional_updates_of_one_version_let_exactly_one_win(
+    clients: tuple[MongoClient[Any], MongoClient[Any]],
+) -> None:
+    # The compare-and-set of every versioned save: stock FerretDB 1.24 read the document, then
+    # wrote it back by `_id` alone, so two writers of the same version could both succeed.
+    patched, _ = clients
+    things = patched.db.versioned
+    things.insert_one({"_id": "v", "version": 0, "writers": []})
+
+    def write(writer: int) -> int:
+        won = 0
+        for version in range(ROUNDS * WRITERS):
+            if things.find_one_and_update(
+                {"_id": "v", "version": version},
+                {"$inc": {"version": 1}, "$push": {"writers": writer}},
+            ):
+                won += 1
+        return won
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        wins = sum(pool.map(write, range(WRITERS)))
+
+    document = things.find_one({"_id": "v"})
+    assert document is not None
+    assert wins == document["version"] == len(document["writers"])
+
+
+def test_concurrent_increments_of_one_document_are_all_kept(
+    clients: tuple[MongoClient[Any], MongoClient[Any]],
+) -> None:
+    patched, _ = clients
+    things = patched.db.incremented
+    things.insert_one({"_id": "c", "n": 0})
+
+    def increment(_: int) -> None:
+        for _round in range(ROUNDS):
+            things.update_one({"_id": "c"}, {"$inc": {"n": 1}})
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        list(pool.map(increment, range(WRITERS)))
+
+    assert things.find_one({"_id": "c"}) == {"_id": "c", "n": WRITERS * ROUNDS}
