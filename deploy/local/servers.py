@@ -13,6 +13,7 @@ import base64
 import hashlib
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -47,11 +48,40 @@ class ServerError(RuntimeError):
     """A local server could not be installed, started or reached."""
 
 
+SERVER_PORTS = range(28_000, 32_768)
+"""Where `free_port` looks: above the fixed ports of the local run, below Linux's default range
+for outgoing connections' local ports (32768-60999)."""
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+PORT_TRIES = 50
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as probe:
+    """A TCP port on loopback that nothing uses right now, outside the range the kernel takes
+    outgoing connections' local ports from: a port the kernel chose (bind to port 0) could be
+    taken by one of the many connections Kafka clients open before the server binds it."""
+    lowest_ephemeral = _lowest_ephemeral_port()
+    candidates = [
+        port for port in SERVER_PORTS if port < lowest_ephemeral and port not in _handed_out
+    ]
+    for port in random.sample(candidates, min(PORT_TRIES, len(candidates))):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _handed_out.add(port)  # not again to this process's next server, bound or not yet
+            return port
+    with socket.socket() as probe:  # the range is full, or not where this kernel has it
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _lowest_ephemeral_port() -> int:
+    try:
+        return int(EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return SERVER_PORTS.stop
 
 
 def port_is_open(port: int) -> bool:

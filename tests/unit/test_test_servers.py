@@ -3,11 +3,18 @@ MongoDB-protocol server runs on the backend MONGO_BACKEND names."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
-from deploy.local.servers import ServerError, free_port, local_mongo
+from deploy.local.servers import (
+    EPHEMERAL_PORTS,
+    SERVER_PORTS,
+    ServerError,
+    free_port,
+    local_mongo,
+)
 from tests.infrastructure import session_servers
 
 
@@ -46,3 +53,16 @@ def test_postgresql_backend_puts_its_server_before_ferretdb_and_points_ferretdb_
     assert mongo.postgresql is not None
     assert mongo.postgresql.home == tmp_path / "postgresql"
     assert mongo.postgresql.url == "postgres://postgres@127.0.0.1:27018/postgres"
+
+
+def test_a_free_port_is_outside_the_range_of_outgoing_connections_and_can_be_bound() -> None:
+    # A port from the kernel's ephemeral range could be taken by an outgoing connection (a
+    # Kafka client's) between its choice and the server's bind: it once failed a run.
+    lowest_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
+
+    ports = {free_port() for _ in range(20)}
+
+    assert all(port in SERVER_PORTS and port < lowest_ephemeral for port in ports)
+    for port in ports:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", port))
