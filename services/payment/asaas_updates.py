@@ -13,7 +13,7 @@ from typing import Any
 from services.payment import domain
 from services.payment.domain import OPEN_STATUSES
 from services.payment.metrics import RECONCILIATION_CHECKS, WEBHOOKS_PROCESSED, WEBHOOKS_RECEIVED
-from services.payment.payments import UseCase, UseCaseContext
+from services.payment.payments import SAVE_ATTEMPTS, UseCase, UseCaseContext
 from services.payment.ports import (
     UNCLEAR_FAILURES,
     WEBHOOK_JOB,
@@ -29,8 +29,6 @@ from shared.errors import PermanentError
 from shared.gateway import GatewayRefused
 
 log = logging.getLogger(__name__)
-
-SAVE_ATTEMPTS = 5
 
 
 class AsaasUpdateService(UseCase):

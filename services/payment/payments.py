@@ -26,6 +26,8 @@ from shared.records import OutgoingRecord
 # The service's own reason codes; the others are Asaas's error codes.
 CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
 PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
+SAVE_ATTEMPTS = 5
+"""Saves of one change tried on a fresh read when another write moved the payment on."""
 
 
 class Payments:

@@ -14,6 +14,7 @@ from services.payment.metrics import REFUNDS
 from services.payment.payments import (
     CREDENTIALS_MISSING,
     PROVIDER_UNAVAILABLE,
+    SAVE_ATTEMPTS,
     UseCase,
     UseCaseContext,
 )
@@ -26,6 +27,7 @@ from services.payment.ports import (
     PaymentRecord,
     RefundState,
     RefusedForBalance,
+    StaleRecord,
     record_id,
 )
 from shared.contracts.payments import RequestRefund
@@ -156,12 +158,25 @@ class RefundService(UseCase):
         await self._payments.publish(key)
 
     async def _accepted(self, record: PaymentRecord) -> None:
-        assert record.refund is not None
         now = self._clock()
-        decision = domain.refund_accepted(record.payment, now)
-        refund = replace(record.refund, attempts=record.refund.attempts + 1, unclear=False)
-        done = replace(record, payment=decision.state, refund=refund)
-        await self._payments.save(done, self._messages.of_facts(done, decision.events))
+        for _ in range(SAVE_ATTEMPTS):
+            assert record.refund is not None
+            decision = domain.refund_accepted(record.payment, now)
+            refund = replace(record.refund, attempts=record.refund.attempts + 1, unclear=False)
+            done = replace(record, payment=decision.state, refund=refund)
+            try:
+                await self._payments.save(done, self._messages.of_facts(done, decision.events))
+                break
+            except StaleRecord:
+                # A webhook of this very refund, applied by another replica, came between the
+                # read and the save: the accepted call is recorded on the payment as it is now
+                # (announced already, it announces nothing more).
+                fresh = await self._payments.get(record.record_id)
+                if fresh is None or fresh.refund is None:
+                    raise
+                record = fresh
+        else:
+            raise StaleRecord(f"payment {record.record_id} kept changing")
         await self._jobs.remove(REFUND_JOB, record.record_id)
         await self._payments.watch(record.record_id, record.payment.client_id, now)
         REFUNDS.labels("accepted").inc()

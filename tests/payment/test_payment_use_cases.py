@@ -26,6 +26,7 @@ from services.payment.adapters.in_memory import (
 )
 from services.payment.config import PaymentPolicy
 from services.payment.domain import ChargeStatus, Payment
+from services.payment.metrics import REFUNDS
 from services.payment.ports import (
     CHARGE_JOB,
     DELETION_JOB,
@@ -671,3 +672,35 @@ async def test_a_token_replaced_elsewhere_is_taken_at_once_the_old_one_until_its
     assert await this.webhook_token_matches(CLIENT, "new-token")
     assert not await this.webhook_token_matches(CLIENT, "old-token")
     assert await other.webhook_token_matches(CLIENT, "new-token")
+
+
+async def test_a_refund_webhook_another_replica_applies_during_the_refund_call_is_not_lost(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The emulator, like Asaas, posts PAYMENT_REFUND_IN_PROGRESS as it accepts the refund: the
+    # other replica may announce the refund before this one saves what the call answered.
+    order_id = "order-refund-raced-by-its-webhook"
+    await paid(world, order_id)
+    other = world.replica()
+    refunds = world.use_cases.refunds
+    try_refund = refunds._try_refund
+
+    async def raced(record: Any) -> Any:
+        attempt = await try_refund(record)
+        await other.asaas_updates.apply_asaas_event(record.record_id, "PAYMENT_REFUND_IN_PROGRESS")
+        return attempt
+
+    monkeypatch.setattr(refunds, "_try_refund", raced)
+    accepted = REFUNDS.labels("accepted")._value.get()
+    await handle(world, refund_asked(order_id, "RequestRefund"))
+    [job] = await world.jobs.due(REFUND_JOB, now(), 10)
+
+    await refunds.refund(job)
+
+    assert world.sink.types().count("RefundRequested") == 1
+    assert REFUNDS.labels("accepted")._value.get() == accepted + 1
+    stored = await world.payments.get(record_id(CLIENT, order_id))
+    assert stored is not None
+    assert stored.refund is not None
+    assert stored.refund.attempts == 1
+    assert await world.jobs.due(REFUND_JOB, now() + timedelta(days=1), 10) == []
