@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker
 
 from shared.broker import build_broker
@@ -96,3 +98,19 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 20.0) -> list[Re
                 batch = await consumer.getmany(partition, timeout_ms=200)
                 records.extend(batch.get(partition, []))
     return records
+
+
+TOPIC_MAX_BYTES = 2_000
+
+
+async def small_records_topic(bootstrap: str) -> str:
+    """A topic of its own, one partition, whose broker refuses records over TOPIC_MAX_BYTES."""
+    topic = f"orders.events.small.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        config = {"max.message.bytes": str(TOPIC_MAX_BYTES)}
+        await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=config)])
+    finally:
+        await admin.close()
+    return topic

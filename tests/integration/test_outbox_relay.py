@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import REGISTRY
 from pymongo.asynchronous.collection import AsyncCollection
@@ -42,6 +41,7 @@ from tests.integration.kafka_helpers import (
     read_all,
     read_until,
     running_broker,
+    small_records_topic,
 )
 from tests.integration.test_kafka_keys import cancel_timer
 from tests.integration.test_mongo_command_metrics import calls
@@ -172,22 +172,8 @@ async def test_a_relay_killed_between_publish_and_removal_republishes_and_the_co
 
 # --- Records Kafka refuses for good are parked; transient failures are retried -----------------
 
-TOPIC_MAX_BYTES = 2_000
 OVER_THE_TOPIC_LIMIT = 5_000  # the broker refuses it (the topic's max.message.bytes)
 OVER_THE_PRODUCER_LIMIT = 1_100_000  # the producer refuses it (its max_request_size, 1 MiB)
-
-
-async def small_records_topic(bootstrap: str) -> str:
-    """A topic of its own whose broker refuses records over TOPIC_MAX_BYTES."""
-    topic = f"orders.events.small.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
-    await admin.start()
-    try:
-        config = {"max.message.bytes": str(TOPIC_MAX_BYTES)}
-        await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=config)])
-    finally:
-        await admin.close()
-    return topic
 
 
 def record(topic: str, name: str, size: int = 0) -> OutgoingRecord:

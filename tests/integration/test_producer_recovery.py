@@ -7,31 +7,19 @@ batch to that partition is refused as out of order until the producer is replace
 from __future__ import annotations
 
 import logging
-import uuid
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import MessageSizeTooLargeError
 
 from shared.broker import BrokerSink
 from shared.records import OutgoingRecord
-from tests.integration.kafka_helpers import at_least, read_until, running_broker
-
-TOPIC_MAX_BYTES = 2_000
-
-
-async def small_topic(bootstrap: str) -> str:
-    """A topic of one partition that takes records of at most `TOPIC_MAX_BYTES`."""
-    name = f"producer-recovery-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(name, 1, 1, topic_configs={"max.message.bytes": str(TOPIC_MAX_BYTES)})]
-        )
-    finally:
-        await admin.close()
-    return name
+from tests.integration.kafka_helpers import (
+    TOPIC_MAX_BYTES,
+    at_least,
+    read_until,
+    running_broker,
+    small_records_topic,
+)
 
 
 def record(topic: str, value: bytes) -> OutgoingRecord:
@@ -41,7 +29,7 @@ def record(topic: str, value: bytes) -> OutgoingRecord:
 async def test_records_after_one_the_broker_refused_are_produced(
     kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    topic = await small_topic(kafka_bootstrap)
+    topic = await small_records_topic(kafka_bootstrap)
     async with running_broker(kafka_bootstrap) as broker:
         sink = BrokerSink(broker)
         await sink.send(record(topic, b"first"))
