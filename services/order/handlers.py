@@ -10,6 +10,7 @@ from services.order.service import OrderService
 from shared.consumer import Answer, Handler, ReceivedRecord, Subscription
 from shared.contracts.base import Message
 from shared.contracts.orders import CancelOrder, ChangePaymentMethod, PlaceOrder
+from shared.contracts.payments import PaymentChargebackReported
 from shared.contracts.pos import PosOrderConfirmed, PosOrderRejected, PosOrderStatusUpdated
 from shared.contracts.registry import PAYMENT_EVENTS, ContractError, decode_as
 from shared.contracts.scheduler import TimerFired
@@ -26,11 +27,32 @@ from shared.topics import (
 M = TypeVar("M", bound=Message)
 OrderCommand = PlaceOrder | CancelOrder | ChangePaymentMethod
 
+PAYMENTS, TIMERS, POS = "order-payments", "order-timers", "order-pos"
+"""The consumers of events on existing orders, each taking an event once in the order's own
+write (its handled events), with no processed-event record beside it."""
+
 
 def places_an_order(command: OrderCommand) -> bool:
     """A PlaceOrder is taken once by itself: its order's id comes from its `commandId` and is
     looked up before anything is claimed, so a second delivery changes nothing."""
     return isinstance(command, PlaceOrder)
+
+
+def changes_an_order(event: Message) -> bool:
+    """Every payment event but a chargeback is applied to its order, taken once there; a
+    chargeback changes no order (an alert) and keeps its processed-event record."""
+    return not isinstance(event, PaymentChargebackReported)
+
+
+def applied_to_an_order(event: Message) -> bool:
+    """A deadline or a POS report is taken once by the order it is applied to (or refused,
+    changing nothing: then dead-lettered, which no consumer records)."""
+    return True
+
+
+def handled_as(consumer: str, event: Message) -> str:
+    """How an order names an event applied to it: `<consumer>|<eventId>`."""
+    return f"{consumer}|{event.event_id}"
 
 
 def decode_command(value: bytes) -> OrderCommand:
@@ -87,14 +109,14 @@ def answer_malformed(service: OrderService) -> Answer:
 
 def payment_event_handler(service: OrderService) -> Handler[Any]:
     async def handle(event: Any, received: ReceivedRecord) -> None:
-        await service.on_payment_event(event)
+        await service.on_payment_event(event, handled_as=handled_as(PAYMENTS, event))
 
     return _refusals_are_permanent(handle)
 
 
 def timer_handler(service: OrderService) -> Handler[TimerFired]:
     async def handle(event: TimerFired, received: ReceivedRecord) -> None:
-        await service.on_timer_fired(event)
+        await service.on_timer_fired(event, handled_as=handled_as(TIMERS, event))
 
     return _refusals_are_permanent(handle)
 
@@ -105,7 +127,7 @@ def pos_update_handler(service: OrderService) -> Handler[PosReport]:
             store = store_of_pos_topic(received.topic)
         except TopicNameError as error:
             raise PermanentError(str(error)) from None
-        await service.on_pos_update(update, store)
+        await service.on_pos_update(update, store, handled_as=handled_as(POS, update))
 
     return _refusals_are_permanent(handle)
 
@@ -133,19 +155,25 @@ def subscriptions(service: OrderService) -> list[Subscription[Any]]:
             takes_once=places_an_order,
         ),
         Subscription(
-            "order-payments",
+            PAYMENTS,
             decode_payment_event,
             payment_event_handler(service),
             topics=(PAYMENTS_EVENTS,),
+            takes_once=changes_an_order,
         ),
         Subscription(
-            "order-timers", decode_timer_event, timer_handler(service), topics=(SCHEDULER_EVENTS,)
+            TIMERS,
+            decode_timer_event,
+            timer_handler(service),
+            topics=(SCHEDULER_EVENTS,),
+            takes_once=applied_to_an_order,
         ),
         Subscription(
-            "order-pos",
+            POS,
             decode_pos_update,
             pos_update_handler(service),
             pattern=POS_UPDATES_PATTERN,
             answer_malformed=answer_unreadable_pos_update(service),
+            takes_once=applied_to_an_order,
         ),
     ]

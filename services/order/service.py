@@ -213,7 +213,11 @@ class OrderService:
 
     # Events from the payment service, the scheduler and the POS
 
-    async def on_payment_event(self, event: PaymentEvent | PaymentChargebackReported) -> None:
+    async def on_payment_event(
+        self, event: PaymentEvent | PaymentChargebackReported, *, handled_as: str | None = None
+    ) -> None:
+        """A payment's news for its order; `handled_as` names the event in the order's handled
+        events (`_apply`), a chargeback excepted: it changes no order."""
         if isinstance(event, RefundFailed):
             # Counted where it is decided (payment_refunds_total{outcome="failed"}).
             log.error(
@@ -232,9 +236,10 @@ class OrderService:
             event.order_id,
             lambda order: decisions.on_payment_event(order, event, cause),
             client_id=event.client_id,
+            event=handled_as,
         )
 
-    async def on_timer_fired(self, event: TimerFired) -> None:
+    async def on_timer_fired(self, event: TimerFired, *, handled_as: str | None = None) -> None:
         if event.order_id is None:
             log.warning("timer %s names no order; ignored", event.timer_id)
             return
@@ -243,12 +248,16 @@ class OrderService:
             event.order_id,
             lambda order: decisions.on_timer_fired(order, event, cause),
             client_id=event.client_id,
+            event=handled_as,
         )
 
-    async def on_pos_update(self, update: PosReport, store: tuple[str, str]) -> None:
+    async def on_pos_update(
+        self, update: PosReport, store: tuple[str, str], *, handled_as: str | None = None
+    ) -> None:
         """A POS report; `store` is the store of the topic it came on, its only identity. A
         refused report is answered on the store's POS topic with PosUpdateRejected; one naming
-        another store's order raises WrongStore afterwards, to be dead-lettered."""
+        another store's order raises WrongStore afterwards, to be dead-lettered (neither is
+        recorded as handled: a refusal changes no order)."""
         seen: Order | None = None
 
         def decide(order: Order) -> OrderDecision:
@@ -259,7 +268,7 @@ class OrderService:
             return decisions.on_pos_update(order, update, self._clock(), self._new_id)
 
         try:
-            await self._apply(update.order_id, decide)
+            await self._apply(update.order_id, decide, event=handled_as)
         except ConcurrencyConflict:
             raise
         except OrderError as error:
@@ -290,19 +299,33 @@ class OrderService:
         metrics.POS_UPDATES_REFUSED.labels(answer.reason).inc()
         await self._sink.send(*records_of([answer]))
 
-    async def _apply(self, order_id: str, decide: Decide, *, client_id: str | None = None) -> Order:
+    async def _apply(
+        self,
+        order_id: str,
+        decide: Decide,
+        *,
+        client_id: str | None = None,
+        event: str | None = None,
+    ) -> Order:
         """Runs `decide` on the current order and saves its decision; decided again when the
-        order changed meanwhile (the save's version check)."""
+        order changed meanwhile (the save's version check). With `event` (`<consumer>|<eventId>`),
+        the save records it in the order, and an order that has it already is left as it is:
+        the event's one write takes it once, with no processed-event record beside it."""
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             order = await self._orders.get(order_id)
             if order is None or (client_id is not None and order.client_id != client_id):
                 raise OrderNotFound(order_id)
-            decision = decide(order)
-            if decision.unchanged:
+            if event is not None and event in order.handled_events:
+                log.info("%s already applied to order %s; skipped", event, order_id)
+                await self._orders.publish(order_id)  # what the earlier delivery may have left
                 return order
+            decision = decide(order)
+            if decision.unchanged and event is None:
+                return order
+            state = decision.state if event is None else decision.state.having_handled(event)
             try:
                 await self._orders.save(
-                    decision.state, order.version, records_of(decision.events), self._clock()
+                    state, order.version, records_of(decision.events), self._clock()
                 )
             except ConcurrencyConflict:
                 if attempt == CONFLICT_ATTEMPTS:
@@ -311,7 +334,7 @@ class OrderService:
                 continue
             self._count(decision)
             await self._orders.publish(order_id)
-            return decision.state
+            return state
         raise AssertionError("unreachable")
 
     def _count(self, decision: OrderDecision) -> None:

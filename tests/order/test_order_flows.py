@@ -371,7 +371,7 @@ async def test_pos_update_for_another_stores_order_is_dead_lettered(
     assert await status_of(restaurant, order_id) == ("PENDING", "NOT_APPLICABLE")
 
 
-async def test_same_command_twice_gives_one_order_one_number_and_no_processed_record(
+async def test_same_command_twice_gives_one_order_one_number_and_no_processed_records(
     restaurant: Restaurant, mongo_client: AsyncMongoClient[Document], order_database: str
 ) -> None:
     await restaurant.configure(requiresConfirmation=True, autoConfirmationTimeout=30)
@@ -400,13 +400,17 @@ async def test_same_command_twice_gives_one_order_one_number_and_no_processed_re
         f"/stores/{restaurant.client_id}/{restaurant.store_id}/orders"
     )
     assert len(response.json()["orders"]) == 2
-    assert (await restaurant.order_document(received.order_id))["status"] == "CONFIRMED"
-    # The PlaceOrder took itself once (takes_once): no processed-event record, unlike the
-    # POS's confirmation, which its consumer recorded.
-    processed = mongo_client[order_database][PROCESSED_EVENTS]
-    pos_scope = f"order-pos@{pos_updates_topic(restaurant.client_id, restaurant.store_id)}"
-    assert await processed.find_one({"_id": f"{pos_scope}|{confirmed.event_id}"}) is not None
-    assert await processed.find_one({"_id": f"order-commands|{command.event_id}"}) is None
+    shown = await restaurant.order_document(received.order_id)
+    assert shown["status"] == "CONFIRMED"
+    assert "handledEvents" not in shown  # the service's bookkeeping, not the order's
+    # Each took itself once, with no processed-event record: the PlaceOrder by its insert, the
+    # POS's confirmation by the order's write, which recorded it in the order.
+    database = mongo_client[order_database]
+    stored = await database["orders"].find_one({"_id": received.order_id})
+    assert stored is not None
+    assert stored["handledEvents"] == [f"order-pos|{confirmed.event_id}"]
+    order_records = {"_id": {"$regex": "^order-"}}  # (the scheduler shares this database)
+    assert await database[PROCESSED_EVENTS].count_documents(order_records) == 0
 
 
 async def test_a_failed_pix_payment_switched_to_card_is_charged_anew_and_the_old_charge_refunded(

@@ -20,12 +20,14 @@ from services.order.adapters.in_memory import (
 )
 from services.order.domain.decisions import PosReport
 from services.order.domain.errors import WrongStore
-from services.order.domain.order import Order
+from services.order.domain.order import MAX_HANDLED_EVENTS, Order
 from services.order.handlers import (
+    PAYMENTS,
     answer_malformed,
     answer_unreadable_pos_update,
     decode_command,
     decode_pos_update,
+    handled_as,
 )
 from services.order.service import OrderService, order_id_for
 from shared.consumer import ReceivedRecord
@@ -308,6 +310,41 @@ async def test_a_payment_succeeded_delivered_twice_changes_the_order_once(
     assert (order.payment_status, order.version) == (PaymentStatus.PAID, 1)
     assert len(messages(world.sink.records, PosOrderReceived)) == 1
     assert sent(world.sink.records).count((ORDERS_EVENTS, "OrderPaymentStatusChanged")) == 1
+
+
+async def test_an_event_applied_to_an_order_is_remembered_there_and_not_decided_again(
+    world: World, service: OrderService
+) -> None:
+    command = place_order("PIX")
+    await service.place(command)
+    [request] = messages(world.sink.records, RequestPayment)
+    paid, paid_again = paid_for(request), paid_for(request)  # the second: an id of its own
+    names = [handled_as(PAYMENTS, paid), handled_as(PAYMENTS, paid_again)]
+
+    await service.on_payment_event(paid, handled_as=names[0])
+    await service.on_payment_event(paid, handled_as=names[0])  # redelivered
+    # One that changes nothing is recorded all the same (the order's one write takes it once).
+    await service.on_payment_event(paid_again, handled_as=names[1])
+    await service.on_payment_event(paid_again, handled_as=names[1])  # redelivered
+
+    order = await world.stored(command)
+    assert (order.payment_status, order.version, order.handled_events) == (
+        PaymentStatus.PAID,
+        2,
+        names,
+    )
+    assert len(messages(world.sink.records, PosOrderReceived)) == 1
+
+
+async def test_an_order_remembers_its_latest_events_only(
+    world: World, service: OrderService
+) -> None:
+    order = await world.placed(service, place_order("CASH"))
+
+    for n in range(MAX_HANDLED_EVENTS + 1):
+        order = order.having_handled(f"order-pos|{n}")
+
+    assert order.handled_events == [f"order-pos|{n}" for n in range(1, MAX_HANDLED_EVENTS + 1)]
 
 
 async def test_a_pos_update_that_came_on_another_stores_topic_is_refused(

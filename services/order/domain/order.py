@@ -15,6 +15,11 @@ from shared.contracts.payments import PaymentCustomer
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import Actor, OrderStatus, PaymentStatus
 
+MAX_HANDLED_EVENTS = 32
+"""How many of its latest events an order remembers as handled. Kafka redelivers only what a
+consumer had not committed (seconds of records), and an order's whole life is about a dozen
+events; an older one would be decided again."""
+
 
 class OrderPolicy(CamelModel):
     """The store's rules in force when the order was placed; later config changes do not apply."""
@@ -89,6 +94,16 @@ class Order(OrderSnapshot):
         description="When the payment service answered the refund request (RefundRequested "
         "or RefundFailed).",
     )
+    handled_events: list[str] = Field(
+        default_factory=list,
+        description="The events last applied to it (`<consumer>|<eventId>`), oldest first, at "
+        "most MAX_HANDLED_EVENTS: a redelivered one is found here and changes nothing.",
+    )
+
+    def having_handled(self, event: str) -> Order:
+        """The order with `event` among its handled events (the oldest forgotten past the cap)."""
+        kept = [*self.handled_events, event][-MAX_HANDLED_EVENTS:]
+        return self.model_copy(update={"handled_events": kept})
 
     def snapshot(self) -> OrderSnapshot:
         """The order as other services and the POS see it."""
