@@ -57,11 +57,12 @@ SERVICES = ("order", "payment", "notifier", "scheduler")
 class Watch:
     """Notes when each order reaches its store's POS topic, and each order's Asaas charge."""
 
-    def __init__(self, bootstrap: str, restaurants: list[Restaurant]) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, system: System, restaurants: list[Restaurant]) -> None:
+        self.system = system
+        self.bootstrap = system.bootstrap
         topics = [pos_orders_topic(r.client_id, r.store_id) for r in restaurants]
         self.consumer = AIOKafkaConsumer(
-            *topics, PAYMENTS_EVENTS, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+            *topics, PAYMENTS_EVENTS, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest"
         )
         self.at_pos: dict[str, float] = {}
         self.charges: dict[str, str] = {}
@@ -138,7 +139,7 @@ async def saturate(watch: Watch, start: Start, count: int, profile: Profile) -> 
     await trips(watch, start, count)
     throughput = count / (time.perf_counter() - began)
     say(f"  ... {throughput:.1f} orders/s")
-    tail = await settled(watch.bootstrap)
+    tail = await settled(watch.bootstrap, watch.system.url("twilio"))
     say(f"  ... the system settled {tail:.1f} s after the last order reached its POS")
     used = profile.stop()
     return {
@@ -170,6 +171,12 @@ async def paced(watch: Watch, start: Start, rate: float, count: int) -> Results:
         "p95_s": percentile(latencies, 0.95),
         "p99_s": percentile(latencies, 0.99),
         "mean_s": statistics.fmean(latencies),
+        # When each trip started (seconds into the phase) and how long it took: whether the
+        # slow ones come together (a pause of one process) or spread out (a queue).
+        "timeline": [
+            [round(at - began, 3), round(latency, 4)]
+            for at, latency in zip(started.values(), latencies, strict=True)
+        ],
     }
 
 
@@ -202,7 +209,7 @@ async def warm_up(system: System, watch: Watch, restaurants: list[Restaurant]) -
         await trips(watch, placing(chatbot, restaurants), WARM_UP_ORDERS)
     charged = await charged_pix_orders(system, watch, restaurants, WARM_UP_ORDERS // 4)
     await trips(watch, confirming(watch, charged), len(charged))
-    await settled(system.bootstrap)
+    await settled(system.bootstrap, system.url("twilio"))
 
 
 async def cash_orders(
@@ -229,7 +236,8 @@ async def charged_pix_orders(
             await chatbot.send(command)
             placed.append((restaurant, order_id_for(command)))
     await watch.until(lambda: all(order_id in watch.charges for _, order_id in placed))
-    await settled(system.bootstrap)  # their instructions sent: not in the next phase's figures
+    # Their instructions sent and their images fetched: not in the next phase's figures.
+    await settled(system.bootstrap, system.url("twilio"))
     return placed
 
 
@@ -269,7 +277,7 @@ async def run(servers: Servers, orders: int, *, warm: bool = True) -> Results:
             functools.partial(start_system, kafka, mongodb, Path(logs), fast=False)
         )
         restaurants = [Restaurant(system) for _ in range(RESTAURANTS)]
-        watch = Watch(kafka, restaurants)
+        watch = Watch(system, restaurants)
         try:
             for restaurant in restaurants:
                 await restaurant.onboard(requiresConfirmation=False)

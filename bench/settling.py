@@ -1,4 +1,5 @@
-"""Waiting for the system to finish what a phase started: every consumer group caught up.
+"""Waiting for the system to finish what a phase started: every consumer group caught up, and
+the Twilio emulator done fetching the images of the messages it took.
 
 An order at its store's POS topic still has work behind it (the customer's messages, timers, the
 Twilio emulator fetching a PIX code's image). A phase's CPU figures count that work, and the next
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -41,18 +43,27 @@ async def lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> int:
     return behind
 
 
-async def settled(bootstrap: str, timeout: float = 300) -> float:
-    """Waits until no consumer group lags behind; returns the seconds it took."""
+async def media_fetches(twilio: httpx.AsyncClient) -> int:
+    """The images the Twilio emulator has still to fetch (it fetches after answering)."""
+    response = await twilio.get("/_control/state")
+    response.raise_for_status()
+    return int(response.json()["mediaFetches"])
+
+
+async def settled(bootstrap: str, twilio_url: str, timeout: float = 300) -> float:
+    """Waits until no consumer group lags behind and the Twilio emulator at `twilio_url` has no
+    image left to fetch; returns the seconds it took."""
     began = time.perf_counter()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await admin.start()
     await consumer.start()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout), httpx.AsyncClient(base_url=twilio_url) as twilio:
             quiet = 0
             while quiet < QUIET_READINGS:
-                quiet = quiet + 1 if await lag(admin, consumer) == 0 else 0
+                idle = await lag(admin, consumer) == 0 and await media_fetches(twilio) == 0
+                quiet = quiet + 1 if idle else 0
                 await asyncio.sleep(READING_EVERY_S)
     finally:
         await consumer.stop()
