@@ -156,7 +156,7 @@ async def paced(watch: Watch, start: Start, rate: float, count: int) -> Results:
     """Starts `count` trips at `rate` per second; the latency of each to the POS."""
     say(f"  latency: {count} orders at {rate:.1f} orders/s...")
     started: dict[str, float] = {}
-    began = time.perf_counter()
+    began, began_at = time.perf_counter(), time.time()
     for n in range(count):
         await asyncio.sleep(max(0.0, began + n / rate - time.perf_counter()))
         at = time.perf_counter()
@@ -171,8 +171,9 @@ async def paced(watch: Watch, start: Start, rate: float, count: int) -> Results:
         "p95_s": percentile(latencies, 0.95),
         "p99_s": percentile(latencies, 0.99),
         "mean_s": statistics.fmean(latencies),
-        # When each trip started (seconds into the phase) and how long it took: whether the
-        # slow ones come together (a pause of one process) or spread out (a queue).
+        # When each trip started (seconds after `began_at`, Unix time) and how long it took:
+        # whether the slow ones come together (a pause of one process) or spread out (a queue).
+        "began_at": began_at,
         "timeline": [
             [round(at - began, 3), round(latency, 4)]
             for at, latency in zip(started.values(), latencies, strict=True)
