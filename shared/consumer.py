@@ -145,6 +145,7 @@ class IdempotentConsumer(Generic[M]):
         )
         self._clock = clock
         self.workers = settings.workers
+        self.fetch_max_wait_ms = settings.fetch_max_wait_ms
 
     async def handle(self, received: ReceivedRecord) -> None:
         """Handles one record; raises only when the message must come again later."""
@@ -335,6 +336,7 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer[Any]) -> list[Ha
             pattern=subscription.pattern,
             group_id=subscription.name,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=consumer.fetch_max_wait_ms,
             ack_policy=AckPolicy.MANUAL,
             listener=MemberListener(offsets, process),
             title=subscription.name,

@@ -188,6 +188,15 @@ class ConsumerSettings(BaseSettings):
         "owns some partitions and handles them in order, so up to this many partitions are "
         "handled at once. Replicas times workers above the partitions leaves some idle.",
     )
+    fetch_max_wait_ms: int = Field(
+        default=500,
+        ge=1,
+        le=5000,
+        description="How long a member's fetch waits at the broker when its partitions have "
+        "nothing new. A partition whose messages are being handled is left out of the next "
+        "fetch, so its next message can wait this long behind its idle neighbours "
+        "(docs/consumers.md, Fetches); shorter costs the broker more empty fetches when idle.",
+    )
 
 
 class OutboxSettings(BaseSettings):

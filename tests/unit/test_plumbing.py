@@ -18,9 +18,10 @@ from aiokafka.errors import (
     RecordListTooLargeError,
     UnknownTopicOrPartitionError,
 )
+from faststream.kafka import KafkaBroker
 from pymongo.errors import ServerSelectionTimeoutError
 
-from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription
+from shared.consumer import IdempotentConsumer, ReceivedRecord, Subscription, subscribe
 from shared.contracts.registry import ContractError, decode_as
 from shared.contracts.scheduler import CancelTimer
 from shared.errors import PermanentError, is_unavailable, is_unpublishable
@@ -401,3 +402,28 @@ async def test_a_shutdown_step_that_hangs_is_given_up_after_its_bound(
 
     assert not hung.is_set()
     assert "stopping the Kafka clients took over" in caplog.text
+
+
+def test_each_member_of_a_subscription_waits_at_the_broker_as_long_as_its_settings_say() -> None:
+    broker = KafkaBroker()
+
+    async def handle(message: CancelTimer, received: ReceivedRecord) -> None:
+        pass
+
+    subscription = Subscription[CancelTimer](
+        "timers", lambda value: decode_as(value, CancelTimer), handle, topics=("timers",)
+    )
+    consumer = IdempotentConsumer(
+        subscription,
+        processed=InMemoryProcessedEvents(),
+        dead_letters=RecordingSink(),
+        settings=ConsumerSettings(workers=2, fetch_max_wait_ms=100),
+    )
+
+    subscribe(broker, consumer)
+
+    members = list(broker.subscribers)
+    assert len(members) == 2
+    # FastStream hands these to each member's AIOKafkaConsumer.
+    waits = [member._connection_args["fetch_max_wait_ms"] for member in members]  # type: ignore[attr-defined]
+    assert waits == [100, 100]
