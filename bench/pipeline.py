@@ -11,7 +11,9 @@ measured in the same run on the same machine (`bench.baselines`):
 - at saturation, the CPU each process used until the system settled (every consumer group caught
   up: `bench.settling`), as cores and milliseconds per order (a cost that noise moves less than
   throughput), and each service's database time by command and collection
-  (`bench.profiling`), to show where the time goes.
+  (`bench.profiling`), to show where the time goes;
+- idle, between the warm-up and the cash orders: the CPU each process uses a second with no
+  order coming (heartbeats, empty fetches, sweeps).
 
 Nothing is measured before 300 cash and 75 PIX orders have gone through (`--cold` to skip that):
 the broker's JVM compiles its hot paths during its first real work. The services keep their
@@ -52,6 +54,9 @@ PAID_RESERVE = 80
 WARM_UP_ORDERS = 300
 """Cash orders sent through before anything is measured (and a quarter as many PIX orders)."""
 SERVICES = ("order", "payment", "notifier", "scheduler")
+IDLE_SECONDS = 20
+"""How long the system is watched with no order coming: what it costs by the second
+(heartbeats, empty fetches, sweeps)."""
 
 
 class Watch:
@@ -213,6 +218,16 @@ async def warm_up(system: System, watch: Watch, restaurants: list[Restaurant]) -
     await settled(system.bootstrap, system.url("twilio"))
 
 
+async def idle(system: System) -> Results:
+    """The CPU each process uses a second while no order comes (after the warm-up's)."""
+    say(f"  {IDLE_SECONDS} s without orders...")
+    profile = Profile(system)
+    profile.start()
+    await asyncio.sleep(IDLE_SECONDS)  # the window measured, not a wait for something
+    used = profile.stop()
+    return {"cpu_ms_per_s": {name: cores * 1000 for name, cores in used["cores"].items()}}
+
+
 async def cash_orders(
     system: System, watch: Watch, restaurants: list[Restaurant], orders: int
 ) -> Results:
@@ -286,6 +301,8 @@ async def run(servers: Servers, orders: int, *, warm: bool = True) -> Results:
             if warm:
                 say("warming up")
                 await warm_up(system, watch, restaurants)
+            say("idle")
+            results["idle"] = await idle(system)
             say("cash orders, PlaceOrder to PosOrderReceived")
             results["cash"] = await cash_orders(system, watch, restaurants, orders)
             say("PIX orders, payment confirmed to PosOrderReceived")
@@ -321,6 +338,8 @@ def report(results: Results) -> None:
                 f"{row[key] * 1000:9.0f} ms  {row[key] / raw['round_trip_p50_s']:.1f} x"
                 " a kafka round trip"
             )
+    idle_cost = results["idle"]["cpu_ms_per_s"]
+    say(f"\nidle, CPU ms a second: {', '.join(f'{k} {v:.0f}' for k, v in idle_cost.items())}")
     for name in ("cash", "paid"):
         profile = results[name]["profile"]
         cores = ", ".join(f"{k} {v:.2f}" for k, v in list(profile["cores"].items())[:6])
