@@ -127,7 +127,10 @@ def pos_update_handler(service: OrderService) -> Handler[PosReport]:
             store = store_of_pos_topic(received.topic)
         except TopicNameError as error:
             raise PermanentError(str(error)) from None
-        await service.on_pos_update(update, store, handled_as=handled_as(POS, update))
+        # Named with its topic, as the consumer's records of a pattern are: another store's POS
+        # using the same eventId is refused (WrongStore), not taken for this one's report.
+        named = handled_as(f"{POS}@{received.topic}", update)
+        await service.on_pos_update(update, store, handled_as=named)
 
     return _refusals_are_permanent(handle)
 

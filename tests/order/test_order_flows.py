@@ -408,7 +408,8 @@ async def test_same_command_twice_gives_one_order_one_number_and_no_processed_re
     database = mongo_client[order_database]
     stored = await database["orders"].find_one({"_id": received.order_id})
     assert stored is not None
-    assert stored["handledEvents"] == [f"order-pos|{confirmed.event_id}"]
+    pos_topic = pos_updates_topic(restaurant.client_id, restaurant.store_id)
+    assert stored["handledEvents"] == [f"order-pos@{pos_topic}|{confirmed.event_id}"]
     # Under any consumer's name: `<consumer>|<eventId>`.
     these = {"_id": {"$regex": f"\\|({command.event_id}|{confirmed.event_id})$"}}
     assert await database[PROCESSED_EVENTS].count_documents(these) == 0

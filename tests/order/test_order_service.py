@@ -28,6 +28,7 @@ from services.order.handlers import (
     decode_command,
     decode_pos_update,
     handled_as,
+    pos_update_handler,
 )
 from services.order.service import OrderService, order_id_for
 from shared.consumer import ReceivedRecord
@@ -50,6 +51,7 @@ from shared.contracts.registry import ContractError
 from shared.contracts.scheduler import ScheduleTimer, TimerFired
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus, ReasonCode
+from shared.errors import PermanentError
 from shared.records import OutgoingRecord
 from shared.topics import (
     ORDERS_COMMANDS,
@@ -57,6 +59,7 @@ from shared.topics import (
     PAYMENTS_COMMANDS,
     SCHEDULER_COMMANDS,
     pos_orders_topic,
+    pos_updates_topic,
 )
 from tests.builders import CLIENT, STORE, cancel_order, caused, item, place_order, pos_update
 from tests.sinks import RecordingSink, messages, sent
@@ -345,6 +348,26 @@ async def test_an_order_remembers_its_latest_events_only(
         order = order.having_handled(f"order-pos|{n}")
 
     assert order.handled_events == [f"order-pos|{n}" for n in range(1, MAX_HANDLED_EVENTS + 1)]
+
+
+async def test_another_stores_report_with_an_event_id_the_order_has_seen_is_still_refused(
+    world: World, service: OrderService
+) -> None:
+    await world.configure(requires_confirmation=True)
+    order = await world.placed(service, place_order("CASH"))
+    confirmed = pos_update(PosOrderConfirmed, order.order_id)
+    handle = pos_update_handler(service)
+
+    def on(store: str) -> ReceivedRecord:
+        topic = pos_updates_topic(CLIENT, store)
+        return ReceivedRecord(topic, 0, 0, None, confirmed.to_json(), {})
+
+    await handle(confirmed, on(STORE))
+    with pytest.raises(PermanentError, match="does not belong"):  # dead-lettered
+        await handle(confirmed, on("store-2"))  # the same eventId, from another store's POS
+
+    [refused] = messages(world.sink.records, PosUpdateRejected)
+    assert (refused.store_id, refused.reason) == ("store-2", ReasonCode.WRONG_STORE)
 
 
 async def test_a_pos_update_that_came_on_another_stores_topic_is_refused(
