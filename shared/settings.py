@@ -189,7 +189,7 @@ class ConsumerSettings(BaseSettings):
         "handled at once. Replicas times workers above the partitions leaves some idle.",
     )
     fetch_max_wait_ms: int = Field(
-        default=500,
+        default=100,
         ge=1,
         le=5000,
         description="How long a member's fetch waits at the broker when its partitions have "

@@ -417,7 +417,7 @@ def test_each_member_of_a_subscription_waits_at_the_broker_as_long_as_its_settin
         subscription,
         processed=InMemoryProcessedEvents(),
         dead_letters=RecordingSink(),
-        settings=ConsumerSettings(workers=2, fetch_max_wait_ms=100),
+        settings=ConsumerSettings(workers=2, fetch_max_wait_ms=250),
     )
 
     subscribe(broker, consumer)
@@ -426,4 +426,4 @@ def test_each_member_of_a_subscription_waits_at_the_broker_as_long_as_its_settin
     assert len(members) == 2
     # FastStream hands these to each member's AIOKafkaConsumer.
     waits = [member._connection_args["fetch_max_wait_ms"] for member in members]  # type: ignore[attr-defined]
-    assert waits == [100, 100]
+    assert waits == [250, 250]
