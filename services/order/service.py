@@ -21,13 +21,7 @@ from services.order.domain.errors import (
 )
 from services.order.domain.order import Order
 from services.order.domain.validation import Rejection, rejection_of
-from services.order.outgoing import (
-    pos_update_refused,
-    records_of,
-    rejected,
-    unreadable,
-    unreadable_pos_update,
-)
+from services.order.outgoing import records_of
 from services.order.ports import (
     OrderNumbers,
     OrderQuery,
@@ -36,6 +30,7 @@ from services.order.ports import (
     StoreTopics,
 )
 from services.order.recent_configs import RecentConfigs
+from services.order.refusals import OrderCommand, Refusals
 from shared.contracts.orders import (
     CancelOrder,
     ChangePaymentMethod,
@@ -44,7 +39,6 @@ from shared.contracts.orders import (
     PlaceOrder,
 )
 from shared.contracts.payments import PaymentChargebackReported, RefundFailed
-from shared.contracts.pos import PosUpdateRejected
 from shared.contracts.scheduler import TimerFired
 from shared.contracts.stores import StoreConfigChanged, StoreOrderConfig
 from shared.contracts.values import OrderStatus, ReasonCode
@@ -53,24 +47,15 @@ from shared.records import RecordSink
 log = logging.getLogger(__name__)
 
 ORDER_ID_NAMESPACE = UUID("6f1c3a52-7d0e-4b8e-9a51-3c2f0e8d4b17")
-REFUSAL_ID_NAMESPACE = UUID("19c084f4-10a6-4097-b2af-60fc8e50385c")
 CONFLICT_ATTEMPTS = 5
 
 Decide = Callable[[Order], OrderDecision]
 Refusable = Callable[[Order], OrderDecision | Rejection]
-OrderCommand = CancelOrder | ChangePaymentMethod
-"""The customer's commands on an existing order."""
 
 
 def order_id_for(command: PlaceOrder) -> str:
     """The order a PlaceOrder creates: the same `commandId` of a restaurant, the same order."""
     return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"{command.client_id}:{command.command_id}"))
-
-
-def refusal_id_for(command: PlaceOrder | OrderCommand) -> UUID:
-    """The id of the OrderRejected refusing a command: a redelivered command decided again is
-    refused by the same event, which its readers skip as one they handled."""
-    return uuid.uuid5(REFUSAL_ID_NAMESPACE, str(command.event_id))
 
 
 class OrderService:
@@ -92,7 +77,7 @@ class OrderService:
         self._configs = configs
         self._recent_configs = recent_configs or RecentConfigs(max_age_s=0)
         self._numbers = numbers
-        self._sink = sink
+        self._refusals = Refusals(sink, clock=clock, new_id=new_id)
         self._store_topics = store_topics
         self._clock = clock
         self._new_id = new_id
@@ -112,7 +97,7 @@ class OrderService:
             if await self._orders.get(order_id) is not None:
                 await self._repeated(command, order_id)
             else:
-                await self._reject(command, rejection)
+                await self._refusals.command(command, rejection)
             return
         await self._store_topics.ensure(command.client_id, command.store_id)
         # Claimed before the insert: a crash in between leaves a gap, never a duplicate.
@@ -175,10 +160,10 @@ class OrderService:
             )
         except OrderNotFound:
             not_found = Rejection(ReasonCode.ORDER_NOT_FOUND, "Pedido não encontrado.")
-            await self._reject(command, not_found)
+            await self._refusals.command(command, not_found)
             return
         for refusal in refusals:
-            await self._reject(command, refusal, order=order)
+            await self._refusals.command(command, refusal, order=order)
 
     async def answer_malformed(
         self,
@@ -187,29 +172,7 @@ class OrderService:
         errors: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """Tells the chatbot its command was unreadable, when it named whom to tell."""
-        answer = unreadable(payload, problem, errors, event_id=self._new_id(), now=self._clock())
-        if answer is None:
-            log.warning("unreadable command names no usable clientId/correlationId; dead-lettered")
-            return
-        # The label is a known command type: a hostile eventType must not become a time series.
-        event_type = payload.get("eventType")
-        known = (PlaceOrder.__name__, CancelOrder.__name__, ChangePaymentMethod.__name__)
-        label = event_type if event_type in known else "other"
-        metrics.COMMANDS_REJECTED.labels(label, answer.reason_code).inc()
-        await self._sink.send(*records_of([answer]))
-
-    async def _reject(
-        self,
-        command: PlaceOrder | OrderCommand,
-        rejection: Rejection,
-        order: Order | None = None,
-    ) -> None:
-        answer = rejected(
-            command, rejection, order, event_id=refusal_id_for(command), now=self._clock()
-        )
-        log.info("%s %s refused: %s", command.event_type, command.event_id, rejection.reason_code)
-        metrics.COMMANDS_REJECTED.labels(command.event_type, rejection.reason_code).inc()
-        await self._sink.send(*records_of([answer]))
+        await self._refusals.unreadable_command(payload, problem, errors)
 
     # Events from the payment service, the scheduler and the POS
 
@@ -272,10 +235,7 @@ class OrderService:
         except ConcurrencyConflict:
             raise
         except OrderError as error:
-            answer = pos_update_refused(
-                update, error, seen, store, event_id=self._new_id(), now=self._clock()
-            )
-            await self._refuse_pos_update(answer)
+            await self._refusals.pos_update(update, error, seen, store)
             if isinstance(error, WrongStore):
                 raise
 
@@ -283,21 +243,7 @@ class OrderService:
         self, payload: Mapping[str, Any], problem: str, store: tuple[str, str]
     ) -> None:
         """Tells the store's POS that an update it sent could not be read."""
-        answer = unreadable_pos_update(
-            payload, problem, store, event_id=self._new_id(), now=self._clock()
-        )
-        await self._refuse_pos_update(answer)
-
-    async def _refuse_pos_update(self, answer: PosUpdateRejected) -> None:
-        log.info(
-            "POS update %s of %s/%s refused: %s",
-            answer.refused_event_id,
-            answer.client_id,
-            answer.store_id,
-            answer.reason,
-        )
-        metrics.POS_UPDATES_REFUSED.labels(answer.reason).inc()
-        await self._sink.send(*records_of([answer]))
+        await self._refusals.unreadable_pos_update(payload, problem, store)
 
     async def _apply(
         self,
