@@ -206,11 +206,8 @@ class IdempotentConsumer(Generic[M]):
             )
 
     def _scope(self, received: ReceivedRecord) -> str:
-        """Where an event id must be unique: the consumer, and for a topic pattern (one topic
-        per store, each POS making its own ids) the topic it came from too."""
-        if self.subscription.pattern is None:
-            return self.name
-        return f"{self.name}@{received.topic}"
+        pattern = self.subscription.pattern is not None
+        return scope_of(self.name, received.topic if pattern else None)
 
     async def _handled(self, message: M, received: ReceivedRecord) -> str:
         event_id, scope = str(message.event_id), self._scope(received)
@@ -266,6 +263,12 @@ class IdempotentConsumer(Generic[M]):
         except MessageSizeTooLargeError:
             await self._dead_letters.send(_cut_to_fit(record))
         DEAD_LETTERS.labels(self.name, received.topic, type(error).__name__).inc()
+
+
+def scope_of(consumer: str, topic: str | None = None) -> str:
+    """Where an event id must be unique: the consumer, and for a topic pattern (one topic per
+    store, each POS making its own ids; `topic` given only then) the topic it came from too."""
+    return consumer if topic is None else f"{consumer}@{topic}"
 
 
 def describe_error(error: BaseException) -> str:

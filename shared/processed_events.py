@@ -20,6 +20,12 @@ COLLECTION = "processed_events"
 INDEXES = {COLLECTION: [IndexModel([("processedAt", ASCENDING)])]}
 
 
+def event_key(scope: str, event_id: object) -> str:
+    """How a consumer names an event it took (`<scope>|<eventId>`): its processed-event record's
+    id, or the name a handler keeps in the one write that takes the event once."""
+    return f"{scope}|{event_id}"
+
+
 class ProcessedEvents(Protocol):
     async def contains(self, consumer: str, event_id: str) -> bool: ...
 
@@ -33,12 +39,14 @@ class MongoProcessedEvents:
         self._collection = database[COLLECTION]
 
     async def contains(self, consumer: str, event_id: str) -> bool:
-        found = await self._collection.find_one({"_id": f"{consumer}|{event_id}"}, {"_id": 1})
+        found = await self._collection.find_one({"_id": event_key(consumer, event_id)}, {"_id": 1})
         return found is not None
 
     async def add(self, consumer: str, event_id: str, at: datetime) -> None:
         with contextlib.suppress(DuplicateKeyError):
-            await self._collection.insert_one({"_id": f"{consumer}|{event_id}", "processedAt": at})
+            await self._collection.insert_one(
+                {"_id": event_key(consumer, event_id), "processedAt": at}
+            )
 
     async def prune(self, older_than: datetime) -> int:
         """Forgets ids older than Kafka's retention, after which no redelivery can come."""

@@ -7,7 +7,7 @@ from typing import Any, TypeVar, cast
 from services.order.domain.decisions import PosReport
 from services.order.domain.errors import ConcurrencyConflict, OrderError
 from services.order.service import OrderService
-from shared.consumer import Answer, Handler, ReceivedRecord, Subscription
+from shared.consumer import Answer, Handler, ReceivedRecord, Subscription, scope_of
 from shared.contracts.base import Message
 from shared.contracts.orders import CancelOrder, ChangePaymentMethod, PlaceOrder
 from shared.contracts.payments import PaymentChargebackReported
@@ -15,6 +15,7 @@ from shared.contracts.pos import PosOrderConfirmed, PosOrderRejected, PosOrderSt
 from shared.contracts.registry import PAYMENT_EVENTS, ContractError, decode_as
 from shared.contracts.scheduler import TimerFired
 from shared.errors import PermanentError
+from shared.processed_events import event_key
 from shared.topics import (
     ORDERS_COMMANDS,
     PAYMENTS_EVENTS,
@@ -48,11 +49,6 @@ def applied_to_an_order(event: Message) -> bool:
     """A deadline or a POS report is taken once by the order it is applied to (or refused,
     changing nothing: then dead-lettered, which no consumer records)."""
     return True
-
-
-def handled_as(consumer: str, event: Message) -> str:
-    """How an order names an event applied to it: `<consumer>|<eventId>`."""
-    return f"{consumer}|{event.event_id}"
 
 
 def decode_command(value: bytes) -> OrderCommand:
@@ -109,14 +105,14 @@ def answer_malformed(service: OrderService) -> Answer:
 
 def payment_event_handler(service: OrderService) -> Handler[Any]:
     async def handle(event: Any, received: ReceivedRecord) -> None:
-        await service.on_payment_event(event, handled_as=handled_as(PAYMENTS, event))
+        await service.on_payment_event(event, handled_as=event_key(PAYMENTS, event.event_id))
 
     return _refusals_are_permanent(handle)
 
 
 def timer_handler(service: OrderService) -> Handler[TimerFired]:
     async def handle(event: TimerFired, received: ReceivedRecord) -> None:
-        await service.on_timer_fired(event, handled_as=handled_as(TIMERS, event))
+        await service.on_timer_fired(event, handled_as=event_key(TIMERS, event.event_id))
 
     return _refusals_are_permanent(handle)
 
@@ -127,9 +123,9 @@ def pos_update_handler(service: OrderService) -> Handler[PosReport]:
             store = store_of_pos_topic(received.topic)
         except TopicNameError as error:
             raise PermanentError(str(error)) from None
-        # Named with its topic, as the consumer's records of a pattern are: another store's POS
-        # using the same eventId is refused (WrongStore), not taken for this one's report.
-        named = handled_as(f"{POS}@{received.topic}", update)
+        # Named in its topic's scope, as a pattern's processed-event records are: another
+        # store's POS using the same eventId is refused (WrongStore), not taken for this one's.
+        named = event_key(scope_of(POS, received.topic), update.event_id)
         await service.on_pos_update(update, store, handled_as=named)
 
     return _refusals_are_permanent(handle)

@@ -27,7 +27,6 @@ from services.order.handlers import (
     answer_unreadable_pos_update,
     decode_command,
     decode_pos_update,
-    handled_as,
     pos_update_handler,
 )
 from services.order.service import OrderService, order_id_for
@@ -52,6 +51,7 @@ from shared.contracts.scheduler import ScheduleTimer, TimerFired
 from shared.contracts.stores import StoreOrderConfig
 from shared.contracts.values import OrderStatus, PaymentStatus, ReasonCode
 from shared.errors import PermanentError
+from shared.processed_events import event_key
 from shared.records import OutgoingRecord
 from shared.topics import (
     ORDERS_COMMANDS,
@@ -322,7 +322,7 @@ async def test_an_event_applied_to_an_order_is_remembered_there_and_not_decided_
     await service.place(command)
     [request] = messages(world.sink.records, RequestPayment)
     paid, paid_again = paid_for(request), paid_for(request)  # the second: an id of its own
-    names = [handled_as(PAYMENTS, paid), handled_as(PAYMENTS, paid_again)]
+    names = [event_key(PAYMENTS, paid.event_id), event_key(PAYMENTS, paid_again.event_id)]
 
     await service.on_payment_event(paid, handled_as=names[0])
     await service.on_payment_event(paid, handled_as=names[0])  # redelivered
