@@ -6,11 +6,11 @@ names its environment variable and never its value, which may be a secret.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+import uvloop
 from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
@@ -45,14 +45,18 @@ def load_settings(settings_type: type[S]) -> S:
 
 
 def run_service(name: str, settings_type: type[S], build_app: Callable[[S], FastAPI]) -> None:
-    """Configures logging, reads the settings and serves the app until SIGTERM; exits with a
-    message naming each wrong variable when the settings are invalid."""
+    """Configures logging, reads the settings and serves the app on uvloop until SIGTERM; exits
+    with a message naming each wrong variable when the settings are invalid.
+
+    uvloop runs the same asyncio code on libuv, for less CPU a message (docs/benchmarks.md,
+    "uvloop"). Tests that run a service inside their own process use asyncio's loop; those that
+    start it as a process, uvloop."""
     configure_logging(name)
     try:
         settings = load_settings(settings_type)
     except InvalidSettings as error:
         sys.exit(f"{name} service: invalid settings: {error}")
-    asyncio.run(serve(build_app(settings), settings.http.host, settings.port))
+    uvloop.run(serve(build_app(settings), settings.http.host, settings.port))
 
 
 def _problems(group: type[BaseSettings], error: ValidationError) -> list[str]:

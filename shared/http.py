@@ -314,12 +314,19 @@ default equals httpx's, and a request sent as the server closed its connection f
 then (`httpx.ReadError`, or a 502 behind a proxy)."""
 
 
+HTTP_PARSER = "h11"
+"""h11, never uvicorn's "auto" (httptools when installed): h11 refuses a request whose headers
+pass 16 KiB, where httptools 0.9 read 20 MB of headers and answered (docs/benchmarks.md,
+"uvloop")."""
+
+
 def server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
     """The HTTP server of every service: logs through the service's handler, no access log."""
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=HTTP_PARSER,
         log_config=None,
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_S,

@@ -18,4 +18,6 @@ def run(app: FastAPI, host: str, port: int) -> None:
         log_config=None,
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_S,
+        loop="uvloop",  # as the services run
+        http="h11",  # never "auto": as the services, a cap on a request's headers
     )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 
 import pytest
+import uvloop
 from cryptography.fernet import Fernet
+from fastapi import FastAPI
 from pydantic import AliasChoices, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,7 +18,8 @@ from services.notifier.config import Settings as NotifierSettings
 from services.order.config import Settings as OrderSettings
 from services.payment.config import ASAAS_APIS, AsaasSettings
 from services.payment.config import Settings as PaymentSettings
-from shared.entrypoint import InvalidSettings, load_settings
+from shared import entrypoint
+from shared.entrypoint import InvalidSettings, load_settings, run_service
 from shared.settings import ServiceSettings
 
 # Values that must never be echoed, whichever setting they were given to.
@@ -152,6 +156,21 @@ def start(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def test_a_service_serves_on_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[tuple[FastAPI, str, int, type]] = []
+
+    async def serve(app: FastAPI, host: str, port: int) -> None:
+        served.append((app, host, port, type(asyncio.get_running_loop())))
+
+    monkeypatch.setattr(entrypoint, "serve", serve)
+    monkeypatch.setattr(entrypoint, "configure_logging", lambda name: None)
+    app = FastAPI()
+
+    run_service("order", OrderSettings, lambda settings: app)
+
+    assert served == [(app, "127.0.0.1", 8081, uvloop.Loop)]
 
 
 def test_a_service_started_with_a_wrong_secret_exits_naming_it() -> None:

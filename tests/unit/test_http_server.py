@@ -61,3 +61,27 @@ async def test_an_idle_connection_outlives_an_httpx_pools_so_the_client_closes_f
         assert await answered(reader, writer) == b'HTTP/1.1 200 OK {"answer":"pong"}'
         writer.close()
         await writer.wait_closed()
+
+
+async def test_a_request_with_megabytes_of_headers_is_refused_unread() -> None:
+    """h11 caps a request's headers (16 KiB); httptools, which uvicorn picks when installed,
+    read 20 MB of them and answered."""
+    async with serving() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(REQUEST.removesuffix(b"\r\n"))
+        padding = b"".join(b"X-Pad-%d: %s\r\n" % (n, b"a" * 1000) for n in range(2000))
+        writer.write(padding + b"\r\n")
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        try:
+            answer = await asyncio.wait_for(reader.read(), timeout=10)
+        except ConnectionError:
+            answer = b""
+        assert b"200 OK" not in answer
+        writer.close()
+
+        # The server still answers a request of ordinary size.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await answered(reader, writer) == b'HTTP/1.1 200 OK {"answer":"pong"}'
+        writer.close()
+        await writer.wait_closed()
