@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -158,11 +159,16 @@ def start(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_service_serves_on_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_service_serves_on_uvloop_with_its_startup_heap_frozen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     served: list[tuple[FastAPI, str, int, type]] = []
+    frozen: list[int] = []
 
     async def serve(app: FastAPI, host: str, port: int) -> None:
         served.append((app, host, port, type(asyncio.get_running_loop())))
+        frozen.append(gc.get_freeze_count())
+        gc.unfreeze()  # this test process goes on
 
     monkeypatch.setattr(entrypoint, "serve", serve)
     monkeypatch.setattr(entrypoint, "configure_logging", lambda name: None)
@@ -171,6 +177,7 @@ def test_a_service_serves_on_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
     run_service("order", OrderSettings, lambda settings: app)
 
     assert served == [(app, "127.0.0.1", 8081, uvloop.Loop)]
+    assert frozen[0] > 10_000
 
 
 def test_a_service_started_with_a_wrong_secret_exits_naming_it() -> None:
