@@ -317,7 +317,7 @@ then (`httpx.ReadError`, or a 502 behind a proxy)."""
 HTTP_PARSER = "h11"
 """h11, never uvicorn's "auto" (httptools when installed): h11 refuses a request whose headers
 pass 16 KiB, where httptools 0.9 read 20 MB of headers and answered (docs/benchmarks.md,
-"uvloop")."""
+"uvloop, and the startup heap frozen")."""
 
 
 def server(app: FastAPI, host: str, port: int) -> uvicorn.Server:

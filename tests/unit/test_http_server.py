@@ -1,4 +1,5 @@
-"""The services' HTTP server keeps an idle connection longer than its clients keep one."""
+"""The services' HTTP server: it keeps an idle connection longer than its clients keep one,
+and refuses a request whose headers run to megabytes."""
 
 from __future__ import annotations
 
