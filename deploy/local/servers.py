@@ -234,7 +234,10 @@ class KafkaServer(LocalServer):
             raise ServerError(f"scram_users must hold the admin user {self.admin_user!r}")
         config.write_text(self._config_text(data_dir))
         classpath = f"{KAFKA_LIBS}/*"
-        jvm = [java, "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-cp", classpath]
+        # The whole heap from the start, as Kafka's own kafka-server-start.sh sets it: grown
+        # from 256 MB, G1 kept its young generation small and paused every 3 s under load.
+        heap = [f"-Xms{self.heap}", f"-Xmx{self.heap}"]
+        jvm = [java, *heap, "-XX:+UseG1GC", "-cp", classpath]
         if not (data_dir / "meta.properties").exists():
             # A base64url id may start with "-": passed as `--cluster-id=...`, it is not an option.
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
