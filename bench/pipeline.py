@@ -15,9 +15,10 @@ measured in the same run on the same machine (`bench.baselines`):
 - idle, between the warm-up and the cash orders: the CPU each process uses a second with no
   order coming (heartbeats, empty fetches, sweeps).
 
-Nothing is measured before 300 cash and 75 PIX orders have gone through (`--cold` to skip that):
-the broker's JVM compiles its hot paths during its first real work. The services keep their
-production defaults (sweep and poll intervals), not the tests' short ones.
+Nothing is measured before 300 cash orders (as fast as they go, then for 30 s at half that rate)
+and 75 PIX orders have gone through (`--cold` to skip that): the broker's JVM compiles its hot
+paths during its first real work. The services keep their production defaults (sweep and poll
+intervals), not the tests' short ones.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ PAID_RESERVE = 80
 """PIX orders charged beforehand for the paced latency phase (it uses at most these)."""
 WARM_UP_ORDERS = 300
 """Cash orders sent through before anything is measured (and a quarter as many PIX orders)."""
+WARM_UP_PACED_SECONDS = 30
+"""How long the warm-up then sends cash orders at half the rate they went through."""
 SERVICES = ("order", "payment", "notifier", "scheduler")
 IDLE_SECONDS = 20
 """How long the system is watched with no order coming: what it costs by the second
@@ -209,10 +212,17 @@ def confirming(watch: Watch, pending: list[tuple[Restaurant, str]]) -> Start:
 
 async def warm_up(system: System, watch: Watch, restaurants: list[Restaurant]) -> None:
     """Cash and PIX orders through the whole system before anything is measured: the broker's
-    JVM compiles its hot paths during its first real work, a cost paid once, not per order."""
+    JVM compiles its hot paths during its first real work, a cost paid once, not per order.
+    Which paths are hot depends on the load, so the cash orders come as the cash phase sends
+    them: as fast as they go, then paced at half that rate (fetches that wait for the next
+    order among the requests)."""
     say(f"  {WARM_UP_ORDERS} cash and {WARM_UP_ORDERS // 4} PIX orders, not measured...")
     async with ChatbotClient(system.bootstrap) as chatbot:
-        await trips(watch, placing(chatbot, restaurants), WARM_UP_ORDERS)
+        place = placing(chatbot, restaurants)
+        began = time.perf_counter()
+        await trips(watch, place, WARM_UP_ORDERS)
+        rate = WARM_UP_ORDERS / (time.perf_counter() - began) / 2
+        await paced(watch, place, rate, round(rate * WARM_UP_PACED_SECONDS))
     charged = await charged_pix_orders(system, watch, restaurants, WARM_UP_ORDERS // 4)
     await trips(watch, confirming(watch, charged), len(charged))
     await settled(system.bootstrap, system.url("twilio"))
