@@ -180,15 +180,16 @@ class NotificationService:
         WAITING.set(len(waiting))
         oldest = min((entry.claimed_at for entry in waiting), default=now)
         OLDEST_WAITING.set((now - oldest).total_seconds())
-        heads: dict[tuple[str, str], Waiting] = {}
+        orders: dict[tuple[str, str], list[Waiting]] = {}
         for entry in waiting:
             order = entry.message.order_id or entry.notification_id
-            heads.setdefault((entry.cause.client_id, order), entry)
+            orders.setdefault((entry.cause.client_id, order), []).append(entry)
         settled = 0
-        for head in heads.values():
+        for head, *behind in orders.values():
             # Once Twilio answers again, the messages that waited through its outage go at
             # once, not each at the end of its own backoff (minutes, after a long outage).
-            if (head.retry_at <= now or self._answered) and await self._retry(head):
+            due = head.retry_at <= now or self._answered
+            if await self._drop_passed(head, behind) or (due and await self._retry(head)):
                 settled += 1
         return settled
 
@@ -245,6 +246,13 @@ class NotificationService:
         await self._finish(head.cause, message, notification_id, outcome)
         return True
 
+    async def _drop_passed(self, head: Waiting, behind: list[Waiting]) -> bool:
+        """Drops the first waiting message of an order when one queued behind it makes it
+        pointless: that one's own drop was refused while this loop held the first (a send
+        in flight), and it queued instead."""
+        passing = next((later for later in behind if supersedes(later.message, head.message)), None)
+        return passing is not None and await self._drop(head, passing.cause, passing.message)
+
     async def _drop_superseded(
         self, event: CustomerEvent, message: CustomerMessage, notification_id: str
     ) -> list[Waiting]:
@@ -257,24 +265,26 @@ class NotificationService:
                 waiting.cause.client_id != event.client_id
             ):
                 continue
-            if supersedes(message, waiting.message):
-                dropped = Outcome(
-                    LedgerState.DROPPED,
-                    body=waiting.message.body,
-                    superseded_by=str(event.event_id),
-                )
-                if await self._finish(
-                    waiting.cause, waiting.message, waiting.notification_id, dropped
-                ):
-                    log.info(
-                        "%s message for order %s dropped: %s made it pointless",
-                        waiting.message.kind.value,
-                        message.order_id,
-                        message.kind.value,
-                    )
-                    continue
+            if supersedes(message, waiting.message) and await self._drop(waiting, event, message):
+                continue
             ahead.append(waiting)
         return ahead
+
+    async def _drop(self, waiting: Waiting, by: CustomerEvent, message: CustomerMessage) -> bool:
+        """Records `waiting` dropped, made pointless by `message` of event `by`; False when it
+        cannot be (settled already, or held by a send in flight)."""
+        dropped = Outcome(
+            LedgerState.DROPPED, body=waiting.message.body, superseded_by=str(by.event_id)
+        )
+        if not await self._finish(waiting.cause, waiting.message, waiting.notification_id, dropped):
+            return False
+        log.info(
+            "%s message for order %s dropped: %s made it pointless",
+            waiting.message.kind.value,
+            waiting.message.order_id,
+            message.kind.value,
+        )
+        return True
 
     async def _wait(
         self, notification_id: str, waits: int, attempt_at: datetime | None, error: str | None

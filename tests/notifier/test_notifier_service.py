@@ -263,6 +263,35 @@ async def test_a_waiting_status_message_passed_by_a_later_status_is_dropped_neve
     assert entry["state"] is LedgerState.DROPPED
 
 
+async def test_a_later_status_queued_while_a_send_held_the_waiting_one_drops_it_in_the_loop() -> (
+    None
+):
+    messenger = FakeMessenger(unavailable=True)
+    notifier, ledger, clock = build(messenger)
+    preparing = status_changed("o1", OrderStatus.PREPARING)
+    delivered = status_changed("o1", OrderStatus.DELIVERED)
+    await notifier.notify(preparing)
+    held = f"{preparing.event_id}:ORDER_STATUS"
+    # The retry loop is sending it (its lease) when the later status comes: no drop then.
+    assert await ledger.lease(held, clock.now, clock.now + timedelta(seconds=30))
+    await notifier.notify(delivered)
+    assert len(await ledger.waiting("o1")) == 2
+    await ledger.wait(held, clock.now, attempt_at=clock.now, error="20503")  # that send failed
+
+    await settle(notifier)  # Twilio still away
+
+    [dropped] = audit(ledger)
+    assert isinstance(dropped, NotificationDropped)
+    assert (dropped.source_event_id, dropped.superseded_by) == (
+        preparing.event_id,
+        delivered.event_id,
+    )
+    messenger.unavailable = False
+    clock.now += timedelta(seconds=10)
+    await settle(notifier)
+    assert [m["body"] for m in messenger.sent] == ["Seu pedido #o1 foi entregue. Bom apetite!"]
+
+
 async def test_waiting_payment_instructions_are_dropped_once_paid_and_the_payment_still_told() -> (
     None
 ):
